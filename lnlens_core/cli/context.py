@@ -1,0 +1,79 @@
+"""What a CLI command handler gets: settings, store and output, built lazily."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..clock import SystemClock
+from ..config import LensConfig, load
+from ..domain import ChannelId
+from ..storage import Store
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values from domain records: ids as ``BLOCKxTXxOUT``, enums as their value."""
+    if isinstance(value, ChannelId):
+        return str(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+class CliContext:
+    """Lazily built settings, store, clock and console for one command."""
+
+    def __init__(self, args: argparse.Namespace, *, cli_settings: dict[str, Any] | None = None) -> None:
+        self.args = args
+        self.clock = SystemClock()
+        self.console = Console()
+        self.err = Console(stderr=True)
+        self._config: LensConfig | None = None
+        self._store: Store | None = None
+        self._cli_settings = cli_settings or {}
+
+    def config(self, **overrides: Any) -> LensConfig:
+        if self._config is None:
+            cli = {"db_path": self.args.db} if getattr(self.args, "db", None) else {}
+            cli.update(self._cli_settings)
+            cli.update({k: v for k, v in overrides.items() if v is not None})
+            config_path = Path(self.args.config) if getattr(self.args, "config", None) else None
+            self._config = load(config_path=config_path, cli=cli, backend_tables=("sim", "lnd"))
+        return self._config
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config().db_path)
+        return self._store
+
+    def emit(self, data: Any, render: Callable[[Console], None]) -> None:
+        """Print ``data`` as JSON with ``--json``, else let ``render`` draw it for people."""
+        if getattr(self.args, "json", False):
+            json.dump(to_jsonable(data), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            render(self.console)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")

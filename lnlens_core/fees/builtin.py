@@ -1,0 +1,52 @@
+"""Built-in fee strategies, registered through the same hook third parties use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ..domain import Channel, FeeUpdate
+from ..hookspecs import hookimpl
+from .strategy import FeeContext, FeeProposal, FeeStrategy
+
+
+class Ignore:
+    """charge-lnd ``ignore``: change nothing on the channel."""
+
+    name: ClassVar[str] = "ignore"
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        return None
+
+
+class Static:
+    """charge-lnd ``static``: set the fees given; parameters left out are kept."""
+
+    name: ClassVar[str] = "static"
+
+    def __init__(
+        self,
+        *,
+        base_fee_msat: int | None = None,
+        fee_ppm: int | None = None,
+        inbound_base_fee_msat: int | None = None,
+        inbound_fee_ppm: int | None = None,
+    ) -> None:
+        self.base_fee_msat = base_fee_msat
+        self.fee_ppm = fee_ppm
+        self.inbound_base_fee_msat = inbound_base_fee_msat
+        self.inbound_fee_ppm = inbound_fee_ppm
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        update = FeeUpdate(
+            base_fee_msat=self.base_fee_msat,
+            fee_ppm=self.fee_ppm,
+            inbound_base_fee_msat=self.inbound_base_fee_msat,
+            inbound_fee_ppm=self.inbound_fee_ppm,
+        )
+        return FeeProposal(update, "static fees from the policy")
+
+
+@hookimpl
+def register_fee_strategies() -> Sequence[type[FeeStrategy]]:
+    return [Ignore, Static]

@@ -1,0 +1,92 @@
+"""The lnlens hooks: the only place they are declared.
+
+Each hook is public API. Implement one with ``@lnlens_core.hookimpl`` on a function
+of the same name taking any subset of the arguments below (pluggy passes only the
+ones you name). docs/hooks.md documents every hook; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .domain import Channel, FeeUpdate, NodeInfo
+    from .events import LensEvent
+    from .fees.strategy import FeeStrategy, StrategyChoice
+    from .lens import Lens
+
+hookspec = pluggy.HookspecMarker("lnlens")
+hookimpl = pluggy.HookimplMarker("lnlens")
+
+
+@hookspec
+def startup(lens: Lens) -> None:
+    """Called once when lnlens starts, after the store is open and before any event.
+
+    :param lens: the running lnlens; ``lens.plugin_config(name)`` holds your settings.
+    :returns: nothing.
+
+    Every implementation is called. An exception stops startup with a
+    :class:`~lnlens_core.errors.PluginError` naming the plugin.
+    """
+
+
+@hookspec
+def register_fee_strategies(lens: Lens) -> Sequence[type[FeeStrategy]]:
+    """Contribute fee strategy classes, keyed by their ``name`` class attribute.
+
+    :param lens: the running lnlens.
+    :returns: a list of classes implementing
+        :class:`~lnlens_core.fees.strategy.FeeStrategy`.
+
+    Every implementation is called, the built-in strategies included. Two classes
+    with the same name raise :class:`~lnlens_core.errors.PluginError` naming both
+    plugins.
+    """
+    raise AssertionError("hookspec body is never run")
+
+
+@hookspec(firstresult=True)
+def select_fee_strategy(lens: Lens, channel: Channel, node: NodeInfo) -> StrategyChoice | None:
+    """Choose the fee strategy (and its parameters) for one of our channels.
+
+    :param lens: the running lnlens.
+    :param channel: the channel as the node reports it now.
+    :param node: our own node.
+    :returns: a :class:`~lnlens_core.fees.strategy.StrategyChoice`, or None to defer.
+
+    Stops at the first non-None result. The policy-file default is registered with
+    ``trylast=True``, so any plugin answering first overrides it.
+    """
+
+
+@hookspec
+def check_fee_update(lens: Lens, update: FeeUpdate, channel: Channel) -> str | None:
+    """Veto a planned policy change.
+
+    :param lens: the running lnlens.
+    :param update: the fields that would change (None means kept).
+    :param channel: the channel with its current policy.
+    :returns: a reason to veto, or None to allow.
+
+    Every implementation sees the same update (no chaining); any reason vetoes and
+    every reason is recorded in the journal with the plugin's name.
+    """
+
+
+@hookspec
+def track_event(lens: Lens, events: Sequence[LensEvent]) -> None:
+    """Observe what lnlens does: forwards recorded, fee changes, opportunities.
+
+    :param lens: the running lnlens.
+    :param events: a batch (one monitor tick) of typed records from
+        :mod:`lnlens_core.events`; new kinds may appear, so ignore the ones you do
+        not know.
+    :returns: ignored.
+
+    Implementations run one at a time and in isolation: an exception in one is
+    logged with the plugin's name and the others still run.
+    """

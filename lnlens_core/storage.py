@@ -1,0 +1,408 @@
+"""The SQLite store: every table, migration and SQL statement lnlens has lives here.
+
+sqlite-utils (>= 4.2, which ships ``Migrations`` and ``Database.atomic``) opens the
+file with WAL; named migrations run forward only and are never edited once
+released. Ingest is idempotent: a forward is keyed by :attr:`HtlcEvent.key`, a
+later status replaces ``offered`` once, and a resolved forward never changes again,
+so the same history ingested twice is stored once and counted once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .domain import Channel, ChannelId, FailureReason, ForwardStatus, HtlcEvent
+from .errors import StoreError
+
+__all__ = ["Store", "PRUNABLE", "JOURNAL_STATES", "forward_from_row"]
+
+migrations = Migrations("lnlens")
+
+# Tables `lnlens cleanup --type X` may prune, with the column that dates a row.
+PRUNABLE: dict[str, tuple[str, str]] = {
+    "forwards": ("forwards", "coalesce(resolved_time, received_time)"),
+    "snapshots": ("channel_snapshots", "time"),
+    "opportunities": ("opportunities", "run_time"),
+    "model_runs": ("model_runs", "time"),
+    "journal": ("fee_updates", "planned_time"),
+}
+JOURNAL_STATES = ("planned", "applied", "verified", "failed", "vetoed", "rolled_back")
+# Journal rows in these states are part of an unfinished change and are never pruned.
+_JOURNAL_OPEN = ("planned", "applied")
+
+_FORWARD_COLUMNS = (
+    "key",
+    "in_channel",
+    "in_htlc_id",
+    "out_channel",
+    "in_msat",
+    "out_msat",
+    "fee_msat",
+    "status",
+    "failure_reason",
+    "failcode",
+    "failreason",
+    "received_time",
+    "resolved_time",
+    "source",
+)
+_KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE forwards (
+            key TEXT PRIMARY KEY,
+            in_channel TEXT NOT NULL,
+            in_htlc_id INTEGER,
+            out_channel TEXT,
+            in_msat INTEGER NOT NULL,
+            out_msat INTEGER,
+            fee_msat INTEGER,
+            status TEXT NOT NULL,
+            failure_reason TEXT,
+            failcode INTEGER,
+            failreason TEXT,
+            received_time REAL NOT NULL,
+            resolved_time REAL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX forwards_received ON forwards (received_time);
+        CREATE INDEX forwards_out ON forwards (out_channel, received_time);
+        CREATE INDEX forwards_in ON forwards (in_channel, received_time);
+        CREATE TABLE channel_snapshots (
+            time REAL NOT NULL,
+            channel_id TEXT NOT NULL,
+            peer_id TEXT NOT NULL,
+            capacity_msat INTEGER NOT NULL,
+            local_balance_msat INTEGER NOT NULL,
+            remote_balance_msat INTEGER NOT NULL,
+            active INTEGER NOT NULL,
+            base_fee_msat INTEGER NOT NULL,
+            fee_ppm INTEGER NOT NULL,
+            inbound_base_fee_msat INTEGER NOT NULL,
+            inbound_fee_ppm INTEGER NOT NULL,
+            min_htlc_msat INTEGER NOT NULL,
+            max_htlc_msat INTEGER,
+            cltv_delta INTEGER NOT NULL,
+            disabled INTEGER NOT NULL,
+            PRIMARY KEY (channel_id, time)
+        );
+        CREATE INDEX channel_snapshots_time ON channel_snapshots (time);
+        CREATE TABLE fee_updates (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            planned_time REAL NOT NULL,
+            applied_time REAL,
+            finished_time REAL,
+            policy TEXT,
+            strategy TEXT,
+            plugin TEXT,
+            reason TEXT NOT NULL,
+            old_policy TEXT NOT NULL,
+            new_policy TEXT NOT NULL,
+            rollback_of INTEGER REFERENCES fee_updates(id),
+            detail TEXT
+        );
+        CREATE INDEX fee_updates_channel ON fee_updates (channel_id, planned_time);
+        CREATE TABLE opportunities (
+            id INTEGER PRIMARY KEY,
+            run_time REAL NOT NULL,
+            out_channel TEXT NOT NULL,
+            in_channel TEXT,
+            window_s INTEGER NOT NULL,
+            urgency INTEGER NOT NULL,
+            missed_revenue_msat INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX opportunities_run ON opportunities (run_time);
+        CREATE TABLE model_runs (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            path TEXT,
+            metrics TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE cursors (
+            stream TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_time REAL NOT NULL
+        );
+        """
+    )
+
+
+def forward_from_row(row: dict[str, Any]) -> HtlcEvent:
+    """Rebuild an :class:`HtlcEvent` from a ``forwards`` row."""
+    return HtlcEvent(
+        in_channel=ChannelId.parse(row["in_channel"]),
+        in_htlc_id=row["in_htlc_id"],
+        out_channel=ChannelId.parse(row["out_channel"]) if row["out_channel"] else None,
+        in_msat=row["in_msat"],
+        out_msat=row["out_msat"],
+        fee_msat=row["fee_msat"],
+        status=ForwardStatus(row["status"]),
+        failure_reason=FailureReason(row["failure_reason"]) if row["failure_reason"] else None,
+        failcode=row["failcode"],
+        failreason=row["failreason"],
+        received_time=row["received_time"],
+        resolved_time=row["resolved_time"],
+    )
+
+
+def _forward_row(event: HtlcEvent, source: str) -> tuple[Any, ...]:
+    return (
+        event.key,
+        str(event.in_channel),
+        event.in_htlc_id,
+        str(event.out_channel) if event.out_channel else None,
+        event.in_msat,
+        event.out_msat,
+        event.fee_msat,
+        event.status.value,
+        event.failure_reason.value if event.failure_reason else None,
+        event.failcode,
+        event.failreason,
+        event.received_time,
+        event.resolved_time,
+        source,
+    )
+
+
+class Store:
+    """The lnlens database. Not thread-safe: use one Store per thread, or a lock.
+
+    :param path: the database file, created with its folder if missing; None for
+        an in-memory database (tests).
+    :raises StoreError: the file cannot be opened or is not an lnlens database.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        try:
+            if self.path is None:
+                self.db = Database(memory=True, execute_plugins=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = Database(self.path, execute_plugins=False)
+                self.db.enable_wal()
+            migrations.apply(self.db)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            where = self.path or ":memory:"
+            raise StoreError(f"{where}: cannot open the lnlens database ({exc})") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema ---------------------------------------------------------------
+
+    def schema_version(self) -> list[str]:
+        """The names of the applied migrations, oldest first."""
+        return [m.name for m in migrations.applied(self.db)]
+
+    def pending_migrations(self) -> list[str]:
+        return [m.name for m in migrations.pending(self.db)]
+
+    def row_counts(self) -> dict[str, int]:
+        return {name: self.db.table(name).count for name in sorted(self.db.table_names()) if not name.startswith("_")}
+
+    # -- forwards -------------------------------------------------------------
+
+    def ingest_forwards(self, events: Iterable[HtlcEvent], *, source: str) -> list[HtlcEvent]:
+        """Store forwards idempotently.
+
+        :param source: where they came from (``live``, ``backfill``, ``sim``), kept per row.
+        :returns: the events that were new to the store or that resolved an HTLC the
+            store had as ``offered`` — exactly the ones statistics must count.
+        """
+        latest: dict[str, HtlcEvent] = {}
+        for event in events:
+            prev = latest.get(event.key)
+            # Within one batch a resolved status wins over an earlier or later "offered".
+            if prev is None or not prev.status.resolved or event.status.resolved:
+                latest[event.key] = event
+        if not latest:
+            return []
+        stored = self._stored_status(list(latest))
+        inserts, upgrades = [], []
+        for key, event in latest.items():
+            old = stored.get(key)
+            if old is None:
+                inserts.append(event)
+            elif old == ForwardStatus.OFFERED.value and event.status.resolved:
+                upgrades.append(event)
+        placeholders = ",".join("?" * len(_FORWARD_COLUMNS))
+        assignments = ",".join(f"{c}=?" for c in _FORWARD_COLUMNS[1:])
+        with self.db.atomic():
+            self.db.conn.executemany(
+                f"INSERT INTO forwards ({','.join(_FORWARD_COLUMNS)}) VALUES ({placeholders})",
+                [_forward_row(e, source) for e in inserts],
+            )
+            self.db.conn.executemany(
+                f"UPDATE forwards SET {assignments} WHERE key=? AND status='offered'",
+                [(*_forward_row(e, source)[1:], e.key) for e in upgrades],
+            )
+        return inserts + upgrades
+
+    def _stored_status(self, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), _KEY_CHUNK):
+            chunk = keys[start : start + _KEY_CHUNK]
+            sql = f"SELECT key, status FROM forwards WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update(self.db.execute(sql, chunk).fetchall())
+        return found
+
+    def iter_forwards(
+        self, *, since: float | None = None, until: float | None = None, batch: int = 10_000
+    ) -> Iterator[HtlcEvent]:
+        """Forwards received in ``[since, until)``, oldest first, streamed in batches."""
+        where, params = ["1=1"], []
+        if since is not None:
+            where.append("received_time >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("received_time < ?")
+            params.append(until)
+        cursor = self.db.execute(
+            f"SELECT * FROM forwards WHERE {' AND '.join(where)} ORDER BY received_time, key", params
+        )
+        columns = [d[0] for d in cursor.description]
+        while rows := cursor.fetchmany(batch):
+            for row in rows:
+                yield forward_from_row(dict(zip(columns, row, strict=True)))
+
+    # -- cursors --------------------------------------------------------------
+
+    def get_cursor(self, stream: str) -> str | None:
+        row = self.db.execute("SELECT value FROM cursors WHERE stream = ?", [stream]).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, stream: str, value: str, *, now: float) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO cursors (stream, value, updated_time) VALUES (?, ?, ?) "
+                "ON CONFLICT(stream) DO UPDATE SET value=excluded.value, updated_time=excluded.updated_time",
+                [stream, value, now],
+            )
+
+    def ingest_page(self, events: Sequence[HtlcEvent], *, stream: str, cursor: str, now: float) -> list[HtlcEvent]:
+        """Store one history page and move its cursor in the same transaction.
+
+        A crash leaves either both or neither, so a restart never skips or repeats a page.
+        """
+        with self.db.atomic():
+            new = self.ingest_forwards(events, source="backfill")
+            self.set_cursor(stream, cursor, now=now)
+        return new
+
+    # -- channel snapshots ----------------------------------------------------
+
+    def add_snapshots(self, channels: Sequence[Channel], *, time: float) -> None:
+        rows = []
+        for ch in channels:
+            p = ch.local_policy
+            rows.append(
+                (time, str(ch.channel_id), ch.peer_id, ch.capacity_msat, ch.local_balance_msat,
+                 ch.remote_balance_msat, int(ch.active), p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat,
+                 p.inbound_fee_ppm, p.min_htlc_msat, p.max_htlc_msat, p.cltv_delta, int(p.disabled))
+            )  # fmt: skip
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO channel_snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+
+    def snapshots(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM channel_snapshots", []
+        if since is not None:
+            sql, params = sql + " WHERE time >= ?", [since]
+        return list(self.db.query(sql + " ORDER BY time, channel_id", params))
+
+    # -- fee journal ----------------------------------------------------------
+
+    def journal_plan(
+        self,
+        *,
+        channel_id: ChannelId,
+        old_policy: Any,
+        new_policy: Any,
+        reason: str,
+        now: float,
+        policy: str | None = None,
+        strategy: str | None = None,
+        plugin: str | None = None,
+        rollback_of: int | None = None,
+    ) -> int:
+        """Record an intended change before it is sent; returns its journal id."""
+        with self.db.atomic():
+            cur = self.db.execute(
+                "INSERT INTO fee_updates (channel_id, state, planned_time, policy, strategy, plugin, reason,"
+                " old_policy, new_policy, rollback_of) VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [str(channel_id), now, policy, strategy, plugin, reason, json.dumps(asdict(old_policy)),
+                 json.dumps(asdict(new_policy)), rollback_of],
+            )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def journal_mark(self, entry_id: int, state: str, *, now: float, detail: str | None = None) -> None:
+        """Move a journal entry on (planned → applied → verified, or failed/vetoed/rolled_back)."""
+        if state not in JOURNAL_STATES:
+            raise ValueError(f"unknown journal state {state!r}")
+        column = "applied_time" if state == "applied" else "finished_time"
+        with self.db.atomic():
+            self.db.execute(
+                f"UPDATE fee_updates SET state = ?, {column} = ?, detail = coalesce(?, detail) WHERE id = ?",
+                [state, now, detail, entry_id],
+            )
+
+    def journal(self, *, channel_id: ChannelId | None = None, states: Sequence[str] = ()) -> list[dict[str, Any]]:
+        where, params = ["1=1"], []
+        if channel_id is not None:
+            where.append("channel_id = ?")
+            params.append(str(channel_id))
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params.extend(states)
+        sql = f"SELECT * FROM fee_updates WHERE {' AND '.join(where)} ORDER BY id"
+        return list(self.db.query(sql, params))
+
+    # -- retention ------------------------------------------------------------
+
+    def _prune_where(self, kind: str, cutoff: float) -> tuple[str, str, list[Any]]:
+        if kind not in PRUNABLE:
+            raise ValueError(f"unknown data type {kind!r} (choose from {', '.join(PRUNABLE)})")
+        table, dated = PRUNABLE[kind]
+        where, params = f"{dated} < ?", [cutoff]
+        if kind == "journal":
+            where += f" AND state NOT IN ({','.join('?' * len(_JOURNAL_OPEN))})"
+            params.extend(_JOURNAL_OPEN)
+        if kind == "model_runs":
+            where += " AND active = 0"  # the model in use is never pruned
+        return table, where, params
+
+    def prunable_rows(self, kind: str, cutoff: float) -> Iterator[dict[str, Any]]:
+        """The rows :meth:`prune` would delete, for review or export."""
+        table, where, params = self._prune_where(kind, cutoff)
+        yield from self.db.query(f"SELECT * FROM {table} WHERE {where}", params)
+
+    def count_prunable(self, kind: str, cutoff: float) -> int:
+        table, where, params = self._prune_where(kind, cutoff)
+        return int(self.db.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
+
+    def prune(self, kind: str, cutoff: float) -> int:
+        """Delete rows of ``kind`` dated before ``cutoff``; returns how many."""
+        table, where, params = self._prune_where(kind, cutoff)
+        with self.db.atomic():
+            cur = self.db.execute(f"DELETE FROM {table} WHERE {where}", params)
+        return int(cur.rowcount)
