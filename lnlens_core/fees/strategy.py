@@ -29,6 +29,12 @@ class FeeContext:
     node: NodeInfo
     capabilities: frozenset[Capability]
     peer_policy: ChannelPolicy | None = None
+    peer_channels: tuple[Channel, ...] = ()
+    """Every one of our channels with this channel's peer, this one included."""
+    funding_fee_msat: int | None = None
+    """This channel's share of its funding transaction's fee; None when not paid by our wallet."""
+    onchain_fee_rates: Mapping[int, float] = field(default_factory=dict)
+    """The wallet's fee estimates in sat/vB, by confirmation target in blocks."""
 
 
 @dataclass(frozen=True, slots=True)
