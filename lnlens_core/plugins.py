@@ -57,7 +57,8 @@ def check(pm: pluggy.PluginManager) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from exc
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"plugin {name}: {exc.args[0] if exc.args else exc}") from exc
 
 
 def _trace_before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:

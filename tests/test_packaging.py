@@ -1,0 +1,24 @@
+"""The built wheel holds only lnlens_* packages: backends/, plugins/, models/ never leak in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_top_level_names_are_only_lnlens_packages(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("lnlens-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        top = {name.split("/")[0] for name in zf.namelist()}
+    packages = {t for t in top if not t.endswith(".dist-info")}
+    assert packages and all(p.startswith("lnlens_") for p in packages), packages
+    assert "lnlens_core" in packages
+    assert not {"backends", "plugins", "models", "tests", "contrib"} & top
