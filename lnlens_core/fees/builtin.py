@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from ..domain import Channel, FeeUpdate
 from ..hookspecs import hookimpl
+from .chargelnd.strategies import STRATEGIES as CHARGE_LND_STRATEGIES
 from .strategy import FeeContext, FeeProposal, FeeStrategy
 
 
@@ -49,4 +50,4 @@ class Static:
 
 @hookimpl
 def register_fee_strategies() -> Sequence[type[FeeStrategy]]:
-    return [Ignore, Static]
+    return [Ignore, Static, *CHARGE_LND_STRATEGIES]

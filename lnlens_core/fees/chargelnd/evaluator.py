@@ -1,0 +1,282 @@
+"""Evaluating a policy file on one channel: select the policy (D.2), run its strategy, diff (D.7).
+
+Per-channel problems never raise out of :meth:`PolicyEvaluator.evaluate`: a strategy
+that fails, a parameter chain that misses a required value or inputs that lack a
+window leave the channel unchanged and the decision carries the reason (charge-lnd
+quirk 3 — disabling the channel — is never reproduced).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...domain import ChannelId, FeeUpdate
+from ...errors import ConfigError, StrategyError
+from ..strategy import FeeContext, FeeProposal, FeeStrategy, build_strategy, strategy_parameters
+from .apply import DesiredPolicy, common_properties, diff_policy
+from .inputs import PolicyEnvironment, PolicyInputs
+from .keys import CIRCUITBREAKER_PROPERTIES
+from .matchers import Check, InputsMissing, match_policy
+from .policyset import Policy, PolicySet
+
+__all__ = ["PolicyDecision", "PolicyEvaluator"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """The outcome for one channel.
+
+    :ivar policy: the final policy's name (``default`` for the fallback,
+        ``X (from FILE)`` through ``use_config``); None when nothing final matched.
+    :ivar chain: the matched non-final sections before it, in file order.
+    :ivar strategy: the strategy that decided (None when nothing final matched).
+    :ivar update: the fields to change; None keeps the channel as it is.
+    :ivar desired: the values the policy wants before diffing against the channel.
+    :ivar reason: the strategy's explanation.
+    :ivar checks: every matcher evaluated (all of them with ``explain=True``).
+    :ivar notes: values kept or dropped and why.
+    :ivar error: why the channel was kept after a failure, else None.
+    """
+
+    channel_id: ChannelId
+    policy: str | None
+    chain: tuple[str, ...] = ()
+    strategy: str | None = None
+    update: FeeUpdate | None = None
+    desired: DesiredPolicy | None = None
+    reason: str = ""
+    checks: tuple[Check, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.update is not None
+
+    def explain(self) -> list[str]:
+        """Human-readable lines: every matcher, the choice, the strategy's answer, the diff."""
+        lines = [str(check) for check in self.checks]
+        chain = f" after {', '.join(self.chain)}" if self.chain else ""
+        lines.append(f"policy: {self.policy or '(none final: channel untouched)'}{chain}")
+        if self.strategy:
+            lines.append(f"strategy: {self.strategy}: {self.reason}")
+        if self.desired is not None:
+            wanted = {k: v for k, v in _fields(self.desired).items() if v is not None}
+            lines.append("desired: " + ", ".join(f"{k}={v}" for k, v in wanted.items()))
+        lines.extend(f"note: {note}" for note in self.notes)
+        if self.error:
+            lines.append(f"error: {self.error} (channel kept unchanged)")
+        lines.append(f"update: {self.update.fields_set() if self.update else 'none (keep)'}")
+        return lines
+
+
+def _fields(desired: DesiredPolicy) -> dict[str, Any]:
+    return {name: getattr(desired, name) for name in DesiredPolicy.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class _Selection:
+    final: Policy | None
+    chain: list[Policy]
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+def _select(
+    policy_set: PolicySet, inputs: PolicyInputs, env: PolicyEnvironment, explain: bool, checks: list[Check]
+) -> _Selection:
+    """D.2: non-final matches accumulate, the first final match wins, then ``[default]``."""
+    chain: list[Policy] = []
+    props: dict[str, Any] = {}
+    for policy in policy_set.policies:
+        matched, made = match_policy(policy, inputs, env, explain=explain)
+        checks.extend(made)
+        if not matched:
+            continue
+        props.update(policy.properties)
+        if policy.strategy is not None:
+            return _Selection(policy, chain, props)
+        chain.append(policy)
+    default = policy_set.default
+    if default is None:
+        return _Selection(None, chain, props)
+    props.update(default.properties)
+    if default.strategy is None:
+        chain.append(default)
+        return _Selection(None, chain, props)
+    return _Selection(default, chain, props)
+
+
+class PolicyEvaluator:
+    """Decides, channel by channel, what a validated policy file wants.
+
+    :param policies: from :func:`~lnlens_core.fees.chargelnd.load_policy_file`.
+    :param strategies: the registered strategies by name (``lens.strategies``), the
+        same mapping the file was checked against.
+    """
+
+    def __init__(self, policies: PolicySet, strategies: Mapping[str, type[FeeStrategy]]) -> None:
+        self.policies = policies
+        self.strategies = strategies
+        self._built: dict[tuple[int, tuple[str, ...]], FeeStrategy | str] = {}
+
+    def evaluate_all(
+        self, channels: Iterable[PolicyInputs], env: PolicyEnvironment, *, explain: bool = False
+    ) -> list[PolicyDecision]:
+        """:meth:`evaluate` for each channel, in order."""
+        return [self.evaluate(inputs, env, explain=explain) for inputs in channels]
+
+    def evaluate(self, inputs: PolicyInputs, env: PolicyEnvironment, *, explain: bool = False) -> PolicyDecision:
+        """The decision for one channel.
+
+        :param explain: evaluate and report every matcher, not only up to the first
+            failing one (the decision is the same).
+        :returns: a decision; never raises for a per-channel problem.
+        """
+        checks: list[Check] = []
+        cid = inputs.channel.channel_id
+        try:
+            selection = _select(self.policies, inputs, env, explain, checks)
+        except InputsMissing as exc:
+            return PolicyDecision(cid, None, checks=tuple(checks), error=str(exc))
+        chain = tuple(p.name for p in selection.chain)
+        if selection.final is None:
+            return PolicyDecision(cid, None, chain, checks=tuple(checks), notes=("no final policy matched",))
+        try:
+            return self._decide(inputs, env, selection, chain, checks, explain)
+        except InputsMissing as exc:
+            return PolicyDecision(cid, selection.final.name, chain, checks=tuple(checks), error=str(exc))
+
+    def _decide(
+        self,
+        inputs: PolicyInputs,
+        env: PolicyEnvironment,
+        outer: _Selection,
+        chain: tuple[str, ...],
+        checks: list[Check],
+        explain: bool,
+    ) -> PolicyDecision:
+        assert outer.final is not None
+        cid = inputs.channel.channel_id
+        name, inner, policy_set = outer.final.name, outer, self.policies
+        notes = [
+            f"{k} not applied: lnlens does not drive circuitbreaker"
+            for k in CIRCUITBREAKER_PROPERTIES
+            if k in outer.props
+        ]
+        while inner.final is not None and inner.final.strategy == "use_config":
+            file = str(inner.props["config_file"]).removeprefix("file://").strip()
+            policy_set = policy_set.nested[file]
+            inner = _select(policy_set, inputs, env, explain, checks)
+            chain += tuple(f"{p.name} (from {file})" for p in inner.chain)
+            if inner.final is None:
+                proposal = FeeProposal(FeeUpdate(), f"nothing final matched in {file}: only HTLC/CLTV/status applied")
+                return self._finish(inputs, env, name, chain, "use_config", proposal, outer.props, 0, checks, notes)
+            name = f"{inner.final.name} (from {file})"
+        assert inner.final is not None and inner.final.strategy is not None
+        strategy_name = inner.final.strategy
+        strategy = self._strategy(policy_set, inner)
+        if isinstance(strategy, str):
+            return PolicyDecision(
+                cid, name, chain, strategy_name, checks=tuple(checks), notes=tuple(notes), error=strategy
+            )
+        ctx = FeeContext(
+            now=env.now,
+            node=env.node,
+            capabilities=env.capabilities,
+            peer_policy=inputs.peer_policy,
+            peer_channels=inputs.shared_channels(),
+            funding_fee_msat=inputs.funding_fee_msat,
+            onchain_fee_rates=env.onchain_fee_rates,
+        )
+        try:
+            proposal = strategy.propose(inputs.channel, ctx)
+        except Exception as exc:  # noqa: BLE001 - any strategy failure (third-party ones too) keeps the channel
+            error = str(exc) if isinstance(exc, StrategyError) else f"strategy {strategy_name} failed: {exc!r}"
+            return PolicyDecision(
+                cid, name, chain, strategy_name, checks=tuple(checks), notes=tuple(notes), error=error
+            )
+        if proposal is None:
+            reason = "nothing changes"
+            return PolicyDecision(
+                cid, name, chain, strategy_name, reason=reason, checks=tuple(checks), notes=tuple(notes)
+            )
+        props = dict(outer.props)
+        if "min_fee_ppm_delta" in inner.props:
+            props["min_fee_ppm_delta"] = inner.props["min_fee_ppm_delta"]
+        default_delta = getattr(type(strategy), "default_min_fee_ppm_delta", 0)
+        return self._finish(inputs, env, name, chain, strategy_name, proposal, props, default_delta, checks, notes)
+
+    def _strategy(self, policy_set: PolicySet, selection: _Selection) -> FeeStrategy | str:
+        """The strategy built from the merged properties, cached per chain (an error text if it cannot be built)."""
+        assert selection.final is not None and selection.final.strategy is not None
+        key = (id(policy_set), (*(p.name for p in selection.chain), selection.final.name))
+        if key not in self._built:
+            cls = self.strategies[selection.final.strategy]
+            accepted = strategy_parameters(cls)
+            params = {k: v for k, v in selection.props.items() if k in accepted}
+            try:
+                self._built[key] = build_strategy(cls, params, where=selection.final.where("strategy"))
+            except ConfigError as exc:
+                self._built[key] = str(exc)
+        return self._built[key]
+
+    def _finish(
+        self,
+        inputs: PolicyInputs,
+        env: PolicyEnvironment,
+        name: str,
+        chain: tuple[str, ...],
+        strategy_name: str,
+        proposal: FeeProposal,
+        props: Mapping[str, Any],
+        default_delta: int,
+        checks: list[Check],
+        notes: list[str],
+    ) -> PolicyDecision:
+        channel = inputs.channel
+        common, more = common_properties(props, channel, default_min_fee_ppm_delta=default_delta)
+        notes.extend(more)
+        if strategy_name == "match_peer" and common["inbound_level_ppm"] is not None:
+            notes.append("inbound_level_ppm ignored: match_peer does not support it")
+            common["inbound_level_ppm"] = None
+        update = proposal.update
+        desired = DesiredPolicy(
+            base_fee_msat=update.base_fee_msat,
+            fee_ppm=update.fee_ppm,
+            inbound_base_fee_msat=update.inbound_base_fee_msat,
+            inbound_fee_ppm=update.inbound_fee_ppm,
+            inbound_level_ppm=common["inbound_level_ppm"],
+            min_htlc_msat=update.min_htlc_msat if update.min_htlc_msat is not None else common["min_htlc_msat"],
+            max_htlc_msat=update.max_htlc_msat if update.max_htlc_msat is not None else common["max_htlc_msat"],
+            cltv_delta=update.cltv_delta if update.cltv_delta is not None else common["cltv_delta"],
+            disabled=bool(update.disabled),
+            min_fee_ppm_delta=common["min_fee_ppm_delta"],
+            min_inbound_fee_ppm_delta=common["min_inbound_fee_ppm_delta"],
+        )
+        result, diff_notes = diff_policy(
+            channel.local_policy,
+            desired,
+            env.capabilities,
+            channel_active=channel.active,
+            min_htlc_floor_msat=inputs.min_htlc_floor_msat,
+            max_htlc_cap_msat=inputs.max_htlc_cap_msat
+            if inputs.max_htlc_cap_msat is not None
+            else channel.capacity_msat,
+        )
+        notes.extend(diff_notes)
+        return PolicyDecision(
+            channel.channel_id,
+            name,
+            chain,
+            strategy_name,
+            result,
+            desired,
+            proposal.reason,
+            tuple(checks),
+            tuple(notes),
+        )

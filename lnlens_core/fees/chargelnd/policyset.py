@@ -1,0 +1,362 @@
+"""Compiling a parsed policy file into typed, validated policies.
+
+Unlike charge-lnd 0.3.1, which checks nothing before it runs (quirk 9), every key
+is checked here once, at load: unknown namespaces, unknown keys, bad numbers and
+booleans, unknown strategies, parameters a strategy does not take, required
+parameters no chain of sections can supply, missing list and ``use_config``
+files, activity keys without ``chan.activity_period``. All problems are
+collected and raised as one :class:`~lnlens_core.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...domain import ChannelId
+from ...errors import ConfigError
+from ..strategy import FeeStrategy, strategy_parameters
+from .keys import (
+    ACTIVITY_KEYS,
+    CIRCUITBREAKER_PROPERTIES,
+    COMMON_PROPERTIES,
+    CRITERIA,
+    NAMESPACES,
+    PROPERTIES,
+    Criterion,
+    split_list,
+    to_bool,
+    to_float,
+    to_int,
+)
+from .parser import _NODE_ID, Entry, ParsedFile, RawSection, parse_policy_text, read_list_file, where
+
+__all__ = ["CriterionSpec", "Policy", "PolicySet", "CheckReport", "load_policy_file", "check_policy_file"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICY = "default"
+"""charge-lnd's fallback policy (lower case; ``[DEFAULT]`` is configparser's defaults section)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionSpec:
+    """One matcher key of a policy, with its converted threshold."""
+
+    key: str
+    namespace: str
+    criterion: Criterion
+    value: Any
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One section of a policy file, typed.
+
+    :ivar criteria: matcher keys in the section's order (``[DEFAULT]`` ones included).
+    :ivar namespaces: namespaces in order of first appearance (evaluation order).
+    :ivar properties: every key of the section, converted (criteria included, as
+        charge-lnd copies them into the property map too).
+    """
+
+    name: str
+    path: str
+    line: int
+    criteria: tuple[CriterionSpec, ...]
+    namespaces: tuple[str, ...]
+    properties: Mapping[str, Any]
+    key_lines: Mapping[str, int]
+
+    @property
+    def strategy(self) -> str | None:
+        """The strategy name when the section is final (non-empty ``strategy``)."""
+        value = str(self.properties.get("strategy", "")).strip()
+        return value or None
+
+    def setting(self, key: str) -> Any:
+        """The converted value of a matcher setting such as ``chan.activity_period`` (None if absent)."""
+        return self.properties.get(key)
+
+    def where(self, key: str | None = None) -> str:
+        return where(self.path, self.key_lines.get(key, self.line) if key else self.line, self.name, key)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """A validated policy file: policies in file order, the ``[default]`` fallback, nested files."""
+
+    path: str
+    policies: tuple[Policy, ...]
+    default: Policy | None
+    nested: Mapping[str, PolicySet] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def activity_windows_s(self) -> set[int]:
+        """Every ``chan.activity_period`` (seconds) the inputs must carry activity for, nested files included."""
+        found = {p.setting("chan.activity_period") for p in self._all()}
+        return {w for w in found if w is not None}
+
+    def conf_targets(self) -> set[int]:
+        """Every confirmation target whose fee estimate the inputs must carry."""
+        targets = set()
+        for p in self._all():
+            if any(c.key == "onchain.min_fee_rate" or c.key == "onchain.max_fee_rate" for c in p.criteria):
+                targets.add(max(2, p.setting("onchain.conf_target") or 6))
+            if "onchain_fee_numblocks" in p.properties or p.strategy == "onchain_fee":
+                targets.add(max(2, p.properties.get("onchain_fee_numblocks", 6)))
+        return targets
+
+    def _all(self) -> list[Policy]:
+        out = list(self.policies) + ([self.default] if self.default else [])
+        for nested in self.nested.values():
+            out.extend(nested._all())
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """Problems make a file unusable; warnings (skipped list-file lines, ignored keys) do not."""
+
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+class _Compiler:
+    def __init__(self, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...]) -> None:
+        self.strategies = strategies
+        self.base_dir = base_dir
+        self.stack = stack
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.nested: dict[str, PolicySet] = {}
+        self.param_names = {name for cls in strategies.values() for name in strategy_parameters(cls)}
+
+    def compile(self, parsed: ParsedFile) -> PolicySet:
+        policies = [self._policy(parsed.path, raw) for raw in parsed.sections]
+        self._check_chains(policies)
+        default = next((p for p in policies if p.name == DEFAULT_POLICY), None)
+        if default is not None and default.criteria:
+            self.warnings.append(f"{default.where()}: [default] applies to every channel; its criteria are ignored")
+        ordered = tuple(p for p in policies if p.name != DEFAULT_POLICY)
+        return PolicySet(parsed.path, ordered, default, dict(self.nested), tuple(self.warnings))
+
+    def _policy(self, path: str, raw: RawSection) -> Policy:
+        criteria: list[CriterionSpec] = []
+        namespaces: list[str] = []
+        properties: dict[str, Any] = {}
+        lines = {e.key: e.line for e in raw.entries}
+        for entry in raw.entries:
+            here = where(path, entry.line, raw.name, entry.key)
+            value = self._convert(path, raw, entry, here, criteria, namespaces)
+            if value is not _BAD:
+                properties[entry.key] = value
+        policy = Policy(raw.name, path, raw.line, tuple(criteria), tuple(namespaces), properties, lines)
+        self._check_policy(policy, raw)
+        return policy
+
+    def _convert(self, path: str, raw: RawSection, entry: Entry, here: str, criteria: list, namespaces: list) -> Any:
+        if "." not in entry.key:
+            return self._property(entry, here)
+        namespace, name = entry.key.split(".", 1)
+        if namespace not in NAMESPACES:
+            self.problems.append(f"{here}: unknown namespace '{namespace}' (known: {', '.join(NAMESPACES)})")
+            return _BAD
+        criterion = CRITERIA[namespace].get(name)
+        if criterion is None:
+            self.problems.append(f"{here}: unknown key{_suggest(name, CRITERIA[namespace], namespace + '.')}")
+            return _BAD
+        try:
+            value = self._list(entry, namespace) if criterion.kind == "list" else criterion.convert(entry.value)
+        except ValueError as exc:
+            self.problems.append(f"{here}: {exc}")
+            return _BAD
+        if namespace not in namespaces:
+            namespaces.append(namespace)
+        criteria.append(CriterionSpec(entry.key, namespace, criterion, value, entry.line))
+        return value
+
+    def _property(self, entry: Entry, here: str) -> Any:
+        convert = PROPERTIES.get(entry.key)
+        if convert is None and entry.key in self.param_names:
+            convert = _param_converter(self.strategies, entry.key)
+        if convert is None:
+            known = set(PROPERTIES) | self.param_names
+            self.problems.append(f"{here}: unknown key{_suggest(entry.key, known, '')}")
+            return _BAD
+        try:
+            value = convert(entry.value)
+        except ValueError as exc:
+            self.problems.append(f"{here}: {exc}")
+            return _BAD
+        if entry.key == "config_file":
+            self._load_nested(value, here)
+        return value
+
+    def _list(self, entry: Entry, namespace: str) -> frozenset[str]:
+        items: set[str] = set()
+        for item in split_list(entry.value):
+            if item.startswith("file://"):
+                file = self.base_dir / item[len("file://") :]
+                try:
+                    found, warnings = read_list_file(file, namespace)
+                except OSError as exc:
+                    raise ValueError(f"cannot read list file {file}: {exc.strerror}") from exc
+                items.update(found)
+                self.warnings.extend(warnings)
+            elif namespace == "chan":
+                items.add(str(ChannelId.parse(item)))
+            elif _NODE_ID.match(item):
+                items.add(item)
+            else:
+                raise ValueError(f"not a node id (66 lower-case hex characters): {item!r}")
+        return frozenset(items)
+
+    def _load_nested(self, config_file: str, here: str) -> None:
+        name = config_file.removeprefix("file://").strip()
+        if name in self.nested:
+            return
+        file = self.base_dir / name
+        key = str(file.resolve())
+        if key in self.stack:
+            self.problems.append(f"{here}: use_config cycle: {' -> '.join((*self.stack, key))}")
+            return
+        try:
+            report, nested = _check(file, self.strategies, self.base_dir, (*self.stack, key))
+        except OSError as exc:
+            self.problems.append(f"{here}: cannot read {file}: {exc.strerror}")
+            return
+        self.problems.extend(report.problems)
+        self.warnings.extend(report.warnings)
+        if nested is not None:
+            self.nested[name] = nested
+
+    def _check_policy(self, policy: Policy, raw: RawSection) -> None:
+        present = {c.key for c in policy.criteria}
+        for key in sorted(present & ACTIVITY_KEYS):
+            if "chan.activity_period" not in present:
+                self.problems.append(f"{policy.where(key)}: needs chan.activity_period in the same section")
+        name = policy.strategy
+        if name is None:
+            return
+        cls = self.strategies.get(name)
+        if cls is None:
+            known = ", ".join(sorted(self.strategies))
+            self.problems.append(f"{policy.where('strategy')}: unknown strategy '{name}' (known: {known})")
+            return
+        accepted = strategy_parameters(cls)
+        for key in raw.own_keys():
+            if "." in key or key in COMMON_PROPERTIES or key in CIRCUITBREAKER_PROPERTIES or key == "strategy":
+                continue
+            if key not in accepted and key in policy.properties:
+                self.problems.append(
+                    f"{policy.where(key)}: strategy '{name}' does not take {key} "
+                    f"(it accepts: {', '.join(accepted) or 'no parameters'}; every strategy also reads "
+                    f"{', '.join(COMMON_PROPERTIES)})"
+                )
+
+    def _check_chains(self, policies: list[Policy]) -> None:
+        """Required strategy parameters must be reachable: own keys or an earlier non-final section's."""
+        earlier: set[str] = set()
+        for policy in [p for p in policies if p.name != DEFAULT_POLICY] + [
+            p for p in policies if p.name == DEFAULT_POLICY
+        ]:
+            cls = self.strategies.get(policy.strategy or "")
+            if cls is not None:
+                missing = [n for n in _required(cls) if n not in policy.properties and n not in earlier]
+                if missing:
+                    self.problems.append(
+                        f"{policy.where('strategy')}: strategy '{cls.name}' needs {', '.join(missing)}, "
+                        "set neither here nor in an earlier non-final section"
+                    )
+            elif policy.strategy is None:
+                earlier.update(policy.properties)
+
+
+_BAD = object()
+
+
+def _suggest(name: str, known: Any, prefix: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def _required(cls: type[FeeStrategy]) -> list[str]:
+    params = inspect.signature(cls).parameters.values()
+    return [p.name for p in params if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _param_converter(strategies: Mapping[str, type[FeeStrategy]], key: str) -> Callable[[str], Any]:
+    """A third-party strategy parameter is converted by its annotation: bool, int, float or text."""
+    for cls in strategies.values():
+        if key not in strategy_parameters(cls):
+            continue
+        try:
+            hint = typing.get_type_hints(cls.__init__).get(key)
+        except (NameError, TypeError):  # unresolvable annotations: hand the text over unchanged
+            return str
+        args = set(typing.get_args(hint)) or {hint}
+        for kind, convert in ((bool, to_bool), (int, to_int), (float, to_float)):
+            if kind in args:
+                return convert
+        return str
+    return str
+
+
+def _check(
+    path: Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...]
+) -> tuple[CheckReport, PolicySet | None]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        parsed, problems = parse_policy_text(text, str(path))
+    except ConfigError as exc:
+        return CheckReport(exc.problems, ()), None
+    compiler = _Compiler(strategies, base_dir, stack)
+    policy_set = compiler.compile(parsed)
+    report = CheckReport(tuple(problems + compiler.problems), tuple(compiler.warnings))
+    return report, policy_set
+
+
+def check_policy_file(
+    path: str | Path, strategies: Mapping[str, type[FeeStrategy]], *, base_dir: str | Path | None = None
+) -> CheckReport:
+    """Validate a policy file completely (``lnlens policy check``).
+
+    :param strategies: the registered strategies by name (``lens.strategies``).
+    :param base_dir: where relative ``file://`` lists and ``use_config`` files are
+        looked up; charge-lnd uses the current directory, which is the default.
+    :returns: every problem and warning, each naming file, line, section and key.
+    """
+    file = Path(path)
+    try:
+        report, _ = _check(file, strategies, Path(base_dir) if base_dir else Path.cwd(), (str(file.resolve()),))
+    except OSError as exc:
+        return CheckReport((f"{file}: cannot read policy file ({exc.strerror})",), ())
+    return report
+
+
+def load_policy_file(
+    path: str | Path, strategies: Mapping[str, type[FeeStrategy]], *, base_dir: str | Path | None = None
+) -> PolicySet:
+    """Read and validate a policy file.
+
+    :raises ConfigError: listing every problem (see :func:`check_policy_file`).
+    """
+    file = Path(path)
+    try:
+        report, policy_set = _check(
+            file, strategies, Path(base_dir) if base_dir else Path.cwd(), (str(file.resolve()),)
+        )
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read policy file ({exc.strerror})") from exc
+    if report.problems or policy_set is None:
+        raise ConfigError(report.problems)
+    for warning in report.warnings:
+        log.warning("%s", warning)
+    return policy_set
