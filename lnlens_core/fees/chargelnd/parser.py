@@ -116,7 +116,7 @@ def locate(text: str) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
     return sections, keys
 
 
-def _structural_error(path: str, exc: configparser.Error) -> ConfigError:
+def _structural_error(path: str, text: str, exc: configparser.Error) -> ConfigError:
     if isinstance(exc, configparser.DuplicateOptionError):
         msg = f"{where(path, exc.lineno, exc.section, exc.option)}: duplicate key in this section"
     elif isinstance(exc, configparser.DuplicateSectionError):
@@ -124,11 +124,10 @@ def _structural_error(path: str, exc: configparser.Error) -> ConfigError:
     elif isinstance(exc, configparser.MissingSectionHeaderError):
         msg = f"{where(path, exc.lineno)}: a key before any [section] header: {exc.line.strip()!r}"
     elif isinstance(exc, configparser.ParsingError):
+        # configparser keeps repr() of the line; quote the file's own text instead
+        lines = text.splitlines()
         return ConfigError(
-            [
-                f"{where(path, lineno)}: not a section header or key = value: {line.strip()}"
-                for lineno, line in exc.errors
-            ]
+            [f"{where(path, n)}: not a section header or key = value: {lines[n - 1].strip()}" for n, _ in exc.errors]
         )
     else:
         msg = f"{path}: {exc}"
@@ -148,7 +147,7 @@ def parse_policy_text(text: str, path: str) -> tuple[ParsedFile, list[str]]:
     try:
         parser.read_string(text, source=path)
     except configparser.Error as exc:
-        raise _structural_error(path, exc) from exc
+        raise _structural_error(path, text, exc) from exc
     section_lines, key_lines = locate(text)
     problems: list[str] = []
     sections = []
