@@ -363,28 +363,53 @@ class Recommendation:
 
 @dataclass(frozen=True, slots=True)
 class Opportunity:
-    """Missed routing revenue on one channel (``in_channel`` None) or one channel pair."""
+    """Routing revenue missed on one channel (``in_channel`` None) or one channel pair, over a window.
 
-    out_channel: ChannelId
+    Counts cover forwards that resolved in the window. Missed revenue is what each
+    forward that failed *at our node* would have paid at the policy in force then;
+    downstream failures are counted (``failed_downstream``) but never priced. The
+    monthly projection is a point with a 90 % range, scaled from ``observed_s``.
+    """
+
+    channel_id: ChannelId
     in_channel: ChannelId | None
+    peer_id: str
+    peer_alias: str
     window_s: int
+    observed_s: int
     attempts: int
     settled: int
     failed_liquidity: int
     failed_fee: int
     failed_other: int
+    failed_downstream: int
     revenue_msat: int
     missed_revenue_msat: int
     missed_volume_msat: int
+    missed_liquidity_msat: int
     projected_monthly_missed_msat: int
+    projected_monthly_missed_low_msat: int
+    projected_monthly_missed_high_msat: int
     urgency: int
     urgency_components: dict[str, float] = field(default_factory=dict)
     recommendations: tuple[Recommendation, ...] = ()
 
     @property
     def failed(self) -> int:
+        """Failures at our node (downstream ones excluded)."""
         return self.failed_liquidity + self.failed_fee + self.failed_other
 
     @property
     def success_rate(self) -> float | None:
         return self.settled / self.attempts if self.attempts else None
+
+    @property
+    def cause(self) -> FailureCategory | None:
+        """The category with the most failures here (liquidity wins ties: it is the costlier one)."""
+        counts = {
+            FailureCategory.LIQUIDITY: self.failed_liquidity,
+            FailureCategory.FEE: self.failed_fee,
+            FailureCategory.OTHER: self.failed_other,
+        }
+        best = max(counts, key=lambda c: counts[c])
+        return best if counts[best] else None

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .domain import HtlcEvent
+from .domain import HtlcEvent, Opportunity
 
-__all__ = ["ForwardRecorded", "LensEvent"]
+__all__ = ["ForwardRecorded", "OpportunitiesFound", "LensEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,4 +24,13 @@ class ForwardRecorded:
     source: str
 
 
-LensEvent = ForwardRecorded
+@dataclass(frozen=True, slots=True)
+class OpportunitiesFound:
+    """An analysis run finished; ``opportunities`` are per channel, most urgent first."""
+
+    run_time: float
+    window_s: int
+    opportunities: tuple[Opportunity, ...]
+
+
+LensEvent = ForwardRecorded | OpportunitiesFound

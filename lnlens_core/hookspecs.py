@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .domain import Channel, FeeUpdate, NodeInfo
+    from .domain import Channel, FeeUpdate, NodeInfo, Opportunity, Recommendation
     from .events import LensEvent
     from .fees.strategy import FeeStrategy, StrategyChoice
     from .lens import Lens
@@ -89,4 +89,30 @@ def track_event(lens: Lens, events: Sequence[LensEvent]) -> None:
 
     Implementations run one at a time and in isolation: an exception in one is
     logged with the plugin's name and the others still run.
+    """
+
+
+@hookspec
+def check_recommendation(lens: Lens, recommendation: Recommendation, opportunity: Opportunity) -> str | None:
+    """Veto a recommendation before operators see it.
+
+    :param lens: the running lnlens.
+    :param recommendation: what lnlens (or another plugin) recommends.
+    :param opportunity: the channel's opportunity, with the numbers behind it.
+    :returns: a reason to veto, or None to keep it.
+
+    Every implementation sees the same recommendation; any reason drops it, and the
+    reason is reported (``lnlens opportunities --json`` lists vetoes with the plugin's name).
+    """
+
+
+@hookspec
+def add_recommendations(lens: Lens, opportunity: Opportunity) -> Sequence[Recommendation] | None:
+    """Add recommendations of your own to a channel's opportunity.
+
+    :param lens: the running lnlens.
+    :param opportunity: one channel's opportunity, with lnlens's recommendations.
+    :returns: extra recommendations (their ``origin`` is set to your plugin's name), or None.
+
+    Every implementation is called; additions pass through ``check_recommendation`` too.
     """

@@ -1,10 +1,13 @@
 """The HTLC monitor: the single sink every adapter feeds forwards into.
 
-``record()`` stores events idempotently and queues what is new for the
-``track_event`` hook; ``flush()`` hands the queue over as one batch per tick, so a
-busy node costs one hook call per tick, not one per HTLC. ``backfill()`` pages a
-backend's history from the stored cursor, storing each page with its cursor in one
-transaction, so a restart resumes with no gap and no duplicate.
+``record()`` stores events idempotently, counts what is new in the sliding windows
+(:class:`~lnlens_core.flows.WindowedFlows`) and queues it for the ``track_event``
+hook; ``flush()`` hands the queue over as one batch per tick, so a busy node costs
+one hook call per tick, not one per HTLC. ``backfill()`` pages a backend's history
+from the stored cursor, storing each page with its cursor in one transaction, so a
+restart resumes with no gap and no duplicate. ``load_history()`` rebuilds the
+windows from the store after a restart; since only events new to the store are
+ever counted, nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from dataclasses import dataclass
 
 from .backend import NodeBackend
 from .clock import Clock
-from .domain import HtlcEvent
+from .domain import Channel, HtlcEvent
 from .events import ForwardRecorded, LensEvent
+from .flows import WINDOWS, PolicyBook, WindowedFlows
 from .storage import Store
 
 __all__ = ["HtlcMonitor", "BackfillProgress"]
@@ -46,13 +50,48 @@ class HtlcMonitor:
     :param emit: receives each batch of events (``Lens.emit``).
     """
 
-    def __init__(self, store: Store, clock: Clock, emit: Callable[[Sequence[LensEvent]], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        emit: Callable[[Sequence[LensEvent]], None],
+        *,
+        propagation_s: float = 3_600,
+    ) -> None:
         self.store = store
         self.clock = clock
         self._emit = emit
         self._lock = threading.RLock()
         self._pending: list[LensEvent] = []
         self.events_seen = 0
+        self.book = PolicyBook()
+        self.flows = WindowedFlows(self.book, propagation_s=propagation_s)
+
+    def load_history(self) -> int:
+        """Rebuild the policy book and the sliding windows from the store; returns events counted."""
+        with self._lock:
+            for time, channel_id, policy in self.store.policy_history():
+                self.book.observe(channel_id, policy, time)
+            self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s)
+            now = self.clock.now()
+            since = now - max(length for length, _ in WINDOWS.values())
+            counted = 0
+            batch: list[HtlcEvent] = []
+            for event in self.store.iter_forwards(since=since):
+                batch.append(event)
+                if len(batch) >= 10_000:
+                    self.flows.add(batch)
+                    counted, batch = counted + len(batch), []
+            self.flows.add(batch)
+            return counted + len(batch)
+
+    def observe_channels(self, channels: Sequence[Channel], *, snapshot: bool = True) -> None:
+        """Note our channels' state now: policies for pricing missed forwards, and a snapshot in the store."""
+        now = self.clock.now()
+        with self._lock:
+            self.book.observe_channels(channels, now)
+            if snapshot:
+                self.store.add_snapshots(channels, time=now)
 
     def record(self, events: HtlcEvent | Iterable[HtlcEvent], *, source: str = "live") -> list[HtlcEvent]:
         """Store forwards (one or many) and queue the new ones for ``track_event``.
@@ -67,6 +106,7 @@ class HtlcMonitor:
 
     def _accept(self, new: Sequence[HtlcEvent], source: str) -> None:
         self.events_seen += len(new)
+        self.flows.add(new)
         self._pending.extend(ForwardRecorded(event, source) for event in new)
 
     def flush(self) -> int:

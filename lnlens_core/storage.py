@@ -19,7 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .domain import Channel, ChannelId, FailureReason, ForwardStatus, HtlcEvent
+from .domain import Channel, ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
 from .errors import StoreError
 
 __all__ = ["Store", "PRUNABLE", "JOURNAL_STATES", "forward_from_row"]
@@ -54,6 +54,11 @@ _FORWARD_COLUMNS = (
     "resolved_time",
     "source",
 )
+_SNAPSHOT_COLUMNS = (
+    "time", "channel_id", "peer_id", "capacity_msat", "local_balance_msat", "remote_balance_msat", "active",
+    "base_fee_msat", "fee_ppm", "inbound_base_fee_msat", "inbound_fee_ppm", "min_htlc_msat", "max_htlc_msat",
+    "cltv_delta", "disabled", "peer_alias",
+)  # fmt: skip
 _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
 
 
@@ -145,6 +150,18 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_snapshot_peer_alias(db: Database) -> None:
+    # Reports name peers; the alias comes from the node at snapshot time.
+    db.execute("ALTER TABLE channel_snapshots ADD COLUMN peer_alias TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m003_meta(db: Database) -> None:
+    # Facts about the database itself, e.g. clock=simulated for a simulator's run.
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 def forward_from_row(row: dict[str, Any]) -> HtlcEvent:
     """Rebuild an :class:`HtlcEvent` from a ``forwards`` row."""
     return HtlcEvent(
@@ -160,6 +177,33 @@ def forward_from_row(row: dict[str, Any]) -> HtlcEvent:
         failreason=row["failreason"],
         received_time=row["received_time"],
         resolved_time=row["resolved_time"],
+    )
+
+
+def _policy_from_row(row: dict[str, Any]) -> ChannelPolicy:
+    return ChannelPolicy(
+        base_fee_msat=row["base_fee_msat"],
+        fee_ppm=row["fee_ppm"],
+        inbound_base_fee_msat=row["inbound_base_fee_msat"],
+        inbound_fee_ppm=row["inbound_fee_ppm"],
+        min_htlc_msat=row["min_htlc_msat"],
+        max_htlc_msat=row["max_htlc_msat"],
+        cltv_delta=row["cltv_delta"],
+        disabled=bool(row["disabled"]),
+    )
+
+
+def channel_from_row(row: dict[str, Any]) -> Channel:
+    """Rebuild a :class:`Channel` from a ``channel_snapshots`` row."""
+    return Channel(
+        channel_id=ChannelId.parse(row["channel_id"]),
+        peer_id=row["peer_id"],
+        capacity_msat=row["capacity_msat"],
+        local_balance_msat=row["local_balance_msat"],
+        remote_balance_msat=row["remote_balance_msat"],
+        local_policy=_policy_from_row(row),
+        active=bool(row["active"]),
+        peer_alias=row.get("peer_alias") or "",
     )
 
 
@@ -284,6 +328,24 @@ class Store:
             for row in rows:
                 yield forward_from_row(dict(zip(columns, row, strict=True)))
 
+    # -- meta -----------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.atomic():
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+    def latest_data_time(self) -> float | None:
+        """The newest time any forward or snapshot in the store refers to."""
+        sql = (
+            "SELECT max(t) FROM (SELECT max(received_time) AS t FROM forwards"
+            " UNION ALL SELECT max(time) FROM channel_snapshots)"
+        )
+        return self.db.execute(sql).fetchone()[0]
+
     # -- cursors --------------------------------------------------------------
 
     def get_cursor(self, stream: str) -> str | None:
@@ -317,12 +379,28 @@ class Store:
             rows.append(
                 (time, str(ch.channel_id), ch.peer_id, ch.capacity_msat, ch.local_balance_msat,
                  ch.remote_balance_msat, int(ch.active), p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat,
-                 p.inbound_fee_ppm, p.min_htlc_msat, p.max_htlc_msat, p.cltv_delta, int(p.disabled))
+                 p.inbound_fee_ppm, p.min_htlc_msat, p.max_htlc_msat, p.cltv_delta, int(p.disabled), ch.peer_alias)
             )  # fmt: skip
         with self.db.atomic():
             self.db.conn.executemany(
-                "INSERT OR REPLACE INTO channel_snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                f"INSERT OR REPLACE INTO channel_snapshots ({','.join(_SNAPSHOT_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(_SNAPSHOT_COLUMNS))})",
+                rows,
             )
+
+    def latest_channels(self, *, at: float | None = None) -> tuple[float | None, list[Channel]]:
+        """Our channels as the newest snapshot (at or before ``at``) saw them, and its time."""
+        sql = "SELECT max(time) FROM channel_snapshots" + (" WHERE time <= ?" if at is not None else "")
+        (when,) = self.db.execute(sql, [at] if at is not None else []).fetchone()
+        if when is None:
+            return None, []
+        rows = self.db.query("SELECT * FROM channel_snapshots WHERE time = ? ORDER BY channel_id", [when])
+        return when, [channel_from_row(r) for r in rows]
+
+    def policy_history(self) -> Iterator[tuple[float, ChannelId, ChannelPolicy]]:
+        """Every snapshot's policy, oldest first: the raw material of a PolicyBook."""
+        for row in self.db.query("SELECT * FROM channel_snapshots ORDER BY time, channel_id"):
+            yield row["time"], ChannelId.parse(row["channel_id"]), _policy_from_row(row)
 
     def snapshots(self, *, since: float | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM channel_snapshots", []
@@ -376,6 +454,26 @@ class Store:
             params.extend(states)
         sql = f"SELECT * FROM fee_updates WHERE {' AND '.join(where)} ORDER BY id"
         return list(self.db.query(sql, params))
+
+    # -- opportunities --------------------------------------------------------
+
+    def save_opportunities(self, rows: Sequence[dict[str, Any]], *, run_time: float) -> None:
+        """Store one analysis run: each row is an opportunity's JSON form (see lnlens_core.report)."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT INTO opportunities (run_time, out_channel, in_channel, window_s, urgency,"
+                " missed_revenue_msat, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_time, r["short_channel_id"], r.get("in_channel"), r["window_s"], r["urgency"],
+                  r["missed_revenue_msat"], json.dumps(r)) for r in rows],
+            )  # fmt: skip
+
+    def latest_opportunities(self) -> tuple[float | None, list[dict[str, Any]]]:
+        """The newest stored analysis run: its time and its opportunities, most urgent first."""
+        (when,) = self.db.execute("SELECT max(run_time) FROM opportunities").fetchone()
+        if when is None:
+            return None, []
+        rows = self.db.execute("SELECT body FROM opportunities WHERE run_time = ? ORDER BY id", [when]).fetchall()
+        return when, [json.loads(body) for (body,) in rows]
 
     # -- retention ------------------------------------------------------------
 

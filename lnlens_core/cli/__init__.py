@@ -19,7 +19,12 @@ from .. import __version__
 from ..errors import ConfigError, LnlensError
 from .context import CliContext
 
-CORE_COMMANDS = ("lnlens_core.cli.db", "lnlens_core.cli.cleanup", "lnlens_core.cli.plugins_cmd")
+CORE_COMMANDS = (
+    "lnlens_core.cli.opportunities_cmd",
+    "lnlens_core.cli.db",
+    "lnlens_core.cli.cleanup",
+    "lnlens_core.cli.plugins_cmd",
+)
 log = logging.getLogger("lnlens_core.cli")
 
 

@@ -13,9 +13,11 @@ from typing import Any
 
 from rich.console import Console
 
-from ..clock import SystemClock
+from ..clock import Clock, ManualClock, SystemClock
 from ..config import LensConfig, load
 from ..domain import ChannelId
+from ..lens import Lens
+from ..plugins import get_plugin_manager
 from ..storage import Store
 
 
@@ -46,6 +48,7 @@ class CliContext:
         self.err = Console(stderr=True)
         self._config: LensConfig | None = None
         self._store: Store | None = None
+        self._lens: Lens | None = None
         self._cli_settings = cli_settings or {}
 
     def config(self, **overrides: Any) -> LensConfig:
@@ -61,6 +64,19 @@ class CliContext:
         if self._store is None:
             self._store = Store(self.config().db_path)
         return self._store
+
+    def lens(self) -> Lens:
+        """A Lens over the store with no backend. For a simulator's database, "now" is the
+        simulated time of its newest data, so windows like ``--since 24h`` mean simulated hours."""
+        if self._lens is None:
+            store = self.store()
+            clock: Clock = self.clock
+            if store.get_meta("clock") == "simulated":
+                manual = ManualClock(store.latest_data_time() or 0.0)
+                clock = manual
+            config = self.config()
+            self._lens = Lens(config, store=store, clock=clock, pm=get_plugin_manager(blocked=config.blocked_plugins))
+        return self._lens
 
     def emit(self, data: Any, render: Callable[[Console], None]) -> None:
         """Print ``data`` as JSON with ``--json``, else let ``render`` draw it for people."""

@@ -198,3 +198,61 @@ def test_misspelt_hook_in_an_entry_point_plugin_fails_get_plugin_manager(monkeyp
     monkeypatch.setattr(pluggy.PluginManager, "load_setuptools_entrypoints", fake_load)
     with pytest.raises(PluginError, match="typo_plugin"):
         get_plugin_manager()
+
+
+def _starved_store(lens):
+    """A channel that failed 12 forwards for liquidity, and one with local balance to spare."""
+    from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
+
+    a, b = ChannelId.parse("800000x1x0"), ChannelId.parse("800001x1x0")
+    channels = [make_channel(a, local_ratio=0.9), make_channel(b, local_ratio=0.02)]
+    now = lens.clock.now()
+    events = [
+        HtlcEvent(a, 1_001_100, ForwardStatus.LOCAL_FAILED, now - 100 - i, in_htlc_id=i, out_channel=b,
+                  out_msat=1_000_000, resolved_time=now - 99 - i, failure_reason=FailureReason.INSUFFICIENT_BALANCE)
+        for i in range(12)
+    ]  # fmt: skip
+    lens.store.ingest_forwards(events, source="live")
+    return channels, b
+
+
+def test_hook_check_recommendation(lens, register_plugin):
+    from lnlens_core.opportunities import run_analysis
+
+    channels, starved = _starved_store(lens)
+
+    class NoRebalance:
+        @hookimpl
+        def check_recommendation(self, recommendation, opportunity):
+            assert opportunity.channel_id == recommendation.channel_id
+            return "rebalances are off" if recommendation.kind == "rebalance_outbound" else None
+
+    before = run_analysis(lens, since_s=3600, channels=channels, save=False)
+    assert [r.kind for r in before.opportunities[0].recommendations] == ["rebalance_outbound"]
+    register_plugin(NoRebalance(), name="no_rebalance")
+    after = run_analysis(lens, since_s=3600, channels=channels, save=False)
+    assert after.opportunities[0].recommendations == ()
+    assert [(p, reason) for p, _, reason in after.vetoed] == [("no_rebalance", "rebalances are off")]
+
+
+def test_hook_add_recommendations(lens, register_plugin):
+    from lnlens_core.domain import Recommendation, RecommendationKind
+    from lnlens_core.opportunities import run_analysis
+
+    channels, starved = _starved_store(lens)
+
+    class Adder:
+        @hookimpl
+        def add_recommendations(self, opportunity):
+            return [Recommendation(RecommendationKind.INVESTIGATE, opportunity.channel_id, "look at the peer")]
+
+    class VetoInvestigate:
+        @hookimpl
+        def check_recommendation(self, recommendation):
+            return "no" if recommendation.reason == "look at the peer" and recommendation.origin != "adder" else None
+
+    register_plugin(Adder(), name="adder")
+    register_plugin(VetoInvestigate(), name="veto")
+    (opp,) = run_analysis(lens, since_s=3600, channels=channels, save=False).opportunities
+    added = [r for r in opp.recommendations if r.kind == "investigate"]
+    assert len(added) == 1 and added[0].origin == "adder", "origin is the plugin's name, and vetoes see it"

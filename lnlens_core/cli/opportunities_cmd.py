@@ -1,0 +1,93 @@
+"""``lnlens opportunities``: where the node loses routing revenue, and what to do about it."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from ..config import parse_duration
+from ..domain import ChannelId
+from ..opportunities import filter_opportunities, run_analysis
+from .context import CliContext, add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("opportunities", help="missed routing revenue per channel, with recommendations")
+    p.add_argument("--since", default="24h", type=_duration, help="analysis window back from now (24h, 7d, ...)")
+    p.add_argument("--min-urgency", type=_urgency, default=0, metavar="N", help="only urgency >= N (0-100)")
+    p.add_argument("--channel", type=_channel, help="only this channel (BLOCKxTXxOUT)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
+    p.add_argument("--pairs", action="store_true", help="show channel pairs instead of channels")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_opportunities)
+
+
+def _duration(text: str) -> int:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be longer than 0")
+    return seconds
+
+
+def _urgency(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError("urgency is 0 to 100")
+    return value
+
+
+def _channel(text: str) -> ChannelId:
+    try:
+        return ChannelId.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
+    lens = ctx.lens()
+    result = run_analysis(lens, since_s=args.since).to_json()
+    key = "pairs" if args.pairs else "opportunities"
+    rows = filter_opportunities(result[key], min_urgency=args.min_urgency, channel=args.channel, limit=args.limit)
+    data = {**result, "opportunities": rows if not args.pairs else result["opportunities"]}
+    if args.pairs:
+        data["pairs"] = rows
+
+    def render(console: Console) -> None:
+        render_table(console, rows, pairs=args.pairs, window_s=result["window_s"], channels=result["channels"])
+
+    ctx.emit(data, render)
+    return 0
+
+
+def _action(rec: dict) -> str:
+    kind = rec["type"]
+    if kind.startswith("rebalance"):
+        src, dst = rec["source_channel"] or "(new liquidity)", rec["target_channel"]
+        return f"{kind}: {rec['amount_msat'] // 1000:,} sat {src} → {dst}"
+    if rec["proposed_fee_ppm"] is not None:
+        return f"{kind}: {rec['proposed_fee_ppm']} ppm"
+    return kind
+
+
+def render_table(console: Console, rows: list[dict], *, pairs: bool, window_s: int, channels: int) -> None:
+    title = f"Missed routing opportunities, last {window_s / 3600:.0f} h ({channels} channels)"
+    if not rows:
+        console.print(f"{title}: none above the thresholds.")
+        return
+    cols = ["in → out" if pairs else "channel", "peer", "cause", "failed", "missed sat", "sat/month", "urgency"]
+    table = Table(*cols, "action", title=title)
+    for o in rows:
+        chan = f"{o['in_channel']} → {o['short_channel_id']}" if pairs else o["short_channel_id"]
+        failed = o["failed_liquidity"] + o["failed_fee"] + o["failed_other"]
+        actions = "\n".join(_action(r) for r in o["recommendations"]) or "-"
+        month = (
+            f"{o['projected_monthly_missed_low_msat'] // 1000:,}–{o['projected_monthly_missed_high_msat'] // 1000:,}"
+        )
+        table.add_row(chan, o["peer_alias"] or o["peer_id"][:16], o["cause"] or "-", str(failed),
+                      f"{o['missed_revenue_msat'] // 1000:,}", month, str(o["urgency"]), actions)  # fmt: skip
+    console.print(table)

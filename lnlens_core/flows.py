@@ -1,0 +1,347 @@
+"""Flow statistics per channel direction and per channel pair.
+
+Every resolved forward contributes one row of counters (:data:`METRICS`) to up to
+three keys: the channel it left by (``out``), the channel it came in by (``in``)
+and the pair. :class:`FlowCounter` sums exactly over one window (an analysis over
+the store); :class:`WindowedFlows` keeps the 1 h / 24 h / 7 d / 30 d sliding windows
+in memory for the live monitor. The windowed form is a ring of time buckets per
+window, so its memory is bounded by the number of keys (channels and pairs), never
+by the number of events.
+
+Missed revenue is what each failed forward would have paid us at the policy in
+force at that moment (:class:`PolicyBook`): the outbound fee on the out channel,
+plus the inbound fee (a discount when negative) of the in channel.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .domain import Channel, ChannelId, ChannelPolicy, FailureCategory, FailureReason, ForwardStatus, HtlcEvent
+
+__all__ = ["Flow", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows", "PolicyBook", "contribution", "WINDOWS"]
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Counters for one key over one window. Amounts in msat."""
+
+    attempts: int = 0
+    """Resolved forwards: settled + failed here + failed downstream."""
+    settled: int = 0
+    failed_liquidity: int = 0
+    failed_fee: int = 0
+    failed_fee_stale: int = 0
+    """Fee failures within the propagation delay after we changed this channel's policy."""
+    failed_other: int = 0
+    failed_downstream: int = 0
+    revenue_msat: int = 0
+    volume_msat: int = 0
+    """Settled amount leaving (out keys, pairs) or arriving (in keys)."""
+    missed_revenue_msat: int = 0
+    missed_volume_msat: int = 0
+    missed_liquidity_msat: int = 0
+    """The part of missed revenue lost to liquidity failures."""
+    offered_fee_ppm_sum: int = 0
+    offered_fee_count: int = 0
+    """Fee failures whose offered fee is known: its rate summed, and how many."""
+
+    @property
+    def failed_here(self) -> int:
+        """Failures at our node (liquidity, fee, other) — downstream ones excluded."""
+        return self.failed_liquidity + self.failed_fee + self.failed_other
+
+    @property
+    def success_rate(self) -> float | None:
+        """settled / attempts, None without attempts."""
+        return self.settled / self.attempts if self.attempts else None
+
+    @property
+    def failure_rate_here(self) -> float | None:
+        """Failures at our node over the forwards that reached a decision here (downstream excluded)."""
+        decided = self.attempts - self.failed_downstream
+        return self.failed_here / decided if decided else None
+
+
+METRICS: tuple[str, ...] = tuple(f.name for f in fields(Flow))
+_M = len(METRICS)
+_IDX = {name: i for i, name in enumerate(METRICS)}
+
+OUT, IN, PAIR = 0, 1, 2
+FlowKey = tuple[int, ChannelId, ChannelId | None]
+"""(OUT, channel, None), (IN, channel, None) or (PAIR, in_channel, out_channel)."""
+
+# window name -> (length s, bucket s). Buckets bound memory and set the resolution at the old edge.
+WINDOWS: dict[str, tuple[int, int]] = {
+    "1h": (3_600, 600),
+    "24h": (86_400, 3_600),
+    "7d": (604_800, 43_200),
+    "30d": (2_592_000, 86_400),
+}
+
+
+class PolicyBook:
+    """Our policy on each channel over time, to price a failed forward as of its moment."""
+
+    def __init__(self) -> None:
+        self._times: dict[ChannelId, list[float]] = {}
+        self._policies: dict[ChannelId, list[ChannelPolicy]] = {}
+
+    def observe(self, channel_id: ChannelId, policy: ChannelPolicy, time: float) -> bool:
+        """Note the policy seen at ``time``; returns True when it differs from the last one."""
+        times, policies = self._times.setdefault(channel_id, []), self._policies.setdefault(channel_id, [])
+        i = bisect.bisect_right(times, time)
+        if i and policies[i - 1] == policy:
+            return False
+        times.insert(i, time)
+        policies.insert(i, policy)
+        return True
+
+    def observe_channels(self, channels: Iterable[Channel], time: float) -> list[ChannelId]:
+        return [c.channel_id for c in channels if self.observe(c.channel_id, c.local_policy, time)]
+
+    def policy_at(self, channel_id: ChannelId, time: float) -> ChannelPolicy | None:
+        """The policy in force at ``time`` (the earliest known one before our first observation)."""
+        times = self._times.get(channel_id)
+        if not times:
+            return None
+        i = bisect.bisect_right(times, time)
+        return self._policies[channel_id][max(i - 1, 0)]
+
+    def last_change_before(self, channel_id: ChannelId, time: float) -> float | None:
+        """When the policy in force at ``time`` took effect (None if it is the first one known)."""
+        times = self._times.get(channel_id, [])
+        i = bisect.bisect_right(times, time)
+        return times[i - 1] if i >= 2 else None
+
+
+def _would_be(event: HtlcEvent, book: PolicyBook) -> tuple[int, int]:
+    """(fee msat, out msat) a failed forward would have brought at the policy then in force."""
+    assert event.out_channel is not None
+    policy = book.policy_at(event.out_channel, event.received_time)
+    out_msat = event.out_msat
+    if policy is None:
+        # Unknown policy: the fee the sender offered is all we know.
+        offered = event.in_msat - out_msat if out_msat is not None else 0
+        return max(offered, 0), out_msat or event.in_msat
+    if out_msat is None:
+        # CLN omits out_msat on local failures: invert in = out + base + out*ppm/1e6.
+        out_msat = max((event.in_msat - policy.base_fee_msat) * 1_000_000 // (1_000_000 + policy.fee_ppm), 0)
+    fee = policy.fee_msat(out_msat)
+    in_policy = book.policy_at(event.in_channel, event.received_time)
+    if in_policy is not None and (in_policy.inbound_base_fee_msat or in_policy.inbound_fee_ppm):
+        fee += in_policy.inbound_fee_msat(out_msat + fee)
+    return max(fee, 0), out_msat
+
+
+def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float) -> list[int] | None:
+    """The counters (in :data:`METRICS` order) one resolved forward adds to each of its keys.
+
+    None for forwards still in flight.
+    """
+    if not event.status.resolved:
+        return None
+    row = [0] * _M
+    row[_IDX["attempts"]] = 1
+    if event.status is ForwardStatus.SETTLED:
+        row[_IDX["settled"]] = 1
+        row[_IDX["revenue_msat"]] = event.fee_msat or 0
+        row[_IDX["volume_msat"]] = event.out_msat if event.out_msat is not None else event.in_msat
+        return row
+    reason = event.failure_reason or (
+        FailureReason.DOWNSTREAM if event.status is ForwardStatus.FAILED else FailureReason.UNKNOWN
+    )
+    if reason is FailureReason.DOWNSTREAM:
+        row[_IDX["failed_downstream"]] = 1
+        return row
+    category = reason.category
+    row[_IDX[f"failed_{category.value}"]] = 1
+    if event.out_channel is None:
+        return row  # refused before an outgoing channel was chosen: nothing to price
+    fee_msat, out_msat = _would_be(event, book)
+    row[_IDX["missed_revenue_msat"]] = fee_msat
+    row[_IDX["missed_volume_msat"]] = out_msat
+    if category is FailureCategory.LIQUIDITY:
+        row[_IDX["missed_liquidity_msat"]] = fee_msat
+    elif category is FailureCategory.FEE:
+        changed = book.last_change_before(event.out_channel, event.received_time)
+        if changed is not None and event.received_time - changed < propagation_s:
+            row[_IDX["failed_fee_stale"]] = 1
+        if event.out_msat:
+            policy = book.policy_at(event.out_channel, event.received_time)
+            base = policy.base_fee_msat if policy else 0
+            offered_ppm = (event.in_msat - event.out_msat - base) * 1_000_000 // event.out_msat
+            row[_IDX["offered_fee_ppm_sum"]] = max(offered_ppm, 0)
+            row[_IDX["offered_fee_count"]] = 1
+    return row
+
+
+def _batch(
+    events: Iterable[HtlcEvent], rows: _KeyIndex, book: PolicyBook, propagation_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key row numbers, event times, counter rows): one entry per (event, key)."""
+    key_rows: list[int] = []
+    times: list[float] = []
+    counters: list[list[int]] = []
+    for event in events:
+        row = contribution(event, book, propagation_s=propagation_s)
+        if row is None:
+            continue
+        for key in _keys(event):
+            key_rows.append(rows.row(key))
+            times.append(event.received_time)
+            counters.append(row)
+    return (
+        np.asarray(key_rows, dtype=np.intp),
+        np.asarray(times, dtype=np.float64),
+        np.asarray(counters, dtype=np.int64).reshape(-1, _M),
+    )
+
+
+def _keys(event: HtlcEvent) -> list[FlowKey]:
+    keys: list[FlowKey] = [(IN, event.in_channel, None)]
+    if event.out_channel is not None:
+        keys += [(OUT, event.out_channel, None), (PAIR, event.in_channel, event.out_channel)]
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStats:
+    """Counters per key over ``[since, until)``; ``observed_s`` is the part of it we saw data for."""
+
+    since: float
+    until: float
+    observed_s: float
+    out: Mapping[ChannelId, Flow]
+    inbound: Mapping[ChannelId, Flow]
+    pairs: Mapping[tuple[ChannelId, ChannelId], Flow]
+
+    @property
+    def window_s(self) -> float:
+        return self.until - self.since
+
+
+def _stats(keys: Sequence[FlowKey], data: np.ndarray, since: float, until: float, observed_s: float) -> FlowStats:
+    out, inbound, pairs = {}, {}, {}
+    for i, (kind, a, b) in enumerate(keys):
+        row = data[i]
+        if not row.any():
+            continue
+        flow = Flow(*(int(v) for v in row))
+        if kind == OUT:
+            out[a] = flow
+        elif kind == IN:
+            inbound[a] = flow
+        else:
+            assert b is not None
+            pairs[(a, b)] = flow
+    return FlowStats(since, until, observed_s, out, inbound, pairs)
+
+
+class _KeyIndex:
+    """Keys to row numbers, with numpy arrays (one per shape) that grow as keys appear."""
+
+    def __init__(self, *shape_tails: tuple[int, ...]) -> None:
+        self.keys: list[FlowKey] = []
+        self.index: dict[FlowKey, int] = {}
+        self.arrays = [np.zeros((16, *tail), dtype=np.int64) for tail in shape_tails]
+
+    def row(self, key: FlowKey) -> int:
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.keys)
+            self.keys.append(key)
+            if i >= len(self.arrays[0]):
+                self.arrays = [np.concatenate([a, np.zeros_like(a)]) for a in self.arrays]
+        return i
+
+
+class FlowCounter:
+    """Exact counters over one window, fed from the store by an analysis run."""
+
+    def __init__(self, book: PolicyBook, *, since: float, until: float, propagation_s: float = 3_600) -> None:
+        self.book, self.since, self.until, self.propagation_s = book, since, until, propagation_s
+        self._rows = _KeyIndex((_M,))
+        self._first: float | None = None
+
+    def add(self, events: Iterable[HtlcEvent]) -> None:
+        inside = (e for e in events if self.since <= e.received_time < self.until)
+        key_rows, times, counters = _batch(inside, self._rows, self.book, self.propagation_s)
+        if len(times):
+            first = float(times.min())
+            self._first = first if self._first is None else min(self._first, first)
+            np.add.at(self._rows.arrays[0], key_rows, counters)
+
+    def stats(self) -> FlowStats:
+        observed = self.until - self._first if self._first is not None else 0.0
+        return _stats(self._rows.keys, self._rows.arrays[0], self.since, self.until, observed)
+
+
+class _Ring:
+    def __init__(self, length_s: int, bucket_s: int) -> None:
+        self.length_s, self.bucket_s = length_s, bucket_s
+        # One slot more than the window holds: at a bucket boundary the newest slot is empty
+        # and the others cover exactly the window; mid-bucket the old edge is early by under one bucket.
+        self.n = length_s // bucket_s + 1
+        self.head: int | None = None  # absolute number of the newest bucket
+
+    def advance(self, bucket: int, data: np.ndarray) -> None:
+        """Move the head to ``bucket``, zeroing the slots that fall out of the window."""
+        if self.head is not None and bucket > self.head:
+            for b in range(self.head + 1, min(bucket, self.head + self.n) + 1):
+                data[:, b % self.n, :] = 0
+        if self.head is None or bucket > self.head:
+            self.head = bucket
+
+
+class WindowedFlows:
+    """The live monitor's sliding windows, one bucket ring per window, memory O(keys).
+
+    A window's value covers its last ``n`` buckets, the newest one still filling, so
+    the oldest edge is exact to one bucket (10 min, 1 h, 12 h, 1 d).
+    """
+
+    def __init__(self, book: PolicyBook, *, propagation_s: float = 3_600) -> None:
+        self.book, self.propagation_s = book, propagation_s
+        self._rings = [_Ring(*spec) for spec in WINDOWS.values()]
+        self._rows = _KeyIndex(*((r.n, _M) for r in self._rings))
+        self._first: float | None = None
+
+    @property
+    def keys(self) -> int:
+        return len(self._rows.keys)
+
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in self._rows.arrays)
+
+    def advance_to(self, now: float) -> None:
+        for ring, data in zip(self._rings, self._rows.arrays, strict=True):
+            ring.advance(int(now // ring.bucket_s), data)
+
+    def add(self, events: Iterable[HtlcEvent]) -> None:
+        """Count resolved forwards (each at most once: the caller passes only new ones)."""
+        key_rows, times, counters = _batch(events, self._rows, self.book, self.propagation_s)
+        if not len(times):
+            return
+        first = float(times.min())
+        self._first = first if self._first is None else min(self._first, first)
+        for ring, data in zip(self._rings, self._rows.arrays, strict=True):
+            buckets = (times // ring.bucket_s).astype(np.int64)
+            ring.advance(int(buckets.max()), data)
+            assert ring.head is not None
+            keep = buckets > ring.head - ring.n  # the rest is older than this window
+            np.add.at(data, (key_rows[keep], buckets[keep] % ring.n), counters[keep])
+
+    def stats(self, window: str, now: float) -> FlowStats:
+        """The counters of one window (``1h``, ``24h``, ``7d``, ``30d``) as of ``now``."""
+        w = list(WINDOWS).index(window)
+        self.advance_to(now)
+        ring, data = self._rings[w], self._rows.arrays[w]
+        summed = data[: len(self._rows.keys)].sum(axis=1)
+        since = now - ring.length_s
+        observed = min(now - self._first, ring.length_s) if self._first is not None else 0.0
+        return _stats(self._rows.keys, summed, since, now, observed)

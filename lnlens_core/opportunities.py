@@ -1,0 +1,114 @@
+"""One analysis run: the store's forwards over a window → ranked opportunities, through the hooks.
+
+This is the composition the CLI, the CLN plugin and the LND sidecar all call; the
+formulas live in :mod:`analyzer` and :mod:`recommendations`, the counting in :mod:`flows`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .analyzer import AnalyzerParams, analyze
+from .domain import Channel, ChannelId, Opportunity, Recommendation
+from .events import OpportunitiesFound
+from .flows import FlowCounter, PolicyBook
+from .plugins import call_each
+from .report import SCHEMA_VERSION, opportunity_json, recommendation_json
+
+if TYPE_CHECKING:
+    from .lens import Lens
+
+__all__ = ["AnalysisResult", "run_analysis", "filter_opportunities"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisResult:
+    run_time: float
+    since: float
+    channels_seen: int
+    opportunities: tuple[Opportunity, ...]
+    pairs: tuple[Opportunity, ...]
+    vetoed: tuple[tuple[str, Recommendation, str], ...]
+    """(plugin, recommendation, reason) for every recommendation a plugin vetoed."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_time": self.run_time,
+            "window_s": round(self.run_time - self.since),
+            "channels": self.channels_seen,
+            "opportunities": [opportunity_json(o) for o in self.opportunities],
+            "pairs": [opportunity_json(o) for o in self.pairs],
+            "vetoed": [
+                {"plugin": plugin, "reason": reason, "recommendation": recommendation_json(rec)}
+                for plugin, rec, reason in self.vetoed
+            ],
+        }
+
+
+def _review(lens: Lens, opp: Opportunity, vetoed: list[tuple[str, Recommendation, str]]) -> Opportunity:
+    """Let plugins add recommendations, then veto any of them."""
+    recs = list(opp.recommendations)
+    for plugin, call in call_each(lens.pm.hook.add_recommendations, lens=lens, opportunity=opp):
+        recs.extend(replace(r, origin=plugin) for r in call() or ())
+    kept = []
+    for rec in recs:
+        reasons = [
+            (plugin, str(reason))
+            for plugin, call in call_each(
+                lens.pm.hook.check_recommendation, lens=lens, recommendation=rec, opportunity=opp
+            )
+            if (reason := call())
+        ]
+        if reasons:
+            vetoed.extend((plugin, rec, reason) for plugin, reason in reasons)
+        else:
+            kept.append(rec)
+    return replace(opp, recommendations=tuple(kept))
+
+
+def run_analysis(
+    lens: Lens,
+    *,
+    since_s: int,
+    params: AnalyzerParams | None = None,
+    channels: Sequence[Channel] | None = None,
+    save: bool = True,
+) -> AnalysisResult:
+    """Analyze the store's forwards received in the last ``since_s`` seconds.
+
+    :param channels: our channels now; default: the backend's, else the newest snapshot.
+    :param save: store the run (``opportunities`` table) and tell ``track_event``.
+    """
+    now = lens.clock.now()
+    params = params or AnalyzerParams()
+    if channels is None:
+        channels = lens.backend.list_channels() if lens.backend is not None else lens.store.latest_channels()[1]
+    book = PolicyBook()
+    for time, channel_id, policy in lens.store.policy_history():
+        book.observe(channel_id, policy, time)
+    book.observe_channels(channels, now)
+    counter = FlowCounter(book, since=now - since_s, until=now, propagation_s=params.propagation_s)
+    counter.add(lens.store.iter_forwards(since=now - since_s, until=now))
+    found, pairs = analyze(counter.stats(), channels, params)
+    vetoed: list[tuple[str, Recommendation, str]] = []
+    found = [_review(lens, opp, vetoed) for opp in found]
+    result = AnalysisResult(now, now - since_s, len(channels), tuple(found), tuple(pairs), tuple(vetoed))
+    if save:
+        lens.store.save_opportunities([opportunity_json(o) for o in (*found, *pairs)], run_time=now)
+        lens.emit([OpportunitiesFound(now, since_s, tuple(found))])
+    return result
+
+
+def filter_opportunities(
+    items: Sequence[dict[str, Any]], *, min_urgency: int = 0, channel: ChannelId | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Select from JSON opportunities as the CLI and RPC arguments ask."""
+    chosen = [
+        o
+        for o in items
+        if o["urgency"] >= min_urgency and (channel is None or str(channel) in (o["short_channel_id"], o["in_channel"]))
+    ]
+    return chosen[:limit] if limit is not None else chosen

@@ -1,0 +1,233 @@
+"""Recommendation rules: what to do about each channel's missed opportunities, and why.
+
+Direction matters (lnflow got it backwards): a forward that fails for liquidity
+*leaving* channel X means X lacks local balance, so X needs outbound liquidity —
+a rebalance that moves our funds out through a channel with surplus and back in
+through X (``rebalance_outbound``, target X). ``rebalance_inbound`` is the mirror:
+a channel almost entirely on our side that used to bring traffic in needs room,
+so funds move out of it.
+
+Rules that always hold:
+- liquidity failures never produce ``lower_fees``;
+- a channel that drains quickly at a low fee produces ``raise_fees``;
+- fee failures produce ``lower_fees`` only when they are not explained by a recent
+  change of ours still propagating (``failed_fee_stale``), and never together with
+  ``raise_fees`` or when liquidity failures outnumber them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .domain import Channel, ChannelId, Recommendation, RecommendationKind
+from .flows import Flow, FlowStats
+
+if TYPE_CHECKING:
+    from .analyzer import AnalyzerParams
+
+__all__ = ["recommend"]
+
+K = RecommendationKind
+
+
+def _sats(msat: int) -> str:
+    return f"{msat // 1000:,}"
+
+
+def _need_msat(ch: Channel, target_ratio: float) -> int:
+    return max(int(target_ratio * (ch.local_balance_msat + ch.remote_balance_msat)) - ch.local_balance_msat, 0)
+
+
+def _surplus_msat(ch: Channel, target_ratio: float) -> int:
+    return max(ch.local_balance_msat - int(target_ratio * (ch.local_balance_msat + ch.remote_balance_msat)), 0)
+
+
+class _Sources:
+    """Channels with local balance to spare, drawn down as rebalances are proposed."""
+
+    def __init__(self, channels: Mapping[ChannelId, Channel], params: AnalyzerParams) -> None:
+        self.channels = channels
+        self.left = {cid: _surplus_msat(ch, params.target_ratio) for cid, ch in channels.items() if ch.active}
+
+    def pick(self, target: ChannelId, stats: FlowStats) -> tuple[ChannelId | None, int]:
+        """The best source for ``target``: the in-channels whose traffic failed there first, then surplus."""
+
+        def score(cid: ChannelId) -> tuple[int, int]:
+            pair = stats.pairs.get((cid, target))
+            return (pair.missed_liquidity_msat if pair else 0, self.left[cid])
+
+        candidates = [cid for cid, left in self.left.items() if cid != target and left > 0]
+        if not candidates:
+            return None, 0
+        best = max(candidates, key=lambda cid: (*score(cid), str(cid)))
+        return best, self.left[best]
+
+    def take(self, cid: ChannelId, amount_msat: int) -> None:
+        self.left[cid] -= amount_msat
+
+
+def _rebalance_outbound(
+    ch: Channel, flow: Flow, stats: FlowStats, sources: _Sources, params: AnalyzerParams
+) -> Recommendation:
+    need = _need_msat(ch, params.target_ratio)
+    source, surplus = sources.pick(ch.channel_id, stats)
+    amount = min(need, surplus)
+    ratio = ch.balance_ratio or 0.0
+    fee_ppm = ch.local_policy.fee_ppm
+    # Break-even: moving `amount` costs at most what forwarding it once at our fee earns.
+    max_cost = ch.local_policy.fee_msat(amount) if amount else 0
+    evidence: dict[str, int | float | str] = {
+        "failed_liquidity": flow.failed_liquidity,
+        "missed_liquidity_msat": flow.missed_liquidity_msat,
+        "local_ratio": round(ratio, 4),
+        "local_balance_msat": ch.local_balance_msat,
+        "capacity_msat": ch.capacity_msat,
+        "fee_ppm": fee_ppm,
+        "max_rebalance_cost_msat": max_cost,
+    }
+    lost = f"{flow.failed_liquidity} forwards failed for lack of outbound liquidity ({ratio:.0%} local), losing {_sats(flow.missed_liquidity_msat)} sats"  # noqa: E501
+    if source is None:
+        reason = f"{lost}; none of our channels has local balance to spare, so only new liquidity would help."
+        return Recommendation(K.REBALANCE_OUTBOUND, ch.channel_id, reason, evidence, target_channel=ch.channel_id,
+                              amount_msat=need)  # fmt: skip
+    sources.take(source, amount)
+    src = sources.channels[source]
+    evidence["source_local_ratio"] = round(src.balance_ratio or 0.0, 4)
+    reason = (
+        f"{lost}; move {_sats(amount)} sats into it from {source} ({src.balance_ratio or 0:.0%} local), "
+        f"paying at most {_sats(max_cost)} sats in fees."
+    )
+    return Recommendation(K.REBALANCE_OUTBOUND, ch.channel_id, reason, evidence, source_channel=source,
+                          target_channel=ch.channel_id, amount_msat=amount)  # fmt: skip
+
+
+def _increase_capacity(ch: Channel, flow: Flow) -> Recommendation:
+    ratio = ch.balance_ratio or 0.0
+    avg = flow.missed_volume_msat // max(flow.failed_liquidity, 1)
+    reason = (
+        f"{flow.failed_liquidity} forwards failed for liquidity although {ratio:.0%} of the channel is local: "
+        f"payments of about {_sats(avg)} sats do not fit, so a larger or second channel to this peer would carry them."
+    )
+    evidence: dict[str, int | float | str] = {
+        "failed_liquidity": flow.failed_liquidity,
+        "average_failed_msat": avg,
+        "local_ratio": round(ratio, 4),
+        "capacity_msat": ch.capacity_msat,
+    }
+    return Recommendation(K.INCREASE_CAPACITY, ch.channel_id, reason, evidence, amount_msat=ch.capacity_msat)
+
+
+def _drain(ch: Channel, stats: FlowStats, median_ppm: float, params: AnalyzerParams) -> Recommendation | None:
+    out = stats.out.get(ch.channel_id, Flow()).volume_msat
+    inbound = stats.inbound.get(ch.channel_id, Flow()).volume_msat
+    net = out - inbound
+    fee_ppm = ch.local_policy.fee_ppm
+    if ch.capacity_msat <= 0 or net < params.drain_share * ch.capacity_msat or fee_ppm > median_ppm:
+        return None
+    new_ppm = max(round(fee_ppm * (1 + params.raise_step)), fee_ppm + 10, round(median_ppm))
+    days = stats.window_s / 86_400
+    reason = (
+        f"It drained {_sats(net)} sats net in {days:.1f} days ({net / ch.capacity_msat:.0%} of capacity) "
+        f"at {fee_ppm} ppm, at or below our median of {median_ppm:.0f} ppm; raise to {new_ppm} ppm to slow the drain."
+    )
+    evidence: dict[str, int | float | str] = {
+        "net_outflow_msat": net,
+        "capacity_msat": ch.capacity_msat,
+        "fee_ppm": fee_ppm,
+        "median_fee_ppm": median_ppm,
+    }
+    return Recommendation(K.RAISE_FEES, ch.channel_id, reason, evidence, proposed_fee_ppm=new_ppm)
+
+
+def _lower_fees(ch: Channel, flow: Flow, params: AnalyzerParams) -> Recommendation | None:
+    real = flow.failed_fee - flow.failed_fee_stale
+    if real < params.min_failures or flow.failed_liquidity > real:
+        return None
+    fee_ppm = ch.local_policy.fee_ppm
+    offered = flow.offered_fee_ppm_sum // flow.offered_fee_count if flow.offered_fee_count else None
+    new_ppm = offered if offered is not None and offered < fee_ppm else int(fee_ppm * (1 - params.lower_step))
+    if new_ppm >= fee_ppm:
+        return None
+    offered_text = f" (they offered {offered} ppm on average)" if offered is not None else ""
+    reason = (
+        f"{real} forwards failed because senders would not pay our {fee_ppm} ppm{offered_text}, "
+        f"and no recent change of ours explains it; lower to {new_ppm} ppm."
+    )
+    evidence: dict[str, int | float | str] = {
+        "failed_fee": flow.failed_fee,
+        "failed_fee_while_propagating": flow.failed_fee_stale,
+        "fee_ppm": fee_ppm,
+    }
+    if offered is not None:
+        evidence["offered_fee_ppm"] = offered
+    return Recommendation(K.LOWER_FEES, ch.channel_id, reason, evidence, proposed_fee_ppm=max(new_ppm, 0))
+
+
+def _investigate(ch: Channel, flow: Flow, params: AnalyzerParams) -> Recommendation | None:
+    if flow.failed_other < params.min_failures or 2 * flow.failed_other < flow.failed_here:
+        return None
+    reason = (
+        f"{flow.failed_other} forwards failed here for reasons other than liquidity or fees "
+        "(HTLC limits, CLTV, a disabled channel or an offline peer); check the channel and the peer."
+    )
+    return Recommendation(K.INVESTIGATE, ch.channel_id, reason, {"failed_other": flow.failed_other})
+
+
+def _rebalance_inbound(
+    ch: Channel,
+    stats: FlowStats,
+    targets: list[ChannelId],
+    channels: Mapping[ChannelId, Channel],
+    params: AnalyzerParams,
+) -> Recommendation | None:
+    ratio = ch.balance_ratio or 0.0
+    brought_in = stats.inbound.get(ch.channel_id, Flow()).volume_msat
+    if ratio < params.full_ratio or brought_in <= 0:
+        return None
+    target = next((t for t in targets if t != ch.channel_id), None)
+    if target is None:
+        return None
+    amount = min(_surplus_msat(ch, params.target_ratio), _need_msat(channels[target], params.target_ratio))
+    if amount <= 0:
+        return None
+    reason = (
+        f"{ratio:.0%} of this channel is local and it brought in {_sats(brought_in)} sats in the window; "
+        f"with no inbound room left that flow stops, so move {_sats(amount)} sats out of it into {target}."
+    )
+    evidence: dict[str, int | float | str] = {"local_ratio": round(ratio, 4), "inbound_volume_msat": brought_in}
+    return Recommendation(K.REBALANCE_INBOUND, ch.channel_id, reason, evidence, source_channel=ch.channel_id,
+                          target_channel=target, amount_msat=amount)  # fmt: skip
+
+
+def recommend(
+    stats: FlowStats, channels: Mapping[ChannelId, Channel], params: AnalyzerParams
+) -> dict[ChannelId, list[Recommendation]]:
+    """Recommendations per channel, from its flows and its state now."""
+    out: dict[ChannelId, list[Recommendation]] = {}
+    sources = _Sources(channels, params)
+    fees = [ch.local_policy.fee_ppm for ch in channels.values()]
+    median_ppm = statistics.median(fees) if fees else 0.0
+    # Most missed liquidity first, so the best sources go where they earn most.
+    starved = sorted(
+        (cid for cid, f in stats.out.items() if f.failed_liquidity >= params.min_failures and cid in channels),
+        key=lambda cid: (-stats.out[cid].missed_liquidity_msat, str(cid)),
+    )
+    for cid in starved:
+        ch, flow = channels[cid], stats.out[cid]
+        depleted = (ch.balance_ratio or 0.0) < params.target_ratio
+        rec = _rebalance_outbound(ch, flow, stats, sources, params) if depleted else _increase_capacity(ch, flow)
+        out.setdefault(cid, []).append(rec)
+    for cid, ch in sorted(channels.items(), key=lambda kv: str(kv[0])):
+        flow = stats.out.get(cid, Flow())
+        raise_rec = _drain(ch, stats, median_ppm, params)
+        extra = [raise_rec] if raise_rec else [_lower_fees(ch, flow, params)]
+        extra.append(_investigate(ch, flow, params))
+        used_as_source = any(r.source_channel == cid for recs in out.values() for r in recs)
+        if not used_as_source:
+            extra.append(_rebalance_inbound(ch, stats, starved, channels, params))
+        for rec in extra:
+            if rec is not None:
+                out.setdefault(cid, []).append(rec)
+    return out

@@ -1,0 +1,188 @@
+"""Analyzer formulas at their edges, and the recommendation rules that must always hold."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lnlens_core.analyzer import MONTH_S, AnalyzerParams, analyze, project_monthly, urgency
+from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent, RecommendationKind
+from lnlens_core.flows import Flow, FlowCounter, PolicyBook
+from lnlens_core.testing import make_channel
+
+K = RecommendationKind
+P = AnalyzerParams()
+A, B, C = (ChannelId.parse(s) for s in ("800000x1x0", "800001x1x0", "800002x1x0"))
+NOW = 1_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("flow", "expected"),
+    [
+        (Flow(), (0, {"revenue": 0.0, "frequency": 0.0, "rate": 0.0})),
+        # saturation: 10,000 sats missed, 10 failures, every decided forward failed
+        (Flow(attempts=10, failed_liquidity=10, missed_revenue_msat=10_000_000),
+         (100, {"revenue": 40.0, "frequency": 30.0, "rate": 30.0})),
+        # beyond saturation stays at the caps
+        (Flow(attempts=50, failed_fee=50, missed_revenue_msat=99_000_000),
+         (100, {"revenue": 40.0, "frequency": 30.0, "rate": 30.0})),
+        # half-way points: 5,000 sats, 5 failures out of 10 decided (downstream ones do not count)
+        (Flow(attempts=14, settled=5, failed_liquidity=5, failed_downstream=4, missed_revenue_msat=5_000_000),
+         (50, {"revenue": 20.0, "frequency": 15.0, "rate": 15.0})),
+    ],
+)  # fmt: skip
+def test_urgency_edges(flow, expected):
+    assert urgency(flow, P) == expected
+
+
+def test_urgency_weights_are_configurable():
+    params = AnalyzerParams(revenue_weight=100, frequency_weight=0, rate_weight=0, revenue_saturation_msat=1_000)
+    assert urgency(Flow(attempts=1, failed_fee=1, missed_revenue_msat=500), params)[0] == 50
+
+
+def test_projection_scales_and_widens_for_short_windows():
+    day = 86_400
+    point, low, high = project_monthly(1_000_000, 100, day, P)
+    assert point == 30_000_000 and low < point < high
+    assert (low, high) == (round((100 - 1.645 * 10) * 10_000 * 30), round((100 + 1.645 * 10) * 10_000 * 30))
+    # one hour observed: the point extrapolates, the high end is as if a full day had been seen
+    p1, l1, h1 = project_monthly(1_000_000, 100, 3_600, P)
+    assert p1 == 1_000_000 * MONTH_S // 3_600 and l1 == low and h1 == round(high * 24)
+    assert project_monthly(0, 0, day, P) == (0, 0, 0)
+
+
+def failed(i, out, reason, *, in_ch=A, out_msat=1_000_000, in_msat=1_001_100, t=NOW - 1000):
+    return HtlcEvent(in_ch, in_msat, ForwardStatus.LOCAL_FAILED, t + i, in_htlc_id=i, out_channel=out,
+                     out_msat=out_msat, failure_reason=reason, resolved_time=t + i + 1)  # fmt: skip
+
+
+def settled(i, out, *, in_ch=A, out_msat=1_000_000, t=NOW - 1000):
+    return HtlcEvent(in_ch, out_msat + 1100, ForwardStatus.SETTLED, t + i, in_htlc_id=i, out_channel=out,
+                     out_msat=out_msat, fee_msat=1100, resolved_time=t + i + 1)  # fmt: skip
+
+
+def run(events, channels, *, book=None, params=P):
+    book = book or PolicyBook()
+    if not book._times:
+        book.observe_channels(channels, 0.0)
+    counter = FlowCounter(book, since=NOW - 86_400, until=NOW, propagation_s=params.propagation_s)
+    counter.add(events)
+    return analyze(counter.stats(), channels, params)
+
+
+def kinds(opps, cid):
+    return [r.kind for o in opps if o.channel_id == cid for r in o.recommendations]
+
+
+def test_missed_revenue_uses_the_policy_in_force_including_cln_style_missing_out_msat():
+    channels = [make_channel(A, local_ratio=0.9), make_channel(B, local_ratio=0.05, fee_ppm=100, base_fee_msat=1000)]
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(5)]
+    events += [failed(10 + i, B, FailureReason.INSUFFICIENT_BALANCE, out_msat=None) for i in range(5)]
+    (opp,), _ = run(events, channels)
+    # 1000 base + 1,000,000 * 100 / 1e6 = 1100 msat each; the inverted out amount gives the same fee
+    assert opp.missed_revenue_msat == 10 * 1100 and opp.missed_volume_msat == 10 * 1_000_000
+    assert opp.failed_liquidity == 10 and opp.cause == "liquidity"
+
+
+def test_inbound_fee_discount_is_part_of_the_missed_fee():
+    policy_a = ChannelPolicy(0, 0, inbound_base_fee_msat=-100, inbound_fee_ppm=-50)
+    channels = [make_channel(A, local_ratio=0.9), make_channel(B, local_ratio=0.05, fee_ppm=100, base_fee_msat=1000)]
+    book = PolicyBook()
+    book.observe(A, policy_a, 0.0)
+    book.observe(B, channels[1].local_policy, 0.0)
+    (opp,), _ = run([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(4)], channels, book=book)
+    inbound = -100 + (1_000_000 + 1100) * -50 // 1_000_000
+    assert opp.missed_revenue_msat == 4 * (1100 + inbound)
+
+
+def test_depleted_channel_gets_a_rebalance_from_the_channel_that_fed_it():
+    channels = [
+        make_channel(A, local_ratio=0.7),
+        make_channel(B, local_ratio=0.05, capacity_msat=4_000_000_000),
+        make_channel(C, local_ratio=0.95),
+    ]
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE, in_ch=A) for i in range(8)]
+    opps, pairs = run(events, channels, params=AnalyzerParams(min_missed_msat=0))
+    (rec,) = next(o for o in opps if o.channel_id == B).recommendations
+    assert rec.kind is K.REBALANCE_OUTBOUND and rec.target_channel == B and rec.source_channel == A
+    # B needs 50% - 5% of 4,000,000 sat; A can spare 70% - 50% of 2,000,000 sat
+    assert rec.amount_msat == min(1_800_000_000, 400_000_000)
+    assert "move 400,000 sats into it from 800000x1x0" in rec.reason
+    assert [(p.in_channel, p.channel_id) for p in pairs] == [(A, B)]
+
+
+def test_liquidity_failures_with_local_balance_mean_capacity():
+    channels = [make_channel(A, local_ratio=0.5), make_channel(B, local_ratio=0.7)]
+    opps, _ = run([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(5)], channels)
+    assert kinds(opps, B) == [K.INCREASE_CAPACITY]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_liquidity=st.integers(0, 40),
+    n_fee=st.integers(0, 40),
+    ratio=st.floats(0.0, 1.0),
+    fee_ppm=st.integers(0, 5000),
+)
+def test_liquidity_failures_never_produce_lower_fees(n_liquidity, n_fee, ratio, fee_ppm):
+    channels = [make_channel(A, local_ratio=0.6), make_channel(B, local_ratio=ratio, fee_ppm=fee_ppm)]
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(n_liquidity)]
+    opps, _ = run(events, channels)
+    assert K.LOWER_FEES not in kinds(opps, B)
+    # and with fee failures too, lower_fees needs them to outnumber the liquidity failures
+    events += [failed(100 + i, B, FailureReason.FEE_INSUFFICIENT, in_msat=1_000_010) for i in range(n_fee)]
+    opps, _ = run(events, channels)
+    if K.LOWER_FEES in kinds(opps, B):
+        assert n_fee >= n_liquidity and n_fee >= P.min_failures
+
+
+def test_fee_failures_during_propagation_do_not_lower_fees_but_later_ones_do():
+    old, new = ChannelPolicy(1000, 100), ChannelPolicy(1000, 2000)
+    channels = [make_channel(A, local_ratio=0.5), make_channel(B, local_ratio=0.5, fee_ppm=2000)]
+    book = PolicyBook()
+    book.observe(A, channels[0].local_policy, 0.0)
+    book.observe(B, old, 0.0)
+    changed = NOW - 20_000
+    book.observe(B, new, changed)
+    # senders offer 100 ppm + base, as the old policy asked
+    stale = [failed(i, B, FailureReason.FEE_INSUFFICIENT, t=changed + 60) for i in range(10)]
+    opps, _ = run(stale, channels, book=book)
+    assert K.LOWER_FEES not in kinds(opps, B)
+    late = [failed(100 + i, B, FailureReason.FEE_INSUFFICIENT, t=changed + 7_200) for i in range(4)]
+    opps, _ = run(stale + late, channels, book=book)
+    (rec,) = [r for o in opps for r in o.recommendations if r.kind is K.LOWER_FEES]
+    assert rec.proposed_fee_ppm == 100 and rec.evidence["failed_fee_while_propagating"] == 10
+
+
+def test_fast_drain_at_a_low_fee_raises_fees():
+    channels = [
+        make_channel(A, local_ratio=0.5, fee_ppm=500),
+        make_channel(B, local_ratio=0.3, fee_ppm=50),
+        make_channel(C, local_ratio=0.5, fee_ppm=800),
+    ]
+    drain = [settled(i, B, out_msat=20_000_000) for i in range(60)]  # 1.2 M sat out of a 2 M sat channel
+    opps, _ = run(drain, channels)
+    (rec,) = [r for o in opps if o.channel_id == B for r in o.recommendations]
+    assert rec.kind is K.RAISE_FEES and rec.proposed_fee_ppm == 500
+    # the same drain at a high fee is left alone
+    channels[1] = make_channel(B, local_ratio=0.3, fee_ppm=900)
+    opps, _ = run(drain, channels)
+    assert K.RAISE_FEES not in kinds(opps, B)
+
+
+def test_other_failures_ask_for_investigation():
+    channels = [make_channel(A), make_channel(B)]
+    opps, _ = run([failed(i, B, FailureReason.DISABLED) for i in range(4)], channels)
+    assert kinds(opps, B) == [K.INVESTIGATE]
+
+
+def test_downstream_failures_are_counted_but_never_missed_revenue():
+    channels = [make_channel(A), make_channel(B)]
+    events = [
+        HtlcEvent(A, 1_001_100, ForwardStatus.FAILED, NOW - 500 + i, in_htlc_id=i, out_channel=B, out_msat=1_000_000,
+                  failure_reason=FailureReason.DOWNSTREAM, resolved_time=NOW - 400)
+        for i in range(20)
+    ]  # fmt: skip
+    opps, pairs = run(events, channels)
+    assert opps == [] and pairs == []

@@ -1,0 +1,116 @@
+"""Sliding windows agree with exact counts, stay bounded, and survive a restart without double counting."""
+
+from __future__ import annotations
+
+import random
+
+from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
+from lnlens_core.flows import WINDOWS, FlowCounter, PolicyBook, WindowedFlows
+from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.storage import Store
+from lnlens_core.testing import make_channel
+
+CHANNELS = [make_channel(f"80000{i}x1x0") for i in range(6)]
+
+
+def random_events(n, *, start, span_s, seed=7):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a, b = rng.sample(CHANNELS, 2)
+        t = start + rng.random() * span_s
+        if rng.random() < 0.6:
+            out.append(
+                HtlcEvent(
+                    a.channel_id,
+                    101_000,
+                    ForwardStatus.SETTLED,
+                    t,
+                    in_htlc_id=i,
+                    out_channel=b.channel_id,
+                    out_msat=100_000,
+                    fee_msat=1000,
+                    resolved_time=t + 1,
+                )
+            )
+        else:
+            reason = rng.choice(
+                [FailureReason.INSUFFICIENT_BALANCE, FailureReason.FEE_INSUFFICIENT, FailureReason.CLTV]
+            )
+            out.append(
+                HtlcEvent(
+                    a.channel_id,
+                    101_000,
+                    ForwardStatus.LOCAL_FAILED,
+                    t,
+                    in_htlc_id=i,
+                    out_channel=b.channel_id,
+                    out_msat=100_000,
+                    failure_reason=reason,
+                    resolved_time=t + 1,
+                )
+            )
+    return sorted(out, key=lambda e: e.received_time)  # fmt: skip
+
+
+def book():
+    b = PolicyBook()
+    b.observe_channels(CHANNELS, 0.0)
+    return b
+
+
+def test_windows_match_exact_counts_at_bucket_boundaries():
+    now = 40 * 86_400.0  # a bucket boundary for every window
+    events = random_events(3_000, start=now - 35 * 86_400, span_s=35 * 86_400)
+    windowed = WindowedFlows(book())
+    for i in range(0, len(events), 500):
+        windowed.add(events[i : i + 500])
+    for name, (length, _) in WINDOWS.items():
+        exact = FlowCounter(book(), since=now - length, until=now)
+        exact.add(events)
+        got, want = windowed.stats(name, now), exact.stats()
+        assert got.out == want.out and got.inbound == want.inbound and got.pairs == want.pairs, name
+
+
+def test_memory_is_bounded_by_keys_not_events():
+    windowed = WindowedFlows(book())
+    windowed.add(random_events(2_000, start=0, span_s=86_400))
+    keys, size = windowed.keys, windowed.nbytes()
+    windowed.add(random_events(20_000, start=86_400, span_s=86_400, seed=8))
+    assert windowed.keys == keys == 6 + 6 + 30  # in + out + pairs of 6 channels and windowed.nbytes() == size
+
+
+def test_restart_rebuilds_windows_from_the_store_without_double_counting(tmp_path, manual_clock):
+    now = manual_clock.now()
+    events = random_events(2_000, start=now - 10 * 86_400, span_s=10 * 86_400 - 1)
+    store = Store(tmp_path / "db.sqlite3")
+    monitor = HtlcMonitor(store, manual_clock, lambda e: None)
+    monitor.observe_channels(CHANNELS)
+    monitor.record(events[:1500])
+    monitor.record(events[1000:])  # an overlapping re-delivery
+    before = monitor.flows.stats("7d", now)
+    store.close()
+    store = Store(tmp_path / "db.sqlite3")
+    restarted = HtlcMonitor(store, manual_clock, lambda e: None)
+    assert restarted.load_history() == 2_000
+    assert restarted.flows.stats("7d", now) == before
+    restarted.record(events)  # the same history again changes nothing
+    assert restarted.flows.stats("7d", now) == before
+    assert restarted.flows.stats("30d", now).out == monitor.flows.stats("30d", now).out
+    assert sum(f.attempts for f in before.out.values()) == sum(1 for e in events if e.received_time >= now - 7 * 86_400)
+
+
+def test_offered_events_are_not_counted_until_they_resolve(manual_clock, tmp_path):
+    store = Store(None)
+    monitor = HtlcMonitor(store, manual_clock, lambda e: None)
+    monitor.observe_channels(CHANNELS)
+    t = manual_clock.now() - 10
+    a, b = CHANNELS[0].channel_id, CHANNELS[1].channel_id
+    offered = HtlcEvent(a, 101_000, ForwardStatus.OFFERED, t, in_htlc_id=1, out_channel=b, out_msat=100_000)
+    monitor.record(offered)
+    assert monitor.flows.stats("1h", manual_clock.now()).out == {}
+    done = HtlcEvent(a, 101_000, ForwardStatus.SETTLED, t, in_htlc_id=1, out_channel=b, out_msat=100_000,
+                     fee_msat=1000, resolved_time=t + 2)  # fmt: skip
+    monitor.record([done, done])
+    assert monitor.flows.stats("1h", manual_clock.now()).out[b].settled == 1
+    assert ChannelId.parse("800000x1x0") == a
