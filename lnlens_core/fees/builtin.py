@@ -24,6 +24,7 @@ class Static:
     """charge-lnd ``static``: set the fees given; parameters left out are kept."""
 
     name: ClassVar[str] = "static"
+    uses_inbound_level_ppm: ClassVar[bool] = True
 
     def __init__(
         self,

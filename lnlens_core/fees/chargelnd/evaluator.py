@@ -175,7 +175,8 @@ class PolicyEvaluator:
             chain += tuple(f"{p.name} (from {file})" for p in inner.chain)
             if inner.final is None:
                 proposal = FeeProposal(FeeUpdate(), f"nothing final matched in {file}: only HTLC/CLTV/status applied")
-                return self._finish(inputs, env, name, chain, "use_config", proposal, outer.props, 0, checks, notes)
+                args = (proposal, outer.props, 0, self.strategies["use_config"])
+                return self._finish(inputs, env, name, chain, "use_config", *args, checks, notes)
             name = f"{inner.final.name} (from {file})"
         assert inner.final is not None and inner.final.strategy is not None
         strategy_name = inner.final.strategy
@@ -205,11 +206,18 @@ class PolicyEvaluator:
             return PolicyDecision(
                 cid, name, chain, strategy_name, reason=reason, checks=tuple(checks), notes=tuple(notes)
             )
-        props = dict(outer.props)
-        if "min_fee_ppm_delta" in inner.props:
-            props["min_fee_ppm_delta"] = inner.props["min_fee_ppm_delta"]
-        default_delta = getattr(type(strategy), "default_min_fee_ppm_delta", 0)
-        return self._finish(inputs, env, name, chain, strategy_name, proposal, props, default_delta, checks, notes)
+        cls = type(strategy)
+        default_delta = getattr(cls, "default_min_fee_ppm_delta", None)
+        props = dict(inner.props)
+        if inner is not outer:
+            # use_config: the other file's policy supplies the common properties (its strategy runs
+            # there); its delta, or its strategy's default delta, propagates, else the outer one stays.
+            delta = inner.props.get("min_fee_ppm_delta", default_delta)
+            props["min_fee_ppm_delta"] = outer.props.get("min_fee_ppm_delta") if delta is None else delta
+            props["min_inbound_fee_ppm_delta"] = outer.props.get("min_inbound_fee_ppm_delta")
+            props = {k: v for k, v in props.items() if v is not None}
+        args = (proposal, props, default_delta or 0, cls)
+        return self._finish(inputs, env, name, chain, strategy_name, *args, checks, notes)
 
     def _strategy(self, policy_set: PolicySet, selection: _Selection) -> FeeStrategy | str:
         """The strategy built from the merged properties, cached per chain (an error text if it cannot be built)."""
@@ -235,15 +243,18 @@ class PolicyEvaluator:
         proposal: FeeProposal,
         props: Mapping[str, Any],
         default_delta: int,
+        cls: type[FeeStrategy],
         checks: list[Check],
         notes: list[str],
     ) -> PolicyDecision:
         channel = inputs.channel
         common, more = common_properties(props, channel, default_min_fee_ppm_delta=default_delta)
         notes.extend(more)
-        if strategy_name == "match_peer" and common["inbound_level_ppm"] is not None:
-            notes.append("inbound_level_ppm ignored: match_peer does not support it")
+        if common["inbound_level_ppm"] is not None and not getattr(cls, "uses_inbound_level_ppm", False):
+            notes.append(f"inbound_level_ppm ignored: strategy {strategy_name} does not use it")
             common["inbound_level_ppm"] = None
+        if not getattr(cls, "applies_common_properties", True):
+            common.update(min_htlc_msat=None, max_htlc_msat=None, cltv_delta=None)
         update = proposal.update
         desired = DesiredPolicy(
             base_fee_msat=update.base_fee_msat,

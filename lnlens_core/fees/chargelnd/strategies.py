@@ -5,7 +5,11 @@ here and registered from there through ``register_fee_strategies``. Each takes
 explicit keyword parameters and only reads the channel and the
 :class:`~lnlens_core.fees.strategy.FeeContext`. The common properties (HTLC
 limits, ``time_lock_delta``, ``inbound_level_ppm``, the deltas) are not strategy
-parameters: the evaluator applies them for every strategy but ``ignore``.
+parameters: the evaluator applies them for every strategy but ``ignore`` and
+``disable``. Class attributes tell the evaluator what charge-lnd does per strategy:
+``default_min_fee_ppm_delta`` (the delta when the file sets none),
+``uses_inbound_level_ppm`` (whether ``inbound_level_ppm`` applies) and
+``applies_common_properties`` (False: HTLC limits and CLTV are kept).
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class Proportional:
 
     name: ClassVar[str] = "proportional"
     default_min_fee_ppm_delta: ClassVar[int] = 10
+    uses_inbound_level_ppm: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -127,6 +132,7 @@ class Cost:
     """charge-lnd ``cost``: ``ppm = trunc(cost_factor × 10⁶ × funding fee / capacity)``; 1 when we did not pay it."""
 
     name: ClassVar[str] = "cost"
+    uses_inbound_level_ppm: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -156,6 +162,7 @@ class OnchainFee:
 
     name: ClassVar[str] = "onchain_fee"
     default_min_fee_ppm_delta: ClassVar[int] = 10
+    uses_inbound_level_ppm: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -177,17 +184,21 @@ class OnchainFee:
         rate = ctx.onchain_fee_rates.get(target)
         if rate is None:
             raise StrategyError(f"onchain_fee: no fee estimate for a {target}-block target")
+        if rate < 1:
+            # charge-lnd 0.3.1 returns a malformed result here and ends up disabling the channel (quirk 3)
+            return FeeProposal(FeeUpdate(), f"on-chain fee estimate {rate} sat/vB is below 1: fees kept")
         if self.onchain_fee_btc == 0 or not math.isfinite(rate):
             raise StrategyError(f"onchain_fee: cannot compute with onchain_fee_btc={self.onchain_fee_btc}, {rate=}")
-        ppm = int((0.01 / self.onchain_fee_btc) * 223 * rate)
+        ppm = int((0.01 / self.onchain_fee_btc) * (223 * rate))
         update = _static_part(self.base_fee_msat, self.inbound_base_fee_msat, self.inbound_fee_ppm, fee_ppm=ppm)
         return FeeProposal(update, f"on-chain fee {rate} sat/vB at {target} blocks -> {ppm} ppm")
 
 
 class Disable:
-    """charge-lnd ``disable``: disable our direction of the channel; fees kept."""
+    """charge-lnd ``disable``: disable our direction of the channel; fees, HTLC limits and CLTV kept."""
 
     name: ClassVar[str] = "disable"
+    applies_common_properties: ClassVar[bool] = False
 
     def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
         return FeeProposal(FeeUpdate(disabled=True), "disabled by the policy")
