@@ -1,10 +1,10 @@
-"""The SQLite store: every table, migration and SQL statement lnlens has lives here.
+"""The Store: every query lnlens makes, on the schema in :mod:`.schema`.
 
 sqlite-utils (>= 4.2, which ships ``Migrations`` and ``Database.atomic``) opens the
-file with WAL; named migrations run forward only and are never edited once
-released. Ingest is idempotent: a forward is keyed by :attr:`HtlcEvent.key`, a
-later status replaces ``offered`` once, and a resolved forward never changes again,
-so the same history ingested twice is stored once and counted once.
+file with WAL; named migrations run forward only. Ingest is idempotent: a forward
+is keyed by :attr:`HtlcEvent.key`, a later status replaces ``offered`` once, and a
+resolved forward never changes again, so the same history ingested twice is stored
+once and counted once.
 """
 
 from __future__ import annotations
@@ -17,14 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
-from .domain import Channel, ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
-from .errors import StoreError
+from ..domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
+from ..errors import StoreError
+from .rows import (
+    FORWARD_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    channel_from_row,
+    forward_from_row,
+    forward_row,
+    policy_from_row,
+    snapshot_row,
+)
+from .schema import migrations
 
-__all__ = ["Store", "PRUNABLE", "JOURNAL_STATES", "forward_from_row"]
-
-migrations = Migrations("lnlens")
+__all__ = ["Store", "PRUNABLE", "JOURNAL_STATES"]
 
 # Tables `lnlens cleanup --type X` may prune, with the column that dates a row.
 PRUNABLE: dict[str, tuple[str, str]] = {
@@ -38,192 +45,7 @@ JOURNAL_STATES = ("planned", "applied", "verified", "failed", "vetoed", "rolled_
 # Journal rows in these states are part of an unfinished change and are never pruned.
 _JOURNAL_OPEN = ("planned", "applied")
 
-_FORWARD_COLUMNS = (
-    "key",
-    "in_channel",
-    "in_htlc_id",
-    "out_channel",
-    "in_msat",
-    "out_msat",
-    "fee_msat",
-    "status",
-    "failure_reason",
-    "failcode",
-    "failreason",
-    "received_time",
-    "resolved_time",
-    "source",
-)
-_SNAPSHOT_COLUMNS = (
-    "time", "channel_id", "peer_id", "capacity_msat", "local_balance_msat", "remote_balance_msat", "active",
-    "base_fee_msat", "fee_ppm", "inbound_base_fee_msat", "inbound_fee_ppm", "min_htlc_msat", "max_htlc_msat",
-    "cltv_delta", "disabled", "peer_alias",
-)  # fmt: skip
 _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
-
-
-@migrations()
-def m001_initial(db: Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE forwards (
-            key TEXT PRIMARY KEY,
-            in_channel TEXT NOT NULL,
-            in_htlc_id INTEGER,
-            out_channel TEXT,
-            in_msat INTEGER NOT NULL,
-            out_msat INTEGER,
-            fee_msat INTEGER,
-            status TEXT NOT NULL,
-            failure_reason TEXT,
-            failcode INTEGER,
-            failreason TEXT,
-            received_time REAL NOT NULL,
-            resolved_time REAL,
-            source TEXT NOT NULL
-        );
-        CREATE INDEX forwards_received ON forwards (received_time);
-        CREATE INDEX forwards_out ON forwards (out_channel, received_time);
-        CREATE INDEX forwards_in ON forwards (in_channel, received_time);
-        CREATE TABLE channel_snapshots (
-            time REAL NOT NULL,
-            channel_id TEXT NOT NULL,
-            peer_id TEXT NOT NULL,
-            capacity_msat INTEGER NOT NULL,
-            local_balance_msat INTEGER NOT NULL,
-            remote_balance_msat INTEGER NOT NULL,
-            active INTEGER NOT NULL,
-            base_fee_msat INTEGER NOT NULL,
-            fee_ppm INTEGER NOT NULL,
-            inbound_base_fee_msat INTEGER NOT NULL,
-            inbound_fee_ppm INTEGER NOT NULL,
-            min_htlc_msat INTEGER NOT NULL,
-            max_htlc_msat INTEGER,
-            cltv_delta INTEGER NOT NULL,
-            disabled INTEGER NOT NULL,
-            PRIMARY KEY (channel_id, time)
-        );
-        CREATE INDEX channel_snapshots_time ON channel_snapshots (time);
-        CREATE TABLE fee_updates (
-            id INTEGER PRIMARY KEY,
-            channel_id TEXT NOT NULL,
-            state TEXT NOT NULL,
-            planned_time REAL NOT NULL,
-            applied_time REAL,
-            finished_time REAL,
-            policy TEXT,
-            strategy TEXT,
-            plugin TEXT,
-            reason TEXT NOT NULL,
-            old_policy TEXT NOT NULL,
-            new_policy TEXT NOT NULL,
-            rollback_of INTEGER REFERENCES fee_updates(id),
-            detail TEXT
-        );
-        CREATE INDEX fee_updates_channel ON fee_updates (channel_id, planned_time);
-        CREATE TABLE opportunities (
-            id INTEGER PRIMARY KEY,
-            run_time REAL NOT NULL,
-            out_channel TEXT NOT NULL,
-            in_channel TEXT,
-            window_s INTEGER NOT NULL,
-            urgency INTEGER NOT NULL,
-            missed_revenue_msat INTEGER NOT NULL,
-            body TEXT NOT NULL
-        );
-        CREATE INDEX opportunities_run ON opportunities (run_time);
-        CREATE TABLE model_runs (
-            id INTEGER PRIMARY KEY,
-            time REAL NOT NULL,
-            name TEXT NOT NULL,
-            version TEXT NOT NULL,
-            path TEXT,
-            metrics TEXT NOT NULL,
-            active INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE TABLE cursors (
-            stream TEXT PRIMARY KEY,
-            value TEXT NOT NULL,
-            updated_time REAL NOT NULL
-        );
-        """
-    )
-
-
-@migrations()
-def m002_snapshot_peer_alias(db: Database) -> None:
-    # Reports name peers; the alias comes from the node at snapshot time.
-    db.execute("ALTER TABLE channel_snapshots ADD COLUMN peer_alias TEXT NOT NULL DEFAULT ''")
-
-
-@migrations()
-def m003_meta(db: Database) -> None:
-    # Facts about the database itself, e.g. clock=simulated for a simulator's run.
-    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-
-
-def forward_from_row(row: dict[str, Any]) -> HtlcEvent:
-    """Rebuild an :class:`HtlcEvent` from a ``forwards`` row."""
-    return HtlcEvent(
-        in_channel=ChannelId.parse(row["in_channel"]),
-        in_htlc_id=row["in_htlc_id"],
-        out_channel=ChannelId.parse(row["out_channel"]) if row["out_channel"] else None,
-        in_msat=row["in_msat"],
-        out_msat=row["out_msat"],
-        fee_msat=row["fee_msat"],
-        status=ForwardStatus(row["status"]),
-        failure_reason=FailureReason(row["failure_reason"]) if row["failure_reason"] else None,
-        failcode=row["failcode"],
-        failreason=row["failreason"],
-        received_time=row["received_time"],
-        resolved_time=row["resolved_time"],
-    )
-
-
-def _policy_from_row(row: dict[str, Any]) -> ChannelPolicy:
-    return ChannelPolicy(
-        base_fee_msat=row["base_fee_msat"],
-        fee_ppm=row["fee_ppm"],
-        inbound_base_fee_msat=row["inbound_base_fee_msat"],
-        inbound_fee_ppm=row["inbound_fee_ppm"],
-        min_htlc_msat=row["min_htlc_msat"],
-        max_htlc_msat=row["max_htlc_msat"],
-        cltv_delta=row["cltv_delta"],
-        disabled=bool(row["disabled"]),
-    )
-
-
-def channel_from_row(row: dict[str, Any]) -> Channel:
-    """Rebuild a :class:`Channel` from a ``channel_snapshots`` row."""
-    return Channel(
-        channel_id=ChannelId.parse(row["channel_id"]),
-        peer_id=row["peer_id"],
-        capacity_msat=row["capacity_msat"],
-        local_balance_msat=row["local_balance_msat"],
-        remote_balance_msat=row["remote_balance_msat"],
-        local_policy=_policy_from_row(row),
-        active=bool(row["active"]),
-        peer_alias=row.get("peer_alias") or "",
-    )
-
-
-def _forward_row(event: HtlcEvent, source: str) -> tuple[Any, ...]:
-    return (
-        event.key,
-        str(event.in_channel),
-        event.in_htlc_id,
-        str(event.out_channel) if event.out_channel else None,
-        event.in_msat,
-        event.out_msat,
-        event.fee_msat,
-        event.status.value,
-        event.failure_reason.value if event.failure_reason else None,
-        event.failcode,
-        event.failreason,
-        event.received_time,
-        event.resolved_time,
-        source,
-    )
 
 
 class Store:
@@ -288,16 +110,16 @@ class Store:
                 inserts.append(event)
             elif old == ForwardStatus.OFFERED.value and event.status.resolved:
                 upgrades.append(event)
-        placeholders = ",".join("?" * len(_FORWARD_COLUMNS))
-        assignments = ",".join(f"{c}=?" for c in _FORWARD_COLUMNS[1:])
+        placeholders = ",".join("?" * len(FORWARD_COLUMNS))
+        assignments = ",".join(f"{c}=?" for c in FORWARD_COLUMNS[1:])
         with self.db.atomic():
             self.db.conn.executemany(
-                f"INSERT INTO forwards ({','.join(_FORWARD_COLUMNS)}) VALUES ({placeholders})",
-                [_forward_row(e, source) for e in inserts],
+                f"INSERT INTO forwards ({','.join(FORWARD_COLUMNS)}) VALUES ({placeholders})",
+                [forward_row(e, source) for e in inserts],
             )
             self.db.conn.executemany(
                 f"UPDATE forwards SET {assignments} WHERE key=? AND status='offered'",
-                [(*_forward_row(e, source)[1:], e.key) for e in upgrades],
+                [(*forward_row(e, source)[1:], e.key) for e in upgrades],
             )
         return inserts + upgrades
 
@@ -373,18 +195,11 @@ class Store:
     # -- channel snapshots ----------------------------------------------------
 
     def add_snapshots(self, channels: Sequence[Channel], *, time: float) -> None:
-        rows = []
-        for ch in channels:
-            p = ch.local_policy
-            rows.append(
-                (time, str(ch.channel_id), ch.peer_id, ch.capacity_msat, ch.local_balance_msat,
-                 ch.remote_balance_msat, int(ch.active), p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat,
-                 p.inbound_fee_ppm, p.min_htlc_msat, p.max_htlc_msat, p.cltv_delta, int(p.disabled), ch.peer_alias)
-            )  # fmt: skip
+        rows = [snapshot_row(ch, time) for ch in channels]
         with self.db.atomic():
             self.db.conn.executemany(
-                f"INSERT OR REPLACE INTO channel_snapshots ({','.join(_SNAPSHOT_COLUMNS)}) "
-                f"VALUES ({','.join('?' * len(_SNAPSHOT_COLUMNS))})",
+                f"INSERT OR REPLACE INTO channel_snapshots ({','.join(SNAPSHOT_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(SNAPSHOT_COLUMNS))})",
                 rows,
             )
 
@@ -400,7 +215,7 @@ class Store:
     def policy_history(self) -> Iterator[tuple[float, ChannelId, ChannelPolicy]]:
         """Every snapshot's policy, oldest first: the raw material of a PolicyBook."""
         for row in self.db.query("SELECT * FROM channel_snapshots ORDER BY time, channel_id"):
-            yield row["time"], ChannelId.parse(row["channel_id"]), _policy_from_row(row)
+            yield row["time"], ChannelId.parse(row["channel_id"]), policy_from_row(row)
 
     def snapshots(self, *, since: float | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM channel_snapshots", []

@@ -1,0 +1,110 @@
+"""The lnlens schema: named, forward-only migrations. Never edit one once released; add the next."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+__all__ = ["migrations"]
+
+migrations = Migrations("lnlens")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE forwards (
+            key TEXT PRIMARY KEY,
+            in_channel TEXT NOT NULL,
+            in_htlc_id INTEGER,
+            out_channel TEXT,
+            in_msat INTEGER NOT NULL,
+            out_msat INTEGER,
+            fee_msat INTEGER,
+            status TEXT NOT NULL,
+            failure_reason TEXT,
+            failcode INTEGER,
+            failreason TEXT,
+            received_time REAL NOT NULL,
+            resolved_time REAL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX forwards_received ON forwards (received_time);
+        CREATE INDEX forwards_out ON forwards (out_channel, received_time);
+        CREATE INDEX forwards_in ON forwards (in_channel, received_time);
+        CREATE TABLE channel_snapshots (
+            time REAL NOT NULL,
+            channel_id TEXT NOT NULL,
+            peer_id TEXT NOT NULL,
+            capacity_msat INTEGER NOT NULL,
+            local_balance_msat INTEGER NOT NULL,
+            remote_balance_msat INTEGER NOT NULL,
+            active INTEGER NOT NULL,
+            base_fee_msat INTEGER NOT NULL,
+            fee_ppm INTEGER NOT NULL,
+            inbound_base_fee_msat INTEGER NOT NULL,
+            inbound_fee_ppm INTEGER NOT NULL,
+            min_htlc_msat INTEGER NOT NULL,
+            max_htlc_msat INTEGER,
+            cltv_delta INTEGER NOT NULL,
+            disabled INTEGER NOT NULL,
+            PRIMARY KEY (channel_id, time)
+        );
+        CREATE INDEX channel_snapshots_time ON channel_snapshots (time);
+        CREATE TABLE fee_updates (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            planned_time REAL NOT NULL,
+            applied_time REAL,
+            finished_time REAL,
+            policy TEXT,
+            strategy TEXT,
+            plugin TEXT,
+            reason TEXT NOT NULL,
+            old_policy TEXT NOT NULL,
+            new_policy TEXT NOT NULL,
+            rollback_of INTEGER REFERENCES fee_updates(id),
+            detail TEXT
+        );
+        CREATE INDEX fee_updates_channel ON fee_updates (channel_id, planned_time);
+        CREATE TABLE opportunities (
+            id INTEGER PRIMARY KEY,
+            run_time REAL NOT NULL,
+            out_channel TEXT NOT NULL,
+            in_channel TEXT,
+            window_s INTEGER NOT NULL,
+            urgency INTEGER NOT NULL,
+            missed_revenue_msat INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX opportunities_run ON opportunities (run_time);
+        CREATE TABLE model_runs (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            path TEXT,
+            metrics TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE cursors (
+            stream TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_time REAL NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m002_snapshot_peer_alias(db: Database) -> None:
+    # Reports name peers; the alias comes from the node at snapshot time.
+    db.execute("ALTER TABLE channel_snapshots ADD COLUMN peer_alias TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m003_meta(db: Database) -> None:
+    # Facts about the database itself, e.g. clock=simulated for a simulator's run.
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
