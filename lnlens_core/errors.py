@@ -67,8 +67,12 @@ class StoreError(LnlensError):
     """The database cannot be opened or is not an lnlens database. Names the file."""
 
 
-class MissingExtra(LnlensError):
-    """An optional dependency is not installed; the message gives the pip line to run."""
+class MissingExtra(LnlensError, ImportError):
+    """An optional dependency is not installed; the message gives the pip line to run.
+
+    Also an ImportError, so a command whose adapter cannot load still shows up in
+    ``lnlens --help`` and fails with this message.
+    """
 
     def __init__(self, what: str, extra: str, module: str) -> None:
         self.extra = extra
