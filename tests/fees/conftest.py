@@ -146,3 +146,9 @@ def ref():
         NOW=NOW,
         DAY=DAY,
     )
+
+
+@pytest.fixture
+def harness_factory(tmp_path_factory, strategies):
+    """A fresh harness per call, for hypothesis tests (function-scoped fixtures are shared across examples)."""
+    return lambda: Harness(tmp_path_factory.mktemp("policy"), strategies)
