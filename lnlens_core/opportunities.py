@@ -6,12 +6,13 @@ formulas live in :mod:`analyzer` and :mod:`recommendations`, the counting in :mo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .alerts import Alert, AlertParams, find_alerts
 from .analyzer import AnalyzerParams, analyze
-from .domain import Channel, ChannelId, Opportunity, Recommendation
+from .domain import Channel, ChannelId, HtlcEvent, Opportunity, Recommendation
 from .events import OpportunitiesFound
 from .flows import FlowCounter, PolicyBook
 from .plugins import call_each
@@ -32,6 +33,7 @@ class AnalysisResult:
     pairs: tuple[Opportunity, ...]
     vetoed: tuple[tuple[str, Recommendation, str], ...]
     """(plugin, recommendation, reason) for every recommendation a plugin vetoed."""
+    alerts: tuple[Alert, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,7 +47,12 @@ class AnalysisResult:
                 {"plugin": plugin, "reason": reason, "recommendation": recommendation_json(rec)}
                 for plugin, rec, reason in self.vetoed
             ],
-        }
+            "alerts": [
+                {"type": a.kind.value, "short_channel_id": str(a.channel_id), "message": a.message,
+                 "evidence": dict(a.evidence)}
+                for a in self.alerts
+            ],
+        }  # fmt: skip
 
 
 def _review(lens: Lens, opp: Opportunity, vetoed: list[tuple[str, Recommendation, str]]) -> Opportunity:
@@ -91,15 +98,32 @@ def run_analysis(
         book.observe(channel_id, policy, time)
     book.observe_channels(channels, now)
     counter = FlowCounter(book, since=now - since_s, until=now, propagation_s=params.propagation_s)
-    counter.add(lens.store.iter_forwards(since=now - since_s, until=now))
+    # Alerts look at the last hour, day and week; one pass over the store feeds every counter.
+    alert_windows = [FlowCounter(book, since=now - span, until=now) for span in (3_600, 86_400, 7 * 86_400)]
+    for batch in _batches(lens.store.iter_forwards(since=now - max(since_s, 7 * 86_400), until=now)):
+        counter.add(batch)
+        for window in alert_windows:
+            window.add(batch)
     found, pairs = analyze(counter.stats(), channels, params)
     vetoed: list[tuple[str, Recommendation, str]] = []
     found = [_review(lens, opp, vetoed) for opp in found]
-    result = AnalysisResult(now, now - since_s, len(channels), tuple(found), tuple(pairs), tuple(vetoed))
+    alerts = find_alerts(*(w.stats() for w in alert_windows), channels, AlertParams())
+    result = AnalysisResult(now, now - since_s, len(channels), tuple(found), tuple(pairs), tuple(vetoed), tuple(alerts))
     if save:
         lens.store.save_opportunities([opportunity_json(o) for o in (*found, *pairs)], run_time=now)
         lens.emit([OpportunitiesFound(now, since_s, tuple(found))])
     return result
+
+
+def _batches(events: Iterable[HtlcEvent], size: int = 10_000) -> Iterator[list[HtlcEvent]]:
+    batch: list[HtlcEvent] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def filter_opportunities(
