@@ -14,7 +14,7 @@ from .alerts import Alert, AlertParams, find_alerts
 from .analyzer import AnalyzerParams, analyze
 from .domain import Channel, ChannelId, HtlcEvent, Opportunity, Recommendation
 from .events import OpportunitiesFound
-from .flows import FlowCounter, PolicyBook
+from .flows import WINDOWS, FlowCounter, FlowStats, PolicyBook
 from .plugins import call_each
 from .report import SCHEMA_VERSION, opportunity_json, recommendation_json
 
@@ -83,36 +83,61 @@ def run_analysis(
     params: AnalyzerParams | None = None,
     channels: Sequence[Channel] | None = None,
     save: bool = True,
+    from_monitor: bool = False,
 ) -> AnalysisResult:
-    """Analyze the store's forwards received in the last ``since_s`` seconds.
+    """Analyze the forwards received in the last ``since_s`` seconds.
 
     :param channels: our channels now; default: the backend's, else the newest snapshot.
     :param save: store the run (``opportunities`` table) and tell ``track_event``.
+    :param from_monitor: use the live monitor's sliding windows instead of reading the
+        store (``since_s`` must be one of their lengths: 1 h, 24 h, 7 d, 30 d). A running
+        plugin or daemon answers this way in milliseconds; one-shot commands read the store.
     """
     now = lens.clock.now()
     params = params or AnalyzerParams()
     if channels is None:
         channels = lens.backend.list_channels() if lens.backend is not None else lens.store.latest_channels()[1]
+    if from_monitor:
+        stats, windows = _monitor_stats(lens, since_s, now)
+    else:
+        stats, windows = _store_stats(lens, since_s, now, channels, params)
+    found, pairs = analyze(stats, channels, params)
+    vetoed: list[tuple[str, Recommendation, str]] = []
+    found = [_review(lens, opp, vetoed) for opp in found]
+    alerts = find_alerts(*windows, channels, AlertParams())
+    result = AnalysisResult(now, now - since_s, len(channels), tuple(found), tuple(pairs), tuple(vetoed), tuple(alerts))
+    if save:
+        lens.store.save_opportunities([opportunity_json(o) for o in (*found, *pairs)], run_time=now)
+        lens.emit([OpportunitiesFound(now, since_s, tuple(found))])
+    return result
+
+
+_ALERT_SPANS = (3_600, 86_400, 7 * 86_400)
+
+
+def _monitor_stats(lens: Lens, since_s: int, now: float) -> tuple[FlowStats, list[FlowStats]]:
+    by_length = {length: name for name, (length, _) in WINDOWS.items()}
+    if since_s not in by_length:
+        raise ValueError(f"the monitor keeps windows of {', '.join(WINDOWS)}; {since_s} s is not one of them")
+    flows = lens.monitor.flows
+    return flows.stats(by_length[since_s], now), [flows.stats(by_length[span], now) for span in _ALERT_SPANS]
+
+
+def _store_stats(
+    lens: Lens, since_s: int, now: float, channels: Sequence[Channel], params: AnalyzerParams
+) -> tuple[FlowStats, list[FlowStats]]:
     book = PolicyBook()
     for time, channel_id, policy in lens.store.policy_history():
         book.observe(channel_id, policy, time)
     book.observe_channels(channels, now)
     counter = FlowCounter(book, since=now - since_s, until=now, propagation_s=params.propagation_s)
     # Alerts look at the last hour, day and week; one pass over the store feeds every counter.
-    alert_windows = [FlowCounter(book, since=now - span, until=now) for span in (3_600, 86_400, 7 * 86_400)]
-    for batch in _batches(lens.store.iter_forwards(since=now - max(since_s, 7 * 86_400), until=now)):
+    windows = [FlowCounter(book, since=now - span, until=now) for span in _ALERT_SPANS]
+    for batch in _batches(lens.store.iter_forwards(since=now - max(since_s, *_ALERT_SPANS), until=now)):
         counter.add(batch)
-        for window in alert_windows:
+        for window in windows:
             window.add(batch)
-    found, pairs = analyze(counter.stats(), channels, params)
-    vetoed: list[tuple[str, Recommendation, str]] = []
-    found = [_review(lens, opp, vetoed) for opp in found]
-    alerts = find_alerts(*(w.stats() for w in alert_windows), channels, AlertParams())
-    result = AnalysisResult(now, now - since_s, len(channels), tuple(found), tuple(pairs), tuple(vetoed), tuple(alerts))
-    if save:
-        lens.store.save_opportunities([opportunity_json(o) for o in (*found, *pairs)], run_time=now)
-        lens.emit([OpportunitiesFound(now, since_s, tuple(found))])
-    return result
+    return counter.stats(), [w.stats() for w in windows]
 
 
 def _batches(events: Iterable[HtlcEvent], size: int = 10_000) -> Iterator[list[HtlcEvent]]:

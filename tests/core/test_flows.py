@@ -115,3 +115,14 @@ def test_offered_events_are_not_counted_until_they_resolve(manual_clock, tmp_pat
     monitor.record([done, done])
     assert monitor.flows.stats("1h", manual_clock.now()).out[b].settled == 1
     assert ChannelId.parse("800000x1x0") == a
+
+
+def test_analysis_from_the_monitor_matches_analysis_from_the_store(lens):
+    from lnlens_core.opportunities import run_analysis
+
+    now = lens.clock.now()
+    lens.monitor.observe_channels(CHANNELS)
+    lens.monitor.record(random_events(1_500, start=now - 86_400, span_s=86_400 - 1))
+    from_store = run_analysis(lens, since_s=86_400, channels=CHANNELS, save=False).to_json()
+    from_monitor = run_analysis(lens, since_s=86_400, channels=CHANNELS, save=False, from_monitor=True).to_json()
+    assert from_store["opportunities"] and from_store == from_monitor
