@@ -240,3 +240,28 @@ def test_third_party_parameters_are_converted_by_annotation(harness, strategies)
     }
     _, problems = problems_of(harness, "[l]\nstrategy = ladder\nsteps = many\n")
     assert len(problems) == 1 and "[l] steps: invalid literal for int()" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("86400", 86400),
+        ("+60", 60),
+        ("1_0m", 600),
+        ("12h", 43200),
+        ("7d", 604800),
+        ("30s", 30),
+        (" 2d ", 172800),
+        ("7 d", 604800),
+    ],  # fmt: skip
+)
+def test_activity_period_forms(harness, text, seconds):
+    policy = harness.load(f"[a]\nchan.activity_period = {text}\nstrategy = ignore\n").policies[0]
+    assert policy.setting("chan.activity_period") == seconds
+    assert harness.load(f"[a]\nchan.activity_period = {text}\nstrategy = ignore\n").activity_windows_s() == {seconds}
+
+
+@pytest.mark.parametrize("text", ["3w", "d", "-1d", "1.5h", "d7"])
+def test_bad_activity_periods(harness, text):
+    _, problems = problems_of(harness, f"[a]\nchan.activity_period = {text}\nstrategy = ignore\n")
+    assert len(problems) == 1 and problems[0].split(": ", 1)[0].endswith(":2 [a] chan.activity_period")

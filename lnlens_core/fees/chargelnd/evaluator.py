@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...domain import ChannelId, FeeUpdate
@@ -41,6 +41,7 @@ class PolicyDecision:
     :ivar checks: every matcher evaluated (all of them with ``explain=True``).
     :ivar notes: values kept or dropped and why.
     :ivar error: why the channel was kept after a failure, else None.
+    :ivar params: the parameters the strategy was built with (its inputs from the file).
     """
 
     channel_id: ChannelId
@@ -53,6 +54,7 @@ class PolicyDecision:
     checks: tuple[Check, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -64,7 +66,8 @@ class PolicyDecision:
         chain = f" after {', '.join(self.chain)}" if self.chain else ""
         lines.append(f"policy: {self.policy or '(none final: channel untouched)'}{chain}")
         if self.strategy:
-            lines.append(f"strategy: {self.strategy}: {self.reason}")
+            inputs = ", ".join(f"{k}={v}" for k, v in self.params.items())
+            lines.append(f"strategy: {self.strategy}({inputs}): {self.reason}")
         if self.desired is not None:
             wanted = {k: v for k, v in _fields(self.desired).items() if v is not None}
             lines.append("desired: " + ", ".join(f"{k}={v}" for k, v in wanted.items()))
@@ -122,7 +125,7 @@ class PolicyEvaluator:
     def __init__(self, policies: PolicySet, strategies: Mapping[str, type[FeeStrategy]]) -> None:
         self.policies = policies
         self.strategies = strategies
-        self._built: dict[tuple[int, tuple[str, ...]], FeeStrategy | str] = {}
+        self._built: dict[tuple[int, tuple[str, ...]], tuple[FeeStrategy | str, dict[str, Any]]] = {}
 
     def evaluate_all(
         self, channels: Iterable[PolicyInputs], env: PolicyEnvironment, *, explain: bool = False
@@ -180,11 +183,10 @@ class PolicyEvaluator:
             name = f"{inner.final.name} (from {file})"
         assert inner.final is not None and inner.final.strategy is not None
         strategy_name = inner.final.strategy
-        strategy = self._strategy(policy_set, inner)
+        strategy, params = self._strategy(policy_set, inner)
+        done = {"checks": tuple(checks), "notes": tuple(notes), "params": params}
         if isinstance(strategy, str):
-            return PolicyDecision(
-                cid, name, chain, strategy_name, checks=tuple(checks), notes=tuple(notes), error=strategy
-            )
+            return PolicyDecision(cid, name, chain, strategy_name, error=strategy, **done)
         ctx = FeeContext(
             now=env.now,
             node=env.node,
@@ -198,14 +200,9 @@ class PolicyEvaluator:
             proposal = strategy.propose(inputs.channel, ctx)
         except Exception as exc:  # noqa: BLE001 - any strategy failure (third-party ones too) keeps the channel
             error = str(exc) if isinstance(exc, StrategyError) else f"strategy {strategy_name} failed: {exc!r}"
-            return PolicyDecision(
-                cid, name, chain, strategy_name, checks=tuple(checks), notes=tuple(notes), error=error
-            )
+            return PolicyDecision(cid, name, chain, strategy_name, error=error, **done)
         if proposal is None:
-            reason = "nothing changes"
-            return PolicyDecision(
-                cid, name, chain, strategy_name, reason=reason, checks=tuple(checks), notes=tuple(notes)
-            )
+            return PolicyDecision(cid, name, chain, strategy_name, reason="nothing changes", **done)
         cls = type(strategy)
         default_delta = getattr(cls, "default_min_fee_ppm_delta", None)
         props = dict(inner.props)
@@ -217,20 +214,27 @@ class PolicyEvaluator:
             props["min_inbound_fee_ppm_delta"] = outer.props.get("min_inbound_fee_ppm_delta")
             props = {k: v for k, v in props.items() if v is not None}
         args = (proposal, props, default_delta or 0, cls)
-        return self._finish(inputs, env, name, chain, strategy_name, *args, checks, notes)
+        decision = self._finish(inputs, env, name, chain, strategy_name, *args, checks, notes)
+        return replace(decision, params=params)
 
-    def _strategy(self, policy_set: PolicySet, selection: _Selection) -> FeeStrategy | str:
-        """The strategy built from the merged properties, cached per chain (an error text if it cannot be built)."""
+    def _strategy(self, policy_set: PolicySet, selection: _Selection) -> tuple[FeeStrategy | str, dict[str, Any]]:
+        """The strategy built from the merged properties and its parameters, cached per chain.
+
+        An error text replaces the strategy when it cannot be built (a required
+        parameter missing on this chain).
+        """
         assert selection.final is not None and selection.final.strategy is not None
         key = (id(policy_set), (*(p.name for p in selection.chain), selection.final.name))
         if key not in self._built:
             cls = self.strategies[selection.final.strategy]
             accepted = strategy_parameters(cls)
             params = {k: v for k, v in selection.props.items() if k in accepted}
+            built: FeeStrategy | str
             try:
-                self._built[key] = build_strategy(cls, params, where=selection.final.where("strategy"))
+                built = build_strategy(cls, params, where=selection.final.where("strategy"))
             except ConfigError as exc:
-                self._built[key] = str(exc)
+                built = str(exc)
+            self._built[key] = (built, params)
         return self._built[key]
 
     def _finish(

@@ -11,7 +11,6 @@ only deliberate difference is that the property booleans (``sum_peer_chans``,
 from __future__ import annotations
 
 import configparser
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,7 @@ __all__ = [
 
 NAMESPACES = ("chan", "node", "onchain")
 
-_DURATION = re.compile(r"^(\d+)([smhd]?)$")
-_DURATION_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def to_int(raw: str) -> int:
@@ -55,12 +53,31 @@ def to_bool(raw: str) -> bool:
         raise ValueError(f"not a boolean (1/yes/true/on or 0/no/false/off): {raw!r}") from None
 
 
+def _period_s(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    unit = _DURATION_S.get(text[-1:])
+    if unit is None:
+        return None
+    try:
+        return int(text[:-1]) * unit
+    except ValueError:
+        return None
+
+
 def to_duration_s(raw: str) -> int:
-    """``chan.activity_period``: integer seconds, or an integer followed by s, m, h or d."""
-    match = _DURATION.match(raw.strip())
-    if not match:
+    """``chan.activity_period``: ``int()`` seconds, or an ``int()`` followed by s, m, h or d (as charge-lnd).
+
+    Negative periods are refused: they would make every window empty.
+    """
+    seconds = _period_s(raw.strip())
+    if seconds is None:
         raise ValueError(f"not a period (integer seconds, or like 90m, 12h, 7d): {raw!r}")
-    return int(match[1]) * _DURATION_S[match[2]]
+    if seconds < 0:
+        raise ValueError(f"a period cannot be negative: {raw!r}")
+    return seconds
 
 
 def split_list(raw: str) -> list[str]:
