@@ -229,16 +229,32 @@ def test_missing_inputs_keep_the_channel_and_say_what_is_missing(harness, ref):
 
 
 def test_evaluation_short_circuits_unless_explaining(harness):
-    text = "[t]\nchan.min_ratio = 0.9\nchan.min_capacity = 1\nnode.min_channels = 1\nstrategy = ignore\n"
-    assert [c.key for c in harness.decide(text).checks] == ["chan.min_ratio"]
+    # the 2-day window is not in the inputs: only reaching chan.min_htlcs_in would notice
+    text = "[t]\nchan.min_ratio = 0.9\nchan.activity_period = 2d\nchan.min_htlcs_in = 0\nnode.min_channels = 1\n"
+    text += "strategy = ignore\n"
+    quick = harness.decide(text)
+    assert (quick.policy, quick.error, quick.checks) == (None, None, ())
     explained = harness.decide(text, explain=True)
-    assert [c.key for c in explained.checks] == ["chan.min_ratio", "chan.min_capacity", "node.min_channels"]
-    assert [c.passed for c in explained.checks] == [False, True, True]
+    assert (explained.policy, explained.error) == (None, None)
+    keys = ["chan.min_ratio", "chan.activity_period", "chan.min_htlcs_in", "node.min_channels"]
+    assert [c.key for c in explained.checks] == keys
+    assert [c.passed for c in explained.checks] == [False, True, False, True]
+    assert "172800 s" in explained.checks[2].note
+
+
+def test_a_missing_input_before_any_failure_is_an_error(harness):
+    text = "[t]\nchan.activity_period = 2d\nchan.min_htlcs_in = 0\nchan.min_ratio = 0.9\nstrategy = ignore\n"
+    assert "172800" in harness.decide(text).error
+    assert "172800" in harness.decide(text, explain=True).error
 
 
 def test_namespaces_are_evaluated_in_order_of_first_appearance(harness):
-    text = "[t]\nnode.min_channels = 99\nchan.min_capacity = 1\nstrategy = ignore\n"
-    assert [c.key for c in harness.decide(text).checks] == ["node.min_channels"]
+    text = "[t]\nnode.min_channels = 99\nchan.min_capacity = 1\nnode.max_channels = 1\nstrategy = ignore\n"
+    explained = harness.decide(text, explain=True)
+    assert [c.key for c in explained.checks] == ["node.min_channels", "node.max_channels", "chan.min_capacity"]
+    # evaluation stops at the first failing namespace test: the missing window in `chan` is never reached
+    text = "[t]\nnode.min_channels = 99\nchan.activity_period = 2d\nchan.min_htlcs_in = 0\nstrategy = ignore\n"
+    assert harness.decide(text).error is None
 
 
 def test_explanation_names_value_threshold_and_unit(harness):

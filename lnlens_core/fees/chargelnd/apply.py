@@ -93,14 +93,16 @@ def _inbound(
     changes["inbound_fee_ppm"] = in_ppm
 
 
+_NEEDS = {
+    "min_htlc_msat": Capability.HTLC_LIMITS,
+    "max_htlc_msat": Capability.HTLC_LIMITS,
+    "cltv_delta": Capability.CLTV_DELTA,
+    "disabled": Capability.DISABLE_CHANNEL,
+}
+
+
 def _drop_unsupported(changes: dict[str, Any], capabilities: frozenset[Capability], notes: list[str]) -> None:
-    needs = {
-        "min_htlc_msat": Capability.HTLC_LIMITS,
-        "max_htlc_msat": Capability.HTLC_LIMITS,
-        "cltv_delta": Capability.CLTV_DELTA,
-        "disabled": Capability.DISABLE_CHANNEL,
-    }
-    for name, capability in needs.items():
+    for name, capability in _NEEDS.items():
         if name in changes and capability not in capabilities:
             notes.append(f"{name} -> {changes.pop(name)} not applied: this backend cannot set it")
     positive = [n for n in ("inbound_base_fee_msat", "inbound_fee_ppm") if (changes.get(n) or 0) > 0]

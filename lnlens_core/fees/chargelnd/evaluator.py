@@ -19,7 +19,7 @@ from ..strategy import FeeContext, FeeProposal, FeeStrategy, build_strategy, str
 from .apply import DesiredPolicy, common_properties, diff_policy
 from .inputs import PolicyEnvironment, PolicyInputs
 from .keys import CIRCUITBREAKER_PROPERTIES
-from .matchers import Check, InputsMissing, match_policy
+from .matchers import ChannelFacts, Check, InputsMissing, match_policy
 from .policyset import Policy, PolicySet
 
 __all__ = ["PolicyDecision", "PolicyEvaluator"]
@@ -89,14 +89,12 @@ class _Selection:
     props: dict[str, Any] = field(default_factory=dict)
 
 
-def _select(
-    policy_set: PolicySet, inputs: PolicyInputs, env: PolicyEnvironment, explain: bool, checks: list[Check]
-) -> _Selection:
+def _select(policy_set: PolicySet, facts: ChannelFacts, explain: bool, checks: list[Check]) -> _Selection:
     """D.2: non-final matches accumulate, the first final match wins, then ``[default]``."""
     chain: list[Policy] = []
     props: dict[str, Any] = {}
     for policy in policy_set.policies:
-        matched, made = match_policy(policy, inputs, env, explain=explain)
+        matched, made = match_policy(policy, facts, explain=explain)
         checks.extend(made)
         if not matched:
             continue
@@ -143,27 +141,28 @@ class PolicyEvaluator:
         checks: list[Check] = []
         cid = inputs.channel.channel_id
         try:
-            selection = _select(self.policies, inputs, env, explain, checks)
+            facts = ChannelFacts(inputs, env)
+            selection = _select(self.policies, facts, explain, checks)
         except InputsMissing as exc:
             return PolicyDecision(cid, None, checks=tuple(checks), error=str(exc))
         chain = tuple(p.name for p in selection.chain)
         if selection.final is None:
             return PolicyDecision(cid, None, chain, checks=tuple(checks), notes=("no final policy matched",))
         try:
-            return self._decide(inputs, env, selection, chain, checks, explain)
+            return self._decide(facts, selection, chain, checks, explain)
         except InputsMissing as exc:
             return PolicyDecision(cid, selection.final.name, chain, checks=tuple(checks), error=str(exc))
 
     def _decide(
         self,
-        inputs: PolicyInputs,
-        env: PolicyEnvironment,
+        facts: ChannelFacts,
         outer: _Selection,
         chain: tuple[str, ...],
         checks: list[Check],
         explain: bool,
     ) -> PolicyDecision:
         assert outer.final is not None
+        inputs, env = facts.inputs, facts.env
         cid = inputs.channel.channel_id
         name, inner, policy_set = outer.final.name, outer, self.policies
         notes = [
@@ -174,7 +173,7 @@ class PolicyEvaluator:
         while inner.final is not None and inner.final.strategy == "use_config":
             file = str(inner.props["config_file"]).removeprefix("file://").strip()
             policy_set = policy_set.nested[file]
-            inner = _select(policy_set, inputs, env, explain, checks)
+            inner = _select(policy_set, facts, explain, checks)
             chain += tuple(f"{p.name} (from {file})" for p in inner.chain)
             if inner.final is None:
                 proposal = FeeProposal(FeeUpdate(), f"nothing final matched in {file}: only HTLC/CLTV/status applied")

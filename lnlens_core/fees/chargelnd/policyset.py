@@ -60,7 +60,8 @@ class CriterionSpec:
 class Policy:
     """One section of a policy file, typed.
 
-    :ivar criteria: matcher keys in the section's order (``[DEFAULT]`` ones included).
+    :ivar criteria: matcher keys in evaluation order: grouped by namespace in order of
+        first appearance, then in the section's order (``[DEFAULT]`` ones included).
     :ivar namespaces: namespaces in order of first appearance (evaluation order).
     :ivar properties: every key of the section, converted (criteria included, as
         charge-lnd copies them into the property map too).
@@ -157,7 +158,8 @@ class _Compiler:
             value = self._convert(path, raw, entry, here, criteria, namespaces)
             if value is not _BAD:
                 properties[entry.key] = value
-        policy = Policy(raw.name, path, raw.line, tuple(criteria), tuple(namespaces), properties, lines)
+        ordered = sorted(criteria, key=lambda c: namespaces.index(c.namespace))  # stable: keeps key order
+        policy = Policy(raw.name, path, raw.line, tuple(ordered), tuple(namespaces), properties, lines)
         self._check_policy(policy, raw)
         return policy
 
