@@ -176,16 +176,21 @@ class PolicyEvaluator:
             inner = _select(policy_set, facts, explain, checks)
             chain += tuple(f"{p.name} (from {file})" for p in inner.chain)
             if inner.final is None:
-                proposal = FeeProposal(FeeUpdate(), f"nothing final matched in {file}: only HTLC/CLTV/status applied")
-                args = (proposal, outer.props, 0, self.strategies["use_config"])
+                fallback = FeeProposal(FeeUpdate(), f"nothing final matched in {file}: only HTLC/CLTV/status applied")
+                args = (fallback, outer.props, 0, self.strategies["use_config"])
                 return self._finish(inputs, env, name, chain, "use_config", *args, checks, notes)
             name = f"{inner.final.name} (from {file})"
         assert inner.final is not None and inner.final.strategy is not None
         strategy_name = inner.final.strategy
         strategy, params = self._strategy(policy_set, inner)
-        done = {"checks": tuple(checks), "notes": tuple(notes), "params": params}
+
+        def kept(**why: Any) -> PolicyDecision:
+            return PolicyDecision(
+                cid, name, chain, strategy_name, checks=tuple(checks), notes=tuple(notes), params=params, **why
+            )
+
         if isinstance(strategy, str):
-            return PolicyDecision(cid, name, chain, strategy_name, error=strategy, **done)
+            return kept(error=strategy)
         ctx = FeeContext(
             now=env.now,
             node=env.node,
@@ -199,9 +204,9 @@ class PolicyEvaluator:
             proposal = strategy.propose(inputs.channel, ctx)
         except Exception as exc:  # noqa: BLE001 - any strategy failure (third-party ones too) keeps the channel
             error = str(exc) if isinstance(exc, StrategyError) else f"strategy {strategy_name} failed: {exc!r}"
-            return PolicyDecision(cid, name, chain, strategy_name, error=error, **done)
+            return kept(error=error)
         if proposal is None:
-            return PolicyDecision(cid, name, chain, strategy_name, reason="nothing changes", **done)
+            return kept(reason="nothing changes")
         cls = type(strategy)
         default_delta = getattr(cls, "default_min_fee_ppm_delta", None)
         props = dict(inner.props)

@@ -26,13 +26,14 @@ __all__ = ["IgnoreFees", "MatchPeer", "Proportional", "Cost", "OnchainFee", "Dis
 
 
 def _static_part(
-    base_fee_msat: int | None, inbound_base_fee_msat: int | None, inbound_fee_ppm: int | None, **fields: int | None
+    base_fee_msat: int | None, inbound_base_fee_msat: int | None, inbound_fee_ppm: int | None, *, fee_ppm: int
 ) -> FeeUpdate:
+    """The computed ppm with base and inbound fees as ``static`` sets them."""
     return FeeUpdate(
         base_fee_msat=base_fee_msat,
+        fee_ppm=fee_ppm,
         inbound_base_fee_msat=inbound_base_fee_msat,
         inbound_fee_ppm=inbound_fee_ppm,
-        **fields,
     )
 
 
