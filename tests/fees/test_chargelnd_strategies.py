@@ -31,6 +31,12 @@ def test_ignore_fees_applies_htlc_cltv_and_re_enables(harness, ref):
     assert decision.update == FeeUpdate(min_htlc_msat=5000, cltv_delta=10, disabled=False)
 
 
+def test_ignore_fees_does_not_use_inbound_level(harness):
+    decision = harness.decide("[a]\nstrategy = ignore_fees\ninbound_level_ppm = 0\n")
+    assert decision.update is None
+    assert decision.notes == ("inbound_level_ppm ignored: strategy ignore_fees does not use it",)
+
+
 def test_static_sets_every_fee_given(harness):
     text = "[a]\nstrategy = static\nbase_fee_msat = 0\nfee_ppm = 300\ninbound_base_fee_msat = -100\n"
     text += "inbound_fee_ppm = -50\n"
