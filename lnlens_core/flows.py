@@ -78,9 +78,9 @@ FlowKey = tuple[int, ChannelId, ChannelId | None]
 # window name -> (length s, bucket s). Buckets bound memory and set the resolution at the old edge.
 WINDOWS: dict[str, tuple[int, int]] = {
     "1h": (3_600, 600),
-    "24h": (86_400, 3_600),
+    "24h": (86_400, 7_200),
     "7d": (604_800, 43_200),
-    "30d": (2_592_000, 86_400),
+    "30d": (2_592_000, 172_800),
 }
 
 
@@ -227,11 +227,11 @@ class FlowStats:
 
 def _stats(keys: Sequence[FlowKey], data: np.ndarray, since: float, until: float, observed_s: float) -> FlowStats:
     out, inbound, pairs = {}, {}, {}
-    for i, (kind, a, b) in enumerate(keys):
-        row = data[i]
-        if not row.any():
-            continue
-        flow = Flow(*(int(v) for v in row))
+    used = data[: len(keys)]
+    rows = np.flatnonzero(used.any(axis=1))
+    for i, values in zip(rows.tolist(), used[rows].tolist(), strict=True):
+        kind, a, b = keys[i]
+        flow = Flow(*values)
         if kind == OUT:
             out[a] = flow
         elif kind == IN:
@@ -256,7 +256,9 @@ class _KeyIndex:
             i = self.index[key] = len(self.keys)
             self.keys.append(key)
             if i >= len(self.arrays[0]):
-                self.arrays = [np.concatenate([a, np.zeros_like(a)]) for a in self.arrays]
+                # Grow by half: amortised O(1) per key without doubling the memory of a large node.
+                extra = max(len(self.arrays[0]) // 2, 16)
+                self.arrays = [np.concatenate([a, np.zeros((extra, *a.shape[1:]), dtype=a.dtype)]) for a in self.arrays]
         return i
 
 
@@ -302,7 +304,7 @@ class WindowedFlows:
     """The live monitor's sliding windows, one bucket ring per window, memory O(keys).
 
     A window's value covers its last ``n`` buckets, the newest one still filling, so
-    the oldest edge is exact to one bucket (10 min, 1 h, 12 h, 1 d).
+    the oldest edge is exact to one bucket (10 min, 2 h, 12 h, 2 d).
     """
 
     def __init__(self, book: PolicyBook, *, propagation_s: float = 3_600) -> None:

@@ -17,6 +17,7 @@ Rules that always hold:
 
 from __future__ import annotations
 
+import heapq
 import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -45,34 +46,59 @@ def _surplus_msat(ch: Channel, target_ratio: float) -> int:
 
 
 class _Sources:
-    """Channels with local balance to spare, drawn down as rebalances are proposed."""
+    """Channels with local balance to spare, drawn down as rebalances are proposed.
 
-    def __init__(self, channels: Mapping[ChannelId, Channel], params: AnalyzerParams) -> None:
+    For a target, the in-channels whose traffic failed there come first (a rebalance
+    through them restores the very circuit that failed), then the largest surplus.
+    Both lookups are precomputed, so picking stays cheap on nodes with many channels.
+    """
+
+    def __init__(self, channels: Mapping[ChannelId, Channel], stats: FlowStats, params: AnalyzerParams) -> None:
         self.channels = channels
         self.left = {cid: _surplus_msat(ch, params.target_ratio) for cid, ch in channels.items() if ch.active}
+        self.used: set[ChannelId] = set()
+        self._feeders: dict[ChannelId, list[tuple[int, ChannelId]]] = {}
+        for (in_cid, out_cid), flow in stats.pairs.items():
+            if flow.missed_liquidity_msat > 0 and in_cid in self.left:
+                self._feeders.setdefault(out_cid, []).append((flow.missed_liquidity_msat, in_cid))
+        # A max-heap by surplus; entries go stale as surplus is taken and are skipped lazily.
+        self._heap = [(-left, str(cid), cid) for cid, left in self.left.items() if left > 0]
+        heapq.heapify(self._heap)
 
-    def pick(self, target: ChannelId, stats: FlowStats) -> tuple[ChannelId | None, int]:
-        """The best source for ``target``: the in-channels whose traffic failed there first, then surplus."""
-
-        def score(cid: ChannelId) -> tuple[int, int]:
-            pair = stats.pairs.get((cid, target))
-            return (pair.missed_liquidity_msat if pair else 0, self.left[cid])
-
-        candidates = [cid for cid, left in self.left.items() if cid != target and left > 0]
-        if not candidates:
-            return None, 0
-        best = max(candidates, key=lambda cid: (*score(cid), str(cid)))
-        return best, self.left[best]
+    def pick(self, target: ChannelId) -> tuple[ChannelId | None, int]:
+        feeders = [(missed, self.left[cid], str(cid), cid) for missed, cid in self._feeders.get(target, ())]
+        feeders = [f for f in feeders if f[1] > 0 and f[3] != target]
+        if feeders:
+            best = max(feeders)[3]
+            return best, self.left[best]
+        skipped = []
+        found: tuple[ChannelId | None, int] = (None, 0)
+        while self._heap:
+            neg_left, _, cid = self._heap[0]
+            if -neg_left != self.left[cid] or self.left[cid] <= 0:
+                heapq.heappop(self._heap)  # stale entry
+                if self.left[cid] > 0:
+                    heapq.heappush(self._heap, (-self.left[cid], str(cid), cid))
+                continue
+            if cid == target:
+                skipped.append(heapq.heappop(self._heap))
+                continue
+            found = (cid, self.left[cid])
+            break
+        for entry in skipped:
+            heapq.heappush(self._heap, entry)
+        return found
 
     def take(self, cid: ChannelId, amount_msat: int) -> None:
         self.left[cid] -= amount_msat
+        self.used.add(cid)
 
 
 def _rebalance_outbound(
     ch: Channel, flow: Flow, stats: FlowStats, sources: _Sources, params: AnalyzerParams
 ) -> Recommendation:
     need = _need_msat(ch, params.target_ratio)
-    source, surplus = sources.pick(ch.channel_id, stats)
+    source, surplus = sources.pick(ch.channel_id)
     amount = min(need, surplus)
     ratio = ch.balance_ratio or 0.0
     fee_ppm = ch.local_policy.fee_ppm
@@ -206,7 +232,7 @@ def recommend(
 ) -> dict[ChannelId, list[Recommendation]]:
     """Recommendations per channel, from its flows and its state now."""
     out: dict[ChannelId, list[Recommendation]] = {}
-    sources = _Sources(channels, params)
+    sources = _Sources(channels, stats, params)
     fees = [ch.local_policy.fee_ppm for ch in channels.values()]
     median_ppm = statistics.median(fees) if fees else 0.0
     # Most missed liquidity first, so the best sources go where they earn most.
@@ -224,8 +250,7 @@ def recommend(
         raise_rec = _drain(ch, stats, median_ppm, params)
         extra = [raise_rec] if raise_rec else [_lower_fees(ch, flow, params)]
         extra.append(_investigate(ch, flow, params))
-        used_as_source = any(r.source_channel == cid for recs in out.values() for r in recs)
-        if not used_as_source:
+        if cid not in sources.used:
             extra.append(_rebalance_inbound(ch, stats, starved, channels, params))
         for rec in extra:
             if rec is not None:

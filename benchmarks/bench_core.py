@@ -1,0 +1,165 @@
+"""Core benchmarks for issue [C]: ingest, backfill, analysis and memory of the monitor.
+
+Every figure is printed with a baseline measured in the same run, so ratios mean
+something on any machine:
+- ingest: forwards/s through ``HtlcMonitor.record`` (store + sliding windows) against
+  a raw ``sqlite_utils`` ``insert_all`` of the same rows into a table of the same shape;
+- backfill: 1,000,000 forwards paged from a FakeNode into a file database;
+- analysis: 10,000 channels with 30 days of history, from the monitor's windows
+  (what a running plugin does) and from the store (a one-shot command);
+- memory: RSS growth per million forwards once the channel set is fixed.
+
+Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_core.py --quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from lnlens_core.analyzer import analyze
+from lnlens_core.clock import ManualClock
+from lnlens_core.config import LensConfig
+from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
+from lnlens_core.lens import Lens
+from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.opportunities import run_analysis
+from lnlens_core.plugins import get_plugin_manager
+from lnlens_core.storage import Store
+from lnlens_core.storage.rows import FORWARD_COLUMNS, forward_row
+from lnlens_core.testing import FakeNode, make_channel
+
+DAY = 86_400
+REASONS = [FailureReason.INSUFFICIENT_BALANCE, FailureReason.FEE_INSUFFICIENT, FailureReason.HTLC_LIMIT]
+
+
+def channels(n: int):
+    return [make_channel(ChannelId(700_000 + i, i % 3000, i % 4), local_ratio=(i % 10) / 10) for i in range(n)]
+
+
+def events(n: int, chans, *, start: float, span_s: float, seed: int = 1, hot_pairs: int | None = None):
+    """n resolved forwards, 70 % settled, over ``span_s``; ``hot_pairs`` limits the distinct pairs."""
+    rng = random.Random(seed)
+    ids = [c.channel_id for c in chans]
+    pairs = [tuple(rng.sample(ids, 2)) for _ in range(hot_pairs)] if hot_pairs else None
+    out = []
+    step = span_s / n
+    for i in range(n):
+        a, b = rng.choice(pairs) if pairs else rng.sample(ids, 2)
+        t = start + i * step
+        if rng.random() < 0.7:
+            out.append(HtlcEvent(a, 1_001_000, ForwardStatus.SETTLED, t, in_htlc_id=i, out_channel=b,
+                                 out_msat=1_000_000, fee_msat=1000, resolved_time=t + 1))  # fmt: skip
+        else:
+            out.append(HtlcEvent(a, 1_001_000, ForwardStatus.LOCAL_FAILED, t, in_htlc_id=i, out_channel=b,
+                                 out_msat=1_000_000, failure_reason=rng.choice(REASONS), resolved_time=t))  # fmt: skip
+    return out
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn):
+    gc.collect()
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def bench_ingest(tmp: Path, n: int) -> None:
+    chans = channels(200)
+    evs = events(n, chans, start=0, span_s=7 * DAY)
+    clock = ManualClock(7 * DAY)
+    store = Store(tmp / "ingest.sqlite3")
+    monitor = HtlcMonitor(store, clock, lambda batch: None)
+    monitor.observe_channels(chans)
+
+    def ours():
+        for i in range(0, n, 1000):
+            monitor.record(evs[i : i + 1000])
+
+    t_ours, _ = timed(ours)
+    raw = Database(tmp / "raw.sqlite3")
+    raw.enable_wal()
+    rows = [dict(zip(FORWARD_COLUMNS, forward_row(e, "live"), strict=True)) for e in evs]
+    t_raw, _ = timed(lambda: raw["forwards"].insert_all(rows, pk="key", batch_size=1000))
+    print(f"ingest      {n:,} forwards: {n / t_ours:,.0f}/s via monitor.record (store + windows); "
+          f"raw insert_all {n / t_raw:,.0f}/s; ratio {t_raw / t_ours:.2f} of raw (aim >= 0.5)")  # fmt: skip
+
+
+def bench_backfill(tmp: Path, n: int) -> None:
+    chans = channels(1000)
+    # A node with 1,000 channels routes over some 20,000 distinct channel pairs in a month.
+    node = FakeNode(chans, forwards=events(n, chans, start=0, span_s=30 * DAY, hot_pairs=20_000))
+    store = Store(tmp / "backfill.sqlite3")
+    monitor = HtlcMonitor(store, ManualClock(30 * DAY), lambda batch: None)
+    monitor.observe_channels(chans)
+    t, progress = timed(lambda: monitor.backfill(node, page_size=10_000))
+    assert progress.events_new == n
+    print(f"backfill    {n:,} forwards in {t:.1f} s ({n / t:,.0f}/s; aim: 1,000,000 under 20 s)")
+
+
+def bench_analysis(tmp: Path, n: int) -> None:
+    chans = channels(10_000)
+    clock = ManualClock(30 * DAY)
+    store = Store(tmp / "analysis.sqlite3")
+    lens = Lens(LensConfig(data_dir=tmp, db_path=tmp / "analysis.sqlite3"), store=store, clock=clock,
+                pm=get_plugin_manager(load_entrypoints=False))  # fmt: skip
+    lens.monitor.observe_channels(chans)
+    for i, batch_start in enumerate(range(0, n, 50_000)):
+        batch = events(50_000, chans, start=batch_start / n * 30 * DAY, span_s=30 * DAY * 50_000 / n, seed=i,
+                       hot_pairs=20_000)  # fmt: skip
+        lens.monitor.record(batch)
+    flows = lens.monitor.flows
+    t_window, stats = timed(lambda: flows.stats("30d", clock.now()))
+    t_pure, (opps, _) = timed(lambda: analyze(stats, chans))
+    t_live, _ = timed(lambda: run_analysis(lens, since_s=30 * DAY, channels=chans, save=False, from_monitor=True))
+    t_store, _ = timed(lambda: run_analysis(lens, since_s=30 * DAY, channels=chans, save=False))
+    print(f"analysis    10,000 channels, {flows.keys:,} keys, {n:,} forwards over 30 d: "
+          f"analyzer {t_pure * 1000:.0f} ms (aim < 100 ms), window sum {t_window * 1000:.0f} ms, "
+          f"full run from monitor {t_live * 1000:.0f} ms, from store {t_store:.1f} s; "
+          f"store/monitor ratio {t_store / t_live:.0f}x; {len(opps):,} opportunities")  # fmt: skip
+
+
+def bench_memory(tmp: Path, n: int) -> None:
+    chans = channels(1000)
+    store = Store(tmp / "memory.sqlite3")
+    monitor = HtlcMonitor(store, ManualClock(30 * DAY), lambda batch: None)
+    monitor.observe_channels(chans)
+    warm = events(100_000, chans, start=0, span_s=DAY, hot_pairs=5_000)
+    monitor.record(warm)
+    gc.collect()
+    before = rss_mb()
+    for i in range(0, n, 100_000):
+        monitor.record(events(100_000, chans, start=DAY + i / n * 28 * DAY, span_s=DAY, seed=i + 7, hot_pairs=5_000))
+    gc.collect()
+    growth = (rss_mb() - before) * 1_000_000 / n
+    print(f"memory      {monitor.flows.keys:,} keys use {monitor.flows.nbytes() / 2**20:.1f} MiB of windows; "
+          f"peak RSS grew {growth:.1f} MiB per million forwards after warm-up (aim: flat)")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes, for a smoke run")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    print(f"== lnlens core benchmarks (python {sys.version.split()[0]}) ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_ingest(Path(tmp), 200_000 // scale)
+        bench_backfill(Path(tmp), 1_000_000 // scale)
+        bench_analysis(Path(tmp), 1_000_000 // scale)
+        bench_memory(Path(tmp), 1_000_000 // scale)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
