@@ -265,3 +265,14 @@ def test_activity_period_forms(harness, text, seconds):
 def test_bad_activity_periods(harness, text):
     _, problems = problems_of(harness, f"[a]\nchan.activity_period = {text}\nstrategy = ignore\n")
     assert len(problems) == 1 and problems[0].split(": ", 1)[0].endswith(":2 [a] chan.activity_period")
+
+
+def test_problems_in_DEFAULT_are_reported_once_where_they_are_written(harness):
+    text = "[DEFAULT]\nfee_ppm = lots\nchan.min_ratoi = 1\nbase_fee_msat = ${nope}\n\n[a]\nstrategy = ignore\n\n[b]\n"
+    text += "strategy = ignore\n"
+    path, problems = problems_of(harness, text)
+    assert [p.split(": ", 1)[0] for p in problems] == [
+        f"{path}:4 [DEFAULT] base_fee_msat",
+        f"{path}:2 [DEFAULT] fee_ppm",
+        f"{path}:3 [DEFAULT] chan.min_ratoi",
+    ]

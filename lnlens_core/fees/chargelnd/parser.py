@@ -159,7 +159,7 @@ def parse_policy_text(text: str, path: str) -> tuple[ParsedFile, list[str]]:
             try:
                 value = parser.get(name, key)
             except configparser.InterpolationError as exc:
-                problems.append(f"{where(path, line, name, key)}: {_interpolation_message(exc)}")
+                problems.append(f"{where(path, line, origin, key)}: {_interpolation_message(exc)}")
                 continue
             entries.append(Entry(key, value, line, origin))
         sections.append(RawSection(name, section_lines.get(name, 0), tuple(entries)))

@@ -74,6 +74,8 @@ class Policy:
     namespaces: tuple[str, ...]
     properties: Mapping[str, Any]
     key_lines: Mapping[str, int]
+    key_origins: Mapping[str, str] = field(default_factory=dict)
+    """The section each key is written in, when not this one (``DEFAULT``)."""
 
     @property
     def strategy(self) -> str | None:
@@ -86,7 +88,9 @@ class Policy:
         return self.properties.get(key)
 
     def where(self, key: str | None = None) -> str:
-        return where(self.path, self.key_lines.get(key, self.line) if key else self.line, self.name, key)
+        if key is None:
+            return where(self.path, self.line, self.name)
+        return where(self.path, self.key_lines.get(key, self.line), self.key_origins.get(key, self.name), key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +157,14 @@ class _Compiler:
         namespaces: list[str] = []
         properties: dict[str, Any] = {}
         lines = {e.key: e.line for e in raw.entries}
+        origins = {e.key: e.origin for e in raw.entries if e.origin != raw.name}
         for entry in raw.entries:
-            here = where(path, entry.line, raw.name, entry.key)
+            here = where(path, entry.line, entry.origin, entry.key)
             value = self._convert(path, raw, entry, here, criteria, namespaces)
             if value is not _BAD:
                 properties[entry.key] = value
         ordered = sorted(criteria, key=lambda c: namespaces.index(c.namespace))  # stable: keeps key order
-        policy = Policy(raw.name, path, raw.line, tuple(ordered), tuple(namespaces), properties, lines)
+        policy = Policy(raw.name, path, raw.line, tuple(ordered), tuple(namespaces), properties, lines, origins)
         self._check_policy(policy, raw)
         return policy
 
@@ -321,7 +326,9 @@ def _check(
         return CheckReport(exc.problems, ()), None
     compiler = _Compiler(strategies, base_dir, stack)
     policy_set = compiler.compile(parsed)
-    report = CheckReport(tuple(problems + compiler.problems), tuple(compiler.warnings))
+    # a key inherited from [DEFAULT] is checked in every section; report each problem once
+    unique = tuple(dict.fromkeys(problems + compiler.problems))
+    report = CheckReport(unique, tuple(dict.fromkeys(compiler.warnings)))
     return report, policy_set
 
 
