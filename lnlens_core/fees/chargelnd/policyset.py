@@ -160,7 +160,7 @@ class _Compiler:
         origins = {e.key: e.origin for e in raw.entries if e.origin != raw.name}
         for entry in raw.entries:
             here = where(path, entry.line, entry.origin, entry.key)
-            value = self._convert(path, raw, entry, here, criteria, namespaces)
+            value = self._convert(entry, here, criteria, namespaces)
             if value is not _BAD:
                 properties[entry.key] = value
         ordered = sorted(criteria, key=lambda c: namespaces.index(c.namespace))  # stable: keeps key order
@@ -168,7 +168,8 @@ class _Compiler:
         self._check_policy(policy, raw)
         return policy
 
-    def _convert(self, path: str, raw: RawSection, entry: Entry, here: str, criteria: list, namespaces: list) -> Any:
+    def _convert(self, entry: Entry, here: str, criteria: list[CriterionSpec], namespaces: list[str]) -> Any:
+        """The entry's typed value (a criterion is also appended to ``criteria``), or ``_BAD``."""
         if "." not in entry.key:
             return self._property(entry, here)
         namespace, name = entry.key.split(".", 1)
