@@ -23,10 +23,11 @@ from .inputs import (
     funding_fee_share_msat,
 )
 from .matchers import Check, InputsMissing
-from .policyset import CheckReport, Policy, PolicySet, check_policy_file, load_policy_file
+from .policyset import COMPAT_MODES, CheckReport, Policy, PolicySet, check_policy_file, load_policy_file
 from .strategies import STRATEGIES
 
 __all__ = [
+    "COMPAT_MODES",
     "ActivityStats",
     "Check",
     "CheckReport",

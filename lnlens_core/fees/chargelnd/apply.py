@@ -35,6 +35,9 @@ class DesiredPolicy:
     min_fee_ppm_delta: int = 0
     min_inbound_fee_ppm_delta: int | None = None
     """None: the same as ``min_fee_ppm_delta``."""
+    sub_delta_ppm_with_other_changes: bool = False
+    """charge-lnd 0.3.1's quirk 5 (``compat = strict``): a ``fee_ppm`` move below the delta
+    is sent anyway when another field changes."""
 
 
 def common_properties(
@@ -170,4 +173,8 @@ def diff_policy(
         else:
             notes.append("status kept: the channel is not active")
     _drop_unsupported(changes, capabilities, notes)
+    if desired.sub_delta_ppm_with_other_changes and changes and "fee_ppm" not in changes and new_ppm is None:
+        if desired.fee_ppm is not None and desired.fee_ppm != current.fee_ppm:
+            changes["fee_ppm"] = desired.fee_ppm
+            notes.append(f"fee_ppm {desired.fee_ppm} sent below the delta along with other changes (compat=strict)")
     return (FeeUpdate(**changes) if changes else None), notes

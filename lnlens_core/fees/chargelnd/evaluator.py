@@ -276,6 +276,7 @@ class PolicyEvaluator:
             disabled=bool(update.disabled),
             min_fee_ppm_delta=common["min_fee_ppm_delta"],
             min_inbound_fee_ppm_delta=common["min_inbound_fee_ppm_delta"],
+            sub_delta_ppm_with_other_changes=self.policies.strict,
         )
         result, diff_notes = diff_policy(
             channel.local_policy,

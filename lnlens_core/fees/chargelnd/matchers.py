@@ -194,9 +194,10 @@ def _measure(policy: Policy, spec: CriterionSpec, facts: ChannelFacts) -> Measur
 
 def _young_channel(policy: Policy, spec: CriterionSpec, facts: ChannelFacts) -> Measure:
     # Fixed quirk 4: only an explicit `true` ignores the channel's age; absent or `false`
-    # keeps channels younger than the window out (charge-lnd 0.3.1 admitted them only on `false`).
+    # keeps channels younger than the window out (charge-lnd 0.3.1, replicated under
+    # compat=strict, admits them only on an explicit `false`).
     age_s = (facts.env.block_height - facts.inputs.channel.channel_id.block) * BLOCK_INTERVAL_S
-    if policy.setting("chan.activity_period_ignore_channel_age") is True:
+    if policy.setting("chan.activity_period_ignore_channel_age") is (not policy.strict):
         return True, age_s, "s of age", "channel age ignored"
     passed = age_s >= spec.value
     return passed, age_s, "s of age (blocks x 600)", "" if passed else "channel younger than the activity window"

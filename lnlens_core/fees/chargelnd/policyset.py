@@ -37,7 +37,15 @@ from .keys import (
 )
 from .parser import _NODE_ID, Entry, ParsedFile, RawSection, parse_policy_text, read_list_file, where
 
-__all__ = ["CriterionSpec", "Policy", "PolicySet", "CheckReport", "load_policy_file", "check_policy_file"]
+__all__ = [
+    "COMPAT_MODES",
+    "CriterionSpec",
+    "Policy",
+    "PolicySet",
+    "CheckReport",
+    "load_policy_file",
+    "check_policy_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,8 @@ class Policy:
     key_lines: Mapping[str, int]
     key_origins: Mapping[str, str] = field(default_factory=dict)
     """The section each key is written in, when not this one (``DEFAULT``)."""
+    strict: bool = False
+    """Loaded with ``compat = strict``: replicate charge-lnd 0.3.1's quirks 2, 4 and 5."""
 
     @property
     def strategy(self) -> str | None:
@@ -102,6 +112,7 @@ class PolicySet:
     default: Policy | None
     nested: Mapping[str, PolicySet] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    strict: bool = False
 
     def activity_windows_s(self) -> set[int]:
         """Every ``chan.activity_period`` (seconds) the inputs must carry activity for, nested files included."""
@@ -134,8 +145,11 @@ class CheckReport:
 
 
 class _Compiler:
-    def __init__(self, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...]) -> None:
+    def __init__(
+        self, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...], strict: bool
+    ) -> None:
         self.strategies = strategies
+        self.strict = strict
         self.base_dir = base_dir
         self.stack = stack
         self.problems: list[str] = []
@@ -150,7 +164,7 @@ class _Compiler:
         if default is not None and default.criteria:
             self.warnings.append(f"{default.where()}: [default] applies to every channel; its criteria are ignored")
         ordered = tuple(p for p in policies if p.name != DEFAULT_POLICY)
-        return PolicySet(parsed.path, ordered, default, dict(self.nested), tuple(self.warnings))
+        return PolicySet(parsed.path, ordered, default, dict(self.nested), tuple(self.warnings), self.strict)
 
     def _policy(self, path: str, raw: RawSection) -> Policy:
         criteria: list[CriterionSpec] = []
@@ -164,7 +178,9 @@ class _Compiler:
             if value is not _BAD:
                 properties[entry.key] = value
         ordered = sorted(criteria, key=lambda c: namespaces.index(c.namespace))  # stable: keeps key order
-        policy = Policy(raw.name, path, raw.line, tuple(ordered), tuple(namespaces), properties, lines, origins)
+        policy = Policy(
+            raw.name, path, raw.line, tuple(ordered), tuple(namespaces), properties, lines, origins, self.strict
+        )
         self._check_policy(policy, raw)
         return policy
 
@@ -192,6 +208,8 @@ class _Compiler:
 
     def _property(self, entry: Entry, here: str) -> Any:
         convert = PROPERTIES.get(entry.key)
+        if self.strict and entry.key in _TRUTHY_IN_STRICT:
+            convert = _truthy
         if convert is None and entry.key in self.param_names:
             convert = _param_converter(self.strategies, entry.key)
         if convert is None:
@@ -236,7 +254,7 @@ class _Compiler:
             self.problems.append(f"{here}: use_config cycle: {' -> '.join((*self.stack, key))}")
             return
         try:
-            report, nested = _check(file, self.strategies, self.base_dir, (*self.stack, key))
+            report, nested = _check(file, self.strategies, self.base_dir, (*self.stack, key), self.strict)
         except OSError as exc:
             self.problems.append(f"{here}: cannot read {file}: {exc.strerror}")
             return
@@ -288,6 +306,12 @@ class _Compiler:
 
 
 _BAD = object()
+_TRUTHY_IN_STRICT = ("sum_peer_chans", "cb_clear_limit")
+
+
+def _truthy(raw: str) -> bool:
+    """charge-lnd 0.3.1's property booleans (quirk 2): any non-empty text is true, ``false`` included."""
+    return bool(raw)
 
 
 def _suggest(name: str, known: Any, prefix: str) -> str:
@@ -317,15 +341,19 @@ def _param_converter(strategies: Mapping[str, type[FeeStrategy]], key: str) -> C
     return str
 
 
+COMPAT_MODES = ("lnlens", "strict")
+"""``lnlens`` fixes charge-lnd 0.3.1's quirks; ``strict`` replicates quirks 2, 4 and 5 (docs/charge-lnd.md)."""
+
+
 def _check(
-    path: Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...]
+    path: Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...], strict: bool
 ) -> tuple[CheckReport, PolicySet | None]:
     text = path.read_text(encoding="utf-8")
     try:
         parsed, problems = parse_policy_text(text, str(path))
     except ConfigError as exc:
         return CheckReport(exc.problems, ()), None
-    compiler = _Compiler(strategies, base_dir, stack)
+    compiler = _Compiler(strategies, base_dir, stack, strict)
     policy_set = compiler.compile(parsed)
     # a key inherited from [DEFAULT] is checked in every section; report each problem once
     unique = tuple(dict.fromkeys(problems + compiler.problems))
@@ -333,38 +361,49 @@ def _check(
     return report, policy_set
 
 
+def _run_check(
+    path: str | Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: str | Path | None, compat: str
+) -> tuple[CheckReport, PolicySet | None]:
+    if compat not in COMPAT_MODES:
+        return CheckReport((f"compat must be one of {', '.join(COMPAT_MODES)}, not {compat!r}",), ()), None
+    file = Path(path)
+    root = Path(base_dir) if base_dir else Path.cwd()
+    try:
+        return _check(file, strategies, root, (str(file.resolve()),), compat == "strict")
+    except OSError as exc:
+        return CheckReport((f"{file}: cannot read policy file ({exc.strerror})",), ()), None
+
+
 def check_policy_file(
-    path: str | Path, strategies: Mapping[str, type[FeeStrategy]], *, base_dir: str | Path | None = None
+    path: str | Path,
+    strategies: Mapping[str, type[FeeStrategy]],
+    *,
+    base_dir: str | Path | None = None,
+    compat: str = "lnlens",
 ) -> CheckReport:
     """Validate a policy file completely (``lnlens policy check``).
 
     :param strategies: the registered strategies by name (``lens.strategies``).
     :param base_dir: where relative ``file://`` lists and ``use_config`` files are
         looked up; charge-lnd uses the current directory, which is the default.
+    :param compat: ``lnlens`` (quirks fixed) or ``strict`` (see :data:`COMPAT_MODES`).
     :returns: every problem and warning, each naming file, line, section and key.
     """
-    file = Path(path)
-    try:
-        report, _ = _check(file, strategies, Path(base_dir) if base_dir else Path.cwd(), (str(file.resolve()),))
-    except OSError as exc:
-        return CheckReport((f"{file}: cannot read policy file ({exc.strerror})",), ())
-    return report
+    return _run_check(path, strategies, base_dir, compat)[0]
 
 
 def load_policy_file(
-    path: str | Path, strategies: Mapping[str, type[FeeStrategy]], *, base_dir: str | Path | None = None
+    path: str | Path,
+    strategies: Mapping[str, type[FeeStrategy]],
+    *,
+    base_dir: str | Path | None = None,
+    compat: str = "lnlens",
 ) -> PolicySet:
-    """Read and validate a policy file.
+    """Read and validate a policy file (parameters as :func:`check_policy_file`).
 
-    :raises ConfigError: listing every problem (see :func:`check_policy_file`).
+    :raises ConfigError: listing every problem.
     """
-    file = Path(path)
-    try:
-        report, policy_set = _check(
-            file, strategies, Path(base_dir) if base_dir else Path.cwd(), (str(file.resolve()),)
-        )
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read policy file ({exc.strerror})") from exc
+    report, policy_set = _run_check(path, strategies, base_dir, compat)
     if report.problems or policy_set is None:
         raise ConfigError(report.problems)
     for warning in report.warnings:
