@@ -1,0 +1,177 @@
+"""The ``lens-*`` RPC methods: one table of names, parameters, handlers and schemas.
+
+Each :class:`RpcMethod` declares its parameters with a parser, so positional and
+keyword calls (lightning-cli's two modes) are checked the same way and a bad value
+is a JSON-RPC error naming the parameter. Handlers are thin: they read results the
+worker stored (:class:`~lnlens_cln.service.LensService`) or hand the work to it and
+answer when it is done, so lightningd's I/O loop never waits on an analysis.
+Later methods (lens-policy, lens-history, lens-rollback, lens-recommend) are rows
+added to :data:`METHODS`, with a schema file of the same name in ``schemas/``.
+
+Error codes (docs/rpc.md): -32602 invalid parameter; 1601 lnlens is unavailable
+(database or lightningd unreachable); 1602 the analysis failed; 1603 unknown channel.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from lnlens_core.config import parse_duration
+from lnlens_core.domain import ChannelId
+
+if TYPE_CHECKING:
+    from .service import LensService
+
+__all__ = ["Param", "RpcMethod", "METHODS", "LensRpcError", "schema", "bind", "ERROR_CODES"]
+
+INVALID_PARAMS = -32602
+UNAVAILABLE = 1601
+ANALYSIS_FAILED = 1602
+UNKNOWN_CHANNEL = 1603
+ERROR_CODES = {
+    INVALID_PARAMS: "a parameter has the wrong type or value, is unknown, or there are too many",
+    UNAVAILABLE: "lnlens cannot work now: its database or lightningd's RPC failed (see lens-status)",
+    ANALYSIS_FAILED: "the analysis raised an error; the message says why",
+    UNKNOWN_CHANNEL: "the short_channel_id is not one of this node's channels",
+}
+MAX_WINDOW_S = 366 * 86_400
+
+
+class LensRpcError(Exception):
+    """An error for the caller, with its JSON-RPC code (see :data:`ERROR_CODES`)."""
+
+    def __init__(self, message: str, code: int = INVALID_PARAMS) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+Reply = Callable[[Any], None]
+"""Answers the request: called once with a JSON result or a :class:`LensRpcError`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    parse: Callable[[Any], Any]
+    description: str
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class RpcMethod:
+    """One ``lens-*`` method. ``summary`` is lightning-cli's help line."""
+
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    handler: Callable[[LensService, dict[str, Any], Reply], None]
+
+    def signature(self) -> inspect.Signature:
+        """The signature pyln binds calls against (and derives ``usage`` from)."""
+        P = inspect.Parameter
+        return inspect.Signature(
+            [P("request", P.POSITIONAL_OR_KEYWORD)]
+            + [P(p.name, P.POSITIONAL_OR_KEYWORD, default=None) for p in self.params]
+            + [P("extra", P.VAR_POSITIONAL), P("unknown", P.VAR_KEYWORD)]
+        )
+
+
+def bind(method: RpcMethod, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Parse a call's arguments (positional or keyword) into ``{name: value}``.
+
+    :raises LensRpcError: too many arguments, an unknown name, or a value its parser refuses.
+    """
+    names = [p.name for p in method.params]
+    if len(args) > len(names):
+        raise LensRpcError(
+            f"{method.name}: takes at most {len(names)} parameters ({', '.join(names)}), got {len(args)}"
+        )
+    unknown = sorted(set(kwargs) - set(names))
+    if unknown:
+        raise LensRpcError(f"{method.name}: unknown parameter {', '.join(unknown)} (accepted: {', '.join(names)})")
+    raw = dict(zip(names, args, strict=False)) | dict(kwargs)
+    out = {}
+    for p in method.params:
+        value = raw.get(p.name)
+        if value is None:
+            out[p.name] = p.default
+            continue
+        try:
+            out[p.name] = p.parse(value)
+        except (TypeError, ValueError) as exc:
+            raise LensRpcError(f"{method.name}: {p.name}: {exc}") from None
+    return out
+
+
+def _duration(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int | str):
+        raise TypeError(f"want seconds or a duration like 24h, 7d; got {value!r}")
+    seconds = parse_duration(value)
+    if not 0 < seconds <= MAX_WINDOW_S:
+        raise ValueError(f"must be between 1 second and 366 days, got {value!r}")
+    return seconds
+
+
+def _int_between(low: int, high: int | None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"want an integer, got {value!r}")
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"must be {low}..{high}, got {value}" if high is not None else f"must be >= {low}")
+        return value
+
+    return parse
+
+
+def _channel(value: Any) -> ChannelId:
+    if not isinstance(value, str):
+        raise TypeError(f"want a short_channel_id like 800000x1x0, got {value!r}")
+    return ChannelId.parse(value)
+
+
+def schema(name: str) -> dict[str, Any]:
+    """The JSON schema of a method's response (``schemas/<name>.json``)."""
+    text = resources.files(__package__).joinpath("schemas", f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _opportunities(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+    service.opportunities(args["since"], min_urgency=args["min_urgency"], limit=args["limit"], reply=reply)
+
+
+def _channels(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+    reply(service.channels(args["short_channel_id"]))
+
+
+def _status(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+    reply(service.status())
+
+
+METHODS: tuple[RpcMethod, ...] = (
+    RpcMethod(
+        "lens-opportunities",
+        "Missed routing revenue per channel, most urgent first, with recommendations",
+        (
+            Param("since", _duration, "analysis window back from now: seconds or 1h, 24h, 7d (default 24h)", None),
+            Param("min_urgency", _int_between(0, 100), "only opportunities with urgency >= this (0-100)", 0),
+            Param("limit", _int_between(1, None), "at most this many opportunities", None),
+        ),
+        _opportunities,
+    ),
+    RpcMethod(
+        "lens-channels",
+        "Per-channel balances, policy and forwarding statistics over 1h, 24h, 7d and 30d",
+        (Param("short_channel_id", _channel, "only this channel", None),),
+        _channels,
+    ),
+    RpcMethod("lens-status", "lnlens version, database, backfill progress, events seen, last analysis", (), _status),
+)

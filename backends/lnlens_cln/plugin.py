@@ -1,0 +1,148 @@
+"""The ``lnlens-cln`` Core Lightning plugin: options, init, notifications and the lens-* methods.
+
+A thin adapter (DESIGN.md 5.5): options come from :data:`lnlens_core.config.SETTINGS`,
+``init`` builds a :class:`~lnlens_core.config.LensConfig` (a bad option disables the
+plugin with the reason, never crashes lightningd), ``forward_event`` payloads become
+:class:`~lnlens_core.domain.HtlcEvent` records for the worker, and each method in
+:data:`lnlens_cln.methods.METHODS` is registered from the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from lnlens_core.clock import Clock, SystemClock
+from lnlens_core.config import SETTINGS, LensConfig
+from lnlens_core.errors import ConfigError, LnlensError
+from lnlens_core.extras import require
+from lnlens_core.storage import Store
+
+from .convert import forward_from_cln
+from .methods import METHODS, LensRpcError, RpcMethod, bind
+from .service import LensService, default_rpc_factory
+
+__all__ = ["build_plugin", "main", "option_defaults"]
+
+log = logging.getLogger(__name__)
+
+
+def option_defaults() -> dict[str, Any]:
+    """Each ``lens-*`` option's default as the manifest states it (None: computed at init)."""
+    out: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.default is None:
+            out[s.cln_option] = None
+        else:
+            out[s.cln_option] = str(s.default) if s.cln_type == "string" else s.default
+    return out
+
+
+def _check_paths(config: LensConfig) -> list[str]:
+    problems = []
+    for option, path in (("lens-policy", config.policy_path), ("lens-model", config.model_path)):
+        if path is not None and not path.is_file():
+            problems.append(f"{option}: no such file: {path}")
+    return problems
+
+
+def configure(options: Mapping[str, Any], lightning_dir: str) -> LensConfig:
+    """The validated config from init's options.
+
+    :raises ConfigError: every bad option, by its ``lens-`` name; or the database cannot be opened.
+    """
+    given = {k: v for k, v in options.items() if k.startswith("lens-") and v is not None}
+    config = LensConfig.from_cln_options(given, lightning_dir)
+    problems = _check_paths(config)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        Store(config.db_path).close()  # fail at init, naming the file, rather than later in the worker
+    except LnlensError as exc:
+        raise ConfigError(f"lens-db: {exc}") from exc
+    return config
+
+
+def _log_handler(plugin: Any) -> logging.Handler:
+    from pyln.client.plugin import PluginLogHandler
+
+    return PluginLogHandler(plugin)
+
+
+def _register(plugin: Any, method: RpcMethod, service: dict[str, LensService], exc_type: type) -> None:
+    def handler(request: Any, *args: Any, **kwargs: Any) -> None:
+        def reply(value: Any) -> None:
+            if isinstance(value, LensRpcError):
+                request.set_exception(exc_type(value.message, value.code))
+            else:
+                request.set_result(value)
+
+        try:
+            method.handler(service["lens"], bind(method, args, kwargs), reply)
+        except LensRpcError as exc:  # answered, not raised: pyln would log a traceback for a user's typo
+            reply(exc)
+
+    handler.__signature__ = method.signature()  # type: ignore[attr-defined]
+    handler.__doc__ = method.summary
+    plugin.add_method(method.name, handler, background=True, description=method.summary)
+
+
+def build_plugin(*, clock: Clock | None = None) -> Any:
+    """A pyln ``Plugin`` with lnlens's options, subscriptions and methods; call ``.run()``.
+
+    :raises MissingExtra: pyln-client is not installed (``pip install 'lnlens[cln]'``).
+    """
+    pyln = require("pyln.client", extra="cln", what="the Core Lightning plugin")
+    plugin = pyln.Plugin(dynamic=True)
+    defaults = option_defaults()
+    for s in SETTINGS:
+        plugin.add_option(name=s.cln_option, default=defaults[s.cln_option], description=s.description,
+                          opt_type=s.cln_type)  # fmt: skip
+    service: dict[str, LensService] = {}
+
+    @plugin.init()
+    def init(options: dict[str, Any], configuration: dict[str, Any], plugin: Any, **kwargs: Any) -> Any:
+        handler = _log_handler(plugin)
+        logging.getLogger("lnlens_core").addHandler(handler)
+        logging.getLogger("lnlens_cln").addHandler(handler)
+        logging.getLogger("lnlens_core").setLevel(logging.INFO)
+        logging.getLogger("lnlens_cln").setLevel(logging.INFO)
+        try:
+            config = configure(options, configuration["lightning-dir"])
+        except ConfigError as exc:
+            return {"disable": f"lnlens: {exc}"}
+        lens = LensService(config, default_rpc_factory(configuration["lightning-dir"], configuration["rpc-file"]),
+                           clock=clock or SystemClock())  # fmt: skip
+        service["lens"] = lens
+        lens.start()
+        return None
+
+    @plugin.subscribe("forward_event")
+    def on_forward_event(plugin: Any, forward_event: dict[str, Any], **kwargs: Any) -> None:
+        try:
+            event = forward_from_cln(forward_event)
+        except ValueError as exc:
+            log.warning("lnlens: ignoring a forward_event it cannot read: %s", exc)
+            return
+        service["lens"].offer_live(event)
+
+    @plugin.subscribe("shutdown")
+    def on_shutdown(plugin: Any, **kwargs: Any) -> None:
+        if "lens" in service:
+            service["lens"].stop()
+        sys.exit(0)
+
+    for method in METHODS:
+        _register(plugin, method, service, pyln.RpcException)
+    return plugin
+
+
+def main() -> None:
+    """Entry point of the ``lnlens-cln`` console script."""
+    build_plugin().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""The plugin's one background worker and the results it stores for the RPC handlers.
+
+lightningd's I/O thread (pyln's dispatch loop) only converts notifications and
+reads :class:`Results`; everything that touches the database or takes time runs
+here, in one thread paced by the lens clock: open the store, rebuild the live
+windows, backfill ``listforwards`` from the stored cursor, then record live
+events, refresh channels and run the analysis every ``lens-interval``. An
+analysis for a window nobody stored yet is a job the worker runs between
+backfill pages or ticks, answering the caller when done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lnlens_core import __version__
+from lnlens_core.clock import Clock
+from lnlens_core.config import LensConfig
+from lnlens_core.domain import Channel, ChannelId, HtlcEvent
+from lnlens_core.errors import LnlensError
+from lnlens_core.failures import refine_temporary_failure
+from lnlens_core.flows import WINDOWS, Flow
+from lnlens_core.lens import Lens
+from lnlens_core.monitor import BackfillProgress
+from lnlens_core.opportunities import filter_opportunities, run_analysis
+from lnlens_core.plugins import list_plugins
+from lnlens_core.storage import Store
+
+from .backend import ClnBackend, RpcLike
+from .methods import ANALYSIS_FAILED, UNAVAILABLE, UNKNOWN_CHANNEL, LensRpcError, Reply
+
+__all__ = ["LensService", "DEFAULT_WINDOW_S"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_S = 86_400
+TICK_S = 1.0
+CHANNEL_REFRESH_S = 60.0
+PAGE_SIZE = 1000
+_FLOW_FIELDS = ("attempts", "settled", "failed_liquidity", "failed_fee", "failed_other", "failed_downstream",
+                "revenue_msat", "volume_msat", "missed_revenue_msat")  # fmt: skip
+
+
+@dataclass(slots=True)
+class Results:
+    """What the worker publishes; the I/O thread only reads it (under ``LensService._lock``)."""
+
+    worker: str = "starting"
+    error: str | None = None
+    backfill: dict[str, Any] = field(
+        default_factory=lambda: {"state": "pending", "pages": 0, "forwards_read": 0, "forwards_new": 0,
+                                 "cursor": None, "error": None}
+    )  # fmt: skip
+    events_live: int = 0
+    events_recorded: int = 0
+    events_recorded_live: int = 0
+    forwards_stored: int | None = None
+    analyses: dict[int, dict[str, Any]] = field(default_factory=dict)
+    last_analysis: dict[str, Any] | None = None
+    channels: list[dict[str, Any]] = field(default_factory=list)
+    channels_time: float | None = None
+    plugins: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _flow_json(flow: Flow | None) -> dict[str, int]:
+    flow = flow or Flow()
+    return {name: int(getattr(flow, name)) for name in _FLOW_FIELDS}
+
+
+class LensService:
+    """lnlens inside one lightningd: a worker thread plus stored results.
+
+    :param rpc_factory: makes the worker's own RPC connection (pyln's is not thread-safe).
+    """
+
+    def __init__(self, config: LensConfig, rpc_factory: Callable[[], RpcLike], *, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self._rpc_factory = rpc_factory
+        self._events: queue.SimpleQueue[HtlcEvent] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Callable[[Lens], None]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.results = Results()
+        self._by_id: dict[ChannelId, Channel] = {}
+        self._thread = threading.Thread(target=self._run, name="lnlens-worker", daemon=True)
+
+    # -- I/O thread -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def offer_live(self, event: HtlcEvent) -> None:
+        """Queue one live forward event for the worker (never blocks)."""
+        with self._lock:
+            self.results.events_live += 1
+        self._events.put(event)
+
+    def _publish(self, **changes: Any) -> None:
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self.results, name, value)
+
+    def _check_available(self) -> None:
+        with self._lock:
+            error = self.results.error
+        if error is not None:
+            raise LensRpcError(f"lnlens is unavailable: {error}", UNAVAILABLE)
+
+    def opportunities(self, since_s: int | None, *, min_urgency: int, limit: int | None, reply: Reply) -> None:
+        """Answer from the stored analysis of this window, or have the worker run one."""
+        self._check_available()
+        window = since_s or DEFAULT_WINDOW_S
+
+        def answer(result: dict[str, Any]) -> None:
+            rows = filter_opportunities(result["opportunities"], min_urgency=min_urgency, limit=limit)
+            reply({**result, "opportunities": rows, "backfill_done": result["backfill_done"]})
+
+        with self._lock:
+            stored = self.results.analyses.get(window)
+        if stored is not None:
+            answer(stored)
+            return
+
+        def job(lens: Lens) -> None:
+            try:
+                result = self._analyze(lens, window, save=False)
+            except (LnlensError, ValueError) as exc:
+                reply(LensRpcError(f"lens-opportunities: analysis failed: {exc}", ANALYSIS_FAILED))
+                return
+            with self._lock:  # kept until the next periodic run replaces every stored window
+                self.results.analyses[window] = result
+            answer(result)
+
+        self._jobs.put(job)
+        self._wake.set()
+
+    def channels(self, channel_id: ChannelId | None) -> dict[str, Any]:
+        self._check_available()
+        with self._lock:
+            rows, when = list(self.results.channels), self.results.channels_time
+        if channel_id is not None:
+            rows = [r for r in rows if r["short_channel_id"] == str(channel_id)]
+            if not rows:
+                raise LensRpcError(f"lens-channels: {channel_id} is not one of this node's channels", UNKNOWN_CHANNEL)
+        return {"time": when, "channels": rows}
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            r = self.results
+            return {
+                "version": __version__,
+                "worker": r.worker,
+                "error": r.error,
+                "db": {"path": str(self.config.db_path), "forwards": r.forwards_stored},
+                "backfill": dict(r.backfill),
+                "events": {"live": r.events_live, "recorded": r.events_recorded,
+                           "queued": r.events_live - r.events_recorded_live},
+                "last_analysis": dict(r.last_analysis) if r.last_analysis else None,
+                "interval_s": self.config.interval_s,
+                "dry_run": self.config.dry_run,
+                "policy": str(self.config.policy_path) if self.config.policy_path else None,
+                "model": str(self.config.model_path) if self.config.model_path else "default",
+                "plugins": list(r.plugins),
+            }  # fmt: skip
+
+    # -- worker thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            store = Store(self.config.db_path)
+        except LnlensError as exc:
+            self._fail(f"cannot open the database: {exc}")
+            return
+        try:
+            self._work(store)
+        except LnlensError as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - the worker must report, never die silently inside lightningd
+            log.exception("lnlens worker stopped")
+            self._fail(f"internal error: {exc!r}")
+        finally:
+            store.close()
+
+    def _fail(self, error: str) -> None:
+        log.warning("lnlens: %s", error)
+        self._publish(worker="failed", error=error)
+
+    def _work(self, store: Store) -> None:
+        backend = ClnBackend(self._rpc_factory())
+        lens = Lens(self.config, store=store, clock=self.clock, backend=backend)
+        lens.startup()
+        plugins = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": list(p.hooks)}
+                   for p in list_plugins(lens.pm)]  # fmt: skip
+        self._publish(worker="running", plugins=plugins)
+        lens.monitor.load_history()
+        self._refresh_channels(lens)
+        self._backfill(lens)
+        next_analysis = self.clock.now()
+        next_channels = self.clock.now() + CHANNEL_REFRESH_S
+        while not self._stop.is_set():
+            self._drain(lens)
+            now = self.clock.now()
+            if now >= next_channels:
+                self._refresh_channels(lens)
+                next_channels = now + min(CHANNEL_REFRESH_S, self.config.interval_s)
+            if now >= next_analysis:
+                self._cycle(lens)
+                next_analysis = now + self.config.interval_s
+            self._wake.clear()
+            self.clock.sleep(TICK_S, self._wake)
+
+    def _backfill(self, lens: Lens) -> None:
+        def on_page(progress: BackfillProgress) -> None:
+            self._publish_backfill(progress, "running")
+            self._drain(lens)
+
+        self._publish(backfill={**self.results.backfill, "state": "running"})
+        try:
+            progress = lens.monitor.backfill(lens.backend, page_size=PAGE_SIZE, on_page=on_page)  # type: ignore[arg-type]
+        except LnlensError as exc:
+            with self._lock:
+                self.results.backfill = {**self.results.backfill, "state": "failed", "error": str(exc)}
+            log.warning("lnlens: backfill failed: %s", exc)
+            return
+        self._publish_backfill(progress, "done")
+        self._publish(forwards_stored=lens.store.db.table("forwards").count)
+        self._publish_channels(lens)
+
+    def _publish_backfill(self, progress: BackfillProgress, state: str) -> None:
+        with self._lock:
+            self.results.backfill = {
+                "state": state, "pages": progress.pages, "forwards_read": progress.events_read,
+                "forwards_new": progress.events_new, "cursor": progress.cursor, "error": None,
+            }  # fmt: skip
+
+    def _drain(self, lens: Lens) -> None:
+        """Record queued live events (refined against the channels we know) and run queued jobs."""
+        batch: list[HtlcEvent] = []
+        while True:
+            try:
+                batch.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            lens.monitor.record([self._refine(e) for e in batch], source="live")
+            lens.monitor.flush()
+            with self._lock:
+                self.results.events_recorded_live += len(batch)
+                self.results.events_recorded = lens.monitor.events_seen
+            self._publish_channels(lens)
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            job(lens)
+
+    def _refine(self, event: HtlcEvent) -> HtlcEvent:
+        # Only live events: the channel's state now says nothing about a forward from last month.
+        channel = self._by_id.get(event.out_channel) if event.out_channel is not None else None
+        if event.failure_reason is None or channel is None:
+            return event
+        reason = refine_temporary_failure(
+            event.failure_reason, out_msat=event.out_msat, spendable_msat=channel.spendable_msat,
+            peer_connected=channel.active,
+        )  # fmt: skip
+        return event if reason is event.failure_reason else replace(event, failure_reason=reason)
+
+    def _refresh_channels(self, lens: Lens) -> None:
+        assert lens.backend is not None
+        channels = lens.backend.list_channels()
+        self._by_id = {c.channel_id: c for c in channels}
+        lens.monitor.observe_channels(channels)
+        self._publish_channels(lens)
+
+    def _publish_channels(self, lens: Lens) -> None:
+        now = self.clock.now()
+        stats = {name: lens.monitor.flows.stats(name, now) for name in WINDOWS}
+        rows = [self._channel_json(c, stats) for c in sorted(self._by_id.values(), key=lambda c: c.channel_id)]
+        self._publish(channels=rows, channels_time=now)
+
+    @staticmethod
+    def _channel_json(c: Channel, stats: Mapping[str, Any]) -> dict[str, Any]:
+        p = c.local_policy
+        return {
+            "short_channel_id": str(c.channel_id), "peer_id": c.peer_id, "peer_alias": c.peer_alias,
+            "active": c.active, "private": c.private, "capacity_msat": c.capacity_msat,
+            "local_balance_msat": c.local_balance_msat, "remote_balance_msat": c.remote_balance_msat,
+            "spendable_msat": c.spendable_msat, "receivable_msat": c.receivable_msat,
+            "balance_ratio": round(c.balance_ratio, 4) if c.balance_ratio is not None else None,
+            "base_fee_msat": p.base_fee_msat, "fee_ppm": p.fee_ppm, "min_htlc_msat": p.min_htlc_msat,
+            "max_htlc_msat": p.max_htlc_msat, "cltv_delta": p.cltv_delta,
+            "windows": {
+                name: {"out": _flow_json(s.out.get(c.channel_id)), "in": _flow_json(s.inbound.get(c.channel_id))}
+                for name, s in stats.items()
+            },
+        }  # fmt: skip
+
+    def _analyze(self, lens: Lens, window: int, *, save: bool) -> dict[str, Any]:
+        channels: Sequence[Channel] = list(self._by_id.values())
+        result = run_analysis(lens, since_s=window, channels=channels, save=save).to_json()
+        with self._lock:
+            done = self.results.backfill["state"] == "done"
+        return {**result, "backfill_done": done}
+
+    def _cycle(self, lens: Lens) -> None:
+        """The periodic run: the default window, stored; ad-hoc windows computed earlier are dropped."""
+        with self._lock:
+            retry = self.results.backfill["state"] == "failed"
+        if retry:
+            self._backfill(lens)
+        try:
+            result = self._analyze(lens, DEFAULT_WINDOW_S, save=True)
+        except (LnlensError, ValueError) as exc:
+            log.warning("lnlens: analysis failed: %s", exc)
+            return
+        summary = {"run_time": result["run_time"], "window_s": result["window_s"],
+                   "opportunities": len(result["opportunities"]), "channels": result["channels"]}  # fmt: skip
+        with self._lock:
+            self.results.analyses = {DEFAULT_WINDOW_S: result}
+            self.results.last_analysis = summary
+        self._publish(forwards_stored=lens.store.db.table("forwards").count)
+
+
+def default_rpc_factory(lightning_dir: str, rpc_file: str) -> Callable[[], RpcLike]:
+    """A factory of pyln ``LightningRpc`` connections to lightningd's socket."""
+    from pyln.client import LightningRpc
+
+    path = os.path.join(lightning_dir, rpc_file)
+    return lambda: LightningRpc(path)

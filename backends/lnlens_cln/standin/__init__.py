@@ -1,0 +1,116 @@
+"""A lightningd stand-in for tests, examples and benchmarks: the real plugin, a simulated node.
+
+:class:`StandIn` puts together a lightning-dir, the RPC socket answered from a SimNode
+(:mod:`.rpc`), lightningd's forwards table (:mod:`.ledger`) and the plugin process
+(:mod:`.lightningd`). :meth:`StandIn.advance` runs the simulation and delivers what
+happened at our node as lightningd would: rows in ``listforwards`` and
+``forward_event`` notifications to a running plugin.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lnlens_core.clock import ManualClock, SystemClock
+from lnlens_core.domain import HtlcEvent
+
+from .ledger import ForwardLedger
+from .lightningd import PluginError, PluginProcess, ProtocolViolation, cli_params
+from .rpc import RpcSocketServer, SimLightningRpc
+
+__all__ = ["StandIn", "plugin_command", "sim_node", "PluginError", "ProtocolViolation", "cli_params",
+           "ForwardLedger", "SimLightningRpc", "RpcSocketServer", "PluginProcess"]  # fmt: skip
+
+
+def plugin_command() -> list[str]:
+    """The installed ``lnlens-cln`` script (next to this Python), else the module."""
+    script = Path(sys.executable).with_name("lnlens-cln")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("lnlens-cln")
+    return [found] if found else [sys.executable, "-m", "lnlens_cln.plugin"]
+
+
+def sim_node(*, history_s: float, nodes: int = 30, seed: int = 3, payments_per_hour: float = 3000.0,
+             balances: str = "uniform") -> Any:  # fmt: skip
+    """A small synthetic network whose clock starts ``history_s`` before the real now.
+
+    The plugin runs on the wall clock, so simulated forwards must lie in its past.
+    """
+    from lnlens_sim.scenario import SimSettings, build
+
+    settings = SimSettings(network="synthetic", nodes=nodes, seed=seed, payments_per_hour=payments_per_hour,
+                           balances=balances)  # fmt: skip
+    return build(settings, clock=ManualClock(SystemClock().now() - history_s))
+
+
+class StandIn:
+    """lightningd around a real ``lnlens-cln`` process, backed by ``node`` (a SimNode)."""
+
+    def __init__(self, lightning_dir: str | Path, node: Any, *, command: list[str] | None = None) -> None:
+        self.lightning_dir = Path(lightning_dir).resolve()
+        self.lightning_dir.mkdir(parents=True, exist_ok=True)
+        self.node = node
+        self.ledger = ForwardLedger()
+        self.rpc = SimLightningRpc(node, self.ledger, lightning_dir=str(self.lightning_dir))
+        self.server = RpcSocketServer(self.lightning_dir / "lightning-rpc", self.rpc.handle)
+        self.command = command or plugin_command()
+        self.plugin: PluginProcess | None = None
+        self.sent = 0
+
+    def start_plugin(self, options: Mapping[str, Any] | None = None, *, startup: bool = True) -> Any:
+        """Start (or restart) the plugin; returns init's result."""
+        self.plugin = PluginProcess(self.command, str(self.lightning_dir))
+        return self.plugin.start(options, startup=startup)
+
+    def stop_plugin(self) -> int:
+        assert self.plugin is not None
+        return self.plugin.stop()
+
+    def _deliver(self, payloads: list[dict[str, Any]]) -> None:
+        plugin = self.plugin
+        if plugin is None or not plugin.alive or not plugin.subscribed("forward_event"):
+            return  # notifications are never replayed: a stopped plugin misses them
+        for payload in payloads:
+            plugin.notify("forward_event", payload)
+            self.sent += 1
+
+    def advance(self, seconds: float, *, hold: int = 0) -> list[HtlcEvent]:
+        """Simulate ``seconds``; our forwards become ledger rows and notifications.
+
+        :param hold: leave this many forwards ``offered`` (resolve them with :meth:`resolve_held`).
+        """
+        with self.rpc.lock:
+            before = len(self.node.events)
+            self.node.run(seconds)
+            new = self.node.events[before:]
+            payloads = self.ledger.add(new, hold=hold)
+        self._deliver(payloads)
+        return new
+
+    def resolve_held(self) -> None:
+        with self.rpc.lock:
+            payloads = self.ledger.resolve()
+        self._deliver(payloads)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+        """Poll ``predicate`` until it is truthy; its value. Raises TimeoutError naming it."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            time.sleep(interval)
+
+    def close(self) -> None:
+        if self.plugin is not None and self.plugin.alive:
+            self.plugin.kill()
+        self.server.close()

@@ -1,0 +1,216 @@
+"""lightningd's JSON-RPC socket for the stand-in, answering from a simulated node.
+
+:class:`SimLightningRpc` answers ``getinfo``, ``listpeerchannels``, ``listchannels``,
+``listnodes``, ``listforwards``, ``wait`` and ``setchannel`` in CLN's field names from a
+:class:`~lnlens_sim.node.SimNode` and a :class:`ForwardLedger`; every call is recorded.
+:class:`RpcSocketServer` serves it on a unix socket the way lightningd does: one JSON
+request per connection read incrementally, the response followed by ``"\\n\\n"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lnlens_core.domain import ChannelId, FeeUpdate
+from lnlens_core.errors import BackendRejected
+
+from .ledger import ForwardLedger
+
+__all__ = ["SimLightningRpc", "RpcSocketServer", "RpcFailure"]
+
+_STANDIN_VERSION = "v26.06-lnlens-standin"
+
+
+class RpcFailure(Exception):
+    """A JSON-RPC error answer: ``code`` and ``message`` as lightningd would send them."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class SimLightningRpc:
+    """The RPC methods lnlens uses, answered from a SimNode. Thread-safe (one lock)."""
+
+    def __init__(self, node: Any, ledger: ForwardLedger | None = None, *, lightning_dir: str = "") -> None:
+        self.node = node
+        self.ledger = ledger or ForwardLedger()
+        self.lightning_dir = lightning_dir
+        self.calls: list[tuple[str, Any]] = []
+        self.lock = threading.RLock()
+        self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "getinfo": self.getinfo, "listpeerchannels": self.listpeerchannels, "listchannels": self.listchannels,
+            "listnodes": self.listnodes, "listforwards": self.ledger_call("listforwards"),
+            "wait": self.ledger_call("wait"), "setchannel": self.setchannel,
+        }  # fmt: skip
+
+    def ledger_call(self, name: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda params: getattr(self.ledger, name)(params)
+
+    def handle(self, method: str, params: Any) -> Any:
+        """Answer one call; raises :class:`RpcFailure` as lightningd would answer an error."""
+        with self.lock:
+            self.calls.append((method, params))
+            if method not in self._methods:
+                raise RpcFailure(-32601, f"Unknown command '{method}'")
+            if not isinstance(params, dict):
+                raise RpcFailure(-32602, "the stand-in takes keyword parameters only")
+            try:
+                return self._methods[method](params)
+            except (ValueError, BackendRejected) as exc:
+                raise RpcFailure(-32602, str(exc)) from None
+
+    # -- methods ---------------------------------------------------------------------------
+
+    def getinfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        info = self.node.get_info()
+        channels = self.node.list_channels()
+        return {
+            "id": info.pubkey, "alias": info.alias, "color": "0a0b0c", "num_peers": len(channels),
+            "num_active_channels": len(channels), "num_pending_channels": 0, "num_inactive_channels": 0,
+            "version": _STANDIN_VERSION, "blockheight": info.block_height, "network": "regtest",
+            "fees_collected_msat": self.node.stats.revenue_msat, "lightning-dir": self.lightning_dir,
+            "address": [], "binding": [],
+        }  # fmt: skip
+
+    def _peer_channel(self, ch: Any) -> dict[str, Any]:
+        p = ch.local_policy
+        remote = self.node.get_peer_policy(ch.channel_id)
+        local_update = {"htlc_minimum_msat": p.min_htlc_msat, "htlc_maximum_msat": p.max_htlc_msat,
+                        "cltv_expiry_delta": p.cltv_delta, "fee_base_msat": p.base_fee_msat,
+                        "fee_proportional_millionths": p.fee_ppm}  # fmt: skip
+        updates: dict[str, Any] = {"local": local_update}
+        if remote is not None:
+            updates["remote"] = {"htlc_minimum_msat": remote.min_htlc_msat, "htlc_maximum_msat": remote.max_htlc_msat,
+                                 "cltv_expiry_delta": remote.cltv_delta, "fee_base_msat": remote.base_fee_msat,
+                                 "fee_proportional_millionths": remote.fee_ppm}  # fmt: skip
+        return {
+            "peer_id": ch.peer_id, "peer_connected": ch.active, "state": "CHANNELD_NORMAL",
+            "short_channel_id": str(ch.channel_id), "alias": {"local": f"1x{ch.channel_id.tx}x{ch.channel_id.output}"},
+            "channel_id": f"{ch.channel_id.to_int():064x}", "private": ch.private,
+            "opener": "local" if ch.initiator else "remote", "total_msat": ch.capacity_msat,
+            "to_us_msat": ch.local_balance_msat, "spendable_msat": ch.spendable_msat,
+            "receivable_msat": ch.receivable_msat, "our_reserve_msat": 0, "their_reserve_msat": 0,
+            "fee_base_msat": p.base_fee_msat, "fee_proportional_millionths": p.fee_ppm,
+            "minimum_htlc_out_msat": p.min_htlc_msat, "maximum_htlc_out_msat": p.max_htlc_msat,
+            "updates": updates, "htlcs": [],
+        }  # fmt: skip
+
+    def listpeerchannels(self, params: dict[str, Any]) -> dict[str, Any]:
+        channels = self.node.list_channels()
+        if params.get("short_channel_id") is not None:
+            wanted = ChannelId.parse(params["short_channel_id"])
+            channels = [c for c in channels if c.channel_id == wanted]
+        if params.get("id") is not None:
+            channels = [c for c in channels if c.peer_id == params["id"]]
+        return {"channels": [self._peer_channel(c) for c in channels]}
+
+    def listchannels(self, params: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        me = self.node.get_info().pubkey
+        for ch in self.node.list_channels():
+            if params.get("short_channel_id") not in (None, str(ch.channel_id)):
+                continue
+            for source, dest, policy in ((me, ch.peer_id, ch.local_policy),
+                                         (ch.peer_id, me, self.node.get_peer_policy(ch.channel_id))):  # fmt: skip
+                if policy is None or params.get("source") not in (None, source):
+                    continue
+                out.append({
+                    "source": source, "destination": dest, "short_channel_id": str(ch.channel_id),
+                    "direction": int(source > dest), "public": True, "amount_msat": ch.capacity_msat,
+                    "message_flags": 1, "channel_flags": int(source > dest), "active": not policy.disabled,
+                    "last_update": int(self.node.clock.now()), "base_fee_millisatoshi": policy.base_fee_msat,
+                    "fee_per_millionth": policy.fee_ppm, "delay": policy.cltv_delta,
+                    "htlc_minimum_msat": policy.min_htlc_msat, "htlc_maximum_msat": policy.max_htlc_msat,
+                    "features": "",
+                })  # fmt: skip
+        return {"channels": out}
+
+    def listnodes(self, params: dict[str, Any]) -> dict[str, Any]:
+        graph = self.node.network.graph
+        ids = [params["id"]] if params.get("id") else list(graph.pubkeys)
+        nodes = []
+        for node_id in ids:
+            try:
+                i = graph.find_node(node_id)
+            except KeyError:
+                continue
+            nodes.append({"nodeid": node_id, "alias": graph.aliases[i], "addresses": []})
+        return {"nodes": nodes}
+
+    def setchannel(self, params: dict[str, Any]) -> dict[str, Any]:
+        cid = ChannelId.parse(params["id"])
+        update = FeeUpdate(
+            base_fee_msat=int(params["feebase"]) if "feebase" in params else None,
+            fee_ppm=int(params["feeppm"]) if "feeppm" in params else None,
+            min_htlc_msat=int(params["htlcmin"]) if "htlcmin" in params else None,
+            max_htlc_msat=int(params["htlcmax"]) if "htlcmax" in params else None,
+        )
+        policy = self.node.set_channel_policy(cid, update)
+        ch = next(c for c in self.node.list_channels() if c.channel_id == cid)
+        return {"channels": [{
+            "peer_id": ch.peer_id, "channel_id": f"{cid.to_int():064x}", "short_channel_id": str(cid),
+            "fee_base_msat": policy.base_fee_msat, "fee_proportional_millionths": policy.fee_ppm,
+            "minimum_htlc_out_msat": policy.min_htlc_msat, "maximum_htlc_out_msat": policy.max_htlc_msat,
+            "ignore_fee_limits": False,
+        }]}  # fmt: skip
+
+
+class RpcSocketServer:
+    """Serve ``handler(method, params)`` on a unix socket at ``path`` in a daemon thread."""
+
+    def __init__(self, path: str | Path, handler: Callable[[str, Any], Any]) -> None:
+        self.path = str(path)
+        if len(self.path) > 100:
+            raise ValueError(f"unix socket path too long ({len(self.path)} > 100): {self.path}")
+        self.handler = handler
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self._sock.bind(self.path)
+        self._sock.listen(64)
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, name="standin-rpc", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        decoder, buf = json.JSONDecoder(), ""
+        with conn:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk.decode()
+                try:
+                    request, end = decoder.raw_decode(buf.lstrip())
+                except json.JSONDecodeError:
+                    continue  # not a whole object yet
+                buf = buf.lstrip()[end:]
+                conn.sendall(json.dumps(self._answer(request)).encode() + b"\n\n")
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            result = self.handler(request["method"], request.get("params", {}))
+        except RpcFailure as exc:
+            return {"jsonrpc": "2.0", "id": request.get("id"), "error": {"code": exc.code, "message": exc.message}}
+        return {"jsonrpc": "2.0", "id": request.get("id"), "result": result}
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
