@@ -166,3 +166,18 @@ def test_corpus_evaluator_is_reusable_across_channels(harness, ref):
     # 100 + (1 - r) x 400 for r = 0.3 .. 0.8
     assert [d.update.fee_ppm for d in decisions[2:8]] == [380, 340, 300, 260, 220, 180]
     assert replace(decisions[0], checks=()).channel_id == rows[0].channel.channel_id
+
+
+def test_explain_renders_every_part_of_a_decision(harness, ref):
+    text = "[limits]\ntime_lock_delta = 144\n\n[t]\nchan.private = false\nnode.id = " + ref.PEER
+    text += "\nstrategy = proportional\nmin_fee_ppm = 100\nmax_fee_ppm = 500\ncb_mode = 1\n"
+    lines = harness.decide(text, explain=True).explain()
+    assert lines == [
+        "[t] chan.private: False vs False bool: pass",
+        f"[t] node.id: {ref.PEER} vs {{{ref.PEER}}} node id: pass",
+        "policy: t after limits",
+        "strategy: proportional(min_fee_ppm=100, max_fee_ppm=500): local ratio 0.4051 of the channel -> 337 ppm",
+        "desired: fee_ppm=337, cltv_delta=144, disabled=False, min_fee_ppm_delta=10",
+        "note: cb_mode not applied: lnlens does not drive circuitbreaker",
+        "update: {'fee_ppm': 337, 'cltv_delta': 144}",
+    ]

@@ -64,7 +64,7 @@ def test_selection_is_the_first_final_match(harness_factory, sections, with_defa
         expected_policy, chain_end = ("default" if with_default else None), len(sections)
     expected_chain = tuple(f"s{i}" for i, (m, f) in enumerate(sections[:chain_end]) if m and not f)
     assert decision.policy == expected_policy
-    assert decision.chain[: len(expected_chain)] == expected_chain
+    assert decision.chain == expected_chain
     if expected_policy is not None:
         matched = [i for i, (m, f) in enumerate(sections[: chain_end + 1]) if m]
         expected_ppm = 1000 + first if first is not None else 999

@@ -70,6 +70,8 @@ class PolicyDecision:
             lines.append(f"strategy: {self.strategy}({inputs}): {self.reason}")
         if self.desired is not None:
             wanted = {k: v for k, v in _fields(self.desired).items() if v is not None}
+            if not self.desired.sub_delta_ppm_with_other_changes:
+                del wanted["sub_delta_ppm_with_other_changes"]
             lines.append("desired: " + ", ".join(f"{k}={v}" for k, v in wanted.items()))
         lines.extend(f"note: {note}" for note in self.notes)
         if self.error:
