@@ -276,3 +276,13 @@ def test_problems_in_DEFAULT_are_reported_once_where_they_are_written(harness):
         f"{path}:2 [DEFAULT] fee_ppm",
         f"{path}:3 [DEFAULT] chan.min_ratoi",
     ]
+
+
+def test_a_file_that_is_not_utf8(harness):
+    path = harness.dir / "latin1.ini"
+    path.write_bytes(b"[caf\xe9]\nstrategy = ignore\n")
+    report = check_policy_file(path, harness.strategies)
+    assert report.problems == (f"{path}: not UTF-8 text (invalid continuation byte at byte 4)",)
+    harness.write("[o]\nstrategy = use_config\nconfig_file = latin1.ini\n")
+    with pytest.raises(ConfigError, match="latin1.ini: not UTF-8 text"):
+        harness.load("[o]\nstrategy = use_config\nconfig_file = latin1.ini\n")

@@ -348,7 +348,10 @@ COMPAT_MODES = ("lnlens", "strict")
 def _check(
     path: Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...], strict: bool
 ) -> tuple[CheckReport, PolicySet | None]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return CheckReport((f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",), ()), None
     try:
         parsed, problems = parse_policy_text(text, str(path))
     except ConfigError as exc:
