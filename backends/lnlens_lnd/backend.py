@@ -1,0 +1,256 @@
+"""LndBackend: the NodeBackend protocol over lnd's gRPC API.
+
+:meth:`LndBackend.connect` does everything that can be wrong about a setup, once,
+at start: it reads the certificate and macaroon, checks what the macaroon allows
+(CheckMacaroonPermissions) against what the mode needs, reads GetInfo, checks the
+network, and works out the capabilities from lnd's version. After that the backend
+only translates.
+
+History cursor: ``lnd1:<start>:<end>:<offset>``. lnd's ``index_offset`` counts events
+inside a fixed ``[start_time, end_time]`` window, so the window never moves while
+paging: ``end`` is fixed far in the future (new forwards always land at the end)
+and ``start`` is re-anchored after each page to the second of the last event read,
+with ``offset`` the number of events read within that second. lnd then skips at
+most one second's worth of events, however long the history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from lnlens_core.backend import Capability, unsupported_fields
+from lnlens_core.clock import Clock
+from lnlens_core.domain import Channel, ChannelId, ChannelPolicy, FeeUpdate, ForwardPage, NodeInfo
+from lnlens_core.errors import BackendRejected, ConfigError
+
+from . import convert
+from .connection import LndSettings, load_credentials
+from .rpc import MODE_METHODS, HtlcStream, LndAuthError, LndRpc, MethodRefused, PermissionReport, check_permissions, ln
+
+__all__ = ["LndBackend", "FAR_END", "parse_cursor", "bake_command", "INBOUND_FEES_SINCE", "HTLC_IDS_SINCE"]
+
+log = logging.getLogger(__name__)
+
+FAR_END = 4_102_444_800  # 2100-01-01T00:00:00Z: the fixed end of every history window
+MAX_PAGE = 50_000  # lnd's documented cap on num_max_events
+INBOUND_FEES_SINCE = (0, 18, 0)
+HTLC_IDS_SINCE = (0, 20, 0)
+_FAILED_REASON = {0: "UNKNOWN", 1: "PENDING", 2: "NOT_FOUND", 3: "INTERNAL_ERR", 4: "INVALID_PARAMETER"}
+
+
+def bake_command(mode: str = "apply", save_to: str = "lnlens.macaroon") -> str:
+    """The ``lncli bakemacaroon`` line granting exactly what lnlens calls in ``mode``."""
+    from .rpc import METHODS
+
+    uris = " ".join(f"uri:{METHODS[m].path}" for m in (*MODE_METHODS[mode], "CheckMacaroonPermissions"))
+    return f"lncli bakemacaroon --save_to={save_to} --root_key_id=4711 {uris}"
+
+
+def parse_cursor(cursor: str | None) -> tuple[int, int, int]:
+    """``(start, end, offset)`` of a history cursor (None: the whole history)."""
+    if not cursor:
+        return 0, FAR_END, 0
+    parts = cursor.split(":")
+    if len(parts) != 4 or parts[0] != "lnd1" or not all(p.isdigit() for p in parts[1:]):
+        raise BackendRejected(f"not an lnd history cursor: {cursor!r}")
+    return int(parts[1]), int(parts[2]), int(parts[3])
+
+
+class LndBackend:
+    """An lnd node. Build it with :meth:`connect`.
+
+    :ivar permissions: what the start check found the macaroon allows.
+    """
+
+    name = "lnd"
+
+    def __init__(self, rpc: LndRpc, settings: LndSettings, info, permissions: PermissionReport, clock: Clock) -> None:
+        self._rpc = rpc
+        self.settings = settings
+        self.clock = clock
+        self.permissions = permissions
+        self.version = convert.parse_version(info.version)
+        network = info.chains[0].network if info.chains else settings.network
+        self.info = NodeInfo(info.identity_pubkey, info.alias, network, info.block_height, info.version, self.name)
+        caps = {Capability.HTLC_LIMITS, Capability.CLTV_DELTA, Capability.LIVE_EVENTS}
+        if self.version >= INBOUND_FEES_SINCE:
+            caps.add(Capability.INBOUND_FEES)
+            if settings.accept_positive_inbound_fees:
+                caps.add(Capability.POSITIVE_INBOUND_FEES)
+        self.capabilities: frozenset[Capability] = frozenset(caps)
+        self.history_has_htlc_ids = self.version >= HTLC_IDS_SINCE
+
+    @classmethod
+    def connect(cls, settings: LndSettings, *, clock: Clock) -> LndBackend:
+        """Connect, check the macaroon and the network, read the version.
+
+        :raises ConfigError: a file is missing, the macaroon is refused or lacks what
+            ``settings.mode`` needs, or lnd runs on another network.
+        :raises BackendUnavailable: lnd cannot be reached or is not ready (retry).
+        """
+        creds = load_credentials(settings)
+        rpc = LndRpc(creds, mode=settings.mode, timeout_s=settings.timeout_s, tls_server_name=settings.tls_server_name)
+        try:
+            try:
+                report = check_permissions(rpc)
+                _judge(report, creds.macaroon_source)
+                info = rpc.call("GetInfo")
+            except LndAuthError as exc:
+                raise ConfigError(str(exc)) from None
+            lnd_network = info.chains[0].network if info.chains else None
+            if lnd_network and lnd_network != settings.network:
+                raise ConfigError(
+                    f"lnd at {creds.target} runs on {lnd_network}, but lnlens is set up for "
+                    f'{settings.network}: set network = "{lnd_network}" in [lnd] (or --network)'
+                )
+        except BaseException:
+            rpc.close()
+            raise
+        backend = cls(rpc, settings, info, report, clock)
+        log.info(
+            "connected to lnd %s (%s) at %s, %s mode, capabilities: %s",
+            info.alias,
+            info.version,
+            creds.target,
+            settings.mode,
+            ", ".join(sorted(backend.capabilities)),
+        )
+        return backend
+
+    def close(self) -> None:
+        self._rpc.close()
+
+    # -- NodeBackend ------------------------------------------------------------------
+
+    def get_info(self) -> NodeInfo:
+        info = self._rpc.call("GetInfo")
+        i = self.info
+        return NodeInfo(i.pubkey, info.alias, i.network, info.block_height, info.version, self.name)
+
+    def _own_policy(self, chan_id: int, fee) -> ChannelPolicy:
+        try:
+            edge = self._rpc.call("GetChanInfo", ln.ChanInfoRequest(chan_id=chan_id))
+        except BackendRejected as exc:
+            if isinstance(exc, LndAuthError):
+                raise
+            log.debug("GetChanInfo %d: %s; policy from FeeReport only", chan_id, exc)
+            return convert.policy(ln.RoutingPolicy(), fee)
+        ours = edge.node1_policy if edge.node1_pub == self.info.pubkey else edge.node2_policy
+        return convert.policy(ours, fee)
+
+    def _channels(self, only: ChannelId | None = None) -> list[tuple[Channel, object]]:
+        channels = self._rpc.call("ListChannels", ln.ListChannelsRequest()).channels
+        if only is not None:
+            channels = [c for c in channels if c.chan_id == only.to_int()]
+            if not channels:
+                raise BackendRejected(f"channel {only} is not one of ours")
+        fees = {f.chan_id: f for f in self._rpc.call("FeeReport").channel_fees}
+        out = []
+        for ch in channels:
+            policy = self._own_policy(ch.chan_id, fees.get(ch.chan_id))
+            out.append((convert.channel(ch, policy), ch))
+        return sorted(out, key=lambda pair: pair[0].channel_id)
+
+    def list_channels(self) -> Sequence[Channel]:
+        return [c for c, _ in self._channels()]
+
+    def get_peer_policy(self, channel_id: ChannelId) -> ChannelPolicy | None:
+        (channel, raw), *_ = self._channels(channel_id)
+        edge = self._rpc.call("GetChanInfo", ln.ChanInfoRequest(chan_id=raw.chan_id))
+        if edge.node1_pub == raw.remote_pubkey:
+            return convert.policy(edge.node1_policy) if edge.HasField("node1_policy") else None
+        return convert.policy(edge.node2_policy) if edge.HasField("node2_policy") else None
+
+    def list_forwards(self, cursor: str | None, *, limit: int = 1000) -> ForwardPage:
+        if limit < 1:
+            raise BackendRejected(f"limit must be at least 1, not {limit}")
+        start, end, offset = parse_cursor(cursor)
+        want = min(limit, MAX_PAGE)
+        request = ln.ForwardingHistoryRequest(start_time=start, end_time=end, index_offset=offset, num_max_events=want)
+        events = list(self._rpc.call("ForwardingHistory", request).forwarding_events)
+        if events:
+            last_second = _second(events[-1])
+            if last_second == start:
+                offset += len(events)
+            else:
+                start, offset = last_second, sum(1 for e in events if _second(e) == last_second)
+        page = tuple(convert.history_forward(e) for e in events)
+        return ForwardPage(page, f"lnd1:{start}:{end}:{offset}", len(events) < want)
+
+    def set_channel_policy(self, channel_id: ChannelId, update: FeeUpdate) -> ChannelPolicy:
+        if not self._rpc.allows("UpdateChannelPolicy"):
+            raise MethodRefused(
+                f"channel {channel_id}: lnlens runs read-only (dry_run = true), so it does not send "
+                "UpdateChannelPolicy; set dry_run = false and use a macaroon that allows it"
+            )
+        missing = unsupported_fields(update, self.capabilities)
+        if missing:
+            raise BackendRejected(
+                f"channel {channel_id}: lnd {self.info.version.split()[0]} cannot set {', '.join(missing)}"
+            )
+        (channel, raw), *_ = self._channels(channel_id)
+        new = update.apply_to(channel.local_policy)
+        txid, _, index = raw.channel_point.partition(":")
+        # Not a patch: lnd writes base and rate even when omitted, so the current values are always resent.
+        request = ln.PolicyUpdateRequest(
+            chan_point=ln.ChannelPoint(funding_txid_str=txid, output_index=int(index)),
+            base_fee_msat=new.base_fee_msat,
+            fee_rate_ppm=new.fee_ppm,
+            time_lock_delta=new.cltv_delta,
+            max_htlc_msat=new.max_htlc_msat or 0,
+            min_htlc_msat=new.min_htlc_msat,
+            min_htlc_msat_specified=update.min_htlc_msat is not None,
+        )
+        if update.inbound_base_fee_msat is not None or update.inbound_fee_ppm is not None:
+            request.inbound_fee.CopyFrom(
+                ln.InboundFee(base_fee_msat=new.inbound_base_fee_msat, fee_rate_ppm=new.inbound_fee_ppm)
+            )
+        try:
+            response = self._rpc.call("UpdateChannelPolicy", request)
+        except BackendRejected as exc:
+            raise type(exc)(f"channel {channel_id}: {exc}") from None
+        if response.failed_updates:
+            reasons = "; ".join(
+                f"{_FAILED_REASON.get(f.reason, f.reason)}: {f.update_error}" for f in response.failed_updates
+            )
+            raise BackendRejected(f"channel {channel_id}: lnd refused the policy update ({reasons})")
+        (after, _), *_ = self._channels(channel_id)
+        return after.local_policy
+
+    # -- streams ----------------------------------------------------------------------
+
+    def subscribe_htlc_events(self) -> HtlcStream:
+        """Open SubscribeHtlcEvents (see :mod:`lnlens_lnd.events` for the reconnecting consumer)."""
+        return self._rpc.stream("SubscribeHtlcEvents")
+
+
+def _second(event) -> int:
+    return event.timestamp_ns // 1_000_000_000 if event.timestamp_ns else event.timestamp
+
+
+def _judge(report: PermissionReport, source: str) -> None:
+    """Stop on a macaroon that cannot do the job; warn loudly about one that can do more."""
+    if not report.checked:
+        log.warning("%s", report.note)
+        return
+    if report.missing:
+        raise ConfigError(
+            f"the macaroon from {source} lacks {', '.join(report.missing)}, which lnlens needs in {report.mode} mode; "
+            f"bake one with: {bake_command(report.mode)}"
+        )
+    if report.excess_write:
+        log.error(
+            "!!! The macaroon from %s can %s. lnlens needs none of that: if this host is compromised, so are your "
+            "funds. Bake a least-privilege one: %s",
+            source,
+            ", ".join(report.excess),
+            bake_command(report.mode),
+        )
+    elif report.excess:
+        log.warning(
+            "the macaroon from %s can also %s, which lnlens does not need; consider: %s",
+            source,
+            ", ".join(report.excess),
+            bake_command(report.mode),
+        )

@@ -1,0 +1,214 @@
+"""``lnlens lnd run | opportunities | status``: lnlens beside lnd.
+
+Registered through the ``lnlens.cli`` entry point. Connection settings come from
+the ``[lnd]`` table of the settings file, ``LNLENS_LND_*`` variables and the flags
+below (later wins). The mode follows ``dry_run``: ``read`` while it is true (the
+default), ``apply`` (UpdateChannelPolicy allowed) when it is false.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lnlens_core.cli.context import CliContext, add_json_flag, to_jsonable
+from lnlens_core.cli.opportunities_cmd import render_table
+from lnlens_core.config import parse_duration
+from lnlens_core.domain import ChannelId
+from lnlens_core.lens import Lens
+from lnlens_core.opportunities import filter_opportunities, run_analysis
+from lnlens_core.plugins import get_plugin_manager
+
+__all__ = ["register"]
+
+_FLAGS = (
+    ("host", "HOST:PORT", "lnd's gRPC address (default localhost:10009)"),
+    ("lnddir", "DIR", "lnd's folder, for default paths (default ~/.lnd)"),
+    ("network", "NET", "mainnet, testnet, testnet4, signet, regtest (default mainnet)"),
+    ("tlscert", "FILE", "lnd's tls.cert (default <lnddir>/tls.cert)"),
+    (
+        "macaroon",
+        "FILE",
+        "macaroon (default <lnddir>/data/chain/bitcoin/<network>/lnlens.macaroon, then readonly "
+        "(read mode), then admin)",
+    ),
+    ("lndconnect", "URI", "an lndconnect:// URI instead of host, cert and macaroon"),
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lnd = sub.add_parser("lnd", help="lnlens beside lnd: the sidecar daemon and one-shot commands")
+    cmds = lnd.add_subparsers(dest="lnd_command", metavar="COMMAND", required=True)
+
+    run = cmds.add_parser("run", help="the sidecar: store forwards as they happen, analyse every interval")
+    _connection_flags(run)
+    run.add_argument("--since", type=_duration, default="24h", help="analysis window (default 24h)")
+    run.set_defaults(handler=cmd_run)
+
+    opp = cmds.add_parser("opportunities", help="read lnd's history, then the missed-opportunity analysis")
+    _connection_flags(opp)
+    opp.add_argument("--since", type=_duration, default="24h", help="analysis window back from now (24h, 7d)")
+    opp.add_argument("--min-urgency", type=int, default=0, metavar="N", help="only urgency >= N (0-100)")
+    opp.add_argument("--channel", type=ChannelId.parse, help="only this channel (BLOCKxTXxOUT or uint64)")
+    opp.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
+    add_json_flag(opp)
+    opp.set_defaults(handler=cmd_opportunities)
+
+    status = cmds.add_parser("status", help="the node, its version and capabilities, and what the macaroon allows")
+    _connection_flags(status)
+    add_json_flag(status)
+    status.set_defaults(handler=cmd_status)
+
+
+def _connection_flags(p: argparse.ArgumentParser) -> None:
+    for name, metavar, text in _FLAGS:
+        p.add_argument(f"--{name}", metavar=metavar, help=text)
+
+
+def _duration(text: str) -> int:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be longer than 0")
+    return seconds
+
+
+def _connect(args: argparse.Namespace, ctx: CliContext, *, mode: str | None = None):
+    from .backend import LndBackend
+    from .connection import LndSettings
+
+    config = ctx.config()
+    flags = {name: getattr(args, name, None) for name, _, _ in _FLAGS}
+    settings = LndSettings.from_sources(
+        config.backends.get("lnd", {}), flags=flags, mode=mode or ("read" if config.dry_run else "apply")
+    )
+    return LndBackend.connect(settings, clock=ctx.clock)
+
+
+def _lens(ctx: CliContext, backend) -> Lens:
+    config = ctx.config()
+    return Lens(
+        config,
+        store=ctx.store(),
+        clock=ctx.clock,
+        pm=get_plugin_manager(blocked=config.blocked_plugins),
+        backend=backend,
+    )
+
+
+def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from .sidecar import Sidecar
+
+    backend = _connect(args, ctx)
+    try:
+        lens = _lens(ctx, backend)
+        lens.startup()
+        sidecar = Sidecar(lens, backend, ctx.clock, interval_s=ctx.config().interval_s, since_s=args.since)
+
+        def on_signal(signum: int, frame: Any) -> None:
+            ctx.err.print(f"lnlens lnd: {signal.Signals(signum).name}, stopping")
+            sidecar.shutdown()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            sidecar.run()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+    finally:
+        backend.close()
+    return 0
+
+
+def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
+    from .events import STREAM
+
+    backend = _connect(args, ctx, mode="read")
+    try:
+        lens = _lens(ctx, backend)
+        lens.monitor.backfill(backend, stream=STREAM)
+        channels = backend.list_channels()
+        lens.monitor.observe_channels(channels)
+        result = run_analysis(lens, since_s=args.since, channels=channels).to_json()
+    finally:
+        backend.close()
+    rows = filter_opportunities(
+        result["opportunities"], min_urgency=args.min_urgency, channel=args.channel, limit=args.limit
+    )
+    data = {**result, "opportunities": rows}
+
+    def render(console: Console) -> None:
+        render_table(console, rows, pairs=False, window_s=result["window_s"], channels=result["channels"])
+
+    ctx.emit(data, render)
+    return 0
+
+
+def status_data(backend, store) -> dict[str, Any]:
+    """What ``lnlens lnd status`` reports (also used by the docs generator)."""
+    from .backend import bake_command
+    from .events import STREAM
+
+    info = backend.get_info()
+    perms = backend.permissions
+    channels = backend.list_channels()
+    run_time, opportunities = store.latest_opportunities()
+    return {
+        "node": to_jsonable(info),
+        "mode": backend.settings.mode,
+        "capabilities": sorted(c.value for c in backend.capabilities),
+        "channels": len(channels),
+        "active_channels": sum(1 for c in channels if c.active),
+        "macaroon": {
+            "scope": perms.scope,
+            "missing": list(perms.missing),
+            "excess": list(perms.excess),
+            "note": perms.note,
+            "least_privilege_command": bake_command(backend.settings.mode),
+        },
+        "store": {
+            "forwards": store.row_counts().get("forwards", 0),
+            "history_cursor": store.get_cursor(STREAM),
+            "last_analysis_time": run_time,
+            "opportunities": len(opportunities),
+        },
+    }
+
+
+def cmd_status(args: argparse.Namespace, ctx: CliContext) -> int:
+    backend = _connect(args, ctx)
+    try:
+        data = status_data(backend, ctx.store())
+    finally:
+        backend.close()
+
+    def render(console: Console) -> None:
+        node = data["node"]
+        table = Table(show_header=False, title=f"lnd {node['alias']} ({node['network']})")
+        rows = [
+            ("pubkey", node["pubkey"]),
+            ("version", node["version"]),
+            ("block height", str(node["block_height"])),
+            ("mode", data["mode"]),
+            ("capabilities", ", ".join(data["capabilities"])),
+            ("channels", f"{data['active_channels']} active of {data['channels']}"),
+            (
+                "macaroon",
+                data["macaroon"]["scope"]
+                + (f" (can also {', '.join(data['macaroon']['excess'])})" if data["macaroon"]["excess"] else ""),
+            ),
+            ("forwards stored", str(data["store"]["forwards"])),
+            ("history cursor", str(data["store"]["history_cursor"])),
+        ]
+        for key, value in rows:
+            table.add_row(key, value)
+        console.print(table)
+
+    ctx.emit(data, render)
+    return 0

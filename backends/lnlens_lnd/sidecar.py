@@ -1,0 +1,84 @@
+"""The sidecar daemon: the live forward feed plus an analysis every interval, until stopped.
+
+One thread owns the database: the feed's consumer stores forwards and, between
+batches, runs the scheduled work (a channel snapshot and :func:`run_analysis`).
+A second thread only reads the gRPC stream. Stopping is a ``threading.Event``
+(set by SIGTERM in ``lnlens lnd run``) that every loop checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from lnlens_core.clock import Clock
+from lnlens_core.errors import BackendError
+from lnlens_core.lens import Lens
+from lnlens_core.opportunities import AnalysisResult, run_analysis
+
+from .backend import LndBackend
+from .events import LiveForwards
+
+__all__ = ["Sidecar"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sidecar:
+    """``lnlens lnd run``: monitor + periodic analysis.
+
+    :param interval_s: seconds between analysis runs (``interval`` setting).
+    :param since_s: the analysis window.
+    """
+
+    lens: Lens
+    backend: LndBackend
+    clock: Clock
+    stop: threading.Event = field(default_factory=threading.Event)
+    interval_s: float = 600.0
+    since_s: int = 86_400
+    backoff_s: tuple[float, float] = (1.0, 60.0)
+    runs: int = 0
+    last: AnalysisResult | None = None
+    _next: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.feed = LiveForwards(
+            self.backend, self.lens.monitor, self.clock, self.stop, backoff_s=self.backoff_s, on_tick=self.tick
+        )
+
+    def tick(self) -> None:
+        """Run the analysis when it is due (called from the feed's thread)."""
+        if self.clock.now() < self._next or not self.feed.connected.is_set():
+            return
+        self._next = self.clock.now() + self.interval_s
+        try:
+            channels = self.backend.list_channels()
+            self.lens.monitor.observe_channels(channels)
+            self.last = run_analysis(self.lens, since_s=self.since_s, channels=channels)
+        except BackendError as exc:
+            log.warning("analysis skipped: %s", exc)
+            return
+        self.runs += 1
+        top = max((o.urgency for o in self.last.opportunities), default=0)
+        log.info(
+            "analysis %d: %d channels, %d opportunities (top urgency %d), %d forwards stored",
+            self.runs,
+            self.last.channels_seen,
+            len(self.last.opportunities),
+            top,
+            self.feed.stats.recorded + self.feed.stats.backfilled,
+        )
+
+    def run(self) -> None:
+        """Until :meth:`shutdown`: feed the store, analyse every interval."""
+        self.lens.monitor.load_history()
+        log.info("lnlens lnd sidecar running (analysis every %g s over %d s)", self.interval_s, self.since_s)
+        self.feed.run()
+        log.info("lnlens lnd sidecar stopped: %s", self.feed.stats)
+
+    def shutdown(self) -> None:
+        """Stop from any thread (a signal handler): the feed ends its stream and :meth:`run` returns."""
+        self.feed.close()
