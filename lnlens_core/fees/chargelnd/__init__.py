@@ -22,8 +22,9 @@ from .inputs import (
     chargelnd_balances_msat,
     funding_fee_share_msat,
 )
+from .loader import COMPAT_MODES, check_policy_file, load_policy_file
 from .matchers import Check, InputsMissing
-from .policyset import COMPAT_MODES, CheckReport, Policy, PolicySet, check_policy_file, load_policy_file
+from .policyset import CheckReport, Policy, PolicySet
 from .strategies import STRATEGIES
 
 __all__ = [

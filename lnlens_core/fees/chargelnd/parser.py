@@ -23,7 +23,7 @@ from .keys import split_list
 __all__ = ["Entry", "RawSection", "ParsedFile", "where", "locate", "parse_policy_text", "read_list_file"]
 
 DEFAULTSECT = configparser.DEFAULTSECT
-_NODE_ID = re.compile(r"^[0-9a-z]{66}$")
+NODE_ID_PATTERN = re.compile(r"^[0-9a-z]{66}$")
 
 
 def where(path: str, line: int | None, section: str | None = None, key: str | None = None) -> str:
@@ -195,7 +195,7 @@ def read_list_file(path: Path, kind: str) -> tuple[list[str], list[str]]:
             if not item:
                 continue
             if kind == "node":
-                if _NODE_ID.match(item):
+                if NODE_ID_PATTERN.match(item):
                     items.append(item)
                 else:
                     warnings.append(f"{path}:{lineno}: not a node id (66 lower-case hex characters), skipped: {item!r}")

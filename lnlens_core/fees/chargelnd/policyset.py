@@ -1,7 +1,7 @@
-"""Compiling a parsed policy file into typed, validated policies.
+"""Typed policies, and compiling parsed sections into them.
 
 Unlike charge-lnd 0.3.1, which checks nothing before it runs (quirk 9), every key
-is checked here once, at load: unknown namespaces, unknown keys, bad numbers and
+is checked once, at load (:mod:`.loader` drives it): unknown namespaces, unknown keys, bad numbers and
 booleans, unknown strategies, parameters a strategy does not take, required
 parameters no chain of sections can supply, missing list and ``use_config``
 files, activity keys without ``chan.activity_period``. All problems are
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import logging
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from ...domain import ChannelId
-from ...errors import ConfigError
 from ..strategy import FeeStrategy, strategy_parameters
 from .keys import (
     ACTIVITY_KEYS,
@@ -35,19 +33,10 @@ from .keys import (
     to_float,
     to_int,
 )
-from .parser import _NODE_ID, Entry, ParsedFile, RawSection, parse_policy_text, read_list_file, where
+from .parser import NODE_ID_PATTERN, Entry, ParsedFile, RawSection, read_list_file, where
 
-__all__ = [
-    "COMPAT_MODES",
-    "CriterionSpec",
-    "Policy",
-    "PolicySet",
-    "CheckReport",
-    "load_policy_file",
-    "check_policy_file",
-]
+__all__ = ["CriterionSpec", "Policy", "PolicySet", "CheckReport", "DEFAULT_POLICY"]
 
-log = logging.getLogger(__name__)
 
 DEFAULT_POLICY = "default"
 """charge-lnd's fallback policy (lower case; ``[DEFAULT]`` is configparser's defaults section)."""
@@ -144,11 +133,23 @@ class CheckReport:
     warnings: tuple[str, ...]
 
 
+NestedLoader = Callable[[Path, tuple[str, ...]], tuple[CheckReport, "PolicySet | None"]]
+"""Checks a ``use_config`` file given the chain of files that led to it (for cycle detection)."""
+
+
 class _Compiler:
+    """Turns parsed sections into typed policies, collecting every problem (see :mod:`.loader`)."""
+
     def __init__(
-        self, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...], strict: bool
+        self,
+        strategies: Mapping[str, type[FeeStrategy]],
+        base_dir: Path,
+        stack: tuple[str, ...],
+        strict: bool,
+        load_nested: NestedLoader,
     ) -> None:
         self.strategies = strategies
+        self.load_nested = load_nested
         self.strict = strict
         self.base_dir = base_dir
         self.stack = stack
@@ -238,7 +239,7 @@ class _Compiler:
                 self.warnings.extend(warnings)
             elif namespace == "chan":
                 items.add(str(ChannelId.parse(item)))
-            elif _NODE_ID.match(item):
+            elif NODE_ID_PATTERN.match(item):
                 items.add(item)
             else:
                 raise ValueError(f"not a node id (66 lower-case hex characters): {item!r}")
@@ -254,7 +255,7 @@ class _Compiler:
             self.problems.append(f"{here}: use_config cycle: {' -> '.join((*self.stack, key))}")
             return
         try:
-            report, nested = _check(file, self.strategies, self.base_dir, (*self.stack, key), self.strict)
+            report, nested = self.load_nested(file, (*self.stack, key))
         except OSError as exc:
             self.problems.append(f"{here}: cannot read {file}: {exc.strerror}")
             return
@@ -339,76 +340,3 @@ def _param_converter(strategies: Mapping[str, type[FeeStrategy]], key: str) -> C
                 return convert
         return str
     return str
-
-
-COMPAT_MODES = ("lnlens", "strict")
-"""``lnlens`` fixes charge-lnd 0.3.1's quirks; ``strict`` replicates quirks 2, 4 and 5 (docs/charge-lnd.md)."""
-
-
-def _check(
-    path: Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...], strict: bool
-) -> tuple[CheckReport, PolicySet | None]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return CheckReport((f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",), ()), None
-    try:
-        parsed, problems = parse_policy_text(text, str(path))
-    except ConfigError as exc:
-        return CheckReport(exc.problems, ()), None
-    compiler = _Compiler(strategies, base_dir, stack, strict)
-    policy_set = compiler.compile(parsed)
-    # a key inherited from [DEFAULT] is checked in every section; report each problem once
-    unique = tuple(dict.fromkeys(problems + compiler.problems))
-    report = CheckReport(unique, tuple(dict.fromkeys(compiler.warnings)))
-    return report, policy_set
-
-
-def _run_check(
-    path: str | Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: str | Path | None, compat: str
-) -> tuple[CheckReport, PolicySet | None]:
-    if compat not in COMPAT_MODES:
-        return CheckReport((f"compat must be one of {', '.join(COMPAT_MODES)}, not {compat!r}",), ()), None
-    file = Path(path)
-    root = Path(base_dir) if base_dir else Path.cwd()
-    try:
-        return _check(file, strategies, root, (str(file.resolve()),), compat == "strict")
-    except OSError as exc:
-        return CheckReport((f"{file}: cannot read policy file ({exc.strerror})",), ()), None
-
-
-def check_policy_file(
-    path: str | Path,
-    strategies: Mapping[str, type[FeeStrategy]],
-    *,
-    base_dir: str | Path | None = None,
-    compat: str = "lnlens",
-) -> CheckReport:
-    """Validate a policy file completely (``lnlens policy check``).
-
-    :param strategies: the registered strategies by name (``lens.strategies``).
-    :param base_dir: where relative ``file://`` lists and ``use_config`` files are
-        looked up; charge-lnd uses the current directory, which is the default.
-    :param compat: ``lnlens`` (quirks fixed) or ``strict`` (see :data:`COMPAT_MODES`).
-    :returns: every problem and warning, each naming file, line, section and key.
-    """
-    return _run_check(path, strategies, base_dir, compat)[0]
-
-
-def load_policy_file(
-    path: str | Path,
-    strategies: Mapping[str, type[FeeStrategy]],
-    *,
-    base_dir: str | Path | None = None,
-    compat: str = "lnlens",
-) -> PolicySet:
-    """Read and validate a policy file (parameters as :func:`check_policy_file`).
-
-    :raises ConfigError: listing every problem.
-    """
-    report, policy_set = _run_check(path, strategies, base_dir, compat)
-    if report.problems or policy_set is None:
-        raise ConfigError(report.problems)
-    for warning in report.warnings:
-        log.warning("%s", warning)
-    return policy_set
