@@ -139,3 +139,42 @@ base_fee_msat = ${max_fee_ppm}
     # ratio 412000/1017000 = 0.405113 -> trunc(100 + 0.594887 * 800) = trunc(575.91) = 575
     assert (decision.policy, decision.chain, decision.strategy) == ("p", ("vars",), "proportional")
     assert decision.update == FeeUpdate(base_fee_msat=900, fee_ppm=575)
+
+
+def test_required_inputs_name_only_what_the_file_reads(harness, strategies):
+    assert harness.load("[a]\nstrategy = static\nfee_ppm = 1\n").required_inputs() == frozenset()
+    text = """
+[a]
+chan.min_fee_ppm = 1
+node.min_channels = 2
+onchain.synced_to_chain = true
+strategy = ignore
+
+[b]
+chan.activity_period = 1d
+chan.min_htlcs_in = 1
+node.max_shared_ratio = 0.5
+strategy = cost
+
+[c]
+strategy = onchain_fee
+"""
+    assert harness.load(text).required_inputs() == {
+        "peer_policy", "peer_node_channels", "synced_to_chain", "activity", "peer_channels", "funding_fee_msat",
+        "onchain_fee_rates",
+    }  # fmt: skip
+    sum_peer = "[p]\nstrategy = proportional\nmin_fee_ppm = 1\nmax_fee_ppm = 2\nsum_peer_chans = yes\n"
+    assert harness.load(sum_peer).required_inputs() == {"peer_channels"}
+    harness.write("[m]\nstrategy = match_peer\n", "inner.ini")
+    assert harness.load("[o]\nstrategy = use_config\nconfig_file = inner.ini\n").required_inputs() == {"peer_policy"}
+
+    class Custom:
+        name = "custom"
+
+        def propose(self, channel, ctx):
+            return None
+
+    harness.strategies = {**strategies, "custom": Custom}
+    assert harness.load("[x]\nstrategy = custom\n").required_inputs() == {
+        "peer_policy", "peer_channels", "funding_fee_msat", "onchain_fee_rates",
+    }  # fmt: skip

@@ -118,11 +118,56 @@ class PolicySet:
                 targets.add(max(2, p.properties.get("onchain_fee_numblocks", 6)))
         return targets
 
+    def required_inputs(self) -> frozenset[str]:
+        """The optional :class:`PolicyInputs` / :class:`PolicyEnvironment` fields this file reads.
+
+        Lets the engine skip lookups nobody needs (a peer's node info, forwarding
+        history, fee estimates). Strategies other than charge-lnd's may read anything
+        a :class:`~lnlens_core.fees.strategy.FeeContext` carries, so they count as
+        reading all of it.
+        """
+        needs: set[str] = set()
+        for p in self._all():
+            keys = {c.key for c in p.criteria}
+            if keys & _PEER_POLICY_KEYS:
+                needs.add("peer_policy")
+            if keys & {"node.min_channels", "node.max_channels"}:
+                needs.add("peer_node_channels")
+            if keys & {"node.min_capacity", "node.max_capacity"}:
+                needs.add("peer_node_capacity_msat")
+            if any(k.startswith("node.") and "shared" in k for k in keys) or p.properties.get("sum_peer_chans"):
+                needs.add("peer_channels")
+            if "onchain.synced_to_chain" in keys:
+                needs.add("synced_to_chain")
+            needs.update(_STRATEGY_INPUTS.get(p.strategy or "ignore", _CONTEXT_INPUTS))
+        if self.activity_windows_s():
+            needs.add("activity")
+        if self.conf_targets():
+            needs.add("onchain_fee_rates")
+        return frozenset(needs)
+
     def _all(self) -> list[Policy]:
         out = list(self.policies) + ([self.default] if self.default else [])
         for nested in self.nested.values():
             out.extend(nested._all())
         return out
+
+
+_PEER_POLICY_KEYS = frozenset(
+    {"chan.min_base_fee_msat", "chan.max_base_fee_msat", "chan.min_fee_ppm", "chan.max_fee_ppm", "chan.disabled"}
+)
+_CONTEXT_INPUTS = frozenset({"peer_policy", "peer_channels", "funding_fee_msat", "onchain_fee_rates"})
+_STRATEGY_INPUTS: dict[str, frozenset[str]] = {
+    "ignore": frozenset(),
+    "ignore_fees": frozenset(),
+    "static": frozenset(),
+    "disable": frozenset(),
+    "use_config": frozenset(),  # the other file's needs are counted through `nested`
+    "proportional": frozenset(),  # `peer_channels` only with sum_peer_chans, counted above
+    "match_peer": frozenset({"peer_policy"}),
+    "cost": frozenset({"funding_fee_msat"}),
+    "onchain_fee": frozenset({"onchain_fee_rates"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
