@@ -176,6 +176,8 @@ def test_explain_renders_every_part_of_a_decision(harness, ref):
         "[t] chan.private: False vs False bool: pass",
         f"[t] node.id: {ref.PEER} vs {{{ref.PEER}}} node id: pass",
         "policy: t after limits",
+        "values: time_lock_delta from [limits], strategy from [t], min_fee_ppm from [t], max_fee_ppm from [t], "
+        "cb_mode from [t]",
         "strategy: proportional(min_fee_ppm=100, max_fee_ppm=500): local ratio 0.4051 of the channel -> 337 ppm",
         "desired: fee_ppm=337, cltv_delta=144, disabled=False, min_fee_ppm_delta=10",
         "note: cb_mode not applied: lnlens does not drive circuitbreaker",

@@ -59,6 +59,9 @@ fee_ppm = 300
     decision = harness.decide(text)
     assert decision.policy == "p" and decision.chain == ("base",)
     assert decision.update == FeeUpdate(base_fee_msat=0, fee_ppm=300, cltv_delta=40)
+    sources = harness.decide(text, explain=True).sources
+    assert (sources["fee_ppm"], sources["base_fee_msat"], sources["time_lock_delta"]) == ("p", "base", "base")
+    assert "min_htlc_msat" not in sources  # [unmatched] did not match
 
 
 def test_default_overlays_earlier_non_final_values(harness):

@@ -42,6 +42,8 @@ class PolicyDecision:
     :ivar notes: values kept or dropped and why.
     :ivar error: why the channel was kept after a failure, else None.
     :ivar params: the parameters the strategy was built with (its inputs from the file).
+    :ivar sources: with ``explain``, the section each collected key came from (the last
+        matched section that set it; keys of the policy file, not of a ``use_config`` file).
     """
 
     channel_id: ChannelId
@@ -55,6 +57,7 @@ class PolicyDecision:
     notes: tuple[str, ...] = ()
     error: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -65,6 +68,9 @@ class PolicyDecision:
         lines = [str(check) for check in self.checks]
         chain = f" after {', '.join(self.chain)}" if self.chain else ""
         lines.append(f"policy: {self.policy or '(none final: channel untouched)'}{chain}")
+        taken = [f"{key} from [{section}]" for key, section in self.sources.items() if "." not in key]
+        if taken:
+            lines.append("values: " + ", ".join(taken))
         if self.strategy:
             inputs = ", ".join(f"{k}={v}" for k, v in self.params.items())
             lines.append(f"strategy: {self.strategy}({inputs}): {self.reason}")
@@ -89,29 +95,38 @@ class _Selection:
     final: Policy | None
     chain: list[Policy]
     props: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def _select(policy_set: PolicySet, facts: ChannelFacts, explain: bool, checks: list[Check]) -> _Selection:
     """D.2: non-final matches accumulate, the first final match wins, then ``[default]``."""
-    chain: list[Policy] = []
-    props: dict[str, Any] = {}
+    selection = _Selection(None, [])
     for policy in policy_set.policies:
         matched, made = match_policy(policy, facts, explain=explain)
         checks.extend(made)
         if not matched:
             continue
-        props.update(policy.properties)
+        _take(selection, policy, explain)
         if policy.strategy is not None:
-            return _Selection(policy, chain, props)
-        chain.append(policy)
+            selection.final = policy
+            return selection
+        selection.chain.append(policy)
     default = policy_set.default
     if default is None:
-        return _Selection(None, chain, props)
-    props.update(default.properties)
+        return selection
+    _take(selection, default, explain)
     if default.strategy is None:
-        chain.append(default)
-        return _Selection(None, chain, props)
-    return _Selection(default, chain, props)
+        selection.chain.append(default)
+    else:
+        selection.final = default
+    return selection
+
+
+def _take(selection: _Selection, policy: Policy, explain: bool) -> None:
+    """Copy a matched section's keys over the collected ones (remembering where each came from when explaining)."""
+    selection.props.update(policy.properties)
+    if explain:
+        selection.sources.update(dict.fromkeys(policy.properties, policy.name))
 
 
 class PolicyEvaluator:
@@ -151,9 +166,10 @@ class PolicyEvaluator:
         if selection.final is None:
             return PolicyDecision(cid, None, chain, checks=tuple(checks), notes=("no final policy matched",))
         try:
-            return self._decide(facts, selection, chain, checks, explain)
+            decision = self._decide(facts, selection, chain, checks, explain)
         except InputsMissing as exc:
-            return PolicyDecision(cid, selection.final.name, chain, checks=tuple(checks), error=str(exc))
+            decision = PolicyDecision(cid, selection.final.name, chain, checks=tuple(checks), error=str(exc))
+        return replace(decision, sources=selection.sources) if explain else decision
 
     def _decide(
         self,
