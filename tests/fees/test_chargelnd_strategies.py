@@ -228,6 +228,23 @@ def test_a_failing_strategy_leaves_the_channel_unchanged(harness, strategies, re
     assert any("channel kept unchanged" in line for line in refusing.explain())
 
 
+def test_a_strategy_returning_garbage_or_missing_keeps_the_channel(harness, strategies, ref):
+    from lnlens_core.fees.chargelnd import PolicyEvaluator
+
+    class Sloppy:
+        name = "sloppy"
+
+        def propose(self, channel, ctx):
+            return {"fee_ppm": 5}
+
+    harness.strategies = {**strategies, "sloppy": Sloppy}
+    decision = harness.decide("[a]\nstrategy = sloppy\n")
+    assert decision.update is None and decision.error == "strategy sloppy returned {'fee_ppm': 5}, not a FeeProposal"
+    policies = harness.load("[a]\nstrategy = sloppy\n")
+    decision = PolicyEvaluator(policies, strategies).evaluate(ref.inputs(), ref.env())
+    assert decision.update is None and decision.error.endswith("[a] strategy: strategy is not registered")
+
+
 def test_use_config_strategy_outside_a_policy_file_refuses(strategies, ref):
     from lnlens_core.fees.strategy import FeeContext
 

@@ -225,6 +225,8 @@ class PolicyEvaluator:
             return kept(error=error)
         if proposal is None:
             return kept(reason="nothing changes")
+        if not isinstance(proposal, FeeProposal) or not isinstance(proposal.update, FeeUpdate):
+            return kept(error=f"strategy {strategy_name} returned {proposal!r}, not a FeeProposal")
         cls = type(strategy)
         default_delta = getattr(cls, "default_min_fee_ppm_delta", None)
         props = dict(inner.props)
@@ -248,7 +250,10 @@ class PolicyEvaluator:
         assert selection.final is not None and selection.final.strategy is not None
         key = (id(policy_set), (*(p.name for p in selection.chain), selection.final.name))
         if key not in self._built:
-            cls = self.strategies[selection.final.strategy]
+            cls = self.strategies.get(selection.final.strategy)
+            if cls is None:  # the file was checked against other strategies than this evaluator has
+                self._built[key] = (f"{selection.final.where('strategy')}: strategy is not registered", {})
+                return self._built[key]
             accepted = strategy_parameters(cls)
             params = {k: v for k, v in selection.props.items() if k in accepted}
             built: FeeStrategy | str
