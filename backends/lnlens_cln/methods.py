@@ -111,7 +111,7 @@ def bind(method: RpcMethod, args: tuple[Any, ...], kwargs: Mapping[str, Any]) ->
 def _duration(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, int | str):
+    if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"want seconds or a duration like 24h, 7d; got {value!r}")
     seconds = parse_duration(value)
     if not 0 < seconds <= MAX_WINDOW_S:

@@ -312,7 +312,9 @@ class LensService:
 
     def _analyze(self, lens: Lens, window: int, *, save: bool) -> dict[str, Any]:
         channels: Sequence[Channel] = list(self._by_id.values())
-        result = run_analysis(lens, since_s=window, channels=channels, save=save).to_json()
+        # The live sliding windows answer their own lengths in milliseconds; other windows read the store.
+        from_monitor = window in {length for length, _ in WINDOWS.values()}
+        result = run_analysis(lens, since_s=window, channels=channels, save=save, from_monitor=from_monitor).to_json()
         with self._lock:
             done = self.results.backfill["state"] == "done"
         return {**result, "backfill_done": done}

@@ -110,6 +110,27 @@ class StandIn:
                 raise TimeoutError(f"condition not met within {timeout} s")
             time.sleep(interval)
 
+    def wait_backfill(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the plugin reports its backfill done; returns that lens-status.
+
+        :raises AssertionError: the plugin's worker failed (with its error).
+        """
+        assert self.plugin is not None
+
+        def done() -> dict[str, Any] | None:
+            assert self.plugin is not None
+            status = self.plugin.call("lens-status")
+            assert status["worker"] != "failed", status["error"]
+            return status if status["backfill"]["state"] == "done" else None
+
+        return self.wait_for(done, timeout=timeout)
+
+    def settled(self) -> bool:
+        """True once the plugin has received every notification sent and recorded them all."""
+        assert self.plugin is not None
+        events = self.plugin.call("lens-status")["events"]
+        return events["live"] == self.sent and events["queued"] == 0
+
     def close(self) -> None:
         if self.plugin is not None and self.plugin.alive:
             self.plugin.kill()

@@ -191,7 +191,10 @@ class RpcSocketServer:
         decoder, buf = json.JSONDecoder(), ""
         with conn:
             while True:
-                chunk = conn.recv(65536)
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:  # the caller went away (a killed plugin): nothing to answer
+                    return
                 if not chunk:
                     return
                 buf += chunk.decode()
@@ -200,7 +203,10 @@ class RpcSocketServer:
                 except json.JSONDecodeError:
                     continue  # not a whole object yet
                 buf = buf.lstrip()[end:]
-                conn.sendall(json.dumps(self._answer(request)).encode() + b"\n\n")
+                try:
+                    conn.sendall(json.dumps(self._answer(request)).encode() + b"\n\n")
+                except OSError:
+                    return
 
     def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -1,0 +1,34 @@
+"""The lightningd stand-in around the real ``lnlens-cln`` executable, backed by a SimNode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lnlens_cln.standin import StandIn, sim_node
+
+HISTORY_S = 2 * 3600.0
+
+
+@pytest.fixture
+def make_standin(tmp_path: Path) -> Iterator[Callable[..., StandIn]]:
+    """Build stand-ins whose simulated network starts ``history_s`` before now; all closed at the end."""
+    made: list[StandIn] = []
+
+    def make(*, history_s: float = HISTORY_S + 3600.0, name: str = "regtest") -> StandIn:
+        standin = StandIn(tmp_path / name, sim_node(history_s=history_s))
+        made.append(standin)
+        return standin
+
+    yield make
+    for standin in made:
+        standin.close()
+
+
+@pytest.fixture
+def standin(make_standin) -> StandIn:
+    """A stand-in with two simulated hours of forwards in lightningd's history, plugin not started."""
+    s = make_standin()
+    s.advance(HISTORY_S)
+    return s

@@ -1,0 +1,195 @@
+"""The real ``lnlens-cln`` executable under a lightningd stand-in backed by the simulator.
+
+Topology: a 30-node synthetic network (seed 3); "our node" is the simulator's managed
+node with 14 channels. Two simulated hours of forwards sit in lightningd's history
+before the plugin starts; more arrive live as ``forward_event`` notifications.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from lnlens_cln.methods import METHODS
+from lnlens_cln.standin import PluginError
+from lnlens_cln.standin.checks import assert_store_matches_simulator, stored_forwards, validate
+
+from lnlens_core.config import SETTINGS
+from lnlens_core.domain import FailureReason, ForwardStatus
+
+HISTORY_S = 2 * 3600  # as in conftest.py
+
+
+def test_manifest_declares_the_settings_table_and_the_method_table(standin):
+    assert standin.start_plugin() is None
+    manifest = standin.plugin.manifest
+    options = {o["name"]: o for o in manifest["options"]}
+    assert set(options) == {s.cln_option for s in SETTINGS}
+    for s in SETTINGS:
+        assert options[s.cln_option]["type"] == s.cln_type
+        assert options[s.cln_option]["description"] == s.description
+    assert options["lens-dry-run"]["default"] is True and options["lens-interval"]["default"] == "600"
+    assert "default" not in options["lens-db"]  # computed at init: <lightning-dir>/lnlens.sqlite3
+    methods = {m["name"]: m for m in manifest["rpcmethods"]}
+    assert set(methods) == {m.name for m in METHODS}
+    assert methods["lens-opportunities"]["usage"].startswith("[since] [min_urgency] [limit]")
+    assert {"forward_event", "shutdown"} <= set(manifest["subscriptions"])
+    assert manifest["dynamic"] is True and manifest["hooks"] == []
+    assert not standin.plugin.violations
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"lens-interval": "soon"}, "lens-interval"),
+        ({"lens-dry-run": "perhaps"}, "lens-dry-run"),
+        ({"lens-policy": "/nonexistent/policy.conf"}, "lens-policy"),
+        ({"lens-db": "/proc/lnlens/forbidden.sqlite3"}, "lens-db"),
+    ],
+)
+def test_a_bad_option_disables_the_plugin_with_the_reason(make_standin, options, named):
+    standin = make_standin(history_s=60)
+    result = standin.start_plugin(options)
+    assert set(result) == {"disable"} and named in result["disable"], result
+    assert not standin.plugin.violations
+
+
+def test_backfill_then_live_events_store_exactly_what_the_node_forwarded(standin):
+    standin.start_plugin({"lens-interval": "1"})
+    status = validate("lens-status", standin.wait_backfill())
+    history = len(standin.node.events)
+    assert status["backfill"]["forwards_read"] == history == status["db"]["forwards"]
+    assert status["backfill"]["cursor"] == f"cln:c{history + 1}:u{standin.ledger.updated + 1}"
+    assert_store_matches_simulator(standin)
+
+    live = standin.advance(900, hold=4)  # four HTLCs still in flight: stored as offered
+    assert len(live) > 50
+    standin.wait_for(standin.settled)
+    offered = [k for k, (status, _, _) in stored_forwards(standin).items() if status == "offered"]
+    assert sorted(offered) == sorted(standin.ledger.in_flight) and len(offered) == 4
+    standin.resolve_held()
+    standin.wait_for(lambda: len(stored_forwards(standin)) == len(standin.node.events) and not any(
+        s == "offered" for s, _, _ in stored_forwards(standin).values()))  # fmt: skip
+    stored = assert_store_matches_simulator(standin)
+    sources = Counter(source for _, _, source in stored.values())
+    assert sources == {"backfill": history, "live": len(live)}
+    status = validate("lens-status", standin.plugin.call("lens-status"))
+    # Each live forward counted once when stored; the held ones once more when they resolved.
+    assert status["events"]["recorded"] == history + len(live) + 4
+    assert not standin.plugin.violations
+
+
+def test_opportunities_name_the_channel_that_fails_for_liquidity(standin):
+    standin.start_plugin()
+    standin.wait_backfill()
+    since = int(HISTORY_S) + 3600
+    result = validate("lens-opportunities", standin.plugin.cli("lens-opportunities", str(since)))
+    assert result["window_s"] == since and result["backfill_done"] is True
+    liquidity = Counter(
+        str(e.out_channel) for e in standin.node.events
+        if e.status is ForwardStatus.LOCAL_FAILED and e.failure_reason is FailureReason.INSUFFICIENT_BALANCE
+    )  # fmt: skip
+    worst, failures = liquidity.most_common(1)[0]
+    assert failures >= 3
+    top = {o["short_channel_id"]: o for o in result["opportunities"]}[worst]
+    assert top["cause"] == "liquidity" and top["failed_liquidity"] == failures
+    rebalance = [r for r in top["recommendations"] if r["type"] == "rebalance_outbound"]
+    assert rebalance and rebalance[0]["target_channel"] == worst and rebalance[0]["amount_msat"] > 0
+    # A stored answer for that window is reused: the same run, filtered.
+    again = standin.plugin.call("lens-opportunities", {"since": since, "limit": 1})
+    assert again["run_time"] == result["run_time"] and len(again["opportunities"]) == 1
+
+
+def test_channels_report_balances_policy_and_counts_per_window(standin):
+    standin.start_plugin()
+    standin.wait_backfill()
+    result = validate("lens-channels", standin.plugin.call("lens-channels"))
+    node_channels = {str(c.channel_id): c for c in standin.node.list_channels()}
+    assert {c["short_channel_id"] for c in result["channels"]} == set(node_channels)
+    settled_out = Counter(str(e.out_channel) for e in standin.node.events if e.status is ForwardStatus.SETTLED)
+    for row in result["channels"]:
+        ch = node_channels[row["short_channel_id"]]
+        assert row["capacity_msat"] == ch.capacity_msat and row["fee_ppm"] == ch.local_policy.fee_ppm
+        assert row["windows"]["24h"]["out"]["settled"] == settled_out[row["short_channel_id"]]
+    one = standin.plugin.cli("lens-channels", f"short_channel_id={result['channels'][0]['short_channel_id']}")
+    assert [c["short_channel_id"] for c in one["channels"]] == [result["channels"][0]["short_channel_id"]]
+    with pytest.raises(PluginError) as err:
+        standin.plugin.cli("lens-channels", "1x1x1")
+    assert err.value.code == 1603 and "1x1x1" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["soon"], "since: not a duration"),
+        (["0"], "since: must be between"),
+        (["24h", "101"], "min_urgency: must be 0..100"),
+        (["24h", "high"], "min_urgency: want an integer"),
+        (["24h", "1", "0"], "limit: must be >= 1"),
+        (["24h", "1", "2", "3"], "takes at most 3 parameters"),
+        (["since=24h", "colour=red"], "unknown parameter colour"),
+        (["limit=[1]"], "limit: want an integer"),
+        (["since=true"], "since: want seconds"),
+    ],
+)
+def test_wrong_arguments_are_invalid_params_errors(standin, args, message):
+    standin.start_plugin()
+    with pytest.raises(PluginError) as err:
+        standin.plugin.cli("lens-opportunities", *args)
+    assert err.value.code == -32602 and message in err.value.message, err.value.message
+    assert "Traceback" not in err.value.message
+
+
+def test_positional_and_keyword_calls_agree(standin):
+    standin.start_plugin()
+    standin.wait_backfill()
+    positional = standin.plugin.cli("lens-opportunities", "3h", "10", "2")
+    keyword = standin.plugin.cli("lens-opportunities", "limit=2", "min_urgency=10", "since=10800")
+    assert positional == keyword
+    assert len(positional["opportunities"]) <= 2 and all(o["urgency"] >= 10 for o in positional["opportunities"])
+
+
+def test_a_restart_resumes_the_backfill_with_no_gap_and_no_duplicate(standin):
+    standin.start_plugin()
+    first = standin.wait_backfill()["backfill"]
+    standin.advance(600, hold=3)
+    standin.wait_for(standin.settled)
+    assert standin.stop_plugin() == 0
+    # While the plugin is down: the held forwards resolve, new ones happen, two stay in flight.
+    standin.resolve_held()
+    missed = standin.advance(1200, hold=2)
+    assert len(missed) > 50
+    standin.rpc.calls.clear()
+    standin.start_plugin()
+    second = standin.wait_backfill()["backfill"]
+    # Resumed at the stored cursor, not from the start ...
+    created_starts = [p["start"] for m, p in standin.rpc.calls if m == "listforwards" and p["index"] == "created"]
+    assert created_starts[0] == int(first["cursor"].split(":")[1][1:]) > 1
+    assert second["forwards_read"] < len(standin.node.events)
+    # ... and exactly what was missed is new: the forwards made while down, and the three that resolved.
+    assert second["forwards_new"] == len(missed) + 3
+    standin.resolve_held()
+    standin.advance(300)
+    standin.wait_for(lambda: len(stored_forwards(standin)) == len(standin.node.events) and not any(
+        s == "offered" for s, _, _ in stored_forwards(standin).values()), timeout=30)  # fmt: skip
+    assert_store_matches_simulator(standin)
+
+
+def test_dynamic_start_and_stop(standin):
+    # `lightning-cli plugin start`: startup is false; `plugin stop` sends shutdown and waits.
+    assert standin.start_plugin(startup=False) is None
+    standin.wait_backfill()
+    assert standin.plugin.alive
+    assert standin.stop_plugin() == 0 and not standin.plugin.alive
+    assert standin.start_plugin(startup=False) is None  # and it can come back
+    assert standin.wait_backfill()["backfill"]["forwards_read"] == 0
+
+
+def test_the_plugin_only_calls_allowlisted_methods(standin):
+    standin.start_plugin({"lens-interval": "1"})
+    standin.wait_backfill()
+    standin.advance(300)
+    standin.plugin.call("lens-opportunities", ["2h"])
+    methods = {m for m, _ in standin.rpc.calls}
+    assert methods <= {"getinfo", "listpeerchannels", "listchannels", "listforwards", "listnodes", "wait"}
+    assert {"getinfo", "listpeerchannels", "listforwards", "wait"} <= methods
