@@ -212,14 +212,25 @@ class LndRpc:
         if tls_server_name:
             options.append(("grpc.ssl_target_name_override", tls_server_name))
         credentials = grpc.ssl_channel_credentials(root_certificates=creds.root_pem)
-        self.__channel = grpc.secure_channel(creds.target, credentials, options=options)
-        self.__callables: dict[str, Any] = {}
+        channel = grpc.secure_channel(creds.target, credentials, options=options)
+        callables: dict[str, Any] = {}
         for name in sorted(self.allowed):
             m = METHODS[name]
-            make = self.__channel.unary_stream if m.streaming else self.__channel.unary_unary
-            self.__callables[name] = make(
+            make = channel.unary_stream if m.streaming else channel.unary_unary
+            callables[name] = make(
                 m.path, request_serializer=m.request.SerializeToString, response_deserializer=m.response.FromString
             )
+
+        # The channel and its callables live only in these closures: no attribute of this object is a
+        # channel or a stub that could call a method outside the allowlist.
+        def invoke(name: str, request: Any, **kwargs: Any) -> Any:
+            return callables[name](request, metadata=self._metadata, **kwargs)
+
+        def close() -> None:
+            channel.close()
+
+        self._invoke = invoke
+        self._close = close
 
     def _check(self, method: str) -> str:
         name = method.rsplit("/", 1)[-1] if method.startswith("/") else method
@@ -252,7 +263,7 @@ class LndRpc:
             raise TypeError(f"{name} takes {m.request.__name__}, not {type(request).__name__}")
         timeout = timeout_s if timeout_s is not None else self.timeout_s
         try:
-            return self.__callables[name](request, metadata=self._metadata, timeout=timeout)
+            return self._invoke(name, request, timeout=timeout)
         except grpc.RpcError as exc:
             raise translate(exc, m.path, self.creds, timeout) from None
 
@@ -262,11 +273,11 @@ class LndRpc:
         m = METHODS[name]
         if not m.streaming:
             raise MethodRefused(f"{name} is not a stream: use call()")
-        call = self.__callables[name](request if request is not None else m.request(), metadata=self._metadata)
+        call = self._invoke(name, request if request is not None else m.request())
         return HtlcStream(call, lambda exc: translate(exc, m.path, self.creds, self.timeout_s))
 
     def close(self) -> None:
-        self.__channel.close()
+        self._close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ class Harness:
     backend: NodeBackend
     make_forwards: Callable[[int], None]
     """Cause at least ``n`` more resolved forwards on the node."""
+    close: Callable[[], None] | None = None
+    """Release what the harness started (servers, connections), if anything."""
 
 
 def fake_harness(capabilities: frozenset[Capability] = frozenset(Capability)) -> Harness:
@@ -42,8 +44,28 @@ def fake_harness(capabilities: frozenset[Capability] = frozenset(Capability)) ->
     return Harness(node, make_forwards)
 
 
+def lnd_harness() -> Harness:
+    """LndBackend over gRPC+TLS to the fake lnd (lnlens_lnd.testing), which runs a SimNode."""
+    pytest.importorskip("grpc", reason="the lnd extra is not installed")
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from lnlens_lnd.testing import LndHarness
+
+    folder = Path(tempfile.mkdtemp(prefix="lnlens-lnd-contract-"))
+    h = LndHarness(folder, mode="apply")
+
+    def close() -> None:
+        h.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return Harness(h.backend, h.make_forwards, close)
+
+
 BACKENDS: dict[str, Callable[[], Harness]] = {
     "fake": fake_harness,
+    "lnd": lnd_harness,
     # Shaped like CLN: no inbound fees, no per-channel CLTV delta.
     "fake-limited": lambda: fake_harness(frozenset(Capability) - {Capability.INBOUND_FEES, Capability.CLTV_DELTA}),
 }
@@ -51,7 +73,10 @@ BACKENDS: dict[str, Callable[[], Harness]] = {
 
 @pytest.fixture(params=sorted(BACKENDS))
 def harness(request) -> Harness:
-    return BACKENDS[request.param]()
+    h = BACKENDS[request.param]()
+    yield h
+    if h.close is not None:
+        h.close()
 
 
 def test_is_a_node_backend(harness):

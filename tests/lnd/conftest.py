@@ -1,0 +1,113 @@
+"""Fixtures for the LND tests: a SimNode, a fake lnd over it (TLS, fake macaroons), a connected backend."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("grpc", reason="the lnd extra is not installed")
+
+from lnlens_lnd.backend import LndBackend  # noqa: E402
+from lnlens_lnd.events import LiveForwards  # noqa: E402
+from lnlens_lnd.testing import FakeLnd, minimal_ops, sim_node  # noqa: E402
+
+from lnlens_core.clock import SystemClock  # noqa: E402
+from lnlens_core.monitor import HtlcMonitor  # noqa: E402
+from lnlens_core.storage import Store  # noqa: E402
+
+
+@pytest.fixture
+def node():
+    return sim_node()
+
+
+@pytest.fixture
+def fake(node, tmp_path) -> Iterator[FakeLnd]:
+    server = FakeLnd(node, tmp_path / "lnd")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def connect(fake):
+    """connect(mode="read", ops=None, **settings) -> LndBackend, closed after the test."""
+    opened: list[LndBackend] = []
+
+    def make(mode: str = "read", ops=None, name: str = "lnlens.macaroon", **settings) -> LndBackend:
+        macaroon = fake.write_macaroon(name, ops if ops is not None else minimal_ops(mode))
+        backend = LndBackend.connect(fake.settings(macaroon, mode=mode, **settings), clock=fake.node.clock)
+        opened.append(backend)
+        return backend
+
+    yield make
+    for backend in opened:
+        backend.close()
+
+
+class Feed:
+    """A LiveForwards running in its own thread, with its own Store on a file (SQLite connections stay in their
+    thread); the test thread drives the simulator and the fake server."""
+
+    def __init__(self, backend: LndBackend, path: Path, clock, **kwargs) -> None:
+        self.stop = threading.Event()
+        self.path = path
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.counted = 0
+
+        def work() -> None:
+            store = Store(path)
+            try:
+                monitor = HtlcMonitor(store, clock, lambda batch: None)
+                self.live = LiveForwards(backend, monitor, SystemClock(), self.stop, **kwargs)
+                self.ready.set()
+                self.live.run()
+                self.counted = monitor.events_seen
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                self.error = exc
+                self.ready.set()
+            finally:
+                store.close()
+
+        self.thread = threading.Thread(target=work, name="test-feed")
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def wait(self, predicate, timeout: float = 10.0) -> None:
+        done = threading.Event()
+        for _ in range(int(timeout / 0.01)):
+            if predicate():
+                return
+            done.wait(0.01)
+        raise AssertionError("timed out waiting for the feed")
+
+    def wait_connected(self, connects: int) -> None:
+        self.wait(lambda: self.live.stats.connects >= connects and self.live.connected.is_set())
+
+    def close(self) -> None:
+        self.live.close()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def feed(tmp_path):
+    feeds: list[Feed] = []
+
+    def start(backend: LndBackend, clock, **kwargs) -> Feed:
+        kwargs.setdefault("backoff_s", (0.05, 0.2))
+        f = Feed(backend, tmp_path / f"feed{len(feeds)}.sqlite3", clock, **kwargs)
+        feeds.append(f)
+        return f
+
+    yield start
+    for f in feeds:
+        if f.thread.is_alive():
+            f.live.close()
+            f.thread.join(10)

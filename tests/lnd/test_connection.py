@@ -1,0 +1,104 @@
+"""Settings, default paths as lnd's tools use them, lndconnect URIs."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from lnlens_lnd.backend import LndBackend
+from lnlens_lnd.connection import LndSettings, der_to_pem, load_credentials, parse_lndconnect
+from lnlens_lnd.testing import minimal_ops
+
+from lnlens_core.errors import ConfigError
+
+
+def _lnddir(tmp_path, network="mainnet", names=("readonly.macaroon", "admin.macaroon")):
+    lnddir = tmp_path / "lnd"
+    (lnddir / "data" / "chain" / "bitcoin" / network).mkdir(parents=True)
+    (lnddir / "tls.cert").write_text("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n")
+    for name in names:
+        (lnddir / "data" / "chain" / "bitcoin" / network / name).write_bytes(name.encode())
+    return lnddir
+
+
+def test_defaults_are_lnds():
+    s = LndSettings.from_sources({}, env={})
+    assert (s.host, s.network, s.mode) == ("localhost:10009", "mainnet", "read")
+    assert str(s.macaroon_dir).endswith(".lnd/data/chain/bitcoin/mainnet")
+
+
+def test_layers_table_env_flags_and_all_problems_at_once():
+    s = LndSettings.from_sources({"host": "a:1", "network": "signet"}, env={"LNLENS_LND_HOST": "b:2"},
+                                 flags={"network": "regtest"})  # fmt: skip
+    assert (s.host, s.network) == ("b:2", "regtest")
+    with pytest.raises(ConfigError) as err:
+        LndSettings.from_sources({"host": "nohost", "network": "moon", "colour": 1, "timeout": "0s"}, env={})
+    problems = err.value.problems
+    assert len(problems) == 4 and any(p.startswith("lnd.colour: unknown setting") for p in problems)
+    assert any("lnd.network: 'moon' is not one of" in p for p in problems)
+
+
+def test_macaroon_preference_by_mode(tmp_path):
+    lnddir = _lnddir(tmp_path)
+    read = load_credentials(LndSettings(lnddir=lnddir))
+    assert read.macaroon == b"readonly.macaroon" and read.macaroon_source.endswith("mainnet/readonly.macaroon")
+    apply = load_credentials(LndSettings(lnddir=lnddir, mode="apply"))
+    assert apply.macaroon == b"admin.macaroon"  # readonly cannot apply fees; admin gets the loud warning at start
+    (lnddir / "data/chain/bitcoin/mainnet/lnlens.macaroon").write_bytes(b"baked")
+    assert load_credentials(LndSettings(lnddir=lnddir, mode="apply")).macaroon == b"baked"
+
+
+def test_missing_macaroon_names_the_paths_and_the_network_that_has_one(tmp_path):
+    lnddir = _lnddir(tmp_path, network="signet")
+    with pytest.raises(ConfigError) as err:
+        load_credentials(LndSettings(lnddir=lnddir))
+    text = str(err.value)
+    assert "no macaroon for mainnet" in text and "mainnet/lnlens.macaroon" in text
+    assert 'macaroons exist for signet: set network = "signet"' in text
+    assert load_credentials(LndSettings(lnddir=lnddir, network="signet")).macaroon == b"readonly.macaroon"
+
+
+def test_missing_or_wrong_certificate_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"lnd.tlscert: .*tls.cert does not exist \(set tlscert"):
+        load_credentials(LndSettings(lnddir=tmp_path / "nowhere"))
+    bad = tmp_path / "tls.cert"
+    bad.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="is not a PEM certificate"):
+        load_credentials(LndSettings(tlscert=bad, macaroon=bad))
+    with pytest.raises(ConfigError, match="lnd.macaroon: .*nope.macaroon does not exist"):
+        load_credentials(LndSettings(lnddir=_lnddir(tmp_path), macaroon=tmp_path / "nope.macaroon"))
+
+
+def _uri(host: str, der: bytes | None, macaroon: bytes) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    cert = f"cert={b64(der)}&" if der is not None else ""
+    return f"lndconnect://{host}?{cert}macaroon={b64(macaroon)}"
+
+
+def test_lndconnect_parses_and_rejects():
+    target, pem, mac = parse_lndconnect(_uri("node.example:10009", b"\x30\x82der", b"\x02\x01mac"))
+    assert target == "node.example:10009" and mac == b"\x02\x01mac" and pem == der_to_pem(b"\x30\x82der")
+    assert parse_lndconnect(_uri("[::1]:10009", None, b"m"))[1] is None
+    for bad, text in (("https://x:1?macaroon=AA", "lndconnect://"), ("lndconnect://x?macaroon=AA", "HOST:PORT"),
+                      ("lndconnect://x:1?cert=AA", "no macaroon")):  # fmt: skip
+        with pytest.raises(ValueError, match=text):
+            parse_lndconnect(bad)
+    with pytest.raises(ConfigError, match="lnd.lndconnect: "):
+        LndSettings.from_sources({"lndconnect": "lndconnect://x:1"}, env={})
+
+
+def test_connect_through_an_lndconnect_uri(fake):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificate(fake.cert_path.read_bytes()).public_bytes(Encoding.DER)
+    uri = _uri(fake.host, der, fake.macaroons.bake(minimal_ops("read")))
+    backend = LndBackend.connect(LndSettings.from_sources({"lndconnect": uri, "network": "regtest"}, env={}),
+                                 clock=fake.node.clock)  # fmt: skip
+    try:
+        assert backend.get_info().pubkey == fake.node.info.pubkey
+        assert backend.permissions.scope == "minimal"
+    finally:
+        backend.close()
