@@ -173,8 +173,8 @@ def test_explain_renders_every_part_of_a_decision(harness, ref):
     text += "\nstrategy = proportional\nmin_fee_ppm = 100\nmax_fee_ppm = 500\ncb_mode = 1\n"
     lines = harness.decide(text, explain=True).explain()
     assert lines == [
-        "[t] chan.private: False vs False bool: pass",
-        f"[t] node.id: {ref.PEER} vs {{{ref.PEER}}} node id: pass",
+        "[t] chan.private: False == False bool: pass",
+        f"[t] node.id: {ref.PEER} in {{{ref.PEER}}} node id: pass",
         "policy: t after limits",
         "values: time_lock_delta from [limits], strategy from [t], min_fee_ppm from [t], max_fee_ppm from [t], "
         "cb_mode from [t]",

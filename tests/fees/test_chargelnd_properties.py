@@ -71,3 +71,44 @@ def test_selection_is_the_first_final_match(harness_factory, sections, with_defa
         expected_min_htlc = matched[-1] + 1 if matched else None
         assert decision.desired.fee_ppm == expected_ppm
         assert decision.desired.min_htlc_msat == expected_min_htlc
+
+
+CRITERIA = st.sampled_from(
+    [
+        "chan.min_ratio = 0.3",
+        "chan.max_ratio = 0.3",
+        "chan.min_capacity = 1",
+        "chan.max_age = 10",
+        "node.min_channels = 10",
+        "node.max_shared_ratio = 0.5",
+        "onchain.min_fee_rate = 5",
+        "chan.activity_period = 1d\nchan.min_htlcs_in = 2",
+        "chan.activity_period = 2d\nchan.max_htlcs_out = 0",
+        "onchain.conf_target = 3\nonchain.max_fee_rate = 50",
+        "chan.disabled = false",
+        "chan.max_next_pending_htlc_expiry = 60",
+    ]
+)
+FINALS = st.sampled_from(
+    [
+        "",
+        "strategy = static\nfee_ppm = 7",
+        "strategy = ignore",
+        "strategy = match_peer",
+        "strategy = proportional\nmin_fee_ppm = 1\nmax_fee_ppm = 900",
+        "strategy = disable",
+    ]
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the factory is stateless
+@given(st.lists(st.tuples(st.lists(CRITERIA, max_size=3, unique=True), FINALS), max_size=6))
+def test_explaining_never_changes_the_decision(harness_factory, ref, sections):
+    """Some criteria need inputs the reference channel lacks (a 2-day window, a 3-block estimate)."""
+    harness = harness_factory()
+    text = "\n".join(f"[s{i}]\n" + "\n".join(crit) + f"\n{final}\n" for i, (crit, final) in enumerate(sections))
+    quick, slow = harness.decide(text), harness.decide(text, explain=True)
+    assert (quick.policy, quick.chain, quick.strategy, quick.update, quick.error) == (
+        slow.policy, slow.chain, slow.strategy, slow.update, slow.error,
+    )  # fmt: skip
+    assert quick.checks == ()

@@ -36,12 +36,14 @@ class Check:
     unit: str
     passed: bool
     note: str = ""
+    op: str = "vs"
+    """How value and threshold compare: ``>=``, ``<=``, ``in`` or ``==``."""
 
     def __str__(self) -> str:
-        op = {"min": ">=", "max": "<="}.get(self.key.split(".", 1)[-1][:3], "vs")
         value = "unknown" if self.value is None else _fmt(self.value)
         threshold = self.threshold if isinstance(self.threshold, str) else _fmt(self.threshold)
-        text = f"[{self.policy}] {self.key}: {value} {op} {threshold} {self.unit}: {'pass' if self.passed else 'FAIL'}"
+        outcome = "pass" if self.passed else "FAIL"
+        text = f"[{self.policy}] {self.key}: {value} {self.op} {threshold} {self.unit}: {outcome}"
         return f"{text} ({self.note})" if self.note else text
 
 
@@ -168,6 +170,8 @@ _ONCHAIN: dict[str, Quantity] = {
 _QUANTITIES = {"chan": _CHAN, "node": _NODE, "onchain": _ONCHAIN}
 
 
+_OPS = {"min": ">=", "max": "<=", "list": "in", "bool": "=="}
+
 Measure = tuple[bool, Any, str, str]
 """``(passed, value, unit, note)`` of one test."""
 
@@ -228,7 +232,8 @@ def match_policy(policy: Policy, facts: ChannelFacts, *, explain: bool = False) 
             continue
         passed, value, unit, note = measure
         if explain:
-            checks.append(Check(policy.name, spec.key, value, spec.value, unit, passed, note))
+            op = _OPS.get(spec.criterion.kind, ">=")  # a `param` test is the young-channel age >= window
+            checks.append(Check(policy.name, spec.key, value, spec.value, unit, passed, note, op))
         if not passed:
             matched = False
             if not explain:
