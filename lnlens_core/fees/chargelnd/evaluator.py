@@ -21,6 +21,7 @@ from .inputs import PolicyEnvironment, PolicyInputs
 from .keys import CIRCUITBREAKER_PROPERTIES
 from .matchers import ChannelFacts, Check, InputsMissing, match_policy
 from .policyset import Policy, PolicySet
+from .strategies import UseConfig
 
 __all__ = ["PolicyDecision", "PolicyEvaluator"]
 
@@ -171,6 +172,26 @@ class PolicyEvaluator:
             decision = PolicyDecision(cid, selection.final.name, chain, checks=tuple(checks), error=str(exc))
         return replace(decision, sources=selection.sources) if explain else decision
 
+    def _follow_use_config(
+        self, facts: ChannelFacts, outer: _Selection, chain: tuple[str, ...], checks: list[Check], explain: bool
+    ) -> tuple[_Selection, PolicySet, str, tuple[str, ...], str | None]:
+        """Follow ``use_config`` into the other files (loaded and checked with this one).
+
+        :returns: the deciding selection, its file's policies, the reported policy name,
+            the chain, and the file in which nothing final matched (else None).
+        """
+        assert outer.final is not None
+        name, inner, policy_set = outer.final.name, outer, self.policies
+        while inner.final is not None and inner.final.strategy == "use_config":
+            file = str(inner.props["config_file"]).removeprefix("file://").strip()
+            policy_set = policy_set.nested[file]
+            inner = _select(policy_set, facts, explain, checks)
+            chain += tuple(f"{p.name} (from {file})" for p in inner.chain)
+            if inner.final is None:
+                return inner, policy_set, name, chain, file
+            name = f"{inner.final.name} (from {file})"
+        return inner, policy_set, name, chain, None
+
     def _decide(
         self,
         facts: ChannelFacts,
@@ -179,25 +200,15 @@ class PolicyEvaluator:
         checks: list[Check],
         explain: bool,
     ) -> PolicyDecision:
-        assert outer.final is not None
         inputs, env = facts.inputs, facts.env
         cid = inputs.channel.channel_id
-        name, inner, policy_set = outer.final.name, outer, self.policies
-        notes = [
-            f"{k} not applied: lnlens does not drive circuitbreaker"
-            for k in CIRCUITBREAKER_PROPERTIES
-            if k in outer.props
-        ]
-        while inner.final is not None and inner.final.strategy == "use_config":
-            file = str(inner.props["config_file"]).removeprefix("file://").strip()
-            policy_set = policy_set.nested[file]
-            inner = _select(policy_set, facts, explain, checks)
-            chain += tuple(f"{p.name} (from {file})" for p in inner.chain)
-            if inner.final is None:
-                fallback = FeeProposal(FeeUpdate(), f"nothing final matched in {file}: only HTLC/CLTV/status applied")
-                args = (fallback, outer.props, 0, self.strategies["use_config"])
-                return self._finish(inputs, env, name, chain, "use_config", *args, checks, notes)
-            name = f"{inner.final.name} (from {file})"
+        cb_keys = [k for k in CIRCUITBREAKER_PROPERTIES if k in outer.props]
+        notes = [f"{k} not applied: lnlens does not drive circuitbreaker" for k in cb_keys]
+        inner, policy_set, name, chain, unmatched = self._follow_use_config(facts, outer, chain, checks, explain)
+        if unmatched is not None:
+            why = f"nothing final matched in {unmatched}: only HTLC/CLTV/status applied"
+            fallback = (FeeProposal(FeeUpdate(), why), outer.props, 0, UseConfig)
+            return self._finish(inputs, env, name, chain, "use_config", *fallback, checks, notes)
         assert inner.final is not None and inner.final.strategy is not None
         strategy_name = inner.final.strategy
         strategy, params = self._strategy(policy_set, inner)
