@@ -34,6 +34,7 @@ from .convert import (
     channel_from_cln,
     channel_id_of,
     forward_from_cln,
+    local_policy_of,
     policy_from_gossip,
     policy_from_update,
     setchannel_params,
@@ -165,19 +166,18 @@ class ClnBackend:
         missing = unsupported_fields(update, self.capabilities)
         if missing:
             raise BackendRejected(f"channel {channel_id}: Core Lightning's setchannel cannot set {', '.join(missing)}")
-        before = channel_from_cln({**pc, "state": "CHANNELD_NORMAL"})
-        assert before is not None
+        before = local_policy_of(pc)
         if update.is_empty():
-            return before.local_policy
+            return before
         result = self.rpc.call("setchannel", setchannel_params(channel_id, update))["channels"]
         now = result[0] if result else {}
         return policy_from_update(
             {
-                "fee_base_msat": now.get("fee_base_msat", before.local_policy.base_fee_msat),
-                "fee_proportional_millionths": now.get("fee_proportional_millionths", before.local_policy.fee_ppm),
-                "htlc_minimum_msat": now.get("minimum_htlc_out_msat", before.local_policy.min_htlc_msat),
-                "htlc_maximum_msat": now.get("maximum_htlc_out_msat", before.local_policy.max_htlc_msat),
-                "cltv_expiry_delta": before.local_policy.cltv_delta,
+                "fee_base_msat": now.get("fee_base_msat", before.base_fee_msat),
+                "fee_proportional_millionths": now.get("fee_proportional_millionths", before.fee_ppm),
+                "htlc_minimum_msat": now.get("minimum_htlc_out_msat", before.min_htlc_msat),
+                "htlc_maximum_msat": now.get("maximum_htlc_out_msat", before.max_htlc_msat),
+                "cltv_expiry_delta": before.cltv_delta,
             }
         )
 
@@ -198,12 +198,17 @@ class ClnBackend:
             now = self.rpc.call("wait", {"subsystem": "forwards", "indexname": "updated", "nextvalue": 0})
             created, updated = 1, int(now.get("updated") or 0) + 1
         rows = self.rpc.call("listforwards", {"index": "created", "start": created, "limit": limit})["forwards"]
+        events = [
+            forward_from_cln(r) for r in rows if r.get("updated_index") is None or int(r["updated_index"]) < updated
+        ]
         if rows:
-            keep = [r for r in rows if r.get("updated_index") is None or int(r["updated_index"]) < updated]
             created = int(rows[-1]["created_index"]) + 1
-            return ForwardPage(tuple(forward_from_cln(r) for r in keep), _cursor(created, updated), False)
-        rows = self.rpc.call("listforwards", {"index": "updated", "start": updated, "limit": limit})["forwards"]
-        keep = [r for r in rows if int(r["created_index"]) < created]
+        room = limit - len(events)
+        if len(rows) == limit or room == 0:
+            return ForwardPage(tuple(events), _cursor(created, updated), False)
+        # The created index is read to its end for now: the updates since U come next, in the same page.
+        rows = self.rpc.call("listforwards", {"index": "updated", "start": updated, "limit": room})["forwards"]
+        events += [forward_from_cln(r) for r in rows if int(r["created_index"]) < created]
         if rows:
             updated = int(rows[-1]["updated_index"]) + 1
-        return ForwardPage(tuple(forward_from_cln(r) for r in keep), _cursor(created, updated), len(rows) < limit)
+        return ForwardPage(tuple(events), _cursor(created, updated), len(rows) < room)

@@ -104,7 +104,8 @@ def policy_from_gossip(entry: Mapping[str, Any]) -> ChannelPolicy:
     )
 
 
-def _local_policy(pc: Mapping[str, Any]) -> ChannelPolicy:
+def local_policy_of(pc: Mapping[str, Any]) -> ChannelPolicy:
+    """Our policy on a ``listpeerchannels`` entry."""
     # The top-level fields are what lightningd enforces now; `updates.local` (v24.02) adds the CLTV delta.
     local = (pc.get("updates") or {}).get("local") or {}
     return ChannelPolicy(
@@ -140,7 +141,7 @@ def channel_from_cln(pc: Mapping[str, Any], *, peer_alias: str = "") -> Channel 
         capacity_msat=total,
         local_balance_msat=to_us,
         remote_balance_msat=total - to_us,
-        local_policy=_local_policy(pc),
+        local_policy=local_policy_of(pc),
         active=bool(pc.get("peer_connected")) and pc.get("state") == "CHANNELD_NORMAL",
         private=bool(pc.get("private", False)),
         initiator=(pc["opener"] == "local") if "opener" in pc else None,

@@ -63,8 +63,27 @@ def lnd_harness() -> Harness:
     return Harness(h.backend, h.make_forwards, close)
 
 
+def cln_harness() -> Harness:
+    """ClnBackend over pyln's LightningRpc to the lightningd stand-in's socket (lnlens_cln.standin), on a SimNode."""
+    pytest.importorskip("pyln.client", reason="the cln extra is not installed")
+    import shutil
+    import tempfile
+
+    from lnlens_cln.standin import StandIn, sim_node
+
+    folder = tempfile.mkdtemp(prefix="lnlens-cln-contract-")
+    standin = StandIn(folder, sim_node(history_s=86_400))
+
+    def close() -> None:
+        standin.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return Harness(standin.backend(), standin.make_forwards, close)
+
+
 BACKENDS: dict[str, Callable[[], Harness]] = {
     "fake": fake_harness,
+    "cln": cln_harness,
     "lnd": lnd_harness,
     # Shaped like CLN: no inbound fees, no per-channel CLTV delta.
     "fake-limited": lambda: fake_harness(frozenset(Capability) - {Capability.INBOUND_FEES, Capability.CLTV_DELTA}),

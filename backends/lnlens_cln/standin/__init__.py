@@ -110,6 +110,20 @@ class StandIn:
                 raise TimeoutError(f"condition not met within {timeout} s")
             time.sleep(interval)
 
+    def backend(self) -> Any:
+        """A ClnBackend on this stand-in's socket, through pyln's ``LightningRpc`` like the plugin's."""
+        from pyln.client import LightningRpc
+
+        from ..backend import ClnBackend
+
+        return ClnBackend(LightningRpc(str(self.lightning_dir / "lightning-rpc")))
+
+    def make_forwards(self, n: int) -> None:
+        """Simulate until at least ``n`` more forwards at our node are in lightningd's history, all resolved."""
+        made = 0
+        while made < n:
+            made += len(self.advance(600))
+
     def wait_backfill(self, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the plugin reports its backfill done; returns that lens-status.
 
