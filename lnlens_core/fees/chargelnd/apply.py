@@ -16,7 +16,7 @@ from typing import Any
 from ...backend import Capability
 from ...domain import Channel, ChannelPolicy, FeeUpdate
 
-__all__ = ["DesiredPolicy", "common_properties", "diff_policy"]
+__all__ = ["DesiredPolicy", "common_properties", "desired_policy", "diff_policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,28 @@ def common_properties(
     return out, notes
 
 
+def desired_policy(update: FeeUpdate, common: Mapping[str, Any], *, strict: bool = False) -> DesiredPolicy:
+    """A strategy's fields, with the common properties filling what it left undefined.
+
+    :param common: from :func:`common_properties`.
+    :param strict: replicate charge-lnd 0.3.1's quirk 5 (``compat = strict``).
+    """
+    return DesiredPolicy(
+        base_fee_msat=update.base_fee_msat,
+        fee_ppm=update.fee_ppm,
+        inbound_base_fee_msat=update.inbound_base_fee_msat,
+        inbound_fee_ppm=update.inbound_fee_ppm,
+        inbound_level_ppm=common["inbound_level_ppm"],
+        min_htlc_msat=update.min_htlc_msat if update.min_htlc_msat is not None else common["min_htlc_msat"],
+        max_htlc_msat=update.max_htlc_msat if update.max_htlc_msat is not None else common["max_htlc_msat"],
+        cltv_delta=update.cltv_delta if update.cltv_delta is not None else common["cltv_delta"],
+        disabled=bool(update.disabled),  # every strategy but `disable` (re-)enables the channel
+        min_fee_ppm_delta=common["min_fee_ppm_delta"],
+        min_inbound_fee_ppm_delta=common["min_inbound_fee_ppm_delta"],
+        sub_delta_ppm_with_other_changes=strict,
+    )
+
+
 def _inbound(
     current: ChannelPolicy, desired: DesiredPolicy, new_ppm: int | None, changes: dict[str, Any], notes: list[str]
 ) -> None:
@@ -114,6 +136,40 @@ def _drop_unsupported(changes: dict[str, Any], capabilities: frozenset[Capabilit
             notes.append(f"{name} -> {changes.pop(name)} not applied: this node does not accept positive inbound fees")
 
 
+def _outbound(current: ChannelPolicy, desired: DesiredPolicy, changes: dict[str, Any], notes: list[str]) -> int | None:
+    """Outbound base and ppm; returns the new ppm when it changes."""
+    if desired.base_fee_msat is not None and desired.base_fee_msat != current.base_fee_msat:
+        changes["base_fee_msat"] = desired.base_fee_msat
+    if desired.fee_ppm is None or desired.fee_ppm == current.fee_ppm:
+        return None
+    if abs(desired.fee_ppm - current.fee_ppm) < desired.min_fee_ppm_delta:
+        delta = desired.min_fee_ppm_delta
+        notes.append(f"fee_ppm {current.fee_ppm} -> {desired.fee_ppm} kept: below min_fee_ppm_delta={delta}")
+        return None
+    changes["fee_ppm"] = desired.fee_ppm
+    return desired.fee_ppm
+
+
+def _limits(
+    current: ChannelPolicy,
+    desired: DesiredPolicy,
+    min_htlc_floor_msat: int | None,
+    max_htlc_cap_msat: int | None,
+    changes: dict[str, Any],
+) -> None:
+    """HTLC limits (raised to the floor, lowered to the cap) and the CLTV delta."""
+    if desired.min_htlc_msat is not None:
+        value = max(desired.min_htlc_msat, min_htlc_floor_msat or 0)
+        if value != current.min_htlc_msat:
+            changes["min_htlc_msat"] = value
+    if desired.max_htlc_msat is not None:
+        value = desired.max_htlc_msat if max_htlc_cap_msat is None else min(desired.max_htlc_msat, max_htlc_cap_msat)
+        if value != current.max_htlc_msat:
+            changes["max_htlc_msat"] = value
+    if desired.cltv_delta is not None and desired.cltv_delta != current.cltv_delta:
+        changes["cltv_delta"] = desired.cltv_delta
+
+
 def diff_policy(
     current: ChannelPolicy,
     desired: DesiredPolicy,
@@ -141,39 +197,20 @@ def diff_policy(
     """
     changes: dict[str, Any] = {}
     notes: list[str] = []
-    new_ppm = None
-    if desired.fee_ppm is not None and desired.fee_ppm != current.fee_ppm:
-        if abs(desired.fee_ppm - current.fee_ppm) >= desired.min_fee_ppm_delta:
-            new_ppm = changes["fee_ppm"] = desired.fee_ppm
-        else:
-            delta = desired.min_fee_ppm_delta
-            notes.append(f"fee_ppm {current.fee_ppm} -> {desired.fee_ppm} kept: below min_fee_ppm_delta={delta}")
-    if desired.base_fee_msat is not None and desired.base_fee_msat != current.base_fee_msat:
-        changes["base_fee_msat"] = desired.base_fee_msat
-    wants_inbound = any(
-        v is not None for v in (desired.inbound_base_fee_msat, desired.inbound_fee_ppm, desired.inbound_level_ppm)
-    )
+    new_ppm = _outbound(current, desired, changes, notes)
+    inbound = (desired.inbound_base_fee_msat, desired.inbound_fee_ppm, desired.inbound_level_ppm)
     if Capability.INBOUND_FEES in capabilities:
         _inbound(current, desired, new_ppm, changes, notes)
-    elif wants_inbound:
+    elif any(v is not None for v in inbound):
         notes.append("inbound fees not applied: this backend cannot set them")
-    if desired.min_htlc_msat is not None:
-        value = max(desired.min_htlc_msat, min_htlc_floor_msat or 0)
-        if value != current.min_htlc_msat:
-            changes["min_htlc_msat"] = value
-    if desired.max_htlc_msat is not None:
-        value = desired.max_htlc_msat if max_htlc_cap_msat is None else min(desired.max_htlc_msat, max_htlc_cap_msat)
-        if value != current.max_htlc_msat:
-            changes["max_htlc_msat"] = value
-    if desired.cltv_delta is not None and desired.cltv_delta != current.cltv_delta:
-        changes["cltv_delta"] = desired.cltv_delta
+    _limits(current, desired, min_htlc_floor_msat, max_htlc_cap_msat, changes)
     if desired.disabled is not None and desired.disabled != current.disabled:
         if channel_active:
             changes["disabled"] = desired.disabled
         else:
             notes.append("status kept: the channel is not active")
     _drop_unsupported(changes, capabilities, notes)
-    if desired.sub_delta_ppm_with_other_changes and changes and "fee_ppm" not in changes and new_ppm is None:
+    if desired.sub_delta_ppm_with_other_changes and changes and new_ppm is None:
         if desired.fee_ppm is not None and desired.fee_ppm != current.fee_ppm:
             changes["fee_ppm"] = desired.fee_ppm
             notes.append(f"fee_ppm {desired.fee_ppm} sent below the delta along with other changes (compat=strict)")

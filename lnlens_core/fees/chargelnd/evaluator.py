@@ -16,7 +16,7 @@ from typing import Any
 from ...domain import ChannelId, FeeUpdate
 from ...errors import ConfigError, StrategyError
 from ..strategy import FeeContext, FeeProposal, FeeStrategy, build_strategy, strategy_parameters
-from .apply import DesiredPolicy, common_properties, diff_policy
+from .apply import DesiredPolicy, common_properties, desired_policy, diff_policy
 from .inputs import PolicyEnvironment, PolicyInputs
 from .keys import CIRCUITBREAKER_PROPERTIES
 from .matchers import ChannelFacts, Check, InputsMissing, match_policy
@@ -130,6 +130,34 @@ def _take(selection: _Selection, policy: Policy, explain: bool) -> None:
         selection.sources.update(dict.fromkeys(policy.properties, policy.name))
 
 
+def _context(inputs: PolicyInputs, env: PolicyEnvironment) -> FeeContext:
+    return FeeContext(
+        now=env.now,
+        node=env.node,
+        capabilities=env.capabilities,
+        peer_policy=inputs.peer_policy,
+        peer_channels=inputs.shared_channels(),
+        funding_fee_msat=inputs.funding_fee_msat,
+        onchain_fee_rates=env.onchain_fee_rates,
+    )
+
+
+def _through_use_config(
+    outer: Mapping[str, Any], inner: Mapping[str, Any], default_delta: int | None
+) -> dict[str, Any]:
+    """The properties that apply when another file decided (charge-lnd 0.3.1's ``use_config``).
+
+    The other file's policy supplies the common properties (its strategy runs there);
+    its delta, or its strategy's default delta, propagates, else the outer one stays;
+    the inbound delta is the outer policy's.
+    """
+    props = dict(inner)
+    delta = inner.get("min_fee_ppm_delta", default_delta)
+    props["min_fee_ppm_delta"] = outer.get("min_fee_ppm_delta") if delta is None else delta
+    props["min_inbound_fee_ppm_delta"] = outer.get("min_inbound_fee_ppm_delta")
+    return {k: v for k, v in props.items() if v is not None}
+
+
 class PolicyEvaluator:
     """Decides, channel by channel, what a validated policy file wants.
 
@@ -220,17 +248,8 @@ class PolicyEvaluator:
 
         if isinstance(strategy, str):
             return kept(error=strategy)
-        ctx = FeeContext(
-            now=env.now,
-            node=env.node,
-            capabilities=env.capabilities,
-            peer_policy=inputs.peer_policy,
-            peer_channels=inputs.shared_channels(),
-            funding_fee_msat=inputs.funding_fee_msat,
-            onchain_fee_rates=env.onchain_fee_rates,
-        )
         try:
-            proposal = strategy.propose(inputs.channel, ctx)
+            proposal = strategy.propose(inputs.channel, _context(inputs, env))
         except Exception as exc:  # noqa: BLE001 - any strategy failure (third-party ones too) keeps the channel
             error = str(exc) if isinstance(exc, StrategyError) else f"strategy {strategy_name} failed: {exc!r}"
             return kept(error=error)
@@ -240,14 +259,7 @@ class PolicyEvaluator:
             return kept(error=f"strategy {strategy_name} returned {proposal!r}, not a FeeProposal")
         cls = type(strategy)
         default_delta = getattr(cls, "default_min_fee_ppm_delta", None)
-        props = dict(inner.props)
-        if inner is not outer:
-            # use_config: the other file's policy supplies the common properties (its strategy runs
-            # there); its delta, or its strategy's default delta, propagates, else the outer one stays.
-            delta = inner.props.get("min_fee_ppm_delta", default_delta)
-            props["min_fee_ppm_delta"] = outer.props.get("min_fee_ppm_delta") if delta is None else delta
-            props["min_inbound_fee_ppm_delta"] = outer.props.get("min_inbound_fee_ppm_delta")
-            props = {k: v for k, v in props.items() if v is not None}
+        props = inner.props if inner is outer else _through_use_config(outer.props, inner.props, default_delta)
         args = (proposal, props, default_delta or 0, cls)
         decision = self._finish(inputs, env, name, chain, strategy_name, *args, checks, notes)
         return replace(decision, params=params)
@@ -297,30 +309,14 @@ class PolicyEvaluator:
             common["inbound_level_ppm"] = None
         if not getattr(cls, "applies_common_properties", True):
             common.update(min_htlc_msat=None, max_htlc_msat=None, cltv_delta=None)
-        update = proposal.update
-        desired = DesiredPolicy(
-            base_fee_msat=update.base_fee_msat,
-            fee_ppm=update.fee_ppm,
-            inbound_base_fee_msat=update.inbound_base_fee_msat,
-            inbound_fee_ppm=update.inbound_fee_ppm,
-            inbound_level_ppm=common["inbound_level_ppm"],
-            min_htlc_msat=update.min_htlc_msat if update.min_htlc_msat is not None else common["min_htlc_msat"],
-            max_htlc_msat=update.max_htlc_msat if update.max_htlc_msat is not None else common["max_htlc_msat"],
-            cltv_delta=update.cltv_delta if update.cltv_delta is not None else common["cltv_delta"],
-            disabled=bool(update.disabled),
-            min_fee_ppm_delta=common["min_fee_ppm_delta"],
-            min_inbound_fee_ppm_delta=common["min_inbound_fee_ppm_delta"],
-            sub_delta_ppm_with_other_changes=self.policies.strict,
-        )
+        desired = desired_policy(proposal.update, common, strict=self.policies.strict)
         result, diff_notes = diff_policy(
             channel.local_policy,
             desired,
             env.capabilities,
             channel_active=channel.active,
             min_htlc_floor_msat=inputs.min_htlc_floor_msat,
-            max_htlc_cap_msat=inputs.max_htlc_cap_msat
-            if inputs.max_htlc_cap_msat is not None
-            else channel.capacity_msat,
+            max_htlc_cap_msat=channel.capacity_msat if inputs.max_htlc_cap_msat is None else inputs.max_htlc_cap_msat,
         )
         notes.extend(diff_notes)
         return PolicyDecision(
