@@ -639,11 +639,20 @@ class _Router:
                     self.fake._subscribers.remove(q)
 
 
-def sim_node(*, nodes: int = 60, seed: int = 1, payments_per_hour: float = 3000.0):
-    """A small synthetic SimNode (fast to build) with enough forwards through it."""
+def sim_node(
+    *, nodes: int = 60, seed: int = 1, payments_per_hour: float = 3000.0, balances: str | None = None, clock=None
+):
+    """A small synthetic SimNode (fast to build) with enough forwards through it.
+
+    :param balances: the simulator's balance rule (``opener`` leaves channels lopsided: many liquidity failures).
+    :param clock: a ManualClock to start from (default: the simulator's start date).
+    """
     from lnlens_sim.scenario import SimSettings, build
 
-    return build(SimSettings(network="synthetic", nodes=nodes, seed=seed, payments_per_hour=payments_per_hour))
+    settings = SimSettings(
+        network="synthetic", nodes=nodes, seed=seed, payments_per_hour=payments_per_hour, balances=balances
+    )
+    return build(settings, clock=clock)
 
 
 class LndHarness:

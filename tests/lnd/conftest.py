@@ -33,11 +33,11 @@ def fake(node, tmp_path) -> Iterator[FakeLnd]:
 
 
 @pytest.fixture
-def connect(fake):
-    """connect(mode="read", ops=None, **settings) -> LndBackend, closed after the test."""
+def connect_to():
+    """connect_to(fake, mode="read", ops=None, **settings) -> LndBackend, closed after the test."""
     opened: list[LndBackend] = []
 
-    def make(mode: str = "read", ops=None, name: str = "lnlens.macaroon", **settings) -> LndBackend:
+    def make(fake, mode: str = "read", ops=None, name: str = "lnlens.macaroon", **settings) -> LndBackend:
         macaroon = fake.write_macaroon(name, ops if ops is not None else minimal_ops(mode))
         backend = LndBackend.connect(fake.settings(macaroon, mode=mode, **settings), clock=fake.node.clock)
         opened.append(backend)
@@ -46,6 +46,12 @@ def connect(fake):
     yield make
     for backend in opened:
         backend.close()
+
+
+@pytest.fixture
+def connect(fake, connect_to):
+    """connect(mode="read", ops=None, **settings) -> LndBackend connected to the ``fake`` fixture."""
+    return lambda *args, **kwargs: connect_to(fake, *args, **kwargs)
 
 
 class Feed:

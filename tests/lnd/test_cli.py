@@ -1,0 +1,121 @@
+"""`lnlens lnd status | opportunities | run` against the fake lnd, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from lnlens_lnd.testing import FakeLnd, minimal_ops, sim_node
+
+from lnlens_core.cli import main
+from lnlens_core.clock import ManualClock, SystemClock
+from lnlens_core.config import LensConfig
+from lnlens_core.lens import Lens
+from lnlens_core.opportunities import run_analysis
+from lnlens_core.plugins import get_plugin_manager
+from lnlens_core.storage import Store
+
+
+@pytest.fixture
+def recent(tmp_path):
+    """A fake lnd whose simulated node has forwarded for the last two hours of real time."""
+    node = sim_node(balances="opener", payments_per_hour=800, clock=ManualClock(SystemClock().now() - 7200))
+    fake = FakeLnd(node, tmp_path / "lnd")
+    fake.start()
+    node.run(1800)  # history from before the sidecar starts
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("read"))
+    config = tmp_path / "lnlens.toml"
+    config.write_text(
+        f'interval = "1s"\n[lnd]\nhost = "{fake.host}"\nnetwork = "regtest"\ntlscert = "{fake.cert_path}"\n'
+        f'macaroon = "{mac}"\n'
+    )
+    yield fake, config
+    fake.stop()
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_json(recent, tmp_path, capsys):
+    fake, config = recent
+    code, out, err = _run(capsys, "--config", str(config), "--db", str(tmp_path / "db.sqlite3"), "lnd", "status",
+                          "--json")  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["node"]["pubkey"] == fake.node.info.pubkey and data["node"]["network"] == "regtest"
+    assert data["mode"] == "read" and "inbound_fees" in data["capabilities"]
+    assert data["macaroon"]["scope"] == "minimal" and data["channels"] == len(fake.node.list_channels())
+    assert data["macaroon"]["least_privilege_command"].startswith("lncli bakemacaroon --save_to=lnlens.macaroon")
+
+
+def test_opportunities_json_is_the_core_analysis(recent, tmp_path, capsys, connect_to, feed):
+    """The sidecar's store (history + live failures) analysed by `lnlens lnd opportunities`: the core's JSON."""
+    fake, config = recent
+    f = feed(connect_to(fake), fake.node.clock)
+    f.wait_connected(1)
+    fake.node.run(3600)
+    drops = f.live.stats.drops
+    fake.drop_streams()
+    f.wait(lambda: f.live.stats.drops > drops)
+    f.close()
+    code, out, err = _run(capsys, "--config", str(config), "--db", str(f.path), "lnd", "opportunities", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["schema_version"] == 1 and data["channels"] == len(fake.node.list_channels())
+    assert data["opportunities"], "the run needs failed forwards at our node"
+    assert {"short_channel_id", "urgency", "missed_revenue_msat", "recommendations"} <= set(data["opportunities"][0])
+    store = Store(f.path)
+    try:
+        assert store.row_counts()["forwards"] == len({e.key for e in fake.node.events if e.status.value == "settled"}
+                                                     | {e.key for e in fake.emitted})  # fmt: skip
+        lens = Lens(LensConfig(data_dir=tmp_path, db_path=f.path), store=store, clock=ManualClock(data["run_time"]),
+                    pm=get_plugin_manager(load_entrypoints=False))  # fmt: skip
+        again = run_analysis(lens, since_s=86_400, channels=lens.store.latest_channels()[1], save=False).to_json()
+    finally:
+        store.close()
+    assert again["opportunities"] == data["opportunities"]
+
+
+def test_a_config_error_is_one_line(tmp_path, capsys):
+    config = tmp_path / "lnlens.toml"
+    config.write_text('[lnd]\nnetwork = "moon"\ncolour = 1\n')
+    code, _, err = _run(capsys, "--config", str(config), "--db", str(tmp_path / "db"), "lnd", "status")
+    assert code == 2
+    assert err.count("config error") == 2 and "Traceback" not in err
+
+
+def test_run_stops_cleanly_on_sigterm(recent, tmp_path):
+    fake, config = recent
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v", "--config",
+           str(config), "--db", str(tmp_path / "db.sqlite3"), "lnd", "run"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    analysed = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if "analysis 1:" in line:
+                analysed.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        assert analysed.wait(30), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(5)
+    text = "".join(lines)
+    assert "SIGTERM, stopping" in text and "sidecar stopped" in text and "Traceback" not in text
