@@ -9,7 +9,7 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test lint install clean
+.PHONY: test lint install clean bench proto
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,14 @@ test: lint
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - the suite is broken" >&2; exit 1; fi; \
 	exit $$rc
+
+# Every benchmarks/bench_*.py prints its figures with a same-run baseline.
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Regenerate the LND gRPC stubs (backends/lnlens_lnd/_proto) from backends/lnlens_lnd/proto/*.proto.
+proto: $(STAMP)
+	$(BIN)/python -m lnlens_lnd.protogen
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

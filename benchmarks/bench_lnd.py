@@ -1,0 +1,147 @@
+"""LND benchmark for issue [E]: HTLC events consumed from the fake lnd's stream into the store.
+
+Both figures come from the same run, over TLS to the same in-process fake lnd:
+
+- **emit**: the rate at which the server delivers SubscribeHtlcEvents messages to a
+  client (lnlens's own allowlisted client) that discards them;
+- **consume**: the rate at which :class:`lnlens_lnd.events.LiveForwards` takes the
+  same number of messages off the stream, converts them and stores the resolved
+  forwards (SQLite file, WAL) through ``HtlcMonitor.record``.
+
+The ratio consume/emit says how much of the stream's capacity the ingest keeps up
+with. The forwards are a simulated node's (lnlens_sim), repeated with fresh HTLC ids
+until there are enough; each forward is 2-3 stream messages as lnd sends them.
+
+Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_lnd.py --quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from lnlens_lnd.backend import LndBackend
+from lnlens_lnd.events import LiveForwards
+from lnlens_lnd.testing import FakeLnd, htlc_messages, minimal_ops, sim_node
+
+from lnlens_core.clock import SystemClock
+from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.storage import Store
+
+
+def forwards(node, count: int, id_base: int) -> list:
+    """``count`` forwards shaped like the simulator's, each with an HTLC id of its own."""
+    base = node.events
+    out = []
+    for i in range(count):
+        e = base[i % len(base)]
+        out.append(dataclasses.replace(e, in_htlc_id=id_base + i))
+    return out
+
+
+def messages_for(events) -> int:
+    return sum(len(htlc_messages(e, 0)) for e in events)
+
+
+def wait_for(predicate, timeout: float = 300.0) -> None:
+    pause = threading.Event()
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("benchmark stalled")
+        pause.wait(0.002)
+
+
+def bench(count: int) -> dict[str, float]:
+    node = sim_node(payments_per_hour=6000)
+    with tempfile.TemporaryDirectory(prefix="lnlens-bench-lnd-") as tmp:
+        folder = Path(tmp)
+        fake = FakeLnd(node, folder / "lnd")
+        fake.start()
+        node.run(3600)
+        mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("read"))
+        backend = LndBackend.connect(fake.settings(mac), clock=node.clock)
+        try:
+            emit_events = forwards(node, count, 10_000_000)
+            consume_events = forwards(node, count, 20_000_000)
+            n_msgs = messages_for(emit_events)
+
+            # 1. The server's rate to a client that only counts what it receives.
+            stream = backend.subscribe_htlc_events()
+            received = [0]
+            subscribed = threading.Event()
+
+            def discard() -> None:
+                for msg in stream:
+                    if msg.WhichOneof("event") == "subscribed_event":
+                        subscribed.set()
+                        continue
+                    received[0] += 1
+
+            reader = threading.Thread(target=discard)
+            reader.start()
+            subscribed.wait(10)
+            t0 = time.perf_counter()
+            fake.publish(emit_events)
+            wait_for(lambda: received[0] >= n_msgs)
+            emit_s = time.perf_counter() - t0
+            stream.cancel()
+            reader.join(10)
+
+            # 2. lnlens's feed: convert, store, count.
+            stop = threading.Event()
+            box: dict = {}
+
+            def consume() -> None:
+                store = Store(folder / "bench.sqlite3")
+                monitor = HtlcMonitor(store, node.clock, lambda batch: None)
+                box["feed"] = feed = LiveForwards(backend, monitor, SystemClock(), stop, resync_s=3600)
+                feed.run()
+                store.close()
+
+            worker = threading.Thread(target=consume)
+            worker.start()
+            wait_for(lambda: "feed" in box and box["feed"].connected.is_set())
+            feed = box["feed"]
+            start_msgs = feed.stats.messages
+            start_recorded = feed.stats.recorded
+            t0 = time.perf_counter()
+            fake.publish(consume_events)
+            wait_for(lambda: feed.stats.recorded - start_recorded >= count)
+            consume_s = time.perf_counter() - t0
+            consumed_msgs = feed.stats.messages - start_msgs
+            feed.close()
+            worker.join(30)
+        finally:
+            backend.close()
+            fake.stop()
+    return {
+        "forwards": count,
+        "messages": n_msgs,
+        "emit_msgs_per_s": n_msgs / emit_s,
+        "consume_msgs_per_s": consumed_msgs / consume_s,
+        "consume_forwards_per_s": count / consume_s,
+        "ratio": (consumed_msgs / consume_s) / (n_msgs / emit_s),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer forwards (a smoke run)")
+    parser.add_argument("--forwards", type=int, default=None)
+    args = parser.parse_args()
+    count = args.forwards or (5_000 if args.quick else 50_000)
+    r = bench(count)
+    print(f"lnd stream, {r['forwards']:,} forwards = {r['messages']:,} HTLC events (TLS, same fake lnd, same run)")
+    print(f"  emit to a discarding client : {r['emit_msgs_per_s']:>10,.0f} events/s")
+    print(f"  consumed into the store     : {r['consume_msgs_per_s']:>10,.0f} events/s "
+          f"({r['consume_forwards_per_s']:,.0f} forwards/s)")  # fmt: skip
+    print(f"  ratio consume/emit          : {r['ratio']:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
