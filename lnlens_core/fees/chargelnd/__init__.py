@@ -11,7 +11,7 @@ Use::
 keep). docs/charge-lnd.md lists where lnlens deliberately differs from 0.3.1.
 """
 
-from .apply import DesiredPolicy, common_properties, diff_policy
+from .apply import DesiredPolicy, common_properties, desired_policy, diff_policy
 from .evaluator import PolicyDecision, PolicyEvaluator
 from .inputs import (
     ActivityStats,
@@ -46,6 +46,7 @@ __all__ = [
     "chargelnd_balances_msat",
     "check_policy_file",
     "common_properties",
+    "desired_policy",
     "diff_policy",
     "funding_fee_share_msat",
     "load_policy_file",
