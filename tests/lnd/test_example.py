@@ -1,0 +1,30 @@
+"""The README's LND section: the bake command is the one lnlens checks for, the example output is current."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lnlens_lnd.backend import bake_command
+from lnlens_lnd.example import START, generate
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index("## LND") :]
+
+
+def test_readme_bake_command_grants_exactly_what_lnlens_calls():
+    sh = re.search(r"```sh\n(lncli bakemacaroon.*?)```", _section(), re.DOTALL)[1]
+    granted = set(re.findall(r"uri:\S+", sh))
+    assert granted == set(re.findall(r"uri:\S+", bake_command("apply")))
+    read_only = granted - {"uri:/lnrpc.Lightning/UpdateChannelPolicy"}
+    assert read_only == set(re.findall(r"uri:\S+", bake_command("read")))
+    assert "--root_key_id=4711" in sh
+
+
+def test_readme_example_is_generated_output():
+    block = START.search(_section())[0]
+    assert block == generate(), "run: python -m lnlens_lnd.example --write README.md"
