@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import statistics
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .domain import Channel, ChannelId, Recommendation, RecommendationKind
@@ -230,7 +231,13 @@ def _rebalance_inbound(
 def recommend(
     stats: FlowStats, channels: Mapping[ChannelId, Channel], params: AnalyzerParams
 ) -> dict[ChannelId, list[Recommendation]]:
-    """Recommendations per channel, from its flows and its state now."""
+    """Recommendations per channel, from its flows and its state now.
+
+    A rule needs at least one failure of its kind even when ``min_failures`` is 0
+    (which only widens what is *reported*).
+    """
+    if params.min_failures < 1:
+        params = replace(params, min_failures=1)
     out: dict[ChannelId, list[Recommendation]] = {}
     sources = _Sources(channels, stats, params)
     fees = [ch.local_policy.fee_ppm for ch in channels.values()]
