@@ -24,6 +24,9 @@ CORE_COMMANDS = (
     "lnlens_core.cli.db",
     "lnlens_core.cli.cleanup",
     "lnlens_core.cli.plugins_cmd",
+    "lnlens_core.cli.model_cmd",
+    "lnlens_core.cli.recommend_cmd",
+    "lnlens_core.cli.report_cmd",
 )
 log = logging.getLogger("lnlens_core.cli")
 

@@ -108,3 +108,11 @@ def m002_snapshot_peer_alias(db: Database) -> None:
 def m003_meta(db: Database) -> None:
     # Facts about the database itself, e.g. clock=simulated for a simulator's run.
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@migrations()
+def m004_model_activation(db: Database) -> None:
+    # When each model was last made active, and in which order (a counter: a simulated
+    # clock gives many activations the same time), so the previous one can be restored.
+    db.execute("ALTER TABLE model_runs ADD COLUMN activated_time REAL")
+    db.execute("ALTER TABLE model_runs ADD COLUMN activation INTEGER")

@@ -290,6 +290,35 @@ class Store:
         rows = self.db.execute("SELECT body FROM opportunities WHERE run_time = ? ORDER BY id", [when]).fetchall()
         return when, [json.loads(body) for (body,) in rows]
 
+    # -- model versions -------------------------------------------------------
+
+    def add_model_run(self, *, time: float, name: str, version: str, path: str, metrics: dict[str, Any]) -> int:
+        """Record a model version (inactive); returns its id."""
+        with self.db.atomic():
+            cur = self.db.execute(
+                "INSERT INTO model_runs (time, name, version, path, metrics, active) VALUES (?, ?, ?, ?, ?, 0)",
+                [time, name, version, path, json.dumps(metrics, sort_keys=True)],
+            )
+        return int(cur.lastrowid)
+
+    def model_runs(self) -> list[dict[str, Any]]:
+        """Every recorded model version, oldest first, metrics decoded."""
+        rows = list(self.db.query("SELECT * FROM model_runs ORDER BY id"))
+        for row in rows:
+            row["metrics"] = json.loads(row["metrics"])
+            row["active"] = bool(row["active"])
+        return rows
+
+    def activate_model(self, model_id: int, *, time: float) -> None:
+        """Make one model version the active one, in one transaction."""
+        with self.db.atomic():
+            self.db.execute("UPDATE model_runs SET active = 0 WHERE active = 1")
+            self.db.execute(
+                "UPDATE model_runs SET active = 1, activated_time = ?,"
+                " activation = (SELECT coalesce(max(activation), 0) + 1 FROM model_runs) WHERE id = ?",
+                [time, model_id],
+            )
+
     # -- retention ------------------------------------------------------------
 
     def _prune_where(self, kind: str, cutoff: float) -> tuple[str, str, list[Any]]:

@@ -1,0 +1,254 @@
+"""``lnlens model list|train|evaluate|use``: versions of the liquidity model, in the store."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import LnlensError, ModelError
+from ..inference import OnnxModel
+from ..model_registry import ModelRegistry, default_model_path
+from .context import CliContext, add_json_flag
+
+_TRAIN_DIR = Path(__file__).resolve().parents[2] / "models" / "train"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="the liquidity model: list, train, evaluate, use versions")
+    msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+
+    ls = msub.add_parser("list", help="model versions in the store, with their metrics")
+    add_json_flag(ls)
+    ls.set_defaults(handler=cmd_list)
+
+    tr = msub.add_parser("train", help="train a candidate; it replaces the active model only if it wins")
+    src = tr.add_mutually_exclusive_group(required=True)
+    src.add_argument("--simulate", action="store_true", help="train on simulated mainnet data (source checkout)")
+    src.add_argument(
+        "--db",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="train on this database (its newest quarter is held out)",
+    )
+    tr.add_argument(
+        "--kind",
+        choices=("gbr", "forest", "sgd"),
+        default="gbr",
+        help="gbr (default), forest, or sgd: the incremental learner, fed in time order",
+    )
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seeds", default="1,2", help="simulation seeds for training (--simulate)")
+    tr.add_argument("--val-seeds", default="101", help="held-out simulation seeds (--simulate)")
+    tr.add_argument("--centres", type=int, default=2, help="training networks; one more is held out")
+    tr.add_argument("--nodes", type=int, default=200, help="nodes per simulated neighbourhood")
+    tr.add_argument("--hours", type=float, default=18.0, help="simulated hours per run")
+    tr.add_argument("--name", default="liquidity")
+    tr.add_argument("--out", metavar="DIR", help="also write the .onnx and its model card here")
+    add_json_flag(tr)
+    tr.set_defaults(handler=cmd_train)
+
+    ev = msub.add_parser("evaluate", help="score a model on this node's history next to the baselines")
+    ev.add_argument("id", nargs="?", type=int, help="model id (default: the active model, else the shipped one)")
+    add_json_flag(ev)
+    ev.set_defaults(handler=cmd_evaluate)
+
+    use = msub.add_parser("use", help="make a model version active (atomic), or restore the previous one")
+    which = use.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", type=int, help="model id from `lnlens model list`")
+    which.add_argument("--previous", action="store_true", help="re-activate the model in use before the current one")
+    add_json_flag(use)
+    use.set_defaults(handler=cmd_use)
+
+
+def registry(ctx: CliContext) -> ModelRegistry:
+    return ModelRegistry(ctx.store(), ctx.config().data_dir / "models")
+
+
+def _mae(metrics: dict[str, Any], *path: str) -> str:
+    node: Any = metrics
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return f"{node:.4f}" if isinstance(node, float) else "-"
+
+
+def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
+    rows = registry(ctx).list()
+    default = default_model_path()
+
+    def render(console: Console) -> None:
+        if not rows:
+            where = default or "none installed"
+            console.print(f"No model versions in the store; the shipped default serves ({where}).")
+            return
+        table = Table(
+            "id",
+            "name",
+            "version",
+            "active",
+            "MAE",
+            "MAE current-ratio",
+            "MAE 50/50",
+            "path",
+            title="Liquidity model versions",
+        )
+        for r in rows:
+            m = r["metrics"]
+            table.add_row(
+                str(r["id"]),
+                r["name"],
+                r["version"],
+                "yes" if r["active"] else "",
+                _mae(m, "model", "mae"),
+                _mae(m, "baselines", "current", "mae"),
+                _mae(m, "baselines", "half", "mae"),
+                r["path"] or "",
+            )
+        console.print(table)
+
+    ctx.emit({"models": rows, "default": str(default) if default else None}, render)
+    return 0
+
+
+def _train_module():
+    if not (_TRAIN_DIR / "build.py").is_file():
+        raise LnlensError("training from the simulator needs a source checkout (models/train); use --db otherwise")
+    if str(_TRAIN_DIR) not in sys.path:
+        sys.path.insert(0, str(_TRAIN_DIR))
+    return importlib.import_module("build")
+
+
+def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
+    from ..learning import OnlineSession, dataset_from_store, export_onnx, make_model, time_split
+
+    reg = registry(ctx)
+    now = ctx.lens().clock.now()
+    version = str(len(reg.list()) + 1)
+    if args.simulate:
+        build = _train_module()
+        plan = build.Plan(
+            train_centres=args.centres,
+            seeds=_ints(args.seeds),
+            val_seeds=_ints(args.val_seeds),
+            nodes=args.nodes,
+            hours=args.hours,
+            kind=args.kind,
+            seed=args.seed,
+        )
+        payload, report, holdout = build.train_from_simulation(plan, name=args.name, version=version)
+        if args.out:
+            build.write(payload, report, Path(args.out), f"{args.name}-{version}")
+    else:
+        data = dataset_from_store(ctx.store())
+        older, recent = time_split(data)
+        if args.kind == "sgd":
+            session = OnlineSession(seed=args.seed)
+            session.learner.update(older)
+            from ..learning import baselines, evaluate
+
+            metrics = {
+                "model": evaluate(session.learner.predict(recent.x), recent),
+                "baselines": baselines(recent),
+                "kind": "sgd",
+            }
+            payload = export_onnx(
+                session.learner.pipeline, name=args.name, version=version, trained_at=now, metrics=metrics
+            )
+            report = {"metrics": metrics}
+        else:
+            try:
+                payload, report = make_model(
+                    older,
+                    recent,
+                    kind=args.kind,
+                    seed=args.seed,
+                    name=args.name,
+                    version=version,
+                    now=now,
+                    data_note=f"node history {ctx.config().db_path}",
+                )
+            except ValueError as exc:
+                raise ModelError(f"not enough history to train: {exc}") from None
+        holdout = recent
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{args.name}-{version}.onnx").write_bytes(payload)
+    decision = reg.consider(payload, holdout, name=args.name, version=version, metrics=report["metrics"], now=now)
+    result = {
+        "id": decision.candidate_id,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+        "metrics": report["metrics"],
+        "parity_max_abs_diff": report.get("parity_max_abs_diff"),
+    }
+
+    def render(console: Console) -> None:
+        _metrics_table(console, report["metrics"], title=f"Model {args.name}-{version} on held-out data")
+        verdict = "now active" if decision.promoted else "kept inactive"
+        console.print(f"model id {decision.candidate_id}: {verdict} ({decision.reason})")
+
+    ctx.emit(result, render)
+    return 0
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise LnlensError(f"not a comma-separated list of integers: {text!r}") from None
+
+
+def _metrics_table(console: Console, metrics: dict[str, Any], *, title: str) -> None:
+    table = Table("predictor", "samples", "MAE", "R²", "carried share", title=title)
+    rows = {"model": metrics.get("model", {}), **metrics.get("baselines", {})}
+    names = {"half": "50/50", "current": "current ratio", "linear": "linear (ridge)"}
+    for name, m in rows.items():
+        table.add_row(
+            names.get(name, name),
+            str(m.get("n", "-")),
+            _fmt(m.get("mae")),
+            _fmt(m.get("r2")),
+            _fmt(m.get("carried_share")),
+        )
+    console.print(table)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) and v == v else "-"
+
+
+def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
+    from ..learning import baselines, dataset_from_store, evaluate
+
+    reg = registry(ctx)
+    if args.id is not None:
+        row = next((r for r in reg.list() if r["id"] == args.id), None)
+        if row is None:
+            raise ModelError(f"no model with id {args.id}")
+        model = OnnxModel.load(row["path"])
+    else:
+        model = reg.load_active()
+    data = dataset_from_store(ctx.store())
+    if not len(data):
+        raise ModelError("the store has no history with a complete target window to evaluate on")
+    metrics = {"model": evaluate(model.predict(data.x), data), "baselines": baselines(data)}
+    result = {"model": f"{model.name}-{model.version}", "source": model.source, "metrics": metrics}
+    ctx.emit(result, lambda c: _metrics_table(c, metrics, title=f"{result['model']} on this node's history"))
+    return 0
+
+
+def cmd_use(args: argparse.Namespace, ctx: CliContext) -> int:
+    reg = registry(ctx)
+    now = ctx.lens().clock.now()
+    row = reg.restore_previous(now=now) if args.previous else reg.use(args.id, now=now)
+    ctx.emit(
+        {"active": row["id"], "name": row["name"], "version": row["version"]},
+        lambda c: c.print(f"model {row['id']} ({row['name']}-{row['version']}) is now active"),
+    )
+    return 0

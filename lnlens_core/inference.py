@@ -1,0 +1,109 @@
+"""Serving the liquidity model: onnxruntime only, CPU, few threads, one batch for all channels.
+
+onnxruntime is imported lazily (the ``ml`` extra), so the CLN plugin starts without it.
+:meth:`OnnxModel.load` checks the model's metadata against this code's feature schema
+(:data:`~lnlens_core.features.FEATURE_NAMES`, :data:`~lnlens_core.features.FEATURE_VERSION`)
+and the input's width, and raises :class:`~lnlens_core.errors.ModelError` on any mismatch:
+callers catch it and carry on rule-based. scikit-learn is never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import MissingExtra, ModelError
+from .extras import require
+from .features import FEATURE_NAMES, FEATURE_VERSION
+
+__all__ = ["OnnxModel", "read_metadata"]
+
+
+def read_metadata(session: Any) -> dict[str, str]:
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+@dataclass(slots=True)
+class OnnxModel:
+    """A loaded model. ``metadata`` holds the ONNX metadata_props as strings."""
+
+    session: Any
+    input_name: str
+    metadata: dict[str, str]
+    source: str
+
+    @classmethod
+    def load(cls, model: str | Path | bytes, *, threads: int = 1) -> OnnxModel:
+        """Open a model file (or its bytes) and check it against the feature schema.
+
+        :raises ModelError: onnxruntime missing, unreadable file, or features/version/width mismatch.
+        """
+        try:
+            ort = require("onnxruntime", extra="ml", what="the liquidity model")
+        except MissingExtra as exc:
+            raise ModelError(str(exc)) from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        source = "<bytes>" if isinstance(model, bytes) else str(model)
+        try:
+            payload = model if isinstance(model, bytes) else Path(model).read_bytes()
+            session = ort.InferenceSession(payload, sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelError(f"{source}: cannot load the model ({exc})") from exc
+        meta = read_metadata(session)
+        cls._check(meta, session, source)
+        return cls(session, session.get_inputs()[0].name, meta, source)
+
+    @staticmethod
+    def _check(meta: dict[str, str], session: Any, source: str) -> None:
+        problems = []
+        try:
+            names = tuple(json.loads(meta.get("feature_names", "null")) or ())
+        except ValueError:
+            names = ()
+        if names != FEATURE_NAMES:
+            missing = [n for n in FEATURE_NAMES if n not in names]
+            extra = [n for n in names if n not in FEATURE_NAMES]
+            problems.append(
+                f"its features differ from this lnlens's (missing {missing or 'none'}, unknown {extra or 'none'}"
+                f"{', order differs' if not missing and not extra else ''})"
+            )
+        if meta.get("output") != "adjustment":
+            problems.append(f"its output is {meta.get('output')!r}, this lnlens reads 'adjustment'")
+        if meta.get("feature_version") != str(FEATURE_VERSION):
+            problems.append(f"feature version {meta.get('feature_version')!r}, this lnlens computes {FEATURE_VERSION}")
+        inputs = session.get_inputs()
+        width = inputs[0].shape[-1] if len(inputs) == 1 and inputs[0].shape else None
+        if len(inputs) != 1 or width != len(FEATURE_NAMES):
+            problems.append(f"it takes {len(inputs)} input(s) of width {width}, not one of {len(FEATURE_NAMES)}")
+        if problems:
+            raise ModelError(f"{source}: model does not match the feature schema: " + "; ".join(problems))
+
+    @property
+    def name(self) -> str:
+        return self.metadata.get("name", "?")
+
+    @property
+    def version(self) -> str:
+        return self.metadata.get("version", "?")
+
+    def json_meta(self, key: str) -> Any:
+        """A metadata entry stored as JSON (metrics, confidence, libraries), or None."""
+        raw = self.metadata.get(key)
+        return json.loads(raw) if raw else None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Optimal local ratios for a batch of feature rows (NaN allowed), clipped to [0, 1]."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
+            raise ModelError(f"expected rows of {len(FEATURE_NAMES)} features, got shape {x.shape}")
+        if not len(x):
+            return np.zeros(0)
+        out = np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64).reshape(-1)
+        # The model gives the move from the current ratio (feature 0); no current ratio, no prediction (NaN).
+        return np.clip(x[:, 0].astype(np.float64) + out, 0.0, 1.0)

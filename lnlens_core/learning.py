@@ -1,0 +1,427 @@
+"""Training the liquidity model: datasets, pipelines, metrics, ONNX export, the online learner.
+
+Needs the ``train`` extra (scikit-learn, skl2onnx, onnx), imported lazily through
+:func:`~lnlens_core.extras.require`, so nothing here loads unless an operator trains.
+Serving a model needs only onnxruntime (:mod:`lnlens_core.inference`).
+
+A :class:`Dataset` holds one row per (channel, sample time): the features of
+:mod:`lnlens_core.features` and the replay target of :mod:`lnlens_core.target`,
+with the carried-volume curve kept so that any prediction can be scored by what it
+would have carried. The simulator's data (``models/train``) and the store's
+(:func:`dataset_from_store`) build it with the same functions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .domain import Channel, HtlcEvent
+from .extras import require
+from .features import FEATURE_NAMES, FEATURE_VERSION, LONG_WINDOW_S, compute_features, windows_from_events
+from .flows import PolicyBook
+from .target import RATIO_GRID, TARGET_HORIZON_S, targets
+
+__all__ = [
+    "Dataset",
+    "KINDS",
+    "samples_at",
+    "dataset_from_store",
+    "build_pipeline",
+    "evaluate",
+    "baselines",
+    "confidence_table",
+    "export_onnx",
+    "OnlineLearner",
+    "TARGET_DEFINITION",
+]
+
+KINDS = ("gbr", "forest", "linear", "sgd")
+TARGET_DEFINITION = (
+    f"the local ratio nearest the current one among those (grid step {RATIO_GRID[1]:.3f}) that would have carried "
+    f"the most of the channel's realised forward demand over the next {TARGET_HORIZON_S // 3600} h (docs/MODEL.md)"
+)
+_GAP_BINS = (0.0, 0.1, 0.2, 0.35, 0.5, 1.01)
+
+
+@dataclass(slots=True)
+class Dataset:
+    """Samples: features ``x``, target ``y``, current ratio, carried-volume curves, group and time."""
+
+    x: np.ndarray
+    y: np.ndarray
+    current: np.ndarray
+    curves: np.ndarray
+    groups: list[str] = field(default_factory=list)
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def empty(cls) -> Dataset:
+        return cls(np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0), np.zeros((0, len(RATIO_GRID))), [],
+                   np.zeros(0))  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Dataset]) -> Dataset:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.vstack([p.x for p in parts]), np.concatenate([p.y for p in parts]),
+            np.concatenate([p.current for p in parts]), np.vstack([p.curves for p in parts]),
+            [g for p in parts for g in p.groups], np.concatenate([p.times for p in parts]),
+        )  # fmt: skip
+
+    def select(self, mask: np.ndarray) -> Dataset:
+        idx = np.flatnonzero(mask)
+        return Dataset(self.x[idx], self.y[idx], self.current[idx], self.curves[idx], [self.groups[i] for i in idx],
+                       self.times[idx])  # fmt: skip
+
+    def hash(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        for a in (self.x, self.y, self.curves):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+
+def samples_at(
+    now: float,
+    channels: Sequence[Channel],
+    events: Sequence[HtlcEvent],
+    book: PolicyBook,
+    *,
+    group: str,
+    peer_policies=None,
+    horizon_s: float = TARGET_HORIZON_S,
+) -> Dataset:
+    """Rows for every channel at ``now``: features from the past day, target from the next ``horizon_s``.
+
+    Channels whose future demand is empty at every ratio have no target and are left out.
+    """
+    windows = windows_from_events((e for e in events if now - LONG_WINDOW_S <= e.received_time < now), book, now)
+    x = compute_features(channels, windows, peer_policies=peer_policies, book=book)
+    totals = {
+        ch.channel_id: (ch.local_balance_msat + ch.remote_balance_msat, ch.balance_ratio)
+        for ch in channels
+        if ch.balance_ratio is not None
+    }
+    future = [e for e in events if now <= e.received_time < now + horizon_s]
+    found = targets(future, totals, now, horizon_s)
+    keep, ys, curves = [], [], []
+    for i, ch in enumerate(channels):
+        if ch.channel_id not in found or found[ch.channel_id][0] is None:
+            continue
+        y, curve = found[ch.channel_id]
+        keep.append(i)
+        ys.append(y)
+        curves.append(curve)
+    if not keep:
+        return Dataset.empty()
+    current = np.array([channels[i].balance_ratio for i in keep], dtype=np.float64)
+    return Dataset(x[keep], np.array(ys), current, np.array(curves, dtype=np.float64), [group] * len(keep),
+                   np.full(len(keep), now))  # fmt: skip
+
+
+def dataset_from_store(store, *, every_s: float = 3_600, horizon_s: float = TARGET_HORIZON_S, group: str = "store"):
+    """Samples from a node's own history: at each snapshot time (at most one per ``every_s``) whose
+    future ``horizon_s`` is fully in the store, the snapshot's channels, the forwards around it."""
+    last = store.latest_data_time()
+    if last is None:
+        return Dataset.empty()
+    book = PolicyBook()
+    for time, cid, policy in store.policy_history():
+        book.observe(cid, policy, time)
+    times = sorted({row["time"] for row in store.snapshots()})
+    chosen: list[float] = []
+    for t in times:
+        if t + horizon_s <= last and (not chosen or t - chosen[-1] >= every_s):
+            chosen.append(t)
+    parts = []
+    for t in chosen:
+        _, channels = store.latest_channels(at=t)
+        events = list(store.iter_forwards(since=t - LONG_WINDOW_S, until=t + horizon_s))
+        parts.append(samples_at(t, channels, events, book, group=group, horizon_s=horizon_s))
+    return Dataset.concat(parts)
+
+
+def build_pipeline(kind: str, *, seed: int = 0):
+    """An unfitted scikit-learn pipeline: median imputation (NaN stays NaN until here), then the model."""
+    require("sklearn", extra="train", what="training the liquidity model")
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge, SGDRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+    if kind == "gbr":
+        model = GradientBoostingRegressor(n_estimators=150, max_depth=3, learning_rate=0.05, subsample=0.8,
+                                          min_samples_leaf=20, random_state=seed)  # fmt: skip
+        return make_pipeline(imputer, model)
+    if kind == "forest":
+        return make_pipeline(imputer, RandomForestRegressor(n_estimators=50, max_depth=8, min_samples_leaf=10,
+                                                            random_state=seed, n_jobs=1))  # fmt: skip
+    if kind == "linear":
+        return make_pipeline(imputer, StandardScaler(), Ridge(alpha=1.0))
+    if kind == "sgd":
+        return make_pipeline(imputer, StandardScaler(), SGDRegressor(learning_rate="invscaling", eta0=0.01,
+                                                                     random_state=seed))  # fmt: skip
+    raise ValueError(f"unknown model kind {kind!r} (choose from {', '.join(KINDS)})")
+
+
+OUTPUT = "adjustment"
+"""The pipelines learn the move ``optimal - current``; a ratio is ``current + move``, clipped to [0, 1]."""
+
+
+def fit(pipeline, data: Dataset):
+    """Fit on the adjustment each sample needed (see :data:`OUTPUT`)."""
+    return pipeline.fit(data.x.astype(np.float32), data.y - data.current)
+
+
+def predict(pipeline, x: np.ndarray) -> np.ndarray:
+    """The pipeline's ratios for float32 inputs (as ONNX sees them), clipped to [0, 1]."""
+    x32 = x.astype(np.float32)
+    return np.clip(x32[:, 0].astype(np.float64) + pipeline.predict(x32), 0.0, 1.0)
+
+
+def _carried(curves: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    idx = np.abs(RATIO_GRID[None, :] - ratios[:, None]).argmin(axis=1)
+    return curves[np.arange(len(ratios)), idx]
+
+
+def evaluate(pred: np.ndarray, data: Dataset) -> dict[str, float]:
+    """MAE and R² against the target; and what the ratios would have carried.
+
+    ``carried_share``: volume carried at the predicted ratios over the volume carried at the
+    optimal ones, summed over samples. ``beats_current``: the share of samples where starting at
+    the predicted ratio would have carried at least as much as the current ratio did.
+    """
+    y = data.y
+    resid = y - pred
+    ss_tot = float(((y - y.mean()) ** 2).sum()) if len(y) else 0.0
+    best = data.curves.max(axis=1)
+    got, stay = _carried(data.curves, pred), _carried(data.curves, data.current)
+    return {
+        "n": int(len(y)),
+        "mae": float(np.abs(resid).mean()) if len(y) else float("nan"),
+        "r2": 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else float("nan"),
+        "carried_share": float(got.sum() / best.sum()) if best.sum() > 0 else float("nan"),
+        "beats_current": float((got >= stay).mean()) if len(y) else float("nan"),
+    }
+
+
+def baselines(data: Dataset) -> dict[str, dict[str, float]]:
+    """The naive baselines: always 50/50, and keep the current ratio."""
+    return {"half": evaluate(np.full(len(data), 0.5), data), "current": evaluate(data.current.copy(), data)}
+
+
+def confidence_table(pred: np.ndarray, data: Dataset, *, min_cases: int = 20) -> list[dict[str, float]]:
+    """Held-out calibration of suggestions by the size of the proposed move.
+
+    For each bin of ``|predicted - current|``: the share of held-out cases where moving to the
+    predicted ratio would have carried strictly more volume than staying (the *confidence* a
+    suggestion with that gap gets), and how many cases it rests on. Bins with fewer than
+    ``min_cases`` are dropped: no confidence is shown rather than one from a handful of cases.
+    """
+    gap = np.abs(pred - data.current)
+    got, stay = _carried(data.curves, pred), _carried(data.curves, data.current)
+    table = []
+    for lo, hi in zip(_GAP_BINS[:-1], _GAP_BINS[1:], strict=True):
+        m = (gap >= lo) & (gap < hi)
+        if m.sum() >= min_cases:
+            win = float((got[m] > stay[m]).mean())
+            table.append({"gap_min": lo, "gap_max": hi, "n": int(m.sum()), "win_rate": win})
+    return table
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import skl2onnx
+    import sklearn
+
+    return {"sklearn": sklearn.__version__, "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}  # fmt: skip
+
+
+def export_onnx(pipeline, *, name: str, version: str, trained_at: float, metrics: dict[str, Any],
+                extra: dict[str, Any] | None = None) -> bytes:  # fmt: skip
+    """The fitted pipeline as ONNX (float32 input ``X`` of width len(FEATURE_NAMES)) with metadata_props:
+    feature names and version, target, metrics, library versions and anything in ``extra`` (JSON)."""
+    require("skl2onnx", extra="train", what="exporting the liquidity model")
+    from skl2onnx import to_onnx
+
+    sample = np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
+    onx = to_onnx(pipeline, sample)
+    props = {
+        "name": name,
+        "version": version,
+        "feature_names": json.dumps(list(FEATURE_NAMES)),
+        "feature_version": str(FEATURE_VERSION),
+        "target": TARGET_DEFINITION,
+        "trained_at": repr(trained_at),
+        "metrics": json.dumps(metrics, sort_keys=True),
+        "libraries": json.dumps(_versions(), sort_keys=True),
+        "model_kind": type(pipeline[-1]).__name__,
+        "output": OUTPUT,
+    }
+    for key, value in (extra or {}).items():
+        props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    del onx.metadata_props[:]
+    for key, value in props.items():
+        entry = onx.metadata_props.add()
+        entry.key, entry.value = key, value
+    onx.producer_name = "lnlens"
+    buf = io.BytesIO(onx.SerializeToString())
+    return buf.getvalue()
+
+
+class OnlineLearner:
+    """Incremental updates as targets mature: an SGD regressor behind a fixed imputer and scaler.
+
+    The imputer medians and scaling are fitted once, on the first batch, so the learner's
+    pipeline stays one convertible scikit-learn object; each later batch is a ``partial_fit``.
+    """
+
+    def __init__(self, *, seed: int = 0) -> None:
+        self.pipeline = build_pipeline("sgd", seed=seed)
+        self.seen = 0
+
+    def update(self, data: Dataset) -> int:
+        """Learn from these samples; returns how many samples the learner has seen in all."""
+        if not len(data):
+            return self.seen
+        x = data.x.astype(np.float32)
+        imputer, scaler, sgd = (step for _, step in self.pipeline.steps)
+        if self.seen == 0:
+            imputer.fit(x)
+            scaler.fit(imputer.transform(x))
+        sgd.partial_fit(scaler.transform(imputer.transform(x)), data.y - data.current)
+        self.seen += len(data)
+        return self.seen
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return predict(self.pipeline, x)
+
+
+def iter_chunks(data: Dataset, size: int) -> Iterable[Dataset]:
+    """The dataset in time order, ``size`` samples at a time (the online learner's stream)."""
+    order = np.argsort(data.times, kind="stable")
+    for start in range(0, len(order), size):
+        mask = np.zeros(len(data), dtype=bool)
+        mask[order[start : start + size]] = True
+        yield data.select(mask)
+
+
+def compare(train: Dataset, val: Dataset, kinds: Sequence[str] = ("gbr", "linear"), *, seed: int = 0):
+    """Fit each kind on ``train``, score it on ``val`` next to the naive baselines.
+
+    :returns: (metrics by name, fitted pipelines by kind, validation predictions by kind).
+    """
+    results: dict[str, dict[str, float]] = dict(baselines(val))
+    fitted, preds = {}, {}
+    for kind in kinds:
+        if kind == "sgd":
+            learner = OnlineLearner(seed=seed)
+            for chunk in iter_chunks(train, 256):
+                learner.update(chunk)
+            pipe = learner.pipeline
+        else:
+            pipe = fit(build_pipeline(kind, seed=seed), train)
+        fitted[kind] = pipe
+        preds[kind] = predict(pipe, val.x)
+        results[kind] = evaluate(preds[kind], val)
+    return results, fitted, preds
+
+
+def permutation_importance_table(pipeline, val: Dataset, *, seed: int = 0, repeats: int = 3) -> list[dict[str, float]]:
+    """Permutation importance of the fitted model on held-out data: the rise in MAE of the ratio
+    when one feature's column is shuffled, mean over ``repeats`` shuffles."""
+    rng = np.random.default_rng(seed)
+    base = evaluate(predict(pipeline, val.x), val)["mae"]
+    rows = []
+    for j, name in enumerate(FEATURE_NAMES):
+        rises = []
+        for _ in range(repeats):
+            x = val.x.copy()
+            x[:, j] = x[rng.permutation(len(x)), j]
+            if j == 0:  # the current ratio is also what the move is added to: keep that, shuffle the input only
+                moved = np.clip(val.current + pipeline.predict(x.astype(np.float32)), 0, 1)
+                rises.append(evaluate(moved, val)["mae"] - base)
+            else:
+                rises.append(evaluate(predict(pipeline, x), val)["mae"] - base)
+        rows.append({"feature": name, "mae_increase": float(np.mean(rises))})
+    return sorted(rows, key=lambda r: -r["mae_increase"])
+
+
+def parity(pipeline, payload: bytes, x: np.ndarray) -> float:
+    """Max |onnxruntime - scikit-learn| over ``x`` (float32 inputs to both)."""
+    from .inference import OnnxModel
+
+    return float(np.nanmax(np.abs(OnnxModel.load(payload).predict(x) - predict(pipeline, x)))) if len(x) else 0.0
+
+
+def make_model(train: Dataset, val: Dataset, *, kind: str = "gbr", seed: int = 0, name: str, version: str,
+               now: float, data_note: str = "") -> tuple[bytes, dict[str, Any]]:  # fmt: skip
+    """Fit ``kind`` and the linear model on ``train``, score both and the baselines on ``val``,
+    export ``kind`` to ONNX with its metrics, confidence table and importance in the metadata.
+
+    :returns: (ONNX bytes, report: metrics by model, confidence, importance, parity, data summary).
+    """
+    if not len(train) or not len(val):
+        raise ValueError(f"need training and validation samples (have {len(train)} and {len(val)})")
+    from time import perf_counter  # a duration, not the wall clock
+
+    kinds = [kind] + [k for k in ("linear",) if k != kind]
+    started = perf_counter()
+    results, fitted, preds = compare(train, val, kinds, seed=seed)
+    fit_s = perf_counter() - started
+    pipe = fitted[kind]
+    table = confidence_table(preds[kind], val)
+    importance = permutation_importance_table(pipe, val, seed=seed)
+    data = {"train_samples": len(train), "validation_samples": len(val), "train_groups": sorted(set(train.groups)),
+            "validation_groups": sorted(set(val.groups)), "train_hash": train.hash(), "note": data_note}  # fmt: skip
+    metrics = {"model": results[kind], "baselines": {k: v for k, v in results.items() if k != kind}, "kind": kind}
+    payload = export_onnx(pipe, name=name, version=version, trained_at=now, metrics=metrics,
+                          extra={"confidence": table, "importance": importance, "data": data})  # fmt: skip
+    report = {"metrics": metrics, "confidence": table, "importance": importance, "data": data,
+              "parity_max_abs_diff": parity(pipe, payload, val.x), "fit_seconds": fit_s}  # fmt: skip
+    return payload, report
+
+
+def time_split(data: Dataset, holdout_share: float = 0.25) -> tuple[Dataset, Dataset]:
+    """(older, most recent): the held-out recent window a candidate must win on."""
+    if not len(data):
+        return data, data
+    cut = np.quantile(data.times, 1.0 - holdout_share)
+    return data.select(data.times < cut), data.select(data.times >= cut)
+
+
+class OnlineSession:
+    """The online mode over a store: as forwards arrive, samples whose target horizon has passed
+    become known, and :meth:`step` feeds each new one to the incremental learner exactly once."""
+
+    def __init__(self, *, seed: int = 0, horizon_s: float = TARGET_HORIZON_S, every_s: float = 3_600) -> None:
+        self.learner = OnlineLearner(seed=seed)
+        self.horizon_s, self.every_s = horizon_s, every_s
+        self.last_time: float | None = None
+
+    def step(self, store) -> int:
+        """Learn from the samples that matured since the last step; returns how many were new."""
+        data = dataset_from_store(store, every_s=self.every_s, horizon_s=self.horizon_s, group="online")
+        if self.last_time is not None:
+            data = data.select(data.times > self.last_time)
+        if not len(data):
+            return 0
+        self.learner.update(data)
+        self.last_time = float(data.times.max())
+        return len(data)

@@ -1,0 +1,103 @@
+"""The liquidity report's plots: matplotlib (Agg, headless), PNG, deterministic for the same input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .domain import Recommendation
+from .extras import require
+
+__all__ = ["balance_distribution", "optimal_vs_current", "top_rebalances", "feature_importance"]
+
+
+def _plt():
+    mpl = require("matplotlib", extra="ml", what="lnlens report's plots")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "lnlens"
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    # No timestamps in the file: the same input gives the same bytes.
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    _plt().close(fig)
+    return path
+
+
+def balance_distribution(ratios: Sequence[float], path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    values = [r for r in ratios if r == r]
+    ax.hist(values, bins=np.linspace(0, 1, 21), color="#4c72b0", edgecolor="white")
+    ax.set_xlabel("local balance ratio (local / (local + remote))")
+    ax.set_ylabel("channels")
+    ax.set_title(f"Balance distribution ({len(values)} channels)")
+    ax.set_xlim(0, 1)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def optimal_vs_current(labels: Sequence[str], current: Sequence[float], predicted: Sequence[float], path: Path) -> Path:
+    plt = _plt()
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.25 * n + 1.5)))
+    y = np.arange(n)
+    for i, (c, p) in enumerate(zip(current, predicted, strict=True)):
+        if p == p:
+            ax.plot([c, p], [i, i], color="#999999", lw=1)
+    ax.scatter(current, y, label="current", color="#4c72b0", zorder=3)
+    ax.scatter(predicted, y, label="predicted optimal", color="#dd8452", marker="D", zorder=3)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("local balance ratio")
+    ax.set_title("Optimal (model) vs current ratio per channel")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def top_rebalances(recs: Sequence[Recommendation], path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.4 * len(recs) + 1.5)))
+    if not recs:
+        ax.text(0.5, 0.5, "no rebalance suggested", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        labels = [f"{r.source_channel} → {r.target_channel}" for r in recs]
+        amounts = [(r.amount_msat or 0) / 1000 for r in recs]
+        y = np.arange(len(recs))
+        bars = ax.barh(y, amounts, color="#55a868")
+        for bar, r in zip(bars, recs, strict=True):
+            conf = r.evidence.get("confidence")
+            text = f" gain {int(r.evidence.get('expected_gain_msat', 0)) // 1000:,} sat"
+            text += f", conf {float(conf):.0%}" if conf is not None else ", conf n/a"
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("amount (sats)")
+    ax.set_title("Top rebalance suggestions (liquidity model)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def feature_importance(rows: Sequence[dict], path: Path, *, top: int = 15) -> Path:
+    plt = _plt()
+    rows = list(rows)[:top]
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.3 * len(rows) + 1.5)))
+    if not rows:
+        ax.text(0.5, 0.5, "the model carries no importance data", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        y = np.arange(len(rows))
+        ax.barh(y, [r["mae_increase"] for r in rows], color="#c44e52")
+        ax.set_yticks(y, [r["feature"] for r in rows], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("increase in held-out MAE when the feature is shuffled")
+    ax.set_title("Permutation importance (trained model, held-out data)")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,133 @@
+"""Rebalancing suggestions from the liquidity model, as recommendations.
+
+A channel whose predicted optimal ratio lies at least ``min_gap`` above its current
+ratio needs local balance (a target); one at least ``min_gap`` below has some to spare
+(a source, down to its predicted ratio). A channel the model leaves where it is can
+still give down to the lowest ratio from which it would have carried all of its last
+24 h of demand (replayed, :mod:`lnlens_core.target`). No source goes below
+``min_source_ratio``. The
+largest needs are served first, each from the source with the most to spare; the
+amount is what both sides can use, in msat.
+
+- ``expected_gain_msat``: a backtest, not a promise — the extra volume the two channels
+  would have carried through the last 24 h of their realised demand
+  (:func:`lnlens_core.target.carried_volume`) had they started at the suggested balances
+  instead of the current ones, priced at each channel's own fee rate. It is also the
+  fee budget: a rebalance costing more than it would not pay for itself.
+- ``confidence``: the share of held-out validation cases, with a similar gap between
+  predicted and current ratio, in which moving to the predicted ratio would have carried
+  strictly more than staying (the model's ``confidence`` metadata, see docs/MODEL.md).
+  Absent when that gap had too few held-out cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .domain import Channel, ChannelId, HtlcEvent, Recommendation, RecommendationKind
+from .target import RATIO_GRID, carried_volume, demand
+
+__all__ = ["Prediction", "rebalance_suggestions", "ORIGIN"]
+
+ORIGIN = "liquidity-model"
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    channel_id: ChannelId
+    current_ratio: float | None
+    predicted_ratio: float | None
+
+
+def _confidence(table: Sequence[dict], gap: float) -> float | None:
+    for row in table or ():
+        if row["gap_min"] <= gap < row["gap_max"]:
+            return round(float(row["win_rate"]), 3)
+    return None
+
+
+def _carried_at(signed: np.ndarray, total: int, ratio: float) -> int:
+    return int(carried_volume(signed, total, np.array([ratio]))[0])
+
+
+def rebalance_suggestions(
+    channels: Sequence[Channel],
+    predicted: np.ndarray,
+    recent: Sequence[HtlcEvent],
+    *,
+    now: float,
+    confidence_table: Sequence[dict] = (),
+    model_version: str = "?",
+    min_gap: float = 0.1,
+    min_source_ratio: float = 0.2,
+    limit: int = 10,
+) -> list[Recommendation]:
+    """Rebalances toward the predicted ratios, biggest need first, at most ``limit``.
+
+    :param recent: forwards of the last 24 h (for the backtest gain).
+    """
+    totals = {ch.channel_id: ch.local_balance_msat + ch.remote_balance_msat for ch in channels}
+    by_id = {ch.channel_id: ch for ch in channels}
+    seqs = demand(recent, totals, now - 86_400, now)
+    need: list[tuple[int, ChannelId, float]] = []
+    spare: dict[ChannelId, int] = {}
+    pred_of = {}
+    for ch, p in zip(channels, predicted.tolist(), strict=True):
+        cur = ch.balance_ratio
+        if cur is None or p != p or not ch.active:  # p != p: NaN, no prediction
+            continue
+        pred_of[ch.channel_id] = p
+        total = totals[ch.channel_id]
+        if p - cur >= min_gap:
+            need.append((int((p - cur) * total), ch.channel_id, p))
+            continue
+        curve = carried_volume(seqs[ch.channel_id], total)
+        # The model's target is the *nearest* best ratio, so a prediction near the current ratio says
+        # "already in the best band" without telling its lower edge; the last day's replay tells it.
+        lowest_best = float(RATIO_GRID[curve == curve.max()].min())
+        floor = max(p if cur - p >= min_gap else lowest_best, min_source_ratio)
+        if cur - floor >= min_gap:
+            spare[ch.channel_id] = int((cur - floor) * total)
+    out = []
+    for amount_needed, target, p in sorted(need, key=lambda t: (-t[0], str(t[1]))):
+        if not spare or len(out) >= limit:
+            break
+        source = max(spare, key=lambda c: (spare[c], str(c)))
+        amount = min(amount_needed, spare[source])
+        if amount <= 0:
+            break
+        spare[source] -= amount
+        if spare[source] <= 0:
+            del spare[source]
+        t_ch, s_ch = by_id[target], by_id[source]
+        gain = 0
+        for ch, delta in ((t_ch, amount), (s_ch, -amount)):
+            total = totals[ch.channel_id]
+            before = ch.local_balance_msat / total
+            after = (ch.local_balance_msat + delta) / total
+            extra = _carried_at(seqs[ch.channel_id], total, after) - _carried_at(seqs[ch.channel_id], total, before)
+            gain += extra * ch.local_policy.fee_ppm // 1_000_000
+        cur = t_ch.balance_ratio or 0.0
+        conf = _confidence(confidence_table, abs(p - cur))
+        evidence: dict[str, int | float | str] = {
+            "current_ratio": round(cur, 4), "predicted_ratio": round(p, 4),
+            "source_current_ratio": round(s_ch.balance_ratio or 0.0, 4),
+            "source_predicted_ratio": round(pred_of[source], 4),
+            "expected_gain_msat": gain, "max_fee_msat": max(gain, 0), "model_version": model_version,
+        }  # fmt: skip
+        if conf is not None:
+            evidence["confidence"] = conf
+        conf_text = f", confidence {conf:.0%}" if conf is not None else ", no confidence (too few held-out cases)"
+        reason = (
+            f"The liquidity model puts this channel's best local share at {p:.0%} (now {cur:.0%}); move "
+            f"{amount // 1000:,} sats into it from {source} ({s_ch.balance_ratio or 0:.0%} local, best "
+            f"{pred_of[source]:.0%}). Over the last 24 h that would have earned {gain // 1000:,} sats more; "
+            f"pay at most that in fees{conf_text}."
+        )
+        out.append(Recommendation(RecommendationKind.REBALANCE_OUTBOUND, target, reason, evidence,
+                                  source_channel=source, target_channel=target, amount_msat=amount,
+                                  origin=ORIGIN))  # fmt: skip
+    return out
