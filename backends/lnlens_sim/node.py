@@ -1,0 +1,348 @@
+"""SimNode: the managed node of a :class:`SimNetwork`, behind the NodeBackend protocol.
+
+As in sim-ln, the node the core talks to is a thin view over a separate network,
+driven by an injected clock. :meth:`SimNode.run` advances a ManualClock tick by
+tick; each tick's forwards at our node go to the attached sink (normally
+``HtlcMonitor.record(batch, source="sim")``) as one batch, exactly as a real
+adapter delivers them. What a real node cannot know, the fee every failed forward
+would have paid, is kept per event in :meth:`SimNode.ground_truth`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from lnlens_core import __version__
+from lnlens_core.backend import Capability, unsupported_fields
+from lnlens_core.clock import ManualClock
+from lnlens_core.domain import (
+    Channel,
+    ChannelId,
+    ChannelPolicy,
+    FailureReason,
+    FeeUpdate,
+    ForwardPage,
+    ForwardStatus,
+    HtlcEvent,
+    NodeInfo,
+)
+from lnlens_core.errors import BackendRejected
+
+from .graph import channel_id_of
+from .network import SimNetwork
+from .payments import PaymentResult, RebalanceResult, circular_rebalance, pay
+
+__all__ = ["SimNode", "GroundTruth", "RunStats", "CAPABILITIES", "build_backend"]
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = frozenset(
+    {
+        Capability.INBOUND_FEES,
+        Capability.HTLC_LIMITS,
+        Capability.CLTV_DELTA,
+        Capability.DISABLE_CHANNEL,
+        Capability.LIVE_EVENTS,
+        Capability.FAILED_FORWARD_HISTORY,
+    }
+)
+SNAPSHOT_HEIGHT = 934_000  # about the mainnet height on 2026-02-03, the snapshot's date
+_CURSOR_PREFIX = "sim:"
+
+
+@dataclass(frozen=True, slots=True)
+class GroundTruth:
+    """What the simulator knows about one forward at our node that no real node could.
+
+    ``fee_at_policy_msat`` is the fee our policy in force asked for this HTLC: for a
+    failed forward, the fee it would have paid us had it gone through.
+    """
+
+    key: str
+    payment_id: int
+    attempt: int
+    route_hops: int
+    hop_index: int
+    fee_offered_msat: int
+    fee_at_policy_msat: int
+    refused_here: bool
+    downstream_ok: bool | None
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counters over everything simulated so far (the whole network, and our node)."""
+
+    payments: int = 0
+    settled: int = 0
+    no_route: int = 0
+    attempts: int = 0
+    network_fees_msat: int = 0
+    our_settled: int = 0
+    our_failed: Counter[str] = field(default_factory=Counter)
+    revenue_msat: int = 0
+    rebalances: int = 0
+    rebalances_ok: int = 0
+    rebalance_fee_msat: int = 0
+    rebalance_volume_msat: int = 0
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.settled / self.payments if self.payments else None
+
+
+class SimNode:
+    """The managed node of a simulated network.
+
+    :param traffic: an object with ``draw(t0, t1) -> Arrivals`` (see :mod:`lnlens_sim.traffic`).
+    :param clock: the clock this node advances; it must start at the simulation start.
+    :param hop_latency_s: one-way time per hop, which spaces retries and resolutions.
+    """
+
+    name = "sim"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        network: SimNetwork,
+        traffic,
+        clock: ManualClock,
+        *,
+        max_attempts: int = 10,
+        tick_s: float = 60.0,
+        hop_latency_s: float = 0.1,
+    ) -> None:
+        if tick_s <= 0:
+            raise ValueError("tick_s must be positive")
+        self.network = network
+        self.traffic = traffic
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.tick_s = tick_s
+        self.hop_latency_s = hop_latency_s
+        self.start_time = clock.now()
+        self.stats = RunStats()
+        self.events: list[HtlcEvent] = []
+        self._truth: dict[str, GroundTruth] = {}
+        self._sink: Callable[[list[HtlcEvent]], object] | None = None
+        self._htlc_ids: Counter[int] = Counter()
+        self._payment_id = 0
+        graph = network.graph
+        origin = graph.meta.get("channel_origin")
+        self._cid = {e: channel_id_of(int(origin[e >> 1]) if origin is not None else e >> 1) for e in network.our_out}
+        self._edge_of = {cid: e for e, cid in self._cid.items()}
+        node = network.us
+        version = f"lnlens-sim {__version__}"
+        self.info = NodeInfo(graph.pubkeys[node], graph.aliases[node], "sim", SNAPSHOT_HEIGHT, version, self.name)
+
+    # -- NodeBackend --------------------------------------------------------------------
+
+    def get_info(self) -> NodeInfo:
+        elapsed_blocks = int((self.clock.now() - self.start_time) // 600)  # one block per ten minutes
+        i = self.info
+        return NodeInfo(i.pubkey, i.alias, i.network, SNAPSHOT_HEIGHT + elapsed_blocks, i.version, i.backend)
+
+    def channel_id(self, out_edge: int) -> ChannelId:
+        """The id of the channel whose outgoing half-channel (ours) is ``out_edge``."""
+        return self._cid[out_edge]
+
+    def out_edge(self, channel_id: ChannelId) -> int:
+        try:
+            return self._edge_of[ChannelId.parse(channel_id)]
+        except (KeyError, ValueError):
+            raise BackendRejected(f"channel {channel_id} is not one of ours") from None
+
+    def list_channels(self) -> Sequence[Channel]:
+        net, graph = self.network, self.network.graph
+        out = []
+        for e in sorted(net.our_out, key=self._cid.__getitem__):
+            peer = net.dst[e]
+            out.append(
+                Channel(
+                    channel_id=self._cid[e], peer_id=graph.pubkeys[peer], capacity_msat=net.capacity_msat[e >> 1],
+                    local_balance_msat=net.bal[e], remote_balance_msat=net.bal[e ^ 1], local_policy=net.policy[e],
+                    active=True, peer_alias=graph.aliases[peer], initiator=(e & 1) == 0,
+                    spendable_msat=net.bal[e], receivable_msat=net.bal[e ^ 1],
+                )
+            )  # fmt: skip
+        return out
+
+    def get_peer_policy(self, channel_id: ChannelId) -> ChannelPolicy | None:
+        e_in = self.out_edge(channel_id) ^ 1
+        g = self.network.graph
+        if not g.enabled[e_in]:
+            return None  # the snapshot cannot tell "disabled" from "never announced"
+        return ChannelPolicy(
+            base_fee_msat=int(g.base_fee_msat[e_in]), fee_ppm=int(g.fee_ppm[e_in]),
+            min_htlc_msat=int(g.htlc_min_msat[e_in]), max_htlc_msat=int(g.htlc_max_msat[e_in]),
+            cltv_delta=int(g.cltv_delta[e_in]),
+        )  # fmt: skip
+
+    def list_forwards(self, cursor: str | None, *, limit: int = 1000) -> ForwardPage:
+        if limit < 1:
+            raise BackendRejected(f"limit must be at least 1, not {limit}")
+        start = 0
+        if cursor:
+            try:
+                start = int(cursor.removeprefix(_CURSOR_PREFIX)) if cursor.startswith(_CURSOR_PREFIX) else -1
+            except ValueError:
+                start = -1
+            if not 0 <= start <= len(self.events):
+                raise BackendRejected(f"not a cursor of this simulation: {cursor!r}")
+        # The history only grows and each HTLC appears once, resolved, so a position is a stable cursor.
+        page = tuple(self.events[start : start + limit])
+        end = start + len(page)
+        return ForwardPage(page, f"{_CURSOR_PREFIX}{end}", end >= len(self.events))
+
+    def set_channel_policy(self, channel_id: ChannelId, update: FeeUpdate) -> ChannelPolicy:
+        e = self.out_edge(channel_id)
+        missing = unsupported_fields(update, self.capabilities)
+        if missing:
+            raise BackendRejected(f"channel {channel_id}: the simulator cannot set {', '.join(missing)}")
+        policy = update.apply_to(self.network.policy[e])
+        cap = self.network.capacity_msat[e >> 1]
+        problems = []
+        if policy.base_fee_msat < 0 or policy.fee_ppm < 0:
+            problems.append("outbound fees cannot be negative")
+        if policy.min_htlc_msat < 0 or (policy.max_htlc_msat is not None and policy.max_htlc_msat > cap):
+            problems.append(f"htlc limits must lie within 0..{cap} msat")
+        if policy.max_htlc_msat is not None and policy.max_htlc_msat < policy.min_htlc_msat:
+            problems.append("max_htlc_msat is below min_htlc_msat")
+        if not 1 <= policy.cltv_delta <= 2016:
+            problems.append("cltv_delta must be 1..2016 blocks")
+        if problems:
+            raise BackendRejected(f"channel {channel_id}: {'; '.join(problems)}")
+        self.network.set_policy(e, policy, self.clock.now())
+        return policy
+
+    # -- simulation ---------------------------------------------------------------------
+
+    def attach(self, monitor, *, flush: bool = True) -> None:
+        """Deliver each tick's forwards to ``monitor.record(batch, source="sim")``, then flush it."""
+
+        def sink(batch: list[HtlcEvent]) -> None:
+            monitor.record(batch, source="sim")
+            if flush:
+                monitor.flush()
+
+        self._sink = sink
+
+    def set_sink(self, sink: Callable[[list[HtlcEvent]], object] | None) -> None:
+        """Deliver each tick's forwards to any callable (None: keep them only in :attr:`events`)."""
+        self._sink = sink
+
+    def run(self, seconds: float, *, on_tick: Callable[[SimNode, list[HtlcEvent]], object] | None = None) -> RunStats:
+        """Simulate ``seconds`` of traffic from the clock's current time, advancing it tick by tick."""
+        end = self.clock.now() + seconds
+        while (t0 := self.clock.now()) < end:
+            t1 = min(t0 + self.tick_s, end)
+            batch = self.step(t0, t1)
+            self.clock.set(t1)
+            if self._sink is not None and batch:
+                self._sink(batch)
+            if on_tick is not None:
+                on_tick(self, batch)
+        return self.stats
+
+    def step(self, t0: float, t1: float) -> list[HtlcEvent]:
+        """Process the payments arriving in ``[t0, t1)``; returns our forwards among them."""
+        arrivals = self.traffic.draw(t0, t1)
+        net, batch = self.network, []
+        gossip_due = net.next_gossip_time()
+        for t, s, r, amt in zip(
+            arrivals.times.tolist(), arrivals.senders.tolist(), arrivals.receivers.tolist(),
+            arrivals.amounts_msat.tolist(), strict=True,
+        ):  # fmt: skip
+            if gossip_due is not None and gossip_due <= t:
+                net.propagate(t)
+                gossip_due = net.next_gossip_time()
+            result = pay(net, s, r, amt, max_attempts=self.max_attempts)
+            self._account(result, t, batch)
+        if gossip_due is not None and gossip_due < t1:
+            net.propagate(t1)
+        return batch
+
+    def _account(self, result: PaymentResult, t: float, batch: list[HtlcEvent]) -> None:
+        st = self.stats
+        self._payment_id += 1
+        st.payments += 1
+        st.attempts += len(result.attempts)
+        st.no_route += result.no_route
+        if result.settled:
+            st.settled += 1
+            st.network_fees_msat += result.fee_msat
+        when = t
+        for n, attempt in enumerate(result.attempts):
+            hop = attempt.our_hop
+            if hop is not None:
+                batch.append(self._forward_event(result, n, attempt, hop, when))
+            # The sender retries once the failure has travelled back to it.
+            failed_at = attempt.failed_at if attempt.failed_at is not None else len(attempt.route)
+            when += 2 * self.hop_latency_s * (failed_at + 1)
+
+    def _forward_event(self, result: PaymentResult, n: int, attempt, hop, when: float) -> HtlcEvent:
+        lat = self.hop_latency_s
+        in_cid, out_cid = self._cid[hop.in_edge ^ 1], self._cid[hop.out_edge]
+        htlc_id = self._htlc_ids[hop.in_edge]
+        self._htlc_ids[hop.in_edge] += 1
+        received = when + lat * hop.index
+        fee = hop.in_msat - hop.out_msat
+        common = dict(in_channel=in_cid, in_msat=hop.in_msat, received_time=received, in_htlc_id=htlc_id,
+                      out_channel=out_cid, out_msat=hop.out_msat, fee_msat=fee)  # fmt: skip
+        st = self.stats
+        if attempt.failed_at is None:
+            resolved = received + 2 * lat * (len(attempt.route) - hop.index)
+            event = HtlcEvent(status=ForwardStatus.SETTLED, resolved_time=resolved, **common)
+            st.our_settled += 1
+            st.revenue_msat += fee
+        elif hop.reason is not None:
+            event = HtlcEvent(status=ForwardStatus.LOCAL_FAILED, resolved_time=received, failure_reason=hop.reason,
+                              failcode=hop.failcode, failreason=hop.failname, **common)  # fmt: skip
+            st.our_failed[hop.reason.value] += 1
+        else:
+            # The downstream error onion is encrypted to the sender: we only know it failed further on.
+            resolved = received + 2 * lat * (attempt.failed_at - hop.index)
+            event = HtlcEvent(status=ForwardStatus.FAILED, resolved_time=resolved,
+                              failure_reason=FailureReason.DOWNSTREAM, **common)  # fmt: skip
+            st.our_failed[FailureReason.DOWNSTREAM.value] += 1
+        self.events.append(event)
+        self._truth[event.key] = GroundTruth(
+            key=event.key, payment_id=self._payment_id, attempt=n, route_hops=len(attempt.route), hop_index=hop.index,
+            fee_offered_msat=fee, fee_at_policy_msat=hop.fee_at_policy_msat, refused_here=hop.reason is not None,
+            downstream_ok=attempt.downstream_ok,
+        )  # fmt: skip
+        return event
+
+    def ground_truth(self, key: str | HtlcEvent) -> GroundTruth:
+        """The simulator's record for a forward (by :attr:`HtlcEvent.key` or the event itself)."""
+        return self._truth[key.key if isinstance(key, HtlcEvent) else key]
+
+    def ground_truths(self) -> list[GroundTruth]:
+        """Every record, in event order."""
+        return [self._truth[e.key] for e in self.events]
+
+    def rebalance(
+        self, source: ChannelId, target: ChannelId, amount_msat: int, *, max_fee_msat: int | None = None
+    ) -> RebalanceResult:
+        """Circular rebalance (simulation only): ``amount_msat`` leaves ``source`` and arrives on ``target``."""
+        result = circular_rebalance(
+            self.network, self.out_edge(source), self.out_edge(target), amount_msat, max_fee_msat=max_fee_msat
+        )
+        st = self.stats
+        st.rebalances += 1
+        if result.ok:
+            st.rebalances_ok += 1
+            st.rebalance_fee_msat += result.fee_msat
+            st.rebalance_volume_msat += result.amount_msat
+        log.debug("rebalance %s -> %s %d msat: %s", source, target, amount_msat, result)
+        return result
+
+
+def build_backend(settings=None, *, clock: ManualClock | None = None) -> SimNode:
+    """The ``lnlens.backends`` entry point: a SimNode from the ``[sim]`` settings table."""
+    from .scenario import SimSettings, build
+
+    return build(SimSettings.from_mapping(settings or {}), clock=clock)

@@ -1,0 +1,150 @@
+"""Putting a simulation together from a few settings: graph, managed node, balances, traffic.
+
+Every random choice draws from its own stream spawned from one seed
+(``numpy.random.SeedSequence``), so changing, say, the traffic never changes the
+initial balances, and the same settings always give the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lnlens_core.clock import ManualClock
+from lnlens_core.config import parse_duration
+from lnlens_core.errors import ConfigError
+
+from .graph import Graph, load_mainnet
+from .network import BALANCE_RULES, SimNetwork, initial_balances
+from .node import SimNode
+from .topology import largest_scc, lightninglens, load_simln, neighbourhood, synthetic
+from .traffic import CapacityWeightedTraffic, LightningLensTraffic, TrafficConfig
+
+__all__ = ["SimSettings", "build", "load_graph", "default_node", "NETWORKS", "MAINNET_DEFAULT_NODE", "SIM_START"]
+
+NETWORKS = ("mainnet", "synthetic", "lightninglens")
+# c-otto.de: 43 channels enabled both ways, 21.9 BTC, in the snapshot's largest
+# strongly connected component - a mid-size, well-run routing node (index 316).
+MAINNET_DEFAULT_NODE = "027ce055380348d7812d2ae7745701c9f93e70c1adeb2657f053f91df4f2843c71"
+SIM_START = 1_770_076_800.0  # 2026-02-03T00:00:00Z, the snapshot's date
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """What a simulation is made of. ``network`` is a preset name or a file path
+    (``*.compressed`` gossip map, or sim-ln ``*.json``)."""
+
+    network: str = "mainnet"
+    node: str | None = None
+    nodes: int | None = None
+    seed: int = 0
+    balances: str | None = None
+    gossip_delay_s: float = 600.0
+    payments_per_hour: float | None = None
+    tick_s: float = 60.0
+    max_attempts: int = 10
+    hop_latency_s: float = 0.1
+    max_trees: int = 2048
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> SimSettings:
+        """From a ``[sim]`` TOML table; durations accept ``600``, ``"10m"``.
+
+        :raises ConfigError: listing every unknown key and bad value.
+        """
+        known = {f.name for f in fields(cls)}
+        alias = {"gossip_delay": "gossip_delay_s", "tick": "tick_s"}
+        problems, values = [], {}
+        for key, raw in table.items():
+            name = alias.get(key, key)
+            if name not in known:
+                problems.append(f"sim.{key}: unknown setting (accepted: {', '.join(sorted(known | set(alias)))})")
+                continue
+            try:
+                values[name] = parse_duration(raw) if key in alias else raw
+            except ValueError as exc:
+                problems.append(f"sim.{key}: {exc}")
+        if problems:
+            raise ConfigError(problems)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        problems = []
+        if self.balances is not None and self.balances not in BALANCE_RULES:
+            problems.append(f"sim.balances: {self.balances!r} is not one of {', '.join(BALANCE_RULES)}")
+        if self.network not in NETWORKS and not Path(self.network).exists():
+            problems.append(f"sim.network: {self.network!r} is neither {', '.join(NETWORKS)} nor an existing file")
+        if self.nodes is not None and self.nodes < 3:
+            problems.append("sim.nodes: at least 3 nodes")
+        if self.max_attempts < 1 or self.tick_s <= 0 or self.gossip_delay_s < 0:
+            problems.append("sim: max_attempts >= 1, tick > 0 and gossip_delay >= 0 are required")
+        if problems:
+            raise ConfigError(problems)
+
+
+def load_graph(settings: SimSettings) -> Graph:
+    """The full graph the settings name (before any neighbourhood cut)."""
+    if settings.network == "mainnet":
+        return load_mainnet()
+    if settings.network == "synthetic":
+        return synthetic(settings.nodes or 1000, seed=settings.seed)
+    if settings.network == "lightninglens":
+        return lightninglens()
+    path = Path(settings.network)
+    return load_simln(path) if path.suffix == ".json" else load_mainnet(path)
+
+
+def default_node(graph: Graph, network: str) -> int:
+    """The managed node when none is named (see docs/SIMULATOR.md)."""
+    if network == "mainnet":
+        return graph.find_node(MAINNET_DEFAULT_NODE)
+    if network == "lightninglens":
+        return 0  # alice
+    # Elsewhere: the node at the 98th percentile of channel count, a routing node but not the hub.
+    order = np.argsort(-graph.degree(), kind="stable")
+    return int(order[min(len(order) - 1, max(0, len(order) // 50))])
+
+
+def build(settings: SimSettings, *, clock: ManualClock | None = None, graph: Graph | None = None) -> SimNode:
+    """A ready SimNode: graph loaded (or ``graph`` reused), node chosen, balances drawn, traffic set.
+
+    :param clock: must be a ManualClock; one starting at 2026-02-03T00:00Z is made if omitted.
+    :raises ConfigError: the named node does not exist.
+    """
+    settings.validate()
+    full = graph if graph is not None else load_graph(settings)
+    try:
+        center = full.find_node(settings.node) if settings.node is not None else default_node(full, settings.network)
+    except KeyError as exc:
+        raise ConfigError(f"sim.node: {exc.args[0]}") from None
+    g, us = full, center
+    if settings.nodes is not None and settings.network != "synthetic" and settings.nodes < full.n_nodes:
+        g = neighbourhood(full, center, settings.nodes)
+        us = 0  # the neighbourhood lists the centre first
+    seeds = np.random.SeedSequence(settings.seed).spawn(3)
+    rule = settings.balances or {"lightninglens": "opener", "synthetic": "uniform"}.get(settings.network, "fees")
+    balances = initial_balances(g, rule, np.random.default_rng(seeds[0]))
+    net = SimNetwork(g, us, balances, gossip_delay_s=settings.gossip_delay_s, max_trees=settings.max_trees)
+    traffic_rng = np.random.default_rng(seeds[1])
+    if settings.network == "lightninglens":
+        others = np.array([i for i in range(g.n_nodes) if i != us])
+        traffic: Any = LightningLensTraffic(others, merchant=int(others[-1]), rng=traffic_rng)
+    else:
+        nodes = largest_scc(g)
+        nodes = nodes[nodes != us]
+        if len(nodes) < 2:  # a graph without a sizeable SCC still gets traffic between routable nodes
+            nodes = net.router.nodes[net.router.nodes != us]
+        config = TrafficConfig()
+        if settings.payments_per_hour is not None:
+            config = replace(config, payments_per_hour=settings.payments_per_hour)
+        traffic = CapacityWeightedTraffic(nodes, g.node_capacity_sat(), traffic_rng, config)
+    return SimNode(
+        net, traffic, clock or ManualClock(SIM_START), max_attempts=settings.max_attempts, tick_s=settings.tick_s,
+        hop_latency_s=settings.hop_latency_s,
+    )  # fmt: skip

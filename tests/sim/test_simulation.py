@@ -1,0 +1,183 @@
+"""Behaviour of the simulated network: determinism, conservation, failures where they belong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lnlens_sim.scenario import SIM_START, SimSettings, build
+
+from lnlens_core.clock import ManualClock
+from lnlens_core.domain import FailureReason, FeeUpdate, ForwardStatus
+from lnlens_core.errors import BackendRejected
+
+from .helpers import line_node
+
+
+def synthetic_node(seed: int = 7, **kw):
+    settings = SimSettings(network="synthetic", nodes=300, seed=seed, payments_per_hour=4000, **kw)
+    return build(settings, clock=ManualClock(SIM_START))
+
+
+def event_tuples(node):
+    return [
+        (e.key, e.in_channel, e.out_channel, e.in_msat, e.out_msat, e.status, e.failure_reason, e.received_time)
+        for e in node.events
+    ]
+
+
+def test_same_seed_and_actions_give_the_same_stream():
+    runs = []
+    for _ in range(2):
+        node = synthetic_node()
+        node.run(3 * 3600)
+        channel = node.list_channels()[0]
+        node.set_channel_policy(channel.channel_id, FeeUpdate(fee_ppm=channel.local_policy.fee_ppm + 500))
+        node.run(3 * 3600)
+        runs.append((event_tuples(node), node.stats.payments, node.network.balances().tolist()))
+    assert runs[0] == runs[1]
+    assert len(runs[0][0]) > 20, "the scenario must put forwards through our node"
+    other = synthetic_node(seed=8)
+    other.run(3 * 3600)
+    assert event_tuples(other) != runs[0][0][: len(other.events)]
+
+
+def test_balances_are_conserved_and_fees_credited_exactly():
+    node = synthetic_node()
+    net = node.network
+    ours_before = sum(net.bal[e] for e in net.our_out)
+    total_before = sum(net.bal)
+    node.run(6 * 3600)
+    net.check_conservation()
+    assert sum(net.bal) == total_before
+    settled = [e for e in node.events if e.status is ForwardStatus.SETTLED]
+    assert settled and node.stats.revenue_msat == sum(e.fee_msat for e in settled)
+    # Our node neither sends nor receives payments, so its liquidity grows by exactly its revenue.
+    assert sum(net.bal[e] for e in net.our_out) - ours_before == node.stats.revenue_msat
+    for e in settled:
+        assert e.in_msat - e.out_msat == e.fee_msat >= 0
+
+
+def test_one_way_demand_drains_a_channel_into_liquidity_failures():
+    node = line_node(local_sat=200_000)
+    node.run(3600)  # 120 payments of 10,000 sat through a channel holding 200,000
+    reasons = [e.failure_reason for e in node.events if e.status is ForwardStatus.LOCAL_FAILED]
+    assert reasons and set(reasons) == {FailureReason.INSUFFICIENT_BALANCE}
+    settled = [e for e in node.events if e.status is ForwardStatus.SETTLED]
+    assert len(settled) == 200_000 // 10_000 - 1 or len(settled) == 200_000 // 10_000
+    first_fail = min(e.received_time for e in node.events if e.failure_reason)
+    assert all(e.received_time < first_fail for e in settled)
+    out = node.list_channels()[1]
+    assert out.local_balance_msat < 10_000_000 + 1000  # what is left cannot carry another payment
+    truth = node.ground_truth(next(e for e in node.events if e.failure_reason))
+    assert truth.refused_here and truth.fee_at_policy_msat == 1000 + 10_000_000 * 100 // 1_000_000
+    assert truth.downstream_ok is True
+
+
+def test_fee_raise_fails_with_fee_insufficient_during_the_gossip_delay_only():
+    node = line_node(local_sat=900_000, gossip_delay_s=600.0)
+    node.run(600)
+    out = node.list_channels()[1].channel_id
+    raised_at = node.clock.now()
+    node.set_channel_policy(out, FeeUpdate(fee_ppm=2_000))
+    node.run(1800)
+    fee_fails = [e for e in node.events if e.failure_reason is FailureReason.FEE_INSUFFICIENT]
+    assert fee_fails, "senders with the old fee must be refused"
+    assert all(raised_at <= e.received_time < raised_at + 600 for e in fee_fails)
+    after = [e for e in node.events if e.received_time >= raised_at + 600]
+    assert after and all(e.status is ForwardStatus.SETTLED for e in after)
+    assert all(e.fee_msat == 1000 + e.out_msat * 2_000 // 1_000_000 for e in after)
+    # The refusal carries our update, so the sender retried at once and paid the new fee.
+    retried = [e for e in node.events if raised_at <= e.received_time < raised_at + 600]
+    assert [e.status for e in retried].count(ForwardStatus.SETTLED) == len(fee_fails)
+    truth = node.ground_truth(fee_fails[0])
+    assert truth.fee_offered_msat < truth.fee_at_policy_msat == 1000 + 10_000_000 * 2_000 // 1_000_000
+
+
+def test_disabled_channel_fails_during_delay_then_is_avoided():
+    node = line_node(gossip_delay_s=300.0)
+    out = node.list_channels()[1].channel_id
+    node.set_channel_policy(out, FeeUpdate(disabled=True))
+    node.run(900)
+    disabled = [e for e in node.events if e.failure_reason is FailureReason.DISABLED]
+    assert disabled and all(e.received_time < SIM_START + 300 for e in disabled)
+    assert node.stats.payments > len(node.events)  # later payments find no route and never reach us
+
+
+def test_history_pages_and_monitor_receives_each_tick(store):
+    from lnlens_core.monitor import HtlcMonitor
+
+    batches = []
+    monitor = HtlcMonitor(store, ManualClock(SIM_START), batches.append)
+    node = synthetic_node()
+    node.attach(monitor)
+    node.run(2 * 3600)
+    stored = list(store.iter_forwards())
+    assert len(stored) == len(node.events) > 0
+    assert sum(len(b) for b in batches) == len(node.events)
+    seen, cursor = [], None
+    while True:
+        page = node.list_forwards(cursor, limit=13)
+        seen += page.events
+        cursor = page.next_cursor
+        if page.done:
+            break
+    assert [e.key for e in seen] == [e.key for e in node.events]
+    node.run(3600)
+    more = node.list_forwards(cursor)
+    assert {e.key for e in more.events}.isdisjoint(e.key for e in seen) and more.events
+    with pytest.raises(BackendRejected):
+        node.list_forwards("not-a-cursor")
+
+
+def test_policy_validation_and_capabilities():
+    node = line_node()
+    cid = node.list_channels()[1].channel_id
+    for bad in (FeeUpdate(fee_ppm=-1), FeeUpdate(cltv_delta=0), FeeUpdate(max_htlc_msat=10**15),
+                FeeUpdate(inbound_fee_ppm=5)):  # fmt: skip
+        with pytest.raises(BackendRejected):
+            node.set_channel_policy(cid, bad)
+    policy = node.set_channel_policy(cid, FeeUpdate(inbound_fee_ppm=-50, cltv_delta=60))
+    assert policy.inbound_fee_ppm == -50 and node.list_channels()[1].local_policy == policy
+
+
+def test_inbound_discount_lowers_the_fee_charged():
+    node = line_node(gossip_delay_s=0.0)
+    chans = node.list_channels()
+    node.set_channel_policy(chans[0].channel_id, FeeUpdate(inbound_fee_ppm=-50))
+    node.run(600)
+    settled = [e for e in node.events if e.status is ForwardStatus.SETTLED]
+    outbound = 1000 + 10_000_000 * 100 // 1_000_000
+    discount = (10_000_000 + outbound) * -50 // 1_000_000
+    assert settled and all(e.fee_msat == outbound + discount for e in settled)
+
+
+def test_circular_rebalance_moves_liquidity_at_the_route_fee():
+    node = synthetic_node()
+    chans = sorted(node.list_channels(), key=lambda c: c.local_balance_msat)
+    low, high = chans[0], chans[-1]
+    net = node.network
+    ours_before = sum(net.bal[e] for e in net.our_out)
+    amount = min(high.local_balance_msat // 4, (low.capacity_msat - low.local_balance_msat) // 4, 20_000_000)
+    result = node.rebalance(high.channel_id, low.channel_id, amount)
+    assert result.ok, result.reason
+    after = {c.channel_id: c for c in node.list_channels()}
+    assert after[low.channel_id].local_balance_msat == low.local_balance_msat + amount
+    assert after[high.channel_id].local_balance_msat == high.local_balance_msat - amount - result.fee_msat
+    assert sum(net.bal[e] for e in net.our_out) == ours_before - result.fee_msat
+    route = list(result.route)
+    assert net.src[route[0]] == net.us and net.dst[route[-1]] == net.us
+    assert all(net.dst[a] == net.src[b] for a, b in zip(route, route[1:], strict=False))
+    assert result.fee_msat == net.amounts_for(route, amount)[0] - amount
+    net.check_conservation()
+    assert node.stats.rebalance_fee_msat == result.fee_msat
+
+
+def test_payments_carry_real_routes_and_amounts():
+    node = synthetic_node()
+    node.run(3600)
+    assert node.stats.payments > 1000
+    assert 0.5 < node.stats.success_rate <= 1.0
+    net = node.network
+    balances = net.balances().reshape(-1, 2)
+    assert (balances.sum(axis=1) == net.graph.capacity_msat).all()
+    assert np.all(balances >= 0)
