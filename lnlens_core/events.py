@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .domain import HtlcEvent, Opportunity
+from .domain import ChannelId, ChannelPolicy, FeeUpdate, HtlcEvent, Opportunity
 
-__all__ = ["ForwardRecorded", "OpportunitiesFound", "LensEvent"]
+__all__ = [
+    "ForwardRecorded",
+    "OpportunitiesFound",
+    "FeeUpdatePlanned",
+    "FeeUpdateApplied",
+    "FeeUpdateVetoed",
+    "FeeUpdateRolledBack",
+    "StrategyFailed",
+    "LensEvent",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,4 +42,72 @@ class OpportunitiesFound:
     opportunities: tuple[Opportunity, ...]
 
 
-LensEvent = ForwardRecorded | OpportunitiesFound
+@dataclass(frozen=True, slots=True)
+class FeeUpdatePlanned:
+    """The fee engine wants to change a channel (after the rails, before vetoes); ``applying`` is False on a dry run."""
+
+    time: float
+    channel_id: ChannelId
+    policy: str | None
+    strategy: str | None
+    update: FeeUpdate
+    reason: str
+    applying: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeeUpdateApplied:
+    """A change reached the node: ``old`` and ``new`` are the whole policy before and as the node reports it after.
+
+    ``verified`` is False when the node's policy differs from what was asked (see the journal's detail).
+    """
+
+    time: float
+    journal_id: int
+    channel_id: ChannelId
+    old: ChannelPolicy
+    new: ChannelPolicy
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeeUpdateVetoed:
+    """``check_fee_update`` vetoed a change: ``vetoes`` are ``(plugin, reason)`` pairs."""
+
+    time: float
+    channel_id: ChannelId
+    update: FeeUpdate
+    vetoes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FeeUpdateRolledBack:
+    """Journal entry ``rollback_of`` was reverted to its exact previous policy by entry ``journal_id``."""
+
+    time: float
+    journal_id: int
+    rollback_of: int
+    channel_id: ChannelId
+    reason: str
+    automatic: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyFailed:
+    """A strategy could not decide for a channel; the channel was kept unchanged."""
+
+    time: float
+    channel_id: ChannelId
+    strategy: str | None
+    error: str
+
+
+LensEvent = (
+    ForwardRecorded
+    | OpportunitiesFound
+    | FeeUpdatePlanned
+    | FeeUpdateApplied
+    | FeeUpdateVetoed
+    | FeeUpdateRolledBack
+    | StrategyFailed
+)

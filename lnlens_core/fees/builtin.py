@@ -8,6 +8,7 @@ from typing import ClassVar
 from ..domain import Channel, FeeUpdate
 from ..hookspecs import hookimpl
 from .chargelnd.strategies import STRATEGIES as CHARGE_LND_STRATEGIES
+from .lnlens_strategies import LNLENS_STRATEGIES
 from .strategy import FeeContext, FeeProposal, FeeStrategy
 
 
@@ -51,4 +52,4 @@ class Static:
 
 @hookimpl
 def register_fee_strategies() -> Sequence[type[FeeStrategy]]:
-    return [Ignore, Static, *CHARGE_LND_STRATEGIES]
+    return [Ignore, Static, *CHARGE_LND_STRATEGIES, *LNLENS_STRATEGIES]

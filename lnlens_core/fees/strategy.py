@@ -12,11 +12,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from ..backend import Capability
 from ..domain import Channel, ChannelPolicy, FeeUpdate, NodeInfo
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .signals import ChannelSignals
 
 __all__ = ["FeeContext", "FeeProposal", "FeeStrategy", "StrategyChoice", "build_strategy", "strategy_parameters"]
 
@@ -35,6 +38,8 @@ class FeeContext:
     """This channel's share of its funding transaction's fee; None when not paid by our wallet."""
     onchain_fee_rates: Mapping[int, float] = field(default_factory=dict)
     """The wallet's fee estimates in sat/vB, by confirmation target in blocks."""
+    signals: ChannelSignals | None = None
+    """Recent flows, the analyzer's verdict and a model's prediction (:mod:`.signals`); None when not computed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,6 +139,7 @@ def _context(inputs: PolicyInputs, env: PolicyEnvironment) -> FeeContext:
         peer_channels=inputs.shared_channels(),
         funding_fee_msat=inputs.funding_fee_msat,
         onchain_fee_rates=env.onchain_fee_rates,
+        signals=inputs.signals,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...backend import Capability
 from ...domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent, NodeInfo
@@ -150,6 +151,8 @@ class PolicyInputs:
     funding_fee_msat: int | None = None
     min_htlc_floor_msat: int | None = None
     max_htlc_cap_msat: int | None = None
+    signals: Any = None
+    """:class:`~lnlens_core.fees.signals.ChannelSignals` for lnlens's own strategies (FeeContext.signals)."""
 
     def shared_channels(self) -> tuple[Channel, ...]:
         """Our channels with the peer, always including this one."""

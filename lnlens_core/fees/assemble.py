@@ -1,0 +1,165 @@
+"""Filling :class:`PolicyInputs` and :class:`PolicyEnvironment` from a backend and the store.
+
+Only what :meth:`PolicySet.required_inputs` says the file reads is fetched. The
+:class:`~lnlens_core.backend.NodeBackend` protocol has no call for some facts; a
+backend may offer these optional methods, and the engine uses them when present:
+
+- ``peer_node_stats(pubkey) -> (public_channels, capacity_msat) | None`` for ``node.*_channels``/``node.*_capacity``;
+- ``onchain_fee_rates(targets) -> {target: sat_per_vbyte}`` for ``onchain.*`` and ``onchain_fee``;
+- ``funding_fee_msat(channel) -> int | None`` for ``cost``;
+- ``synced_to_chain() -> bool`` for ``onchain.synced_to_chain``.
+
+Without them those criteria do not match (peer stats, synced), ``cost`` uses charge-lnd's
+1 ppm, or the channel is kept with an error naming the missing estimate; each case adds a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backend import NodeBackend
+from ..domain import Channel, ChannelId, ChannelPolicy, NodeInfo
+from ..errors import BackendError
+from ..storage import Store
+from .chargelnd import ActivityStats, PolicyEnvironment, PolicyInputs, PolicySet, activity_by_channel
+from .signals import SIGNAL_WINDOW_S, ChannelSignals, ModelPrediction, compute_signals
+
+__all__ = ["Assembled", "assemble"]
+
+
+@dataclass(slots=True)
+class Assembled:
+    """Inputs per channel, the run's environment and notes about what could not be provided."""
+
+    env: PolicyEnvironment
+    inputs: dict[ChannelId, PolicyInputs]
+    notes: list[str] = field(default_factory=list)
+    signals: dict[ChannelId, ChannelSignals] = field(default_factory=dict)
+
+
+def _optional(backend: NodeBackend, name: str) -> Callable[..., Any] | None:
+    method = getattr(backend, name, None)
+    return method if callable(method) else None
+
+
+def _environment(
+    backend: NodeBackend, node: NodeInfo, needs: frozenset[str], targets: set[int], now: float, notes: list[str]
+) -> PolicyEnvironment:
+    rates: dict[int, float] = {}
+    if targets:
+        fetch = _optional(backend, "onchain_fee_rates")
+        if fetch is None:
+            notes.append(f"backend {backend.name} gives no on-chain fee estimates: onchain.* criteria and "
+                         "onchain_fee keep their channels with an error")  # fmt: skip
+        else:
+            rates = dict(fetch(sorted(targets)))
+    synced = None
+    if "synced_to_chain" in needs:
+        fetch = _optional(backend, "synced_to_chain")
+        if fetch is None:
+            notes.append(f"backend {backend.name} does not report chain sync: onchain.synced_to_chain never matches")
+        else:
+            synced = bool(fetch())
+    return PolicyEnvironment(node=node, capabilities=backend.capabilities, now=now, onchain_fee_rates=rates,
+                             synced_to_chain=synced)  # fmt: skip
+
+
+def _activity(store: Store, windows: set[int], now: float) -> dict[int, dict[ChannelId, ActivityStats]]:
+    if not windows:
+        return {}
+    events = list(store.iter_forwards(since=now - max(windows) - 86_400, until=now))
+    return {w: activity_by_channel(events, start_time=now - w, end_time=now) for w in windows}
+
+
+def assemble(
+    backend: NodeBackend,
+    store: Store,
+    channels: Sequence[Channel],
+    policies: PolicySet | None,
+    *,
+    node: NodeInfo,
+    now: float,
+    want_signals: bool,
+    strategies: Mapping[str, type] | None = None,
+    predictions: Mapping[ChannelId, ModelPrediction] | None = None,
+    signal_window_s: int = SIGNAL_WINDOW_S,
+) -> Assembled:
+    """Everything the evaluator and the strategies read for ``channels``, fetched once."""
+    notes: list[str] = []
+    needs = policies.required_inputs() if policies is not None else frozenset({"peer_policy", "peer_channels"})
+    targets = policies.conf_targets() if policies is not None else set()
+    env = _environment(backend, node, needs, targets, now, notes)
+    by_peer: dict[str, list[Channel]] = {}
+    for ch in channels:
+        by_peer.setdefault(ch.peer_id, []).append(ch)
+    activity = _activity(store, policies.activity_windows_s() if policies is not None else set(), now)
+    signals: dict[ChannelId, ChannelSignals] = {}
+    if want_signals and (policies is None or _reads_signals(policies, strategies)):
+        since = now - signal_window_s
+        signals = compute_signals(channels, store.iter_forwards(since=since - 3_600, until=now),
+                                  store.policy_history(), now=now, window_s=signal_window_s,
+                                  predictions=predictions)  # fmt: skip
+    peer_stats = _peer_stats(backend, channels, needs, notes)
+    funding = _optional(backend, "funding_fee_msat") if "funding_fee_msat" in needs else None
+    inputs: dict[ChannelId, PolicyInputs] = {}
+    for ch in channels:
+        cid = ch.channel_id
+        stats = peer_stats.get(ch.peer_id)
+        inputs[cid] = PolicyInputs(
+            channel=ch,
+            peer_policy=_peer_policy(backend, cid) if "peer_policy" in needs else None,
+            peer_channels=tuple(by_peer[ch.peer_id]),
+            peer_node_channels=stats[0] if stats else None,
+            peer_node_capacity_msat=stats[1] if stats else None,
+            activity={w: per.get(cid, ActivityStats()) for w, per in activity.items()},
+            funding_fee_msat=funding(ch) if funding is not None else None,
+            signals=signals.get(cid),
+        )
+    return Assembled(env, inputs, notes, signals)
+
+
+_CHARGE_LND = frozenset({"ignore", "ignore_fees", "static", "match_peer", "proportional", "cost", "onchain_fee",
+                         "disable", "use_config"})  # fmt: skip
+
+
+def _used(policies: PolicySet) -> set[str]:
+    names = {p.strategy for p in (*policies.policies, policies.default) if p is not None and p.strategy}
+    for nested in policies.nested.values():
+        names |= _used(nested)
+    return names
+
+
+def _reads_signals(policies: PolicySet, strategies: Mapping[str, type] | None) -> bool:
+    """Whether any strategy of the file reads :attr:`FeeContext.signals` (third-party ones may: yes)."""
+    for name in _used(policies) - _CHARGE_LND:
+        cls = (strategies or {}).get(name)
+        if cls is None or getattr(cls, "reads_signals", True):
+            return True
+    return False
+
+
+def _peer_policy(backend: NodeBackend, cid: ChannelId) -> ChannelPolicy | None:
+    try:
+        return backend.get_peer_policy(cid)
+    except BackendError:
+        return None
+
+
+def _peer_stats(
+    backend: NodeBackend, channels: Sequence[Channel], needs: frozenset[str], notes: list[str]
+) -> dict[str, tuple[int, int]]:
+    if not needs & {"peer_node_channels", "peer_node_capacity_msat"}:
+        return {}
+    fetch = _optional(backend, "peer_node_stats")
+    if fetch is None:
+        notes.append(f"backend {backend.name} does not report peers' public channels: node.*_channels and "
+                     "node.*_capacity never match")  # fmt: skip
+        return {}
+    out = {}
+    for peer in {ch.peer_id for ch in channels}:
+        found = fetch(peer)
+        if found is not None:
+            out[peer] = (int(found[0]), int(found[1]))
+    return out

@@ -1,0 +1,266 @@
+"""lnlens's own fee strategies, registered through ``register_fee_strategies`` like any plugin's.
+
+Usable from the same INI files as charge-lnd's (``strategy = balance_based`` and the
+parameters below as keys). Each strategy proposes; the engine's rails
+(:mod:`lnlens_core.fees.rails`) clamp whatever any strategy proposes afterwards.
+
+- ``balance_based``: CLBOSS/feeadjuster-style bins over the local balance ratio.
+- ``flow_based``: steps toward more revenue from net flow and the analyzer's verdicts.
+- ``inbound_fee``: inbound discounts on channels that drain us, surcharges on ones
+  that fill up (positive inbound fees only where the backend accepts them).
+- ``model_driven``: follows a served model's fee suggestion; "no model" keeps the channel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from ..backend import Capability
+from ..domain import Channel, FeeUpdate, RecommendationKind
+from ..errors import StrategyError
+from .strategy import FeeContext, FeeProposal
+
+__all__ = ["BalanceBased", "FlowBased", "InboundFee", "ModelDriven", "LNLENS_STRATEGIES", "balance_curve"]
+
+
+def _ratio(channel: Channel) -> float:
+    ratio = channel.balance_ratio
+    if ratio is None:
+        raise StrategyError(f"channel {channel.channel_id} has no balance on either side")
+    return ratio
+
+
+def balance_curve(fee_ppm: int, min_fee_ppm: int, max_fee_ppm: int, bins: int) -> list[int]:
+    """The fee of each bin, from the emptiest (bin 0: we hold little) to the fullest.
+
+    Geometric from ``max_fee_ppm`` through ``fee_ppm`` (the middle) to ``min_fee_ppm``:
+    non-increasing, bounded, and exactly ``fee_ppm`` in the middle bin when ``bins`` is odd.
+    """
+    values = []
+    for b in range(bins):
+        x = (b + 0.5) / bins  # bin centre, 0..1
+        if x <= 0.5:
+            lo, hi, t = fee_ppm, max_fee_ppm, (0.5 - x) / 0.5
+        else:
+            lo, hi, t = fee_ppm, min_fee_ppm, (x - 0.5) / 0.5
+        value = lo * (hi / lo) ** t if lo > 0 and hi > 0 else lo + (hi - lo) * t
+        values.append(round(value))
+    for i in range(1, bins):  # rounding must not break monotonicity
+        values[i] = min(values[i], values[i - 1])
+    return values
+
+
+class BalanceBased:
+    """Fee rises as our local balance falls, in ``bins`` steps, with hysteresis at bin edges.
+
+    The configured ``fee_ppm`` is the fee at a balanced channel; ``min_fee_ppm`` and
+    ``max_fee_ppm`` (default ``fee_ppm / spread`` and ``fee_ppm * spread``) are the fees
+    when full and when empty. ``base_fee_msat`` and the inbound values are set as given.
+    Hysteresis: a channel whose current fee is that of a neighbouring bin keeps it while
+    its ratio is within ``hysteresis`` of the boundary between the two bins.
+    """
+
+    name: ClassVar[str] = "balance_based"
+    reads_signals: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        fee_ppm: int,
+        min_fee_ppm: int | None = None,
+        max_fee_ppm: int | None = None,
+        spread: float = 4.0,
+        bins: int = 5,
+        hysteresis: float = 0.05,
+        base_fee_msat: int | None = None,
+        inbound_fee_ppm: int | None = None,
+        inbound_base_fee_msat: int | None = None,
+    ) -> None:
+        if fee_ppm < 0 or bins < 1 or not 0 <= hysteresis < 0.5 or spread < 1:
+            raise ValueError("need fee_ppm >= 0, bins >= 1, 0 <= hysteresis < 0.5, spread >= 1")
+        self.fee_ppm = fee_ppm
+        self.min_fee_ppm = int(fee_ppm / spread) if min_fee_ppm is None else min_fee_ppm
+        self.max_fee_ppm = int(math.ceil(fee_ppm * spread)) if max_fee_ppm is None else max_fee_ppm
+        if not self.min_fee_ppm <= fee_ppm <= self.max_fee_ppm:
+            raise ValueError(
+                f"need min_fee_ppm <= fee_ppm <= max_fee_ppm ({self.min_fee_ppm}, {fee_ppm}, {self.max_fee_ppm})"
+            )
+        self.spread, self.bins, self.hysteresis = spread, bins, hysteresis
+        self.base_fee_msat = base_fee_msat
+        self.inbound_fee_ppm = inbound_fee_ppm
+        self.inbound_base_fee_msat = inbound_base_fee_msat
+        self.curve = balance_curve(fee_ppm, self.min_fee_ppm, self.max_fee_ppm, bins)
+
+    def target(self, ratio: float, current_ppm: int | None) -> tuple[int, int]:
+        """``(bin, fee_ppm)`` for a local ratio, honouring hysteresis against ``current_ppm``."""
+        b = min(self.bins - 1, int(ratio * self.bins))
+        if current_ppm is not None and current_ppm != self.curve[b]:
+            for other in (b - 1, b + 1):
+                if 0 <= other < self.bins and self.curve[other] == current_ppm:
+                    edge = max(b, other) / self.bins
+                    if abs(ratio - edge) < self.hysteresis:
+                        return other, current_ppm
+        return b, self.curve[b]
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        ratio = _ratio(channel)
+        b, ppm = self.target(ratio, channel.local_policy.fee_ppm)
+        update = FeeUpdate(
+            base_fee_msat=self.base_fee_msat,
+            fee_ppm=ppm,
+            inbound_fee_ppm=self.inbound_fee_ppm,
+            inbound_base_fee_msat=self.inbound_base_fee_msat,
+        )
+        return FeeProposal(update, f"local ratio {ratio:.2f}: bin {b + 1}/{self.bins} → {ppm} ppm")
+
+
+class FlowBased:
+    """Steps the outbound fee from what the last ``window`` of forwards says.
+
+    Up by one step when the channel is liquidity-starved (the analyzer says
+    ``raise_fees`` or ``rebalance_*``-worthy liquidity failures) or drains us faster
+    than ``drain_share`` of its volume; down by one step when forwards fail on our
+    fee (``lower_fees``) or a channel holding most of the balance earns nothing.
+    A step is ``max(step_ppm, step_share × current)``, never past the analyzer's
+    proposed rate, within ``[min_fee_ppm, max_fee_ppm]``. Flows within the dead band
+    (``|net| < drain_share × volume``) change nothing: that is the hysteresis.
+    """
+
+    name: ClassVar[str] = "flow_based"
+
+    def __init__(
+        self,
+        *,
+        min_fee_ppm: int = 1,
+        max_fee_ppm: int = 3000,
+        step_ppm: int = 10,
+        step_share: float = 0.15,
+        drain_share: float = 0.5,
+        min_liquidity_failures: int = 3,
+        idle_ratio: float = 0.6,
+        base_fee_msat: int | None = None,
+    ) -> None:
+        if not 0 <= min_fee_ppm <= max_fee_ppm or step_ppm < 1 or not 0 <= step_share <= 1 or not 0 < drain_share <= 1:
+            raise ValueError(
+                "need 0 <= min_fee_ppm <= max_fee_ppm, step_ppm >= 1, 0 <= step_share <= 1, 0 < drain_share <= 1"
+            )
+        self.min_fee_ppm, self.max_fee_ppm = min_fee_ppm, max_fee_ppm
+        self.step_ppm, self.step_share, self.drain_share = step_ppm, step_share, drain_share
+        self.min_liquidity_failures, self.idle_ratio = min_liquidity_failures, idle_ratio
+        self.base_fee_msat = base_fee_msat
+
+    def direction(self, channel: Channel, ctx: FeeContext) -> tuple[int, str]:
+        sig = ctx.signals
+        if sig is None:
+            raise StrategyError("flow_based needs flow signals and none were computed")
+        out = sig.out_flow
+        if sig.recommendation is RecommendationKind.RAISE_FEES:
+            return 1, "analyzer: under-priced"
+        if sig.recommendation is RecommendationKind.LOWER_FEES or out.failed_fee > out.settled:
+            return -1, f"fee failures ({out.failed_fee}) outnumber settled forwards"
+        if out.failed_liquidity >= self.min_liquidity_failures:
+            return 1, f"liquidity-starved ({out.failed_liquidity} failures)"
+        volume = sig.volume_msat
+        if volume and sig.net_outflow_msat > self.drain_share * volume:
+            return 1, f"drains us: net outflow {sig.net_outflow_msat // 1000:,} sat of {volume // 1000:,}"
+        if out.settled == 0 and (channel.balance_ratio or 0) >= self.idle_ratio:
+            return -1, f"idle with {channel.balance_ratio:.0%} local"
+        if volume and -sig.net_outflow_msat > self.drain_share * volume:
+            return -1, "fills up: cheaper to attract outbound use"
+        return 0, "flows within the dead band"
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        current = channel.local_policy.fee_ppm
+        sign, why = self.direction(channel, ctx)
+        if sign == 0:
+            return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat), why)
+        step = max(self.step_ppm, round(self.step_share * current))
+        new = current + sign * step
+        proposed = ctx.signals.proposed_fee_ppm if ctx.signals else None
+        if proposed is not None and (proposed - current) * sign > 0:
+            new = min(new, proposed) if sign > 0 else max(new, proposed)
+        new = min(self.max_fee_ppm, max(self.min_fee_ppm, new))
+        return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat, fee_ppm=new), f"{why}: {current} → {new} ppm")
+
+
+class InboundFee:
+    """Inbound fees from the direction of flow (LND >= 0.18 only).
+
+    A channel whose peer drains us (net outflow above ``drain_share`` of its volume,
+    or local ratio below ``low_ratio``) gets ``discount_ppm`` off inbound (a negative
+    inbound fee), which makes routes *into* it cheaper and refills it. A channel
+    filling up (ratio above ``high_ratio``) gets ``surcharge_ppm`` when positive inbound
+    fees are accepted (``Capability.POSITIVE_INBOUND_FEES``), else no inbound fee.
+    Backends without inbound fees (CLN) fail the strategy: the plan says so and keeps the channel.
+    """
+
+    name: ClassVar[str] = "inbound_fee"
+
+    def __init__(
+        self,
+        *,
+        discount_ppm: int = 50,
+        surcharge_ppm: int = 0,
+        drain_share: float = 0.5,
+        low_ratio: float = 0.2,
+        high_ratio: float = 0.8,
+        fee_ppm: int | None = None,
+        base_fee_msat: int | None = None,
+    ) -> None:
+        if discount_ppm < 0 or surcharge_ppm < 0 or not 0 <= low_ratio <= high_ratio <= 1:
+            raise ValueError("need discount_ppm >= 0, surcharge_ppm >= 0, 0 <= low_ratio <= high_ratio <= 1")
+        self.discount_ppm, self.surcharge_ppm, self.drain_share = discount_ppm, surcharge_ppm, drain_share
+        self.low_ratio, self.high_ratio = low_ratio, high_ratio
+        self.fee_ppm, self.base_fee_msat = fee_ppm, base_fee_msat
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        if Capability.INBOUND_FEES not in ctx.capabilities:
+            raise StrategyError("inbound fees are not supported by this backend (CLN has none; LND >= 0.18 has)")
+        ratio = _ratio(channel)
+        sig = ctx.signals
+        draining = sig is not None and sig.volume_msat > 0 and sig.net_outflow_msat > self.drain_share * sig.volume_msat
+        if draining or ratio < self.low_ratio:
+            inbound, why = -self.discount_ppm, f"drained (ratio {ratio:.2f}): inbound discount {self.discount_ppm} ppm"
+        elif ratio > self.high_ratio and self.surcharge_ppm:
+            if Capability.POSITIVE_INBOUND_FEES in ctx.capabilities:
+                inbound, why = self.surcharge_ppm, f"filling up (ratio {ratio:.2f}): inbound surcharge"
+            else:
+                inbound, why = 0, "filling up, but the node does not accept positive inbound fees"
+        else:
+            inbound, why = 0, f"ratio {ratio:.2f}: no inbound fee"
+        update = FeeUpdate(base_fee_msat=self.base_fee_msat, fee_ppm=self.fee_ppm, inbound_fee_ppm=inbound,
+                           inbound_base_fee_msat=0)  # fmt: skip
+        return FeeProposal(update, why)
+
+
+class ModelDriven:
+    """Follows a served model's fee suggestion, by at most ``max_step_share`` of the current fee per run.
+
+    Reads :attr:`ChannelSignals.model <lnlens_core.fees.signals.ChannelSignals.model>`.
+    Without a prediction (no model served, or it has no opinion on this channel), or
+    below ``min_confidence``, it keeps the channel and says why.
+    """
+
+    name: ClassVar[str] = "model_driven"
+
+    def __init__(self, *, min_confidence: float = 0.5, max_step_share: float = 0.25, min_step_ppm: int = 5) -> None:
+        if not 0 <= min_confidence <= 1 or not 0 < max_step_share <= 1 or min_step_ppm < 0:
+            raise ValueError("need 0 <= min_confidence <= 1, 0 < max_step_share <= 1, min_step_ppm >= 0")
+        self.min_confidence, self.max_step_share, self.min_step_ppm = min_confidence, max_step_share, min_step_ppm
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        prediction = ctx.signals.model if ctx.signals is not None else None
+        if prediction is None or prediction.fee_ppm is None:
+            return FeeProposal(FeeUpdate(), "no model: no prediction for this channel, fees kept")
+        if prediction.confidence < self.min_confidence:
+            return FeeProposal(FeeUpdate(), f"{prediction.model}: confidence {prediction.confidence:.2f} too low, kept")
+        current = channel.local_policy.fee_ppm
+        limit = max(self.min_step_ppm, round(current * self.max_step_share))
+        new = max(0, min(current + limit, max(current - limit, prediction.fee_ppm)))
+        return FeeProposal(
+            FeeUpdate(fee_ppm=new), f"{prediction.model} suggests {prediction.fee_ppm} ppm: {current} → {new}"
+        )
+
+
+LNLENS_STRATEGIES = (BalanceBased, FlowBased, InboundFee, ModelDriven)
