@@ -81,8 +81,26 @@ def cln_harness() -> Harness:
     return Harness(standin.backend(), standin.make_forwards, close)
 
 
+def sim_harness() -> Harness:
+    """SimNode on the LightningLens preset: each make_forwards runs simulated time until enough forwards happened."""
+    from lnlens_sim.scenario import SimSettings, build
+
+    node = build(SimSettings(network="lightninglens", seed=5))
+
+    def make_forwards(n: int) -> None:
+        target = len(node.events) + n
+        for _ in range(1000):
+            if len(node.events) >= target:
+                return
+            node.run(3600)
+        raise AssertionError(f"the simulation made fewer than {n} forwards in 1000 simulated hours")
+
+    return Harness(node, make_forwards)
+
+
 BACKENDS: dict[str, Callable[[], Harness]] = {
     "fake": fake_harness,
+    "sim": sim_harness,
     "cln": cln_harness,
     "lnd": lnd_harness,
     # Shaped like CLN: no inbound fees, no per-channel CLTV delta.
