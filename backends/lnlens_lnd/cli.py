@@ -9,7 +9,9 @@ default), ``apply`` (UpdateChannelPolicy allowed) when it is false.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
+import threading
 from typing import Any
 
 from rich.console import Console
@@ -19,11 +21,14 @@ from lnlens_core.cli.context import CliContext, add_json_flag, to_jsonable
 from lnlens_core.cli.opportunities_cmd import render_table
 from lnlens_core.config import parse_duration
 from lnlens_core.domain import ChannelId
+from lnlens_core.errors import BackendUnavailable
 from lnlens_core.lens import Lens
 from lnlens_core.opportunities import filter_opportunities, run_analysis
 from lnlens_core.plugins import get_plugin_manager
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 _FLAGS = (
     ("host", "HOST:PORT", "lnd's gRPC address (default localhost:10009)"),
@@ -105,25 +110,50 @@ def _lens(ctx: CliContext, backend) -> Lens:
 def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     from .sidecar import Sidecar
 
-    backend = _connect(args, ctx)
-    try:
-        lens = _lens(ctx, backend)
-        lens.startup()
-        sidecar = Sidecar(lens, backend, ctx.clock, interval_s=ctx.config().interval_s, since_s=args.since)
+    stop = threading.Event()
+    running: list[Sidecar] = []
 
-        def on_signal(signum: int, frame: Any) -> None:
-            ctx.err.print(f"lnlens lnd: {signal.Signals(signum).name}, stopping")
+    def on_signal(signum: int, frame: Any) -> None:
+        ctx.err.print(f"lnlens lnd: {signal.Signals(signum).name}, stopping")
+        stop.set()
+        for sidecar in running:
             sidecar.shutdown()
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        backend = _connect_waiting(args, ctx, stop)
+        if backend is None:
+            return 0
         try:
-            sidecar.run()
+            lens = _lens(ctx, backend)
+            lens.startup()
+            sidecar = Sidecar(lens, backend, ctx.clock, stop=stop, interval_s=ctx.config().interval_s,
+                              since_s=args.since)  # fmt: skip
+            running.append(sidecar)
+            if not stop.is_set():
+                sidecar.run()
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+            backend.close()
     finally:
-        backend.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     return 0
+
+
+def _connect_waiting(args: argparse.Namespace, ctx: CliContext, stop: threading.Event):
+    """Connect, waiting (with backoff) while lnd is down, starting or locked; None when stopped meanwhile.
+
+    Configuration problems (files, macaroon, network) are raised at once: waiting cannot fix them.
+    """
+    delay = 1.0
+    while True:
+        try:
+            return _connect(args, ctx)
+        except BackendUnavailable as exc:
+            log.warning("%s; trying again in %g s", exc, delay)
+            if ctx.clock.sleep(delay, stop):
+                return None
+            delay = min(delay * 2, 60.0)
 
 
 def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import ssl
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -191,6 +192,17 @@ def parse_lndconnect(uri: str) -> tuple[str, bytes | None, bytes]:
     return f"{host}:{parts.port}", pem, macaroon
 
 
+def _is_pem_certificate(pem: bytes) -> bool:
+    text = pem.decode("ascii", "replace")
+    start, end = text.find("-----BEGIN CERTIFICATE-----"), text.find("-----END CERTIFICATE-----")
+    if start < 0 or end < start:
+        return False
+    try:
+        return len(ssl.PEM_cert_to_DER_cert(text[start : end + 25])) > 0
+    except ValueError:
+        return False
+
+
 def _macaroon_candidates(settings: LndSettings) -> list[Path]:
     names = [MACAROON_NAME, "readonly.macaroon", "admin.macaroon"]
     if settings.mode == "apply":
@@ -223,7 +235,7 @@ def load_credentials(settings: LndSettings) -> Credentials:
         return Credentials(target, pem, macaroon, "lndconnect URI", tls_source)
     cert_path = settings.tlscert or settings.lnddir.expanduser() / "tls.cert"
     pem = _read(cert_path, "lnd.tlscert", ' (set tlscert = "/path/to/lnd/tls.cert" in [lnd], or lnddir)')
-    if b"BEGIN CERTIFICATE" not in pem:
+    if not _is_pem_certificate(pem):
         raise ConfigError(f"lnd.tlscert: {cert_path} is not a PEM certificate (lnd's tls.cert is)")
     if settings.macaroon_hex:
         return Credentials(settings.host, pem, bytes.fromhex(settings.macaroon_hex), "lnd.macaroon_hex", str(cert_path))

@@ -252,6 +252,9 @@ class FakeLnd:
         self.emitted: list[HtlcEvent] = []
         """Every forward delivered to at least one stream subscriber."""
         self._subscribers: list[queue.Queue] = []
+        self._failures: list[tuple[str, Any, str]] = []
+        self.delivered = 0
+        """Stream messages handed to gRPC for a subscriber (after its subscribed_event)."""
         self._out_htlc: dict[ChannelId, int] = {}
         self._points: dict[ChannelId, tuple[str, int]] = {}
         self._server: Any = None
@@ -310,9 +313,20 @@ class FakeLnd:
             q.put(_END)
 
     @property
+    def backlog(self) -> int:
+        """Messages queued for subscribers and not yet handed to gRPC."""
+        with self.lock:
+            return sum(q.qsize() for q in self._subscribers)
+
+    @property
     def subscribers(self) -> int:
         with self.lock:
             return len(self._subscribers)
+
+    def fail_next(self, path: str, code: Any, details: str) -> None:
+        """Answer the next call to ``path`` with this gRPC status (queued; before the macaroon check)."""
+        with self.lock:
+            self._failures.append((path, code, details))
 
     def write_macaroon(self, name: str, ops: Iterable[str], **kwargs: Any) -> Path:
         path = self.folder / name
@@ -378,10 +392,15 @@ class _Auth(grpc.ServerInterceptor):
         fake, path = self.fake, details.method
         with fake.lock:
             fake.calls.append(path)
+            injected = next((f for f in fake._failures if f[0] == path), None)
+            if injected is not None:
+                fake._failures.remove(injected)
         handler = continuation(details)
         macs = [v for k, v in details.invocation_metadata if k == "macaroon"]
-        problem = None
-        if len(macs) != 1:
+        problem, code = None, grpc.StatusCode.UNKNOWN
+        if injected is not None:
+            _, code, problem = injected
+        elif len(macs) != 1:
             problem = f"expected 1 macaroon, got {len(macs)}"
         else:
             try:
@@ -397,7 +416,7 @@ class _Auth(grpc.ServerInterceptor):
             return handler
 
         def deny(request, context):
-            context.abort(grpc.StatusCode.UNKNOWN, problem)
+            context.abort(code, problem)
 
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(deny)
@@ -633,6 +652,8 @@ class _Router:
                 if msg is _END:
                     return
                 yield msg
+                with self.fake.lock:
+                    self.fake.delivered += 1
         finally:
             with self.fake.lock:
                 if q in self.fake._subscribers:

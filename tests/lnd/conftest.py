@@ -21,7 +21,8 @@ from lnlens_core.storage import Store  # noqa: E402
 
 @pytest.fixture
 def node():
-    return sim_node()
+    """Lopsided balances: settled forwards, failures at our node and downstream, all in one run."""
+    return sim_node(balances="opener", payments_per_hour=1500)
 
 
 @pytest.fixture

@@ -177,3 +177,16 @@ def test_lndrpc_rejects_a_mistyped_request(connect):
     rpc: LndRpc = connect("read")._rpc
     with pytest.raises(TypeError, match="GetInfo takes GetInfoRequest"):
         rpc.call("GetInfo", METHODS["FeeReport"].request())
+
+
+def test_a_locked_or_starting_lnd_is_unavailable_not_rejected(fake, connect):
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("read"))
+    fake.fail_next("/lnrpc.Lightning/CheckMacaroonPermissions", grpc.StatusCode.UNKNOWN,
+                   "wallet locked, unlock it to enable full RPC access")  # fmt: skip
+    with pytest.raises(BackendUnavailable, match="is not ready: wallet locked"):
+        LndBackend.connect(fake.settings(mac), clock=fake.node.clock)
+    backend = connect("read")
+    fake.fail_next("/lnrpc.Lightning/ListChannels", grpc.StatusCode.UNAVAILABLE, "transport is closing")
+    with pytest.raises(BackendUnavailable, match="cannot reach lnd"):
+        backend.list_channels()
+    assert backend.list_channels()

@@ -92,30 +92,67 @@ def test_a_config_error_is_one_line(tmp_path, capsys):
     assert err.count("config error") == 2 and "Traceback" not in err
 
 
+class Daemon:
+    """`lnlens -v lnd run` in a subprocess (SIGTERM needs the main thread of a process of its own)."""
+
+    def __init__(self, config, db) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v",
+               "--config", str(config), "--db", str(db), "lnd", "run"]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> None:
+        pause = threading.Event()
+        for _ in range(int(timeout / 0.02)):
+            if any(text in line for line in self.lines):
+                return
+            pause.wait(0.02)
+        raise AssertionError(f"no {text!r} in:\n{self.text}")
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.reader.join(5)
+
+
 def test_run_stops_cleanly_on_sigterm(recent, tmp_path):
     fake, config = recent
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v", "--config",
-           str(config), "--db", str(tmp_path / "db.sqlite3"), "lnd", "run"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
-    lines: list[str] = []
-    analysed = threading.Event()
+    daemon = Daemon(config, tmp_path / "db.sqlite3")
+    daemon.wait_for("analysis 1:")
+    assert daemon.stop() == 0, daemon.text
+    assert "SIGTERM, stopping" in daemon.text and "sidecar stopped" in daemon.text and "Traceback" not in daemon.text
 
-    def read() -> None:
-        for line in proc.stderr:
-            lines.append(line)
-            if "analysis 1:" in line:
-                analysed.set()
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        assert analysed.wait(30), "".join(lines)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0, "".join(lines)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        reader.join(5)
-    text = "".join(lines)
-    assert "SIGTERM, stopping" in text and "sidecar stopped" in text and "Traceback" not in text
+def test_run_waits_for_lnd_to_come_up(recent, tmp_path):
+    fake, config = recent
+    fake.stop()
+    daemon = Daemon(config, tmp_path / "db.sqlite3")
+    daemon.wait_for("cannot reach lnd")
+    assert "trying again in" in daemon.text
+    fake.start()
+    daemon.wait_for("analysis 1:")
+    assert daemon.stop() == 0, daemon.text
+    assert "Traceback" not in daemon.text
+
+
+def test_run_waiting_for_lnd_stops_on_sigterm(recent, tmp_path):
+    fake, config = recent
+    fake.stop()
+    daemon = Daemon(config, tmp_path / "db.sqlite3")
+    daemon.wait_for("trying again in")
+    assert daemon.stop() == 0, daemon.text

@@ -7,7 +7,7 @@ import base64
 import pytest
 from lnlens_lnd.backend import LndBackend
 from lnlens_lnd.connection import LndSettings, der_to_pem, load_credentials, parse_lndconnect
-from lnlens_lnd.testing import minimal_ops
+from lnlens_lnd.testing import make_tls_cert, minimal_ops
 
 from lnlens_core.errors import ConfigError
 
@@ -15,7 +15,7 @@ from lnlens_core.errors import ConfigError
 def _lnddir(tmp_path, network="mainnet", names=("readonly.macaroon", "admin.macaroon")):
     lnddir = tmp_path / "lnd"
     (lnddir / "data" / "chain" / "bitcoin" / network).mkdir(parents=True)
-    (lnddir / "tls.cert").write_text("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n")
+    (lnddir / "tls.cert").write_bytes(make_tls_cert()[0])
     for name in names:
         (lnddir / "data" / "chain" / "bitcoin" / network / name).write_bytes(name.encode())
     return lnddir
@@ -62,9 +62,11 @@ def test_missing_or_wrong_certificate_file(tmp_path):
     with pytest.raises(ConfigError, match=r"lnd.tlscert: .*tls.cert does not exist \(set tlscert"):
         load_credentials(LndSettings(lnddir=tmp_path / "nowhere"))
     bad = tmp_path / "tls.cert"
-    bad.write_text("not a certificate")
-    with pytest.raises(ConfigError, match="is not a PEM certificate"):
-        load_credentials(LndSettings(tlscert=bad, macaroon=bad))
+    for text in ("not a certificate", "-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\n!!\n"
+                 "-----END CERTIFICATE-----\n"):  # fmt: skip
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match="is not a PEM certificate"):
+            load_credentials(LndSettings(tlscert=bad, macaroon=bad))
     with pytest.raises(ConfigError, match="lnd.macaroon: .*nope.macaroon does not exist"):
         load_credentials(LndSettings(lnddir=_lnddir(tmp_path), macaroon=tmp_path / "nope.macaroon"))
 

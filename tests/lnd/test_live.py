@@ -59,13 +59,19 @@ def test_backfill_and_live_stream_agree_with_the_simulator(node, fake, connect, 
     assert f.counted == len(rows), "every forward counted exactly once"
 
 
+def drained(feed, fake) -> None:
+    """Wait until the feed has processed every message the server handed out."""
+    feed.wait(lambda: fake.backlog == 0 and feed.live.stats.messages >= fake.delivered)
+
+
 def test_restart_mid_run_leaves_the_store_equal_to_the_simulator(node, fake, connect, feed):
     f = feed(connect(), node.clock)
     f.wait_connected(1)
     node.run(2400)
-    fake.stop()  # lnd goes down: no forwards while it is down, the stream is gone
+    drained(f, fake)
+    fake.stop()  # lnd restarts: the stream is gone, calls fail; it forwards nothing while it is down
     f.wait(lambda: not f.live.connected.is_set())
-    fake.start()  # same port, same node: lnd is back
+    fake.start()  # same port, same node
     f.wait_connected(2)
     node.run(2400)
     flush(f, fake)
@@ -75,6 +81,23 @@ def test_restart_mid_run_leaves_the_store_equal_to_the_simulator(node, fake, con
     check_against_truth(node, rows)
     assert f.counted == len(rows)
     assert f.live.stats.drops >= 2
+
+
+def test_a_crash_with_events_in_flight_loses_only_failures(node, fake, connect, feed):
+    f = feed(connect(), node.clock)
+    f.wait_connected(1)
+    node.run(2400)
+    fake.stop()  # at once: messages still queued for the stream die with it
+    fake.start()
+    f.wait_connected(2)
+    node.run(1200)
+    flush(f, fake)
+    f.close()
+    rows = stored(f)
+    check_against_truth(node, rows)
+    assert {k for k, e in rows.items() if e.status is SETTLED} == {e.key for e in node.events if e.status is SETTLED}
+    assert all(e.status is not SETTLED for e in node.events if e.key not in rows)
+    assert f.counted == len(rows)
 
 
 def test_a_dropped_stream_loses_no_settled_forward(node, fake, connect, feed):
@@ -136,3 +159,19 @@ def test_fee_raise_shows_up_as_fee_failures_from_link_fail_events(node, fake, co
     check_against_truth(node, rows)
     fee_failures = [e for e in rows.values() if e.failure_reason and e.failure_reason.value == "fee_insufficient"]
     assert fee_failures and all(e.out_channel == busiest and e.failcode == 4108 for e in fee_failures)
+
+
+def test_stream_refused_with_unavailable_is_retried_with_backoff(node, fake, connect, feed):
+    import grpc
+
+    backend = connect()
+    for _ in range(2):
+        fake.fail_next("/routerrpc.Router/SubscribeHtlcEvents", grpc.StatusCode.UNAVAILABLE, "lnd is restarting")
+    f = feed(backend, node.clock, backoff_s=(0.01, 0.04))
+    f.wait_connected(1)
+    assert f.live.stats.drops == 2 and "lnd is restarting" in f.live.stats.last_error
+    node.run(1800)
+    flush(f, fake)
+    f.close()
+    rows = stored(f)
+    assert {k for k, e in rows.items() if e.status is SETTLED} == {e.key for e in node.events if e.status is SETTLED}
