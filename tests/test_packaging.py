@@ -17,8 +17,11 @@ def test_wheel_top_level_names_are_only_lnlens_packages(tmp_path):
     )  # fmt: skip
     (wheel,) = tmp_path.glob("lnlens-*.whl")
     with zipfile.ZipFile(wheel) as zf:
-        top = {name.split("/")[0] for name in zf.namelist()}
+        names = set(zf.namelist())
+        top = {name.split("/")[0] for name in names}
     packages = {t for t in top if not t.endswith(".dist-info")}
     assert packages and all(p.startswith("lnlens_") for p in packages), packages
     assert "lnlens_core" in packages
+    # The LND stubs are committed, not generated at install: the wheel must carry them.
+    assert {"lnlens_lnd/_proto/lightning_pb2.py", "lnlens_lnd/_proto/router_pb2_grpc.py"} <= names
     assert not {"backends", "plugins", "models", "tests", "contrib"} & top
