@@ -245,6 +245,11 @@ def load(
     config_path = config_path or (Path(env["LNLENS_CONFIG"]) if env.get("LNLENS_CONFIG") else None)
     if config_path is not None:
         data, where = load_toml(config_path)
+        # `[policy]` (the fee engine's rails) may hold the policy file as `file`, since TOML
+        # cannot have both `policy = FILE` and a `[policy]` table.
+        policy_table = data.pop("policy") if isinstance(data.get("policy"), dict) else None
+        if policy_table is not None and "file" in policy_table:
+            data["policy"] = policy_table.pop("file")
         known = {s.toml_key: s.field for s in SETTINGS}
         allowed_tables = set(_TOML_TABLES) | set(backend_tables)
         unknown = [k for k in data if k not in known and k not in allowed_tables]
@@ -258,7 +263,9 @@ def load(
                 {known[k]: where(k) for k in data if k in known},
             )
         )
-        tables = {k: v for k, v in data.items() if k in allowed_tables}
+        tables = {k: v for k, v in data.items() if k in allowed_tables and k not in known}
+        if policy_table is not None:
+            tables["policy"] = policy_table
     env_values = {s.field: env[f"LNLENS_{s.field.upper()}"] for s in SETTINGS if f"LNLENS_{s.field.upper()}" in env}
     layers.append(("env", env_values, {s.field: f"LNLENS_{s.field.upper()}" for s in SETTINGS}))
     layers.append(("cli", dict(cli or {}), {s.field: s.cli_flag for s in SETTINGS}))

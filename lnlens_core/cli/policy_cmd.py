@@ -1,0 +1,272 @@
+"""``lnlens policy check|plan|apply|history|rollback|explain``: the fee policy engine from the shell.
+
+``plan`` and ``explain`` never change anything. ``apply`` changes fees only with
+``--confirm`` (or ``dry_run = false`` in the settings); without it, it prints the plan.
+Commands that talk to a node take ``--backend NAME``: a factory from the
+``lnlens.backends`` entry points, built from the settings table of the same name
+(``[sim]`` for the simulator).
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..backend import NodeBackend
+from ..clock import Clock
+from ..config import parse_duration
+from ..domain import ChannelId
+from ..errors import ConfigError, LnlensError
+from ..fees.chargelnd import check_policy_file
+from ..fees.engine import FeeEngine
+from ..fees.journal import apply_plan, auto_rollback, reconcile, rollback
+from ..fees.outcomes import journal_outcomes, policy_aggregates
+from ..fees.plan import EMIT_FORMATS, Plan, describe_changes, emit_commands
+from ..fees.rails import rails_from_table
+from ..lens import Lens
+from ..plugins import get_plugin_manager
+from .context import CliContext, add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("policy", help="fee policy: check, plan, apply, history, rollback, explain")
+    psub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
+    check = psub.add_parser("check", help="validate a charge-lnd-format policy file and the [policy] rails")
+    check.add_argument("file", nargs="?", help="policy file (default: the configured one)")
+    add_json_flag(check)
+    check.set_defaults(handler=cmd_check)
+    for name, handler, text in (
+        ("plan", cmd_plan, "what would change now (changes nothing)"),
+        ("apply", cmd_apply, "apply the plan (needs --confirm, else prints the plan)"),
+        ("explain", cmd_explain, "every matcher, the strategy's inputs and outputs and the rails for one channel"),
+    ):
+        q = psub.add_parser(name, help=text)
+        if name == "explain":
+            q.add_argument("channel", type=_channel, help="BLOCKxTXxOUT")
+        _node_args(q)
+        if name == "plan":
+            q.add_argument("--emit", choices=EMIT_FORMATS, help="print lncli/lightning-cli commands instead")
+            q.add_argument("--channel", type=_channel, help="only this channel")
+        if name == "apply":
+            q.add_argument("--confirm", action="store_true", help="really change fees on the node")
+        add_json_flag(q)
+        q.set_defaults(handler=handler)
+    hist = psub.add_parser("history", help="the fee journal, with measured outcomes per change and per policy")
+    hist.add_argument("--channel", type=_channel)
+    hist.add_argument(
+        "--window", type=parse_duration, default=None, help="outcome window (default: rails' rollback_window)"
+    )
+    add_json_flag(hist)
+    hist.set_defaults(handler=cmd_history)
+    rb = psub.add_parser("rollback", help="restore the exact policy from before a change")
+    which = rb.add_mutually_exclusive_group(required=True)
+    which.add_argument("--change", type=int, metavar="ID", help="journal id (see policy history)")
+    which.add_argument("--channel", type=_channel, help="the channel's last applied change")
+    _node_args(rb, policy=False)
+    add_json_flag(rb)
+    rb.set_defaults(handler=cmd_rollback)
+
+
+def _node_args(p: argparse.ArgumentParser, *, policy: bool = True) -> None:
+    p.add_argument("--backend", default="sim", help="node backend from the lnlens.backends entry points (default sim)")
+    if policy:
+        p.add_argument("--policy", help="policy file (default: the configured one)")
+    p.add_argument("--sim-warmup", type=parse_duration, default=0, metavar="DURATION",
+                   help="with the simulator: simulate this much traffic into the store first (e.g. 1d)")  # fmt: skip
+
+
+def _channel(text: str) -> ChannelId:
+    try:
+        return ChannelId.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _backend(name: str, ctx: CliContext) -> NodeBackend:
+    found = {ep.name: ep for ep in entry_points(group="lnlens.backends")}
+    if name not in found:
+        raise ConfigError(f"--backend {name}: no such backend (installed: {', '.join(sorted(found)) or 'none'})")
+    factory = found[name].load()
+    return factory(ctx.config().backends.get(name, {}))
+
+
+def _lens(args: argparse.Namespace, ctx: CliContext) -> tuple[Lens, NodeBackend]:
+    backend = _backend(args.backend, ctx)
+    config = ctx.config()
+    clock: Clock = getattr(backend, "clock", None) or ctx.clock  # a simulator drives its own clock
+    if clock is not ctx.clock:
+        ctx.store().set_meta("clock", "simulated")  # later commands read "now" from the data, not the wall
+    lens = Lens(config, store=ctx.store(), clock=clock, pm=get_plugin_manager(blocked=config.blocked_plugins),
+                backend=backend)  # fmt: skip
+    warmup = getattr(args, "sim_warmup", 0)
+    if warmup:
+        run = getattr(backend, "run", None)
+        if run is None:
+            raise ConfigError("--sim-warmup works with the simulator only")
+        backend.attach(lens.monitor)  # type: ignore[attr-defined]
+        run(warmup)
+        ctx.store().add_snapshots(backend.list_channels(), time=clock.now())
+    return lens, backend
+
+
+def _engine(args: argparse.Namespace, ctx: CliContext) -> tuple[Lens, NodeBackend, FeeEngine]:
+    lens, backend = _lens(args, ctx)
+    path = Path(args.policy) if getattr(args, "policy", None) else None
+    return lens, backend, FeeEngine.from_config(lens, backend, policy_path=path)
+
+
+def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
+    config = ctx.config()
+    path = Path(args.file) if args.file else config.policy_path
+    problems: list[str] = []
+    warnings: tuple[str, ...] = ()
+    if path is None:
+        problems.append("no policy file: give FILE or set policy = FILE in the settings")
+    else:
+        lens = Lens(config, store=ctx.store(), clock=ctx.clock, pm=get_plugin_manager(blocked=config.blocked_plugins))
+        report = check_policy_file(path, lens.strategies)
+        problems.extend(report.problems)
+        warnings = report.warnings
+    try:
+        rails_from_table(config.backends.get("policy"))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    data = {"file": str(path) if path else None, "ok": not problems, "problems": problems, "warnings": list(warnings)}
+
+    def render(console: Console) -> None:
+        for w in warnings:
+            console.print(f"warning: {w}", markup=False)
+        for p in problems:
+            console.print(f"problem: {p}", markup=False)
+        console.print(f"{path}: {'OK' if not problems else f'{len(problems)} problem(s)'}", markup=False)
+
+    ctx.emit(data, render)
+    return 0 if not problems else 2
+
+
+def _render_plan(console: Console, plan: Plan, title: str) -> None:
+    table = Table(title=title)
+    for col in ("channel", "alias", "policy", "strategy", "old → new", "status", "reason"):
+        table.add_column(col, overflow="fold")
+    for c in plan.changes:
+        why = c.error or c.blocked or "; ".join(f"{p}: {r}" for p, r in c.vetoes) or c.reason
+        if c.rails:
+            why += f" [rails: {'; '.join(c.rails)}]"
+        table.add_row(str(c.channel_id), c.alias, c.policy or "-", c.strategy or "-", describe_changes(c), c.status,
+                      why)  # fmt: skip
+    console.print(table)
+    for note in plan.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def cmd_plan(args: argparse.Namespace, ctx: CliContext) -> int:
+    _, _, engine = _engine(args, ctx)
+    plan = engine.plan(only=args.channel)
+    if args.emit:
+        print("\n".join(emit_commands(plan, args.emit)))
+        return 0
+    n = len(plan.to_apply())
+    ctx.emit(plan.to_json(), lambda c: _render_plan(c, plan, f"Fee plan on {plan.backend}: {n} change(s), dry run"))
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace, ctx: CliContext) -> int:
+    lens, backend, engine = _engine(args, ctx)
+    really = args.confirm or not ctx.config().dry_run
+    reconciled = reconcile(lens, backend) if really else []
+    reverted = auto_rollback(lens, backend, engine.rails) if really else []
+    plan = engine.plan(applying=really)
+    done = apply_plan(lens, backend, plan) if really else []
+    data: dict[str, Any] = {"applied": really, "plan": plan.to_json(), "results": [d.to_json() for d in done],
+                            "reconciled": [d.to_json() for d in reconciled],
+                            "auto_rollbacks": [d.to_json() for d in reverted]}  # fmt: skip
+
+    def render(console: Console) -> None:
+        mode = "applied" if really else "dry run (pass --confirm to apply)"
+        _render_plan(console, plan, f"Fee plan on {plan.backend}: {mode}")
+        for d in [*reconciled, *reverted, *done]:
+            console.print(f"#{d.journal_id} {d.channel_id}: {d.state}{f' ({d.detail})' if d.detail else ''}",
+                          markup=False)  # fmt: skip
+
+    ctx.emit(data, render)
+    return 1 if any(d.state == "failed" for d in done) else 0
+
+
+def cmd_explain(args: argparse.Namespace, ctx: CliContext) -> int:
+    _, _, engine = _engine(args, ctx)
+    plan = engine.plan(only=args.channel, explain=True, emit=False)
+    (change,) = plan.changes
+    data = change.to_json()
+
+    def render(console: Console) -> None:
+        console.print(f"{change.channel_id} {change.alias} (chosen by {change.chosen_by})", markup=False)
+        for line in change.explain:
+            console.print(f"  {line}", markup=False)
+        if change.chosen_by != "policy-file":
+            console.print(f"  strategy: {change.strategy} from {change.policy}: {change.reason}", markup=False)
+        console.print(f"  proposed: {change.proposed.fields_set() if change.proposed else 'nothing'}", markup=False)
+        for rail in change.rails:
+            console.print(f"  rail: {rail}", markup=False)
+        if change.blocked:
+            console.print(f"  blocked: {change.blocked}", markup=False)
+        for plugin, reason in change.vetoes:
+            console.print(f"  vetoed by {plugin}: {reason}", markup=False)
+        console.print(f"  result: {describe_changes(change)} ({change.status})", markup=False)
+        for note in plan.notes:
+            console.print(f"  note: {note}", markup=False)
+
+    ctx.emit(data, render)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
+    store = ctx.store()
+    lens = ctx.lens()
+    rails = rails_from_table(ctx.config().backends.get("policy"))
+    window = args.window or rails.rollback_window_s
+    rows = store.journal(channel_id=args.channel)
+    now = lens.clock.now()
+    applied = [r["applied_time"] for r in rows if r["applied_time"]]
+    events = list(store.iter_forwards(since=min(applied) - window, until=max(applied) + window)) if applied else []
+    outcomes = journal_outcomes(rows, events, window_s=window, now=now)
+    by_id = {o.journal_id: o for o in outcomes}
+    data = {"changes": [{**r, "outcome": by_id[r["id"]].to_json() if r["id"] in by_id else None} for r in rows],
+            "policies": policy_aggregates(outcomes), "window_s": window}  # fmt: skip
+
+    def render(console: Console) -> None:
+        table = Table(title=f"Fee journal (outcomes over ±{window / 3600:.0f} h)")
+        for col in ("id", "channel", "state", "policy/strategy", "reason", "revenue Δ msat (95 %)", "detail"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            o = by_id.get(r["id"])
+            delta = "-" if o is None else f"{o.revenue_delta_msat:+d} ±{o.revenue_band_msat:.0f}"
+            if o is not None and not o.complete:
+                delta += " (window open)"
+            who = f"{r['policy'] or '-'}/{r['strategy'] or '-'}"
+            ref = f" (undoes #{r['rollback_of']})" if r["rollback_of"] else ""
+            table.add_row(str(r["id"]), r["channel_id"], r["state"], who, r["reason"] + ref, delta, r["detail"] or "")
+        console.print(table)
+        for name, agg in data["policies"].items():
+            console.print(f"policy {name}: {agg['changes']} change(s), revenue {agg['revenue_delta_msat']:+d} "
+                          f"±{agg['revenue_band_msat']} msat, flow {agg['volume_delta_msat']:+d} "
+                          f"±{agg['volume_band_msat']} msat", markup=False)  # fmt: skip
+
+    ctx.emit(data, render)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
+    lens, backend = _lens(args, ctx)
+    rails = rails_from_table(ctx.config().backends.get("policy"))
+    reconcile(lens, backend)
+    done = rollback(lens, backend, change_id=args.change, channel=args.channel, rails=rails)
+    line = f"#{done.journal_id} {done.channel_id}: {done.state}" + (f" ({done.detail})" if done.detail else "")
+    ctx.emit(done.to_json(), lambda c: c.print(line, markup=False))
+    if done.state == "failed":
+        raise LnlensError(f"rollback of {done.channel_id} failed: {done.detail}")
+    return 0
