@@ -9,7 +9,7 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test lint install clean bench proto
+.PHONY: test lint install clean bench proto demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: lint
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - the suite is broken" >&2; exit 1; fi; \
 	exit $$rc
+
+# One simulated day of a mid-size routing node (c-otto.de) on the real mainnet graph, with the
+# auto-recovery rebalancer as a baseline; the database goes to ./out/ (git-ignored).
+demo: $(STAMP)
+	@rm -f out/demo.sqlite3 out/demo.sqlite3-wal out/demo.sqlite3-shm
+	$(BIN)/lnlens sim run --network mainnet --days 1 --seed 1 --db out/demo.sqlite3 --rebalancer auto-recovery
 
 # Every benchmarks/bench_*.py prints its figures with a same-run baseline.
 bench: $(STAMP)

@@ -17,7 +17,7 @@ from lnlens_core.domain import ChannelPolicy, FailureReason
 
 from .network import Attempt, SimNetwork
 
-__all__ = ["PaymentResult", "RebalanceResult", "pay", "circular_rebalance"]
+__all__ = ["PaymentResult", "RebalanceResult", "pay", "circular_rebalance", "quote_rebalance"]
 
 _MAX_LOCAL_SKIPS = 8  # own channels tried and skipped before the sender gives up
 _UPDATE_CARRIED = (FailureReason.FEE_INSUFFICIENT, FailureReason.CLTV)
@@ -129,3 +129,18 @@ def circular_rebalance(
             return RebalanceResult(True, amount, fee, tries, tuple(route))
         excluded.add(route[failed])
     return RebalanceResult(False, amount, 0, tries, (), "every attempt failed for lack of liquidity")
+
+
+def quote_rebalance(net: SimNetwork, source_edge: int, target_edge: int, amount: int) -> tuple[list[int], int] | None:
+    """The route a circular rebalance would try first and its fee, without sending anything.
+
+    Like a real rebalancer's quote, it uses public information only (no balances).
+    """
+    in_edge = target_edge ^ 1
+    peer_a, peer_b = net.dst[source_edge], net.src[in_edge]
+    ours = set(net.our_out) | {e ^ 1 for e in net.our_out}
+    middle = net.router.route(peer_a, peer_b, amount, ours) if peer_a != peer_b else []
+    if middle is None:
+        return None
+    route = [source_edge, *middle, in_edge]
+    return route, net.amounts_for(route, amount)[0] - amount

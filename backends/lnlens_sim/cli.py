@@ -1,0 +1,192 @@
+"""``lnlens sim run``: simulate days of a routing node's life into the lnlens database.
+
+Forwards reach the store through ``HtlcMonitor.record(batch, source="sim")`` once per
+tick, as a real adapter's do, so every plugin's ``track_event`` sees them; channel
+snapshots are written every ``--snapshot-every`` simulated seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lnlens_core.cli.context import CliContext, add_json_flag
+from lnlens_core.config import parse_duration
+from lnlens_core.domain import ForwardStatus
+from lnlens_core.errors import ConfigError
+from lnlens_core.lens import Lens
+
+from .export import write_events_csv
+from .network import BALANCE_RULES
+from .node import SimNode
+from .rebalance import AutoRecoveryRebalancer
+from .scenario import NETWORKS, SimSettings, build
+
+__all__ = ["register", "summary"]
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sim = sub.add_parser("sim", help="the built-in simulator on the real mainnet graph")
+    simsub = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+    run = simsub.add_parser("run", help="simulate traffic and store forwards and channel snapshots")
+    run.add_argument("--network", default="mainnet", metavar="NAME|PATH",
+                     help=f"{', '.join(NETWORKS)}, a *.compressed gossip map or a sim-ln JSON file")  # fmt: skip
+    run.add_argument("--nodes", type=int, help="neighbourhood size around the node (synthetic: graph size)")
+    run.add_argument("--node", help="managed node: index, pubkey or alias (default: see docs/SIMULATOR.md)")
+    run.add_argument("--days", type=float, required=True, help="simulated days")
+    run.add_argument("--seed", type=int, required=True, help="seed: same seed and actions, same event stream")
+    run.add_argument("--db", dest="sim_db", metavar="PATH", help="database file (same as the global --db)")
+    run.add_argument("--balances", choices=BALANCE_RULES, help="initial balance rule (default per network)")
+    run.add_argument("--payments-per-hour", type=float, help="network-wide mean payment rate")
+    run.add_argument("--gossip-delay", default="10m", help="time until senders hear our policy changes")
+    run.add_argument("--snapshot-every", default="1h", help="channel snapshot interval (simulated)")
+    run.add_argument("--rebalancer", choices=("none", "auto-recovery"), default="none",
+                     help="run LightningLens's auto-recovery rebalancer as a baseline (cost counted)")  # fmt: skip
+    run.add_argument("--csv", metavar="FILE", help="also write the event stream as CSV (schema in docs)")
+    add_json_flag(run)
+    run.set_defaults(handler=cmd_run)
+
+
+def _settings(args: argparse.Namespace) -> SimSettings:
+    try:
+        gossip = parse_duration(args.gossip_delay)
+    except ValueError as exc:
+        raise ConfigError(f"--gossip-delay: {exc}") from None
+    if args.days <= 0:
+        raise ConfigError("--days: must be positive")
+    return SimSettings(network=args.network, node=args.node, nodes=args.nodes, seed=args.seed, balances=args.balances,
+                       gossip_delay_s=float(gossip), payments_per_hour=args.payments_per_hour)  # fmt: skip
+
+
+def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
+    settings = _settings(args)
+    try:
+        snapshot_s = parse_duration(args.snapshot_every)
+    except ValueError as exc:
+        raise ConfigError(f"--snapshot-every: {exc}") from None
+    db = args.sim_db or getattr(args, "db", None)
+    config = ctx.config(db_path=db)
+    store = ctx.store()
+    wall0 = time.perf_counter()  # progress and speed only: simulated time comes from the node's ManualClock
+    node = build(settings)
+    load_s = time.perf_counter() - wall0
+    lens = Lens(config, store=store, clock=node.clock, backend=node)
+    node.attach(lens.monitor)
+    rebalancer = AutoRecoveryRebalancer() if args.rebalancer == "auto-recovery" else None
+    total = args.days * 86_400
+    start = node.clock.now()
+    next_snapshot = [start]
+
+    with Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[status]}"),
+                  TimeElapsedColumn(), console=ctx.err, transient=True,
+                  disable=getattr(args, "json", False)) as progress:  # fmt: skip
+        task = progress.add_task("sim", total=total, status="")
+
+        def on_tick(n: SimNode, batch: list) -> None:
+            now = n.clock.now()
+            if rebalancer is not None:
+                rebalancer(n, batch)
+            if now >= next_snapshot[0]:
+                store.add_snapshots(n.list_channels(), time=now)
+                next_snapshot[0] = now + snapshot_s
+            progress.update(task, completed=now - start,
+                            status=f"day {(now - start) / 86_400:.2f}, {n.stats.payments:,} payments")  # fmt: skip
+
+        store.add_snapshots(node.list_channels(), time=start)
+        next_snapshot[0] = start + snapshot_s
+        node.run(total, on_tick=on_tick)
+    wall = time.perf_counter() - wall0
+    store.add_snapshots(node.list_channels(), time=node.clock.now())
+    csv_rows = write_events_csv(node, Path(args.csv)) if args.csv else None
+    data = summary(node, days=args.days, seed=args.seed, wall_s=wall, load_s=load_s)
+    data["db"] = str(store.path)
+    if rebalancer is not None:
+        ok = [a for a in rebalancer.actions if a.ok]
+        data["rebalancer"] = {
+            "attempts": len(rebalancer.actions),
+            "succeeded": len(ok),
+            "volume_sat": rebalancer.volume_msat // 1000,
+            "fees_msat": rebalancer.fee_msat,
+        }
+    if csv_rows is not None:
+        data["csv"] = {"path": args.csv, "rows": csv_rows}
+    ctx.emit(data, lambda console: render(console, data))
+    return 0
+
+
+def summary(node: SimNode, *, days: float, seed: int, wall_s: float, load_s: float) -> dict[str, Any]:
+    """The closing figures of a run, as plain data (``--json`` prints exactly this)."""
+    st, graph = node.stats, node.network.graph
+    per: dict[str, dict[str, Any]] = defaultdict(lambda: {"settled": 0, "failed": 0, "revenue_msat": 0})
+    reasons: Counter[str] = Counter()
+    for e in node.events:
+        row = per[str(e.out_channel)]
+        if e.status is ForwardStatus.SETTLED:
+            row["settled"] += 1
+            row["revenue_msat"] += e.fee_msat or 0
+        else:
+            row["failed"] += 1
+            reasons[e.failure_reason.value if e.failure_reason else "unknown"] += 1
+    channels = {str(c.channel_id): c for c in node.list_channels()}
+    top = sorted(per.items(), key=lambda kv: (-kv[1]["revenue_msat"], -kv[1]["settled"], kv[0]))[:5]
+    info = node.get_info()
+    return {
+        "network": graph.name, "graph_nodes": graph.n_nodes, "graph_channels": graph.n_channels,
+        "node": {"alias": info.alias, "pubkey": info.pubkey, "channels": len(channels)},
+        "days": days, "seed": seed, "payments": st.payments, "settled": st.settled,
+        "success_rate": round(st.success_rate, 4) if st.success_rate is not None else None,
+        "attempts_per_payment": round(st.attempts / st.payments, 3) if st.payments else None,
+        "our_forwards": len(node.events), "our_settled": st.our_settled, "our_failed": dict(sorted(reasons.items())),
+        "revenue_msat": st.revenue_msat, "revenue_sat": st.revenue_msat // 1000,
+        "top_channels": [
+            {"channel_id": cid, "peer_alias": channels[cid].peer_alias if cid in channels else "",
+             "local_ratio": round(channels[cid].balance_ratio or 0.0, 3) if cid in channels else None, **row}
+            for cid, row in top
+        ],
+        "wall_seconds": round(wall_s, 1), "graph_load_seconds": round(load_s, 2),
+        "payments_per_second": round(st.payments / max(wall_s - load_s, 1e-9)),
+    }  # fmt: skip
+
+
+def render(console: Console, data: dict[str, Any]) -> None:
+    node = data["node"]
+    console.print(
+        f"[bold]lnlens sim[/] {data['network']} ({data['graph_nodes']:,} nodes, {data['graph_channels']:,} channels), "
+        f"our node [bold]{node['alias'] or node['pubkey'][:16]}[/] ({node['channels']} channels), "
+        f"{data['days']:g} simulated day(s), seed {data['seed']}"
+    )
+    rate = f"{data['success_rate']:.1%}" if data["success_rate"] is not None else "n/a"
+    console.print(f"payments: {data['payments']:,}, network success rate {rate}, "
+                  f"{data['attempts_per_payment']} attempts per payment")  # fmt: skip
+    failed = ", ".join(f"{k} {v:,}" for k, v in data["our_failed"].items()) or "none"
+    console.print(f"our forwards: {data['our_forwards']:,} - settled {data['our_settled']:,}; failed: {failed}")
+    console.print(f"revenue: [bold]{data['revenue_sat']:,} sat[/] ({data['revenue_msat']:,} msat)")
+    if data["top_channels"]:
+        table = Table(title="top channels")
+        table.add_column("channel", no_wrap=True)
+        table.add_column("peer", overflow="ellipsis", max_width=24)
+        for name in ("settled", "failed", "revenue (sat)", "local share"):
+            table.add_column(name, justify="right")
+        for row in data["top_channels"]:
+            share = f"{row['local_ratio']:.0%}" if row["local_ratio"] is not None else ""
+            table.add_row(row["channel_id"], row["peer_alias"], f"{row['settled']:,}", f"{row['failed']:,}",
+                          f"{row['revenue_msat'] // 1000:,}", share)  # fmt: skip
+        console.print(table)
+    if "rebalancer" in data:
+        r = data["rebalancer"]
+        console.print(f"auto-recovery rebalancer: {r['succeeded']}/{r['attempts']} rebalances, "
+                      f"{r['volume_sat']:,} sat moved for {r['fees_msat'] // 1000:,} sat in fees")  # fmt: skip
+    if "csv" in data:
+        console.print(f"events CSV: {data['csv']['path']} ({data['csv']['rows']:,} rows)")
+    speed = f"{data['payments_per_second']:,} payments/s after a {data['graph_load_seconds']} s graph load"
+    console.print(f"database: {data['db']} - {data['wall_seconds']} s wall ({speed})")
