@@ -9,8 +9,10 @@ default), ``apply`` (UpdateChannelPolicy allowed) when it is false.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -52,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = cmds.add_parser("run", help="the sidecar: store forwards as they happen, analyse every interval")
     _connection_flags(run)
     run.add_argument("--since", type=_duration, default="24h", help="analysis window (default 24h)")
+    run.add_argument("--json", action="store_true", help="print each analysis as one JSON line (JSON Lines)")
     run.set_defaults(handler=cmd_run)
 
     opp = cmds.add_parser("opportunities", help="read lnd's history, then the missed-opportunity analysis")
@@ -128,7 +131,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
             lens = _lens(ctx, backend)
             lens.startup()
             sidecar = Sidecar(lens, backend, ctx.clock, stop=stop, interval_s=ctx.config().interval_s,
-                              since_s=args.since)  # fmt: skip
+                              since_s=args.since, on_result=_print_json_line if args.json else None)  # fmt: skip
             running.append(sidecar)
             if not stop.is_set():
                 sidecar.run()
@@ -138,6 +141,11 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
+
+
+def _print_json_line(result) -> None:
+    sys.stdout.write(json.dumps(result.to_json(), separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def _connect_waiting(args: argparse.Namespace, ctx: CliContext, stop: threading.Event):

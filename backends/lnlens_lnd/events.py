@@ -90,7 +90,7 @@ class LiveForwards:
         self.stats = FeedStats()
         self.connected = threading.Event()
         self._stream = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # close() may run in a signal handler on the thread that holds it
 
     def close(self) -> None:
         """Set the stop event and end the open stream, so :meth:`run` returns promptly."""

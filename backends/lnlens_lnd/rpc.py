@@ -208,7 +208,16 @@ class LndRpc:
         self._metadata = (("macaroon", creds.macaroon.hex()),)
         # lnd's Python guide: its certificates are ECDSA. Only read when gRPC starts its TLS stack.
         os.environ.setdefault("GRPC_SSL_CIPHER_SUITES", "HIGH+ECDSA")
-        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        options = [
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            # A silent stream over a dead TCP connection (lnd's host vanished) must end, not hang: ping it.
+            # lnd allows pings every 5 s or more; 30 s keeps well inside that.
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            # After an lnd restart, reconnect within seconds, not gRPC's default of up to two minutes.
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 5_000),
+        ]
         if tls_server_name:
             options.append(("grpc.ssl_target_name_override", tls_server_name))
         credentials = grpc.ssl_channel_credentials(root_certificates=creds.root_pem)

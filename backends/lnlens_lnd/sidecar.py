@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lnlens_core.clock import Clock
@@ -40,6 +41,8 @@ class Sidecar:
     interval_s: float = 600.0
     since_s: int = 86_400
     backoff_s: tuple[float, float] = (1.0, 60.0)
+    on_result: Callable[[AnalysisResult], object] | None = None
+    """Called with each analysis (``lnlens lnd run --json`` prints it)."""
     runs: int = 0
     last: AnalysisResult | None = None
     _next: float = 0.0
@@ -62,6 +65,8 @@ class Sidecar:
             log.warning("analysis skipped: %s", exc)
             return
         self.runs += 1
+        if self.on_result is not None:
+            self.on_result(self.last)
         top = max((o.urgency for o in self.last.opportunities), default=0)
         log.info(
             "analysis %d: %d channels, %d opportunities (top urgency %d), %d forwards stored",

@@ -95,11 +95,11 @@ def test_a_config_error_is_one_line(tmp_path, capsys):
 class Daemon:
     """`lnlens -v lnd run` in a subprocess (SIGTERM needs the main thread of a process of its own)."""
 
-    def __init__(self, config, db) -> None:
+    def __init__(self, config, db, *extra: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v",
-               "--config", str(config), "--db", str(db), "lnd", "run"]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+               "--config", str(config), "--db", str(db), "lnd", "run", *extra]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read)
         self.reader.start()
@@ -132,9 +132,11 @@ class Daemon:
 
 def test_run_stops_cleanly_on_sigterm(recent, tmp_path):
     fake, config = recent
-    daemon = Daemon(config, tmp_path / "db.sqlite3")
+    daemon = Daemon(config, tmp_path / "db.sqlite3", "--json")
     daemon.wait_for("analysis 1:")
     assert daemon.stop() == 0, daemon.text
+    first = json.loads(daemon.proc.stdout.readline())  # --json: one line per analysis
+    assert first["schema_version"] == 1 and first["channels"] == len(fake.node.list_channels())
     assert "SIGTERM, stopping" in daemon.text and "sidecar stopped" in daemon.text and "Traceback" not in daemon.text
 
 
