@@ -23,7 +23,7 @@ from lnlens_core import __version__
 from lnlens_core.clock import Clock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import Channel, ChannelId, HtlcEvent
-from lnlens_core.errors import LnlensError
+from lnlens_core.errors import BackendError, LnlensError
 from lnlens_core.failures import refine_temporary_failure
 from lnlens_core.flows import WINDOWS, Flow
 from lnlens_core.lens import Lens
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW_S = 86_400
 TICK_S = 1.0
 CHANNEL_REFRESH_S = 60.0
+STATS_MIN_S = 2.0  # lens-channels counters are recomputed at most this often under live traffic
 PAGE_SIZE = 1000
 _FLOW_FIELDS = ("attempts", "settled", "failed_liquidity", "failed_fee", "failed_other", "failed_downstream",
                 "revenue_msat", "volume_msat", "missed_revenue_msat")  # fmt: skip
@@ -90,6 +91,7 @@ class LensService:
         self._lock = threading.Lock()
         self.results = Results()
         self._by_id: dict[ChannelId, Channel] = {}
+        self._stats_dirty = False
         self._thread = threading.Thread(target=self._run, name="lnlens-worker", daemon=True)
 
     # -- I/O thread -------------------------------------------------------------------------
@@ -126,8 +128,10 @@ class LensService:
         window = since_s or DEFAULT_WINDOW_S
 
         def answer(result: dict[str, Any]) -> None:
-            rows = filter_opportunities(result["opportunities"], min_urgency=min_urgency, limit=limit)
-            reply({**result, "opportunities": rows, "backfill_done": result["backfill_done"]})
+            # Pairs take the same filter: on a big node they outnumber channels many times over.
+            chosen = {key: filter_opportunities(result[key], min_urgency=min_urgency, limit=limit)
+                      for key in ("opportunities", "pairs")}  # fmt: skip
+            reply({**result, **chosen})
 
         with self._lock:
             stored = self.results.analyses.get(window)
@@ -207,19 +211,26 @@ class LensService:
                    for p in list_plugins(lens.pm)]  # fmt: skip
         self._publish(worker="running", plugins=plugins)
         lens.monitor.load_history()
-        self._refresh_channels(lens)
+        self._refresh_channels(lens, snapshot=False)  # the first analysis run stores the snapshot
         self._backfill(lens)
         next_analysis = self.clock.now()
-        next_channels = self.clock.now() + CHANNEL_REFRESH_S
+        next_channels, next_stats = self.clock.now() + CHANNEL_REFRESH_S, self.clock.now()
         while not self._stop.is_set():
             self._drain(lens)
             now = self.clock.now()
-            if now >= next_channels:
-                self._refresh_channels(lens)
-                next_channels = now + min(CHANNEL_REFRESH_S, self.config.interval_s)
-            if now >= next_analysis:
-                self._cycle(lens)
-                next_analysis = now + self.config.interval_s
+            try:
+                if now >= next_analysis:
+                    self._refresh_channels(lens, snapshot=True)
+                    self._cycle(lens)
+                    next_analysis = now + self.config.interval_s
+                elif now >= next_channels:
+                    self._refresh_channels(lens, snapshot=False)
+                    next_channels = now + min(CHANNEL_REFRESH_S, self.config.interval_s)
+            except BackendError as exc:  # lightningd busy or restarting: the next tick tries again
+                log.warning("lnlens: %s", exc)
+            if self._stats_dirty and now >= next_stats:
+                self._publish_channels(lens)
+                next_stats = now + STATS_MIN_S
             self._wake.clear()
             self.clock.sleep(TICK_S, self._wake)
 
@@ -261,7 +272,7 @@ class LensService:
             with self._lock:
                 self.results.events_recorded_live += len(batch)
                 self.results.events_recorded = lens.monitor.events_seen
-            self._publish_channels(lens)
+            self._stats_dirty = True
         while True:
             try:
                 job = self._jobs.get_nowait()
@@ -280,17 +291,19 @@ class LensService:
         )  # fmt: skip
         return event if reason is event.failure_reason else replace(event, failure_reason=reason)
 
-    def _refresh_channels(self, lens: Lens) -> None:
+    def _refresh_channels(self, lens: Lens, *, snapshot: bool) -> None:
+        """Read our channels; ``snapshot`` also stores them (policy history, once per analysis run)."""
         assert lens.backend is not None
         channels = lens.backend.list_channels()
         self._by_id = {c.channel_id: c for c in channels}
-        lens.monitor.observe_channels(channels)
+        lens.monitor.observe_channels(channels, snapshot=snapshot)
         self._publish_channels(lens)
 
     def _publish_channels(self, lens: Lens) -> None:
         now = self.clock.now()
         stats = {name: lens.monitor.flows.stats(name, now) for name in WINDOWS}
         rows = [self._channel_json(c, stats) for c in sorted(self._by_id.values(), key=lambda c: c.channel_id)]
+        self._stats_dirty = False
         self._publish(channels=rows, channels_time=now)
 
     @staticmethod

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from lnlens_cln.standin import StandIn, sim_node
+from lnlens_cln.standin import StandIn, liquidity_seed, sim_node
 
 HISTORY_S = 2 * 3600.0
 
@@ -32,3 +32,18 @@ def standin(make_standin) -> StandIn:
     s = make_standin()
     s.advance(HISTORY_S)
     return s
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory) -> Iterator[StandIn]:
+    """One plugin, backfilled, shared by the tests of a module that only read from it.
+
+    Its history has a channel that fails forwards for lack of liquidity.
+    """
+    node = sim_node(history_s=HISTORY_S + 3600.0, seed=liquidity_seed(HISTORY_S))
+    s = StandIn(tmp_path_factory.mktemp("cln") / "regtest", node)
+    s.advance(HISTORY_S)
+    s.start_plugin()
+    s.wait_backfill()
+    yield s
+    s.close()

@@ -20,8 +20,8 @@ from lnlens_core.domain import FailureReason, ForwardStatus
 HISTORY_S = 2 * 3600  # as in conftest.py
 
 
-def test_manifest_declares_the_settings_table_and_the_method_table(standin):
-    assert standin.start_plugin() is None
+def test_manifest_declares_the_settings_table_and_the_method_table(running):
+    standin = running
     manifest = standin.plugin.manifest
     options = {o["name"]: o for o in manifest["options"]}
     assert set(options) == {s.cln_option for s in SETTINGS}
@@ -79,9 +79,8 @@ def test_backfill_then_live_events_store_exactly_what_the_node_forwarded(standin
     assert not standin.plugin.violations
 
 
-def test_opportunities_name_the_channel_that_fails_for_liquidity(standin):
-    standin.start_plugin()
-    standin.wait_backfill()
+def test_opportunities_name_the_channel_that_fails_for_liquidity(running):
+    standin = running
     since = int(HISTORY_S) + 3600
     result = validate("lens-opportunities", standin.plugin.cli("lens-opportunities", str(since)))
     assert result["window_s"] == since and result["backfill_done"] is True
@@ -100,9 +99,8 @@ def test_opportunities_name_the_channel_that_fails_for_liquidity(standin):
     assert again["run_time"] == result["run_time"] and len(again["opportunities"]) == 1
 
 
-def test_channels_report_balances_policy_and_counts_per_window(standin):
-    standin.start_plugin()
-    standin.wait_backfill()
+def test_channels_report_balances_policy_and_counts_per_window(running):
+    standin = running
     result = validate("lens-channels", standin.plugin.call("lens-channels"))
     node_channels = {str(c.channel_id): c for c in standin.node.list_channels()}
     assert {c["short_channel_id"] for c in result["channels"]} == set(node_channels)
@@ -132,17 +130,15 @@ def test_channels_report_balances_policy_and_counts_per_window(standin):
         (["since=true"], "since: want seconds"),
     ],
 )
-def test_wrong_arguments_are_invalid_params_errors(standin, args, message):
-    standin.start_plugin()
+def test_wrong_arguments_are_invalid_params_errors(running, args, message):
     with pytest.raises(PluginError) as err:
-        standin.plugin.cli("lens-opportunities", *args)
+        running.plugin.cli("lens-opportunities", *args)
     assert err.value.code == -32602 and message in err.value.message, err.value.message
     assert "Traceback" not in err.value.message
 
 
-def test_positional_and_keyword_calls_agree(standin):
-    standin.start_plugin()
-    standin.wait_backfill()
+def test_positional_and_keyword_calls_agree(running):
+    standin = running
     positional = standin.plugin.cli("lens-opportunities", "3h", "10", "2")
     keyword = standin.plugin.cli("lens-opportunities", "limit=2", "min_urgency=10", "since=10800")
     assert positional == keyword

@@ -18,7 +18,7 @@ from typing import Any
 from lnlens_core.config import SETTINGS
 
 from ..plugin import option_defaults
-from . import PluginError, StandIn, sim_node
+from . import PluginError, StandIn, liquidity_seed, sim_node
 
 __all__ = ["collect", "readme_block"]
 
@@ -28,7 +28,8 @@ START, END = "<!-- cln-examples:start -->", "<!-- cln-examples:end -->"
 
 def collect(directory: str | Path) -> dict[str, tuple[str, Any]]:
     """``{name: (lightning-cli command line, answer)}`` from a fresh stand-in in ``directory``."""
-    standin = StandIn(Path(directory) / "regtest", sim_node(history_s=HISTORY_S + 3600))
+    node = sim_node(history_s=HISTORY_S + 3600, seed=liquidity_seed(HISTORY_S))
+    standin = StandIn(Path(directory) / "regtest", node)
     try:
         standin.advance(HISTORY_S)
         standin.start_plugin()

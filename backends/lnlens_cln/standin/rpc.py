@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lnlens_core.clock import SystemClock
 from lnlens_core.domain import ChannelId, FeeUpdate
 from lnlens_core.errors import BackendRejected
 
@@ -36,7 +37,11 @@ class RpcFailure(Exception):
 
 
 class SimLightningRpc:
-    """The RPC methods lnlens uses, answered from a SimNode. Thread-safe (one lock)."""
+    """The RPC methods lnlens uses, answered from a node. Thread-safe (one lock).
+
+    :param node: a SimNode, or any NodeBackend (FakeNode for benchmarks): only the
+        protocol's methods are used, plus ``stats``/``clock`` when the node has them.
+    """
 
     def __init__(self, node: Any, ledger: ForwardLedger | None = None, *, lightning_dir: str = "") -> None:
         self.node = node
@@ -44,6 +49,7 @@ class SimLightningRpc:
         self.lightning_dir = lightning_dir
         self.calls: list[tuple[str, Any]] = []
         self.lock = threading.RLock()
+        self._clock = getattr(node, "clock", None) or SystemClock()
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "getinfo": self.getinfo, "listpeerchannels": self.listpeerchannels, "listchannels": self.listchannels,
             "listnodes": self.listnodes, "listforwards": self.ledger_call("listforwards"),
@@ -75,7 +81,8 @@ class SimLightningRpc:
             "id": info.pubkey, "alias": info.alias, "color": "0a0b0c", "num_peers": len(channels),
             "num_active_channels": len(channels), "num_pending_channels": 0, "num_inactive_channels": 0,
             "version": _STANDIN_VERSION, "blockheight": info.block_height, "network": "regtest",
-            "fees_collected_msat": self.node.stats.revenue_msat, "lightning-dir": self.lightning_dir,
+            "fees_collected_msat": getattr(getattr(self.node, "stats", None), "revenue_msat", 0),
+            "lightning-dir": self.lightning_dir,
             "address": [], "binding": [],
         }  # fmt: skip
 
@@ -125,7 +132,7 @@ class SimLightningRpc:
                     "source": source, "destination": dest, "short_channel_id": str(ch.channel_id),
                     "direction": int(source > dest), "public": True, "amount_msat": ch.capacity_msat,
                     "message_flags": 1, "channel_flags": int(source > dest), "active": not policy.disabled,
-                    "last_update": int(self.node.clock.now()), "base_fee_millisatoshi": policy.base_fee_msat,
+                    "last_update": int(self._clock.now()), "base_fee_millisatoshi": policy.base_fee_msat,
                     "fee_per_millionth": policy.fee_ppm, "delay": policy.cltv_delta,
                     "htlc_minimum_msat": policy.min_htlc_msat, "htlc_maximum_msat": policy.max_htlc_msat,
                     "features": "",
@@ -133,16 +140,10 @@ class SimLightningRpc:
         return {"channels": out}
 
     def listnodes(self, params: dict[str, Any]) -> dict[str, Any]:
-        graph = self.node.network.graph
-        ids = [params["id"]] if params.get("id") else list(graph.pubkeys)
-        nodes = []
-        for node_id in ids:
-            try:
-                i = graph.find_node(node_id)
-            except KeyError:
-                continue
-            nodes.append({"nodeid": node_id, "alias": graph.aliases[i], "addresses": []})
-        return {"nodes": nodes}
+        # Our peers are the nodes we know an alias of (gossip beyond them is not needed by lnlens).
+        peers = {c.peer_id: c.peer_alias for c in self.node.list_channels()}
+        ids = [params["id"]] if params.get("id") else sorted(peers)
+        return {"nodes": [{"nodeid": i, "alias": peers[i], "addresses": []} for i in ids if i in peers]}
 
     def setchannel(self, params: dict[str, Any]) -> dict[str, Any]:
         cid = ChannelId.parse(params["id"])
