@@ -39,7 +39,7 @@ def balance_curve(fee_ppm: int, min_fee_ppm: int, max_fee_ppm: int, bins: int) -
     """
     values = []
     for b in range(bins):
-        x = (b + 0.5) / bins  # bin centre, 0..1
+        x = b / (bins - 1) if bins > 1 else 0.5  # the emptiest bin pays the most, the fullest the least
         if x <= 0.5:
             lo, hi, t = fee_ppm, max_fee_ppm, (0.5 - x) / 0.5
         else:
