@@ -1,0 +1,141 @@
+"""Planning: selection (plugins first, then the policy file), rails after any strategy, vetoes; a plan is pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from lnlens_core.domain import FeeUpdate
+from lnlens_core.errors import ConfigError
+from lnlens_core.events import FeeUpdatePlanned, FeeUpdateVetoed, StrategyFailed
+from lnlens_core.fees.plan import emit_commands
+from lnlens_core.fees.rails import Rails, rails_from_table
+from lnlens_core.fees.strategy import FeeProposal, StrategyChoice
+from lnlens_core.hookspecs import hookimpl
+
+STATIC = "[default]\nstrategy = static\nfee_ppm = 120\nbase_fee_msat = 0\n"
+
+
+def by_id(plan):
+    return {str(c.channel_id): c for c in plan.changes}
+
+
+def test_plan_is_pure_and_describes_every_channel(make_engine, node, lens):
+    plan = make_engine(STATIC).plan()
+    assert [c.method for c in node.calls if c.method == "set_channel_policy"] == []
+    assert lens.store.journal() == []
+    rows = by_id(plan)
+    assert rows["800000x1x0"].changes == {"base_fee_msat": (1000, 0), "fee_ppm": (100, 120)}
+    assert rows["800000x1x0"].policy == "default" and rows["800000x1x0"].strategy == "static"
+    assert rows["800000x1x0"].alias == "alpha" and rows["800000x1x0"].chosen_by == "policy-file"
+    data = plan.to_json()
+    assert data["summary"] == {"change": 3}
+    assert data["channels"][0]["changes"]["fee_ppm"] == {"old": 100, "new": 120}
+
+
+def test_rails_clamp_the_policy_file(make_engine):
+    rails = Rails(cooldown_s=0, max_step_ppm=10, max_step_share=0.0)
+    row = by_id(make_engine("[default]\nstrategy = static\nfee_ppm = 900\n", rails).plan())["800000x1x0"]
+    assert row.proposed == FeeUpdate(fee_ppm=900) and row.update == FeeUpdate(fee_ppm=110)
+    assert "step limited" in row.rails[0]
+
+
+def test_a_plugin_selection_overrides_the_file_and_is_railed_and_vetoed(make_engine, register_plugin, lens):
+    class Wild:
+        name = "wild"
+
+        def __init__(self, *, fee_ppm: int):
+            self.fee_ppm = fee_ppm
+
+        def propose(self, channel, ctx):
+            return FeeProposal(FeeUpdate(fee_ppm=self.fee_ppm, base_fee_msat=-5), "third-party")
+
+    class Chooser:
+        @hookimpl
+        def register_fee_strategies(self):
+            return [Wild]
+
+        @hookimpl
+        def select_fee_strategy(self, channel):
+            return (
+                StrategyChoice("mine", "wild", {"fee_ppm": 1_000_000}) if channel.channel_id.block == 800000 else None
+            )
+
+    class Veto:
+        @hookimpl
+        def check_fee_update(self, update, channel):
+            return "no base fee changes" if update.base_fee_msat is not None else None
+
+    register_plugin(Chooser(), name="chooser")
+    lens.__dict__.pop("strategies", None)
+    engine = make_engine(STATIC, rails_from_table({"max_fee_ppm": 2000, "cooldown": 0, "max_step_share": 1.0}))
+    register_plugin(Veto(), name="veto")
+    rows = by_id(engine.plan())
+    mine = rows["800000x1x0"]
+    assert mine.chosen_by == "select_fee_strategy" and mine.policy == "mine" and mine.strategy == "wild"
+    assert mine.update.fee_ppm == 200 and mine.update.base_fee_msat == 0, "rails clamp third-party output"
+    assert mine.vetoes == (("veto", "no base fee changes"),) and mine.status == "vetoed" and not mine.will_apply
+    assert rows["800001x2x1"].chosen_by == "policy-file"
+
+
+def test_events_for_planned_vetoed_and_failed(make_engine, register_plugin):
+    got = []
+
+    class Observer:
+        @hookimpl
+        def track_event(self, events):
+            got.extend(events)
+
+    class Veto:
+        @hookimpl
+        def check_fee_update(self, channel):
+            return "not this one" if channel.channel_id.block == 800001 else None
+
+    register_plugin(Observer(), name="observer")
+    register_plugin(Veto(), name="veto")
+    text = "[gamma]\nnode.id = " + "03" + "cc" * 32 + "\nstrategy = match_peer\n" + STATIC
+    make_engine(text).plan()
+    kinds = {(type(e).__name__, str(e.channel_id)) for e in got}
+    assert ("FeeUpdatePlanned", "800000x1x0") in kinds
+    assert ("FeeUpdateVetoed", "800001x2x1") in kinds
+    failed = [e for e in got if isinstance(e, StrategyFailed)]
+    assert [str(e.channel_id) for e in failed] == ["800002x3x0"] and failed[0].strategy == "match_peer"
+    assert all(not e.applying for e in got if isinstance(e, FeeUpdatePlanned))
+    assert not [e for e in got if isinstance(e, FeeUpdateVetoed) and e.channel_id.block != 800001]
+
+
+def test_failing_strategy_keeps_the_channel(make_engine, node):
+    plan = make_engine("[default]\nstrategy = flow_based\n").plan()
+    assert all(c.status in ("keep", "change") for c in plan.changes)
+    row = by_id(make_engine("[default]\nstrategy = inbound_fee\n").plan())["800001x2x1"]
+    assert row.changes == {"inbound_fee_ppm": (0, -50)}  # drained: FakeNode has inbound fees
+    node.capabilities = frozenset()
+    row = by_id(make_engine("[default]\nstrategy = inbound_fee\n").plan())["800000x1x0"]
+    assert row.status == "error" and "not supported" in row.error and row.update is None
+
+
+def test_unmanaged_and_explain(make_engine):
+    engine = make_engine(STATIC, rails_from_table({"unmanaged": ["800001x2x1"], "cooldown": 0}))
+    plan = engine.plan(explain=True)
+    rows = by_id(plan)
+    assert rows["800001x2x1"].status == "blocked" and rows["800001x2x1"].update is None
+    assert any("policy: default" in line for line in rows["800000x1x0"].explain)
+    one = engine.plan(only=rows["800000x1x0"].channel_id, explain=True)
+    assert len(one.changes) == 1
+    with pytest.raises(ConfigError, match="not one of this node's channels"):
+        engine.plan(only=type(rows["800000x1x0"].channel_id).parse("1x1x1"))
+
+
+def test_no_policy_and_no_plugin_is_a_config_error(make_engine):
+    with pytest.raises(ConfigError, match="no policy file"):
+        make_engine(None).plan()
+
+
+def test_emit_commands(make_engine):
+    plan = make_engine(STATIC).plan()
+    lnd = emit_commands(plan, "lncli")
+    assert any("lncli updatechanpolicy --base_fee_msat 0 --fee_rate_ppm 120 --time_lock_delta 80" in x for x in lnd)
+    assert any(f"getchaninfo --chan_id {plan.changes[0].channel_id.to_int()}" in x for x in lnd)
+    cln = emit_commands(plan, "lightning-cli")
+    assert "lightning-cli setchannel id=800000x1x0 feebase=0 feeppm=120" in cln
+    with pytest.raises(ValueError):
+        emit_commands(plan, "bash")
