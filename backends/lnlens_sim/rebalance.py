@@ -33,6 +33,7 @@ class AutoRecoveryConfig:
     high: float = 0.65
     fraction: float = 0.20
     max_fee_ppm: int | None = None  # LightningLens set no cap; the cost is counted either way
+    partners: int = 3  # other channels tried in turn when a cycle finds no route (the fallback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +82,19 @@ class AutoRecoveryRebalancer:
             others = [o for o in channels.values() if o.channel_id != cid and o.balance_ratio is not None]
             if not others:
                 return
-            if ratio < c.low:
-                source, target = max(others, key=_ratio), ch
-            else:
-                source, target = ch, min(others, key=_ratio)
-            amount = min(int(ch.capacity_msat * c.fraction), source.local_balance_msat, target.remote_balance_msat)
-            if amount <= 0:
-                continue
-            cap = None if c.max_fee_ppm is None else amount * c.max_fee_ppm // 1_000_000
-            result = node.rebalance(source.channel_id, target.channel_id, amount, max_fee_msat=cap)
-            self.actions.append(RebalanceAction(node.clock.now(), source.channel_id, target.channel_id, amount,
-                                                result.ok, result.fee_msat, result.reason))  # fmt: skip
+            # Partners in order of how much they can give (or take); the next one is the fallback.
+            partners = sorted(others, key=_ratio, reverse=ratio < c.low)[: c.partners]
+            for partner in partners:
+                source, target = (partner, ch) if ratio < c.low else (ch, partner)
+                amount = min(int(ch.capacity_msat * c.fraction), source.local_balance_msat, target.remote_balance_msat)
+                if amount <= 0:
+                    continue
+                cap = None if c.max_fee_ppm is None else amount * c.max_fee_ppm // 1_000_000
+                result = node.rebalance(source.channel_id, target.channel_id, amount, max_fee_msat=cap)
+                self.actions.append(RebalanceAction(node.clock.now(), source.channel_id, target.channel_id, amount,
+                                                    result.ok, result.fee_msat, result.reason))  # fmt: skip
+                if result.ok:
+                    break
             channels = {ch.channel_id: ch for ch in node.list_channels()}
 
 

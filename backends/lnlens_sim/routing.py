@@ -58,6 +58,15 @@ def bucket_amount(bucket: int) -> int:
     return int(2 ** (_BUCKET_BITS * bucket + _BUCKET_SHIFT + _BUCKET_BITS / 2))
 
 
+def _tree_fit(bucket: int) -> tuple[int, int]:
+    # Trees keep every channel that can carry the bucket's smallest amount: a superset of
+    # what any amount in the bucket may use, so tree distances stay a consistent lower
+    # bound; a larger amount that meets a too-small channel on the tree falls back to A*
+    # with the exact limits.
+    lo = bucket_range(bucket)[0]
+    return lo, lo
+
+
 def bucket_range(bucket: int) -> tuple[int, int]:
     """The smallest and largest amount in a bucket (bucket 0 reaches down to 1 msat)."""
     lo = 1 << (_BUCKET_BITS * bucket + _BUCKET_SHIFT)
@@ -162,7 +171,7 @@ class Router:
     def _bucket(self, b: int) -> _Bucket:
         bucket = self._buckets.get(b)
         if bucket is None:
-            bucket = self._buckets[b] = _Bucket(self.view.weights(bucket_amount(b), fit=bucket_range(b)))
+            bucket = self._buckets[b] = _Bucket(self.view.weights(bucket_amount(b), fit=_tree_fit(b)))
         return bucket
 
     def _reverse_graph(self, bucket: _Bucket) -> csr_matrix:
@@ -210,7 +219,7 @@ class Router:
         arr = np.asarray(edges, dtype=np.int64)
         for b, bucket in self._buckets.items():
             old = bucket.weights[arr].copy()
-            new = self.view.weights(bucket_amount(b), arr, fit=bucket_range(b))
+            new = self.view.weights(bucket_amount(b), arr, fit=_tree_fit(b))
             bucket.weights[arr] = new
             if np.array_equal(old, new):
                 continue

@@ -1,0 +1,213 @@
+"""Topologies, traffic presets, routing exactness, export, rebalancing and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from lnlens_sim.export import EVENT_COLUMNS, write_events_csv
+from lnlens_sim.node import build_backend
+from lnlens_sim.rebalance import AutoRecoveryConfig, AutoRecoveryRebalancer, candidates
+from lnlens_sim.routing import Router, bucket_amount, bucket_of, bucket_range
+from lnlens_sim.scenario import SIM_START, SimSettings, build
+from lnlens_sim.topology import lightninglens, load_simln, neighbourhood, synthetic
+from lnlens_sim.traffic import LightningLensTraffic
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from lnlens_core.clock import ManualClock
+from lnlens_core.domain import FailureReason, FeeUpdate, ForwardStatus
+from lnlens_core.errors import ConfigError
+
+
+def test_synthetic_is_seeded_scale_free_and_heavy_tailed():
+    a, b = synthetic(1000, seed=3), synthetic(1000, seed=3)
+    assert np.array_equal(a.node1, b.node1) and np.array_equal(a.capacity_sat, b.capacity_sat)
+    assert not np.array_equal(a.capacity_sat, synthetic(1000, seed=4).capacity_sat)
+    deg = a.degree()
+    assert deg.max() > 10 * np.median(deg)  # hubs: preferential attachment
+    assert 1_500_000 < np.median(a.capacity_sat) < 6_000_000
+    assert np.percentile(a.capacity_sat, 99) > 10 * np.median(a.capacity_sat)
+
+
+def test_lightninglens_preset_and_traffic():
+    g = lightninglens()
+    assert (g.n_nodes, g.n_channels) == (5, 7) and set(g.capacity_sat.tolist()) == {1_000_000}
+    node = build(SimSettings(network="lightninglens", seed=2))
+    assert all(c.local_balance_msat in (0, c.capacity_msat) for c in node.list_channels())  # push 0
+    traffic = LightningLensTraffic(np.array([1, 2, 3, 4]), merchant=4, rng=np.random.default_rng(1))
+    arr = traffic.draw(0.0, 20_000.0)
+    gaps = np.diff(arr.times)
+    assert 10 <= gaps.min() and gaps.max() <= 30
+    sat = arr.amounts_msat // 1000
+    assert set(np.unique((sat >= 5000) & (sat % 10 == 0))) <= {True, False}
+    small = sat[sat <= 3000]
+    assert small.min() >= 500 and len(small) > 0.9 * len(sat)
+    assert 0.15 < float(np.mean(arr.receivers == 4)) < 0.45  # 25% merchant share plus random hits
+
+
+def test_simln_file(tmp_path):
+    def side(pk, base, ppm):
+        return {"pubkey": pk, "alias": pk[:4], "max_htlc_count": 483, "max_in_flight_msat": 10**9,
+                "min_htlc_size_msat": 1, "max_htlc_size_msat": 10**8, "cltv_expiry_delta": 40,
+                "base_fee": base, "fee_rate_prop": ppm}  # fmt: skip
+
+    doc = {"sim_network": [
+        {"scid": 1, "capacity_msat": 250_000_000, "node_1": side("02" + "a" * 64, 1000, 10),
+         "node_2": side("02" + "b" * 64, 0, 500)},
+        {"scid": 2, "capacity_msat": 100_000_000, "node_1": side("02" + "b" * 64, 5, 7),
+         "node_2": side("02" + "c" * 64, 2, 3)},
+    ]}  # fmt: skip
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(doc))
+    g = load_simln(path)
+    assert (g.n_nodes, g.n_channels) == (3, 2)
+    assert g.fee_ppm.tolist() == [10, 500, 7, 3] and g.capacity_sat.tolist() == [250_000, 100_000]
+    del doc["sim_network"][1]["node_2"]["base_fee"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"sim_network\[1\]"):
+        load_simln(path)
+
+
+def test_neighbourhood_is_connected_and_traceable():
+    g = synthetic(400, seed=5)
+    center = int(np.argmax(g.degree()))
+    sub = neighbourhood(g, center, 60)
+    assert sub.n_nodes == 60 and sub.pubkeys[0] == g.pubkeys[center]
+    origin = np.asarray(sub.meta["channel_origin"])
+    assert (g.capacity_sat[origin] == sub.capacity_sat).all()
+    adj = csr_matrix((np.ones(sub.n_channels), (sub.node1, sub.node2)), shape=(60, 60))
+    reach = dijkstra(adj, directed=False, indices=0)
+    assert np.isfinite(reach).all()
+
+
+def _true_cost(router: Router, weights: np.ndarray, s: int, t: int, excluded: set[int]) -> float:
+    view = router.view
+    keep = np.isfinite(weights) & (router._csrc >= 0)
+    keep[list(excluded)] = False
+    e = np.flatnonzero(keep)
+    u, v = router._csrc[e], router._cdst[e]
+    # Parallel channels: keep the cheapest, as csr_matrix would otherwise add them up.
+    order = np.lexsort((weights[e], v, u))
+    u, v, w = u[order], v[order], weights[e][order]
+    first = np.ones(len(u), dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+    adj = csr_matrix((w[first], (u[first], v[first])), shape=(router.n, router.n))
+    del view
+    return float(dijkstra(adj, indices=router.compact[s])[router.compact[t]])
+
+
+def test_routes_are_optimal_with_exclusions_and_after_fee_changes():
+    node = build(SimSettings(network="synthetic", nodes=300, seed=11), clock=ManualClock(SIM_START))
+    net, router = node.network, node.network.router
+    rng = np.random.default_rng(0)
+    nodes = router.nodes
+    amount = 50_000_000
+    b = bucket_of(amount)
+    assert bucket_range(b)[0] <= amount <= bucket_range(b)[1] and bucket_range(b)[0] <= bucket_amount(b)
+    checked = 0
+    for _ in range(60):
+        s, t = (int(x) for x in rng.choice(nodes, 2, replace=False))
+        route = router.route(s, t, amount)
+        if route is None:
+            continue
+        excluded = {route[len(route) // 2]}
+        again = router.route(s, t, amount, excluded)
+        weights = router._bucket(b).weights
+        best = _true_cost(router, weights, s, t, excluded)
+        if again is None:
+            assert not np.isfinite(best)
+            continue
+        assert not excluded & set(again)
+        assert sum(weights[again]) == pytest.approx(best, rel=1e-5)
+        checked += 1
+    assert checked > 20
+    # A fee cut on our channels must reach cached trees: routes equal a fresh router's.
+    for ch in node.list_channels():
+        node.set_channel_policy(ch.channel_id, FeeUpdate(fee_ppm=0, base_fee_msat=0))
+    net.propagate(node.clock.now() + net.gossip_delay_s)
+    fresh = Router(net.view, net.graph.n_nodes, keep_nodes=np.array([net.us]))
+    for _ in range(80):
+        s, t = (int(x) for x in rng.choice(nodes, 2, replace=False))
+        a, f = router.route(s, t, amount), fresh.route(s, t, amount)
+        w = router._bucket(b).weights
+        assert (a is None) == (f is None)
+        if a is not None:
+            assert sum(w[a]) == pytest.approx(sum(w[f]), rel=1e-5)
+    assert router.stats["invalidated"] > 0
+
+
+def test_csv_export_has_the_documented_schema(tmp_path):
+    node = build(SimSettings(network="synthetic", nodes=300, seed=7, payments_per_hour=4000))
+    node.run(2 * 3600)
+    path = tmp_path / "events.csv"
+    assert write_events_csv(node, path) == len(node.events) > 0
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == [name for name, _ in EVENT_COLUMNS]
+    for row, event in zip(rows, node.events, strict=True):
+        assert row["key"] == event.key and int(row["in_msat"]) == event.in_msat
+        if event.status is ForwardStatus.SETTLED:
+            assert row["failure_reason"] == "" and row["failcode"] == ""
+        assert int(row["fee_at_policy_msat"]) >= 0
+
+
+def test_auto_recovery_rebalancer_counts_its_costs():
+    node = build(SimSettings(network="synthetic", nodes=300, seed=7, payments_per_hour=6000))
+    # 20% of a 2M sat channel rarely finds a cycle in a 300-node graph; 5% does.
+    rebalancer = AutoRecoveryRebalancer(AutoRecoveryConfig(fraction=0.05))
+    node.run(6 * 3600, on_tick=rebalancer)
+    assert rebalancer.actions, "liquidity failures at our node must trigger the baseline"
+    ok = [a for a in rebalancer.actions if a.ok]
+    assert ok and node.stats.rebalance_fee_msat == rebalancer.fee_msat == sum(a.fee_msat for a in ok)
+    assert node.stats.rebalances == len(rebalancer.actions)
+    node.network.check_conservation()
+    failed_channels = {e.out_channel for e in node.events if e.failure_reason is FailureReason.INSUFFICIENT_BALANCE}
+    assert {a.target for a in ok} & failed_channels  # refills go to the channels that lacked balance
+
+
+def test_rebalance_candidates_pair_full_with_empty():
+    node = build(SimSettings(network="synthetic", nodes=300, seed=9, payments_per_hour=4000))
+    node.run(6 * 3600)
+    found = candidates(node, min_share=0.05)
+    assert found
+    ratio = {c.channel_id: c.balance_ratio for c in node.list_channels()}
+    for c in found:
+        assert ratio[c.source] > 0.55 and ratio[c.target] < 0.45
+        assert c.fee_ppm >= 0 and c.within_budget == (c.fee_msat <= c.budget_msat)
+    keys = [(not c.within_budget, c.fee_ppm) for c in found]
+    assert keys == sorted(keys)
+
+
+def test_backend_entry_point_validates_settings():
+    node = build_backend({"network": "lightninglens", "seed": 3, "gossip_delay": "5m"})
+    assert node.network.gossip_delay_s == 300 and node.name == "sim"
+    with pytest.raises(ConfigError) as err:
+        build_backend({"network": "lightninglens", "colour": "blue", "balances": "lopsided"})
+    assert len(err.value.problems) == 1 and "colour" in err.value.problems[0]
+    with pytest.raises(ConfigError):
+        build_backend({"network": "lightninglens", "balances": "lopsided"})
+    with pytest.raises(ConfigError, match="sim.node"):
+        build_backend({"network": "lightninglens", "node": "mallory"})
+
+
+def test_cli_run_writes_store_and_summary(tmp_path, capsys):
+    from lnlens_core.cli import main
+    from lnlens_core.storage import Store
+
+    db, out = tmp_path / "sim.sqlite3", tmp_path / "ev.csv"
+    argv = ["sim", "run", "--network", "synthetic", "--nodes", "200", "--days", "0.25", "--seed", "4",
+            "--db", str(db), "--json", "--csv", str(out), "--payments-per-hour", "4000"]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["payments"] > 500 and data["our_forwards"] == data["csv"]["rows"] > 0
+    assert data["our_settled"] + sum(data["our_failed"].values()) == data["our_forwards"]
+    store = Store(db)
+    try:
+        assert store.row_counts()["forwards"] == data["our_forwards"]
+        times = {row["time"] for row in store.snapshots()}
+        assert len(times) >= 6  # start, hourly, end
+    finally:
+        store.close()
