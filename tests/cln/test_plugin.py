@@ -189,3 +189,16 @@ def test_the_plugin_only_calls_allowlisted_methods(standin):
     methods = {m for m, _ in standin.rpc.calls}
     assert methods <= {"getinfo", "listpeerchannels", "listchannels", "listforwards", "listnodes", "wait"}
     assert {"getinfo", "listpeerchannels", "listforwards", "wait"} <= methods
+
+
+def test_without_lightningd_rpc_the_methods_say_lnlens_is_unavailable(make_standin):
+    standin = make_standin(history_s=60)
+    standin.server.close()  # lightningd's socket is gone: the worker cannot reach the node
+    assert standin.start_plugin() is None  # init itself never fails for that: lightningd starts
+    status = standin.wait_for(lambda: (s := standin.plugin.call("lens-status"))["worker"] == "failed" and s)
+    assert "unreachable" in status["error"]
+    validate("lens-status", status)
+    for method in ("lens-opportunities", "lens-channels"):
+        with pytest.raises(PluginError) as err:
+            standin.plugin.call(method)
+        assert err.value.code == 1601 and "unavailable" in err.value.message

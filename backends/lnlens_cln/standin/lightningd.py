@@ -10,6 +10,7 @@ plugin). :meth:`PluginProcess.cli` maps arguments the way lightning-cli does.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import subprocess
@@ -136,22 +137,27 @@ class PluginProcess:
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        decoder, buf = json.JSONDecoder(), ""
-        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
-            buf += chunk.decode()
+        decoder, text = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")()
+        buf = ""
+        for chunk in iter(lambda: self.proc.stdout.read1(1 << 20), b""):  # type: ignore[union-attr]
+            buf += text.decode(chunk)
+            # Parse only when the data read ends like an object does: a large answer arrives in
+            # many chunks, and decoding the growing buffer after each would be quadratic.
+            if not buf.rstrip().endswith("}"):
+                continue
             while True:
-                text = buf.lstrip()
-                if not text:
+                rest = buf.lstrip()
+                if not rest:
                     buf = ""
                     break
                 try:
-                    obj, end = decoder.raw_decode(text)
+                    obj, end = decoder.raw_decode(rest)
                 except json.JSONDecodeError:
-                    if not text.startswith("{"):
-                        self.violations.append(f"non-JSON output: {text[:200]!r}")
+                    if not rest.startswith("{"):
+                        self.violations.append(f"non-JSON output: {rest[:200]!r}")
                         buf = ""
                     break
-                buf = text[end:]
+                buf = rest[end:]
                 self._dispatch(obj)
         with self._lock:  # the plugin is gone: nothing pending will ever be answered
             for event, box in self._pending.values():
