@@ -17,7 +17,9 @@ most one second's worth of events, however long the history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from lnlens_core.backend import Capability, unsupported_fields
 from lnlens_core.clock import Clock
@@ -28,7 +30,15 @@ from . import convert
 from .connection import LndSettings, load_credentials
 from .rpc import MODE_METHODS, HtlcStream, LndAuthError, LndRpc, MethodRefused, PermissionReport, check_permissions, ln
 
-__all__ = ["LndBackend", "FAR_END", "parse_cursor", "bake_command", "INBOUND_FEES_SINCE", "HTLC_IDS_SINCE"]
+__all__ = [
+    "LndBackend",
+    "build_backend",
+    "FAR_END",
+    "parse_cursor",
+    "bake_command",
+    "INBOUND_FEES_SINCE",
+    "HTLC_IDS_SINCE",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +78,7 @@ class LndBackend:
     def __init__(self, rpc: LndRpc, settings: LndSettings, info, permissions: PermissionReport, clock: Clock) -> None:
         self._rpc = rpc
         self.settings = settings
-        self.clock = clock
+        self._clock = clock  # not .clock: a backend with a clock is a simulator to the policy commands
         self.permissions = permissions
         self.version = convert.parse_version(info.version)
         network = info.chains[0].network if info.chains else settings.network
@@ -90,10 +100,17 @@ class LndBackend:
         :raises BackendUnavailable: lnd cannot be reached or is not ready (retry).
         """
         creds = load_credentials(settings)
-        rpc = LndRpc(creds, mode=settings.mode, timeout_s=settings.timeout_s, tls_server_name=settings.tls_server_name)
+        mode = "apply" if settings.mode == "auto" else settings.mode
+        rpc = LndRpc(creds, mode=mode, timeout_s=settings.timeout_s, tls_server_name=settings.tls_server_name)
         try:
             try:
                 report = check_permissions(rpc)
+                if settings.mode == "auto" and report.missing == ("UpdateChannelPolicy",):
+                    rpc.restrict("read")
+                    report = replace(report, mode="read", missing=())
+                    log.info("the macaroon from %s cannot call UpdateChannelPolicy: fee changes will be refused",
+                             creds.macaroon_source)  # fmt: skip
+                settings = replace(settings, mode=rpc.mode)
                 _judge(report, creds.macaroon_source)
                 info = rpc.call("GetInfo")
             except LndAuthError as exc:
@@ -181,9 +198,11 @@ class LndBackend:
     def set_channel_policy(self, channel_id: ChannelId, update: FeeUpdate) -> ChannelPolicy:
         if not self._rpc.allows("UpdateChannelPolicy"):
             raise MethodRefused(
-                f"channel {channel_id}: lnlens runs read-only (dry_run = true), so it does not send "
-                "UpdateChannelPolicy; set dry_run = false and use a macaroon that allows it"
+                f"channel {channel_id}: lnlens runs read-only (dry_run = true, or a macaroon without "
+                "UpdateChannelPolicy), so it does not send UpdateChannelPolicy; set dry_run = false and use a "
+                "macaroon that allows it"
             )
+
         missing = unsupported_fields(update, self.capabilities)
         if missing:
             raise BackendRejected(
@@ -223,6 +242,16 @@ class LndBackend:
     def subscribe_htlc_events(self) -> HtlcStream:
         """Open SubscribeHtlcEvents (see :mod:`lnlens_lnd.events` for the reconnecting consumer)."""
         return self._rpc.stream("SubscribeHtlcEvents")
+
+
+def build_backend(settings: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> LndBackend:
+    """The ``lnlens.backends`` entry point (``lnlens policy ... --backend lnd``): an LndBackend from ``[lnd]``.
+
+    The mode is ``auto``: fee changes are possible exactly when the macaroon allows UpdateChannelPolicy.
+    """
+    from lnlens_core.clock import SystemClock
+
+    return LndBackend.connect(LndSettings.from_sources(settings or {}, mode="auto"), clock=clock or SystemClock())
 
 
 def _second(event) -> int:

@@ -24,6 +24,7 @@ from lnlens_core.cli.opportunities_cmd import render_table
 from lnlens_core.config import parse_duration
 from lnlens_core.domain import ChannelId
 from lnlens_core.errors import BackendUnavailable
+from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.lens import Lens
 from lnlens_core.opportunities import filter_opportunities, run_analysis
 from lnlens_core.plugins import get_plugin_manager
@@ -51,7 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     lnd = sub.add_parser("lnd", help="lnlens beside lnd: the sidecar daemon and one-shot commands")
     cmds = lnd.add_subparsers(dest="lnd_command", metavar="COMMAND", required=True)
 
-    run = cmds.add_parser("run", help="the sidecar: store forwards as they happen, analyse every interval")
+    run = cmds.add_parser(
+        "run", help="the sidecar: store forwards as they happen; analyse (and run the fee policy) every interval"
+    )
     _connection_flags(run)
     run.add_argument("--since", type=_duration, default="24h", help="analysis window (default 24h)")
     run.add_argument("--json", action="store_true", help="print each analysis as one JSON line (JSON Lines)")
@@ -130,8 +133,20 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         try:
             lens = _lens(ctx, backend)
             lens.startup()
-            sidecar = Sidecar(lens, backend, ctx.clock, stop=stop, interval_s=ctx.config().interval_s,
-                              since_s=args.since, on_result=_print_json_line if args.json else None)  # fmt: skip
+            config = ctx.config()
+            engine = FeeEngine.from_config(lens, backend) if config.policy_path is not None else None
+            sidecar = Sidecar(
+                lens,
+                backend,
+                ctx.clock,
+                stop=stop,
+                interval_s=config.interval_s,
+                since_s=args.since,
+                on_result=_print_json_line if args.json else None,
+                engine=engine,
+                apply=not config.dry_run,
+                on_plan=_print_json_line if args.json else None,
+            )
             running.append(sidecar)
             if not stop.is_set():
                 sidecar.run()
@@ -144,7 +159,8 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _print_json_line(result) -> None:
-    sys.stdout.write(json.dumps(result.to_json(), separators=(",", ":")) + "\n")
+    data = result if isinstance(result, dict) else result.to_json()
+    sys.stdout.write(json.dumps(data, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
 

@@ -26,7 +26,8 @@ from lnlens_core.errors import ConfigError
 __all__ = ["LndSettings", "Credentials", "NETWORKS", "MODES", "load_credentials", "parse_lndconnect", "der_to_pem"]
 
 NETWORKS = ("mainnet", "testnet", "testnet4", "signet", "regtest", "simnet")
-MODES = ("read", "apply")
+MODES = ("read", "apply", "auto")
+"""``auto``: ``apply`` when the macaroon allows UpdateChannelPolicy, else ``read`` (the policy commands' backend)."""
 DEFAULT_HOST = "localhost:10009"
 MACAROON_NAME = "lnlens.macaroon"
 _ENV = {
@@ -55,7 +56,8 @@ _KEYS = (
 class LndSettings:
     """How to reach lnd. Paths left None are found as lnd's tools find them.
 
-    :param mode: ``read`` (monitoring) or ``apply`` (also UpdateChannelPolicy).
+    :param mode: ``read`` (monitoring), ``apply`` (also UpdateChannelPolicy) or ``auto`` (apply if the
+        macaroon allows it, else read).
     :param accept_positive_inbound_fees: lnd was started with ``accept-positive-inbound-fees``
         (no RPC reports it, so it is a setting).
     """
@@ -205,7 +207,7 @@ def _is_pem_certificate(pem: bytes) -> bool:
 
 def _macaroon_candidates(settings: LndSettings) -> list[Path]:
     names = [MACAROON_NAME, "readonly.macaroon", "admin.macaroon"]
-    if settings.mode == "apply":
+    if settings.mode != "read":
         names.remove("readonly.macaroon")  # it cannot call UpdateChannelPolicy
     return [settings.macaroon_dir / name for name in names]
 

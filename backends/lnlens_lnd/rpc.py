@@ -253,6 +253,13 @@ class LndRpc:
             )
         return name
 
+    def restrict(self, mode: str) -> None:
+        """Narrow the allowlist to ``mode`` (never widen it)."""
+        narrower = frozenset((*MODE_METHODS[mode], "CheckMacaroonPermissions"))
+        if not narrower <= self.allowed:
+            raise ValueError(f"cannot widen a {self.mode} client to {mode}")
+        self.mode, self.allowed = mode, narrower
+
     def allows(self, method: str) -> bool:
         """Whether ``method`` (a name) is on this client's allowlist."""
         return method in self.allowed

@@ -1,4 +1,4 @@
-"""The sidecar daemon: the live forward feed plus an analysis every interval, until stopped.
+"""The sidecar daemon: the live forward feed plus an analysis (and a fee policy run) every interval, until stopped.
 
 One thread owns the database: the feed's consumer stores forwards and, between
 batches, runs the scheduled work (a channel snapshot and :func:`run_analysis`).
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lnlens_core.clock import Clock
 from lnlens_core.errors import BackendError
+from lnlens_core.fees.engine import FeeEngine
+from lnlens_core.fees.journal import apply_plan, auto_rollback, reconcile
 from lnlens_core.lens import Lens
 from lnlens_core.opportunities import AnalysisResult, run_analysis
 
@@ -43,6 +46,12 @@ class Sidecar:
     backoff_s: tuple[float, float] = (1.0, 60.0)
     on_result: Callable[[AnalysisResult], object] | None = None
     """Called with each analysis (``lnlens lnd run --json`` prints it)."""
+    engine: FeeEngine | None = None
+    """The fee engine when a policy is configured: it plans every interval, after the analysis."""
+    apply: bool = False
+    """Apply the plan (``dry_run = false``); otherwise plan only."""
+    on_plan: Callable[[dict], object] | None = None
+    policy_runs: int = 0
     runs: int = 0
     last: AnalysisResult | None = None
     _next: float = 0.0
@@ -67,6 +76,8 @@ class Sidecar:
         self.runs += 1
         if self.on_result is not None:
             self.on_result(self.last)
+        if self.engine is not None:
+            self.policy_run(channels)
         top = max((o.urgency for o in self.last.opportunities), default=0)
         log.info(
             "analysis %d: %d channels, %d opportunities (top urgency %d), %d forwards stored",
@@ -76,6 +87,38 @@ class Sidecar:
             top,
             self.feed.stats.recorded + self.feed.stats.backfilled,
         )
+
+    def policy_run(self, channels) -> dict | None:
+        """Plan with the fee engine; apply when allowed (reconciling and auto-rolling back first, as
+        ``lnlens policy apply`` does). Backend trouble skips this run; every change is journalled."""
+        lens, backend, engine = self.lens, self.backend, self.engine
+        assert engine is not None
+        try:
+            reconciled = reconcile(lens, backend) if self.apply else []
+            reverted = auto_rollback(lens, backend, engine.rails) if self.apply else []
+            plan = engine.plan(channels=channels if not reconciled and not reverted else None, applying=self.apply)
+            done = apply_plan(lens, backend, plan) if self.apply else []
+        except BackendError as exc:
+            log.warning("fee policy run skipped: %s", exc)
+            return None
+        self.policy_runs += 1
+        states = Counter(d.state for d in [*reconciled, *reverted, *done])
+        log.info(
+            "fee policy %d: %d change(s) planned, %s",
+            self.policy_runs,
+            len(plan.to_apply()),
+            ", ".join(f"{n} {s}" for s, n in sorted(states.items())) if self.apply else "dry run",
+        )
+        data = {
+            "fee_plan": plan.to_json(),
+            "applied": self.apply,
+            "results": [d.to_json() for d in done],
+            "reconciled": [d.to_json() for d in reconciled],
+            "auto_rollbacks": [d.to_json() for d in reverted],
+        }
+        if self.on_plan is not None:
+            self.on_plan(data)
+        return data
 
     def run(self) -> None:
         """Until :meth:`shutdown`: feed the store, analyse every interval."""

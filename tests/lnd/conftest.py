@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +122,58 @@ def feed(tmp_path):
         if f.thread.is_alive():
             f.live.close()
             f.thread.join(10)
+
+
+class _Daemon:
+    """`lnlens -v lnd run` in a subprocess (SIGTERM needs the main thread of a process of its own)."""
+
+    def __init__(self, config, db, *extra: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v",
+               "--config", str(config), "--db", str(db), "lnd", "run", *extra]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> None:
+        pause = threading.Event()
+        for _ in range(int(timeout / 0.02)):
+            if any(text in line for line in self.lines):
+                return
+            pause.wait(0.02)
+        raise AssertionError(f"no {text!r} in:\n{self.text}")
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.reader.join(5)
+
+
+@pytest.fixture
+def Daemon():  # noqa: N802 - a class handed out by a fixture
+    """`lnlens -v lnd run` in a subprocess: Daemon(config, db, *extra flags)."""
+    started: list[_Daemon] = []
+
+    def start(*args):
+        d = _Daemon(*args)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)

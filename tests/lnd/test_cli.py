@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 
 import pytest
 from lnlens_lnd.testing import FakeLnd, minimal_ops, sim_node
@@ -92,45 +87,7 @@ def test_a_config_error_is_one_line(tmp_path, capsys):
     assert err.count("config error") == 2 and "Traceback" not in err
 
 
-class Daemon:
-    """`lnlens -v lnd run` in a subprocess (SIGTERM needs the main thread of a process of its own)."""
-
-    def __init__(self, config, db, *extra: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v",
-               "--config", str(config), "--db", str(db), "lnd", "run", *extra]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> None:
-        pause = threading.Event()
-        for _ in range(int(timeout / 0.02)):
-            if any(text in line for line in self.lines):
-                return
-            pause.wait(0.02)
-        raise AssertionError(f"no {text!r} in:\n{self.text}")
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(15)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.reader.join(5)
-
-
-def test_run_stops_cleanly_on_sigterm(recent, tmp_path):
+def test_run_stops_cleanly_on_sigterm(recent, tmp_path, Daemon):
     fake, config = recent
     daemon = Daemon(config, tmp_path / "db.sqlite3", "--json")
     daemon.wait_for("analysis 1:")
@@ -140,7 +97,7 @@ def test_run_stops_cleanly_on_sigterm(recent, tmp_path):
     assert "SIGTERM, stopping" in daemon.text and "sidecar stopped" in daemon.text and "Traceback" not in daemon.text
 
 
-def test_run_waits_for_lnd_to_come_up(recent, tmp_path):
+def test_run_waits_for_lnd_to_come_up(recent, tmp_path, Daemon):
     fake, config = recent
     fake.stop()
     daemon = Daemon(config, tmp_path / "db.sqlite3")
@@ -152,7 +109,7 @@ def test_run_waits_for_lnd_to_come_up(recent, tmp_path):
     assert "Traceback" not in daemon.text
 
 
-def test_run_waiting_for_lnd_stops_on_sigterm(recent, tmp_path):
+def test_run_waiting_for_lnd_stops_on_sigterm(recent, tmp_path, Daemon):
     fake, config = recent
     fake.stop()
     daemon = Daemon(config, tmp_path / "db.sqlite3")

@@ -1,0 +1,99 @@
+"""The fee policy engine on lnd: `lnlens policy ... --backend lnd` and the policy run of `lnlens lnd run`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lnlens_lnd.backend import build_backend
+from lnlens_lnd.testing import READONLY, minimal_ops
+
+from lnlens_core.cli import main
+from lnlens_core.fees.journal import policy_from_json
+from lnlens_core.storage import Store
+
+STATIC = "[default]\nstrategy = static\nfee_ppm = 400\nbase_fee_msat = 0\n"
+
+
+def _table(fake, mac) -> dict:
+    return {"host": fake.host, "network": "regtest", "tlscert": str(fake.cert_path), "macaroon": str(mac)}
+
+
+def _config(tmp_path, fake, mac, *, dry_run: bool, interval: str = "10m") -> str:
+    policy = tmp_path / "policy.ini"
+    policy.write_text(STATIC)
+    table = "".join(f'{k} = "{v}"\n' for k, v in _table(fake, mac).items())
+    path = tmp_path / "lnlens.toml"
+    path.write_text(f'dry_run = {str(dry_run).lower()}\ninterval = "{interval}"\n[policy]\nfile = "{policy}"\n'
+                    f"[lnd]\n{table}")  # fmt: skip
+    return str(path)
+
+
+def test_the_backend_entry_point_picks_the_mode_from_the_macaroon(fake):
+    apply = build_backend(_table(fake, fake.write_macaroon("a.macaroon", minimal_ops("apply"))))
+    read = build_backend(_table(fake, fake.write_macaroon("r.macaroon", READONLY)))
+    try:
+        assert (apply.settings.mode, read.settings.mode) == ("apply", "read")
+        assert read.permissions.missing == () and read._rpc.allows("UpdateChannelPolicy") is False
+        assert not hasattr(apply, "clock"), "the policy commands take a backend with a clock for a simulator"
+    finally:
+        apply.close()
+        read.close()
+
+
+def test_policy_plan_and_apply_through_lnd(fake, tmp_path, capsys):
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config = _config(tmp_path, fake, mac, dry_run=True)
+    db = str(tmp_path / "db.sqlite3")
+    assert main(["--config", config, "--db", db, "policy", "plan", "--backend", "lnd", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["backend"] == "lnd"
+    assert main(["--config", config, "--db", db, "policy", "apply", "--backend", "lnd", "--confirm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    verified = [r for r in out["results"] if r["state"] == "verified"]
+    assert verified, out
+    policies = {str(c.channel_id): c.local_policy for c in fake.node.list_channels()}
+    store = Store(db)
+    try:
+        rows = {row["id"]: row for row in store.journal()}
+    finally:
+        store.close()
+    for r in verified:  # what the journal says was applied is what the simulated node now routes with
+        row = rows[r["journal_id"]]
+        assert policy_from_json(row["new_policy"]) == policies[r["channel_id"]]
+        assert policy_from_json(row["old_policy"]) != policies[r["channel_id"]]
+
+
+def test_policy_apply_with_a_readonly_macaroon_is_refused_client_side(fake, tmp_path, capsys):
+    mac = fake.write_macaroon("readonly.macaroon", READONLY)
+    config = _config(tmp_path, fake, mac, dry_run=True)
+    db = str(tmp_path / "db.sqlite3")
+    before = list(fake.calls)
+    code = main(["--config", config, "--db", db, "policy", "apply", "--backend", "lnd", "--confirm", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["results"] and all(r["state"] == "failed" for r in out["results"])
+    assert all("does not send UpdateChannelPolicy" in r["detail"] for r in out["results"])
+    assert "/lnrpc.Lightning/UpdateChannelPolicy" not in fake.calls[len(before) :]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_lnd_run_runs_the_policy_every_interval(fake, tmp_path, dry_run, Daemon):
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    before = {c.channel_id: c.local_policy for c in fake.node.list_channels()}
+    daemon = Daemon(_config(tmp_path, fake, mac, dry_run=dry_run), tmp_path / "db.sqlite3", "--json")
+    daemon.wait_for("fee policy 1:")
+    assert daemon.stop() == 0, daemon.text
+    lines = [json.loads(line) for line in daemon.proc.stdout.read().splitlines()]
+    run = next(line for line in lines if "fee_plan" in line)
+    assert run["applied"] is (not dry_run)
+    after = {c.channel_id: c.local_policy for c in fake.node.list_channels()}
+    if dry_run:
+        assert after == before and not run["results"]
+        return
+    assert run["results"] and all(r["state"] == "verified" for r in run["results"])
+    assert after != before
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        assert {row["state"] for row in store.journal()} == {"verified"}
+    finally:
+        store.close()
