@@ -85,7 +85,7 @@ class LensService:
         self.clock = clock
         self._rpc_factory = rpc_factory
         self._events: queue.SimpleQueue[HtlcEvent] = queue.SimpleQueue()
-        self._jobs: queue.SimpleQueue[Callable[[Lens], None]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Callable[[Lens | None], None]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -139,7 +139,10 @@ class LensService:
             answer(stored)
             return
 
-        def job(lens: Lens) -> None:
+        def job(lens: Lens | None) -> None:
+            if lens is None:  # the worker failed before it got to this
+                reply(LensRpcError(f"lnlens is unavailable: {self.results.error}", UNAVAILABLE))
+                return
             try:
                 result = self._analyze(lens, window, save=False)
             except (LnlensError, ValueError) as exc:
@@ -151,6 +154,8 @@ class LensService:
 
         self._jobs.put(job)
         self._wake.set()
+        if self.results.error is not None:  # failed meanwhile: nobody else will run the job
+            self._drain_jobs(None)
 
     def channels(self, channel_id: ChannelId | None) -> dict[str, Any]:
         self._check_available()
@@ -202,6 +207,15 @@ class LensService:
     def _fail(self, error: str) -> None:
         log.warning("lnlens: %s", error)
         self._publish(worker="failed", error=error)
+        self._drain_jobs(None)  # lightningd has no timeout: every waiting caller must get an answer
+
+    def _drain_jobs(self, lens: Lens | None) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            job(lens)
 
     def _work(self, store: Store) -> None:
         backend = ClnBackend(self._rpc_factory())
@@ -273,12 +287,7 @@ class LensService:
                 self.results.events_recorded_live += len(batch)
                 self.results.events_recorded = lens.monitor.events_seen
             self._stats_dirty = True
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            job(lens)
+        self._drain_jobs(lens)
 
     def _refine(self, event: HtlcEvent) -> HtlcEvent:
         # Only live events: the channel's state now says nothing about a forward from last month.
