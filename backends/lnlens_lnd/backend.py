@@ -156,7 +156,7 @@ class LndBackend:
         ours = edge.node1_policy if edge.node1_pub == self.info.pubkey else edge.node2_policy
         return convert.policy(ours, fee)
 
-    def _channels(self, only: ChannelId | None = None) -> list[tuple[Channel, object]]:
+    def _channels(self, only: ChannelId | None = None) -> list[tuple[Channel, Any]]:
         channels = self._rpc.call("ListChannels", ln.ListChannelsRequest()).channels
         if only is not None:
             channels = [c for c in channels if c.chan_id == only.to_int()]

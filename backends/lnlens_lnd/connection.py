@@ -188,7 +188,7 @@ def parse_lndconnect(uri: str) -> tuple[str, bytes | None, bytes]:
     try:
         macaroon = _b64url(query["macaroon"][0])
         pem = der_to_pem(_b64url(query["cert"][0])) if "cert" in query else None
-    except (ValueError, base64.binascii.Error) as exc:
+    except ValueError as exc:  # binascii.Error is a ValueError
         raise ValueError(f"the lndconnect URI is not valid base64url: {exc}") from None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{host}:{parts.port}", pem, macaroon

@@ -34,7 +34,7 @@ from lnlens_core.monitor import HtlcMonitor
 
 from .backend import LndBackend
 from .convert import HtlcConverter
-from .rpc import LndAuthError
+from .rpc import HtlcStream, LndAuthError
 
 __all__ = ["LiveForwards", "FeedStats", "STREAM"]
 
@@ -89,7 +89,7 @@ class LiveForwards:
         self.converter = HtlcConverter()
         self.stats = FeedStats()
         self.connected = threading.Event()
-        self._stream = None
+        self._stream: HtlcStream | None = None
         self._lock = threading.RLock()  # close() may run in a signal handler on the thread that holds it
 
     def close(self) -> None:

@@ -40,7 +40,8 @@ START = re.compile(r"<!-- lnd-example:start -->\n.*?<!-- lnd-example:end -->", r
 def _command(argv: list[str], clock: ManualClock) -> str:
     args = build_parser().parse_args(argv)
     ctx = CliContext(args)
-    ctx.clock = ManualClock(clock.now())
+    # Any Clock will do: the example runs at the simulated time.
+    ctx.clock = ManualClock(clock.now())  # type: ignore[assignment]
     out = io.StringIO()
     ctx.console = Console(file=out, width=130, color_system=None, legacy_windows=False)
     try:

@@ -119,7 +119,7 @@ _NOT_READY = (
 )
 
 
-def translate(exc: grpc.RpcError, method: str, creds: Credentials, timeout_s: float) -> BackendError:
+def translate(exc: Exception, method: str, creds: Credentials, timeout_s: float) -> BackendError:
     """A gRPC error as the lnlens error an operator can act on."""
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
@@ -208,7 +208,7 @@ class LndRpc:
         self._metadata = (("macaroon", creds.macaroon.hex()),)
         # lnd's Python guide: its certificates are ECDSA. Only read when gRPC starts its TLS stack.
         os.environ.setdefault("GRPC_SSL_CIPHER_SUITES", "HIGH+ECDSA")
-        options = [
+        options: list[tuple[str, Any]] = [
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             # A silent stream over a dead TCP connection (lnd's host vanished) must end, not hang: ping it.
             # lnd allows pings every 5 s or more; 30 s keeps well inside that.

@@ -178,7 +178,7 @@ def _ns(t: float) -> int:
 
 def htlc_messages(event: HtlcEvent, out_htlc_id: int) -> list[tuple[int, Any]]:
     """The SubscribeHtlcEvents messages lnd sends for one forward, with their timestamps."""
-    ids = dict(
+    ids: dict[str, Any] = dict(
         incoming_channel_id=event.in_channel.to_int(),
         incoming_htlc_id=event.in_htlc_id or 0,
         outgoing_channel_id=event.out_channel.to_int() if event.out_channel else 0,
@@ -382,7 +382,7 @@ class FakeLnd:
         return parse_version(self.version)
 
 
-class _Auth(grpc.ServerInterceptor):
+class _Auth(grpc.ServerInterceptor):  # type: ignore[name-defined,misc]
     """Records every call and checks its macaroon, as lnd's interceptor chain does."""
 
     def __init__(self, fake: FakeLnd) -> None:
