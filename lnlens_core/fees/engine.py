@@ -28,7 +28,7 @@ from .assemble import Assembled, assemble
 from .chargelnd import PolicyEvaluator, PolicyInputs, PolicySet, load_policy_file
 from .chargelnd.evaluator import _context
 from .plan import Plan, PlannedChange
-from .rails import Rails, apply_rails, history_from_journal, rails_from_table
+from .rails import Bounds, ChannelHistory, Rails, apply_rails, guarded_bounds, history_from_journal, rails_from_table
 from .signals import ModelPrediction
 from .strategy import FeeProposal, StrategyChoice, build_strategy
 
@@ -37,6 +37,7 @@ __all__ = ["FeeEngine", "POLICY_FILE"]
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "policy-file"
+_NO_HISTORY = ChannelHistory()
 
 
 class FeeEngine:
@@ -114,11 +115,13 @@ class FeeEngine:
         by_channel: dict[str, list] = {}
         for row in journal:
             by_channel.setdefault(row["channel_id"], []).append(row)
+        default_bounds = guarded_bounds(self.rails, ChannelId(0, 0, 0), min_outbound)
         out = []
         for ch in chosen:
             change = self._plan_one(ch, node, assembled, now, explain)
-            change = self._rail(change, ch, by_channel.get(str(ch.channel_id), []), now, min_outbound)
-            out.append(change)
+            bounds = (guarded_bounds(self.rails, ch.channel_id, min_outbound)
+                      if ch.channel_id in self.rails.channel_bounds else default_bounds)  # fmt: skip
+            out.append(self._rail(change, ch, by_channel.get(str(ch.channel_id), []), now, bounds))
         plan = Plan(now, self.backend.name, tuple(out), tuple(assembled.notes), self.policy_file)
         if emit:
             self._emit(plan, applying)
@@ -175,16 +178,13 @@ class FeeEngine:
         return PlannedChange(**base, **common, reason=proposal.reason, proposed=update_or_none,
                              update=update_or_none, notes=notes)  # fmt: skip
 
-    def _rail(self, change: PlannedChange, ch: Channel, rows: list, now: float, min_outbound: int | None):
+    def _rail(self, change: PlannedChange, ch: Channel, rows: list, now: float, bounds: Bounds) -> PlannedChange:
         if change.error or change.blocked or change.update is None:
             return change
-        history = history_from_journal(rows, now=now)
-        railed = apply_rails(ch, change.update, self.rails, history, now=now, min_outbound_ppm=min_outbound)
-        change = replace(change, update=railed.update, rails=railed.applied, blocked=railed.blocked)
-        if change.update is not None:
-            vetoes = tuple(self.lens.vetoes(change.update, ch))
-            change = replace(change, vetoes=vetoes)
-        return change
+        history = history_from_journal(rows, now=now) if rows else _NO_HISTORY
+        railed = apply_rails(ch, change.update, self.rails, history, now=now, bounds=bounds)
+        vetoes = tuple(self.lens.vetoes(railed.update, ch)) if railed.update is not None else ()
+        return replace(change, update=railed.update, rails=railed.applied, blocked=railed.blocked, vetoes=vetoes)
 
     def _emit(self, plan: Plan, applying: bool) -> None:
         events: list = []

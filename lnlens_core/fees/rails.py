@@ -27,9 +27,10 @@ from ..config import parse_duration
 from ..domain import Channel, ChannelId, ChannelPolicy, FeeUpdate
 from ..errors import ConfigError
 
-__all__ = ["Bounds", "Rails", "RailResult", "ChannelHistory", "apply_rails", "rails_from_table"]
+__all__ = ["Bounds", "Rails", "RailResult", "ChannelHistory", "apply_rails", "guarded_bounds", "rails_from_table"]
 
 _FEE_FIELDS = ("base_fee_msat", "fee_ppm", "inbound_base_fee_msat", "inbound_fee_ppm")
+_ALL_FIELDS = (*_FEE_FIELDS, "min_htlc_msat", "max_htlc_msat", "cltv_delta", "disabled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +135,19 @@ def apply_rails(
     *,
     now: float,
     min_outbound_ppm: int | None = None,
+    bounds: Bounds | None = None,
 ) -> RailResult:
     """Bring one strategy's update within the rails. Pure: everything it reads is an argument.
 
     :param min_outbound_ppm: our cheapest outbound rate among active channels (inbound guard).
+    :param bounds: ``rails.bounds_for(channel)`` with the inbound guard already applied, when
+        the caller has it (the engine computes it once per run); computed here otherwise.
     """
-    if update is None or update.is_empty():
+    if update is None:
+        return RailResult(None)
+    values = {name: getattr(update, name) for name in _ALL_FIELDS}
+    values = {k: v for k, v in values.items() if v is not None}
+    if not values:
         return RailResult(None)
     if rails.unmanaged_channel(channel):
         return RailResult(None, blocked="unmanaged channel: never touched")
@@ -147,11 +155,8 @@ def apply_rails(
     if wait:
         return RailResult(None, blocked=wait)
     old = channel.local_policy
-    bounds = rails.bounds_for(channel.channel_id)
-    if min_outbound_ppm is not None:
-        guard = Bounds(min_inbound_fee_ppm=-min_outbound_ppm)
-        bounds = bounds.tighter(guard)
-    values = update.fields_set()
+    if bounds is None:
+        bounds = guarded_bounds(rails, channel.channel_id, min_outbound_ppm)
     notes: list[str] = []
     for name in _FEE_FIELDS:
         if name not in values:
@@ -175,11 +180,18 @@ def apply_rails(
         elif delta and inside and _flaps(delta, history, rails, now):
             notes.append("fee_ppm change reverses the last one within flap_window: kept")
             values["fee_ppm"] = old.fee_ppm
-    result = FeeUpdate(**values)
-    changes = result.changes(old)
-    if not changes:
+    changed = {k: v for k, v in values.items() if getattr(old, k) != v}
+    if not changed:
         return RailResult(None, tuple(notes))
-    return RailResult(FeeUpdate(**{k: v for k, (_, v) in changes.items()}), tuple(notes))
+    return RailResult(FeeUpdate(**changed), tuple(notes))
+
+
+def guarded_bounds(rails: Rails, channel_id: ChannelId, min_outbound_ppm: int | None) -> Bounds:
+    """The channel's bounds, with inbound discounts kept within ``min_outbound_ppm``."""
+    bounds = rails.bounds_for(channel_id)
+    if min_outbound_ppm is not None:
+        bounds = bounds.tighter(Bounds(min_inbound_fee_ppm=-min_outbound_ppm))
+    return bounds
 
 
 def _within(value: int, lo: int | None, hi: int | None) -> bool:
