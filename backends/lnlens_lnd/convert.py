@@ -160,10 +160,16 @@ class HtlcConverter:
     settled ones come back through ForwardingHistory.
     """
 
+    #: An offer whose resolution never arrived (it happened while the stream was down) is forgotten after
+    #: this long past the newest event seen: longer than any HTLC can stay in flight (CLTV deltas of ~2 weeks).
+    FORGET_AFTER_S = 21 * 86_400
+
     def __init__(self) -> None:
         self._offered: dict[tuple[int, int], _Offered] = {}
         self.unmatched_settles = 0
         self.unmatched_fails = 0
+        self.forgotten = 0
+        self._newest = 0.0
 
     def feed(self, msg) -> HtlcEvent | None:
         """The resolved forward this message completes, if any."""
@@ -176,6 +182,9 @@ class HtlcConverter:
             info = msg.forward_event.info
             out = ChannelId.from_int(msg.outgoing_channel_id) if msg.outgoing_channel_id else None
             self._offered[key] = _Offered(out, info.incoming_amt_msat, info.outgoing_amt_msat, when)
+            if when > self._newest + 86_400:  # once a day (event time) at most
+                self._newest = when
+                self._forget(when - self.FORGET_AFTER_S)
             return None
         if kind == "link_fail_event":
             self._offered.pop(key, None)
@@ -226,6 +235,12 @@ class HtlcConverter:
             failcode=BOLT_CODE.get(fail.wire_failure),
             failreason=text,
         )
+
+    def _forget(self, before: float) -> None:
+        stale = [k for k, o in self._offered.items() if o.time < before]
+        for k in stale:
+            del self._offered[k]
+        self.forgotten += len(stale)
 
     @property
     def in_flight(self) -> int:

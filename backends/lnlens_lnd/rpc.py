@@ -206,8 +206,8 @@ class LndRpc:
         self.timeout_s = timeout_s
         self.allowed: frozenset[str] = frozenset((*MODE_METHODS[mode], "CheckMacaroonPermissions"))
         self._metadata = (("macaroon", creds.macaroon.hex()),)
-        # lnd's Python guide: its certificates are ECDSA. Only read when gRPC starts its TLS stack.
-        os.environ.setdefault("GRPC_SSL_CIPHER_SUITES", "HIGH+ECDSA")
+        # lnd's Python guide also sets GRPC_SSL_CIPHER_SUITES=HIGH+ECDSA; current gRPC offers ECDSA suites by
+        # default, and forcing them would break an lnd behind an RSA certificate, so lnlens leaves it alone.
         options: list[tuple[str, Any]] = [
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             # A silent stream over a dead TCP connection (lnd's host vanished) must end, not hang: ping it.

@@ -107,3 +107,13 @@ def test_history_entry_with_and_without_htlc_ids():
                                                ("v0.20.1-beta.rc1", (0, 20, 1)), ("weird", (0, 0, 0))])  # fmt: skip
 def test_parse_version(text, version):
     assert parse_version(text) == version
+
+
+def test_offers_whose_resolution_never_came_are_forgotten():
+    c = HtlcConverter()
+    c.feed(offered(htlc=1, ts=1000.0))
+    c.feed(offered(htlc=2, ts=1000.0 + 20 * 86_400))
+    assert c.in_flight == 2 and c.forgotten == 0
+    c.feed(offered(htlc=3, ts=1000.0 + 22 * 86_400))  # more than 21 days after the first offer
+    assert c.in_flight == 2 and c.forgotten == 1
+    assert c.feed(msg("settle_event", htlc=2, payload=router.SettleEvent())).status is ForwardStatus.SETTLED
