@@ -22,11 +22,10 @@ from ..clock import Clock
 from ..config import parse_duration
 from ..domain import ChannelId
 from ..errors import ConfigError, LnlensError
+from ..fees.api import history, plan_or_apply, rollback_change
 from ..fees.chargelnd import check_policy_file
 from ..fees.engine import FeeEngine
-from ..fees.journal import apply_plan, auto_rollback, reconcile, rollback
-from ..fees.outcomes import journal_outcomes, policy_aggregates
-from ..fees.plan import EMIT_FORMATS, Plan, describe_changes, emit_commands
+from ..fees.plan import EMIT_FORMATS, describe_changes, emit_commands
 from ..fees.rails import rails_from_table
 from ..lens import Lens
 from ..plugins import get_plugin_manager
@@ -149,19 +148,25 @@ def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0 if not problems else 2
 
 
-def _render_plan(console: Console, plan: Plan, title: str) -> None:
+def _render_plan(console: Console, plan: dict[str, Any], title: str) -> None:
+    """The plan table, from :meth:`Plan.to_json` (the same data ``--json`` prints)."""
     table = Table(title=title)
     for col in ("channel", "alias", "policy", "strategy", "old → new", "status", "reason"):
         table.add_column(col, overflow="fold")
-    for c in plan.changes:
-        why = c.error or c.blocked or "; ".join(f"{p}: {r}" for p, r in c.vetoes) or c.reason
-        if c.rails:
-            why += f" [rails: {'; '.join(c.rails)}]"
-        table.add_row(str(c.channel_id), c.alias, c.policy or "-", c.strategy or "-", describe_changes(c), c.status,
-                      why)  # fmt: skip
+    for c in plan["channels"]:
+        vetoes = "; ".join(f"{v['plugin']}: {v['reason']}" for v in c["vetoes"])
+        why = c["error"] or c["blocked"] or vetoes or c["reason"]
+        if c["rails"]:
+            why += f" [rails: {'; '.join(c['rails'])}]"
+        moves = ", ".join(f"{k} {v['old']} → {v['new']}" for k, v in c["changes"].items()) or "-"
+        table.add_row(c["channel_id"], c["alias"], c["policy"] or "-", c["strategy"] or "-", moves, c["status"], why)
     console.print(table)
-    for note in plan.notes:
+    for note in plan["notes"]:
         console.print(f"note: {note}", markup=False)
+
+
+def _result_line(d: dict[str, Any]) -> str:
+    return f"#{d['journal_id']} {d['channel_id']}: {d['state']}" + (f" ({d['detail']})" if d["detail"] else "")
 
 
 def cmd_plan(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -170,31 +175,25 @@ def cmd_plan(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.emit:
         print("\n".join(emit_commands(plan, args.emit)))
         return 0
-    n = len(plan.to_apply())
-    ctx.emit(plan.to_json(), lambda c: _render_plan(c, plan, f"Fee plan on {plan.backend}: {n} change(s), dry run"))
+    n, data = len(plan.to_apply()), plan.to_json()
+    ctx.emit(data, lambda c: _render_plan(c, data, f"Fee plan on {plan.backend}: {n} change(s), dry run"))
     return 0
 
 
 def cmd_apply(args: argparse.Namespace, ctx: CliContext) -> int:
-    lens, backend, engine = _engine(args, ctx)
+    lens, backend = _lens(args, ctx)
     really = args.confirm or not ctx.config().dry_run
-    reconciled = reconcile(lens, backend) if really else []
-    reverted = auto_rollback(lens, backend, engine.rails) if really else []
-    plan = engine.plan(applying=really)
-    done = apply_plan(lens, backend, plan) if really else []
-    data: dict[str, Any] = {"applied": really, "plan": plan.to_json(), "results": [d.to_json() for d in done],
-                            "reconciled": [d.to_json() for d in reconciled],
-                            "auto_rollbacks": [d.to_json() for d in reverted]}  # fmt: skip
+    path = Path(args.policy) if args.policy else None
+    data = plan_or_apply(lens, backend, apply=really, policy_path=path)
 
     def render(console: Console) -> None:
         mode = "applied" if really else "dry run (pass --confirm to apply)"
-        _render_plan(console, plan, f"Fee plan on {plan.backend}: {mode}")
-        for d in [*reconciled, *reverted, *done]:
-            console.print(f"#{d.journal_id} {d.channel_id}: {d.state}{f' ({d.detail})' if d.detail else ''}",
-                          markup=False)  # fmt: skip
+        _render_plan(console, data["plan"], f"Fee plan on {data['plan']['backend']}: {mode}")
+        for d in [*data["reconciled"], *data["auto_rollbacks"], *data["results"]]:
+            console.print(_result_line(d), markup=False)
 
     ctx.emit(data, render)
-    return 1 if any(d.state == "failed" for d in done) else 0
+    return 1 if any(d["state"] == "failed" for d in data["results"]) else 0
 
 
 def cmd_explain(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -225,27 +224,17 @@ def cmd_explain(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
-    store = ctx.store()
-    lens = ctx.lens()
-    rails = rails_from_table(ctx.config().backends.get("policy"))
-    window = args.window or rails.rollback_window_s
-    rows = store.journal(channel_id=args.channel)
-    now = lens.clock.now()
-    applied = [r["applied_time"] for r in rows if r["applied_time"]]
-    events = list(store.iter_forwards(since=min(applied) - window, until=max(applied) + window)) if applied else []
-    outcomes = journal_outcomes(rows, events, window_s=window, now=now)
-    by_id = {o.journal_id: o for o in outcomes}
-    data = {"changes": [{**r, "outcome": by_id[r["id"]].to_json() if r["id"] in by_id else None} for r in rows],
-            "policies": policy_aggregates(outcomes), "window_s": window}  # fmt: skip
+    data = history(ctx.lens(), channel=args.channel, window_s=args.window)
+    window = data["window_s"]
 
     def render(console: Console) -> None:
         table = Table(title=f"Fee journal (outcomes over ±{window / 3600:.0f} h)")
         for col in ("id", "channel", "state", "policy/strategy", "reason", "revenue Δ msat (95 %)", "detail"):
             table.add_column(col, overflow="fold")
-        for r in rows:
-            o = by_id.get(r["id"])
-            delta = "-" if o is None else f"{o.revenue_delta_msat:+d} ±{o.revenue_band_msat:.0f}"
-            if o is not None and not o.complete:
+        for r in data["changes"]:
+            o = r["outcome"]
+            delta = "-" if o is None else f"{o['revenue_delta_msat']:+d} ±{o['revenue_band_msat']}"
+            if o is not None and not o["complete"]:
                 delta += " (window open)"
             who = f"{r['policy'] or '-'}/{r['strategy'] or '-'}"
             ref = f" (undoes #{r['rollback_of']})" if r["rollback_of"] else ""
@@ -262,11 +251,8 @@ def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
     lens, backend = _lens(args, ctx)
-    rails = rails_from_table(ctx.config().backends.get("policy"))
-    reconcile(lens, backend)
-    done = rollback(lens, backend, change_id=args.change, channel=args.channel, rails=rails)
-    line = f"#{done.journal_id} {done.channel_id}: {done.state}" + (f" ({done.detail})" if done.detail else "")
-    ctx.emit(done.to_json(), lambda c: c.print(line, markup=False))
-    if done.state == "failed":
-        raise LnlensError(f"rollback of {done.channel_id} failed: {done.detail}")
+    done = rollback_change(lens, backend, change_id=args.change, channel=args.channel)
+    ctx.emit(done, lambda c: c.print(_result_line(done), markup=False))
+    if done["state"] == "failed":
+        raise LnlensError(f"rollback of {done['channel_id']} failed: {done['detail']}")
     return 0
