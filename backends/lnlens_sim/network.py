@@ -107,7 +107,7 @@ class SimNetwork:
     """
 
     def __init__(
-        self, graph: Graph, our_node: int, balances: np.ndarray, *, gossip_delay_s: float = 600.0, max_trees: int = 2048
+        self, graph: Graph, our_node: int, balances: np.ndarray, *, gossip_delay_s: float = 600.0, max_trees: int = 4096
     ) -> None:
         if balances.shape != (2 * graph.n_channels,):
             raise ValueError("balances must have one entry per half-channel")

@@ -48,7 +48,7 @@ class SimSettings:
     tick_s: float = 60.0
     max_attempts: int = 10
     hop_latency_s: float = 0.1
-    max_trees: int = 2048
+    max_trees: int = 4096
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> SimSettings:
