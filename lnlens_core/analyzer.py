@@ -43,6 +43,8 @@ class AnalyzerParams:
     """How long after our policy change fee failures are blamed on stale gossip, not on the fee."""
     target_ratio: float = 0.5
     """The local balance share rebalances aim for."""
+    demand_horizon_s: int = 7 * 86_400
+    """A rebalance moves at most what the failed demand would use over this long (a week)."""
     depleted_ratio: float = 0.2
     full_ratio: float = 0.8
     drain_share: float = 0.5

@@ -35,11 +35,23 @@ K = RecommendationKind
 
 
 def _sats(msat: int) -> str:
-    return f"{msat // 1000:,}"
+    return f"{msat // 1000:,}"  # whole sats, as operators count
 
 
 def _need_msat(ch: Channel, target_ratio: float) -> int:
     return max(int(target_ratio * (ch.local_balance_msat + ch.remote_balance_msat)) - ch.local_balance_msat, 0)
+
+
+def _demand_msat(flow: Flow, window_s: float, horizon_s: float) -> int:
+    """The outbound liquidity the failed demand would use over ``horizon_s``.
+
+    The window's missed volume, its liquidity share estimated by the share of
+    liquidity failures among the failures here, scaled from the window to the horizon.
+    """
+    if flow.failed_here <= 0 or window_s <= 0:
+        return 0
+    liquidity_volume = flow.missed_volume_msat * flow.failed_liquidity // flow.failed_here
+    return int(liquidity_volume * horizon_s / window_s)
 
 
 def _surplus_msat(ch: Channel, target_ratio: float) -> int:
@@ -58,6 +70,8 @@ class _Sources:
         self.channels = channels
         self.left = {cid: _surplus_msat(ch, params.target_ratio) for cid, ch in channels.items() if ch.active}
         self.used: set[ChannelId] = set()
+        self.need_left: dict[ChannelId, int] = {}
+        """What starved channels still need after the rebalances proposed into them."""
         self._feeders: dict[ChannelId, list[tuple[int, ChannelId]]] = {}
         for (in_cid, out_cid), flow in stats.pairs.items():
             if flow.missed_liquidity_msat > 0 and in_cid in self.left:
@@ -98,9 +112,11 @@ class _Sources:
 def _rebalance_outbound(
     ch: Channel, flow: Flow, stats: FlowStats, sources: _Sources, params: AnalyzerParams
 ) -> Recommendation:
-    need = _need_msat(ch, params.target_ratio)
+    # Enough for a horizon of the demand that failed, never beyond the target share.
+    need = min(_need_msat(ch, params.target_ratio), _demand_msat(flow, stats.window_s, params.demand_horizon_s))
     source, surplus = sources.pick(ch.channel_id)
     amount = min(need, surplus)
+    sources.need_left[ch.channel_id] = need - amount
     ratio = ch.balance_ratio or 0.0
     fee_ppm = ch.local_policy.fee_ppm
     # Break-even: moving `amount` costs at most what forwarding it once at our fee earns.
@@ -113,6 +129,7 @@ def _rebalance_outbound(
         "capacity_msat": ch.capacity_msat,
         "fee_ppm": fee_ppm,
         "max_rebalance_cost_msat": max_cost,
+        "demand_msat": _demand_msat(flow, stats.window_s, params.demand_horizon_s),
     }
     lost = f"{flow.failed_liquidity} forwards failed for lack of outbound liquidity ({ratio:.0%} local), losing {_sats(flow.missed_liquidity_msat)} sats"  # noqa: E501
     if source is None:
@@ -144,6 +161,22 @@ def _increase_capacity(ch: Channel, flow: Flow) -> Recommendation:
         "capacity_msat": ch.capacity_msat,
     }
     return Recommendation(K.INCREASE_CAPACITY, ch.channel_id, reason, evidence, amount_msat=ch.capacity_msat)
+
+
+def _free_liquidity(ch: Channel, flow: Flow, median_ppm: float) -> Recommendation:
+    """Liquidity failures that would have earned nothing: a rebalance would only cost money."""
+    fee_ppm = ch.local_policy.fee_ppm
+    new_ppm = max(round(median_ppm), fee_ppm + 10)
+    reason = (
+        f"{flow.failed_liquidity} forwards failed for lack of outbound liquidity, but at {fee_ppm} ppm they would "
+        f"have earned nothing: charge for it (raise to {new_ppm} ppm, our median) before paying to refill it."
+    )
+    evidence: dict[str, int | float | str] = {
+        "failed_liquidity": flow.failed_liquidity,
+        "fee_ppm": fee_ppm,
+        "median_fee_ppm": median_ppm,
+    }
+    return Recommendation(K.RAISE_FEES, ch.channel_id, reason, evidence, proposed_fee_ppm=new_ppm)
 
 
 def _drain(ch: Channel, stats: FlowStats, median_ppm: float, params: AnalyzerParams) -> Recommendation | None:
@@ -203,22 +236,19 @@ def _investigate(ch: Channel, flow: Flow, params: AnalyzerParams) -> Recommendat
 
 
 def _rebalance_inbound(
-    ch: Channel,
-    stats: FlowStats,
-    targets: list[ChannelId],
-    channels: Mapping[ChannelId, Channel],
-    params: AnalyzerParams,
+    ch: Channel, stats: FlowStats, sources: _Sources, params: AnalyzerParams
 ) -> Recommendation | None:
     ratio = ch.balance_ratio or 0.0
     brought_in = stats.inbound.get(ch.channel_id, Flow()).volume_msat
     if ratio < params.full_ratio or brought_in <= 0:
         return None
-    target = next((t for t in targets if t != ch.channel_id), None)
+    target = next((t for t, left in sources.need_left.items() if left > 0 and t != ch.channel_id), None)
     if target is None:
         return None
-    amount = min(_surplus_msat(ch, params.target_ratio), _need_msat(channels[target], params.target_ratio))
+    amount = min(_surplus_msat(ch, params.target_ratio), sources.need_left[target])
     if amount <= 0:
         return None
+    sources.need_left[target] -= amount
     reason = (
         f"{ratio:.0%} of this channel is local and it brought in {_sats(brought_in)} sats in the window; "
         f"with no inbound room left that flow stops, so move {_sats(amount)} sats out of it into {target}."
@@ -250,15 +280,21 @@ def recommend(
     for cid in starved:
         ch, flow = channels[cid], stats.out[cid]
         depleted = (ch.balance_ratio or 0.0) < params.target_ratio
-        rec = _rebalance_outbound(ch, flow, stats, sources, params) if depleted else _increase_capacity(ch, flow)
+        if flow.missed_liquidity_msat <= 0:
+            rec = _free_liquidity(ch, flow, median_ppm)
+        elif depleted:
+            rec = _rebalance_outbound(ch, flow, stats, sources, params)
+        else:
+            rec = _increase_capacity(ch, flow)
         out.setdefault(cid, []).append(rec)
     for cid, ch in sorted(channels.items(), key=lambda kv: str(kv[0])):
         flow = stats.out.get(cid, Flow())
-        raise_rec = _drain(ch, stats, median_ppm, params)
-        extra = [raise_rec] if raise_rec else [_lower_fees(ch, flow, params)]
+        already_raised = any(r.kind is K.RAISE_FEES for r in out.get(cid, ()))
+        raise_rec = None if already_raised else _drain(ch, stats, median_ppm, params)
+        extra = [raise_rec] if raise_rec or already_raised else [_lower_fees(ch, flow, params)]
         extra.append(_investigate(ch, flow, params))
         if cid not in sources.used:
-            extra.append(_rebalance_inbound(ch, stats, starved, channels, params))
+            extra.append(_rebalance_inbound(ch, stats, sources, params))
         for rec in extra:
             if rec is not None:
                 out.setdefault(cid, []).append(rec)

@@ -65,29 +65,31 @@ def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _action(rec: dict) -> str:
-    kind = rec["type"]
-    if kind.startswith("rebalance"):
-        src, dst = rec["source_channel"] or "(new liquidity)", rec["target_channel"]
-        return f"{kind}: {rec['amount_msat'] // 1000:,} sat {src} → {dst}"
+    kind = rec["type"].replace("_", " ")
+    if rec["type"].startswith("rebalance"):
+        source = rec["source_channel"] or "new liquidity"
+        return f"{kind}: {rec['amount_msat'] // 1000:,} sat from {source} to {rec['target_channel']}"
     if rec["proposed_fee_ppm"] is not None:
-        return f"{kind}: {rec['proposed_fee_ppm']} ppm"
+        return f"{kind} to {rec['proposed_fee_ppm']} ppm"
     return kind
 
 
 def render_table(console: Console, rows: list[dict], *, pairs: bool, window_s: int, channels: int) -> None:
+    """A table that fits 80 columns, then each row's actions with the reason in full."""
     title = f"Missed routing opportunities, last {window_s / 3600:.0f} h ({channels} channels)"
     if not rows:
         console.print(f"{title}: none above the thresholds.")
         return
-    cols = ["in → out" if pairs else "channel", "peer", "cause", "failed", "missed sat", "sat/month", "urgency"]
-    table = Table(*cols, "action", title=title)
-    for o in rows:
+    table = Table("#", "in → out" if pairs else "channel", "peer", "cause", "failed", "missed sat", "urg.",
+                  title=title)  # fmt: skip
+    for n, o in enumerate(rows, 1):
         chan = f"{o['in_channel']} → {o['short_channel_id']}" if pairs else o["short_channel_id"]
         failed = o["failed_liquidity"] + o["failed_fee"] + o["failed_other"]
-        actions = "\n".join(_action(r) for r in o["recommendations"]) or "-"
-        month = (
-            f"{o['projected_monthly_missed_low_msat'] // 1000:,}–{o['projected_monthly_missed_high_msat'] // 1000:,}"
-        )
-        table.add_row(chan, o["peer_alias"] or o["peer_id"][:16], o["cause"] or "-", str(failed),
-                      f"{o['missed_revenue_msat'] // 1000:,}", month, str(o["urgency"]), actions)  # fmt: skip
+        peer = (o["peer_alias"] or o["peer_id"][:16])[:18]
+        table.add_row(str(n), chan, peer, o["cause"] or "-", f"{failed:,}", f"{o['missed_revenue_msat'] // 1000:,}",
+                      str(o["urgency"]))  # fmt: skip
     console.print(table)
+    for n, o in enumerate(rows, 1):
+        for rec in o["recommendations"]:
+            console.print(f"[bold]{n}.[/] {_action(rec)}")
+            console.print(f"   {rec['reason']}", highlight=False)

@@ -106,9 +106,10 @@ def test_depleted_channel_gets_a_rebalance_from_the_channel_that_fed_it():
     opps, pairs = run(events, channels, params=AnalyzerParams(min_missed_msat=0))
     (rec,) = next(o for o in opps if o.channel_id == B).recommendations
     assert rec.kind is K.REBALANCE_OUTBOUND and rec.target_channel == B and rec.source_channel == A
-    # B needs 50% - 5% of 4,000,000 sat; A can spare 70% - 50% of 2,000,000 sat
-    assert rec.amount_msat == min(1_800_000_000, 400_000_000)
-    assert "move 400,000 sats into it from 800000x1x0" in rec.reason
+    # B needs 50% - 5% of 4,000,000 sat; A can spare 70% - 50% of 2,000,000 sat; the failed demand
+    # (8 x 1,000 sat in one day) needs 56,000 sat for a week: the smallest of the three.
+    assert rec.amount_msat == min(1_800_000_000, 400_000_000, 8 * 1_000_000 * 7) == rec.evidence["demand_msat"]
+    assert "move 56,000 sats into it from 800000x1x0" in rec.reason
     assert [(p.in_channel, p.channel_id) for p in pairs] == [(A, B)]
 
 
@@ -186,3 +187,11 @@ def test_downstream_failures_are_counted_but_never_missed_revenue():
     ]  # fmt: skip
     opps, pairs = run(events, channels)
     assert opps == [] and pairs == []
+
+
+def test_liquidity_failures_that_earned_nothing_ask_for_a_fee_not_a_rebalance():
+    channels = [make_channel(A, local_ratio=0.9, fee_ppm=300), make_channel(B, local_ratio=0.05, fee_ppm=0,
+                                                                            base_fee_msat=0)]  # fmt: skip
+    opps, _ = run([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(5)], channels)
+    (rec,) = [r for o in opps if o.channel_id == B for r in o.recommendations]
+    assert rec.kind is K.RAISE_FEES and rec.proposed_fee_ppm == 150 and "earned nothing" in rec.reason
