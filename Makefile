@@ -9,7 +9,7 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test lint install clean bench proto demo
+.PHONY: test lint install clean bench proto demo model
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,11 +30,16 @@ test: lint
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - the suite is broken" >&2; exit 1; fi; \
 	exit $$rc
 
+# The shipped liquidity model, retrained reproducibly (fixed seeds, simulated mainnet data): see docs/MODEL.md.
+model: $(STAMP)
+	$(BIN)/python models/train/make_default.py
+
 # One simulated day of a mid-size routing node (c-otto.de) on the real mainnet graph, with the
 # auto-recovery rebalancer as a baseline; the database goes to ./out/ (git-ignored).
 demo: $(STAMP)
 	@rm -f out/demo.sqlite3 out/demo.sqlite3-wal out/demo.sqlite3-shm
 	$(BIN)/lnlens sim run --network mainnet --days 1 --seed 1 --db out/demo.sqlite3 --rebalancer auto-recovery
+	$(BIN)/lnlens --db out/demo.sqlite3 opportunities --limit 10 --out out/opportunities.json
 
 # Every benchmarks/bench_*.py prints its figures with a same-run baseline.
 bench: $(STAMP)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -20,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channel", type=_channel, help="only this channel (BLOCKxTXxOUT)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
     p.add_argument("--pairs", action="store_true", help="show channel pairs instead of channels")
+    p.add_argument("--out", metavar="FILE", help="also write the whole analysis as JSON to FILE")
     add_json_flag(p)
     p.set_defaults(handler=cmd_opportunities)
 
@@ -57,8 +60,15 @@ def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.pairs:
         data["pairs"] = rows
 
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
     def render(console: Console) -> None:
         render_table(console, rows, pairs=args.pairs, window_s=result["window_s"], channels=result["channels"])
+        if args.out:
+            console.print(f"analysis written to {args.out}")
 
     ctx.emit(data, render)
     return 0
