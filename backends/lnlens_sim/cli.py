@@ -24,7 +24,7 @@ from lnlens_core.domain import ForwardStatus
 from lnlens_core.errors import ConfigError
 from lnlens_core.lens import Lens
 
-from .export import write_events_csv
+from .export import AttemptLog, write_events_csv
 from .network import BALANCE_RULES
 from .node import SimNode
 from .rebalance import AutoRecoveryRebalancer
@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--rebalancer", choices=("none", "auto-recovery"), default="none",
                      help="run LightningLens's auto-recovery rebalancer as a baseline (cost counted)")  # fmt: skip
     run.add_argument("--csv", metavar="FILE", help="also write the event stream as CSV (schema in docs)")
+    run.add_argument("--attempts-csv", metavar="FILE", help="also log every HTLC attempt in the network as CSV")
     add_json_flag(run)
     run.set_defaults(handler=cmd_run)
 
@@ -85,6 +86,9 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     lens = Lens(config, store=store, clock=node.clock, backend=node)
     node.attach(lens.monitor)
     rebalancer = AutoRecoveryRebalancer() if args.rebalancer == "auto-recovery" else None
+    attempt_log = AttemptLog(node) if args.attempts_csv else None
+    if attempt_log is not None:
+        node.payment_observers.append(attempt_log)
     total = args.days * 86_400
     start = node.clock.now()
     next_snapshot = [start]
@@ -122,6 +126,8 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         }
     if csv_rows is not None:
         data["csv"] = {"path": args.csv, "rows": csv_rows}
+    if attempt_log is not None:
+        data["attempts_csv"] = {"path": args.attempts_csv, "rows": attempt_log.write_csv(Path(args.attempts_csv))}
     ctx.emit(data, lambda console: render(console, data))
     return 0
 
@@ -190,5 +196,7 @@ def render(console: Console, data: dict[str, Any]) -> None:
                       f"{r['volume_sat']:,} sat moved for {r['fees_msat'] // 1000:,} sat in fees")  # fmt: skip
     if "csv" in data:
         console.print(f"events CSV: {data['csv']['path']} ({data['csv']['rows']:,} rows)")
+    if "attempts_csv" in data:
+        console.print(f"attempts CSV: {data['attempts_csv']['path']} ({data['attempts_csv']['rows']:,} rows)")
     speed = f"{data['payments_per_second']:,} payments/s after a {data['graph_load_seconds']} s graph load"
     console.print(f"database: {data['db']} - {data['wall_seconds']} s wall ({speed})")

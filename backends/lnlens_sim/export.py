@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .node import SimNode
+from lnlens_core.domain import FailureReason
 
-__all__ = ["EVENT_COLUMNS", "event_rows", "write_events_csv"]
+from .node import SimNode
+from .payments import PaymentResult
+
+__all__ = ["EVENT_COLUMNS", "ATTEMPT_COLUMNS", "AttemptLog", "event_rows", "write_events_csv"]
 
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("received_time", "epoch seconds (simulated) the HTLC reached our node"),
@@ -79,3 +82,64 @@ def write_events_csv(node: SimNode, out: str | Path | IO[str]) -> int:
     finally:
         if isinstance(out, (str, Path)):
             handle.close()
+
+
+ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("payment_id", "simulator's payment number"),
+    ("time", "epoch seconds (simulated) the payment started"),
+    ("attempt", "0-based attempt number"),
+    ("sender", "sending node's pubkey"),
+    ("receiver", "receiving node's pubkey"),
+    ("amount_msat", "amount delivered to the receiver, msat"),
+    ("fee_msat", "fees the route charged (paid only if settled)"),
+    ("hops", "number of channels in the route"),
+    ("route", "the route: space-separated BLOCKxTXxOUT/direction (0: from node1)"),
+    ("settled", "1 if this attempt settled the payment, else 0"),
+    ("failed_hop", "position of the refusing hop's outgoing channel; empty if settled"),
+    ("failed_channel", "the refusing hop's channel, BLOCKxTXxOUT; empty if settled"),
+    ("failure_reason", "why it was refused (lnlens FailureReason); empty if settled"),
+)
+
+
+class AttemptLog:
+    """Every HTLC attempt in the network, with its real route, hops, fees and failure class.
+
+    Attach with ``node.payment_observers.append(log)``; memory grows with every attempt,
+    so it is opt-in (``lnlens sim run --attempts-csv FILE``).
+    """
+
+    def __init__(self, node: SimNode) -> None:
+        self.node = node
+        self.rows: list[tuple[Any, ...]] = []
+
+    def __call__(self, payment_id: int, time: float, result: PaymentResult) -> None:
+        for n, attempt in enumerate(result.attempts):
+            failed = attempt.failed_at
+            if failed is None:
+                reason = None
+            elif attempt.our_hop is not None and attempt.our_hop.index == failed:
+                reason = attempt.our_hop.reason
+            else:
+                reason = FailureReason.INSUFFICIENT_BALANCE  # other nodes refuse only for lack of balance
+            fee = attempt.amounts[0] - result.amount_msat
+            row = (payment_id, time, n, result.sender, result.receiver, result.amount_msat, fee, tuple(attempt.route))
+            self.rows.append((*row, failed, reason))
+
+    def write_csv(self, out: str | Path | IO[str]) -> int:
+        """Write every attempt as CSV (header first); returns the number of rows."""
+        graph, channel_id = self.node.network.graph, self.node.channel_id_of_edge
+        handle = open(out, "w", newline="", encoding="utf-8") if isinstance(out, (str, Path)) else out  # noqa: SIM115
+        try:
+            writer = csv.writer(handle)
+            writer.writerow([name for name, _ in ATTEMPT_COLUMNS])
+            for pid, time, n, sender, receiver, amount, fee, route, failed, reason in self.rows:
+                hops = " ".join(f"{channel_id(e)}/{e & 1}" for e in route)
+                writer.writerow([
+                    pid, time, n, graph.pubkeys[sender], graph.pubkeys[receiver], amount, fee, len(route), hops,
+                    int(failed is None), "" if failed is None else failed,
+                    "" if failed is None else str(channel_id(route[failed])), reason.value if reason else "",
+                ])  # fmt: skip
+            return len(self.rows)
+        finally:
+            if isinstance(out, (str, Path)):
+                handle.close()

@@ -130,6 +130,8 @@ class SimNode:
         self._sink: Callable[[list[HtlcEvent]], object] | None = None
         self._htlc_ids: Counter[int] = Counter()
         self._payment_id = 0
+        self.payment_observers: list[Callable[[int, float, PaymentResult], object]] = []
+        """Called with (payment id, arrival time, result) after every payment (see export.AttemptLog)."""
         graph = network.graph
         origin = graph.meta.get("channel_origin")
         self._cid = {e: channel_id_of(int(origin[e >> 1]) if origin is not None else e >> 1) for e in network.our_out}
@@ -148,6 +150,11 @@ class SimNode:
     def channel_id(self, out_edge: int) -> ChannelId:
         """The id of the channel whose outgoing half-channel (ours) is ``out_edge``."""
         return self._cid[out_edge]
+
+    def channel_id_of_edge(self, edge: int) -> ChannelId:
+        """The id of any half-channel's channel (mainnet numbering survives neighbourhood cuts)."""
+        origin = self.network.graph.meta.get("channel_origin")
+        return channel_id_of(int(origin[edge >> 1]) if origin is not None else edge >> 1)
 
     def out_edge(self, channel_id: ChannelId) -> int:
         try:
@@ -282,6 +289,8 @@ class SimNode:
             # The sender retries once the failure has travelled back to it.
             failed_at = attempt.failed_at if attempt.failed_at is not None else len(attempt.route)
             when += 2 * self.hop_latency_s * (failed_at + 1)
+        for observer in self.payment_observers:
+            observer(self._payment_id, t, result)
 
     def _forward_event(self, result: PaymentResult, n: int, attempt, hop, when: float) -> HtlcEvent:
         lat = self.hop_latency_s

@@ -211,3 +211,56 @@ def test_cli_run_writes_store_and_summary(tmp_path, capsys):
         assert len(times) >= 6  # start, hourly, end
     finally:
         store.close()
+
+
+def test_attempt_log_records_real_routes(tmp_path):
+    from lnlens_sim.export import ATTEMPT_COLUMNS, AttemptLog
+
+    node = build(SimSettings(network="synthetic", nodes=300, seed=7, payments_per_hour=4000))
+    log = AttemptLog(node)
+    node.payment_observers.append(log)
+    node.run(3600)
+    assert len(log.rows) == node.stats.attempts > 0
+    path = tmp_path / "attempts.csv"
+    assert log.write_csv(path) == len(log.rows)
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == [name for name, _ in ATTEMPT_COLUMNS]
+    net = node.network
+    for row, raw in zip(rows, log.rows, strict=True):
+        route = raw[7]
+        assert int(row["hops"]) == len(route) == len(row["route"].split())
+        assert net.src[route[0]] == raw[3] and net.dst[route[-1]] == raw[4]
+        assert all(net.dst[a] == net.src[b] for a, b in zip(route, route[1:], strict=False))
+        assert (row["settled"] == "1") == (row["failure_reason"] == "")
+    assert sum(r["settled"] == "1" for r in rows) == node.stats.settled
+
+
+def test_traffic_has_a_daily_cycle_and_drifts():
+    from lnlens_sim.traffic import CapacityWeightedTraffic, TrafficConfig
+
+    g = synthetic(300, seed=2)
+    nodes = np.arange(g.n_nodes)
+    traffic = CapacityWeightedTraffic(nodes, g.node_capacity_sat(), np.random.default_rng(0), TrafficConfig())
+    peak = traffic.rate_per_s(SIM_START + 16 * 3600)
+    trough = traffic.rate_per_s(SIM_START + 4 * 3600)
+    assert peak / trough == pytest.approx(1.4 / 0.6)
+    counts = [len(traffic.draw(SIM_START + h * 3600, SIM_START + (h + 1) * 3600)) for h in range(24)]
+    assert counts[16] > counts[4]
+    before = traffic.drift.copy()
+    traffic.draw(SIM_START + 3 * 86_400, SIM_START + 3 * 86_400 + 60)
+    assert not np.array_equal(before, traffic.drift)
+    arr = traffic.draw(SIM_START, SIM_START + 86_400)
+    assert (arr.senders != arr.receivers).all()
+    assert np.mean(np.isin(arr.receivers, traffic.sinks)) > 0.25  # the sink share, plus chance
+    mean = float(arr.amounts_msat.mean())
+    assert 2_000_000 < mean < 6_000_000  # sim-ln's 3,800,000 msat mean, after clipping
+
+
+def test_mainnet_neighbourhood_keeps_ids_and_centre():
+    node = build(SimSettings(network="mainnet", nodes=300, seed=1))
+    full = {str(c.channel_id) for c in build(SimSettings(network="mainnet", seed=1)).list_channels()}
+    assert node.get_info().alias == "c-otto.de" and node.network.graph.n_nodes == 300
+    assert {str(c.channel_id) for c in node.list_channels()} <= full
+    node.run(1800)
+    node.network.check_conservation()
