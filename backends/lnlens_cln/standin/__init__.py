@@ -49,7 +49,8 @@ def sim_node(*, history_s: float, nodes: int = 30, seed: int = 3, payments_per_h
 
 
 def liquidity_seed(history_s: float, *, minimum: int = 5) -> int:
-    """The first seed whose first ``history_s`` fail ``minimum`` forwards on one channel for liquidity.
+    """The first seed whose first ``history_s`` fail ``minimum`` forwards on one channel for liquidity,
+    as lightningd would classify them, with that channel still below 20 % local at the end.
 
     Found by running the simulator rather than fixed, so tests and examples keep their
     premise while the simulator's traffic model evolves; deterministic for given simulator code.
@@ -57,14 +58,18 @@ def liquidity_seed(history_s: float, *, minimum: int = 5) -> int:
     from collections import Counter
 
     from lnlens_core.domain import FailureReason
+    from lnlens_core.failures import classify_cln
 
     for seed in range(1, 40):
         node = sim_node(history_s=history_s, seed=seed)
         node.run(history_s)
-        per_channel = Counter(
-            e.out_channel for e in node.events if e.failure_reason is FailureReason.INSUFFICIENT_BALANCE
-        )
-        if per_channel and per_channel.most_common(1)[0][1] >= minimum:
+        failed = Counter(
+            e.out_channel for e in node.events
+            if classify_cln(e.status, e.failcode, e.failreason) is FailureReason.INSUFFICIENT_BALANCE
+        )  # fmt: skip
+        ratio = {c.channel_id: c.balance_ratio for c in node.list_channels()}
+        top = failed.most_common(1)[0] if failed else (None, 0)
+        if top[0] is not None and top[1] >= minimum and (ratio.get(top[0]) or 0.0) < 0.2:
             return seed
     raise ValueError("no seed gives liquidity failures: the simulator's traffic model changed")
 
@@ -139,11 +144,19 @@ class StandIn:
 
         return ClnBackend(LightningRpc(str(self.lightning_dir / "lightning-rpc")))
 
+    def advance_forwards(self, n: int, *, hold: int = 0, step_s: float = 300.0) -> list[HtlcEvent]:
+        """Simulate in steps of ``step_s`` until at least ``n`` more forwards happened at our node.
+
+        :param hold: as in :meth:`advance`: the last ``hold`` forwards stay offered at the end.
+        """
+        made: list[HtlcEvent] = []
+        while len(made) < n:
+            made += self.advance(step_s, hold=hold)
+        return made
+
     def make_forwards(self, n: int) -> None:
         """Simulate until at least ``n`` more forwards at our node are in lightningd's history, all resolved."""
-        made = 0
-        while made < n:
-            made += len(self.advance(600))
+        self.advance_forwards(n)
 
     def wait_backfill(self, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the plugin reports its backfill done; returns that lens-status.
