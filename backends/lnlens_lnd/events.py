@@ -114,14 +114,16 @@ class LiveForwards:
         """
         delay = self.backoff_s[0]
         while not self.stop.is_set():
+            connects = self.stats.connects
             try:
                 self._session()
-                delay = self.backoff_s[0]  # a session that got going resets the backoff
                 reason = "stream ended"
             except LndAuthError:
                 raise
             except BackendError as exc:
                 reason = str(exc)
+            if self.stats.connects > connects:
+                delay = self.backoff_s[0]  # a session that got going resets the backoff
             self.connected.clear()
             if self.stop.is_set():
                 break

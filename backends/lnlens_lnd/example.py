@@ -43,7 +43,7 @@ def _command(argv: list[str], clock: ManualClock) -> str:
     # Any Clock will do: the example runs at the simulated time.
     ctx.clock = ManualClock(clock.now())  # type: ignore[assignment]
     out = io.StringIO()
-    ctx.console = Console(file=out, width=130, color_system=None, legacy_windows=False)
+    ctx.console = Console(file=out, width=120, color_system=None, legacy_windows=False)
     try:
         with contextlib.redirect_stdout(out):
             code = args.handler(args, ctx)

@@ -25,8 +25,22 @@ from lnlens_core.storage import Store  # noqa: E402
 
 @pytest.fixture
 def node():
-    """Lopsided balances: settled forwards, failures at our node and downstream, all in one run."""
-    return sim_node(balances="opener", payments_per_hour=1500)
+    """A small simulated routing node with steady traffic (see raise_fees for failures at our node)."""
+    return sim_node(payments_per_hour=6000)
+
+
+def _raise_fees(node) -> None:
+    """Raise our fees on every channel, as an operator would: until the gossip spreads, senders still pay the
+    old fees, and our node refuses their HTLCs (fee_insufficient, a failure at our node)."""
+    from lnlens_core.domain import FeeUpdate
+
+    for c in node.list_channels():
+        node.set_channel_policy(c.channel_id, FeeUpdate(fee_ppm=c.local_policy.fee_ppm * 5 + 500))
+
+
+@pytest.fixture
+def raise_fees():
+    return _raise_fees
 
 
 @pytest.fixture

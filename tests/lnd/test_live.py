@@ -41,12 +41,13 @@ def check_against_truth(node, rows: dict) -> None:
         assert abs(e.received_time - s.received_time) < 1e-3 or abs(e.received_time - s.resolved_time) < 1e-3
 
 
-def test_backfill_and_live_stream_agree_with_the_simulator(node, fake, connect, feed):
+def test_backfill_and_live_stream_agree_with_the_simulator(node, fake, connect, feed, raise_fees):
     node.run(1800)  # before the sidecar starts: lnd's history keeps only the settled forwards
     f = feed(connect(), node.clock)
     f.wait_connected(1)
     assert f.live.stats.backfilled == sum(e.status is SETTLED for e in node.events) > 0
-    node.run(5400)
+    raise_fees(node)
+    node.run(3600)
     flush(f, fake)
     f.close()
     rows = stored(f)
