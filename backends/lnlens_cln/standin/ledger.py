@@ -112,4 +112,4 @@ class ForwardLedger:
             raise ValueError(f"indexname must be created or updated, not {name!r}")
         if int(params.get("nextvalue", 0)) > value:
             raise ValueError("the stand-in cannot block: nextvalue is ahead of the index")
-        return {"subsystem": "forwards", name: value}
+        return {"subsystem": "forwards", str(name): value}

@@ -139,7 +139,8 @@ class PluginProcess:
         assert self.proc is not None and self.proc.stdout is not None
         decoder, text = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")()
         buf = ""
-        for chunk in iter(lambda: self.proc.stdout.read1(1 << 20), b""):  # type: ignore[union-attr]
+        stdout = self.proc.stdout
+        for chunk in iter(lambda: stdout.read1(1 << 20), b""):  # type: ignore[attr-defined]  # typeshed says IO[bytes]; Popen gives a BufferedReader
             buf += text.decode(chunk)
             # Parse only when the data read ends like an object does: a large answer arrives in
             # many chunks, and decoding the growing buffer after each would be quadratic.
@@ -188,7 +189,7 @@ class PluginProcess:
         with self._lock:
             self._next += 1
             req_id = f"{prefix}:{method}#{self._next}"
-            event, box = threading.Event(), []
+            event, box = threading.Event(), list[dict[str, Any]]()
             self._pending[req_id] = (event, box)
         self._send({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
         if not event.wait(timeout):
