@@ -131,7 +131,7 @@ def _rebalance_outbound(
         "max_rebalance_cost_msat": max_cost,
         "demand_msat": _demand_msat(flow, stats.window_s, params.demand_horizon_s),
     }
-    lost = f"{flow.failed_liquidity} forwards failed for lack of outbound liquidity ({ratio:.0%} local), losing {_sats(flow.missed_liquidity_msat)} sats"  # noqa: E501
+    lost = f"{flow.failed_liquidity:,} forwards failed for lack of outbound liquidity ({ratio:.0%} local), losing {_sats(flow.missed_liquidity_msat)} sats"  # noqa: E501
     if source is None:
         reason = f"{lost}; none of our channels has local balance to spare, so only new liquidity would help."
         return Recommendation(K.REBALANCE_OUTBOUND, ch.channel_id, reason, evidence, target_channel=ch.channel_id,
@@ -151,7 +151,7 @@ def _increase_capacity(ch: Channel, flow: Flow) -> Recommendation:
     ratio = ch.balance_ratio or 0.0
     avg = flow.missed_volume_msat // max(flow.failed_liquidity, 1)
     reason = (
-        f"{flow.failed_liquidity} forwards failed for liquidity although {ratio:.0%} of the channel is local: "
+        f"{flow.failed_liquidity:,} forwards failed for liquidity although {ratio:.0%} of the channel is local: "
         f"payments of about {_sats(avg)} sats do not fit, so a larger or second channel to this peer would carry them."
     )
     evidence: dict[str, int | float | str] = {
@@ -168,7 +168,7 @@ def _free_liquidity(ch: Channel, flow: Flow, median_ppm: float) -> Recommendatio
     fee_ppm = ch.local_policy.fee_ppm
     new_ppm = max(round(median_ppm), fee_ppm + 10)
     reason = (
-        f"{flow.failed_liquidity} forwards failed for lack of outbound liquidity, but at {fee_ppm} ppm they would "
+        f"{flow.failed_liquidity:,} forwards failed for lack of outbound liquidity, but at {fee_ppm} ppm they would "
         f"have earned nothing: charge for it (raise to {new_ppm} ppm, our median) before paying to refill it."
     )
     evidence: dict[str, int | float | str] = {
@@ -212,7 +212,7 @@ def _lower_fees(ch: Channel, flow: Flow, params: AnalyzerParams) -> Recommendati
         return None
     offered_text = f" (they offered {offered} ppm on average)" if offered is not None else ""
     reason = (
-        f"{real} forwards failed because senders would not pay our {fee_ppm} ppm{offered_text}, "
+        f"{real:,} forwards failed because senders would not pay our {fee_ppm} ppm{offered_text}, "
         f"and no recent change of ours explains it; lower to {new_ppm} ppm."
     )
     evidence: dict[str, int | float | str] = {
@@ -229,7 +229,7 @@ def _investigate(ch: Channel, flow: Flow, params: AnalyzerParams) -> Recommendat
     if flow.failed_other < params.min_failures or 2 * flow.failed_other < flow.failed_here:
         return None
     reason = (
-        f"{flow.failed_other} forwards failed here for reasons other than liquidity or fees "
+        f"{flow.failed_other:,} forwards failed here for reasons other than liquidity or fees "
         "(HTLC limits, CLTV, a disabled channel or an offline peer); check the channel and the peer."
     )
     return Recommendation(K.INVESTIGATE, ch.channel_id, reason, {"failed_other": flow.failed_other})
