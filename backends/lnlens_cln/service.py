@@ -30,6 +30,7 @@ from lnlens_core.lens import Lens
 from lnlens_core.monitor import BackfillProgress
 from lnlens_core.opportunities import filter_opportunities, run_analysis
 from lnlens_core.plugins import list_plugins
+from lnlens_core.report import SCHEMA_VERSION
 from lnlens_core.storage import Store
 
 from .backend import ClnBackend, RpcLike
@@ -67,6 +68,24 @@ class Results:
     channels: list[dict[str, Any]] = field(default_factory=list)
     channels_time: float | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
+
+
+def restored_result(store: Store) -> dict[str, Any] | None:
+    """The last analysis a previous run saved, shaped as a lens-opportunities answer (``restored``: true).
+
+    Lets the plugin answer at once after a restart, before its history is reloaded;
+    alerts and vetoes are not saved, so they are empty here.
+    """
+    when, rows = store.latest_opportunities()
+    if when is None or not rows:
+        return None
+    return {
+        "schema_version": SCHEMA_VERSION, "run_time": when, "window_s": rows[0]["window_s"],
+        "channels": len(store.latest_channels(at=when)[1]),
+        "opportunities": [r for r in rows if r["in_channel"] is None],
+        "pairs": [r for r in rows if r["in_channel"] is not None],
+        "vetoed": [], "alerts": [], "backfill_done": False, "restored": True,
+    }  # fmt: skip
 
 
 def _flow_json(flow: Flow | None) -> dict[str, int]:
@@ -224,6 +243,10 @@ class LensService:
         plugins = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": list(p.hooks)}
                    for p in list_plugins(lens.pm)]  # fmt: skip
         self._publish(worker="running", plugins=plugins)
+        previous = restored_result(store)
+        if previous is not None and previous["window_s"] == DEFAULT_WINDOW_S:
+            with self._lock:  # until the first analysis of this run replaces it
+                self.results.analyses.setdefault(DEFAULT_WINDOW_S, previous)
         lens.monitor.load_history()
         self._refresh_channels(lens, snapshot=False)  # the first analysis run stores the snapshot
         self._backfill(lens)
@@ -339,7 +362,7 @@ class LensService:
         result = run_analysis(lens, since_s=window, channels=channels, save=save, from_monitor=from_monitor).to_json()
         with self._lock:
             done = self.results.backfill["state"] == "done"
-        return {**result, "backfill_done": done}
+        return {**result, "backfill_done": done, "restored": False}
 
     def _cycle(self, lens: Lens) -> None:
         """The periodic run: the default window, stored; ad-hoc windows computed earlier are dropped."""
