@@ -128,6 +128,13 @@ def build_plugin(*, clock: Clock | None = None) -> Any:
             return
         service["lens"].offer_live(event)
 
+    def on_channel_change(plugin: Any, **kwargs: Any) -> None:
+        if "lens" in service:
+            service["lens"].channels_changed()
+
+    for topic in ("channel_opened", "channel_state_changed"):
+        plugin.add_subscription(topic, on_channel_change)
+
     @plugin.subscribe("shutdown")
     def on_shutdown(plugin: Any, **kwargs: Any) -> None:
         if "lens" in service:

@@ -111,6 +111,7 @@ class LensService:
         self.results = Results()
         self._by_id: dict[ChannelId, Channel] = {}
         self._stats_dirty = False
+        self._channels_changed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lnlens-worker", daemon=True)
 
     # -- I/O thread -------------------------------------------------------------------------
@@ -129,6 +130,11 @@ class LensService:
         with self._lock:
             self.results.events_live += 1
         self._events.put(event)
+
+    def channels_changed(self) -> None:
+        """A channel opened, closed or changed state: re-read channels at the next tick."""
+        self._channels_changed.set()
+        self._wake.set()
 
     def _publish(self, **changes: Any) -> None:
         with self._lock:
@@ -260,7 +266,8 @@ class LensService:
                     self._refresh_channels(lens, snapshot=True)
                     self._cycle(lens)
                     next_analysis = now + self.config.interval_s
-                elif now >= next_channels:
+                elif now >= next_channels or self._channels_changed.is_set():
+                    self._channels_changed.clear()
                     self._refresh_channels(lens, snapshot=False)
                     next_channels = now + min(CHANNEL_REFRESH_S, self.config.interval_s)
             except BackendError as exc:  # lightningd busy or restarting: the next tick tries again

@@ -34,7 +34,7 @@ def test_manifest_declares_the_settings_table_and_the_method_table(running):
     methods = {m["name"]: m for m in manifest["rpcmethods"]}
     assert set(methods) == {m.name for m in METHODS}
     assert methods["lens-opportunities"]["usage"].startswith("[since] [min_urgency] [limit]")
-    assert {"forward_event", "shutdown"} <= set(manifest["subscriptions"])
+    assert {"forward_event", "channel_opened", "channel_state_changed", "shutdown"} <= set(manifest["subscriptions"])
     assert manifest["dynamic"] is True and manifest["hooks"] == []
     assert not standin.plugin.violations
 
@@ -204,3 +204,17 @@ def test_without_lightningd_rpc_the_methods_say_lnlens_is_unavailable(make_stand
         with pytest.raises(PluginError) as err:
             standin.plugin.call(method)
         assert err.value.code == 1601 and "unavailable" in err.value.message
+
+
+def test_a_channel_state_change_makes_the_plugin_reread_its_channels(standin):
+    standin.start_plugin()
+    standin.wait_backfill()
+    standin.wait_for(lambda: standin.plugin.call("lens-status")["last_analysis"])
+    standin.rpc.calls.clear()
+    channel = standin.node.list_channels()[0]
+    standin.plugin.notify("channel_state_changed", {
+        "peer_id": channel.peer_id, "channel_id": "00" * 32, "short_channel_id": str(channel.channel_id),
+        "timestamp": "2026-02-03T00:00:00.000Z", "old_state": "CHANNELD_NORMAL", "new_state": "CHANNELD_SHUTTING_DOWN",
+        "cause": "user", "message": "closing",
+    })  # fmt: skip
+    standin.wait_for(lambda: any(m == "listpeerchannels" for m, _ in standin.rpc.calls), timeout=10)
