@@ -87,15 +87,16 @@ MODE_METHODS: dict[str, tuple[str, ...]] = {"read": _READ, "apply": (*_READ, "Up
 
 # Methods lnlens never calls; if the macaroon could, it holds more than lnlens needs.
 # (method, what it would let a thief do, is it a write)
-EXCESS_PROBES: tuple[tuple[str, str, bool], ...] = (
-    ("/routerrpc.Router/SendPaymentV2", "send payments", True),
-    ("/lnrpc.Lightning/SendCoins", "spend on-chain funds", True),
-    ("/lnrpc.Lightning/OpenChannelSync", "open channels", True),
-    ("/lnrpc.Lightning/CloseChannel", "close channels", True),
-    ("/lnrpc.Lightning/BakeMacaroon", "bake new macaroons", True),
-    ("/lnrpc.Lightning/AddInvoice", "create invoices", True),
-    ("/lnrpc.Lightning/WalletBalance", "read the wallet balance", False),
-    ("/lnrpc.Lightning/ListInvoices", "read invoices", False),
+# (method, lnd's default permissions for it, what it would let a thief do, is it a write)
+EXCESS_PROBES: tuple[tuple[str, tuple[str, ...], str, bool], ...] = (
+    ("/routerrpc.Router/SendPaymentV2", ("offchain:write",), "send payments", True),
+    ("/lnrpc.Lightning/SendCoins", ("onchain:write",), "spend on-chain funds", True),
+    ("/lnrpc.Lightning/OpenChannelSync", ("onchain:write", "offchain:write"), "open channels", True),
+    ("/lnrpc.Lightning/CloseChannel", ("onchain:write", "offchain:write"), "close channels", True),
+    ("/lnrpc.Lightning/BakeMacaroon", ("macaroon:generate",), "bake new macaroons", True),
+    ("/lnrpc.Lightning/AddInvoice", ("invoices:write",), "create invoices", True),
+    ("/lnrpc.Lightning/WalletBalance", ("onchain:read",), "read the wallet balance", False),
+    ("/lnrpc.Lightning/ListInvoices", ("invoices:read",), "read invoices", False),
 )
 
 
@@ -325,10 +326,14 @@ class PermissionReport:
         return "broader than needed (read)" if self.excess else "minimal"
 
 
-def _allows(rpc: LndRpc, path: str) -> bool:
-    request = ln.CheckMacPermRequest(
-        macaroon=rpc.creds.macaroon, fullMethod=path, check_default_perms_from_full_method=True
-    )
+def _allows(rpc: LndRpc, path: str, permissions: tuple[str, ...]) -> bool:
+    """Whether the macaroon grants ``permissions`` (lnd's default ones for ``path``) or ``uri:path``.
+
+    The permissions are sent explicitly rather than with ``check_default_perms_from_full_method``: an lnd
+    that predates that field ignores it and would then check an empty list, which every macaroon passes.
+    """
+    perms = [ln.MacaroonPermission(entity=e, action=a) for e, a in (p.split(":") for p in permissions)]
+    request = ln.CheckMacPermRequest(macaroon=rpc.creds.macaroon, permissions=perms, fullMethod=path)
     try:
         return bool(rpc.call("CheckMacaroonPermissions", request).valid)
     except LndAuthError:
@@ -347,7 +352,7 @@ def check_permissions(rpc: LndRpc) -> PermissionReport:
     methods: dict[str, bool] = {}
     try:
         for name in needed:
-            methods[METHODS[name].path] = _allows(rpc, METHODS[name].path)
+            methods[METHODS[name].path] = _allows(rpc, METHODS[name].path, (METHODS[name].permission,))
     except LndAuthError as exc:
         if "does not allow CheckMacaroonPermissions" not in str(exc):
             raise
@@ -363,9 +368,10 @@ def check_permissions(rpc: LndRpc) -> PermissionReport:
     excess, write = [], False
     probes = list(EXCESS_PROBES)
     if rpc.mode == "read":
-        probes.insert(0, (METHODS["UpdateChannelPolicy"].path, "change fees while lnlens runs read-only", True))
-    for path, what, is_write in probes:
-        if _allows(rpc, path):
+        update = METHODS["UpdateChannelPolicy"]
+        probes.insert(0, (update.path, (update.permission,), "change fees while lnlens runs read-only", True))
+    for path, permissions, what, is_write in probes:
+        if _allows(rpc, path, permissions):
             methods[path] = True
             excess.append(what)
             write = write or is_write

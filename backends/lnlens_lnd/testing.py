@@ -41,7 +41,7 @@ from lnlens_core.errors import BackendRejected
 from lnlens_core.extras import require
 
 from .connection import LndSettings
-from .rpc import METHODS, MODE_METHODS, grpc, ln, router
+from .rpc import EXCESS_PROBES, METHODS, MODE_METHODS, grpc, ln, router
 
 __all__ = [
     "FakeLnd",
@@ -62,14 +62,7 @@ ADMIN = READONLY | {f"{e}:write" for e in _ENTITIES} | {"macaroon:generate"}
 # lnd's default permissions for the methods lnlens calls and the ones its start check probes.
 DEFAULT_PERMS: dict[str, tuple[str, ...]] = {
     **{m.path: (m.permission,) for m in METHODS.values()},
-    "/routerrpc.Router/SendPaymentV2": ("offchain:write",),
-    "/lnrpc.Lightning/SendCoins": ("onchain:write",),
-    "/lnrpc.Lightning/OpenChannelSync": ("onchain:write", "offchain:write"),
-    "/lnrpc.Lightning/CloseChannel": ("onchain:write", "offchain:write"),
-    "/lnrpc.Lightning/BakeMacaroon": ("macaroon:generate",),
-    "/lnrpc.Lightning/AddInvoice": ("invoices:write",),
-    "/lnrpc.Lightning/WalletBalance": ("onchain:read",),
-    "/lnrpc.Lightning/ListInvoices": ("invoices:read",),
+    **{path: perms for path, perms, _, _ in EXCESS_PROBES},
 }
 
 
@@ -254,6 +247,8 @@ class FakeLnd:
         self._subscribers: list[queue.Queue] = []
         self._failures: list[tuple[str, Any, str]] = []
         self.delivered = 0
+        self.permission_checks: list[Any] = []
+        """Every CheckMacPermRequest received."""
         """Stream messages handed to gRPC for a subscriber (after its subscribed_event)."""
         self._out_htlc: dict[ChannelId, int] = {}
         self._points: dict[ChannelId, tuple[str, int]] = {}
@@ -613,6 +608,7 @@ class _Lightning:
 
     def CheckMacaroonPermissions(self, request, context):  # noqa: N802
         fake = self.fake
+        fake.permission_checks.append(request)
         try:
             ops = fake.macaroons.verify(request.macaroon, fake.node.clock.now())
         except _AuthFailure as exc:

@@ -190,3 +190,15 @@ def test_a_locked_or_starting_lnd_is_unavailable_not_rejected(fake, connect):
     with pytest.raises(BackendUnavailable, match="cannot reach lnd"):
         backend.list_channels()
     assert backend.list_channels()
+
+
+def test_permission_checks_name_the_permissions_explicitly(fake, connect):
+    """An lnd older than check_default_perms_from_full_method ignores that field and checks an empty list,
+    which every macaroon passes: lnlens always sends lnd's default permissions of the method it asks about."""
+    connect("read")
+    checks = fake.permission_checks
+    assert len(checks) >= 7
+    assert all(c.permissions and not c.check_default_perms_from_full_method for c in checks)
+    by_method = {c.fullMethod: {f"{p.entity}:{p.action}" for p in c.permissions} for c in checks}
+    assert by_method["/lnrpc.Lightning/OpenChannelSync"] == {"onchain:write", "offchain:write"}
+    assert by_method["/routerrpc.Router/SubscribeHtlcEvents"] == {"offchain:read"}
