@@ -157,7 +157,7 @@ class LndBackend:
         return convert.policy(ours, fee)
 
     def _channels(self, only: ChannelId | None = None) -> list[tuple[Channel, Any]]:
-        channels = self._rpc.call("ListChannels", ln.ListChannelsRequest()).channels
+        channels = self._rpc.call("ListChannels", ln.ListChannelsRequest(peer_alias_lookup=True)).channels
         if only is not None:
             channels = [c for c in channels if c.chan_id == only.to_int()]
             if not channels:

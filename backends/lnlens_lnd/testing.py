@@ -469,7 +469,7 @@ class _Lightning:
                     remote_balance=c.remote_balance_msat // 1000,
                     private=c.private,
                     initiator=bool(c.initiator),
-                    peer_alias=c.peer_alias,
+                    peer_alias=c.peer_alias if request.peer_alias_lookup else "",  # as lnd: only on request
                 )
             )
         return ln.ListChannelsResponse(channels=out)

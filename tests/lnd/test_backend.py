@@ -91,6 +91,7 @@ def test_channels_match_the_simulator(connect, node):
     for sim in node.list_channels():
         c = ours[sim.channel_id]
         assert c.peer_id == sim.peer_id and c.local_policy == sim.local_policy
+        assert c.peer_alias == sim.peer_alias != ""  # lnd fills it only when asked (peer_alias_lookup)
         assert c.capacity_msat == sim.capacity_msat // 1000 * 1000  # lnd reports sat
         assert c.local_balance_msat == sim.local_balance_msat // 1000 * 1000
 
