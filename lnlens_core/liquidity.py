@@ -12,7 +12,7 @@ from .flows import PolicyBook
 from .inference import OnnxModel
 from .suggestions import rebalance_suggestions
 
-__all__ = ["LiquidityView", "liquidity_view"]
+__all__ = ["LiquidityView", "liquidity_view", "recommend"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +25,9 @@ class LiquidityView:
     suggestions: list[Recommendation]
 
 
-def liquidity_view(store, model: OnnxModel, *, now: float, backend=None, min_gap: float = 0.1,
-                   limit: int = 10) -> LiquidityView:  # fmt: skip
+def liquidity_view(
+    store, model: OnnxModel, *, now: float, backend=None, min_gap: float = 0.1, limit: int = 10
+) -> LiquidityView:
     """Predict every channel's optimal ratio from the store (and the backend's peer policies, if any)."""
     book = PolicyBook()
     for time, cid, policy in store.policy_history():
@@ -42,7 +43,41 @@ def liquidity_view(store, model: OnnxModel, *, now: float, backend=None, min_gap
     x = compute_features(channels, windows_from_events(recent, book, now), peer_policies=peers, book=book)
     predicted = model.predict(x) if len(channels) else np.zeros(0)
     suggestions = rebalance_suggestions(
-        channels, predicted, recent, now=now, confidence_table=model.json_meta("confidence") or (),
-        model_version=f"{model.name}-{model.version}", min_gap=min_gap, limit=limit,
-    )  # fmt: skip
+        channels,
+        predicted,
+        recent,
+        now=now,
+        confidence_table=model.json_meta("confidence") or (),
+        model_version=f"{model.name}-{model.version}",
+        min_gap=min_gap,
+        limit=limit,
+    )
     return LiquidityView(now, channels, x, predicted, recent, suggestions)
+
+
+def recommend(lens, registry, *, since_s: int = 86_400, min_gap: float = 0.1, limit: int = 10) -> dict:
+    """Rule-based recommendations and the model's rebalances, as JSON: what ``lnlens recommend`` prints and
+    what an adapter's recommend command returns. The rules run even when the model cannot (ModelError)."""
+    from .errors import ModelError
+    from .opportunities import run_analysis
+    from .report import recommendation_json
+
+    analysis = run_analysis(lens, since_s=since_s, save=False)
+    rules = [rec for opp in analysis.opportunities for rec in opp.recommendations]
+    model_recs: list[Recommendation] = []
+    why = None
+    version = None
+    try:
+        model = registry.load_active()
+        view = liquidity_view(
+            lens.store, model, now=lens.clock.now(), backend=lens.backend, min_gap=min_gap, limit=limit
+        )
+        model_recs, version = view.suggestions, f"{model.name}-{model.version}"
+    except ModelError as exc:
+        why = str(exc)
+    return {
+        "rules": [recommendation_json(r) for r in rules],
+        "model": [recommendation_json(r) for r in model_recs],
+        "model_version": version,
+        "model_unavailable": why,
+    }

@@ -49,9 +49,11 @@ class Decision:
 
 
 class ModelRegistry:
-    def __init__(self, store, models_dir: str | Path) -> None:
+    def __init__(self, store, models_dir: str | Path, *, configured: str | Path | None = None) -> None:
+        """:param configured: the ``model`` setting: a model file that serves instead of the store's."""
         self.store = store
         self.dir = Path(models_dir)
+        self.configured = Path(configured) if configured else None
 
     def register(self, payload: bytes, *, name: str, version: str, metrics: dict[str, Any], now: float) -> int:
         """Write the model file atomically and record it (inactive); returns its id."""
@@ -96,10 +98,12 @@ class ModelRegistry:
         return self.use(previous["id"], now=now)
 
     def load_active(self, *, threads: int = 1) -> OnnxModel:
-        """The active model, else the shipped default.
+        """The configured model (the ``model`` setting), else the store's active one, else the shipped default.
 
         :raises ModelError: none available, or it does not load or match the schema.
         """
+        if self.configured is not None:
+            return OnnxModel.load(self.configured, threads=threads)
         row = self.active()
         if row is not None:
             return OnnxModel.load(row["path"], threads=threads)

@@ -67,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def registry(ctx: CliContext) -> ModelRegistry:
-    return ModelRegistry(ctx.store(), ctx.config().data_dir / "models")
+    config = ctx.config()
+    return ModelRegistry(ctx.store(), config.data_dir / "models", configured=config.model_path)
 
 
 def _mae(metrics: dict[str, Any], *path: str) -> str:

@@ -4,21 +4,17 @@ The rules (``lnlens opportunities``) speak about channels that failed forwards; 
 model speaks about every channel whose balance is far from its predicted optimum,
 failures or not. Both lists are shown; the model's carry ``origin: liquidity-model``.
 If the model cannot be used (no onnxruntime, schema mismatch) the rules still run and
-the reason is printed.
+the reason is printed. Works on any lnlens database: the simulator's or the LND sidecar's.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ModelError
-from ..liquidity import liquidity_view
-from ..opportunities import run_analysis
-from ..report import recommendation_json
+from ..liquidity import recommend
 from .context import CliContext, add_json_flag
 from .model_cmd import registry
 from .opportunities_cmd import _duration
@@ -33,36 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_recommend)
 
 
-def model_part(ctx: CliContext, *, min_gap: float, limit: int) -> tuple[Any, str | None]:
-    """(LiquidityView or None, why the model is not used)."""
-    lens = ctx.lens()
-    try:
-        model = registry(ctx).load_active()
-    except ModelError as exc:
-        return None, str(exc)
-    return liquidity_view(lens.store, model, now=lens.clock.now(), min_gap=min_gap, limit=limit), None
-
-
 def cmd_recommend(args: argparse.Namespace, ctx: CliContext) -> int:
-    lens = ctx.lens()
-    analysis = run_analysis(lens, since_s=args.since, save=False)
-    rules = [rec for opp in analysis.opportunities for rec in opp.recommendations]
-    view, why = model_part(ctx, min_gap=args.min_gap, limit=args.limit)
-    model_recs = view.suggestions if view is not None else []
-    data = {
-        "rules": [recommendation_json(r) for r in rules],
-        "model": [recommendation_json(r) for r in model_recs],
-        "model_unavailable": why,
-    }
+    data = recommend(ctx.lens(), registry(ctx), since_s=args.since, min_gap=args.min_gap, limit=args.limit)
 
     def render(console: Console) -> None:
+        rows = [*data["rules"], *data["model"]]
         table = Table("origin", "action", "channel", "amount sat", "reason", title="Recommendations")
-        for rec in [*rules, *model_recs]:
-            amount = f"{rec.amount_msat // 1000:,}" if rec.amount_msat is not None else "-"
-            table.add_row(rec.origin, rec.kind.value, str(rec.channel_id), amount, rec.reason)
-        console.print(table if rules or model_recs else "No recommendations.")
-        if why:
-            console.print(f"liquidity model not used: {why} (rule-based only)")
+        for rec in rows:
+            amount = f"{rec['amount_msat'] // 1000:,}" if rec["amount_msat"] is not None else "-"
+            table.add_row(rec["origin"], rec["type"], rec["short_channel_id"], amount, rec["reason"])
+        console.print(table if rows else "No recommendations.")
+        if data["model_unavailable"]:
+            console.print(f"liquidity model not used: {data['model_unavailable']} (rule-based only)")
 
     ctx.emit(data, render)
     return 0

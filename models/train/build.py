@@ -50,15 +50,33 @@ def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes
     )
     payload, report = make_model(train, val, kind=plan.kind, seed=plan.seed, name=name, version=version,
                                  now=SIM_START, data_note=note)  # fmt: skip
+    from lnlens_core.inference import OnnxModel
+    from lnlens_core.learning import baselines, evaluate
+
+    served = OnnxModel.load(payload)
     held = val.select(np.array([g.startswith(held_c[:12]) for g in val.groups]))
     if len(held):
-        from lnlens_core.inference import OnnxModel
-        from lnlens_core.learning import baselines, evaluate
-
-        report["held_out_network"] = {"model": evaluate(OnnxModel.load(payload).predict(held.x), held),
-                                      **baselines(held)}  # fmt: skip
+        report["held_out_network"] = {"model": evaluate(served.predict(held.x), held), **baselines(held)}
+    # Per validation run (network:seed): where the model wins or loses against keeping the current ratio.
+    report["by_validation_run"] = {}
+    for group in sorted(set(val.groups)):
+        part = val.select(np.array([g == group for g in val.groups]))
+        report["by_validation_run"][group] = {"model": evaluate(served.predict(part.x), part), **baselines(part)}
     report["plan"] = {k: getattr(plan, k) for k in plan.__dataclass_fields__}
+    report["data"]["simulator_sources_sha256"] = simulator_hash()
     return payload, report, val
+
+
+def simulator_hash() -> str:
+    """A digest of the simulator's sources: the same digest and seeds give the same data."""
+    import hashlib
+
+    import lnlens_sim
+
+    h = hashlib.sha256()
+    for path in sorted(Path(lnlens_sim.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def write(payload: bytes, report: dict[str, Any], out: Path, stem: str) -> tuple[Path, Path]:

@@ -1,0 +1,71 @@
+"""`lnlens model|recommend|report` end to end over a small simulated node's database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import onnx
+import pytest
+
+from lnlens_core.cli import main
+
+
+@pytest.fixture
+def db(tmp_path, sim_db, monkeypatch):
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LNLENS_CONFIG", raising=False)
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    path = tmp_path / "node.sqlite3"
+    shutil.copy(sim_db, path)
+    return str(path)
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_list_use_evaluate(db, capsys):
+    first = _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    assert first["promoted"] and first["parity_max_abs_diff"] < 1e-5
+    assert set(first["metrics"]["baselines"]) == {"half", "current", "linear"}
+    second = _json(capsys, ["--db", db, "model", "train", "--kind", "sgd", "--db", db, "--json"])
+    listed = _json(capsys, ["--db", db, "model", "list", "--json"])["models"]
+    assert [m["id"] for m in listed] == [1, 2]
+    assert sum(m["active"] for m in listed) == 1
+    assert listed[1]["active"] == second["promoted"]
+    assert _json(capsys, ["--db", db, "model", "use", "2", "--json"])["active"] == 2
+    assert _json(capsys, ["--db", db, "model", "use", "--previous", "--json"])["active"] == 1
+    evaluated = _json(capsys, ["--db", db, "model", "evaluate", "--json"])
+    assert evaluated["model"] == "liquidity-1" and evaluated["metrics"]["model"]["n"] > 0
+
+
+def test_recommend_and_report(db, capsys, tmp_path):
+    _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    rec = _json(capsys, ["--db", db, "recommend", "--json", "--min-gap", "0.05"])
+    assert rec["model_unavailable"] is None
+    for r in rec["model"]:
+        assert r["origin"] == "liquidity-model" and r["source_channel"] and r["target_channel"]
+        assert isinstance(r["amount_msat"], int) and r["amount_msat"] > 0
+    out = tmp_path / "report"
+    result = _json(capsys, ["--db", db, "report", "--out", str(out), "--json"])
+    text = (out / "report.md").read_text()
+    for name in ("balance_distribution", "optimal_vs_current", "rebalance_recommendations", "feature_importance"):
+        png = out / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"({png.name})" in text
+    assert "current ratio" in text and "50/50" in text and result["report"].endswith("report.md")
+
+
+def test_rules_keep_running_when_the_model_does_not_match(db, capsys, tmp_path):
+    _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    listed = _json(capsys, ["--db", db, "model", "list", "--json"])["models"]
+    path = listed[0]["path"]
+    model = onnx.load(path)
+    for entry in model.metadata_props:
+        if entry.key == "feature_version":
+            entry.value = "0"
+    onnx.save(model, path)
+    rec = _json(capsys, ["--db", db, "recommend", "--json"])
+    assert "feature version" in rec["model_unavailable"] and rec["model"] == []
+    assert isinstance(rec["rules"], list)

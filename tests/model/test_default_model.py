@@ -1,0 +1,34 @@
+"""The committed default model loads, matches the feature schema and agrees with its model card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+lnlens_models = pytest.importorskip("lnlens_models")
+
+
+def test_default_model_loads_and_matches_the_schema():
+    from lnlens_core.features import FEATURE_NAMES
+    from lnlens_core.inference import OnnxModel
+    from lnlens_core.model_registry import default_model_path
+
+    payload = lnlens_models.model_bytes()
+    assert len(payload) < 2_000_000  # small enough to commit
+    model = OnnxModel.load(payload)
+    assert model.json_meta("feature_names") == list(FEATURE_NAMES)
+    assert default_model_path() is not None and OnnxModel.load(default_model_path()).version == model.version
+
+
+def test_model_card_agrees_with_the_model():
+    from lnlens_core.inference import OnnxModel
+
+    card = lnlens_models.model_card()
+    model = OnnxModel.load(lnlens_models.model_bytes())
+    assert card["metrics"] == json.loads(model.metadata["metrics"])
+    assert card["confidence"] == json.loads(model.metadata["confidence"])
+    assert card["parity_max_abs_diff"] < 1e-5
+    text = lnlens_models.model_card_text()
+    for section in ("## Data", "## Features", "## Target", "## Metrics", "## Limits"):
+        assert section in text

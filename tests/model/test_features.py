@@ -1,0 +1,91 @@
+"""Features: named, versioned, NaN where the data cannot tell, identical in training and serving."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
+from lnlens_core.features import FEATURE_NAMES, FEATURE_VERSION, compute_features, windows_from_events
+from lnlens_core.flows import PolicyBook
+from lnlens_core.testing import make_channel
+
+NOW = 1_770_000_000.0
+A, B = ChannelId(1, 1, 0), ChannelId(2, 2, 0)
+col = FEATURE_NAMES.index
+
+
+def _channels():
+    return [
+        make_channel(A, capacity_msat=10_000_000_000, local_ratio=0.2, fee_ppm=100),
+        make_channel(B, capacity_msat=4_000_000_000, local_ratio=0.75, fee_ppm=300),
+    ]
+
+
+def _ev(t, status, *, out_msat=1_000_000, reason=None, inc=B, out=A, htlc=0):
+    return HtlcEvent(in_channel=inc, in_msat=out_msat + 1_100, status=status, received_time=t, in_htlc_id=htlc,
+                     out_channel=out, out_msat=out_msat, fee_msat=1_100, resolved_time=t, failure_reason=reason)  # fmt: skip
+
+
+def test_schema_is_named_ordered_and_versioned():
+    assert len(FEATURE_NAMES) == len(set(FEATURE_NAMES)) and FEATURE_NAMES[0] == "balance_ratio"
+    assert isinstance(FEATURE_VERSION, int) and FEATURE_VERSION >= 1
+
+
+def test_no_data_gives_nan_never_a_default():
+    x = compute_features(_channels(), windows_from_events([], PolicyBook(), NOW))
+    assert x.shape == (2, len(FEATURE_NAMES))
+    assert x[0, col("balance_ratio")] == pytest.approx(0.2)
+    for name in ("out_volume_rate_24h", "out_success_rate_24h", "avg_out_amount_share_24h", "peer_fee_ppm_log1p",
+                 "fee_vs_peer_log", "hours_since_policy_change", "liquidity_failure_share_24h"):  # fmt: skip
+        assert np.isnan(x[:, col(name)]).all(), name
+    assert x[0, col("observed_hours_24h")] == 0.0
+
+
+def test_values_come_from_the_events():
+    events = [
+        _ev(NOW - 7_200, ForwardStatus.SETTLED, htlc=1),
+        _ev(NOW - 1_800, ForwardStatus.SETTLED, htlc=2, out_msat=3_000_000),
+        _ev(NOW - 1_200, ForwardStatus.LOCAL_FAILED, reason=FailureReason.INSUFFICIENT_BALANCE, htlc=3),
+        _ev(NOW - 600, ForwardStatus.FAILED, reason=FailureReason.DOWNSTREAM, htlc=4),
+    ]
+    book = PolicyBook()
+    book.observe_channels(_channels(), NOW - 10_000)
+    peer = {A: ChannelPolicy(base_fee_msat=0, fee_ppm=50)}
+    x = compute_features(_channels(), windows_from_events(events, book, NOW), peer_policies=peer, book=book)
+    hours = 7_200 / 3_600  # the window saw data from its first event on
+    a = x[0]
+    assert a[col("out_volume_rate_24h")] == pytest.approx(4_000_000 / 10_000_000_000 / hours)
+    assert a[col("out_success_rate_24h")] == pytest.approx(2 / 4)
+    assert a[col("liquidity_failure_share_24h")] == pytest.approx(1 / 4)
+    assert a[col("avg_out_amount_share_24h")] == pytest.approx(2_000_000 / 10_000_000_000)
+    assert a[col("peer_fee_ppm_log1p")] == pytest.approx(math.log1p(50))
+    assert a[col("fee_vs_peer_log")] == pytest.approx(math.log1p(100) - math.log1p(50))
+    assert a[col("observed_hours_24h")] == pytest.approx(hours)
+    assert np.isnan(a[col("hours_since_policy_change")])  # one policy seen, never a change
+    b = x[1]
+    # the settled amount, counted as it left us (flows.Flow.volume_msat)
+    assert b[col("in_volume_rate_24h")] == pytest.approx((1_000_000 + 3_000_000) / 4_000_000_000 / hours)
+    assert np.isnan(b[col("out_success_rate_24h")])  # nothing tried to leave by B
+    assert np.isnan(x[1, col("peer_fee_ppm_log1p")])
+
+
+def test_training_and_serving_compute_the_same_rows(sim_db, sim_data, tiny):
+    """The rows a model was trained on are the rows the store-based inference builds at that time."""
+    from lnlens_core.inference import OnnxModel
+    from lnlens_core.liquidity import liquidity_view
+    from lnlens_core.storage import Store
+
+    store = Store(sim_db)
+    try:
+        t = float(np.unique(sim_data.times)[-1])
+        view = liquidity_view(store, OnnxModel.load(tiny[1]), now=t)
+    finally:
+        store.close()
+    trained = sim_data.x[sim_data.times == t]
+    assert len(trained)
+    served = {tuple(np.nan_to_num(r, nan=-12345.0)) for r in view.features}
+    for row in trained:
+        assert tuple(np.nan_to_num(row, nan=-12345.0)) in served

@@ -1,0 +1,94 @@
+"""Model versions in the store: atomic swap, gated promotion, restore, online updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lnlens_core.errors import ModelError
+from lnlens_core.inference import OnnxModel
+from lnlens_core.learning import Dataset, OnlineSession, export_onnx, time_split
+from lnlens_core.model_registry import ModelRegistry
+from lnlens_core.storage import Store
+
+from .conftest import tiny_model
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    # Without an active model the shipped default serves; these tests compare against their own models only.
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    store = Store(None)
+    yield ModelRegistry(store, tmp_path / "models")
+    store.close()
+
+
+def test_use_and_restore_previous(registry, tiny):
+    a = registry.register(tiny[1], name="m", version="a", metrics={}, now=1.0)
+    b = registry.register(tiny[1], name="m", version="b", metrics={}, now=1.0)
+    c = registry.register(tiny[1], name="m", version="c", metrics={}, now=1.0)
+    assert registry.active() is None
+    for model_id in (c, b, a):  # same clock time for all: the order still counts
+        registry.use(model_id, now=5.0)
+    assert registry.active()["id"] == a
+    assert registry.restore_previous(now=6.0)["id"] == b
+    assert [r["id"] for r in registry.list() if r["active"]] == [b]  # exactly one active
+    assert OnnxModel.load(registry.active()["path"]).version == "t"
+
+
+def test_without_any_model_loading_fails_with_model_error(registry):
+    with pytest.raises(ModelError, match="no active model"):
+        registry.load_active()
+
+
+def test_restore_without_history_and_unknown_id(registry, tiny):
+    with pytest.raises(ModelError, match="no previously active"):
+        registry.restore_previous(now=1.0)
+    with pytest.raises(ModelError, match="no model with id 42"):
+        registry.use(42, now=1.0)
+
+
+def test_a_model_that_does_not_match_the_schema_is_never_stored(registry, tiny):
+    import onnx
+
+    model = onnx.load_from_string(tiny[1])
+    for entry in model.metadata_props:
+        if entry.key == "feature_version":
+            entry.value = "0"
+    with pytest.raises(ModelError):
+        registry.register(model.SerializeToString(), name="m", version="x", metrics={}, now=1.0)
+    assert registry.list() == [] and not list(registry.dir.glob("*.onnx"))
+
+
+def test_candidate_replaces_current_only_when_it_wins_on_held_out_window(registry, sim_data):
+    older, recent = time_split(sim_data)
+    good = tiny_model(older, version="good")[1]
+    rng = np.random.default_rng(0)
+    scrambled = Dataset(older.x, rng.permutation(older.y), older.current, older.curves, older.groups, older.times)
+    bad = tiny_model(scrambled, version="bad")[1]
+    first = registry.consider(good, recent, name="m", version="1", metrics={}, now=1.0)
+    assert first.promoted and first.current_mae is None
+    worse = registry.consider(bad, recent, name="m", version="2", metrics={}, now=2.0)
+    assert not worse.promoted and worse.candidate_mae > worse.current_mae
+    assert registry.active()["id"] == first.candidate_id
+    again = registry.consider(good, recent, name="m", version="3", metrics={}, now=3.0)
+    assert not again.promoted  # equal is not better
+    few = registry.consider(good, recent.select(np.arange(len(recent)) < 3), name="m", version="4", metrics={}, now=4.0)
+    assert not few.promoted and "fewer than" in few.reason
+
+
+def test_online_session_learns_each_matured_sample_once(sim_db):
+    store = Store(sim_db)
+    try:
+        session = OnlineSession()
+        first = session.step(store)
+        assert first > 0 and session.learner.seen == first
+        assert session.step(store) == 0  # nothing new matured
+        payload = export_onnx(session.learner.pipeline, name="online", version="1", trained_at=0.0, metrics={})
+        model = OnnxModel.load(payload)
+        from lnlens_core.learning import dataset_from_store
+
+        x = dataset_from_store(store).x
+        assert np.nanmax(np.abs(model.predict(x) - session.learner.predict(x))) < 1e-5
+    finally:
+        store.close()

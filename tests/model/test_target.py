@@ -1,0 +1,51 @@
+"""The replay target: carried volume, the nearest best ratio, what counts as demand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
+from lnlens_core.target import RATIO_GRID, carried_volume, demand, optimal_ratio
+
+A, B = ChannelId(1, 1, 0), ChannelId(2, 2, 0)
+
+
+def test_carried_volume_replays_in_order():
+    grid = np.array([0.0, 0.5, 1.0])
+    # total 100: +60 leaves, then -30 arrives, then +50 leaves
+    curve = carried_volume(np.array([60, -30, 50]), 100, grid)
+    # r=0: 60 no, -30 needs remote 100 ok (local 30), 50 no -> 30
+    # r=0.5: 60 no (50), -30 needs remote 50 ok (local 80), 50 ok -> 80
+    # r=1: 60 ok (40), -30 ok (70), 50 ok -> 140
+    assert curve.tolist() == [30, 80, 140]
+
+
+def test_optimal_ratio_is_the_nearest_best_one():
+    grid = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    curve = np.array([1, 5, 5, 5, 2])
+    assert optimal_ratio(curve, 0.4, grid) == pytest.approx(0.4)  # already among the best: no move
+    assert optimal_ratio(curve, 0.05, grid) == pytest.approx(0.25)
+    assert optimal_ratio(curve, 0.95, grid) == pytest.approx(0.75)
+    assert optimal_ratio(np.zeros(5, dtype=np.int64), 0.3, grid) is None  # no demand: no target
+
+
+def test_demand_keeps_balance_relevant_forwards_only():
+    def ev(t, status, reason=None, htlc=0):
+        return HtlcEvent(in_channel=B, in_msat=1_010, status=status, received_time=t, in_htlc_id=htlc, out_channel=A,
+                         out_msat=1_000, fee_msat=10, failure_reason=reason)  # fmt: skip
+
+    events = [
+        ev(1, ForwardStatus.SETTLED, htlc=1),
+        ev(2, ForwardStatus.LOCAL_FAILED, FailureReason.INSUFFICIENT_BALANCE, htlc=2),
+        ev(3, ForwardStatus.FAILED, FailureReason.DOWNSTREAM, htlc=3),
+        ev(4, ForwardStatus.LOCAL_FAILED, FailureReason.FEE_INSUFFICIENT, htlc=4),
+        ev(99, ForwardStatus.SETTLED, htlc=5),  # outside the window
+    ]
+    seq = demand(events, [A, B], 0, 50)
+    assert seq[A].tolist() == [1_000, 1_000]
+    assert seq[B].tolist() == [-1_010]
+
+
+def test_grid_covers_zero_to_one():
+    assert RATIO_GRID[0] == 0.0 and RATIO_GRID[-1] == 1.0
