@@ -23,8 +23,12 @@ def simulate_into(store: Store, *, seed: int, hours: int, nodes: int = 60) -> No
 
     node = build(SimSettings(network="synthetic", nodes=nodes, seed=seed, payments_per_hour=1500))
     clock = node.clock
-    lens = Lens(LensConfig(data_dir=Path("."), db_path=Path(":memory:")), store=store, clock=clock,
-                pm=get_plugin_manager(load_entrypoints=False))  # fmt: skip
+    lens = Lens(
+        LensConfig(data_dir=Path("."), db_path=Path(":memory:")),
+        store=store,
+        clock=clock,
+        pm=get_plugin_manager(load_entrypoints=False),
+    )
     node.attach(lens.monitor)
     for _ in range(hours):
         store.add_snapshots(node.list_channels(), time=clock.now())

@@ -25,8 +25,18 @@ def _channels():
 
 
 def _ev(t, status, *, out_msat=1_000_000, reason=None, inc=B, out=A, htlc=0):
-    return HtlcEvent(in_channel=inc, in_msat=out_msat + 1_100, status=status, received_time=t, in_htlc_id=htlc,
-                     out_channel=out, out_msat=out_msat, fee_msat=1_100, resolved_time=t, failure_reason=reason)  # fmt: skip
+    return HtlcEvent(
+        in_channel=inc,
+        in_msat=out_msat + 1_100,
+        status=status,
+        received_time=t,
+        in_htlc_id=htlc,
+        out_channel=out,
+        out_msat=out_msat,
+        fee_msat=1_100,
+        resolved_time=t,
+        failure_reason=reason,
+    )
 
 
 def test_schema_is_named_ordered_and_versioned():
@@ -38,8 +48,15 @@ def test_no_data_gives_nan_never_a_default():
     x = compute_features(_channels(), windows_from_events([], PolicyBook(), NOW))
     assert x.shape == (2, len(FEATURE_NAMES))
     assert x[0, col("balance_ratio")] == pytest.approx(0.2)
-    for name in ("out_volume_rate_24h", "out_success_rate_24h", "avg_out_amount_share_24h", "peer_fee_ppm_log1p",
-                 "fee_vs_peer_log", "hours_since_policy_change", "liquidity_failure_share_24h"):  # fmt: skip
+    for name in (
+        "out_volume_rate_24h",
+        "out_success_rate_24h",
+        "avg_out_amount_share_24h",
+        "peer_fee_ppm_log1p",
+        "fee_vs_peer_log",
+        "hours_since_policy_change",
+        "liquidity_failure_share_24h",
+    ):
         assert np.isnan(x[:, col(name)]).all(), name
     assert x[0, col("observed_hours_24h")] == 0.0
 

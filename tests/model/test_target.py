@@ -32,8 +32,17 @@ def test_optimal_ratio_is_the_nearest_best_one():
 
 def test_demand_keeps_balance_relevant_forwards_only():
     def ev(t, status, reason=None, htlc=0):
-        return HtlcEvent(in_channel=B, in_msat=1_010, status=status, received_time=t, in_htlc_id=htlc, out_channel=A,
-                         out_msat=1_000, fee_msat=10, failure_reason=reason)  # fmt: skip
+        return HtlcEvent(
+            in_channel=B,
+            in_msat=1_010,
+            status=status,
+            received_time=t,
+            in_htlc_id=htlc,
+            out_channel=A,
+            out_msat=1_000,
+            fee_msat=10,
+            failure_reason=reason,
+        )
 
     events = [
         ev(1, ForwardStatus.SETTLED, htlc=1),
