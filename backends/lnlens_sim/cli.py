@@ -24,6 +24,7 @@ from lnlens_core.domain import ForwardStatus
 from lnlens_core.errors import ConfigError
 from lnlens_core.lens import Lens
 
+from .competitors import ReactiveFees
 from .export import AttemptLog, write_events_csv
 from .network import BALANCE_RULES
 from .node import SimNode
@@ -52,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--snapshot-every", default="1h", help="channel snapshot interval (simulated)")
     run.add_argument("--rebalancer", choices=("none", "auto-recovery"), default="none",
                      help="run LightningLens's auto-recovery rebalancer as a baseline (cost counted)")  # fmt: skip
+    run.add_argument("--reactive-fees", action="store_true",
+                     help="our peers reprice their channels by liquidity every 6 h (default: static fees)")  # fmt: skip
     run.add_argument("--csv", metavar="FILE", help="also write the event stream as CSV (schema in docs)")
     run.add_argument("--attempts-csv", metavar="FILE", help="also log every HTLC attempt in the network as CSV")
     add_json_flag(run)
@@ -86,6 +89,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     lens = Lens(config, store=store, clock=node.clock, backend=node)
     node.attach(lens.monitor)
     rebalancer = AutoRecoveryRebalancer() if args.rebalancer == "auto-recovery" else None
+    reactive = ReactiveFees(node) if args.reactive_fees else None
     attempt_log = AttemptLog(node) if args.attempts_csv else None
     if attempt_log is not None:
         node.payment_observers.append(attempt_log)
@@ -102,6 +106,8 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
             now = n.clock.now()
             if rebalancer is not None:
                 rebalancer(n, batch)
+            if reactive is not None:
+                reactive(n, batch)
             if now >= next_snapshot[0]:
                 store.add_snapshots(n.list_channels(), time=now)
                 next_snapshot[0] = now + snapshot_s

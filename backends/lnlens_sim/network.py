@@ -169,6 +169,20 @@ class SimNetwork:
         self.router.view_changed(sorted(set(changed)))
         return len(changed) // 2
 
+    def set_public_fee_ppm(self, edges: list[int], ppm: list[int]) -> None:
+        """Change other nodes' proportional fees; senders hear of it at once.
+
+        Only other nodes' half-channels: ours change through :meth:`set_policy`, with
+        the gossip delay. Other nodes never refuse for fees, so their policy in force
+        and the view are the same thing.
+        """
+        for e, value in zip(edges, ppm, strict=True):
+            if self.src[e] == self.us:
+                raise ValueError(f"half-channel {e} is ours: use set_policy")
+            self.view.ppm[e] = value
+            self._v_ppm[e] = value
+        self.router.view_changed(list(edges))
+
     # -- HTLCs ------------------------------------------------------------------------
 
     def amounts_for(self, route: list[int], amount: int, known: dict[int, ChannelPolicy] | None = None) -> list[int]:

@@ -221,22 +221,19 @@ class Router:
             old = bucket.weights[arr].copy()
             new = self.view.weights(bucket_amount(b), arr, fit=_tree_fit(b))
             bucket.weights[arr] = new
-            if np.array_equal(old, new):
+            changed = old != new  # inf == inf: an edge unusable before and after changes nothing
+            if not changed.any():
                 continue
             bucket.rev = bucket.pair_keys = bucket.pair_edge = None  # rebuilt on the next tree miss
-            for (target, tb), tree in list(self._trees.items()):
-                if tb == b and self._tree_affected(tree, arr, new):
-                    del self._trees[(target, tb)]
-                    self.stats["invalidated"] += 1
-
-    def _tree_affected(self, tree: _Tree, edges: np.ndarray, new: np.ndarray) -> bool:
-        for e, w in zip(edges.tolist(), new.tolist(), strict=True):
+            e, w = arr[changed], new[changed]
             u, v = self._csrc[e], self._cdst[e]
-            if u < 0 or v < 0:
-                continue
-            if tree.next_edge[u] == e or tree.dist[v] + w < tree.dist[u]:
-                return True
-        return False
+            keep = (u >= 0) & (v >= 0)
+            e, w, u, v = e[keep], w[keep], u[keep], v[keep]
+            for key, tree in list(self._trees.items()):
+                # A tree changes only if a changed edge is on it or now offers a shortcut.
+                if key[1] == b and ((tree.next_edge[u] == e).any() or (tree.dist[v] + w < tree.dist[u]).any()):
+                    del self._trees[key]
+                    self.stats["invalidated"] += 1
 
     # -- routes ---------------------------------------------------------------------
 

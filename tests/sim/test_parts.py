@@ -264,3 +264,26 @@ def test_mainnet_neighbourhood_keeps_ids_and_centre():
     assert {str(c.channel_id) for c in node.list_channels()} <= full
     node.run(1800)
     node.network.check_conservation()
+
+
+def test_reactive_competitors_reprice_by_liquidity():
+    from lnlens_sim.competitors import ReactiveFees
+
+    def run():
+        node = build(SimSettings(network="synthetic", nodes=300, seed=7, payments_per_hour=4000))
+        reactive = ReactiveFees(node, period_s=3600)
+        node.run(3 * 3600, on_tick=reactive)
+        return node, reactive
+
+    node, reactive = run()
+    net = node.network
+    assert reactive.updates == 3 and reactive.edges
+    for e, base in zip(reactive.edges, reactive.base_ppm, strict=True):
+        share = net.bal[e] / net.capacity_msat[e >> 1]
+        assert int(net.view.ppm[e]) == round(base * (2.0 - 1.5 * share))  # the last update ran at the end
+    assert all(net.src[e] != net.us for e in reactive.edges)
+    net.check_conservation()
+    again, _ = run()
+    assert [e.key for e in again.events] == [e.key for e in node.events]
+    with pytest.raises(ValueError):
+        net.set_public_fee_ppm([net.our_out[0]], [5])
