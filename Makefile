@@ -40,6 +40,7 @@ demo: $(STAMP)
 	@rm -f out/demo.sqlite3 out/demo.sqlite3-wal out/demo.sqlite3-shm
 	$(BIN)/lnlens sim run --network mainnet --days 1 --seed 1 --db out/demo.sqlite3 --rebalancer auto-recovery
 	$(BIN)/lnlens --db out/demo.sqlite3 opportunities --limit 10 --out out/opportunities.json
+	$(BIN)/lnlens --db out/demo.sqlite3 report --out out/report
 
 # Every benchmarks/bench_*.py prints its figures with a same-run baseline.
 bench: $(STAMP)

@@ -29,6 +29,11 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _label(text: str) -> str:
+    """Aliases often carry emoji the bundled font lacks; keep what it can draw."""
+    return "".join(c for c in text if ord(c) < 0x2000).strip()
+
+
 def balance_distribution(ratios: Sequence[float], path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -52,7 +57,7 @@ def optimal_vs_current(labels: Sequence[str], current: Sequence[float], predicte
             ax.plot([c, p], [i, i], color="#999999", lw=1)
     ax.scatter(current, y, label="current", color="#4c72b0", zorder=3)
     ax.scatter(predicted, y, label="predicted optimal", color="#dd8452", marker="D", zorder=3)
-    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_yticks(y, [_label(t) for t in labels], fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_xlabel("local balance ratio")
     ax.set_title("Optimal (model) vs current ratio per channel")
@@ -79,6 +84,7 @@ def top_rebalances(recs: Sequence[Recommendation], path: Path) -> Path:
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
         ax.set_yticks(y, labels, fontsize=7)
         ax.invert_yaxis()
+        ax.set_xlim(0, max(amounts) * 1.45 or 1)
         ax.set_xlabel("amount (sats)")
     ax.set_title("Top rebalance suggestions (liquidity model)")
     fig.tight_layout()
