@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
+from .config import parse_duration
 from .domain import Channel, ChannelId, Opportunity
+from .errors import ConfigError
 from .flows import Flow, FlowStats
 from .recommendations import recommend
 
@@ -52,6 +55,38 @@ class AnalyzerParams:
     raise_step: float = 0.25
     lower_step: float = 0.3
     """Fallback cut when no offered fee is known (lnflow's -30 %)."""
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any] | None, *, where: str = "analyzer") -> AnalyzerParams:
+        """From the ``[analyzer]`` settings table; ``*_s`` fields accept ``"1h"``-style durations.
+
+        :raises ConfigError: listing every unknown key and bad value.
+        """
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        types = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+        for key, raw in (table or {}).items():
+            if key not in types:
+                problems.append(f"{where}.{key}: unknown setting (accepted: {', '.join(sorted(types))})")
+                continue
+            try:
+                if key.endswith("_s"):
+                    value: Any = parse_duration(raw)
+                elif types[key] is int and isinstance(raw, int) and not isinstance(raw, bool):
+                    value = raw
+                elif types[key] is float and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                    value = float(raw)
+                else:
+                    raise ValueError(f"must be a {'whole number' if types[key] is int else 'number'}, not {raw!r}")
+                if value < 0:
+                    raise ValueError("cannot be negative")
+            except ValueError as exc:
+                problems.append(f"{where}.{key}: {exc}")
+                continue
+            values[key] = value
+        if problems:
+            raise ConfigError(problems)
+        return cls(**values)
 
 
 def urgency(flow: Flow, params: AnalyzerParams) -> tuple[int, dict[str, float]]:

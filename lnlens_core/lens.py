@@ -9,6 +9,7 @@ from typing import Any
 
 import pluggy
 
+from .analyzer import AnalyzerParams
 from .backend import NodeBackend
 from .clock import Clock
 from .config import LensConfig
@@ -69,6 +70,11 @@ class Lens:
                 call()
             except Exception:  # noqa: BLE001 - one observer must not stop the others
                 log.exception("plugin %s: track_event failed; other plugins still ran", plugin)
+
+    @cached_property
+    def analyzer_params(self) -> AnalyzerParams:
+        """Thresholds and weights from the ``[analyzer]`` settings table (defaults when absent)."""
+        return AnalyzerParams.from_mapping(self.config.backends.get("analyzer"))
 
     @cached_property
     def strategies(self) -> Mapping[str, type[FeeStrategy]]:

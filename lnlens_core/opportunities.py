@@ -87,6 +87,7 @@ def run_analysis(
 ) -> AnalysisResult:
     """Analyze the forwards received in the last ``since_s`` seconds.
 
+    :param params: thresholds and weights; default: the ``[analyzer]`` settings.
     :param channels: our channels now; default: the backend's, else the newest snapshot.
     :param save: store the run (``opportunities`` table) and tell ``track_event``.
     :param from_monitor: use the live monitor's sliding windows instead of reading the
@@ -94,7 +95,7 @@ def run_analysis(
         plugin or daemon answers this way in milliseconds; one-shot commands read the store.
     """
     now = lens.clock.now()
-    params = params or AnalyzerParams()
+    params = params or lens.analyzer_params
     if channels is None:
         channels = lens.backend.list_channels() if lens.backend is not None else lens.store.latest_channels()[1]
     if from_monitor:

@@ -57,7 +57,7 @@ class CliContext:
             cli.update(self._cli_settings)
             cli.update({k: v for k, v in overrides.items() if v is not None})
             config_path = Path(self.args.config) if getattr(self.args, "config", None) else None
-            self._config = load(config_path=config_path, cli=cli, backend_tables=("sim", "lnd", "policy"))
+            self._config = load(config_path=config_path, cli=cli, backend_tables=("sim", "lnd", "policy", "analyzer"))
         return self._config
 
     def store(self) -> Store:

@@ -195,3 +195,32 @@ def test_liquidity_failures_that_earned_nothing_ask_for_a_fee_not_a_rebalance():
     opps, _ = run([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(5)], channels)
     (rec,) = [r for o in opps if o.channel_id == B for r in o.recommendations]
     assert rec.kind is K.RAISE_FEES and rec.proposed_fee_ppm == 150 and "earned nothing" in rec.reason
+
+
+def test_params_from_the_analyzer_settings_table():
+    params = AnalyzerParams.from_mapping({"min_failures": 5, "propagation_s": "2h", "drain_share": 0.7})
+    assert (params.min_failures, params.propagation_s, params.drain_share) == (5, 7_200, 0.7)
+    with pytest.raises(Exception) as info:
+        AnalyzerParams.from_mapping({"min_failure": 5, "target_ratio": "half", "min_missed_msat": -1})
+    problems = info.value.problems
+    assert len(problems) == 3 and problems[0].startswith("analyzer.min_failure: unknown setting (accepted: ")
+
+
+def test_opportunities_cli_uses_the_analyzer_table(tmp_path, monkeypatch, capsys):
+    import json
+
+    from lnlens_core.cli import main
+    from lnlens_core.storage import Store
+
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path))
+    channels = [make_channel(A, local_ratio=0.9), make_channel(B, local_ratio=0.05)]
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_snapshots(channels, time=NOW - 10)
+    store.ingest_forwards([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(4)], source="live")
+    store.set_meta("clock", "simulated")
+    store.close()
+    settings = tmp_path / "lnlens.toml"
+    for min_failures, expected in ((3, 1), (5, 0)):
+        settings.write_text(f"[analyzer]\nmin_failures = {min_failures}\nmin_missed_msat = 0\n")
+        assert main(["--config", str(settings), "--db", str(tmp_path / "db.sqlite3"), "opportunities", "--json"]) == 0
+        assert len(json.loads(capsys.readouterr().out)["opportunities"]) == expected
