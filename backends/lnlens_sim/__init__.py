@@ -3,12 +3,12 @@
 Typical use::
 
     from lnlens_core.clock import ManualClock
-    from lnlens_sim import SimSettings, build
+    from lnlens_sim import SIM_START, SimSettings, build
 
     node = build(SimSettings(network="mainnet", seed=1), clock=ManualClock(SIM_START))
     node.attach(lens.monitor)           # forwards go to HtlcMonitor.record(batch, source="sim")
     node.run(7 * 86_400)                # a simulated week; the clock advances tick by tick
-    node.ground_truth(event).fee_at_policy_msat
+    node.ground_truth(node.events[0]).fee_at_policy_msat
 
 See docs/SIMULATOR.md for every modelling assumption.
 """
