@@ -48,6 +48,9 @@ class AnalyzerParams:
     """The local balance share rebalances aim for."""
     demand_horizon_s: int = 7 * 86_400
     """A rebalance moves at most what the failed demand would use over this long (a week)."""
+    min_refill_fee_ppm: int = 100
+    """Below this fee rate a refill cannot pay for itself: liquidity earns its fee once as it leaves, and a
+    circular rebalance crosses at least two other channels, whose median rate on mainnet is 100 ppm."""
     depleted_ratio: float = 0.2
     full_ratio: float = 0.8
     drain_share: float = 0.5

@@ -163,18 +163,21 @@ def _increase_capacity(ch: Channel, flow: Flow) -> Recommendation:
     return Recommendation(K.INCREASE_CAPACITY, ch.channel_id, reason, evidence, amount_msat=ch.capacity_msat)
 
 
-def _free_liquidity(ch: Channel, flow: Flow, median_ppm: float) -> Recommendation:
-    """Liquidity failures that would have earned nothing: a rebalance would only cost money."""
+def _cheap_liquidity(ch: Channel, flow: Flow, median_ppm: float, params: AnalyzerParams) -> Recommendation:
+    """Liquidity failures on a channel too cheap to refill: a rebalance would cost more than it earns."""
     fee_ppm = ch.local_policy.fee_ppm
-    new_ppm = max(round(median_ppm), fee_ppm + 10)
+    new_ppm = max(round(median_ppm), params.min_refill_fee_ppm, fee_ppm + 10)
+    earned = "would have earned nothing" if flow.missed_liquidity_msat <= 0 else "earn less than a refill costs"
     reason = (
-        f"{flow.failed_liquidity:,} forwards failed for lack of outbound liquidity, but at {fee_ppm} ppm they would "
-        f"have earned nothing: charge for it (raise to {new_ppm} ppm, our median) before paying to refill it."
+        f"{flow.failed_liquidity:,} forwards failed for lack of outbound liquidity, but at {fee_ppm} ppm they "
+        f"{earned}: charge for the liquidity (raise to {new_ppm} ppm) before paying to refill it."
     )
     evidence: dict[str, int | float | str] = {
         "failed_liquidity": flow.failed_liquidity,
+        "missed_liquidity_msat": flow.missed_liquidity_msat,
         "fee_ppm": fee_ppm,
         "median_fee_ppm": median_ppm,
+        "min_refill_fee_ppm": params.min_refill_fee_ppm,
     }
     return Recommendation(K.RAISE_FEES, ch.channel_id, reason, evidence, proposed_fee_ppm=new_ppm)
 
@@ -280,8 +283,8 @@ def recommend(
     for cid in starved:
         ch, flow = channels[cid], stats.out[cid]
         depleted = (ch.balance_ratio or 0.0) < params.target_ratio
-        if flow.missed_liquidity_msat <= 0:
-            rec = _free_liquidity(ch, flow, median_ppm)
+        if flow.missed_liquidity_msat <= 0 or (depleted and ch.local_policy.fee_ppm < params.min_refill_fee_ppm):
+            rec = _cheap_liquidity(ch, flow, median_ppm, params)
         elif depleted:
             rec = _rebalance_outbound(ch, flow, stats, sources, params)
         else:

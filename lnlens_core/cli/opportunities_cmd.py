@@ -11,7 +11,9 @@ from rich.table import Table
 
 from ..config import parse_duration
 from ..domain import ChannelId
+from ..errors import LnlensError
 from ..opportunities import filter_opportunities, run_analysis
+from ..report import SCHEMA_VERSION
 from .context import CliContext, add_json_flag
 
 
@@ -23,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
     p.add_argument("--pairs", action="store_true", help="show channel pairs instead of channels")
     p.add_argument("--out", metavar="FILE", help="also write the whole analysis as JSON to FILE")
+    p.add_argument("--from", dest="source", metavar="FILE", help="render a saved analysis (--out or --json output)")
+    p.add_argument("--markdown", action="store_true", help="print a markdown report instead of a table")
     add_json_flag(p)
     p.set_defaults(handler=cmd_opportunities)
 
@@ -51,9 +55,20 @@ def _channel(text: str) -> ChannelId:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _saved(path: str) -> dict:
+    """A saved analysis, checked to be one this version can read."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LnlensError(f"{path}: not a readable analysis ({exc})") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION or "opportunities" not in data:
+        raise LnlensError(f"{path}: not an lnlens analysis of schema 1..{SCHEMA_VERSION} (schema_version={version!r})")
+    return data
+
+
 def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
-    lens = ctx.lens()
-    result = run_analysis(lens, since_s=args.since).to_json()
+    result = _saved(args.source) if args.source else run_analysis(ctx.lens(), since_s=args.since).to_json()
     key = "pairs" if args.pairs else "opportunities"
     rows = filter_opportunities(result[key], min_urgency=args.min_urgency, channel=args.channel, limit=args.limit)
     data = {**result, "opportunities": rows if not args.pairs else result["opportunities"]}
@@ -66,6 +81,9 @@ def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
         out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
     def render(console: Console) -> None:
+        if args.markdown:
+            console.file.write(markdown(rows, pairs=args.pairs, window_s=result["window_s"]))
+            return
         render_table(console, rows, pairs=args.pairs, window_s=result["window_s"], channels=result["channels"])
         if args.out:
             console.print(f"analysis written to {args.out}")
@@ -103,3 +121,26 @@ def render_table(console: Console, rows: list[dict], *, pairs: bool, window_s: i
         for rec in o["recommendations"]:
             console.print(f"[bold]{n}.[/] {_action(rec)}")
             console.print(f"   {rec['reason']}", highlight=False)
+
+
+def markdown(rows: list[dict], *, pairs: bool, window_s: int) -> str:
+    """The analysis as a markdown report: a table, then each action with its reason."""
+    lines = [f"# Missed routing opportunities, last {window_s / 3600:.0f} h", ""]
+    if not rows:
+        return "\n".join([*lines, "None above the thresholds.", ""])
+    lines += ["| # | channel | peer | cause | failed here | missed sat | sat/month (90 % range) | urgency |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for n, o in enumerate(rows, 1):
+        chan = f"{o['in_channel']} → {o['short_channel_id']}" if pairs else o["short_channel_id"]
+        failed = o["failed_liquidity"] + o["failed_fee"] + o["failed_other"]
+        month = (
+            f"{o['projected_monthly_missed_low_msat'] // 1000:,}–{o['projected_monthly_missed_high_msat'] // 1000:,}"
+        )
+        peer = (o["peer_alias"] or o["peer_id"][:16]).replace("|", "\\|")
+        lines.append(f"| {n} | {chan} | {peer} | {o['cause'] or '-'} | {failed:,} | "
+                     f"{o['missed_revenue_msat'] // 1000:,} | {month} | {o['urgency']} |")  # fmt: skip
+    lines.append("")
+    for n, o in enumerate(rows, 1):
+        for rec in o["recommendations"]:
+            lines.append(f"{n}. **{_action(rec)}** — {rec['reason']}")
+    return "\n".join([*lines, ""])

@@ -224,3 +224,11 @@ def test_opportunities_cli_uses_the_analyzer_table(tmp_path, monkeypatch, capsys
         settings.write_text(f"[analyzer]\nmin_failures = {min_failures}\nmin_missed_msat = 0\n")
         assert main(["--config", str(settings), "--db", str(tmp_path / "db.sqlite3"), "opportunities", "--json"]) == 0
         assert len(json.loads(capsys.readouterr().out)["opportunities"]) == expected
+
+
+def test_a_channel_too_cheap_to_refill_gets_a_fee_raise_not_a_rebalance():
+    channels = [make_channel(A, local_ratio=0.9, fee_ppm=300), make_channel(B, local_ratio=0.05, fee_ppm=20)]
+    opps, _ = run([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(5)], channels)
+    (rec,) = [r for o in opps if o.channel_id == B for r in o.recommendations]
+    assert rec.kind is K.RAISE_FEES and rec.proposed_fee_ppm == 160  # the median of 300 and 20
+    assert "earn less than a refill costs" in rec.reason
