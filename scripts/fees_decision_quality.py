@@ -4,7 +4,7 @@ For each held-out seed and each arm, simulate the mainnet neighbourhood of the
 default managed node for ``--days`` and run the fee engine every ``--interval``
 through the same rails; report net fee revenue and success rates through our node.
 
-    .venv/bin/python scripts/fees_decision_quality.py --seeds 101 102 --days 21 --json out/fees_dq.json
+    .venv/bin/python scripts/fees_decision_quality.py --seeds 101 102 --days 14 --json out/fees_dq.json
 
 Arms: ``none`` (no changes), ``proportional`` (charge-lnd's proportional in one
 catch-all section), ``balance_based`` and ``flow_based`` (lnlens). The engine, the
@@ -48,8 +48,10 @@ ARMS = {"none": None, "proportional": PROPORTIONAL, "balance_based": BALANCE, "f
 RAILS = {"max_fee_ppm": 5000, "max_step_share": 0.25, "max_step_ppm": 50, "cooldown": "6h", "max_changes_per_day": 2}
 
 
-def run_arm(arm: str, seed: int, days: float, interval_s: int, nodes: int, workdir: Path) -> dict:
-    node = build(SimSettings(seed=seed, nodes=nodes))
+def run_arm(
+    arm: str, seed: int, days: float, interval_s: int, nodes: int, workdir: Path, payments_per_hour: float | None = None
+) -> dict:
+    node = build(SimSettings(seed=seed, nodes=nodes, payments_per_hour=payments_per_hour))
     store = Store(None)
     config = LensConfig(data_dir=workdir, db_path=workdir / "unused.sqlite3")
     lens = Lens(config, store=store, clock=node.clock, pm=get_plugin_manager(load_entrypoints=False), backend=node)
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=float, default=21)
     p.add_argument("--interval", type=int, default=6 * 3600, help="engine cadence in seconds")
     p.add_argument("--nodes", type=int, default=1000, help="mainnet neighbourhood size around our node")
+    p.add_argument("--payments-per-hour", type=float, default=3000, help="network-wide payment rate")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--json", type=Path, help="write the results here too")
     args = p.parse_args(argv)
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for arm in args.arms:
-                row = run_arm(arm, seed, args.days, args.interval, args.nodes, Path(tmp))
+                row = run_arm(arm, seed, args.days, args.interval, args.nodes, Path(tmp), args.payments_per_hour)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.json:

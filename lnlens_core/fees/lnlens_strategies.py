@@ -118,10 +118,13 @@ class BalanceBased:
 class FlowBased:
     """Steps the outbound fee from what the last ``window`` of forwards says.
 
-    Up by one step when the channel is liquidity-starved (the analyzer says
-    ``raise_fees`` or ``rebalance_*``-worthy liquidity failures) or drains us faster
-    than ``drain_share`` of its volume; down by one step when forwards fail on our
-    fee (``lower_fees``) or a channel holding most of the balance earns nothing.
+    Up by one step when the analyzer says ``raise_fees``, the channel is liquidity-starved
+    (``min_liquidity_failures``), or it drains us (net outflow above ``drain_share`` of its
+    volume) while holding less than ``1 - idle_ratio`` of the balance; down by one step when
+    forwards fail on our fee (``lower_fees``), a channel holding at least ``idle_ratio``
+    earned nothing over ``min_idle_s`` of history (no history is not idleness), or it fills
+    up (net inflow) while holding more than ``idle_ratio``. Flow-direction rules need
+    ``min_forwards`` settled forwards.
     A step is ``max(step_ppm, step_share × current)``, never past the analyzer's
     proposed rate, within ``[min_fee_ppm, max_fee_ppm]``. Flows within the dead band
     (``|net| < drain_share × volume``) change nothing: that is the hysteresis.
@@ -139,6 +142,8 @@ class FlowBased:
         drain_share: float = 0.5,
         min_liquidity_failures: int = 3,
         idle_ratio: float = 0.6,
+        min_idle_s: int = 86_400,
+        min_forwards: int = 5,
         base_fee_msat: int | None = None,
     ) -> None:
         if not 0 <= min_fee_ppm <= max_fee_ppm or step_ppm < 1 or not 0 <= step_share <= 1 or not 0 < drain_share <= 1:
@@ -147,7 +152,8 @@ class FlowBased:
             )
         self.min_fee_ppm, self.max_fee_ppm = min_fee_ppm, max_fee_ppm
         self.step_ppm, self.step_share, self.drain_share = step_ppm, step_share, drain_share
-        self.min_liquidity_failures, self.idle_ratio = min_liquidity_failures, idle_ratio
+        self.min_liquidity_failures, self.idle_ratio, self.min_idle_s = min_liquidity_failures, idle_ratio, min_idle_s
+        self.min_forwards = min_forwards
         self.base_fee_msat = base_fee_msat
 
     def direction(self, channel: Channel, ctx: FeeContext) -> tuple[int, str]:
@@ -161,13 +167,17 @@ class FlowBased:
             return -1, f"fee failures ({out.failed_fee}) outnumber settled forwards"
         if out.failed_liquidity >= self.min_liquidity_failures:
             return 1, f"liquidity-starved ({out.failed_liquidity} failures)"
-        volume = sig.volume_msat
-        if volume and sig.net_outflow_msat > self.drain_share * volume:
-            return 1, f"drains us: net outflow {sig.net_outflow_msat // 1000:,} sat of {volume // 1000:,}"
-        if out.settled == 0 and (channel.balance_ratio or 0) >= self.idle_ratio:
-            return -1, f"idle with {channel.balance_ratio:.0%} local"
-        if volume and -sig.net_outflow_msat > self.drain_share * volume:
-            return -1, "fills up: cheaper to attract outbound use"
+        volume, ratio = sig.volume_msat, channel.balance_ratio or 0.0
+        enough = out.settled + sig.in_flow.settled >= self.min_forwards
+        if enough and sig.net_outflow_msat > self.drain_share * volume and ratio < 1 - self.idle_ratio:
+            return (
+                1,
+                f"drains us: net outflow {sig.net_outflow_msat // 1000:,} sat of {volume // 1000:,}, {ratio:.0%} left",
+            )
+        if out.settled == 0 and ratio >= self.idle_ratio and sig.history_s >= self.min_idle_s:
+            return -1, f"idle with {ratio:.0%} local"
+        if enough and -sig.net_outflow_msat > self.drain_share * volume and ratio > self.idle_ratio:
+            return -1, f"fills up ({ratio:.0%} local): cheaper to attract outbound use"
         return 0, "flows within the dead band"
 
     def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:

@@ -53,6 +53,7 @@ class ChannelSignals:
         a liquidity one (``rebalance_inbound``/``rebalance_outbound``), else None.
     :ivar proposed_fee_ppm: the analyzer's proposed rate with a fee verdict.
     :ivar model: a model's prediction, when one is served.
+    :ivar observed_s: how much of the window the store has forwards for.
     """
 
     window_s: int
@@ -61,6 +62,12 @@ class ChannelSignals:
     recommendation: RecommendationKind | None = None
     proposed_fee_ppm: int | None = None
     model: ModelPrediction | None = None
+    observed_s: float | None = None
+    """How much of the window had data (since the first forward stored); None: all of it."""
+
+    @property
+    def history_s(self) -> float:
+        return self.window_s if self.observed_s is None else min(self.window_s, self.observed_s)
 
     @property
     def net_outflow_msat(self) -> int:
@@ -120,5 +127,6 @@ def compute_signals(
             recommendation=first.kind if first else None,
             proposed_fee_ppm=first.proposed_fee_ppm if first else None,
             model=predictions.get(cid),
+            observed_s=stats.observed_s,
         )
     return out

@@ -73,8 +73,12 @@ def sig(out=NO_FLOW, inflow=NO_FLOW, rec=None, proposed=None, model=None):
         (sig(rec=RecommendationKind.RAISE_FEES, proposed=105), 0.5, 105),  # never past the analyzer's rate
         (sig(out=Flow(attempts=5, failed_fee=5)), 0.5, 85),
         (sig(out=Flow(attempts=4, failed_liquidity=4)), 0.1, 115),
-        (sig(out=Flow(settled=3, volume_msat=900), inflow=Flow(volume_msat=100)), 0.5, 115),  # drains us
+        (sig(out=Flow(settled=5, volume_msat=900), inflow=Flow(volume_msat=100)), 0.3, 115),  # drains us
+        (sig(out=Flow(settled=5, volume_msat=900), inflow=Flow(volume_msat=100)), 0.5, None),  # enough left
+        (sig(out=Flow(settled=3, volume_msat=900), inflow=Flow(volume_msat=100)), 0.3, None),  # too few forwards
+        (sig(out=Flow(settled=1, volume_msat=100), inflow=Flow(settled=5, volume_msat=900)), 0.8, 85),  # fills up
         (sig(), 0.9, 85),  # idle and full
+        (ChannelSignals(7 * 86400, observed_s=3600), 0.9, None),  # an hour of history is not idleness
         (sig(out=Flow(settled=2, volume_msat=500), inflow=Flow(volume_msat=400)), 0.5, None),  # dead band
     ],
 )
