@@ -27,6 +27,7 @@ from ..fees.chargelnd import check_policy_file
 from ..fees.engine import FeeEngine
 from ..fees.plan import EMIT_FORMATS, describe_changes, emit_commands
 from ..fees.rails import rails_from_table
+from ..fees.sample import SAMPLE_POLICY
 from ..lens import Lens
 from ..plugins import get_plugin_manager
 from .context import CliContext, add_json_flag
@@ -39,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("file", nargs="?", help="policy file (default: the configured one)")
     add_json_flag(check)
     check.set_defaults(handler=cmd_check)
+    sample = psub.add_parser("sample", help="print a starting policy file (accepted by policy check)")
+    sample.set_defaults(handler=cmd_sample)
     for name, handler, text in (
         ("plan", cmd_plan, "what would change now (changes nothing)"),
         ("apply", cmd_apply, "apply the plan (needs --confirm, else prints the plan)"),
@@ -146,6 +149,11 @@ def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
 
     ctx.emit(data, render)
     return 0 if not problems else 2
+
+
+def cmd_sample(args: argparse.Namespace, ctx: CliContext) -> int:
+    print(SAMPLE_POLICY, end="")
+    return 0
 
 
 def _render_plan(console: Console, plan: dict[str, Any], title: str) -> None:

@@ -93,3 +93,14 @@ def test_apply_needs_confirm_then_history_and_rollback(setup, capsys):
     assert rc == 0 and "Fee journal" in out
     rc, _, err = run(capsys, "rollback", "--change", "99999")
     assert rc == 1 and "no fee change 99999" in err
+
+
+def test_sample_passes_the_strict_check(setup, capsys, tmp_path):
+    _, run = setup
+    rc, out, _ = run(capsys, "sample")
+    assert rc == 0 and "[default]" in out
+    path = tmp_path / "sample.ini"
+    path.write_text(out)
+    rc, out, _ = run(capsys, "check", str(path), "--json")
+    data = json.loads(out)
+    assert rc == 0 and data["ok"] and data["warnings"] == []
