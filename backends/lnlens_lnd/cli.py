@@ -181,12 +181,12 @@ def _connect_waiting(args: argparse.Namespace, ctx: CliContext, stop: threading.
 
 
 def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
-    from .events import STREAM
+    from .events import history_stream
 
     backend = _connect(args, ctx, mode="read")
     try:
         lens = _lens(ctx, backend)
-        lens.monitor.backfill(backend, stream=STREAM)
+        lens.monitor.backfill(backend, stream=history_stream(backend))
         channels = backend.list_channels()
         lens.monitor.observe_channels(channels)
         result = run_analysis(lens, since_s=args.since, channels=channels).to_json()
@@ -207,7 +207,7 @@ def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
 def status_data(backend, store) -> dict[str, Any]:
     """What ``lnlens lnd status`` reports (also used by the docs generator)."""
     from .backend import bake_command
-    from .events import STREAM
+    from .events import history_stream
 
     info = backend.get_info()
     perms = backend.permissions
@@ -228,7 +228,7 @@ def status_data(backend, store) -> dict[str, Any]:
         },
         "store": {
             "forwards": store.row_counts().get("forwards", 0),
-            "history_cursor": store.get_cursor(STREAM),
+            "history_cursor": store.get_cursor(history_stream(backend)),
             "last_analysis_time": run_time,
             "opportunities": len(opportunities),
         },

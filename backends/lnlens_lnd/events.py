@@ -36,10 +36,17 @@ from .backend import LndBackend
 from .convert import HtlcConverter
 from .rpc import HtlcStream, LndAuthError
 
-__all__ = ["LiveForwards", "FeedStats", "STREAM"]
+__all__ = ["LiveForwards", "FeedStats", "history_stream"]
 
 log = logging.getLogger(__name__)
-STREAM = "lnd:forwards"
+
+
+def history_stream(backend: LndBackend) -> str:
+    """The name the history cursor is stored under: one per lnd node, so a database pointed at another
+    node never resumes from the first node's position."""
+    return f"lnd:{backend.info.pubkey}:forwards"
+
+
 _END = object()
 
 
@@ -101,7 +108,7 @@ class LiveForwards:
 
     def resync(self) -> int:
         """Page ForwardingHistory from the stored cursor into the store; returns forwards new to it."""
-        progress = self.monitor.backfill(self.backend, stream=STREAM, page_size=self.page_size)
+        progress = self.monitor.backfill(self.backend, stream=history_stream(self.backend), page_size=self.page_size)
         self.monitor.flush()
         self.stats.resyncs += 1
         self.stats.backfilled += progress.events_new
