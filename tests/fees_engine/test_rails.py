@@ -147,3 +147,16 @@ def test_history_from_journal_reads_direction_count_and_auto_rollbacks():
     assert history.last_change_time == NOW - 1000 and history.last_fee_direction == 1
     assert history.changes_last_day == 2 and history.rolled_back_time == NOW - 1000
     assert history_from_journal([row(4, NOW, 1, 1, state="failed")], now=NOW) == ChannelHistory()
+
+
+def test_policy_table_in_the_settings_file(tmp_path):
+    from lnlens_core.config import load
+
+    path = tmp_path / "lnlens.toml"
+    path.write_text('[policy]\nfile = "/etc/policy.ini"\nmax_fee_ppm = 900\n')
+    config = load(config_path=path, env={})
+    assert str(config.policy_path) == "/etc/policy.ini"
+    assert rails_from_table(config.backends["policy"]).bounds.max_fee_ppm == 900
+    path.write_text('policy = "/etc/other.ini"\n')
+    config = load(config_path=path, env={})
+    assert str(config.policy_path) == "/etc/other.ini" and "policy" not in config.backends
