@@ -2,8 +2,8 @@
 
 Registered through the ``lnlens.cli`` entry point. Connection settings come from
 the ``[lnd]`` table of the settings file, ``LNLENS_LND_*`` variables and the flags
-below (later wins). The mode follows ``dry_run``: ``read`` while it is true (the
-default), ``apply`` (UpdateChannelPolicy allowed) when it is false.
+below (later wins). The mode is ``apply`` (UpdateChannelPolicy allowed, and required of
+the macaroon) only with a fee policy and ``dry_run = false``; otherwise ``read``.
 """
 
 from __future__ import annotations
@@ -96,8 +96,10 @@ def _connect(args: argparse.Namespace, ctx: CliContext, *, mode: str | None = No
 
     config = ctx.config()
     flags = {name: getattr(args, name, None) for name, _, _ in _FLAGS}
+    # Least privilege: UpdateChannelPolicy only when something will apply fees (a policy, dry_run = false).
+    applies = not config.dry_run and config.policy_path is not None
     settings = LndSettings.from_sources(
-        config.backends.get("lnd", {}), flags=flags, mode=mode or ("read" if config.dry_run else "apply")
+        config.backends.get("lnd", {}), flags=flags, mode=mode or ("apply" if applies else "read")
     )
     return LndBackend.connect(settings, clock=ctx.clock)
 

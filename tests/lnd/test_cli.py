@@ -115,3 +115,12 @@ def test_run_waiting_for_lnd_stops_on_sigterm(recent, tmp_path, Daemon):
     daemon = Daemon(config, tmp_path / "db.sqlite3")
     daemon.wait_for("trying again in")
     assert daemon.stop() == 0, daemon.text
+
+
+def test_without_a_policy_nothing_needs_write_access(recent, tmp_path, capsys):
+    """dry_run = false alone applies nothing, so a read-only macaroon is enough (least privilege)."""
+    fake, config = recent
+    config.write_text("dry_run = false\n" + config.read_text())
+    code, out, err = _run(capsys, "--config", str(config), "--db", str(tmp_path / "db"), "lnd", "status", "--json")
+    assert code == 0, err
+    assert json.loads(out)["mode"] == "read"
