@@ -77,7 +77,7 @@ def test_candidate_replaces_current_only_when_it_wins_on_held_out_window(registr
     assert not few.promoted and "fewer than" in few.reason
 
 
-def test_online_session_learns_each_matured_sample_once(sim_db):
+def test_online_session_learns_each_matured_sample_once(sim_db, sim_data):
     store = Store(sim_db)
     try:
         session = OnlineSession()
@@ -86,9 +86,7 @@ def test_online_session_learns_each_matured_sample_once(sim_db):
         assert session.step(store) == 0  # nothing new matured
         payload = export_onnx(session.learner.pipeline, name="online", version="1", trained_at=0.0, metrics={})
         model = OnnxModel.load(payload)
-        from lnlens_core.learning import dataset_from_store
-
-        x = dataset_from_store(store).x
+        x = sim_data.x
         assert np.nanmax(np.abs(model.predict(x) - session.learner.predict(x))) < 1e-5
     finally:
         store.close()
