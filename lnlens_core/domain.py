@@ -9,6 +9,7 @@ pyln ``Millisatoshi`` or other wire type ever appears here: adapters convert.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -36,7 +37,7 @@ _SCID_X = re.compile(r"^(\d+)x(\d+)x(\d+)$")
 _SCID_COLON = re.compile(r"^(\d+):(\d+):(\d+)$")
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True, order=True, eq=True)
 class ChannelId:
     """A short channel id: funding block height, transaction index, output index.
 
@@ -47,10 +48,16 @@ class ChannelId:
     block: int
     tx: int
     output: int
+    # Channel ids key every hot dictionary (flows, policies): hash once, not per lookup.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         if not (0 <= self.block < 1 << 24 and 0 <= self.tx < 1 << 24 and 0 <= self.output < 1 << 16):
             raise ValueError(f"short channel id out of range: {self.block}x{self.tx}x{self.output}")
+        object.__setattr__(self, "_hash", hash(self.block << 40 | self.tx << 16 | self.output))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def parse(cls, value: str | int | ChannelId) -> ChannelId:
@@ -64,7 +71,11 @@ class ChannelId:
             raise ValueError(f"not a channel id: {value!r}")
         if isinstance(value, int):
             return cls.from_int(value)
-        text = str(value).strip()
+        return _parse_text(str(value))
+
+    @classmethod
+    def _from_text(cls, value: str) -> ChannelId:
+        text = value.strip()
         # charge-lnd checks the colon form first; the order does not matter for valid input.
         match = _SCID_COLON.match(text) or _SCID_X.match(text)
         if match:
@@ -90,6 +101,12 @@ class ChannelId:
 
     def __str__(self) -> str:
         return f"{self.block}x{self.tx}x{self.output}"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_text(value: str) -> ChannelId:
+    # Stores and wire formats repeat the same few thousand ids millions of times.
+    return ChannelId._from_text(value)
 
 
 @dataclass(frozen=True, slots=True)
