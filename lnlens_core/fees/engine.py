@@ -192,6 +192,8 @@ class FeeEngine:
             if c.error:
                 events.append(StrategyFailed(plan.time, c.channel_id, c.strategy, c.error))
             elif c.vetoes and c.update is not None:
+                if applying:
+                    continue  # apply_plan journals the veto and tells observers then
                 events.append(FeeUpdateVetoed(plan.time, c.channel_id, c.update, c.vetoes))
             elif c.will_apply and c.update is not None:
                 events.append(FeeUpdatePlanned(plan.time, c.channel_id, c.policy, c.strategy, c.update, c.reason,

@@ -6,7 +6,7 @@ import pytest
 
 from lnlens_core.domain import ChannelId, ChannelPolicy, FeeUpdate
 from lnlens_core.errors import BackendRejected, LnlensError
-from lnlens_core.events import FeeUpdateApplied, FeeUpdateRolledBack
+from lnlens_core.events import FeeUpdateApplied, FeeUpdateRolledBack, FeeUpdateVetoed
 from lnlens_core.fees.journal import apply_plan, reconcile, rollback
 from lnlens_core.hookspecs import hookimpl
 
@@ -53,8 +53,17 @@ def test_vetoed_changes_are_journalled_with_every_reason(make_engine, node, lens
         def check_fee_update(self, channel):
             return "frozen" if channel.channel_id == A else None
 
+    got = []
+
+    class Observer:
+        @hookimpl
+        def track_event(self, events):
+            got.extend(e for e in events if isinstance(e, FeeUpdateVetoed))
+
     register_plugin(Veto(), name="freezer")
-    apply_plan(lens, node, make_engine(STATIC).plan())
+    register_plugin(Observer(), name="observer")
+    apply_plan(lens, node, make_engine(STATIC).plan(applying=True))
+    assert len(got) == 1 and got[0].vetoes == (("freezer", "frozen"),), "one event per veto, from the apply"
     row = lens.store.journal(channel_id=A)[0]
     assert row["state"] == "vetoed" and row["detail"] == "freezer: frozen"
     assert node.channels[A].local_policy.fee_ppm == 100
