@@ -26,9 +26,12 @@ class LiquidityView:
 
 
 def liquidity_view(
-    store, model: OnnxModel, *, now: float, backend=None, min_gap: float = 0.1, limit: int = 10
+    store, model: OnnxModel, *, now: float, backend=None, min_gap: float = 0.1, limit: int = 10, save: bool = False
 ) -> LiquidityView:
-    """Predict every channel's optimal ratio from the store (and the backend's peer policies, if any)."""
+    """Predict every channel's optimal ratio from the store (and the backend's peer policies, if any).
+
+    :param save: keep the predictions in the store (``model_predictions``), tagged with the model version.
+    """
     book = PolicyBook()
     for time, cid, policy in store.policy_history():
         book.observe(cid, policy, time)
@@ -52,6 +55,12 @@ def liquidity_view(
         min_gap=min_gap,
         limit=limit,
     )
+    if save and channels:
+        rows = [
+            (str(ch.channel_id), ch.balance_ratio, float(p) if p == p else None)
+            for ch, p in zip(channels, predicted.tolist(), strict=True)
+        ]
+        store.save_predictions(rows, time=now, model=f"{model.name}-{model.version}")
     return LiquidityView(now, channels, x, predicted, recent, suggestions)
 
 
@@ -70,7 +79,7 @@ def recommend(lens, registry, *, since_s: int = 86_400, min_gap: float = 0.1, li
     try:
         model = registry.load_active()
         view = liquidity_view(
-            lens.store, model, now=lens.clock.now(), backend=lens.backend, min_gap=min_gap, limit=limit
+            lens.store, model, now=lens.clock.now(), backend=lens.backend, min_gap=min_gap, limit=limit, save=True
         )
         model_recs, version = view.suggestions, f"{model.name}-{model.version}"
     except ModelError as exc:

@@ -107,3 +107,43 @@ def feature_importance(rows: Sequence[dict], path: Path, *, top: int = 15) -> Pa
     ax.set_title("Permutation importance (trained model, held-out data)")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def prediction_history(rows: Sequence[dict], path: Path, *, top: int = 8) -> Path:
+    """Predicted and current ratio over time (from the store's ``model_predictions``) for the channels whose
+    latest predicted move is largest; one line per channel, model versions marked where they change."""
+    plt = _plt()
+    by_channel: dict[str, list[dict]] = {}
+    for r in rows:
+        by_channel.setdefault(r["channel_id"], []).append(r)
+
+    def last_gap(cid: str) -> float:
+        r = by_channel[cid][-1]
+        if r["predicted_ratio"] is None or r["current_ratio"] is None:
+            return -1.0
+        return abs(r["predicted_ratio"] - r["current_ratio"])
+
+    chosen = sorted(by_channel, key=lambda c: (-last_gap(c), c))[:top]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    t0 = min((r["time"] for r in rows), default=0.0)
+    for i, cid in enumerate(chosen):
+        pts = by_channel[cid]
+        hours = [(p["time"] - t0) / 3600 for p in pts]
+        color = f"C{i % 10}"
+        ax.plot(hours, [p["predicted_ratio"] for p in pts], color=color, marker="o", ms=3, label=cid)
+        ax.plot(hours, [p["current_ratio"] for p in pts], color=color, ls="--", lw=1)
+    versions = []
+    for r in sorted(rows, key=lambda r: r["time"]):
+        if not versions or versions[-1][1] != r["model"]:
+            versions.append(((r["time"] - t0) / 3600, r["model"]))
+    for hour, name in versions[1:]:
+        ax.axvline(hour, color="#888888", lw=0.8)
+        ax.text(hour, 1.0, f" {name}", fontsize=6, va="top")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("hours since the first stored prediction")
+    ax.set_ylabel("local ratio (solid: predicted, dashed: current)")
+    ax.set_title("Liquidity model predictions over time")
+    if chosen:
+        ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    return _save(fig, path)

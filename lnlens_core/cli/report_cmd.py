@@ -35,7 +35,9 @@ def _num(v: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) and v == v else "–"
 
 
-def write_report(out: Path, view: LiquidityView, model, rules: list, *, top: int) -> dict[str, Any]:
+def write_report(
+    out: Path, view: LiquidityView, model, rules: list, *, top: int, history: list | None = None
+) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     ratios = [ch.balance_ratio if ch.balance_ratio is not None else float("nan") for ch in view.channels]
     order = sorted(range(len(view.channels)), key=lambda i: str(view.channels[i].channel_id))
@@ -54,6 +56,8 @@ def write_report(out: Path, view: LiquidityView, model, rules: list, *, top: int
         ),
         "feature_importance": plots.feature_importance(importance, out / "feature_importance.png"),
     }
+    if history and len({r["time"] for r in history}) >= 2:
+        files["prediction_history"] = plots.prediction_history(history, out / "prediction_history.png")
     metrics = model.json_meta("metrics") or {}
     lines = [
         "# lnlens liquidity report",
@@ -144,10 +148,10 @@ def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
         model = registry(ctx).load_active()
     except ModelError as exc:
         raise ModelError(f"the report needs the liquidity model: {exc}") from None
-    view = liquidity_view(lens.store, model, now=lens.clock.now(), min_gap=args.min_gap, limit=args.top)
+    view = liquidity_view(lens.store, model, now=lens.clock.now(), min_gap=args.min_gap, limit=args.top, save=True)
     analysis = run_analysis(lens, since_s=86_400, save=False)
     rules = [rec for opp in analysis.opportunities for rec in opp.recommendations]
-    result = write_report(Path(args.out), view, model, rules, top=args.top)
+    result = write_report(Path(args.out), view, model, rules, top=args.top, history=lens.store.predictions())
     ctx.emit(result, lambda c: _render(c, result))
     return 0
 

@@ -116,3 +116,21 @@ def m004_model_activation(db: Database) -> None:
     # clock gives many activations the same time), so the previous one can be restored.
     db.execute("ALTER TABLE model_runs ADD COLUMN activated_time REAL")
     db.execute("ALTER TABLE model_runs ADD COLUMN activation INTEGER")
+
+
+@migrations()
+def m005_model_predictions(db: Database) -> None:
+    # The liquidity model's prediction per channel each time it ran: its history, by model version.
+    db.executescript(
+        """
+        CREATE TABLE model_predictions (
+            time REAL NOT NULL,
+            channel_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            current_ratio REAL,
+            predicted_ratio REAL,
+            PRIMARY KEY (channel_id, time, model)
+        );
+        CREATE INDEX model_predictions_time ON model_predictions (time);
+        """
+    )

@@ -319,6 +319,23 @@ class Store:
                 [time, model_id],
             )
 
+    def save_predictions(self, rows: Sequence[tuple[str, float | None, float | None]], *, time: float,
+                         model: str) -> None:  # fmt: skip
+        """Store one model run's predictions: (channel id, current ratio, predicted ratio) per channel."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO model_predictions (time, channel_id, model, current_ratio, predicted_ratio)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(time, cid, model, cur, pred) for cid, cur, pred in rows],
+            )
+
+    def predictions(self, *, channel_id: ChannelId | None = None) -> list[dict[str, Any]]:
+        """The stored predictions, oldest first (one channel's, or all)."""
+        sql, params = "SELECT * FROM model_predictions", []
+        if channel_id is not None:
+            sql, params = sql + " WHERE channel_id = ?", [str(channel_id)]
+        return list(self.db.query(sql + " ORDER BY time, channel_id", params))
+
     # -- retention ------------------------------------------------------------
 
     def _prune_where(self, kind: str, cutoff: float) -> tuple[str, str, list[Any]]:

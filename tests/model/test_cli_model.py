@@ -55,6 +55,16 @@ def test_recommend_and_report(db, capsys, tmp_path):
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"({png.name})" in text
     assert "current ratio" in text and "50/50" in text and result["report"].endswith("report.md")
+    from lnlens_core.storage import Store
+
+    store = Store(db)
+    try:
+        saved = store.predictions()
+        _, channels = store.latest_channels()
+    finally:
+        store.close()
+    assert {r["channel_id"] for r in saved} == {str(c.channel_id) for c in channels}
+    assert {r["model"] for r in saved} == {"liquidity-1"}
 
 
 def test_rules_keep_running_when_the_model_does_not_match(db, capsys, tmp_path):
