@@ -40,6 +40,8 @@ ATTEMPT_COST_MSAT = 100_000  # LND routerrpc.attemptcost default: 100 sat
 ATTEMPT_COST_PPM = 1_000  # LND routerrpc.attemptcostppm default
 HOP_PRIOR = 0.6  # LND routerrpc.apriori.hopprob default: success odds of a hop it knows nothing about
 _LN_HOP_PRIOR = math.log(HOP_PRIOR)
+_ASTAR_BUDGET = 16  # nodes A* may settle before a retry is handed to scipy's Dijkstra
+_GAVE_UP = object()  # sentinel: A* ran out of budget (distinct from None, "no route")
 _PARTIAL = 12  # successors ranked up front when a node has more than this many channels
 MAX_HOPS = 20  # BOLT 4 onions fit about 20 hops; longer routes are never built
 _EPS = 1e-3  # keeps zero-fee edges strictly positive (scipy drops explicit zeros)
@@ -132,6 +134,7 @@ class _Bucket:
     rev: csr_matrix | None = None  # reverse graph, parallel channels reduced to the cheapest
     pair_keys: np.ndarray | None = None
     pair_edge: np.ndarray | None = None
+    sorted_edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (pair key, edge, weight) sorted
 
 
 class Router:
@@ -164,7 +167,7 @@ class Router:
         self._in_edges: tuple[np.ndarray, np.ndarray] | None = None
         self._buckets: dict[int, _Bucket] = {}
         self._trees: OrderedDict[tuple[int, int], _Tree] = OrderedDict()
-        self.stats = {"tree_builds": 0, "tree_hits": 0, "astar": 0, "invalidated": 0}
+        self.stats = {"tree_builds": 0, "tree_hits": 0, "astar": 0, "dijkstra": 0, "invalidated": 0}
 
     # -- weights and trees ------------------------------------------------------
 
@@ -181,6 +184,7 @@ class Router:
             key = u * self.n + v
             order = np.lexsort((w, key))
             key, e, w = key[order], e[order], w[order]
+            bucket.sorted_edges = (key, e, w)
             first = np.ones(len(key), dtype=bool)
             first[1:] = key[1:] != key[:-1]
             bucket.pair_keys, bucket.pair_edge = key[first], e[first]
@@ -224,7 +228,8 @@ class Router:
             changed = old != new  # inf == inf: an edge unusable before and after changes nothing
             if not changed.any():
                 continue
-            bucket.rev = bucket.pair_keys = bucket.pair_edge = None  # rebuilt on the next tree miss
+            # rebuilt on the next tree miss
+            bucket.rev = bucket.pair_keys = bucket.pair_edge = bucket.sorted_edges = None
             e, w = arr[changed], new[changed]
             u, v = self._csrc[e], self._cdst[e]
             keep = (u >= 0) & (v >= 0)
@@ -261,7 +266,39 @@ class Router:
                 return path
         if not (self._has_way_in(int(t), excluded, amount) and self._has_way_out(int(s), excluded, amount)):
             return None  # cut off by exclusions: a search would only prove it the slow way
-        return self._astar(int(s), int(t), amount, excluded, tree, self._bucket(b).weights)
+        path = self._astar(int(s), int(t), amount, excluded, tree, self._bucket(b).weights)
+        if path is _GAVE_UP:
+            return self._dijkstra(int(s), int(t), amount, excluded, b)
+        return path
+
+    def _dijkstra(self, s: int, t: int, amount: int, excluded, b: int):
+        """The same search as A*, done by scipy over a graph rebuilt for this amount and these exclusions."""
+        self.stats["dijkstra"] += 1
+        bucket = self._bucket(b)
+        self._reverse_graph(bucket)
+        keys, edges, weights = bucket.sorted_edges
+        view = self.view
+        valid = (view.capacity_msat[edges] > amount) & (view.htlc_max[edges] >= amount)
+        valid &= view.htlc_min[edges] <= amount
+        if excluded:
+            valid &= ~np.isin(edges, np.fromiter(excluded, dtype=np.int64))
+        idx = np.flatnonzero(valid)
+        k = keys[idx]
+        first = np.ones(len(idx), dtype=bool)
+        first[1:] = k[1:] != k[:-1]
+        idx, k = idx[first], k[first]  # the cheapest usable channel of each node pair
+        rev = csr_matrix((weights[idx], (k % self.n, k // self.n)), shape=(self.n, self.n))
+        dist, pred = dijkstra(rev, indices=t, return_predecessors=True)
+        if not math.isfinite(dist[s]):
+            return None
+        path, node = [], s
+        while node != t:
+            nxt = int(pred[node])
+            path.append(int(edges[idx[np.searchsorted(k, node * self.n + nxt)]]))
+            node = nxt
+            if len(path) > MAX_HOPS:
+                return None
+        return path
 
     def _has_way_out(self, s: int, excluded, amount: int) -> bool:
         lo, hi = self._fwd_ptr[s], self._fwd_ptr[s + 1]
@@ -302,6 +339,7 @@ class Router:
         # Successors are pushed one at a time in cost order, so a hub with a thousand
         # channels costs one partial sort, not a thousand heap pushes.
         expand(s, 0.0)
+        budget = _ASTAR_BUDGET
         while heap:
             f, u, k = pop(heap)
             if f == math.inf:
@@ -321,6 +359,9 @@ class Router:
             if v in parent or e in excluded or depth[u] >= MAX_HOPS or not view.fits(e, amount):
                 continue
             parent[v], depth[v] = e, depth[u] + 1
+            budget -= 1
+            if budget < 0:
+                return _GAVE_UP  # a wide detour: scipy does a full search faster than Python
             if v == t:
                 path = []
                 while v != s:

@@ -122,6 +122,10 @@ def test_routes_are_optimal_with_exclusions_and_after_fee_changes():
             continue
         assert not excluded & set(again)
         assert sum(weights[again]) == pytest.approx(best, rel=1e-5)
+        # The scipy fallback (taken when A* would settle too many nodes) finds the same optimum.
+        full = router._dijkstra(int(router.compact[s]), int(router.compact[t]), amount, excluded, b)
+        assert full is not None and not excluded & set(full)
+        assert sum(weights[full]) == pytest.approx(best, rel=1e-5)
         checked += 1
     assert checked > 20
     # A fee cut on our channels must reach cached trees: routes equal a fresh router's.
