@@ -93,8 +93,11 @@ def test_opportunities_name_the_channel_that_fails_for_liquidity(running):
     assert failures >= 3
     top = {o["short_channel_id"]: o for o in result["opportunities"]}[worst]
     assert top["cause"] == "liquidity" and top["failed_liquidity"] == failures
-    rebalance = [r for r in top["recommendations"] if r["type"] == "rebalance_outbound"]
-    assert rebalance and rebalance[0]["target_channel"] == worst and rebalance[0]["amount_msat"] > 0
+    (rec,) = top["recommendations"]
+    if rec["evidence"]["fee_ppm"] >= 100:  # worth refilling (AnalyzerParams.min_refill_fee_ppm)
+        assert rec["type"] == "rebalance_outbound" and rec["target_channel"] == worst and rec["amount_msat"] > 0
+    else:  # too cheap to pay for a refill: charge for the liquidity first
+        assert rec["type"] == "raise_fees" and rec["proposed_fee_ppm"] > rec["evidence"]["fee_ppm"]
     # A stored answer for that window is reused: the same run, filtered.
     again = standin.plugin.call("lens-opportunities", {"since": since, "limit": 1})
     assert again["run_time"] == result["run_time"] and len(again["opportunities"]) == 1
