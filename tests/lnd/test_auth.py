@@ -12,7 +12,7 @@ from lnlens_lnd.rpc import METHODS, LndRpc, MethodRefused
 from lnlens_lnd.testing import ADMIN, READONLY, FakeMacaroons, minimal_ops
 
 from lnlens_core.domain import FeeUpdate
-from lnlens_core.errors import BackendUnavailable, ConfigError
+from lnlens_core.errors import BackendRejected, BackendUnavailable, ConfigError
 
 
 def test_minimal_macaroon_is_accepted_quietly(connect, caplog):
@@ -202,3 +202,20 @@ def test_permission_checks_name_the_permissions_explicitly(fake, connect):
     by_method = {c.fullMethod: {f"{p.entity}:{p.action}" for p in c.permissions} for c in checks}
     assert by_method["/lnrpc.Lightning/OpenChannelSync"] == {"onchain:write", "offchain:write"}
     assert by_method["/routerrpc.Router/SubscribeHtlcEvents"] == {"offchain:read"}
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "error", "text"),
+    [
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "deadline", BackendUnavailable, "did not answer ListChannels within"),
+        (grpc.StatusCode.UNIMPLEMENTED, "unknown method", BackendRejected, "does not implement ListChannels"),
+        (grpc.StatusCode.UNKNOWN, "server is still in the process of starting", BackendUnavailable, "not ready"),
+        (grpc.StatusCode.INTERNAL, "boom", BackendRejected, "lnd refused ListChannels: INTERNAL: boom"),
+    ],
+)
+def test_grpc_errors_become_lnlens_errors(connect, fake, code, details, error, text):
+    backend = connect("read")
+    fake.fail_next("/lnrpc.Lightning/ListChannels", code, details)
+    with pytest.raises(error, match=text) as err:
+        backend.list_channels()
+    assert type(err.value).__name__ not in ("LndAuthError", "MethodRefused")
