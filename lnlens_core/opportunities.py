@@ -6,7 +6,7 @@ formulas live in :mod:`analyzer` and :mod:`recommendations`, the counting in :mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -124,21 +124,31 @@ def _monitor_stats(lens: Lens, since_s: int, now: float) -> tuple[FlowStats, lis
     return flows.stats(by_length[since_s], now), [flows.stats(by_length[span], now) for span in _ALERT_SPANS]
 
 
-def _store_stats(
-    lens: Lens, since_s: int, now: float, channels: Sequence[Channel], params: AnalyzerParams
-) -> tuple[FlowStats, list[FlowStats]]:
+def store_window_stats(
+    lens: Lens, spans: Mapping[str, int], *, now: float, channels: Sequence[Channel], propagation_s: float = 3_600
+) -> dict[str, FlowStats]:
+    """Exact counters over several windows ending ``now``, in one pass over the store."""
     book = PolicyBook()
     for time, channel_id, policy in lens.store.policy_history():
         book.observe(channel_id, policy, time)
     book.observe_channels(channels, now)
-    counter = FlowCounter(book, since=now - since_s, until=now, propagation_s=params.propagation_s)
+    counters = {
+        name: FlowCounter(book, since=now - span, until=now, propagation_s=propagation_s)
+        for name, span in spans.items()
+    }
+    for batch in _batches(lens.store.iter_forwards(since=now - max(spans.values()), until=now)):
+        for counter in counters.values():
+            counter.add(batch)
+    return {name: counter.stats() for name, counter in counters.items()}
+
+
+def _store_stats(
+    lens: Lens, since_s: int, now: float, channels: Sequence[Channel], params: AnalyzerParams
+) -> tuple[FlowStats, list[FlowStats]]:
     # Alerts look at the last hour, day and week; one pass over the store feeds every counter.
-    windows = [FlowCounter(book, since=now - span, until=now) for span in _ALERT_SPANS]
-    for batch in _batches(lens.store.iter_forwards(since=now - max(since_s, *_ALERT_SPANS), until=now)):
-        counter.add(batch)
-        for window in windows:
-            window.add(batch)
-    return counter.stats(), [w.stats() for w in windows]
+    spans = {"analysis": since_s, **{str(span): span for span in _ALERT_SPANS}}
+    stats = store_window_stats(lens, spans, now=now, channels=channels, propagation_s=params.propagation_s)
+    return stats["analysis"], [stats[str(span)] for span in _ALERT_SPANS]
 
 
 def _batches(events: Iterable[HtlcEvent], size: int = 10_000) -> Iterator[list[HtlcEvent]]:

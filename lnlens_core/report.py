@@ -5,11 +5,13 @@ a top-level noun key. Bump :data:`SCHEMA_VERSION` on any incompatible change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from .domain import Opportunity, Recommendation
+from .domain import Channel, Opportunity, Recommendation
+from .flows import Flow, FlowStats
 
-__all__ = ["SCHEMA_VERSION", "opportunity_json", "recommendation_json"]
+__all__ = ["SCHEMA_VERSION", "opportunity_json", "recommendation_json", "channel_json", "flow_json", "FLOW_FIELDS"]
 
 SCHEMA_VERSION = 1
 
@@ -60,3 +62,30 @@ def opportunity_json(opp: Opportunity) -> dict[str, Any]:
         "urgency_components": dict(opp.urgency_components),
         "recommendations": [recommendation_json(r) for r in opp.recommendations],
     }
+
+
+FLOW_FIELDS = ("attempts", "settled", "failed_liquidity", "failed_fee", "failed_other", "failed_downstream",
+               "revenue_msat", "volume_msat", "missed_revenue_msat")  # fmt: skip
+
+
+def flow_json(flow: Flow | None) -> dict[str, int]:
+    flow = flow or Flow()
+    return {name: int(getattr(flow, name)) for name in FLOW_FIELDS}
+
+
+def channel_json(c: Channel, stats: Mapping[str, FlowStats]) -> dict[str, Any]:
+    """One channel with its balances, our policy, and its flows per window and direction."""
+    p = c.local_policy
+    return {
+        "short_channel_id": str(c.channel_id), "peer_id": c.peer_id, "peer_alias": c.peer_alias,
+        "active": c.active, "private": c.private, "capacity_msat": c.capacity_msat,
+        "local_balance_msat": c.local_balance_msat, "remote_balance_msat": c.remote_balance_msat,
+        "spendable_msat": c.spendable_msat, "receivable_msat": c.receivable_msat,
+        "balance_ratio": round(c.balance_ratio, 4) if c.balance_ratio is not None else None,
+        "base_fee_msat": p.base_fee_msat, "fee_ppm": p.fee_ppm, "min_htlc_msat": p.min_htlc_msat,
+        "max_htlc_msat": p.max_htlc_msat, "cltv_delta": p.cltv_delta,
+        "windows": {
+            name: {"out": flow_json(s.out.get(c.channel_id)), "in": flow_json(s.inbound.get(c.channel_id))}
+            for name, s in stats.items()
+        },
+    }  # fmt: skip

@@ -15,7 +15,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,12 +25,12 @@ from lnlens_core.config import LensConfig
 from lnlens_core.domain import Channel, ChannelId, HtlcEvent
 from lnlens_core.errors import BackendError, LnlensError
 from lnlens_core.failures import refine_temporary_failure
-from lnlens_core.flows import WINDOWS, Flow
+from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
 from lnlens_core.monitor import BackfillProgress
 from lnlens_core.opportunities import filter_opportunities, run_analysis
 from lnlens_core.plugins import list_plugins
-from lnlens_core.report import SCHEMA_VERSION
+from lnlens_core.report import SCHEMA_VERSION, channel_json
 from lnlens_core.storage import Store
 
 from .backend import ClnBackend, RpcLike
@@ -45,8 +45,6 @@ TICK_S = 1.0
 CHANNEL_REFRESH_S = 60.0
 STATS_MIN_S = 2.0  # lens-channels counters are recomputed at most this often under live traffic
 PAGE_SIZE = 1000
-_FLOW_FIELDS = ("attempts", "settled", "failed_liquidity", "failed_fee", "failed_other", "failed_downstream",
-                "revenue_msat", "volume_msat", "missed_revenue_msat")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -86,11 +84,6 @@ def restored_result(store: Store) -> dict[str, Any] | None:
         "pairs": [r for r in rows if r["in_channel"] is not None],
         "vetoed": [], "alerts": [], "backfill_done": False, "restored": True,
     }  # fmt: skip
-
-
-def _flow_json(flow: Flow | None) -> dict[str, int]:
-    flow = flow or Flow()
-    return {name: int(getattr(flow, name)) for name in _FLOW_FIELDS}
 
 
 class LensService:
@@ -341,26 +334,9 @@ class LensService:
     def _publish_channels(self, lens: Lens) -> None:
         now = self.clock.now()
         stats = {name: lens.monitor.flows.stats(name, now) for name in WINDOWS}
-        rows = [self._channel_json(c, stats) for c in sorted(self._by_id.values(), key=lambda c: c.channel_id)]
+        rows = [channel_json(c, stats) for c in sorted(self._by_id.values(), key=lambda c: c.channel_id)]
         self._stats_dirty = False
         self._publish(channels=rows, channels_time=now)
-
-    @staticmethod
-    def _channel_json(c: Channel, stats: Mapping[str, Any]) -> dict[str, Any]:
-        p = c.local_policy
-        return {
-            "short_channel_id": str(c.channel_id), "peer_id": c.peer_id, "peer_alias": c.peer_alias,
-            "active": c.active, "private": c.private, "capacity_msat": c.capacity_msat,
-            "local_balance_msat": c.local_balance_msat, "remote_balance_msat": c.remote_balance_msat,
-            "spendable_msat": c.spendable_msat, "receivable_msat": c.receivable_msat,
-            "balance_ratio": round(c.balance_ratio, 4) if c.balance_ratio is not None else None,
-            "base_fee_msat": p.base_fee_msat, "fee_ppm": p.fee_ppm, "min_htlc_msat": p.min_htlc_msat,
-            "max_htlc_msat": p.max_htlc_msat, "cltv_delta": p.cltv_delta,
-            "windows": {
-                name: {"out": _flow_json(s.out.get(c.channel_id)), "in": _flow_json(s.inbound.get(c.channel_id))}
-                for name, s in stats.items()
-            },
-        }  # fmt: skip
 
     def _analyze(self, lens: Lens, window: int, *, save: bool) -> dict[str, Any]:
         channels: Sequence[Channel] = list(self._by_id.values())

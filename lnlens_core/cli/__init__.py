@@ -22,6 +22,7 @@ from .context import CliContext
 CORE_COMMANDS = (
     "lnlens_core.cli.opportunities_cmd",
     "lnlens_core.cli.monitor_cmd",
+    "lnlens_core.cli.channels_cmd",
     "lnlens_core.cli.db",
     "lnlens_core.cli.cleanup",
     "lnlens_core.cli.plugins_cmd",

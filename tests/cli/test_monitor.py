@@ -33,3 +33,20 @@ def test_monitor_refuses_backends_with_their_own_loop(tmp_path, capsys, monkeypa
     monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path))
     code = main(["--db", str(tmp_path / "x.sqlite3"), "monitor", "--backend", "nosuch"])
     assert code == 2 and "no such backend" in capsys.readouterr().err
+
+
+def test_channels_show_flows_per_direction_and_window(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path))
+    settings = tmp_path / "lnlens.toml"
+    settings.write_text('[sim]\nnetwork = "synthetic"\nnodes = 150\nseed = 5\npayments_per_hour = 4000\n')
+    db = str(tmp_path / "m.sqlite3")
+    assert main(["--config", str(settings), "--db", db, "monitor", "--duration", "2h", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(settings), "--db", db, "channels", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["channels"]
+    assert rows and set(rows[0]["windows"]) == {"1h", "24h", "7d", "30d"}
+    store = Store(tmp_path / "m.sqlite3")
+    settled_out = sum(r["windows"]["7d"]["out"]["settled"] for r in rows)
+    assert settled_out == store.db.execute("SELECT count(*) FROM forwards WHERE status = 'settled'").fetchone()[0]
+    assert main(["--config", str(settings), "--db", db, "channels"]) == 0
+    assert "Channels, last 7d" in capsys.readouterr().out
