@@ -98,7 +98,7 @@ def main() -> None:
     )
     print(
         f"    route cache: {main_run['tree_builds']:,.0f} trees built, {main_run['tree_hits']:,.0f} hits, "
-        f"{main_run['astar']:,.0f} A* retries"
+        f"{main_run['astar']:,.0f} A* retries, {main_run['dijkstra']:,.0f} of them finished by scipy"
     )
 
     synth_settings = SimSettings(network="synthetic", nodes=1000, seed=1, payments_per_hour=9000)
