@@ -206,3 +206,21 @@ def test_streams_match_across_processes_and_hash_seeds():
                               check=True, timeout=120)  # fmt: skip
         outs.append(done.stdout.split())
     assert outs[0] == outs[1] and int(outs[0][1]) > 10
+
+
+def test_htlc_limit_and_cltv_changes_fail_stale_senders_only():
+    node = line_node(gossip_delay_s=300.0)
+    out = node.list_channels()[1].channel_id
+    node.set_channel_policy(out, FeeUpdate(cltv_delta=144))
+    node.run(600)
+    cltv = [e for e in node.events if e.failure_reason is FailureReason.CLTV]
+    assert cltv and all(e.received_time < SIM_START + 300 and e.failcode == 0x100D for e in cltv)
+    # incorrect_cltv_expiry carries our update: the sender retried at once and went through.
+    assert all(e.status is ForwardStatus.SETTLED for e in node.events if e.failure_reason is None)
+    assert len([e for e in node.events if e.status is ForwardStatus.SETTLED]) == node.stats.payments
+    start = node.clock.now()
+    node.set_channel_policy(out, FeeUpdate(min_htlc_msat=20_000_000))  # above the 10,000 sat payments
+    node.run(900)
+    limited = [e for e in node.events if e.failure_reason is FailureReason.HTLC_LIMIT]
+    assert limited and all(start <= e.received_time < start + 300 and e.failcode == 0x100B for e in limited)
+    assert not [e for e in node.events if e.received_time >= start + 300]  # afterwards senders know: no route
