@@ -14,6 +14,8 @@ traffic from its own seeded stream, so only the policy differs):
 - ``model``: the liquidity model's suggestions (lnlens_core.suggestions, the shipped
   default model through onnxruntime), executed as circular rebalances with their own
   fee ceiling (the backtest gain).
+- ``model-cap``: the same suggestions under the balance rule's fee ceiling, which separates
+  what the model chooses from how much it is allowed to pay.
 
 Measured over the evaluation window after a warm-up: routing revenue, rebalancing
 fees paid, net = revenue - rebalancing fees, forwards decided at our node that
@@ -48,7 +50,7 @@ from lnlens_core.flows import PolicyBook  # noqa: E402
 from lnlens_core.inference import OnnxModel  # noqa: E402
 from lnlens_core.suggestions import rebalance_suggestions  # noqa: E402
 
-POLICIES = ("none", "chargelnd-proportional", "balance-rule", "model")
+POLICIES = ("none", "chargelnd-proportional", "balance-rule", "model", "model-cap")
 
 
 @dataclass(slots=True)
@@ -92,7 +94,7 @@ def _balance_rule(node) -> None:
             )
 
 
-def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float) -> None:
+def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float, *, cap: bool) -> None:
     channels = list(node.list_channels())
     book.observe_channels(channels, now)
     recent = [e for e in node.events if now - LONG_WINDOW_S <= e.received_time < now]
@@ -100,10 +102,12 @@ def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float) -> None:
     recs = rebalance_suggestions(
         channels, model.predict(x), recent, now=now, confidence_table=model.json_meta("confidence") or ()
     )
+    by_id = {c.channel_id: c for c in channels}
     for rec in recs:
-        node.rebalance(
-            rec.source_channel, rec.target_channel, rec.amount_msat, max_fee_msat=int(rec.evidence["max_fee_msat"])
+        budget = (
+            by_id[rec.target_channel].local_policy.fee_msat(rec.amount_msat) if cap else rec.evidence["max_fee_msat"]
         )
+        node.rebalance(rec.source_channel, rec.target_channel, rec.amount_msat, max_fee_msat=int(budget))
 
 
 def run(
@@ -135,8 +139,8 @@ def run(
             _proportional(node, now)
         elif policy == "balance-rule":
             _balance_rule(node)
-        elif policy == "model":
-            _model(node, model, book, peers, now)
+        elif policy in ("model", "model-cap"):
+            _model(node, model, book, peers, now, cap=policy == "model-cap")
         book.observe_channels(node.list_channels(), now)
         node.run(min(step, t0 + eval_h * 3_600 - now))
     st = node.stats
