@@ -109,6 +109,7 @@ def run_analysis(
     result = AnalysisResult(now, now - since_s, len(channels), tuple(found), tuple(pairs), tuple(vetoed), tuple(alerts))
     if save:
         lens.store.save_opportunities([opportunity_json(o) for o in (*found, *pairs)], run_time=now)
+        lens.store.save_alerts(result.to_json()["alerts"], run_time=now)
         lens.emit([OpportunitiesFound(now, since_s, tuple(found))])
     return result
 

@@ -16,7 +16,7 @@ from ..storage import PRUNABLE
 from .context import CliContext, add_json_flag
 from .db import write_rows
 
-DEFAULT_TYPES = ("forwards", "snapshots", "opportunities", "model_runs")
+DEFAULT_TYPES = ("forwards", "snapshots", "opportunities", "alerts", "model_runs")
 DAY_S = 86_400
 
 

@@ -85,6 +85,7 @@ def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
             console.file.write(markdown(rows, pairs=args.pairs, window_s=result["window_s"]))
             return
         render_table(console, rows, pairs=args.pairs, window_s=result["window_s"], channels=result["channels"])
+        render_alerts(console, result.get("alerts", []))
         if args.out:
             console.print(f"analysis written to {args.out}")
 
@@ -144,3 +145,9 @@ def markdown(rows: list[dict], *, pairs: bool, window_s: int) -> str:
         for rec in o["recommendations"]:
             lines.append(f"{n}. **{_action(rec)}** — {rec['reason']}")
     return "\n".join([*lines, ""])
+
+
+def render_alerts(console: Console, alerts: list[dict]) -> None:
+    for alert in alerts:
+        console.print(f"[bold yellow]alert[/] {alert['type']} {alert['short_channel_id']}: {alert['message']}",
+                      highlight=False)  # fmt: skip

@@ -134,3 +134,21 @@ def m005_model_predictions(db: Database) -> None:
         CREATE INDEX model_predictions_time ON model_predictions (time);
         """
     )
+
+
+@migrations()
+def m006_alerts(db: Database) -> None:
+    # Alerts raised by each analysis run, so every surface can show what fired and when.
+    db.executescript(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            run_time REAL NOT NULL,
+            kind TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            message TEXT NOT NULL,
+            evidence TEXT NOT NULL
+        );
+        CREATE INDEX alerts_run ON alerts (run_time);
+        """
+    )

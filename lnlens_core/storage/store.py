@@ -35,6 +35,7 @@ __all__ = ["Store", "PRUNABLE", "JOURNAL_STATES"]
 
 # Tables `lnlens cleanup --type X` may prune, with the column that dates a row.
 PRUNABLE: dict[str, tuple[str, str]] = {
+    "alerts": ("alerts", "run_time"),
     "forwards": ("forwards", "coalesce(resolved_time, received_time)"),
     "snapshots": ("channel_snapshots", "time"),
     "opportunities": ("opportunities", "run_time"),
@@ -281,6 +282,22 @@ class Store:
                 [(run_time, r["short_channel_id"], r.get("in_channel"), r["window_s"], r["urgency"],
                   r["missed_revenue_msat"], json.dumps(r)) for r in rows],
             )  # fmt: skip
+
+    def save_alerts(self, rows: Sequence[dict[str, Any]], *, run_time: float) -> None:
+        """Store one analysis run's alerts (their JSON form: type, short_channel_id, message, evidence)."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT INTO alerts (run_time, kind, channel_id, message, evidence) VALUES (?, ?, ?, ?, ?)",
+                [(run_time, r["type"], r["short_channel_id"], r["message"], json.dumps(r["evidence"])) for r in rows],
+            )
+
+    def alerts(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        """Stored alerts, newest run first."""
+        sql, params = "SELECT * FROM alerts", []
+        if since is not None:
+            sql, params = sql + " WHERE run_time >= ?", [since]
+        rows = self.db.query(sql + " ORDER BY run_time DESC, id", params)
+        return [{**r, "evidence": json.loads(r["evidence"])} for r in rows]
 
     def latest_opportunities(self) -> tuple[float | None, list[dict[str, Any]]]:
         """The newest stored analysis run: its time and its opportunities, most urgent first."""

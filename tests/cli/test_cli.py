@@ -69,6 +69,7 @@ def test_cleanup_exports_then_deletes_and_spares_the_journal(capsys, db, tmp_pat
         "forwards",
         "snapshots",
         "opportunities",
+        "alerts",
         "model_runs",
     ]
     with open(export / "forwards.csv") as fh:

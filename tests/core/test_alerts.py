@@ -27,3 +27,20 @@ def test_each_alert_fires_on_its_condition_and_not_beside_it():
     # a week not fully observed is no evidence of a stuck channel; a spike needs the minimum count
     quiet = find_alerts(stats(), stats(), stats(observed=WEEK / 2), channels[1:], AlertParams(spike_min_failures=10))
     assert quiet == []
+
+
+def test_every_analysis_stores_its_alerts(lens):
+    from lnlens_core.domain import FailureReason, ForwardStatus, HtlcEvent
+    from lnlens_core.opportunities import run_analysis
+
+    now = lens.clock.now()
+    channels = [make_channel(A, local_ratio=0.9), make_channel(B, local_ratio=0.01)]
+    lens.store.ingest_forwards(
+        [HtlcEvent(A, 1_001_100, ForwardStatus.LOCAL_FAILED, now - 100 - i, in_htlc_id=i, out_channel=B,
+                   out_msat=1_000_000, failure_reason=FailureReason.INSUFFICIENT_BALANCE) for i in range(3)],
+        source="live",
+    )  # fmt: skip
+    run_analysis(lens, since_s=86_400, channels=channels)
+    (stored,) = lens.store.alerts()
+    assert (stored["kind"], stored["channel_id"], stored["run_time"]) == ("depleted", str(B), now)
+    assert stored["evidence"]["failed_liquidity_24h"] == 3
