@@ -89,6 +89,9 @@ def _register(plugin: Any, method: RpcMethod, service: dict[str, LensService], e
     plugin.add_method(method.name, handler, background=True, description=method.summary)
 
 
+ALERT_TOPIC = "lens_alert"
+
+
 def build_plugin(*, clock: Clock | None = None) -> Any:
     """A pyln ``Plugin`` with lnlens's options, subscriptions and methods; call ``.run()``.
 
@@ -101,6 +104,8 @@ def build_plugin(*, clock: Clock | None = None) -> Any:
         plugin.add_option(name=s.cln_option, default=defaults[s.cln_option], description=s.description,
                           opt_type=s.cln_type)  # fmt: skip
     service: dict[str, LensService] = {}
+    # Alerts (depleted or stuck channels, failure spikes) go out as a custom notification topic.
+    plugin.add_notification_topic(ALERT_TOPIC)
 
     @plugin.init()
     def init(options: dict[str, Any], configuration: dict[str, Any], plugin: Any, **kwargs: Any) -> Any:
@@ -113,8 +118,13 @@ def build_plugin(*, clock: Clock | None = None) -> Any:
             config = configure(options, configuration["lightning-dir"])
         except ConfigError as exc:
             return {"disable": f"lnlens: {exc}"}
+
+        def on_alerts(alerts: list[dict[str, Any]]) -> None:
+            for alert in alerts:
+                plugin.notify(ALERT_TOPIC, alert)
+
         lens = LensService(config, default_rpc_factory(configuration["lightning-dir"], configuration["rpc-file"]),
-                           clock=clock or SystemClock())  # fmt: skip
+                           clock=clock or SystemClock(), on_alerts=on_alerts)  # fmt: skip
         service["lens"] = lens
         lens.start()
         return None

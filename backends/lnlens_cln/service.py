@@ -92,9 +92,18 @@ class LensService:
     :param rpc_factory: makes the worker's own RPC connection (pyln's is not thread-safe).
     """
 
-    def __init__(self, config: LensConfig, rpc_factory: Callable[[], RpcLike], *, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: LensConfig,
+        rpc_factory: Callable[[], RpcLike],
+        *,
+        clock: Clock,
+        on_alerts: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
+        self._on_alerts = on_alerts
+        self._raised: set[tuple[str, str]] = set()
         self._rpc_factory = rpc_factory
         self._events: queue.SimpleQueue[HtlcEvent] = queue.SimpleQueue()
         self._jobs: queue.SimpleQueue[Callable[[Lens | None], None]] = queue.SimpleQueue()
@@ -360,10 +369,19 @@ class LensService:
             return
         summary = {"run_time": result["run_time"], "window_s": result["window_s"],
                    "opportunities": len(result["opportunities"]), "channels": result["channels"]}  # fmt: skip
+        self._announce(result["alerts"])
         with self._lock:
             self.results.analyses = {DEFAULT_WINDOW_S: result}
             self.results.last_analysis = summary
         self._publish(forwards_stored=lens.store.db.table("forwards").count)
+
+    def _announce(self, alerts: list[dict[str, Any]]) -> None:
+        """Tell lightningd about alerts that were not active at the previous run (one notification each)."""
+        active = {(a["type"], a["short_channel_id"]) for a in alerts}
+        new = [a for a in alerts if (a["type"], a["short_channel_id"]) not in self._raised]
+        self._raised = active
+        if new and self._on_alerts is not None:
+            self._on_alerts(new)
 
 
 def default_rpc_factory(lightning_dir: str, rpc_file: str) -> Callable[[], RpcLike]:

@@ -221,3 +221,15 @@ def test_a_channel_state_change_makes_the_plugin_reread_its_channels(standin):
         "cause": "user", "message": "closing",
     })  # fmt: skip
     standin.wait_for(lambda: any(m == "listpeerchannels" for m, _ in standin.rpc.calls), timeout=10)
+
+
+def test_alerts_go_out_as_lens_alert_notifications(running):
+    standin = running
+    manifest_topics = [n["method"] for n in standin.plugin.manifest.get("notifications", [])]
+    assert manifest_topics == ["lens_alert"]
+    standin.wait_for(lambda: validate("lens-status", standin.plugin.call("lens-status"))["last_analysis"] is not None)
+    stored = standin.plugin.call("lens-opportunities", {})
+    alerts = {(a["type"], a["short_channel_id"]) for a in stored["alerts"]}
+    assert alerts, "the scenario drains a channel: a depleted alert is expected"
+    standin.wait_for(lambda: alerts <= {(p["lens_alert"]["type"], p["lens_alert"]["short_channel_id"])
+                                        for topic, p in standin.plugin.notifications if topic == "lens_alert"})  # fmt: skip

@@ -67,6 +67,8 @@ class PluginProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.manifest: dict[str, Any] = {}
         self.logs: list[tuple[str, str]] = []
+        self.notifications: list[tuple[str, Any]] = []
+        """Notifications the plugin sent (other than logs): (topic, params)."""
         self.violations: list[str] = []
         self._next = 0
         self._pending: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
@@ -183,6 +185,8 @@ class PluginProcess:
             if params.get("level") not in ("trace", "debug", "info", "unusual", "broken", "warn", "error"):
                 self.violations.append(f"log with unknown level: {params!r}")
             self.logs.append((params.get("level"), params.get("message")))
+        elif "method" in obj and "id" not in obj:
+            self.notifications.append((obj["method"], obj.get("params")))
 
     def request(self, method: str, params: Any, *, timeout: float = 30.0, prefix: str = "cln") -> Any:
         """Send a request and wait for the answer; raises :class:`PluginError` on an error answer."""
