@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from rich.console import Console
 
@@ -81,8 +82,9 @@ def _tick(args: argparse.Namespace, console: Console, now: float, recorded: int,
         sys.stdout.flush()
         return
     top = f"top {line['top']} urgency {line['top_urgency']}" if opps else "no opportunity above the thresholds"
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(now))
     console.print(
-        f"t={now:.0f}  {recorded:,} forwards  {len(opps)} opportunities, {missed // 1000:,} sat missed "
+        f"{when}Z  {recorded:,} forwards  {len(opps)} opportunities, {missed // 1000:,} sat missed "
         f"({args.window})  {line['alerts']} alerts  {top}",
         highlight=False,
     )
