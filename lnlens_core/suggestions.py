@@ -63,11 +63,14 @@ def rebalance_suggestions(
     model_version: str = "?",
     min_gap: float = 0.1,
     min_source_ratio: float = 0.2,
+    max_amount_msat: int = 1_000_000_000,
     limit: int = 10,
 ) -> list[Recommendation]:
     """Rebalances toward the predicted ratios, biggest need first, at most ``limit``.
 
     :param recent: forwards of the last 24 h (for the backtest gain).
+    :param max_amount_msat: the largest single rebalance (default 1,000,000 sats, LightningLens's upper clamp):
+        a larger need is served over several runs, each priced and budgeted on its own.
     """
     totals = {ch.channel_id: ch.local_balance_msat + ch.remote_balance_msat for ch in channels}
     by_id = {ch.channel_id: ch for ch in channels}
@@ -96,7 +99,7 @@ def rebalance_suggestions(
         if not spare or len(out) >= limit:
             break
         source = max(spare, key=lambda c: (spare[c], str(c)))
-        amount = min(amount_needed, spare[source])
+        amount = min(amount_needed, spare[source], max_amount_msat)
         if amount <= 0:
             break
         spare[source] -= amount
