@@ -343,12 +343,12 @@ def compare(train: Dataset, val: Dataset, kinds: Sequence[str] = ("gbr", "linear
     return results, fitted, preds
 
 
-def permutation_importance_table(pipeline, val: Dataset, *, seed: int = 0, repeats: int = 3) -> list[dict[str, float]]:
+def permutation_importance_table(pipeline, val: Dataset, *, seed: int = 0, repeats: int = 3) -> list[dict[str, Any]]:
     """Permutation importance of the fitted model on held-out data: the rise in MAE of the ratio
     when one feature's column is shuffled, mean over ``repeats`` shuffles."""
     rng = np.random.default_rng(seed)
     base = evaluate(predict(pipeline, val.x), val)["mae"]
-    rows = []
+    rows: list[tuple[str, float]] = []
     for j, name in enumerate(FEATURE_NAMES):
         rises = []
         for _ in range(repeats):
@@ -359,8 +359,8 @@ def permutation_importance_table(pipeline, val: Dataset, *, seed: int = 0, repea
                 rises.append(evaluate(moved, val)["mae"] - base)
             else:
                 rises.append(evaluate(predict(pipeline, x), val)["mae"] - base)
-        rows.append({"feature": name, "mae_increase": float(np.mean(rises))})
-    return sorted(rows, key=lambda r: -r["mae_increase"])
+        rows.append((name, float(np.mean(rises))))
+    return [{"feature": n, "mae_increase": v} for n, v in sorted(rows, key=lambda r: -r[1])]
 
 
 def parity(pipeline, payload: bytes, x: np.ndarray) -> float:

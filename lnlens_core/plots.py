@@ -132,7 +132,7 @@ def prediction_history(rows: Sequence[dict], path: Path, *, top: int = 8) -> Pat
         color = f"C{i % 10}"
         ax.plot(hours, [p["predicted_ratio"] for p in pts], color=color, marker="o", ms=3, label=cid)
         ax.plot(hours, [p["current_ratio"] for p in pts], color=color, ls="--", lw=1)
-    versions = []
+    versions: list[tuple[float, str]] = []
     for r in sorted(rows, key=lambda r: r["time"]):
         if not versions or versions[-1][1] != r["model"]:
             versions.append(((r["time"] - t0) / 3600, r["model"]))

@@ -94,7 +94,7 @@ def rebalance_suggestions(
         floor = max(p if cur - p >= min_gap else lowest_best, min_source_ratio)
         if cur - floor >= min_gap:
             spare[ch.channel_id] = int((cur - floor) * total)
-    out = []
+    out: list[Recommendation] = []
     for amount_needed, target, p in sorted(need, key=lambda t: (-t[0], str(t[1]))):
         if not spare or len(out) >= limit:
             break
