@@ -104,3 +104,16 @@ def test_sample_passes_the_strict_check(setup, capsys, tmp_path):
     rc, out, _ = run(capsys, "check", str(path), "--json")
     data = json.loads(out)
     assert rc == 0 and data["ok"] and data["warnings"] == []
+
+
+def test_flow_based_with_simulated_warmup(setup, capsys, tmp_path):
+    _, run = setup
+    flow = tmp_path / "flow.ini"
+    flow.write_text("[default]\nstrategy = flow_based\n")
+    rc, out, _ = run(capsys, "plan", "--policy", str(flow), "--sim-warmup", "2h", "--json")
+    plan = json.loads(out)
+    assert rc == 0 and {c["strategy"] for c in plan["channels"]} == {"flow_based"}
+    assert not [c for c in plan["channels"] if c["error"]], "the warm-up stored forwards, so signals exist"
+    one = plan["channels"][0]["channel_id"]
+    rc, out, _ = run(capsys, "plan", "--policy", str(flow), "--channel", one, "--json")
+    assert rc == 0 and [c["channel_id"] for c in json.loads(out)["channels"]] == [one]
