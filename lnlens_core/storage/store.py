@@ -40,6 +40,7 @@ PRUNABLE: dict[str, tuple[str, str]] = {
     "snapshots": ("channel_snapshots", "time"),
     "opportunities": ("opportunities", "run_time"),
     "model_runs": ("model_runs", "time"),
+    "predictions": ("model_predictions", "time"),
     "journal": ("fee_updates", "planned_time"),
 }
 JOURNAL_STATES = ("planned", "applied", "verified", "failed", "vetoed", "rolled_back")

@@ -90,3 +90,15 @@ def test_online_session_learns_each_matured_sample_once(sim_db, sim_data):
         assert np.nanmax(np.abs(model.predict(x) - session.learner.predict(x))) < 1e-5
     finally:
         store.close()
+
+
+def test_prediction_history_is_kept_and_prunable():
+    store = Store(None)
+    try:
+        store.save_predictions([("1x1x0", 0.1, 0.2), ("2x1x0", None, None)], time=10.0, model="m-1")
+        store.save_predictions([("1x1x0", 0.1, 0.3)], time=1_000.0, model="m-2")
+        assert [r["model"] for r in store.predictions()] == ["m-1", "m-1", "m-2"]
+        assert store.prune("predictions", 500.0) == 2
+        assert [(r["time"], r["predicted_ratio"]) for r in store.predictions()] == [(1_000.0, 0.3)]
+    finally:
+        store.close()
