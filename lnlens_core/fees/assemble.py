@@ -24,7 +24,7 @@ from ..domain import Channel, ChannelId, ChannelPolicy, NodeInfo
 from ..errors import BackendError
 from ..storage import Store
 from .chargelnd import ActivityStats, PolicyEnvironment, PolicyInputs, PolicySet, activity_by_channel
-from .signals import SIGNAL_WINDOW_S, ChannelSignals, ModelPrediction, compute_signals
+from .signals import FEE_HISTORY_S, SIGNAL_WINDOW_S, ChannelSignals, ModelPrediction, compute_signals, fee_epochs
 
 __all__ = ["Assembled", "assemble"]
 
@@ -97,10 +97,13 @@ def assemble(
     activity = _activity(store, policies.activity_windows_s() if policies is not None else set(), now)
     signals: dict[ChannelId, ChannelSignals] = {}
     if want_signals and (policies is None or _reads_signals(policies, strategies)):
-        since = now - signal_window_s
-        signals = compute_signals(channels, store.iter_forwards(since=since - 3_600, until=now),
-                                  store.policy_history(), now=now, window_s=signal_window_s,
-                                  predictions=predictions)  # fmt: skip
+        with_history = policies is None or _reads(policies, strategies, "reads_fee_history", False)
+        since = now - (FEE_HISTORY_S if with_history else signal_window_s)
+        forwards = list(store.iter_forwards(since=since - 3_600, until=now))
+        book = list(store.policy_history())
+        history = fee_epochs(channels, forwards, book, now=now) if with_history else None
+        signals = compute_signals(channels, forwards, book, now=now, window_s=signal_window_s,
+                                  predictions=predictions, history=history)  # fmt: skip
     peer_stats = _peer_stats(backend, channels, needs, notes)
     funding = _optional(backend, "funding_fee_msat") if "funding_fee_msat" in needs else None
     inputs: dict[ChannelId, PolicyInputs] = {}
@@ -131,13 +134,17 @@ def _used(policies: PolicySet) -> set[str]:
     return names
 
 
-def _reads_signals(policies: PolicySet, strategies: Mapping[str, type] | None) -> bool:
-    """Whether any strategy of the file reads :attr:`FeeContext.signals` (third-party ones may: yes)."""
+def _reads(policies: PolicySet, strategies: Mapping[str, type] | None, flag: str, default: bool) -> bool:
     for name in _used(policies) - _CHARGE_LND:
         cls = (strategies or {}).get(name)
-        if cls is None or getattr(cls, "reads_signals", True):
+        if cls is None or getattr(cls, flag, default):
             return True
     return False
+
+
+def _reads_signals(policies: PolicySet, strategies: Mapping[str, type] | None) -> bool:
+    """Whether any strategy of the file reads :attr:`FeeContext.signals` (third-party ones may: yes)."""
+    return _reads(policies, strategies, "reads_signals", True)
 
 
 def _peer_policy(backend: NodeBackend, cid: ChannelId) -> ChannelPolicy | None:

@@ -9,6 +9,7 @@ parameters below as keys). Each strategy proposes; the engine's rails
 - ``inbound_fee``: inbound discounts on channels that drain us, surcharges on ones
   that fill up (positive inbound fees only where the backend accepts them).
 - ``model_driven``: follows a served model's fee suggestion; "no model" keeps the channel.
+- ``revenue_max``: bounded search on measured revenue per fee level, static fallback without data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..domain import Channel, FeeUpdate, RecommendationKind
 from ..errors import StrategyError
 from .strategy import FeeContext, FeeProposal
 
-__all__ = ["BalanceBased", "FlowBased", "InboundFee", "ModelDriven", "LNLENS_STRATEGIES", "balance_curve"]
+__all__ = ["BalanceBased", "FlowBased", "InboundFee", "ModelDriven", "RevenueMax", "LNLENS_STRATEGIES", "balance_curve"]
 
 
 def _ratio(channel: Channel) -> float:
@@ -273,4 +274,75 @@ class ModelDriven:
         )
 
 
-LNLENS_STRATEGIES = (BalanceBased, FlowBased, InboundFee, ModelDriven)
+class RevenueMax:
+    """Bounded hill-climbing on measured revenue per day, from the channel's persisted fee history.
+
+    Reads :attr:`ChannelSignals.fee_history` (the last 30 days: each fee level's time in
+    force, forwards and revenue). A level counts once it was in force ``min_level_s`` and
+    saw ``min_forwards`` forwards, or ``2 × min_level_s`` (a level that earns nothing for
+    long enough is known to be poor). Then, within ``[min_fee_ppm, max_fee_ppm]``:
+
+    - no history at all: fall back to the static ``fee_ppm`` (when given);
+    - the current level not yet known: keep it and collect (the minimum sample);
+    - a known level earning more per day than the current one: one step toward it;
+    - otherwise explore the untried neighbour above, then the one below (exploration);
+    - both neighbours known and worse: keep (a local optimum) until they age out of the window.
+
+    A step is ``max(step_ppm, step_share × current)``.
+    """
+
+    name: ClassVar[str] = "revenue_max"
+    reads_fee_history: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        fee_ppm: int | None = None,
+        min_fee_ppm: int = 1,
+        max_fee_ppm: int = 3000,
+        step_ppm: int = 10,
+        step_share: float = 0.2,
+        min_forwards: int = 10,
+        min_level_s: int = 86_400,
+    ) -> None:
+        if not 0 <= min_fee_ppm <= max_fee_ppm or step_ppm < 1 or not 0 <= step_share <= 1 or min_level_s < 0:
+            raise ValueError("need 0 <= min_fee_ppm <= max_fee_ppm, step_ppm >= 1, 0 <= step_share <= 1")
+        self.fee_ppm, self.min_fee_ppm, self.max_fee_ppm = fee_ppm, min_fee_ppm, max_fee_ppm
+        self.step_ppm, self.step_share = step_ppm, step_share
+        self.min_forwards, self.min_level_s = min_forwards, min_level_s
+
+    def _known(self, epoch) -> bool:
+        long_enough = epoch.seconds >= self.min_level_s
+        return (long_enough and epoch.forwards >= self.min_forwards) or epoch.seconds >= 2 * self.min_level_s
+
+    def _clamp(self, fee: int) -> int:
+        return min(self.max_fee_ppm, max(self.min_fee_ppm, fee))
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        current = channel.local_policy.fee_ppm
+        history = ctx.signals.fee_history if ctx.signals is not None else ()
+        if not history:
+            if self.fee_ppm is None:
+                return FeeProposal(FeeUpdate(), "no fee history yet and no fallback fee_ppm: kept")
+            return FeeProposal(FeeUpdate(fee_ppm=self.fee_ppm), "no fee history yet: static fallback fee_ppm")
+        known = {e.fee_ppm: e for e in history if self._known(e)}
+        here = known.get(current)
+        if here is None:
+            return FeeProposal(FeeUpdate(), f"collecting a sample at {current} ppm before judging it")
+        rate = here.revenue_per_day_msat
+        best = max(known.values(), key=lambda e: (e.revenue_per_day_msat, -abs(e.fee_ppm - current)))
+        step = max(self.step_ppm, round(self.step_share * current))
+        if best.fee_ppm != current and best.revenue_per_day_msat > rate:
+            toward = current + step if best.fee_ppm > current else current - step
+            new = min(toward, best.fee_ppm) if best.fee_ppm > current else max(toward, best.fee_ppm)
+            why = f"{best.fee_ppm} ppm earned {best.revenue_per_day_msat:.0f} msat/day vs {rate:.0f} here"
+            return FeeProposal(FeeUpdate(fee_ppm=self._clamp(new)), why)
+        for candidate in (self._clamp(current + step), self._clamp(current - step)):
+            if candidate != current and not any(abs(f - candidate) < step / 2 for f in known):
+                return FeeProposal(
+                    FeeUpdate(fee_ppm=candidate), f"exploring {candidate} ppm ({rate:.0f} msat/day here)"
+                )
+        return FeeProposal(FeeUpdate(), f"{current} ppm is the best level measured ({rate:.0f} msat/day)")
+
+
+LNLENS_STRATEGIES = (BalanceBased, FlowBased, InboundFee, ModelDriven, RevenueMax)

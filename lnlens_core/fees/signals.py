@@ -12,17 +12,37 @@ produces a :class:`ModelPrediction` per channel and passes the mapping to the en
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..analyzer import AnalyzerParams
-from ..domain import Channel, ChannelId, HtlcEvent, RecommendationKind
+from ..domain import Channel, ChannelId, ForwardStatus, HtlcEvent, RecommendationKind
 from ..flows import Flow, FlowCounter, PolicyBook
 from ..recommendations import recommend
 
-__all__ = ["ChannelSignals", "ModelPrediction", "compute_signals", "SIGNAL_WINDOW_S"]
+__all__ = ["ChannelSignals", "FeeEpoch", "ModelPrediction", "compute_signals", "fee_epochs", "SIGNAL_WINDOW_S"]
 
 SIGNAL_WINDOW_S = 7 * 86_400
+FEE_HISTORY_S = 30 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class FeeEpoch:
+    """How one outbound fee level did on a channel: the time it was in force and what it earned.
+
+    Built from persisted data only (policy snapshots and forwards in the store), so the
+    history survives restarts. Several stretches at the same level are summed.
+    """
+
+    fee_ppm: int
+    seconds: float
+    forwards: int
+    revenue_msat: int
+
+    @property
+    def revenue_per_day_msat(self) -> float:
+        return self.revenue_msat * 86_400 / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +84,8 @@ class ChannelSignals:
     model: ModelPrediction | None = None
     observed_s: float | None = None
     """How much of the window had data (since the first forward stored); None: all of it."""
+    fee_history: tuple[FeeEpoch, ...] = ()
+    """Revenue by fee level over the last 30 days, for strategies with ``reads_fee_history`` (empty otherwise)."""
 
     @property
     def history_s(self) -> float:
@@ -91,6 +113,7 @@ def compute_signals(
     window_s: int = SIGNAL_WINDOW_S,
     predictions: Mapping[ChannelId, ModelPrediction] | None = None,
     params: AnalyzerParams | None = None,
+    history: Mapping[ChannelId, tuple[FeeEpoch, ...]] | None = None,
 ) -> dict[ChannelId, ChannelSignals]:
     """Signals for every channel over ``[now - window_s, now)``.
 
@@ -128,5 +151,56 @@ def compute_signals(
             proposed_fee_ppm=first.proposed_fee_ppm if first else None,
             model=predictions.get(cid),
             observed_s=stats.observed_s,
+            fee_history=(history or {}).get(cid, ()),
         )
     return out
+
+
+def fee_epochs(
+    channels: Sequence[Channel],
+    forwards: Iterable[HtlcEvent],
+    policy_history: Iterable[tuple[float, ChannelId, object]],
+    *,
+    now: float,
+    window_s: int = FEE_HISTORY_S,
+) -> dict[ChannelId, tuple[FeeEpoch, ...]]:
+    """Revenue by outbound fee level per channel over ``[now - window_s, now)``.
+
+    A level is in force from the snapshot that first shows it until the next change;
+    time before the first snapshot in the window is not counted. Only settled forwards
+    leaving over the channel count, each at the level in force when it arrived.
+    """
+    since = now - window_s
+    changes: dict[ChannelId, list[tuple[float, int]]] = {}
+    for time, cid, policy in policy_history:
+        fee = int(policy.fee_ppm)  # type: ignore[attr-defined]
+        steps = changes.setdefault(cid, [])
+        if not steps or steps[-1][1] != fee:
+            steps.append((time, fee))
+    for ch in channels:
+        steps = changes.setdefault(ch.channel_id, [])
+        if not steps or steps[-1][1] != ch.local_policy.fee_ppm:
+            steps.append((now, ch.local_policy.fee_ppm))
+    acc: dict[ChannelId, dict[int, list[float]]] = {}
+    for cid, steps in changes.items():
+        levels = acc.setdefault(cid, {})
+        for i, (start, fee) in enumerate(steps):
+            end = steps[i + 1][0] if i + 1 < len(steps) else now
+            seconds = min(end, now) - max(start, since)
+            if seconds > 0:
+                levels.setdefault(fee, [0.0, 0, 0])[0] += seconds
+    times = {cid: [t for t, _ in steps] for cid, steps in changes.items()}
+    for e in forwards:
+        if e.status is not ForwardStatus.SETTLED or e.out_channel not in changes or not since <= e.received_time < now:
+            continue
+        steps = changes[e.out_channel]
+        i = bisect.bisect_right(times[e.out_channel], e.received_time) - 1
+        if i < 0:
+            continue
+        row = acc[e.out_channel].setdefault(steps[i][1], [0.0, 0, 0])
+        row[1] += 1
+        row[2] += e.fee_msat or 0
+    return {
+        cid: tuple(FeeEpoch(fee, secs, int(n), int(rev)) for fee, (secs, n, rev) in sorted(levels.items()))
+        for cid, levels in acc.items()
+    }
