@@ -13,7 +13,6 @@ would have carried. The simulator's data (``models/train``) and the store's
 
 from __future__ import annotations
 
-import io
 import json
 import platform
 from collections.abc import Iterable, Sequence
@@ -281,8 +280,7 @@ def export_onnx(pipeline, *, name: str, version: str, trained_at: float, metrics
         entry = onx.metadata_props.add()
         entry.key, entry.value = key, value
     onx.producer_name = "lnlens"
-    buf = io.BytesIO(onx.SerializeToString())
-    return buf.getvalue()
+    return onx.SerializeToString()
 
 
 class OnlineLearner:
