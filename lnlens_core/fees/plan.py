@@ -8,7 +8,7 @@ for operators who prefer to apply by hand (SEEDS 45).
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..domain import ChannelId, ChannelPolicy, FeeUpdate
@@ -94,7 +94,6 @@ class Plan:
     changes: tuple[PlannedChange, ...]
     notes: tuple[str, ...] = ()
     policy_file: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
 
     def to_apply(self) -> list[PlannedChange]:
         return [c for c in self.changes if c.will_apply]
