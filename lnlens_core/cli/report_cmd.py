@@ -10,7 +10,8 @@ from rich.console import Console
 
 from .. import plots
 from ..errors import ModelError
-from ..features import FEATURE_NAMES
+from ..features import FEATURE_NAMES, windows_from_events
+from ..flows import PolicyBook
 from ..liquidity import LiquidityView, liquidity_view
 from ..opportunities import run_analysis
 from ..report import recommendation_json
@@ -36,7 +37,14 @@ def _num(v: Any, digits: int = 4) -> str:
 
 
 def write_report(
-    out: Path, view: LiquidityView, model, rules: list, *, top: int, history: list | None = None
+    out: Path,
+    view: LiquidityView,
+    model,
+    rules: list,
+    *,
+    top: int,
+    history: list | None = None,
+    health: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     ratios = [ch.balance_ratio if ch.balance_ratio is not None else float("nan") for ch in view.channels]
@@ -108,6 +116,8 @@ def write_report(
             f"| {_pct(p)} | {move} | {out_flow.get(cid, 0) // 1000:,} / {in_flow.get(cid, 0) // 1000:,} "
             f"| {fails.get(cid, 0)} |"
         )
+    lines += ["", "## Node health (last 24 h)", ""]
+    lines += _health_lines(health or {})
     lines += ["", f"## Top {top} rebalance suggestions (model)", ""]
     if not view.suggestions:
         lines.append("None: no channel is far enough from its predicted optimum, or none has balance to spare.")
@@ -142,6 +152,48 @@ def write_report(
     }
 
 
+def node_health(view: LiquidityView, book, *, min_gap: float) -> dict[str, Any]:
+    """Measured quantities only: success rate of forwards decided here, share of channels within ``min_gap``
+    of their predicted ratio, and the share of fees missed here; the score is
+    ``40 × success + 30 × balanced + 30 × (1 − missed share)``, None when a component has no data."""
+    stats = windows_from_events(view.recent, book, view.now).long
+    settled = sum(f.settled for f in stats.out.values())
+    decided = sum(f.attempts - f.failed_downstream for f in stats.out.values())
+    revenue = sum(f.revenue_msat for f in stats.out.values())
+    missed = sum(f.missed_revenue_msat for f in stats.out.values())
+    gaps = [
+        abs(float(p) - ch.balance_ratio)
+        for ch, p in zip(view.channels, view.predicted, strict=True)
+        if ch.balance_ratio is not None and p == p
+    ]
+    success = settled / decided if decided else None
+    balanced = sum(g < min_gap for g in gaps) / len(gaps) if gaps else None
+    missed_share = missed / (missed + revenue) if missed + revenue else None
+    parts = (success, balanced, missed_share)
+    score = None if None in parts else round(40 * success + 30 * balanced + 30 * (1 - missed_share), 1)  # type: ignore[operator]
+    return {
+        "success_rate": success,
+        "balanced_share": balanced,
+        "missed_fee_share": missed_share,
+        "decided": decided,
+        "revenue_msat": revenue,
+        "missed_revenue_msat": missed,
+        "score": score,
+    }
+
+
+def _health_lines(h: dict[str, Any]) -> list[str]:
+    if not h:
+        return ["Not computed."]
+    score = "not computed (a component has no data)" if h["score"] is None else f"**{h['score']}** / 100"
+    return [
+        f"Score {score} = 40 × success rate ({_pct(h['success_rate'])} of {h['decided']} forwards decided here) "
+        f"+ 30 × balanced share ({_pct(h['balanced_share'])} of channels within the suggestion gap of their "
+        f"predicted ratio) + 30 × (1 − missed fee share) ({_pct(h['missed_fee_share'])}: "
+        f"{h['missed_revenue_msat'] // 1000:,} sats missed here against {h['revenue_msat'] // 1000:,} earned)."
+    ]
+
+
 def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
     lens = ctx.lens()
     try:
@@ -151,7 +203,14 @@ def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
     view = liquidity_view(lens.store, model, now=lens.clock.now(), min_gap=args.min_gap, limit=args.top, save=True)
     analysis = run_analysis(lens, since_s=86_400, save=False)
     rules = [rec for opp in analysis.opportunities for rec in opp.recommendations]
-    result = write_report(Path(args.out), view, model, rules, top=args.top, history=lens.store.predictions())
+    book = PolicyBook()
+    for time, cid, policy in lens.store.policy_history():
+        book.observe(cid, policy, time)
+    health = node_health(view, book, min_gap=args.min_gap)
+    result = write_report(
+        Path(args.out), view, model, rules, top=args.top, history=lens.store.predictions(), health=health
+    )
+    result["health"] = health
     ctx.emit(result, lambda c: _render(c, result))
     return 0
 

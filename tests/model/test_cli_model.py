@@ -55,6 +55,10 @@ def test_recommend_and_report(db, capsys, tmp_path):
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"({png.name})" in text
     assert "current ratio" in text and "50/50" in text and result["report"].endswith("report.md")
+    h = result["health"]
+    # 40 x success + 30 x balanced + 30 x (1 - missed share), from measured parts only
+    expected = 40 * h["success_rate"] + 30 * h["balanced_share"] + 30 * (1 - h["missed_fee_share"])
+    assert h["score"] == round(expected, 1) and f"**{h['score']}** / 100" in text
     from lnlens_core.storage import Store
 
     store = Store(db)
