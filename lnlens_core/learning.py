@@ -38,6 +38,8 @@ __all__ = [
     "confidence_table",
     "export_onnx",
     "OnlineLearner",
+    "OnlineSession",
+    "OnlineTrainer",
     "TARGET_DEFINITION",
 ]
 
@@ -62,8 +64,9 @@ class Dataset:
 
     @classmethod
     def empty(cls) -> Dataset:
-        return cls(np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0), np.zeros((0, len(RATIO_GRID))), [],
-                   np.zeros(0))  # fmt: skip
+        return cls(
+            np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0), np.zeros((0, len(RATIO_GRID))), [], np.zeros(0)
+        )
 
     def __len__(self) -> int:
         return len(self.y)
@@ -74,15 +77,24 @@ class Dataset:
         if not parts:
             return cls.empty()
         return cls(
-            np.vstack([p.x for p in parts]), np.concatenate([p.y for p in parts]),
-            np.concatenate([p.current for p in parts]), np.vstack([p.curves for p in parts]),
-            [g for p in parts for g in p.groups], np.concatenate([p.times for p in parts]),
-        )  # fmt: skip
+            np.vstack([p.x for p in parts]),
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([p.current for p in parts]),
+            np.vstack([p.curves for p in parts]),
+            [g for p in parts for g in p.groups],
+            np.concatenate([p.times for p in parts]),
+        )
 
     def select(self, mask: np.ndarray) -> Dataset:
         idx = np.flatnonzero(mask)
-        return Dataset(self.x[idx], self.y[idx], self.current[idx], self.curves[idx], [self.groups[i] for i in idx],
-                       self.times[idx])  # fmt: skip
+        return Dataset(
+            self.x[idx],
+            self.y[idx],
+            self.current[idx],
+            self.curves[idx],
+            [self.groups[i] for i in idx],
+            self.times[idx],
+        )
 
     def hash(self) -> str:
         import hashlib
@@ -127,8 +139,9 @@ def samples_at(
     if not keep:
         return Dataset.empty()
     current = np.array([channels[i].balance_ratio for i in keep], dtype=np.float64)
-    return Dataset(x[keep], np.array(ys), current, np.array(curves, dtype=np.float64), [group] * len(keep),
-                   np.full(len(keep), now))  # fmt: skip
+    return Dataset(
+        x[keep], np.array(ys), current, np.array(curves, dtype=np.float64), [group] * len(keep), np.full(len(keep), now)
+    )
 
 
 def dataset_from_store(store, *, every_s: float = 3_600, horizon_s: float = TARGET_HORIZON_S, group: str = "store"):
@@ -164,17 +177,21 @@ def build_pipeline(kind: str, *, seed: int = 0):
 
     imputer = SimpleImputer(strategy="median", keep_empty_features=True)
     if kind == "gbr":
-        model = GradientBoostingRegressor(n_estimators=150, max_depth=3, learning_rate=0.05, subsample=0.8,
-                                          min_samples_leaf=20, random_state=seed)  # fmt: skip
+        model = GradientBoostingRegressor(
+            n_estimators=150, max_depth=3, learning_rate=0.05, subsample=0.8, min_samples_leaf=20, random_state=seed
+        )
         return make_pipeline(imputer, model)
     if kind == "forest":
-        return make_pipeline(imputer, RandomForestRegressor(n_estimators=50, max_depth=8, min_samples_leaf=10,
-                                                            random_state=seed, n_jobs=1))  # fmt: skip
+        return make_pipeline(
+            imputer,
+            RandomForestRegressor(n_estimators=50, max_depth=8, min_samples_leaf=10, random_state=seed, n_jobs=1),
+        )
     if kind == "linear":
         return make_pipeline(imputer, StandardScaler(), Ridge(alpha=1.0))
     if kind == "sgd":
-        return make_pipeline(imputer, StandardScaler(), SGDRegressor(learning_rate="invscaling", eta0=0.01,
-                                                                     random_state=seed))  # fmt: skip
+        return make_pipeline(
+            imputer, StandardScaler(), SGDRegressor(learning_rate="invscaling", eta0=0.01, random_state=seed)
+        )
     raise ValueError(f"unknown model kind {kind!r} (choose from {', '.join(KINDS)})")
 
 
@@ -248,12 +265,24 @@ def _versions() -> dict[str, str]:
     import skl2onnx
     import sklearn
 
-    return {"sklearn": sklearn.__version__, "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}  # fmt: skip
+    return {
+        "sklearn": sklearn.__version__,
+        "skl2onnx": skl2onnx.__version__,
+        "onnx": onnx.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
-def export_onnx(pipeline, *, name: str, version: str, trained_at: float, metrics: dict[str, Any],
-                extra: dict[str, Any] | None = None) -> bytes:  # fmt: skip
+def export_onnx(
+    pipeline,
+    *,
+    name: str,
+    version: str,
+    trained_at: float,
+    metrics: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> bytes:
     """The fitted pipeline as ONNX (float32 input ``X`` of width len(FEATURE_NAMES)) with metadata_props:
     feature names and version, target, metrics, library versions and anything in ``extra`` (JSON)."""
     require("skl2onnx", extra="train", what="exporting the liquidity model")
@@ -368,8 +397,17 @@ def parity(pipeline, payload: bytes, x: np.ndarray) -> float:
     return float(np.nanmax(np.abs(OnnxModel.load(payload).predict(x) - predict(pipeline, x)))) if len(x) else 0.0
 
 
-def make_model(train: Dataset, val: Dataset, *, kind: str = "gbr", seed: int = 0, name: str, version: str,
-               now: float, data_note: str = "") -> tuple[bytes, dict[str, Any]]:  # fmt: skip
+def make_model(
+    train: Dataset,
+    val: Dataset,
+    *,
+    kind: str = "gbr",
+    seed: int = 0,
+    name: str,
+    version: str,
+    now: float,
+    data_note: str = "",
+) -> tuple[bytes, dict[str, Any]]:
     """Fit ``kind`` and the linear model on ``train``, score both and the baselines on ``val``,
     export ``kind`` to ONNX with its metrics, confidence table and importance in the metadata.
 
@@ -386,13 +424,31 @@ def make_model(train: Dataset, val: Dataset, *, kind: str = "gbr", seed: int = 0
     pipe = fitted[kind]
     table = confidence_table(preds[kind], val)
     importance = permutation_importance_table(pipe, val, seed=seed)
-    data = {"train_samples": len(train), "validation_samples": len(val), "train_groups": sorted(set(train.groups)),
-            "validation_groups": sorted(set(val.groups)), "train_hash": train.hash(), "note": data_note}  # fmt: skip
+    data = {
+        "train_samples": len(train),
+        "validation_samples": len(val),
+        "train_groups": sorted(set(train.groups)),
+        "validation_groups": sorted(set(val.groups)),
+        "train_hash": train.hash(),
+        "note": data_note,
+    }
     metrics = {"model": results[kind], "baselines": {k: v for k, v in results.items() if k != kind}, "kind": kind}
-    payload = export_onnx(pipe, name=name, version=version, trained_at=now, metrics=metrics,
-                          extra={"confidence": table, "importance": importance, "data": data})  # fmt: skip
-    report = {"metrics": metrics, "confidence": table, "importance": importance, "data": data,
-              "parity_max_abs_diff": parity(pipe, payload, val.x), "fit_seconds": fit_s}  # fmt: skip
+    payload = export_onnx(
+        pipe,
+        name=name,
+        version=version,
+        trained_at=now,
+        metrics=metrics,
+        extra={"confidence": table, "importance": importance, "data": data},
+    )
+    report = {
+        "metrics": metrics,
+        "confidence": table,
+        "importance": importance,
+        "data": data,
+        "parity_max_abs_diff": parity(pipe, payload, val.x),
+        "fit_seconds": fit_s,
+    }
     return payload, report
 
 
@@ -413,9 +469,13 @@ class OnlineSession:
         self.horizon_s, self.every_s = horizon_s, every_s
         self.last_time: float | None = None
 
-    def step(self, store) -> int:
-        """Learn from the samples that matured since the last step; returns how many were new."""
-        data = dataset_from_store(store, every_s=self.every_s, horizon_s=self.horizon_s, group="online")
+    def step(self, store, *, data: Dataset | None = None, before: float | None = None) -> int:
+        """Learn from the samples that matured since the last step (those before ``before`` only, if given);
+        returns how many were new."""
+        if data is None:
+            data = dataset_from_store(store, every_s=self.every_s, horizon_s=self.horizon_s, group="online")
+        if before is not None:
+            data = data.select(data.times < before)
         if self.last_time is not None:
             data = data.select(data.times > self.last_time)
         if not len(data):
@@ -423,3 +483,48 @@ class OnlineSession:
         self.learner.update(data)
         self.last_time = float(data.times.max())
         return len(data)
+
+
+class OnlineTrainer:
+    """The online mode in a running process: call :meth:`tick` on the process's schedule.
+
+    At most every ``every_s`` seconds it feeds the incremental learner the samples that matured
+    (all but the newest quarter of the history, which it has not seen yet and which serves as the
+    held-out recent window), exports the learner to ONNX and offers it to the registry, which
+    promotes it only if it beats the serving model on that window. Needs the ``train`` extra.
+    """
+
+    def __init__(self, registry, *, every_s: float = 6 * 3_600, seed: int = 0, name: str = "online") -> None:
+        self.registry, self.every_s, self.name = registry, every_s, name
+        self.session = OnlineSession(seed=seed)
+        self.last_tick: float | None = None
+        self.versions = 0
+
+    def tick(self, now: float):
+        """Learn and offer a candidate when due; returns the registry's Decision, or None (not due, nothing new)."""
+        if self.last_tick is not None and now - self.last_tick < self.every_s:
+            return None
+        self.last_tick = now
+        data = dataset_from_store(self.registry.store, group="online")
+        if not len(data):
+            return None
+        older, recent = time_split(data)
+        if not self.session.step(self.registry.store, data=older):
+            return None
+        self.versions += 1
+        metrics = {
+            "model": evaluate(self.session.learner.predict(recent.x), recent),
+            "baselines": baselines(recent),
+            "kind": "sgd",
+            "samples_seen": self.session.learner.seen,
+        }
+        payload = export_onnx(
+            self.session.learner.pipeline,
+            name=self.name,
+            version=f"{now:.0f}-{self.versions}",
+            trained_at=now,
+            metrics=metrics,
+        )
+        return self.registry.consider(
+            payload, recent, name=self.name, version=f"{now:.0f}-{self.versions}", metrics=metrics, now=now
+        )

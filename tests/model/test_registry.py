@@ -102,3 +102,26 @@ def test_prediction_history_is_kept_and_prunable():
         assert [(r["time"], r["predicted_ratio"]) for r in store.predictions()] == [(1_000.0, 0.3)]
     finally:
         store.close()
+
+
+def test_online_trainer_offers_candidates_on_schedule(sim_db, tmp_path, monkeypatch):
+    from lnlens_core.learning import OnlineTrainer
+
+    import shutil
+
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    db = tmp_path / "node.sqlite3"
+    shutil.copy(sim_db, db)  # the session database stays without model versions
+    store = Store(db)
+    try:
+        registry = ModelRegistry(store, tmp_path / "models")
+        trainer = OnlineTrainer(registry, every_s=3_600)
+        now = store.latest_data_time()
+        first = trainer.tick(now)
+        assert first is not None and first.promoted  # nothing served before it
+        assert trainer.tick(now + 60) is None  # not due
+        assert trainer.tick(now + 3_600) is None  # due, but no sample matured since
+        assert [r["name"] for r in registry.list()] == ["online"]
+        assert OnnxModel.load(registry.active()["path"]).metadata["model_kind"] == "SGDRegressor"
+    finally:
+        store.close()
