@@ -105,9 +105,9 @@ def test_prediction_history_is_kept_and_prunable():
 
 
 def test_online_trainer_offers_candidates_on_schedule(sim_db, tmp_path, monkeypatch):
-    from lnlens_core.learning import OnlineTrainer
-
     import shutil
+
+    from lnlens_core.learning import OnlineTrainer
 
     monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
     db = tmp_path / "node.sqlite3"
