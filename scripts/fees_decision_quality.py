@@ -44,7 +44,12 @@ fee_ppm = {median}
 FLOW = """[flow]
 strategy = flow_based
 """
-ARMS = {"none": None, "proportional": PROPORTIONAL, "balance_based": BALANCE, "flow_based": FLOW}
+REVENUE = """[revenue]
+strategy = revenue_max
+fee_ppm = {median}
+"""
+ARMS = {"none": None, "proportional": PROPORTIONAL, "balance_based": BALANCE, "flow_based": FLOW,
+        "revenue_max": REVENUE}  # fmt: skip
 RAILS = {"max_fee_ppm": 5000, "max_step_share": 0.25, "max_step_ppm": 50, "cooldown": "6h", "max_changes_per_day": 2}
 
 
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=int, default=6 * 3600, help="engine cadence in seconds")
     p.add_argument("--nodes", type=int, default=1000, help="mainnet neighbourhood size around our node")
     p.add_argument("--payments-per-hour", type=float, default=3000, help="network-wide payment rate")
-    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    p.add_argument("--arms", nargs="+", default=list(ARMS)[:4], choices=list(ARMS))
     p.add_argument("--json", type=Path, help="write the results here too")
     args = p.parse_args(argv)
     rows = []
