@@ -167,14 +167,14 @@ def _render_plan(console: Console, plan: dict[str, Any], title: str) -> None:
         if c["rails"]:
             why += f" [rails: {'; '.join(c['rails'])}]"
         moves = ", ".join(f"{k} {v['old']} → {v['new']}" for k, v in c["changes"].items()) or "-"
-        table.add_row(c["channel_id"], c["alias"], c["policy"] or "-", c["strategy"] or "-", moves, c["status"], why)
+        table.add_row(c["short_channel_id"], c["alias"], c["policy"] or "-", c["strategy"] or "-", moves, c["status"], why)
     console.print(table)
     for note in plan["notes"]:
         console.print(f"note: {note}", markup=False)
 
 
 def _result_line(d: dict[str, Any]) -> str:
-    return f"#{d['journal_id']} {d['channel_id']}: {d['state']}" + (f" ({d['detail']})" if d["detail"] else "")
+    return f"#{d['journal_id']} {d['short_channel_id']}: {d['state']}" + (f" ({d['detail']})" if d["detail"] else "")
 
 
 def cmd_plan(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -262,5 +262,5 @@ def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
     done = rollback_change(lens, backend, change_id=args.change, channel=args.channel)
     ctx.emit(done, lambda c: c.print(_result_line(done), markup=False))
     if done["state"] == "failed":
-        raise LnlensError(f"rollback of {done['channel_id']} failed: {done['detail']}")
+        raise LnlensError(f"rollback of {done['short_channel_id']} failed: {done['detail']}")
     return 0

@@ -44,7 +44,7 @@ class Applied:
     policy: ChannelPolicy | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"journal_id": self.journal_id, "channel_id": str(self.channel_id), "state": self.state,
+        return {"journal_id": self.journal_id, "short_channel_id": str(self.channel_id), "state": self.state,
                 "detail": self.detail}  # fmt: skip
 
 

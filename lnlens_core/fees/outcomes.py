@@ -81,7 +81,7 @@ class ChangeOutcome:
     def to_json(self) -> dict[str, Any]:
         return {
             "journal_id": self.journal_id,
-            "channel_id": str(self.channel_id),
+            "short_channel_id": str(self.channel_id),
             "policy": self.policy,
             "change_time": self.change_time,
             "window_s": self.window_s,

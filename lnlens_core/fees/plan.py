@@ -69,7 +69,7 @@ class PlannedChange:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "channel_id": str(self.channel_id),
+            "short_channel_id": str(self.channel_id),
             "alias": self.alias,
             "policy": self.policy,
             "strategy": self.strategy,

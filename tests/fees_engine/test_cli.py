@@ -58,7 +58,7 @@ def test_plan_explain_emit(setup, capsys):
     drained = [c for c in plan["channels"] if c["policy"] == "drained"]
     assert drained and all(c["strategy"] == "balance_based" for c in drained)
     assert all(c["changes"].get("fee_ppm", {"new": 0})["new"] <= 1000 for c in plan["channels"])
-    cid = drained[0]["channel_id"]
+    cid = drained[0]["short_channel_id"]
     rc, out, _ = run(capsys, "explain", cid)
     assert rc == 0 and "chan.max_ratio" in out and "policy: drained" in out and "result:" in out
     rc, out, _ = run(capsys, "plan", "--emit", "lightning-cli")
@@ -114,6 +114,6 @@ def test_flow_based_with_simulated_warmup(setup, capsys, tmp_path):
     plan = json.loads(out)
     assert rc == 0 and {c["strategy"] for c in plan["channels"]} == {"flow_based"}
     assert not [c for c in plan["channels"] if c["error"]], "the warm-up stored forwards, so signals exist"
-    one = plan["channels"][0]["channel_id"]
+    one = plan["channels"][0]["short_channel_id"]
     rc, out, _ = run(capsys, "plan", "--policy", str(flow), "--channel", one, "--json")
-    assert rc == 0 and [c["channel_id"] for c in json.loads(out)["channels"]] == [one]
+    assert rc == 0 and [c["short_channel_id"] for c in json.loads(out)["channels"]] == [one]

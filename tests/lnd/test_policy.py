@@ -60,8 +60,8 @@ def test_policy_plan_and_apply_through_lnd(fake, tmp_path, capsys):
         store.close()
     for r in verified:  # what the journal says was applied is what the simulated node now routes with
         row = rows[r["journal_id"]]
-        assert policy_from_json(row["new_policy"]) == policies[r["channel_id"]]
-        assert policy_from_json(row["old_policy"]) != policies[r["channel_id"]]
+        assert policy_from_json(row["new_policy"]) == policies[r["short_channel_id"]]
+        assert policy_from_json(row["old_policy"]) != policies[r["short_channel_id"]]
 
 
 def test_policy_apply_with_a_readonly_macaroon_is_refused_client_side(fake, tmp_path, capsys):
