@@ -45,11 +45,17 @@ def channels(n: int):
     return [make_channel(ChannelId(700_000 + i, i % 3000, i % 4), local_ratio=(i % 10) / 10) for i in range(n)]
 
 
-def events(n: int, chans, *, start: float, span_s: float, seed: int = 1, hot_pairs: int | None = None):
-    """n resolved forwards, 70 % settled, over ``span_s``; ``hot_pairs`` limits the distinct pairs."""
+def pair_set(chans, n: int, seed: int = 0) -> list[tuple[ChannelId, ChannelId]]:
+    """The channel pairs a node actually routes between (a fixed set, as on a real node)."""
     rng = random.Random(seed)
     ids = [c.channel_id for c in chans]
-    pairs = [tuple(rng.sample(ids, 2)) for _ in range(hot_pairs)] if hot_pairs else None
+    return [tuple(rng.sample(ids, 2)) for _ in range(n)]  # type: ignore[misc]
+
+
+def events(n: int, chans, *, start: float, span_s: float, seed: int = 1, pairs=None):
+    """n resolved forwards, 70 % settled, over ``span_s``; ``pairs`` limits which pairs occur."""
+    rng = random.Random(seed)
+    ids = [c.channel_id for c in chans]
     out = []
     step = span_s / n
     for i in range(n):
@@ -99,7 +105,7 @@ def bench_ingest(tmp: Path, n: int) -> None:
 def bench_backfill(tmp: Path, n: int) -> None:
     chans = channels(1000)
     # A node with 1,000 channels routes over some 20,000 distinct channel pairs in a month.
-    node = FakeNode(chans, forwards=events(n, chans, start=0, span_s=30 * DAY, hot_pairs=20_000))
+    node = FakeNode(chans, forwards=events(n, chans, start=0, span_s=30 * DAY, pairs=pair_set(chans, 20_000)))
     store = Store(tmp / "backfill.sqlite3")
     monitor = HtlcMonitor(store, ManualClock(30 * DAY), lambda batch: None)
     monitor.observe_channels(chans)
@@ -115,9 +121,10 @@ def bench_analysis(tmp: Path, n: int) -> None:
     lens = Lens(LensConfig(data_dir=tmp, db_path=tmp / "analysis.sqlite3"), store=store, clock=clock,
                 pm=get_plugin_manager(load_entrypoints=False))  # fmt: skip
     lens.monitor.observe_channels(chans)
+    pairs = pair_set(chans, 20_000)
     for i, batch_start in enumerate(range(0, n, 50_000)):
         batch = events(50_000, chans, start=batch_start / n * 30 * DAY, span_s=30 * DAY * 50_000 / n, seed=i,
-                       hot_pairs=20_000)  # fmt: skip
+                       pairs=pairs)  # fmt: skip
         lens.monitor.record(batch)
     flows = lens.monitor.flows
     t_window, stats = timed(lambda: flows.stats("30d", clock.now()))
@@ -135,12 +142,12 @@ def bench_memory(tmp: Path, n: int) -> None:
     store = Store(tmp / "memory.sqlite3")
     monitor = HtlcMonitor(store, ManualClock(30 * DAY), lambda batch: None)
     monitor.observe_channels(chans)
-    warm = events(100_000, chans, start=0, span_s=DAY, hot_pairs=5_000)
-    monitor.record(warm)
+    pairs = pair_set(chans, 5_000)
+    monitor.record(events(100_000, chans, start=0, span_s=DAY, pairs=pairs))
     gc.collect()
     before = rss_mb()
     for i in range(0, n, 100_000):
-        monitor.record(events(100_000, chans, start=DAY + i / n * 28 * DAY, span_s=DAY, seed=i + 7, hot_pairs=5_000))
+        monitor.record(events(100_000, chans, start=DAY + i / n * 28 * DAY, span_s=DAY, seed=i + 7, pairs=pairs))
     gc.collect()
     growth = (rss_mb() - before) * 1_000_000 / n
     print(f"memory      {monitor.flows.keys:,} keys use {monitor.flows.nbytes() / 2**20:.1f} MiB of windows; "
