@@ -9,7 +9,8 @@ Later methods (lens-policy, lens-history, lens-rollback, lens-recommend) are row
 added to :data:`METHODS`, with a schema file of the same name in ``schemas/``.
 
 Error codes (docs/rpc.md): -32602 invalid parameter; 1601 lnlens is unavailable
-(database or lightningd unreachable); 1602 the analysis failed; 1603 unknown channel.
+(database or lightningd unreachable); 1602 the analysis failed; 1603 unknown channel;
+1604 the fee policy cannot run (no or a bad policy file, nothing to roll back).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ INVALID_PARAMS = -32602
 UNAVAILABLE = 1601
 ANALYSIS_FAILED = 1602
 UNKNOWN_CHANNEL = 1603
+POLICY_FAILED = 1604
 ERROR_CODES = {
     INVALID_PARAMS: "a parameter has the wrong type or value, is unknown, or there are too many",
     UNAVAILABLE: "lnlens cannot work now: its database or lightningd's RPC failed (see lens-status)",
     ANALYSIS_FAILED: "the analysis raised an error; the message says why",
     UNKNOWN_CHANNEL: "the short_channel_id is not one of this node's channels",
+    POLICY_FAILED: "the fee policy cannot run: no lens-policy file, a bad one, or nothing to roll back",
 }
 MAX_WINDOW_S = 366 * 86_400
 
@@ -138,6 +141,14 @@ def _channel(value: Any) -> ChannelId:
     return ChannelId.parse(value)
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise TypeError(f"want true or false, got {value!r}")
+
+
 def schema(name: str) -> dict[str, Any]:
     """The JSON schema of a method's response (``schemas/<name>.json``)."""
     text = resources.files(__package__).joinpath("schemas", f"{name}.json").read_text(encoding="utf-8")
@@ -154,6 +165,20 @@ def _channels(service: LensService, args: dict[str, Any], reply: Reply) -> None:
 
 def _status(service: LensService, args: dict[str, Any], reply: Reply) -> None:
     reply(service.status())
+
+
+def _policy(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+    service.policy(apply=args["apply"], reply=reply)
+
+
+def _history(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+    service.history(args["short_channel_id"], reply=reply)
+
+
+def _rollback(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+    if (args["change_id"] is None) == (args["short_channel_id"] is None):
+        raise LensRpcError("lens-rollback: give exactly one of change_id and short_channel_id")
+    service.rollback(args["change_id"], args["short_channel_id"], reply=reply)
 
 
 METHODS: tuple[RpcMethod, ...] = (
@@ -174,4 +199,25 @@ METHODS: tuple[RpcMethod, ...] = (
         _channels,
     ),
     RpcMethod("lens-status", "lnlens version, database, backfill progress, events seen, last analysis", (), _status),
+    RpcMethod(
+        "lens-policy",
+        "Plan fee changes from the lens-policy file (apply=true applies them)",
+        (Param("apply", _bool, "apply the plan instead of only showing it (default false)", False),),
+        _policy,
+    ),
+    RpcMethod(
+        "lens-history",
+        "Fee changes lnlens made, with their measured revenue and flow outcome",
+        (Param("short_channel_id", _channel, "only this channel", None),),
+        _history,
+    ),
+    RpcMethod(
+        "lens-rollback",
+        "Restore the exact policy from before a change (by journal id or a channel's last change)",
+        (
+            Param("change_id", _int_between(1, None), "the journal id (see lens-history)", None),
+            Param("short_channel_id", _channel, "roll back this channel's last applied change", None),
+        ),
+        _rollback,
+    ),
 )

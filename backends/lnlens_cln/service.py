@@ -20,11 +20,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lnlens_core import __version__
+from lnlens_core.backend import NodeBackend
 from lnlens_core.clock import Clock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import Channel, ChannelId, HtlcEvent
 from lnlens_core.errors import BackendError, LnlensError
 from lnlens_core.failures import refine_temporary_failure
+from lnlens_core.fees.api import PolicyRunner, plan_or_apply, rollback_change
+from lnlens_core.fees.api import history as policy_history
 from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
 from lnlens_core.monitor import BackfillProgress
@@ -34,7 +37,7 @@ from lnlens_core.report import SCHEMA_VERSION, channel_json
 from lnlens_core.storage import Store
 
 from .backend import ClnBackend, RpcLike
-from .methods import ANALYSIS_FAILED, UNAVAILABLE, UNKNOWN_CHANNEL, LensRpcError, Reply
+from .methods import ANALYSIS_FAILED, POLICY_FAILED, UNAVAILABLE, UNKNOWN_CHANNEL, LensRpcError, Reply
 
 __all__ = ["LensService", "DEFAULT_WINDOW_S"]
 
@@ -63,6 +66,7 @@ class Results:
     forwards_stored: int | None = None
     analyses: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_analysis: dict[str, Any] | None = None
+    last_policy_run: dict[str, Any] | None = None
     channels: list[dict[str, Any]] = field(default_factory=list)
     channels_time: float | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
@@ -103,6 +107,7 @@ class LensService:
         self.config = config
         self.clock = clock
         self._on_alerts = on_alerts
+        self._policy: PolicyRunner | None = None
         self._raised: set[tuple[str, str]] = set()
         self._rpc_factory = rpc_factory
         self._events: queue.SimpleQueue[HtlcEvent] = queue.SimpleQueue()
@@ -184,6 +189,39 @@ class LensService:
         if self.results.error is not None:  # failed meanwhile: nobody else will run the job
             self._drain_jobs(None)
 
+    def run_job(self, name: str, work: Callable[[Lens], dict[str, Any]], reply: Reply) -> None:
+        """Run ``work`` on the worker, which owns the Lens, the store and its own RPC connection."""
+        self._check_available()
+
+        def job(lens: Lens | None) -> None:
+            if lens is None:
+                reply(LensRpcError(f"lnlens is unavailable: {self.results.error}", UNAVAILABLE))
+                return
+            try:
+                reply(work(lens))
+            except LnlensError as exc:  # ConfigError (a bad policy file), nothing to roll back, ...
+                reply(LensRpcError(f"{name}: {exc}", POLICY_FAILED))
+
+        self._jobs.put(job)
+        self._wake.set()
+        if self.results.error is not None:
+            self._drain_jobs(None)
+
+    def policy(self, *, apply: bool, reply: Reply) -> None:
+        path = self.config.policy_path
+        if path is None:
+            raise LensRpcError("lens-policy: no policy file: start the plugin with lens-policy=FILE", POLICY_FAILED)
+        self.run_job("lens-policy", lambda lens: plan_or_apply(lens, _backend(lens), apply=apply, policy_path=path),
+                     reply)  # fmt: skip
+
+    def history(self, channel_id: ChannelId | None, *, reply: Reply) -> None:
+        self.run_job("lens-history", lambda lens: policy_history(lens, channel=channel_id), reply)
+
+    def rollback(self, change_id: int | None, channel_id: ChannelId | None, *, reply: Reply) -> None:
+        self.run_job("lens-rollback",
+                     lambda lens: rollback_change(lens, _backend(lens), change_id=change_id, channel=channel_id),
+                     reply)  # fmt: skip
+
     def channels(self, channel_id: ChannelId | None) -> dict[str, Any]:
         self._check_available()
         with self._lock:
@@ -206,6 +244,7 @@ class LensService:
                 "events": {"live": r.events_live, "recorded": r.events_recorded,
                            "queued": r.events_live - r.events_recorded_live},
                 "last_analysis": dict(r.last_analysis) if r.last_analysis else None,
+                "last_policy_run": dict(r.last_policy_run) if r.last_policy_run else None,
                 "interval_s": self.config.interval_s,
                 "dry_run": self.config.dry_run,
                 "policy": str(self.config.policy_path) if self.config.policy_path else None,
@@ -248,6 +287,8 @@ class LensService:
         backend = ClnBackend(self._rpc_factory())
         lens = Lens(self.config, store=store, clock=self.clock, backend=backend)
         lens.startup()
+        if self.config.policy_path is not None:
+            self._policy = PolicyRunner(lens, backend, dry_run=self.config.dry_run, policy_path=self.config.policy_path)
         plugins = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": list(p.hooks)}
                    for p in list_plugins(lens.pm)]  # fmt: skip
         self._publish(worker="running", plugins=plugins)
@@ -374,6 +415,22 @@ class LensService:
             self.results.analyses = {DEFAULT_WINDOW_S: result}
             self.results.last_analysis = summary
         self._publish(forwards_stored=lens.store.db.table("forwards").count)
+        if self._policy is not None:
+            self._run_policy()
+
+    def _run_policy(self) -> None:
+        """The policy run every lens-interval: plan, or apply when lens-dry-run=false."""
+        assert self._policy is not None
+        try:
+            result = self._policy.tick()
+        except LnlensError as exc:
+            log.warning("lnlens: policy run failed: %s", exc)
+            self._publish(last_policy_run={"error": str(exc)})
+            return
+        if result is not None:
+            summary = {"time": result["plan"]["time"], "applied": result["applied"],
+                       "summary": result["plan"]["summary"], "error": None}  # fmt: skip
+            self._publish(last_policy_run=summary)
 
     def _announce(self, alerts: list[dict[str, Any]]) -> None:
         """Tell lightningd about alerts that were not active at the previous run (one notification each)."""
@@ -382,6 +439,11 @@ class LensService:
         self._raised = active
         if new and self._on_alerts is not None:
             self._on_alerts(new)
+
+
+def _backend(lens: Lens) -> NodeBackend:
+    assert lens.backend is not None  # the worker's Lens always has its ClnBackend
+    return lens.backend
 
 
 def default_rpc_factory(lightning_dir: str, rpc_file: str) -> Callable[[], RpcLike]:

@@ -231,5 +231,9 @@ def test_alerts_go_out_as_lens_alert_notifications(running):
     stored = standin.plugin.call("lens-opportunities", {})
     alerts = {(a["type"], a["short_channel_id"]) for a in stored["alerts"]}
     assert alerts, "the scenario drains a channel: a depleted alert is expected"
-    standin.wait_for(lambda: alerts <= {(p["lens_alert"]["type"], p["lens_alert"]["short_channel_id"])
-                                        for topic, p in standin.plugin.notifications if topic == "lens_alert"})  # fmt: skip
+
+    def notified() -> set[tuple[str, str]]:
+        sent = [p["lens_alert"] for topic, p in standin.plugin.notifications if topic == "lens_alert"]
+        return {(a["type"], a["short_channel_id"]) for a in sent}
+
+    standin.wait_for(lambda: alerts <= notified())
