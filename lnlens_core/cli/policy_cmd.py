@@ -10,7 +10,6 @@ Commands that talk to a node take ``--backend NAME``: a factory from the
 from __future__ import annotations
 
 import argparse
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..backend import NodeBackend
-from ..clock import Clock
 from ..config import parse_duration
 from ..domain import ChannelId
 from ..errors import ConfigError, LnlensError
@@ -30,7 +28,8 @@ from ..fees.rails import rails_from_table
 from ..fees.sample import SAMPLE_POLICY
 from ..lens import Lens
 from ..plugins import get_plugin_manager
-from .context import CliContext, add_json_flag
+from .context import CliContext
+from .node import add_json_flag, backend_lens
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,22 +88,10 @@ def _channel(text: str) -> ChannelId:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _backend(name: str, ctx: CliContext) -> NodeBackend:
-    found = {ep.name: ep for ep in entry_points(group="lnlens.backends")}
-    if name not in found:
-        raise ConfigError(f"--backend {name}: no such backend (installed: {', '.join(sorted(found)) or 'none'})")
-    factory = found[name].load()
-    return factory(ctx.config().backends.get(name, {}))
-
-
 def _lens(args: argparse.Namespace, ctx: CliContext) -> tuple[Lens, NodeBackend]:
-    backend = _backend(args.backend, ctx)
-    config = ctx.config()
-    clock: Clock = getattr(backend, "clock", None) or ctx.clock  # a simulator drives its own clock
-    if clock is not ctx.clock:
-        ctx.store().set_meta("clock", "simulated")  # later commands read "now" from the data, not the wall
-    lens = Lens(config, store=ctx.store(), clock=clock, pm=get_plugin_manager(blocked=config.blocked_plugins),
-                backend=backend)  # fmt: skip
+    lens = backend_lens(args.backend, ctx)
+    backend, clock = lens.backend, lens.clock
+    assert backend is not None
     warmup = getattr(args, "sim_warmup", 0)
     if warmup:
         run = getattr(backend, "run", None)
@@ -167,7 +154,9 @@ def _render_plan(console: Console, plan: dict[str, Any], title: str) -> None:
         if c["rails"]:
             why += f" [rails: {'; '.join(c['rails'])}]"
         moves = ", ".join(f"{k} {v['old']} → {v['new']}" for k, v in c["changes"].items()) or "-"
-        table.add_row(c["short_channel_id"], c["alias"], c["policy"] or "-", c["strategy"] or "-", moves, c["status"], why)
+        table.add_row(
+            c["short_channel_id"], c["alias"], c["policy"] or "-", c["strategy"] or "-", moves, c["status"], why
+        )
     console.print(table)
     for note in plan["notes"]:
         console.print(f"note: {note}", markup=False)
