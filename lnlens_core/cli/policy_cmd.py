@@ -28,8 +28,8 @@ from ..fees.rails import rails_from_table
 from ..fees.sample import SAMPLE_POLICY
 from ..lens import Lens
 from ..plugins import get_plugin_manager
-from .context import CliContext
-from .node import add_json_flag, backend_lens
+from .context import CliContext, add_json_flag
+from .node import backend_lens
 
 
 def register(sub: argparse._SubParsersAction) -> None:
