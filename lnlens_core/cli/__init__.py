@@ -30,6 +30,7 @@ CORE_COMMANDS = (
     "lnlens_core.cli.recommend_cmd",
     "lnlens_core.cli.report_cmd",
     "lnlens_core.cli.policy_cmd",
+    "lnlens_core.cli.serve_cmd",
 )
 log = logging.getLogger("lnlens_core.cli")
 

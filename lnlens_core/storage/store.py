@@ -152,6 +152,41 @@ class Store:
             for row in rows:
                 yield forward_from_row(dict(zip(columns, row, strict=True)))
 
+    def forwards_page(
+        self,
+        *,
+        before: tuple[float, str] | None = None,
+        limit: int = 100,
+        status: str | None = None,
+        channel: ChannelId | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stored forwards newest first, ``limit`` at a time, as rows (a read-only API pages with these).
+
+        :param before: ``(received_time, key)`` of the last row of the previous page: keyset paging,
+            stable while new forwards arrive.
+        :param channel: only forwards in or out through this channel.
+        """
+        where, params = ["1=1"], []
+        if before is not None:
+            where.append("(received_time < ? OR (received_time = ? AND key < ?))")
+            params.extend([before[0], before[0], before[1]])
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if channel is not None:
+            where.append("(in_channel = ? OR out_channel = ?)")
+            params.extend([str(channel), str(channel)])
+        sql = f"SELECT * FROM forwards WHERE {' AND '.join(where)} ORDER BY received_time DESC, key DESC LIMIT ?"
+        return list(self.db.query(sql, [*params, limit]))
+
+    def failure_counts(self, *, since: float) -> dict[str, int]:
+        """Failed forwards received since ``since``, counted by failure reason (``unknown`` when none)."""
+        sql = (
+            "SELECT coalesce(failure_reason, 'unknown'), count(*) FROM forwards"
+            " WHERE received_time >= ? AND status IN ('failed', 'local_failed') GROUP BY 1 ORDER BY 1"
+        )
+        return {reason: int(n) for reason, n in self.db.execute(sql, [since]).fetchall()}
+
     # -- meta -----------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

@@ -1,0 +1,215 @@
+"""The read-only API: every endpoint against the store it reads, auth failures, bad parameters."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from lnlens_core.errors import ConfigError
+from lnlens_core.storage import Store
+from lnlens_core.web.auth import ensure_token
+from lnlens_core.web.views import ROUTES
+
+
+def _get(client, path, **params):
+    r = client.get(path, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_token_file_is_private_and_stable(tmp_path):
+    path, token = ensure_token(tmp_path / "d")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(token) >= 32
+    assert ensure_token(tmp_path / "d") == (path, token)
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        ensure_token(tmp_path / "d")
+
+
+@pytest.mark.parametrize("path", [*ROUTES, "/api/v1/openapi.json", "/api/v1/nosuch"])
+def test_every_path_needs_the_token(web, path):
+    client, token, token_path, _ = web
+    for headers, problem in (
+        ({"Authorization": ""}, "missing API token"),
+        ({"Authorization": "Bearer wrong"}, "wrong API token"),
+        ({"Authorization": f"Basic {token}"}, "must be 'Bearer <token>'"),
+    ):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 401
+        message = r.json()["error"]
+        assert problem in message and "Authorization: Bearer <token>" in message and str(token_path) in message
+    # ?token= is for the page and the stream only, never for the JSON API.
+    assert client.get(path, params={"token": token}, headers={"Authorization": ""}).status_code == 401
+
+
+def test_no_write_endpoints(web):
+    client = web[0]
+    for method in ("post", "put", "delete", "patch"):
+        r = getattr(client, method)("/api/v1/channels")
+        assert r.status_code == 405 and "read-only" in r.json()["error"]
+    r = client.get("/api/v1/nosuch")
+    assert r.status_code == 404 and "openapi.json" in r.json()["error"]
+
+
+def test_node_reports_the_database(web):
+    client, _, _, db = web
+    data = _get(client, "/api/v1/node")
+    store = Store(db)
+    assert data["node"] is None  # a database-only server knows no node
+    assert data["database"]["clock"] == "simulated"
+    assert data["time"] == data["database"]["latest_data_time"] == store.latest_data_time()
+    assert data["database"]["rows"]["forwards"] == store.row_counts()["forwards"] > 0
+
+
+def test_channels_are_the_newest_snapshot(web):
+    client, _, _, db = web
+    data = _get(client, "/api/v1/channels")
+    when, channels = Store(db).latest_channels()
+    assert data["time"] == when
+    assert [c["short_channel_id"] for c in data["channels"]] == [str(c.channel_id) for c in channels]
+    first, ch = data["channels"][0], channels[0]
+    assert (first["local_balance_msat"], first["fee_ppm"]) == (ch.local_balance_msat, ch.local_policy.fee_ppm)
+
+
+def test_forwards_page_through_everything_once(web):
+    client, _, _, db = web
+    total = Store(db).row_counts()["forwards"]
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 997} | ({"cursor": cursor} if cursor else {})
+        page = _get(client, "/api/v1/forwards", **params)
+        seen.extend(f["key"] for f in page["forwards"])
+        times = [f["received_time"] for f in page["forwards"]]
+        assert times == sorted(times, reverse=True)
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == total and pages == total // 997 + 1
+
+
+def test_forwards_filters(web):
+    client, _, _, db = web
+    failed = _get(client, "/api/v1/forwards", status="local_failed", limit=1000)["forwards"]
+    assert failed and {f["status"] for f in failed} == {"local_failed"}
+    cid = failed[0]["out_channel"]
+    through = _get(client, "/api/v1/forwards", channel=cid, limit=1000)["forwards"]
+    assert through and all(cid in (f["in_channel"], f["out_channel"]) for f in through)
+
+
+def test_failures_by_cause_match_the_store(web):
+    client, _, _, db = web
+    data = _get(client, "/api/v1/forwards/failures", since="30d")
+    sql = "SELECT failure_reason, count(*) FROM forwards WHERE status IN ('failed','local_failed') GROUP BY 1"
+    assert data["failures"] == dict(Store(db).db.execute(sql).fetchall()) and data["window_s"] == 30 * 86_400
+
+
+def test_opportunities_and_recommendations_are_the_latest_run(web):
+    client, _, _, db = web
+    when, stored = Store(db).latest_opportunities()
+    data = _get(client, "/api/v1/opportunities", limit=1000)
+    assert data["run_time"] == when and data["opportunities"] == stored
+    top = _get(client, "/api/v1/opportunities", limit=2, min_urgency=1)["opportunities"]
+    assert len(top) <= 2 and all(o["urgency"] >= 1 for o in top)
+    recs = _get(client, "/api/v1/recommendations")
+    assert recs["rules"] == [r for o in stored for r in o["recommendations"]]
+    assert recs["model"] == [] and recs["model_time"] is None  # nothing computed by this process yet
+
+
+def test_alerts(web):
+    client, _, _, db = web
+    assert _get(client, "/api/v1/alerts")["alerts"] == json.loads(json.dumps(Store(db).alerts()))
+
+
+def test_plan_needs_a_node(web):
+    r = web[0].get("/api/v1/policy/plan")
+    assert r.status_code == 409 and "--simulate" in r.json()["error"]
+
+
+def test_fee_history_has_the_change_and_its_outcome(web):
+    data = _get(web[0], "/api/v1/policy/history")
+    (change,) = data["changes"]
+    assert change["reason"] == "test change" and change["state"] == "applied" and change["outcome"] is not None
+    assert _get(web[0], "/api/v1/policy/history", channel="1x1x1")["changes"] == []
+
+
+def test_model_and_predictions(web):
+    client = web[0]
+    model = _get(client, "/api/v1/model")
+    assert model["versions"] == [] and model["active"] is None
+    assert model["serving"]["name"] or model["serving"]["unavailable"]
+    preds = _get(client, "/api/v1/model/predictions")
+    assert preds["latest"] and all(p["predicted_ratio"] == 0.5 and p["model"] == "m-1" for p in preds["latest"])
+    one = preds["latest"][0]["channel_id"]
+    assert {p["channel_id"] for p in _get(client, "/api/v1/model/predictions", channel=one)["series"]} == {one}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "message"),
+    [
+        ("/api/v1/forwards", {"limit": "0"}, "limit: must be between 1 and 1000"),
+        ("/api/v1/forwards", {"limit": "ten"}, "limit: not an integer"),
+        ("/api/v1/forwards", {"cursor": "nope"}, "cursor: not a cursor"),
+        ("/api/v1/forwards", {"status": "lost"}, "status: must be one of"),
+        ("/api/v1/forwards", {"channel": "abc"}, "channel: not a short channel id"),
+        ("/api/v1/forwards", {"sort": "x"}, "unknown query parameter(s) sort"),
+        ("/api/v1/forwards/failures", {"since": "yesterday"}, "since: not a duration"),
+        ("/api/v1/forwards/failures", {"since": "0"}, "since: must be at least 1s"),
+        ("/api/v1/opportunities", {"min_urgency": "101"}, "min_urgency: must be between 0 and 100"),
+        ("/api/v1/node", {"x": "1"}, "(accepted: none)"),
+    ],
+)
+def test_bad_parameters_are_400_naming_the_parameter(web, path, params, message):
+    r = web[0].get(path, params=params)
+    assert r.status_code == 400 and message in r.json()["error"]
+
+
+def test_repeated_parameter_is_refused(web):
+    r = web[0].get("/api/v1/forwards?limit=1&limit=2")
+    assert r.status_code == 400 and "limit: given 2 times" in r.json()["error"]
+
+
+def test_openapi_lists_every_endpoint(web):
+    doc = _get(web[0], "/api/v1/openapi.json")
+    assert set(doc["paths"]) == set(ROUTES) and doc["openapi"].startswith("3.")
+    assert all(list(item) == ["get"] for item in doc["paths"].values())
+
+
+def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypatch):
+    import threading
+
+    import httpx
+
+    from lnlens_core.cli import main
+    from lnlens_core.web.server import WebServer
+
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
+    started: list[WebServer] = []
+    real_start = WebServer.start
+
+    def start(self, **kw):
+        real_start(self, **kw)
+        started.append(self)
+
+    monkeypatch.setattr(WebServer, "start", start)
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: done.append(main(["--db", str(db_copy), "serve", "--port", "0"])))
+    thread.start()
+    for _ in range(500):
+        if started:
+            break
+        threading.Event().wait(0.02)
+    (server,) = started
+    try:
+        assert server.host == "127.0.0.1"
+        token = (tmp_path / "data" / "http-token").read_text().strip()
+        url = f"{server.url}/api/v1/channels"
+        assert httpx.get(url).status_code == 401
+        r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and r.json()["channels"]
+    finally:
+        server.stop()
+        thread.join(10)
+    assert done == [0]
