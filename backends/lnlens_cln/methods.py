@@ -175,6 +175,18 @@ def _history(service: LensService, args: dict[str, Any], reply: Reply) -> None:
     service.history(args["short_channel_id"], reply=reply)
 
 
+def _recommend(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+    service.recommend(args["since"], min_gap=args["min_gap"], limit=args["limit"], reply=reply)
+
+
+def _ratio(value: Any) -> float:
+    if isinstance(value, str):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"want a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
 def _rollback(service: LensService, args: dict[str, Any], reply: Reply) -> None:
     if (args["change_id"] is None) == (args["short_channel_id"] is None):
         raise LensRpcError("lens-rollback: give exactly one of change_id and short_channel_id")
@@ -204,6 +216,16 @@ METHODS: tuple[RpcMethod, ...] = (
         "Plan fee changes from the lens-policy file (apply=true applies them)",
         (Param("apply", _bool, "apply the plan instead of only showing it (default false)", False),),
         _policy,
+    ),
+    RpcMethod(
+        "lens-recommend",
+        "What to do now: rule-based actions and the liquidity model's rebalances",
+        (
+            Param("since", _duration, "window for the rules: seconds or 1h, 24h, 7d (default 24h)", None),
+            Param("min_gap", _ratio, "suggest a rebalance from this ratio gap, 0-1 (default 0.1)", 0.1),
+            Param("limit", _int_between(1, None), "at most this many model suggestions (default 10)", 10),
+        ),
+        _recommend,
     ),
     RpcMethod(
         "lens-history",

@@ -30,6 +30,8 @@ from lnlens_core.fees.api import PolicyRunner, plan_or_apply, rollback_change
 from lnlens_core.fees.api import history as policy_history
 from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
+from lnlens_core.liquidity import recommend
+from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.monitor import BackfillProgress
 from lnlens_core.opportunities import filter_opportunities, run_analysis
 from lnlens_core.plugins import list_plugins
@@ -213,6 +215,13 @@ class LensService:
             raise LensRpcError("lens-policy: no policy file: start the plugin with lens-policy=FILE", POLICY_FAILED)
         self.run_job("lens-policy", lambda lens: plan_or_apply(lens, _backend(lens), apply=apply, policy_path=path),
                      reply)  # fmt: skip
+
+    def recommend(self, since_s: int | None, *, min_gap: float, limit: int, reply: Reply) -> None:
+        def work(lens: Lens) -> dict[str, Any]:
+            models = ModelRegistry(lens.store, self.config.data_dir / "models", configured=self.config.model_path)
+            return recommend(lens, models, since_s=since_s or DEFAULT_WINDOW_S, min_gap=min_gap, limit=limit)
+
+        self.run_job("lens-recommend", work, reply)
 
     def history(self, channel_id: ChannelId | None, *, reply: Reply) -> None:
         self.run_job("lens-history", lambda lens: policy_history(lens, channel=channel_id), reply)

@@ -65,3 +65,18 @@ def test_lens_policy_without_a_policy_file_says_how_to_set_one(running):
     with pytest.raises(PluginError) as info:
         running.plugin.call("lens-policy")
     assert info.value.code == 1604 and "lens-policy=FILE" in info.value.message
+
+
+def test_lens_recommend_gives_rules_and_the_models_suggestions(running):
+    answer = validate("lens-recommend", running.plugin.cli("lens-recommend", "since=3h", "min_gap=0.05"))
+    # The shipped model loads (onnxruntime is installed here): either it answers or it says why not.
+    assert answer["model_unavailable"] is None and answer["model_version"]
+    opportunities = running.plugin.call("lens-opportunities", {"since": "3h"})
+    expected = [r for o in opportunities["opportunities"] for r in o["recommendations"]]
+    assert [(r["type"], r["short_channel_id"]) for r in answer["rules"]] == [
+        (r["type"], r["short_channel_id"]) for r in expected
+    ]
+    assert all(r["origin"] == "liquidity-model" for r in answer["model"])
+    with pytest.raises(PluginError) as info:
+        running.plugin.call("lens-recommend", {"min_gap": 2})
+    assert info.value.code == -32602
