@@ -1,47 +1,18 @@
-"""Training the liquidity model: datasets, pipelines, metrics, ONNX export, the online learner.
-
-Needs the ``train`` extra (scikit-learn, skl2onnx, onnx), imported lazily through
-:func:`~lnlens_core.extras.require`, so nothing here loads unless an operator trains.
-Serving a model needs only onnxruntime (:mod:`lnlens_core.inference`).
-
-A :class:`Dataset` holds one row per (channel, sample time): the features of
-:mod:`lnlens_core.features` and the replay target of :mod:`lnlens_core.target`,
-with the carried-volume curve kept so that any prediction can be scored by what it
-would have carried. The simulator's data (``models/train``) and the store's
-(:func:`dataset_from_store`) build it with the same functions.
-"""
+"""Pipelines, metrics against baselines, confidence, importance and ONNX export."""
 
 from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .domain import Channel, HtlcEvent
-from .extras import require
-from .features import FEATURE_NAMES, FEATURE_VERSION, LONG_WINDOW_S, compute_features, windows_from_events
-from .flows import PolicyBook
-from .target import RATIO_GRID, TARGET_HORIZON_S, targets
-
-__all__ = [
-    "Dataset",
-    "KINDS",
-    "samples_at",
-    "dataset_from_store",
-    "build_pipeline",
-    "evaluate",
-    "baselines",
-    "confidence_table",
-    "export_onnx",
-    "OnlineLearner",
-    "OnlineSession",
-    "OnlineTrainer",
-    "TARGET_DEFINITION",
-]
+from ..extras import require
+from ..features import FEATURE_NAMES, FEATURE_VERSION
+from ..target import RATIO_GRID, TARGET_HORIZON_S
+from .dataset import Dataset, iter_chunks
 
 KINDS = ("gbr", "forest", "linear", "sgd")
 TARGET_DEFINITION = (
@@ -49,121 +20,6 @@ TARGET_DEFINITION = (
     f"the most of the channel's realised forward demand over the next {TARGET_HORIZON_S // 3600} h (docs/MODEL.md)"
 )
 _GAP_BINS = (0.0, 0.1, 0.2, 0.35, 0.5, 1.01)
-
-
-@dataclass(slots=True)
-class Dataset:
-    """Samples: features ``x``, target ``y``, current ratio, carried-volume curves, group and time."""
-
-    x: np.ndarray
-    y: np.ndarray
-    current: np.ndarray
-    curves: np.ndarray
-    groups: list[str] = field(default_factory=list)
-    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    @classmethod
-    def empty(cls) -> Dataset:
-        return cls(
-            np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0), np.zeros((0, len(RATIO_GRID))), [], np.zeros(0)
-        )
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    @classmethod
-    def concat(cls, parts: Sequence[Dataset]) -> Dataset:
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        return cls(
-            np.vstack([p.x for p in parts]),
-            np.concatenate([p.y for p in parts]),
-            np.concatenate([p.current for p in parts]),
-            np.vstack([p.curves for p in parts]),
-            [g for p in parts for g in p.groups],
-            np.concatenate([p.times for p in parts]),
-        )
-
-    def select(self, mask: np.ndarray) -> Dataset:
-        idx = np.flatnonzero(mask)
-        return Dataset(
-            self.x[idx],
-            self.y[idx],
-            self.current[idx],
-            self.curves[idx],
-            [self.groups[i] for i in idx],
-            self.times[idx],
-        )
-
-    def hash(self) -> str:
-        import hashlib
-
-        h = hashlib.sha256()
-        for a in (self.x, self.y, self.curves):
-            h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()[:16]
-
-
-def samples_at(
-    now: float,
-    channels: Sequence[Channel],
-    events: Sequence[HtlcEvent],
-    book: PolicyBook,
-    *,
-    group: str,
-    peer_policies=None,
-    horizon_s: float = TARGET_HORIZON_S,
-) -> Dataset:
-    """Rows for every channel at ``now``: features from the past day, target from the next ``horizon_s``.
-
-    Channels whose future demand is empty at every ratio have no target and are left out.
-    """
-    windows = windows_from_events((e for e in events if now - LONG_WINDOW_S <= e.received_time < now), book, now)
-    x = compute_features(channels, windows, peer_policies=peer_policies, book=book)
-    totals = {
-        ch.channel_id: (ch.local_balance_msat + ch.remote_balance_msat, ch.balance_ratio)
-        for ch in channels
-        if ch.balance_ratio is not None
-    }
-    future = [e for e in events if now <= e.received_time < now + horizon_s]
-    found = targets(future, totals, now, horizon_s)
-    keep, ys, curves = [], [], []
-    for i, ch in enumerate(channels):
-        if ch.channel_id not in found or found[ch.channel_id][0] is None:
-            continue
-        y, curve = found[ch.channel_id]
-        keep.append(i)
-        ys.append(y)
-        curves.append(curve)
-    if not keep:
-        return Dataset.empty()
-    current = np.array([channels[i].balance_ratio for i in keep], dtype=np.float64)
-    return Dataset(
-        x[keep], np.array(ys), current, np.array(curves, dtype=np.float64), [group] * len(keep), np.full(len(keep), now)
-    )
-
-
-def dataset_from_store(store, *, every_s: float = 3_600, horizon_s: float = TARGET_HORIZON_S, group: str = "store"):
-    """Samples from a node's own history: at each snapshot time (at most one per ``every_s``) whose
-    future ``horizon_s`` is fully in the store, the snapshot's channels, the forwards around it."""
-    last = store.latest_data_time()
-    if last is None:
-        return Dataset.empty()
-    book = PolicyBook()
-    for time, cid, policy in store.policy_history():
-        book.observe(cid, policy, time)
-    times = sorted({row["time"] for row in store.snapshots()})
-    chosen: list[float] = []
-    for t in times:
-        if t + horizon_s <= last and (not chosen or t - chosen[-1] >= every_s):
-            chosen.append(t)
-    parts = []
-    for t in chosen:
-        _, channels = store.latest_channels(at=t)
-        events = list(store.iter_forwards(since=t - LONG_WINDOW_S, until=t + horizon_s))
-        parts.append(samples_at(t, channels, events, book, group=group, horizon_s=horizon_s))
-    return Dataset.concat(parts)
 
 
 def build_pipeline(kind: str, *, seed: int = 0):
@@ -312,43 +168,6 @@ def export_onnx(
     return onx.SerializeToString()
 
 
-class OnlineLearner:
-    """Incremental updates as targets mature: an SGD regressor behind a fixed imputer and scaler.
-
-    The imputer medians and scaling are fitted once, on the first batch, so the learner's
-    pipeline stays one convertible scikit-learn object; each later batch is a ``partial_fit``.
-    """
-
-    def __init__(self, *, seed: int = 0) -> None:
-        self.pipeline = build_pipeline("sgd", seed=seed)
-        self.seen = 0
-
-    def update(self, data: Dataset) -> int:
-        """Learn from these samples; returns how many samples the learner has seen in all."""
-        if not len(data):
-            return self.seen
-        x = data.x.astype(np.float32)
-        imputer, scaler, sgd = (step for _, step in self.pipeline.steps)
-        if self.seen == 0:
-            imputer.fit(x)
-            scaler.fit(imputer.transform(x))
-        sgd.partial_fit(scaler.transform(imputer.transform(x)), data.y - data.current)
-        self.seen += len(data)
-        return self.seen
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return predict(self.pipeline, x)
-
-
-def iter_chunks(data: Dataset, size: int) -> Iterable[Dataset]:
-    """The dataset in time order, ``size`` samples at a time (the online learner's stream)."""
-    order = np.argsort(data.times, kind="stable")
-    for start in range(0, len(order), size):
-        mask = np.zeros(len(data), dtype=bool)
-        mask[order[start : start + size]] = True
-        yield data.select(mask)
-
-
 def compare(train: Dataset, val: Dataset, kinds: Sequence[str] = ("gbr", "linear"), *, seed: int = 0):
     """Fit each kind on ``train``, score it on ``val`` next to the naive baselines.
 
@@ -392,7 +211,7 @@ def permutation_importance_table(pipeline, val: Dataset, *, seed: int = 0, repea
 
 def parity(pipeline, payload: bytes, x: np.ndarray) -> float:
     """Max |onnxruntime - scikit-learn| over ``x`` (float32 inputs to both)."""
-    from .inference import OnnxModel
+    from ..inference import OnnxModel
 
     return float(np.nanmax(np.abs(OnnxModel.load(payload).predict(x) - predict(pipeline, x)))) if len(x) else 0.0
 
@@ -452,79 +271,29 @@ def make_model(
     return payload, report
 
 
-def time_split(data: Dataset, holdout_share: float = 0.25) -> tuple[Dataset, Dataset]:
-    """(older, most recent): the held-out recent window a candidate must win on."""
-    if not len(data):
-        return data, data
-    cut = np.quantile(data.times, 1.0 - holdout_share)
-    return data.select(data.times < cut), data.select(data.times >= cut)
+class OnlineLearner:
+    """Incremental updates as targets mature: an SGD regressor behind a fixed imputer and scaler.
 
-
-class OnlineSession:
-    """The online mode over a store: as forwards arrive, samples whose target horizon has passed
-    become known, and :meth:`step` feeds each new one to the incremental learner exactly once."""
-
-    def __init__(self, *, seed: int = 0, horizon_s: float = TARGET_HORIZON_S, every_s: float = 3_600) -> None:
-        self.learner = OnlineLearner(seed=seed)
-        self.horizon_s, self.every_s = horizon_s, every_s
-        self.last_time: float | None = None
-
-    def step(self, store, *, data: Dataset | None = None, before: float | None = None) -> int:
-        """Learn from the samples that matured since the last step (those before ``before`` only, if given);
-        returns how many were new."""
-        if data is None:
-            data = dataset_from_store(store, every_s=self.every_s, horizon_s=self.horizon_s, group="online")
-        if before is not None:
-            data = data.select(data.times < before)
-        if self.last_time is not None:
-            data = data.select(data.times > self.last_time)
-        if not len(data):
-            return 0
-        self.learner.update(data)
-        self.last_time = float(data.times.max())
-        return len(data)
-
-
-class OnlineTrainer:
-    """The online mode in a running process: call :meth:`tick` on the process's schedule.
-
-    At most every ``every_s`` seconds it feeds the incremental learner the samples that matured
-    (all but the newest quarter of the history, which it has not seen yet and which serves as the
-    held-out recent window), exports the learner to ONNX and offers it to the registry, which
-    promotes it only if it beats the serving model on that window. Needs the ``train`` extra.
+    The imputer medians and scaling are fitted once, on the first batch, so the learner's
+    pipeline stays one convertible scikit-learn object; each later batch is a ``partial_fit``.
     """
 
-    def __init__(self, registry, *, every_s: float = 6 * 3_600, seed: int = 0, name: str = "online") -> None:
-        self.registry, self.every_s, self.name = registry, every_s, name
-        self.session = OnlineSession(seed=seed)
-        self.last_tick: float | None = None
-        self.versions = 0
+    def __init__(self, *, seed: int = 0) -> None:
+        self.pipeline = build_pipeline("sgd", seed=seed)
+        self.seen = 0
 
-    def tick(self, now: float):
-        """Learn and offer a candidate when due; returns the registry's Decision, or None (not due, nothing new)."""
-        if self.last_tick is not None and now - self.last_tick < self.every_s:
-            return None
-        self.last_tick = now
-        data = dataset_from_store(self.registry.store, group="online")
+    def update(self, data: Dataset) -> int:
+        """Learn from these samples; returns how many samples the learner has seen in all."""
         if not len(data):
-            return None
-        older, recent = time_split(data)
-        if not self.session.step(self.registry.store, data=older):
-            return None
-        self.versions += 1
-        metrics = {
-            "model": evaluate(self.session.learner.predict(recent.x), recent),
-            "baselines": baselines(recent),
-            "kind": "sgd",
-            "samples_seen": self.session.learner.seen,
-        }
-        payload = export_onnx(
-            self.session.learner.pipeline,
-            name=self.name,
-            version=f"{now:.0f}-{self.versions}",
-            trained_at=now,
-            metrics=metrics,
-        )
-        return self.registry.consider(
-            payload, recent, name=self.name, version=f"{now:.0f}-{self.versions}", metrics=metrics, now=now
-        )
+            return self.seen
+        x = data.x.astype(np.float32)
+        imputer, scaler, sgd = (step for _, step in self.pipeline.steps)
+        if self.seen == 0:
+            imputer.fit(x)
+            scaler.fit(imputer.transform(x))
+        sgd.partial_fit(scaler.transform(imputer.transform(x)), data.y - data.current)
+        self.seen += len(data)
+        return self.seen
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return predict(self.pipeline, x)

@@ -1,0 +1,57 @@
+"""Training the liquidity model: datasets, pipelines, metrics, ONNX export, the online learner.
+
+Needs the ``train`` extra (scikit-learn, skl2onnx, onnx), imported lazily through
+:func:`~lnlens_core.extras.require`, so nothing here loads unless an operator trains.
+Serving a model needs only onnxruntime (:mod:`lnlens_core.inference`).
+
+A :class:`Dataset` holds one row per (channel, sample time): the features of
+:mod:`lnlens_core.features` and the replay target of :mod:`lnlens_core.target`,
+with the carried-volume curve kept so that any prediction can be scored by what it
+would have carried. The simulator's data (``models/train``) and the store's
+(:func:`dataset_from_store`) build it with the same functions.
+"""
+
+from .dataset import Dataset, dataset_from_store, iter_chunks, samples_at, time_split
+from .models import (
+    KINDS,
+    OUTPUT,
+    TARGET_DEFINITION,
+    OnlineLearner,
+    baselines,
+    build_pipeline,
+    compare,
+    confidence_table,
+    evaluate,
+    export_onnx,
+    fit,
+    make_model,
+    parity,
+    permutation_importance_table,
+    predict,
+)
+from .online import OnlineSession, OnlineTrainer
+
+__all__ = [
+    "Dataset",
+    "KINDS",
+    "OUTPUT",
+    "TARGET_DEFINITION",
+    "samples_at",
+    "dataset_from_store",
+    "iter_chunks",
+    "time_split",
+    "build_pipeline",
+    "fit",
+    "predict",
+    "evaluate",
+    "baselines",
+    "compare",
+    "confidence_table",
+    "export_onnx",
+    "make_model",
+    "parity",
+    "permutation_importance_table",
+    "OnlineLearner",
+    "OnlineSession",
+    "OnlineTrainer",
+]
