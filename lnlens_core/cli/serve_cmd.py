@@ -1,24 +1,60 @@
-"""``lnlens serve``: the read-only HTTP/JSON API (and stream and dashboard) over the database."""
+"""``lnlens serve``: the read-only HTTP/JSON API, event stream and dashboard over the database.
+
+With ``--simulate`` the same process also drives the simulator live: its forwards, analyses and
+rebalance suggestions go out on the stream, and a client can acknowledge a suggestion, which the
+simulator executes (docs/api.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from ..config import parse_duration
+from ..errors import ConfigError
+from ..lens import Lens
+from ..plugins import get_plugin_manager
+from ..storage import Store
 from .context import CliContext
+from .node import open_backend
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="read-only HTTP/JSON API, event stream and dashboard over the database")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8642, help="port (default 8642; 0 picks a free one)")
+    p.add_argument("--simulate", action="store_true", help="also run the simulator ([sim] settings) live")
+    p.add_argument("--speed", type=float, default=600.0, help="--simulate: simulated seconds per real second")
+    p.add_argument("--interval", type=parse_duration, default=None,
+                   help="--simulate: simulated time between analyses (default: the interval setting)")  # fmt: skip
     p.set_defaults(handler=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    from ..web.driver import SimDriver
     from ..web.server import WebServer
 
-    server = WebServer(ctx.config(), ctx.clock, host=args.host, port=args.port)
+    config = ctx.config()
+    if args.speed <= 0:
+        raise ConfigError("--speed must be positive")
+    backend = open_backend("sim", ctx) if args.simulate else None
+    clock = getattr(backend, "clock", None) or ctx.clock
+    server = WebServer(config, clock, host=args.host, port=args.port, live_clock=backend is not None)
+    driver = None
+    if backend is not None:
+        assert server.live is not None
+        server.live.backend = backend
+
+        def make_lens() -> Lens:
+            store = Store(config.db_path)
+            store.set_meta("clock", "simulated")
+            pm = get_plugin_manager(blocked=config.blocked_plugins)
+            return Lens(config, store=store, clock=clock, pm=pm, backend=backend)
+
+        driver = SimDriver(make_lens, server.hub, server.live, speed=args.speed,
+                           interval_s=args.interval or config.interval_s)  # fmt: skip
+        driver.start()
+        driver.ready.wait()
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print(f"lnlens: warning: listening on {args.host}: reachable from other machines", file=sys.stderr)
     server.start()
@@ -27,4 +63,6 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
         server.wait()
     finally:
         server.stop()
+        if driver is not None:
+            driver.stop()
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,7 +32,6 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 _QUERY_TOKEN_PATHS = ("/", "/api/v1/stream")
 
 
-
 class TokenAuth:
     """ASGI middleware: every HTTP request and WebSocket needs the token, or gets 401 saying how."""
 
@@ -47,7 +47,7 @@ class TokenAuth:
                 return f"the {HEADER} header must be 'Bearer <token>'"
             return None if token_matches(given.strip(), self.token) else "wrong API token"
         if scope.get("path") in _QUERY_TOKEN_PATHS:
-            query = Request(scope).query_params.get("token")
+            query = QueryParams(scope.get("query_string", b"")).get("token")
             if query is not None:
                 return None if token_matches(query, self.token) else "wrong API token"
         return "missing API token"

@@ -62,7 +62,8 @@ RESPONSES: dict[str, dict[str, Any]] = {
     "/api/v1/opportunities": _obj({"schema_version": _INT, "run_time": _nullable(_NUM),
                                    "opportunities": {"type": "array", "items": _OPPORTUNITY}}),
     "/api/v1/recommendations": _obj({"run_time": _nullable(_NUM), "rules": _ROWS, "model": _ROWS,
-                                     "model_time": _nullable(_NUM), "model_version": _nullable(_STR)}),
+                                     "suggestions": _ROWS, "suggestions_time": _nullable(_NUM),
+                                     "model_version": _nullable(_STR)}),
     "/api/v1/alerts": _obj({"alerts": {"type": "array", "items": _obj({
         "id": _INT, "run_time": _NUM, "kind": _STR, "channel_id": _STR, "message": _STR, "evidence": _ANY_OBJ})}}),
     "/api/v1/policy/plan": _obj({"time": _NUM, "backend": _STR, "policy_file": _nullable(_STR),

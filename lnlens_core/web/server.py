@@ -20,12 +20,13 @@ from .auth import ensure_token
 from .readers import Readers
 from .views import Live
 
-__all__ = ["WebServer", "DEFAULT_HOST", "DEFAULT_PORT"]
+__all__ = ["WebServer", "DEFAULT_HOST", "DEFAULT_PORT", "STREAM_PATH"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8642
+STREAM_PATH = "/api/v1/stream"
 
 
 @dataclass
@@ -44,6 +45,8 @@ class WebServer:
     live_clock: bool = False
     pm_factory: Callable[[], Any] | None = None
     extra_routes: tuple[Any, ...] = ()
+    queue_limit: int = 1000
+    heartbeat_s: float = 5.0
 
     def __post_init__(self) -> None:
         require("starlette", extra="web", what="lnlens serve")
@@ -52,9 +55,15 @@ class WebServer:
 
         self.token_path, self.token = ensure_token(self.config.data_dir)
         self.live = self.live or Live()
+        from starlette.routing import WebSocketRoute
+
+        from .stream import Hub
+
+        self.hub = Hub(self.clock, queue_limit=self.queue_limit, heartbeat_s=self.heartbeat_s)
+        routes = [WebSocketRoute(STREAM_PATH, self.hub.serve), *self.extra_routes]
         self.readers = Readers(self.config, self.clock, live_clock=self.live_clock, pm_factory=self.pm_factory)
         self.app = create_app(self.readers, token=self.token, token_path=self.token_path, live=self.live,
-                              extra_routes=list(self.extra_routes))  # fmt: skip
+                              extra_routes=routes)  # fmt: skip
         config = self.uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
                                      ws_max_size=65_536)  # fmt: skip
         self.server = self.uvicorn.Server(config)

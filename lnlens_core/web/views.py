@@ -19,6 +19,7 @@ from ..lens import Lens
 from ..model_registry import ModelRegistry, default_model_path
 from ..opportunities import filter_opportunities
 from ..report import SCHEMA_VERSION, channel_json
+from ..suggestions import ORIGIN
 from .params import Param
 
 __all__ = ["Live", "ROUTES", "Conflict"]
@@ -40,8 +41,9 @@ class Live:
 
     backend: NodeBackend | None = None
     backend_lock: threading.Lock = field(default_factory=threading.Lock)
-    model_suggestions: list[dict[str, Any]] = field(default_factory=list)
-    model_suggestions_time: float | None = None
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    """Rebalances this process offers for acknowledgement on the stream (``lnlens serve --simulate``)."""
+    suggestions_time: float | None = None
     model_version: str | None = None
 
 
@@ -108,8 +110,9 @@ def recommendations_view(lens: Lens, q: dict, live: Live) -> dict[str, Any]:
     return {
         "run_time": when,
         "rules": rules,
-        "model": list(live.model_suggestions),
-        "model_time": live.model_suggestions_time,
+        "model": [s for s in live.suggestions if s["origin"] == ORIGIN],
+        "suggestions": list(live.suggestions),
+        "suggestions_time": live.suggestions_time,
         "model_version": live.model_version,
     }
 

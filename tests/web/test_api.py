@@ -115,7 +115,7 @@ def test_opportunities_and_recommendations_are_the_latest_run(web):
     assert len(top) <= 2 and all(o["urgency"] >= 1 for o in top)
     recs = _get(client, "/api/v1/recommendations")
     assert recs["rules"] == [r for o in stored for r in o["recommendations"]]
-    assert recs["model"] == [] and recs["model_time"] is None  # nothing computed by this process yet
+    assert recs["model"] == recs["suggestions"] == [] and recs["suggestions_time"] is None  # none offered here
 
 
 def test_alerts(web):
@@ -177,15 +177,13 @@ def test_openapi_lists_every_endpoint(web):
     assert all(list(item) == ["get"] for item in doc["paths"].values())
 
 
-def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypatch):
+def _serve_in_thread(argv, monkeypatch):
+    """Run ``lnlens ARGV`` (a serve command) on a thread; returns (server, thread, exit codes)."""
     import threading
-
-    import httpx
 
     from lnlens_core.cli import main
     from lnlens_core.web.server import WebServer
 
-    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
     started: list[WebServer] = []
     real_start = WebServer.start
 
@@ -195,13 +193,21 @@ def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypa
 
     monkeypatch.setattr(WebServer, "start", start)
     done: list[int] = []
-    thread = threading.Thread(target=lambda: done.append(main(["--db", str(db_copy), "serve", "--port", "0"])))
+    thread = threading.Thread(target=lambda: done.append(main(argv)))
     thread.start()
-    for _ in range(500):
+    for _ in range(1500):
         if started:
             break
         threading.Event().wait(0.02)
     (server,) = started
+    return server, thread, done
+
+
+def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypatch):
+    import httpx
+
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
+    server, thread, done = _serve_in_thread(["--db", str(db_copy), "serve", "--port", "0"], monkeypatch)
     try:
         assert server.host == "127.0.0.1"
         token = (tmp_path / "data" / "http-token").read_text().strip()
@@ -212,4 +218,35 @@ def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypa
     finally:
         server.stop()
         thread.join(10)
+    assert done == [0]
+
+
+def test_lnlens_serve_simulate_plans_on_the_live_node(tmp_path, monkeypatch):
+    import httpx
+
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
+    from lnlens_core.fees.sample import SAMPLE_POLICY
+
+    (tmp_path / "policy.ini").write_text(SAMPLE_POLICY)
+    settings = tmp_path / "lnlens.toml"
+    settings.write_text(f'policy = "{tmp_path / "policy.ini"}"\n'
+                        '[sim]\nnetwork = "synthetic"\nnodes = 150\nseed = 5\npayments_per_hour = 4000\n')  # fmt: skip
+    argv = ["--config", str(settings), "--db", str(tmp_path / "live.sqlite3"), "serve", "--simulate", "--port", "0",
+            "--speed", "1e7", "--interval", "1h"]  # fmt: skip
+    server, thread, done = _serve_in_thread(argv, monkeypatch)
+    try:
+        headers = {"Authorization": f"Bearer {server.token}"}
+        node = httpx.get(f"{server.url}/api/v1/node", headers=headers).json()
+        assert node["node"]["backend"] == "sim" and node["database"]["clock"] == "simulated"
+        plan = httpx.get(f"{server.url}/api/v1/policy/plan", headers=headers)
+        assert plan.status_code == 200 and plan.json()["backend"] == "sim"
+        first = httpx.get(f"{server.url}/api/v1/channels", headers=headers).json()["time"]
+        for _ in range(500):  # the simulation goes on while the server answers
+            if httpx.get(f"{server.url}/api/v1/channels", headers=headers).json()["time"] > first:
+                break
+        else:
+            raise AssertionError("no new snapshot from the running simulation")
+    finally:
+        server.stop()
+        thread.join(30)
     assert done == [0]
