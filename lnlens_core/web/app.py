@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import HEADER, token_matches, unauthorized_message
+from .dashboard import page
 from .openapi import openapi_document
 from .params import BadRequest, parse_query
 from .readers import Readers
@@ -127,6 +128,7 @@ def create_app(
     routes: list[Any] = [Route(path, _endpoint(readers, live, view, params), methods=["GET"])
                          for path, (view, params, _) in ROUTES.items()]  # fmt: skip
     routes.append(Route(OPENAPI_PATH, openapi, methods=["GET"]))
+    routes.append(Route("/", page, methods=["GET"]))
     routes.extend(extra_routes)
     app = Starlette(
         routes=routes,

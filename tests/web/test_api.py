@@ -250,3 +250,13 @@ def test_lnlens_serve_simulate_plans_on_the_live_node(tmp_path, monkeypatch):
         server.stop()
         thread.join(30)
     assert done == [0]
+
+
+def test_dashboard_page_is_one_self_contained_document(web):
+    client, token = web[0], web[1]
+    assert client.get("/", headers={"Authorization": ""}).status_code == 401
+    r = client.get("/", params={"token": token}, headers={"Authorization": ""})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["cache-control"] == "no-store" and r.headers["referrer-policy"] == "no-referrer"
+    assert "/*CSS*/" not in r.text and "/*JS*/" not in r.text and "function refresh()" in r.text
+    assert "<script src" not in r.text and "<link" not in r.text  # nothing else to fetch with the token
