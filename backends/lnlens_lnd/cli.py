@@ -19,9 +19,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lnlens_core.cli.context import CliContext, add_json_flag, to_jsonable
+from lnlens_core.cli.context import CliContext, add_json_flag, duration_arg, to_jsonable
 from lnlens_core.cli.opportunities_cmd import render_table
-from lnlens_core.config import parse_duration
 from lnlens_core.domain import ChannelId
 from lnlens_core.errors import BackendUnavailable
 from lnlens_core.fees.engine import FeeEngine
@@ -56,13 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run", help="the sidecar: store forwards as they happen; analyse (and run the fee policy) every interval"
     )
     _connection_flags(run)
-    run.add_argument("--since", type=_duration, default="24h", help="analysis window (default 24h)")
+    run.add_argument("--since", type=duration_arg, default="24h", help="analysis window (default 24h)")
     run.add_argument("--json", action="store_true", help="print each analysis as one JSON line (JSON Lines)")
     run.set_defaults(handler=cmd_run)
 
     opp = cmds.add_parser("opportunities", help="read lnd's history, then the missed-opportunity analysis")
     _connection_flags(opp)
-    opp.add_argument("--since", type=_duration, default="24h", help="analysis window back from now (24h, 7d)")
+    opp.add_argument("--since", type=duration_arg, default="24h", help="analysis window back from now (24h, 7d)")
     opp.add_argument("--min-urgency", type=int, default=0, metavar="N", help="only urgency >= N (0-100)")
     opp.add_argument("--channel", type=ChannelId.parse, help="only this channel (BLOCKxTXxOUT or uint64)")
     opp.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
@@ -78,16 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _connection_flags(p: argparse.ArgumentParser) -> None:
     for name, metavar, text in _FLAGS:
         p.add_argument(f"--{name}", metavar=metavar, help=text)
-
-
-def _duration(text: str) -> int:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be longer than 0")
-    return seconds
 
 
 def _connect(args: argparse.Namespace, ctx: CliContext, *, mode: str | None = None):

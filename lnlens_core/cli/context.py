@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from ..clock import Clock, ManualClock, SystemClock
-from ..config import LensConfig, load
+from ..config import LensConfig, load, parse_duration
 from ..domain import ChannelId
 from ..lens import Lens
 from ..plugins import get_plugin_manager
@@ -89,6 +89,17 @@ class CliContext:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def duration_arg(text: str) -> int:
+    """An argparse type: a positive duration (``600``, ``10m``, ``24h``, ``7d``) in seconds."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be longer than 0")
+    return seconds
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -9,17 +9,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..config import parse_duration
 from ..domain import ChannelId
 from ..errors import LnlensError
 from ..opportunities import filter_opportunities, run_analysis
 from ..report import SCHEMA_VERSION
-from .context import CliContext, add_json_flag
+from .context import CliContext, add_json_flag, duration_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("opportunities", help="missed routing revenue per channel, with recommendations")
-    p.add_argument("--since", default="24h", type=_duration, help="analysis window back from now (24h, 7d, ...)")
+    p.add_argument("--since", default="24h", type=duration_arg, help="analysis window back from now (24h, 7d, ...)")
     p.add_argument("--min-urgency", type=_urgency, default=0, metavar="N", help="only urgency >= N (0-100)")
     p.add_argument("--channel", type=_channel, help="only this channel (BLOCKxTXxOUT)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
@@ -29,16 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--markdown", action="store_true", help="print a markdown report instead of a table")
     add_json_flag(p)
     p.set_defaults(handler=cmd_opportunities)
-
-
-def _duration(text: str) -> int:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be longer than 0")
-    return seconds
 
 
 def _urgency(text: str) -> int:

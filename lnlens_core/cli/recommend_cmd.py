@@ -15,14 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ..liquidity import recommend
-from .context import CliContext, add_json_flag
+from .context import CliContext, add_json_flag, duration_arg
 from .model_cmd import registry
-from .opportunities_cmd import _duration
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recommend", help="what to do now: rule-based actions and the model's rebalances")
-    p.add_argument("--since", default="24h", type=_duration, help="window for the rules (24h, 7d, ...)")
+    p.add_argument("--since", default="24h", type=duration_arg, help="window for the rules (24h, 7d, ...)")
     p.add_argument("--min-gap", type=float, default=0.1, help="suggest a rebalance from this ratio gap (0-1)")
     p.add_argument("--limit", type=int, default=10, help="at most N model suggestions")
     add_json_flag(p)
