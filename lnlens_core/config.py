@@ -67,6 +67,15 @@ def _parse_positive_duration(value: Any) -> int:
     return seconds
 
 
+def _parse_port(value: Any) -> int | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"not a TCP port (1-65535): {value!r}")
+    return int(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One setting, as every source names it."""
@@ -92,6 +101,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Cadence of analysis and policy runs (600, 10m, 1h)"),
     Setting("model_path", "lens-model", "model", "--model", _parse_path, "string", None,
             "ONNX liquidity model (default: the model shipped with lnlens)"),
+    Setting("http_port", "lens-http-port", "http_port", "--http-port", _parse_port, "string", None,
+            "Serve the read-only API, stream and dashboard on 127.0.0.1 at this port (off when unset)"),
 )  # fmt: skip
 _BY_FIELD = {s.field: s for s in SETTINGS}
 _TOML_TABLES = ("plugins",)
@@ -116,6 +127,7 @@ class LensConfig:
     policy_path: Path | None = None
     interval_s: int = 600
     model_path: Path | None = None
+    http_port: int | None = None
     blocked_plugins: tuple[str, ...] = ()
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

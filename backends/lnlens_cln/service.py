@@ -110,6 +110,7 @@ class LensService:
         self.clock = clock
         self._on_alerts = on_alerts
         self._policy: PolicyRunner | None = None
+        self._web: Any = None  # the lens-http-port server (lnlens_core.web), when running
         self._raised: set[tuple[str, str]] = set()
         self._rpc_factory = rpc_factory
         self._events: queue.SimpleQueue[HtlcEvent] = queue.SimpleQueue()
@@ -277,7 +278,30 @@ class LensService:
             log.exception("lnlens worker stopped")
             self._fail(f"internal error: {exc!r}")
         finally:
+            if self._web is not None:
+                self._web.stop()
             store.close()
+
+    def _start_web(self, lens: Lens) -> None:
+        """``lens-http-port``: the read-only API, stream and dashboard on 127.0.0.1, in this process.
+
+        The server gets its own RPC connection (pyln's is not thread-safe); the stream gets every
+        ``track_event`` batch of this worker. A server that cannot start is logged; lnlens carries on.
+        """
+        try:
+            from lnlens_core.web.server import WebServer
+            from lnlens_core.web.stream import StreamObserver
+            from lnlens_core.web.views import Live
+
+            web = WebServer(self.config, self.clock, port=self.config.http_port or 0,
+                            live=Live(backend=ClnBackend(self._rpc_factory())))  # fmt: skip
+            web.start()
+        except (LnlensError, OSError) as exc:
+            log.warning("lnlens: lens-http-port: the web server did not start: %s", exc)
+            return
+        lens.pm.register(StreamObserver(web.hub), name="lnlens-stream")
+        self._web = web
+        log.info("lnlens: %s", web.describe())
 
     def _fail(self, error: str) -> None:
         log.warning("lnlens: %s", error)
@@ -296,6 +320,8 @@ class LensService:
         backend = ClnBackend(self._rpc_factory())
         lens = Lens(self.config, store=store, clock=self.clock, backend=backend)
         lens.startup()
+        if self.config.http_port is not None:
+            self._start_web(lens)
         if self.config.policy_path is not None:
             self._policy = PolicyRunner(lens, backend, dry_run=self.config.dry_run, policy_path=self.config.policy_path)
         plugins = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": list(p.hooks)}

@@ -64,7 +64,8 @@ class WebServer:
         self.readers = Readers(self.config, self.clock, live_clock=self.live_clock, pm_factory=self.pm_factory)
         self.app = create_app(self.readers, token=self.token, token_path=self.token_path, live=self.live,
                               extra_routes=routes)  # fmt: skip
-        config = self.uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
+        # log_config=None: the host process (CLI, CLN plugin) owns logging; uvicorn must not reconfigure it.
+        config = self.uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None, lifespan="off",
                                      ws_max_size=65_536)  # fmt: skip
         self.server = self.uvicorn.Server(config)
         self._thread: threading.Thread | None = None
