@@ -121,10 +121,12 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         backend = _connect_waiting(args, ctx, stop)
         if backend is None:
             return 0
+        web = None
         try:
             lens = _lens(ctx, backend)
             lens.startup()
             config = ctx.config()
+            web = _start_web(ctx, lens, backend)
             engine = FeeEngine.from_config(lens, backend) if config.policy_path is not None else None
             sidecar = Sidecar(
                 lens,
@@ -142,11 +144,29 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
             if not stop.is_set():
                 sidecar.run()
         finally:
+            if web is not None:
+                web.stop()
             backend.close()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
+
+
+def _start_web(ctx: CliContext, lens: Lens, backend):
+    """``http_port`` set: the read-only API, stream and dashboard on 127.0.0.1 in this daemon (docs/api.md)."""
+    config = ctx.config()
+    if config.http_port is None:
+        return None
+    from lnlens_core.web.server import WebServer
+    from lnlens_core.web.stream import StreamObserver
+    from lnlens_core.web.views import Live
+
+    web = WebServer(config, ctx.clock, port=config.http_port, live=Live(backend=backend))
+    web.start()
+    lens.pm.register(StreamObserver(web.hub), name="lnlens-stream")
+    ctx.err.print(web.describe(), highlight=False)
+    return web
 
 
 def _print_json_line(result) -> None:
