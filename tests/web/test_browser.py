@@ -4,6 +4,7 @@ simulator run shows exactly the API's figures, takes an acknowledgement, and is 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,17 @@ def test_dashboard_shows_the_api_figures_in_chromium(live_sim, tmp_path):
             ratios = {r.get_attribute("data-channel"): r.query_selector(".ratios").inner_text()
                       for r in page.query_selector_all("#model .bar-row")}  # fmt: skip
             assert set(ratios) == {p["channel_id"] for p in latest}
+            for p in latest:
+                pct = (
+                    "-" if p["predicted_ratio"] is None else f"{math.floor(p['predicted_ratio'] * 100 + 0.5)}%"
+                )  # JS Math.round
+                assert ratios[p["channel_id"]].endswith(pct)
+            # The time series (one point per stored prediction) follows a click on a channel.
+            last = latest[-1]["channel_id"]
+            page.click(f'#model .bar-row[data-channel="{last}"]')
+            page.wait_for_function(f"document.getElementById('series-channel').textContent.startsWith('{last}')")
+            series = api(f"model/predictions?channel={last}&limit=1000")["series"]
+            assert page.get_attribute("#series", "data-points") == str(len(series)) and len(series) >= 8
 
             # Execute the first open suggestion from the page: the simulator runs it, the page shows the outcome.
             suggestions = api("recommendations")["suggestions"]

@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const sat = (msat) => msat == null ? "-" : Math.floor(msat / 1000).toLocaleString("en-US");
 const pct = (r) => r == null ? "-" : Math.round(r * 100) + "%";
 const when = (t) => t == null ? "-" : new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) + "Z";
-let acks = false, socket = null, pending = null;
+let acks = false, socket = null, pending = null, seriesChannel = null;
 const state = { loads: 0 };
 
 function el(tag, attrs, ...children) {
@@ -91,9 +91,31 @@ function drawModel(model, preds) {
   $("model").replaceChildren(...preds.latest.map((p) => {
     const bar = el("div", { class: "bar" }, Object.assign(el("div", { class: "fill" }), { style: `width:${(p.current_ratio ?? 0) * 100}%` }));
     if (p.predicted_ratio != null) bar.append(Object.assign(el("div", { class: "mark" }), { style: `left:calc(${p.predicted_ratio * 100}% - 1px)` }));
-    return el("div", { class: "bar-row", "data-channel": p.channel_id, title: "bar: current local share; mark: model's optimum" },
+    const row = el("div", { class: "bar-row", "data-channel": p.channel_id, title: "bar: current local share; mark: model's optimum" },
       el("span", {}, p.channel_id), bar, el("span", { class: "ratios num" }, `${pct(p.current_ratio)} → ${pct(p.predicted_ratio)}`));
+    row.onclick = () => { seriesChannel = p.channel_id; drawSeries().catch(showError); };
+    return row;
   }));
+  $("model-versions").textContent = model.versions.length ? model.versions.map((v) => `${v.name}-${v.version}${v.active ? " (active)" : ""}`).join(", ") : "none (the shipped model serves)";
+  if (seriesChannel === null && preds.latest.length) seriesChannel = preds.latest[0].channel_id;
+}
+
+// SEEDS 67: the model's optimum and the channel's ratio over time, one line each, from the stored predictions.
+async function drawSeries() {
+  if (seriesChannel === null) return;
+  const data = await api(`model/predictions?channel=${encodeURIComponent(seriesChannel)}&limit=1000`);
+  const pts = data.series;
+  $("series-channel").textContent = `${seriesChannel} (${pts.length} predictions)`;
+  const t0 = pts.length ? pts[0].time : 0, t1 = pts.length ? pts[pts.length - 1].time : 1;
+  const x = (t) => t1 > t0 ? ((t - t0) / (t1 - t0)) * 500 : 250;
+  const line = (key, cls) => {
+    const poly = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    poly.setAttribute("class", cls);
+    poly.setAttribute("points", pts.filter((p) => p[key] != null).map((p) => `${x(p.time).toFixed(1)},${(120 - p[key] * 120).toFixed(1)}`).join(" "));
+    return poly;
+  };
+  $("series").replaceChildren(line("current_ratio", "current"), line("predicted_ratio", "predicted"));
+  $("series").dataset.points = pts.length;
 }
 
 async function refresh() {
@@ -106,6 +128,7 @@ async function refresh() {
   $("data-time").textContent = when(node.time);
   drawChannels(channels); drawOpportunities(opps); drawSuggestions(recs); drawForwards(fwd);
   drawFailures(fails); drawFees(hist); drawModel(model, preds);
+  await drawSeries();
   state.loads += 1;
   document.body.dataset.loads = state.loads;
 }
