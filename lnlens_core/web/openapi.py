@@ -92,7 +92,7 @@ def _param_schema(p: Param) -> dict[str, Any]:
         return {"type": "string", "pattern": r"^[0-9]{1,7}x[0-9]{1,7}x[0-9]{1,4}$", "examples": ["800000x1x0"]}
     return {
         "type": "string",
-        "pattern": r"^[0-9]{1,15}(\.[0-9]{1,9})?_[0-9x/]+$",
+        "pattern": r"^[0-9]{1,15}(\.[0-9]{1,17})?_[0-9a-fhx:/]+$",
         "description": "the previous page's next_cursor (opaque)",
     }
 
