@@ -100,13 +100,19 @@ def failures_view(lens: Lens, q: dict, live: Live) -> dict[str, Any]:
 
 def opportunities_view(lens: Lens, q: dict, live: Live) -> dict[str, Any]:
     when, items = lens.store.latest_opportunities()
-    chosen = filter_opportunities(items, min_urgency=q["min_urgency"], channel=q["channel"], limit=q["limit"])
-    return {"schema_version": SCHEMA_VERSION, "run_time": when, "opportunities": chosen}
+    # A run stores per-channel opportunities and channel pairs together; pairs name their in_channel.
+    pick = {"min_urgency": q["min_urgency"], "channel": q["channel"], "limit": q["limit"]}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_time": when,
+        "opportunities": filter_opportunities([o for o in items if o["in_channel"] is None], **pick),
+        "pairs": filter_opportunities([o for o in items if o["in_channel"] is not None], **pick),
+    }
 
 
 def recommendations_view(lens: Lens, q: dict, live: Live) -> dict[str, Any]:
     when, items = lens.store.latest_opportunities()
-    rules = [rec for opp in items for rec in opp["recommendations"]]
+    rules = [rec for opp in items if opp["in_channel"] is None for rec in opp["recommendations"]]
     return {
         "run_time": when,
         "rules": rules,
