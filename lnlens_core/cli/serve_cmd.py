@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..web.driver import SimDriver
     from ..web.server import WebServer
+    from ..web.watcher import StoreWatcher
 
     config = ctx.config()
     if args.speed <= 0:
@@ -40,7 +41,7 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
     backend = open_backend("sim", ctx) if args.simulate else None
     clock = getattr(backend, "clock", None) or ctx.clock
     server = WebServer(config, clock, host=args.host, port=args.port, live_clock=backend is not None)
-    driver = None
+    driver: SimDriver | StoreWatcher
     if backend is not None:
         assert server.live is not None
         server.live.backend = backend
@@ -55,6 +56,10 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
                            interval_s=args.interval or config.interval_s)  # fmt: skip
         driver.start()
         driver.ready.wait()
+    else:
+        # Another process writes this database: its new forwards and analyses reach the stream by polling.
+        driver = StoreWatcher(config.db_path, server.hub)
+        driver.start()
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print(f"lnlens: warning: listening on {args.host}: reachable from other machines", file=sys.stderr)
     server.start()
@@ -63,6 +68,5 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
         server.wait()
     finally:
         server.stop()
-        if driver is not None:
-            driver.stop()
+        driver.stop()
     return 0

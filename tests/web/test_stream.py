@@ -217,3 +217,30 @@ def test_docs_list_every_message_type_and_endpoint():
     text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
     assert all(f"| `{kind}` |" in text for kind in SERVER_TYPES)
     assert all(f"| `{path}` |" in text for path in ROUTES)
+
+
+def test_plain_serve_streams_what_another_process_writes_to_the_store(tmp_path):
+    from lnlens_core.web.watcher import StoreWatcher
+
+    server = _server(tmp_path, clock=ManualClock(1_000.0))
+    writer = Store(server.config.db_path)
+    writer.ingest_forwards([_forward(0, 1_000.0)], source="live")  # before: never published
+    watcher = StoreWatcher(server.config.db_path, server.hub, poll_s=0.02)
+    with TestClient(server.app) as client, client.websocket_connect(f"{STREAM_PATH}?token={server.token}") as ws:
+        ws.receive_text()
+        watcher.start()
+        assert _wait(lambda: watcher.polls >= 1)
+        writer.ingest_forwards([_forward(i, 1_000.0 + i) for i in (1, 2)], source="live")
+        got = [_until(ws, "forward")["data"]["key"] for _ in range(2)]
+        assert got == [_forward(1, 0).key, _forward(2, 0).key]
+        row = {"short_channel_id": "800001x2x1", "in_channel": None, "window_s": 3600, "urgency": 5,
+               "missed_revenue_msat": 7_000, "recommendations": []}  # fmt: skip
+        writer.save_opportunities([row, {**row, "in_channel": "800000x1x0"}], run_time=1_010.0)
+        writer.save_alerts([{"type": "drain", "short_channel_id": "800001x2x1", "message": "m", "evidence": {}}],
+                           run_time=1_010.0)  # fmt: skip
+        opp = _until(ws, "opportunities")["data"]
+        assert (opp["run_time"], opp["count"], opp["missed_revenue_msat"], opp["top"]) == (1_010.0, 1, 7_000, [row])
+        alerts = _until(ws, "alerts")["data"]["alerts"]
+        assert [a["kind"] for a in alerts] == ["drain"]
+    watcher.stop()
+    writer.close()
