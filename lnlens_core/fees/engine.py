@@ -136,7 +136,9 @@ class FeeEngine:
         inputs = assembled.inputs[ch.channel_id]
         if choice is not None:
             return self._plugin_choice(choice, inputs, assembled, base)
-        assert self.evaluator is not None
+        if self.evaluator is None:  # no policy file, and no plugin chose for this channel: keep it
+            why = "no plugin chose a strategy for this channel and no policy file is set"
+            return PlannedChange(**base, policy=None, strategy=None, chosen_by="none", reason=why)
         decision = self.evaluator.evaluate(inputs, assembled.env, explain=explain)
         return PlannedChange(
             **base, policy=decision.policy, strategy=decision.strategy, chosen_by=POLICY_FILE,

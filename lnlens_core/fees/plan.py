@@ -24,7 +24,8 @@ class PlannedChange:
     :ivar update: what would be sent (after rails; None: nothing). Vetoed changes keep
         their update here and list the vetoes.
     :ivar chosen_by: ``policy-file``, ``select_fee_strategy`` (a plugin answered; ``policy``
-        is the name it gave) or ``rails`` (unmanaged).
+        is the name it gave), ``rails`` (unmanaged) or ``none`` (no plugin answered and no
+        policy file is set: the channel is kept).
     :ivar rails: what the rails changed; ``blocked`` why they stopped the change entirely.
     :ivar explain: with ``explain``, the evaluator's lines (matchers, values, strategy).
     """

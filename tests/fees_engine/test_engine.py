@@ -139,3 +139,17 @@ def test_emit_commands(make_engine):
     assert "lightning-cli setchannel id=800000x1x0 feebase=0 feeppm=120" in cln
     with pytest.raises(ValueError):
         emit_commands(plan, "bash")
+
+
+def test_without_a_policy_file_channels_no_plugin_chooses_are_kept(make_engine, register_plugin, node):
+    class OnlyOne:
+        @hookimpl
+        def select_fee_strategy(self, channel):
+            return StrategyChoice("mine", "static", {"fee_ppm": 42}) if channel.channel_id.block == 800000 else None
+
+    register_plugin(OnlyOne())
+    plan = make_engine(None).plan()
+    by_choice = {c.chosen_by for c in plan.changes}
+    assert by_choice == {"select_fee_strategy", "none"}
+    kept = [c for c in plan.changes if c.chosen_by == "none"]
+    assert kept and all(c.update is None and "no policy file" in c.reason for c in kept)
