@@ -16,83 +16,39 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from lnlens_core import __version__
-from lnlens_core.backend import NodeBackend
 from lnlens_core.clock import Clock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import Channel, ChannelId, HtlcEvent
 from lnlens_core.errors import BackendError, LnlensError
 from lnlens_core.failures import refine_temporary_failure
-from lnlens_core.fees.api import PolicyRunner, plan_or_apply, rollback_change
-from lnlens_core.fees.api import history as policy_history
+from lnlens_core.fees.api import PolicyRunner
 from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
-from lnlens_core.liquidity import recommend
-from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.monitor import BackfillProgress
-from lnlens_core.opportunities import filter_opportunities, run_analysis
+from lnlens_core.opportunities import run_analysis
 from lnlens_core.plugins import list_plugins
-from lnlens_core.report import SCHEMA_VERSION, channel_json
+from lnlens_core.report import channel_json
 from lnlens_core.storage import Store
 
 from .backend import ClnBackend, RpcLike
-from .methods import ANALYSIS_FAILED, POLICY_FAILED, UNAVAILABLE, UNKNOWN_CHANNEL, LensRpcError, Reply
+from .methods import UNAVAILABLE, LensRpcError
+from .requests import DEFAULT_WINDOW_S, ServiceRequests
+from .results import Results, restored_result
 
 __all__ = ["LensService", "DEFAULT_WINDOW_S"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW_S = 86_400
 TICK_S = 1.0
 CHANNEL_REFRESH_S = 60.0
 STATS_MIN_S = 2.0  # lens-channels counters are recomputed at most this often under live traffic
 PAGE_SIZE = 1000
 
 
-@dataclass(slots=True)
-class Results:
-    """What the worker publishes; the I/O thread only reads it (under ``LensService._lock``)."""
-
-    worker: str = "starting"
-    error: str | None = None
-    backfill: dict[str, Any] = field(
-        default_factory=lambda: {"state": "pending", "pages": 0, "forwards_read": 0, "forwards_new": 0,
-                                 "cursor": None, "error": None}
-    )  # fmt: skip
-    events_live: int = 0
-    events_recorded: int = 0
-    events_recorded_live: int = 0
-    forwards_stored: int | None = None
-    analyses: dict[int, dict[str, Any]] = field(default_factory=dict)
-    last_analysis: dict[str, Any] | None = None
-    last_policy_run: dict[str, Any] | None = None
-    channels: list[dict[str, Any]] = field(default_factory=list)
-    channels_time: float | None = None
-    plugins: list[dict[str, Any]] = field(default_factory=list)
-
-
-def restored_result(store: Store) -> dict[str, Any] | None:
-    """The last analysis a previous run saved, shaped as a lens-opportunities answer (``restored``: true).
-
-    Lets the plugin answer at once after a restart, before its history is reloaded;
-    alerts and vetoes are not saved, so they are empty here.
-    """
-    when, rows = store.latest_opportunities()
-    if when is None or not rows:
-        return None
-    return {
-        "schema_version": SCHEMA_VERSION, "run_time": when, "window_s": rows[0]["window_s"],
-        "channels": len(store.latest_channels(at=when)[1]),
-        "opportunities": [r for r in rows if r["in_channel"] is None],
-        "pairs": [r for r in rows if r["in_channel"] is not None],
-        "vetoed": [], "alerts": [], "backfill_done": False, "restored": True,
-    }  # fmt: skip
-
-
-class LensService:
+class LensService(ServiceRequests):
     """lnlens inside one lightningd: a worker thread plus stored results.
 
     :param rpc_factory: makes the worker's own RPC connection (pyln's is not thread-safe).
@@ -156,113 +112,6 @@ class LensService:
             error = self.results.error
         if error is not None:
             raise LensRpcError(f"lnlens is unavailable: {error}", UNAVAILABLE)
-
-    def opportunities(self, since_s: int | None, *, min_urgency: int, limit: int | None, reply: Reply) -> None:
-        """Answer from the stored analysis of this window, or have the worker run one."""
-        self._check_available()
-        window = since_s or DEFAULT_WINDOW_S
-
-        def answer(result: dict[str, Any]) -> None:
-            # Pairs take the same filter: on a big node they outnumber channels many times over.
-            chosen = {key: filter_opportunities(result[key], min_urgency=min_urgency, limit=limit)
-                      for key in ("opportunities", "pairs")}  # fmt: skip
-            reply({**result, **chosen})
-
-        with self._lock:
-            stored = self.results.analyses.get(window)
-        if stored is not None:
-            answer(stored)
-            return
-
-        def job(lens: Lens | None) -> None:
-            if lens is None:  # the worker failed before it got to this
-                reply(LensRpcError(f"lnlens is unavailable: {self.results.error}", UNAVAILABLE))
-                return
-            try:
-                result = self._analyze(lens, window, save=False)
-            except (LnlensError, ValueError) as exc:
-                reply(LensRpcError(f"lens-opportunities: analysis failed: {exc}", ANALYSIS_FAILED))
-                return
-            with self._lock:  # kept until the next periodic run replaces every stored window
-                self.results.analyses[window] = result
-            answer(result)
-
-        self._jobs.put(job)
-        self._wake.set()
-        if self.results.error is not None:  # failed meanwhile: nobody else will run the job
-            self._drain_jobs(None)
-
-    def run_job(self, name: str, work: Callable[[Lens], dict[str, Any]], reply: Reply) -> None:
-        """Run ``work`` on the worker, which owns the Lens, the store and its own RPC connection."""
-        self._check_available()
-
-        def job(lens: Lens | None) -> None:
-            if lens is None:
-                reply(LensRpcError(f"lnlens is unavailable: {self.results.error}", UNAVAILABLE))
-                return
-            try:
-                reply(work(lens))
-            except LnlensError as exc:  # ConfigError (a bad policy file), nothing to roll back, ...
-                reply(LensRpcError(f"{name}: {exc}", POLICY_FAILED))
-
-        self._jobs.put(job)
-        self._wake.set()
-        if self.results.error is not None:
-            self._drain_jobs(None)
-
-    def policy(self, *, apply: bool, reply: Reply) -> None:
-        path = self.config.policy_path
-        if path is None:
-            raise LensRpcError("lens-policy: no policy file: start the plugin with lens-policy=FILE", POLICY_FAILED)
-        self.run_job("lens-policy", lambda lens: plan_or_apply(lens, _backend(lens), apply=apply, policy_path=path),
-                     reply)  # fmt: skip
-
-    def recommend(self, since_s: int | None, *, min_gap: float, limit: int, reply: Reply) -> None:
-        def work(lens: Lens) -> dict[str, Any]:
-            models = ModelRegistry(lens.store, self.config.data_dir / "models", configured=self.config.model_path)
-            return recommend(lens, models, since_s=since_s or DEFAULT_WINDOW_S, min_gap=min_gap, limit=limit)
-
-        self.run_job("lens-recommend", work, reply)
-
-    def history(self, channel_id: ChannelId | None, *, reply: Reply) -> None:
-        self.run_job("lens-history", lambda lens: policy_history(lens, channel=channel_id), reply)
-
-    def rollback(self, change_id: int | None, channel_id: ChannelId | None, *, reply: Reply) -> None:
-        self.run_job("lens-rollback",
-                     lambda lens: rollback_change(lens, _backend(lens), change_id=change_id, channel=channel_id),
-                     reply)  # fmt: skip
-
-    def channels(self, channel_id: ChannelId | None) -> dict[str, Any]:
-        self._check_available()
-        with self._lock:
-            rows, when = list(self.results.channels), self.results.channels_time
-        if channel_id is not None:
-            rows = [r for r in rows if r["short_channel_id"] == str(channel_id)]
-            if not rows:
-                raise LensRpcError(f"lens-channels: {channel_id} is not one of this node's channels", UNKNOWN_CHANNEL)
-        return {"time": when, "channels": rows}
-
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            r = self.results
-            return {
-                "version": __version__,
-                "worker": r.worker,
-                "error": r.error,
-                "db": {"path": str(self.config.db_path), "forwards": r.forwards_stored},
-                "backfill": dict(r.backfill),
-                "events": {"live": r.events_live, "recorded": r.events_recorded,
-                           "queued": r.events_live - r.events_recorded_live},
-                "last_analysis": dict(r.last_analysis) if r.last_analysis else None,
-                "last_policy_run": dict(r.last_policy_run) if r.last_policy_run else None,
-                "interval_s": self.config.interval_s,
-                "dry_run": self.config.dry_run,
-                "policy": str(self.config.policy_path) if self.config.policy_path else None,
-                "model": str(self.config.model_path) if self.config.model_path else "default",
-                "plugins": list(r.plugins),
-            }  # fmt: skip
-
-    # -- worker thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
@@ -474,11 +323,6 @@ class LensService:
         self._raised = active
         if new and self._on_alerts is not None:
             self._on_alerts(new)
-
-
-def _backend(lens: Lens) -> NodeBackend:
-    assert lens.backend is not None  # the worker's Lens always has its ClnBackend
-    return lens.backend
 
 
 def default_rpc_factory(lightning_dir: str, rpc_file: str) -> Callable[[], RpcLike]:
