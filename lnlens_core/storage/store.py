@@ -112,11 +112,11 @@ class Store:
                 inserts.append(event)
             elif old == ForwardStatus.OFFERED.value and event.status.resolved:
                 upgrades.append(event)
-        placeholders = ",".join("?" * len(FORWARD_COLUMNS))
+        marks = ",".join("?" * len(FORWARD_COLUMNS))
         assignments = ",".join(f"{c}=?" for c in FORWARD_COLUMNS[1:])
         with self.db.atomic():
             self.db.conn.executemany(
-                f"INSERT INTO forwards ({','.join(FORWARD_COLUMNS)}) VALUES ({placeholders})",
+                f"INSERT INTO forwards ({','.join(FORWARD_COLUMNS)}) VALUES ({marks})",
                 [forward_row(e, source) for e in inserts],
             )
             self.db.conn.executemany(
