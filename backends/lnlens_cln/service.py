@@ -219,7 +219,7 @@ class LensService(ServiceRequests):
             log.warning("lnlens: backfill failed: %s", exc)
             return
         self._publish_backfill(progress, "done")
-        self._publish(forwards_stored=lens.store.db.table("forwards").count)
+        self._publish(forwards_stored=lens.store.forward_count())
         self._publish_channels(lens)
 
     def _publish_backfill(self, progress: BackfillProgress, state: str) -> None:
@@ -298,7 +298,7 @@ class LensService(ServiceRequests):
         with self._lock:
             self.results.analyses = {DEFAULT_WINDOW_S: result}
             self.results.last_analysis = summary
-        self._publish(forwards_stored=lens.store.db.table("forwards").count)
+        self._publish(forwards_stored=lens.store.forward_count())
         if self._policy is not None:
             self._run_policy()
 

@@ -84,6 +84,9 @@ class Store:
     def pending_migrations(self) -> list[str]:
         return [m.name for m in migrations.pending(self.db)]
 
+    def forward_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM forwards").fetchone()[0])
+
     def row_counts(self) -> dict[str, int]:
         return {name: self.db.table(name).count for name in sorted(self.db.table_names()) if not name.startswith("_")}
 
