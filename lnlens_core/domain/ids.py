@@ -23,13 +23,16 @@ class ChannelId:
     block: int
     tx: int
     output: int
-    # Channel ids key every hot dictionary (flows, policies): hash once, not per lookup.
+    # Channel ids key every hot dictionary (flows, policies) and are written with every stored
+    # forward: hash and format once, not per lookup or row.
     _hash: int = field(init=False, repr=False, compare=False, default=0)
+    _text: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
         if not (0 <= self.block < 1 << 24 and 0 <= self.tx < 1 << 24 and 0 <= self.output < 1 << 16):
             raise ValueError(f"short channel id out of range: {self.block}x{self.tx}x{self.output}")
         object.__setattr__(self, "_hash", hash(self.block << 40 | self.tx << 16 | self.output))
+        object.__setattr__(self, "_text", f"{self.block}x{self.tx}x{self.output}")
 
     def __hash__(self) -> int:
         return self._hash
@@ -75,7 +78,7 @@ class ChannelId:
         return f"{self.block}:{self.tx}:{self.output}"
 
     def __str__(self) -> str:
-        return f"{self.block}x{self.tx}x{self.output}"
+        return self._text
 
 
 @functools.lru_cache(maxsize=65_536)
