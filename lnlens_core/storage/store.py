@@ -9,10 +9,8 @@ once and counted once.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from sqlite_utils import Database
 
 from ..domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
 from ..errors import StoreError
+from .records import JOURNAL_STATES, RecordQueries
 from .rows import (
     FORWARD_COLUMNS,
     SNAPSHOT_COLUMNS,
@@ -43,14 +42,13 @@ PRUNABLE: dict[str, tuple[str, str]] = {
     "predictions": ("model_predictions", "time"),
     "journal": ("fee_updates", "planned_time"),
 }
-JOURNAL_STATES = ("planned", "applied", "verified", "failed", "vetoed", "rolled_back")
 # Journal rows in these states are part of an unfinished change and are never pruned.
 _JOURNAL_OPEN = ("planned", "applied")
 
 _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
 
 
-class Store:
+class Store(RecordQueries):
     """The lnlens database. Not thread-safe: use one Store per thread, or a lock.
 
     :param path: the database file, created with its folder if missing; None for
@@ -261,135 +259,6 @@ class Store:
         sql, params = "SELECT * FROM channel_snapshots", []
         if since is not None:
             sql, params = sql + " WHERE time >= ?", [since]
-        return list(self.db.query(sql + " ORDER BY time, channel_id", params))
-
-    # -- fee journal ----------------------------------------------------------
-
-    def journal_plan(
-        self,
-        *,
-        channel_id: ChannelId,
-        old_policy: Any,
-        new_policy: Any,
-        reason: str,
-        now: float,
-        policy: str | None = None,
-        strategy: str | None = None,
-        plugin: str | None = None,
-        rollback_of: int | None = None,
-    ) -> int:
-        """Record an intended change before it is sent; returns its journal id."""
-        with self.db.atomic():
-            cur = self.db.execute(
-                "INSERT INTO fee_updates (channel_id, state, planned_time, policy, strategy, plugin, reason,"
-                " old_policy, new_policy, rollback_of) VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?)",
-                [str(channel_id), now, policy, strategy, plugin, reason, json.dumps(asdict(old_policy)),
-                 json.dumps(asdict(new_policy)), rollback_of],
-            )  # fmt: skip
-        return int(cur.lastrowid or 0)
-
-    def journal_mark(self, entry_id: int, state: str, *, now: float, detail: str | None = None) -> None:
-        """Move a journal entry on (planned → applied → verified, or failed/vetoed/rolled_back)."""
-        if state not in JOURNAL_STATES:
-            raise ValueError(f"unknown journal state {state!r}")
-        column = "applied_time" if state == "applied" else "finished_time"
-        with self.db.atomic():
-            self.db.execute(
-                f"UPDATE fee_updates SET state = ?, {column} = ?, detail = coalesce(?, detail) WHERE id = ?",
-                [state, now, detail, entry_id],
-            )
-
-    def journal(self, *, channel_id: ChannelId | None = None, states: Sequence[str] = ()) -> list[dict[str, Any]]:
-        where, params = ["1=1"], []
-        if channel_id is not None:
-            where.append("channel_id = ?")
-            params.append(str(channel_id))
-        if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            params.extend(states)
-        sql = f"SELECT * FROM fee_updates WHERE {' AND '.join(where)} ORDER BY id"
-        return list(self.db.query(sql, params))
-
-    # -- opportunities --------------------------------------------------------
-
-    def save_opportunities(self, rows: Sequence[dict[str, Any]], *, run_time: float) -> None:
-        """Store one analysis run: each row is an opportunity's JSON form (see lnlens_core.report)."""
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "INSERT INTO opportunities (run_time, out_channel, in_channel, window_s, urgency,"
-                " missed_revenue_msat, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_time, r["short_channel_id"], r.get("in_channel"), r["window_s"], r["urgency"],
-                  r["missed_revenue_msat"], json.dumps(r)) for r in rows],
-            )  # fmt: skip
-
-    def save_alerts(self, rows: Sequence[dict[str, Any]], *, run_time: float) -> None:
-        """Store one analysis run's alerts (their JSON form: type, short_channel_id, message, evidence)."""
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "INSERT INTO alerts (run_time, kind, channel_id, message, evidence) VALUES (?, ?, ?, ?, ?)",
-                [(run_time, r["type"], r["short_channel_id"], r["message"], json.dumps(r["evidence"])) for r in rows],
-            )
-
-    def alerts(self, *, since: float | None = None) -> list[dict[str, Any]]:
-        """Stored alerts, newest run first."""
-        sql, params = "SELECT * FROM alerts", []
-        if since is not None:
-            sql, params = sql + " WHERE run_time >= ?", [since]
-        rows = self.db.query(sql + " ORDER BY run_time DESC, id", params)
-        return [{**r, "evidence": json.loads(r["evidence"])} for r in rows]
-
-    def latest_opportunities(self) -> tuple[float | None, list[dict[str, Any]]]:
-        """The newest stored analysis run: its time and its opportunities, most urgent first."""
-        (when,) = self.db.execute("SELECT max(run_time) FROM opportunities").fetchone()
-        if when is None:
-            return None, []
-        rows = self.db.execute("SELECT body FROM opportunities WHERE run_time = ? ORDER BY id", [when]).fetchall()
-        return when, [json.loads(body) for (body,) in rows]
-
-    # -- model versions -------------------------------------------------------
-
-    def add_model_run(self, *, time: float, name: str, version: str, path: str, metrics: dict[str, Any]) -> int:
-        """Record a model version (inactive); returns its id."""
-        with self.db.atomic():
-            cur = self.db.execute(
-                "INSERT INTO model_runs (time, name, version, path, metrics, active) VALUES (?, ?, ?, ?, ?, 0)",
-                [time, name, version, path, json.dumps(metrics, sort_keys=True)],
-            )
-        return int(cur.lastrowid)
-
-    def model_runs(self) -> list[dict[str, Any]]:
-        """Every recorded model version, oldest first, metrics decoded."""
-        rows = list(self.db.query("SELECT * FROM model_runs ORDER BY id"))
-        for row in rows:
-            row["metrics"] = json.loads(row["metrics"])
-            row["active"] = bool(row["active"])
-        return rows
-
-    def activate_model(self, model_id: int, *, time: float) -> None:
-        """Make one model version the active one, in one transaction."""
-        with self.db.atomic():
-            self.db.execute("UPDATE model_runs SET active = 0 WHERE active = 1")
-            self.db.execute(
-                "UPDATE model_runs SET active = 1, activated_time = ?,"
-                " activation = (SELECT coalesce(max(activation), 0) + 1 FROM model_runs) WHERE id = ?",
-                [time, model_id],
-            )
-
-    def save_predictions(self, rows: Sequence[tuple[str, float | None, float | None]], *, time: float,
-                         model: str) -> None:  # fmt: skip
-        """Store one model run's predictions: (channel id, current ratio, predicted ratio) per channel."""
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "INSERT OR REPLACE INTO model_predictions (time, channel_id, model, current_ratio, predicted_ratio)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(time, cid, model, cur, pred) for cid, cur, pred in rows],
-            )
-
-    def predictions(self, *, channel_id: ChannelId | None = None) -> list[dict[str, Any]]:
-        """The stored predictions, oldest first (one channel's, or all)."""
-        sql, params = "SELECT * FROM model_predictions", []
-        if channel_id is not None:
-            sql, params = sql + " WHERE channel_id = ?", [str(channel_id)]
         return list(self.db.query(sql + " ORDER BY time, channel_id", params))
 
     # -- retention ------------------------------------------------------------
