@@ -161,6 +161,32 @@ class ClnBackend:
         theirs = [e for e in entries if e.get("source") == pc["peer_id"]]
         return policy_from_gossip(theirs[0]) if theirs else None
 
+    # -- optional inputs of the fee engine (lnlens_core/fees/assemble.py) ------------------
+
+    def peer_node_stats(self, pubkey: str) -> tuple[int, int] | None:
+        """A node's public channels and their total capacity from gossip (``listchannels source=``)."""
+        entries = self.rpc.call("listchannels", {"source": pubkey}).get("channels", [])
+        capacity = {e["short_channel_id"]: int(e["amount_msat"]) for e in entries}
+        return (len(capacity), sum(capacity.values())) if capacity else None
+
+    def synced_to_chain(self) -> bool:
+        """lightningd reports sync problems as ``warning_*_sync`` fields of getinfo."""
+        info = self.rpc.call("getinfo")
+        return not any(key in info for key in ("warning_bitcoind_sync", "warning_lightningd_sync"))
+
+    def onchain_fee_rates(self, targets: Sequence[int]) -> dict[int, float]:
+        """sat/vB per confirmation target from ``feerates perkb``: the estimate for the nearest
+        block count at or above the target (else the slowest one); targets without one are left out."""
+        estimates = self.rpc.call("feerates", {"style": "perkb"}).get("perkb", {}).get("estimates", [])
+        by_blocks = sorted((int(e["blockcount"]), int(e["feerate"])) for e in estimates)
+        rates: dict[int, float] = {}
+        for target in targets:
+            fit = [perkb for blocks, perkb in by_blocks if blocks >= target]
+            chosen = fit[0] if fit else (by_blocks[-1][1] if by_blocks else None)
+            if chosen is not None:
+                rates[target] = chosen / 1000  # sat per 1000 vB -> sat/vB
+        return rates
+
     def set_channel_policy(self, channel_id: ChannelId, update: FeeUpdate) -> ChannelPolicy:
         pc = self._own(channel_id)
         missing = unsupported_fields(update, self.capabilities)

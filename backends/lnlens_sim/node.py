@@ -225,6 +225,20 @@ class SimNode:
         self.network.set_policy(e, policy, self.clock.now())
         return policy
 
+    def peer_node_stats(self, pubkey: str) -> tuple[int, int] | None:
+        """A node's public channels and their total capacity, from the graph (charge-lnd's ``node.*``).
+
+        Counts channels with at least one enabled direction, as gossip shows them; None for an unknown node.
+        """
+        graph = self.network.graph
+        try:
+            node = graph.pubkeys.index(pubkey)
+        except ValueError:
+            return None
+        mine = (graph.node1 == node) | (graph.node2 == node)
+        public = mine & graph.enabled.reshape(-1, 2).any(axis=1)
+        return int(public.sum()), int(graph.capacity_sat[public].sum()) * 1000
+
     # -- simulation ---------------------------------------------------------------------
 
     def attach(self, monitor, *, flush: bool = True) -> None:

@@ -11,6 +11,7 @@ backend may offer these optional methods, and the engine uses them when present:
 
 Without them those criteria do not match (peer stats, synced), ``cost`` uses charge-lnd's
 1 ppm, or the channel is kept with an error naming the missing estimate; each case adds a note.
+Which backend offers which is tabled in docs/FEES.md.
 """
 
 from __future__ import annotations

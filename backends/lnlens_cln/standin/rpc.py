@@ -48,12 +48,16 @@ class SimLightningRpc:
         self.ledger = ledger or ForwardLedger()
         self.lightning_dir = lightning_dir
         self.calls: list[tuple[str, Any]] = []
+        self.sync_warning: str | None = None
+        """When set, getinfo reports it as ``warning_bitcoind_sync`` (a test's input)."""
+        self.feerates_perkb: dict[int, int] = {}
+        """``feerates`` estimates by block count, sat per 1000 vB (a test's input: the simulator has no chain)."""
         self.lock = threading.RLock()
         self._clock = getattr(node, "clock", None) or SystemClock()
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "getinfo": self.getinfo, "listpeerchannels": self.listpeerchannels, "listchannels": self.listchannels,
             "listnodes": self.listnodes, "listforwards": self.ledger_call("listforwards"),
-            "wait": self.ledger_call("wait"), "setchannel": self.setchannel,
+            "wait": self.ledger_call("wait"), "setchannel": self.setchannel, "feerates": self.feerates,
         }  # fmt: skip
 
     def ledger_call(self, name: str) -> Callable[[dict[str, Any]], Any]:
@@ -84,7 +88,15 @@ class SimLightningRpc:
             "fees_collected_msat": getattr(getattr(self.node, "stats", None), "revenue_msat", 0),
             "lightning-dir": self.lightning_dir,
             "address": [], "binding": [],
-        }  # fmt: skip
+        } | ({"warning_bitcoind_sync": self.sync_warning} if self.sync_warning else {})  # fmt: skip
+
+    def feerates(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("style") != "perkb":
+            raise RpcFailure(-32602, "the stand-in answers style=perkb only")
+        estimates = [
+            {"blockcount": b, "feerate": f, "smoothed_feerate": f} for b, f in sorted(self.feerates_perkb.items())
+        ]
+        return {"perkb": {"estimates": estimates} if estimates else {}}
 
     def _peer_channel(self, ch: Any) -> dict[str, Any]:
         p = ch.local_policy
@@ -121,6 +133,8 @@ class SimLightningRpc:
     def listchannels(self, params: dict[str, Any]) -> dict[str, Any]:
         out = []
         me = self.node.get_info().pubkey
+        if params.get("source") not in (None, me):
+            return {"channels": self._gossip_from(params["source"])}
         for ch in self.node.list_channels():
             if params.get("short_channel_id") not in (None, str(ch.channel_id)):
                 continue
@@ -138,6 +152,29 @@ class SimLightningRpc:
                     "features": "",
                 })  # fmt: skip
         return {"channels": out}
+
+    def _gossip_from(self, source: str) -> list[dict[str, Any]]:
+        """Another node's half-channels as gossip shows them: from the simulator's graph, when there is one."""
+        graph = getattr(getattr(self.node, "network", None), "graph", None)
+        if graph is None or source not in graph.pubkeys:
+            return []
+        from lnlens_sim.graph import channel_id_of
+
+        node, origin = graph.pubkeys.index(source), graph.meta.get("channel_origin")
+        src, dst = graph.src, graph.dst
+        out = []
+        for e in (int(e) for e in ((src == node) & graph.enabled).nonzero()[0]):
+            scid = channel_id_of(int(origin[e >> 1]) if origin is not None else e >> 1)
+            out.append({
+                "source": source, "destination": graph.pubkeys[int(dst[e])], "short_channel_id": str(scid),
+                "direction": e & 1, "public": True, "amount_msat": int(graph.capacity_sat[e >> 1]) * 1000,
+                "message_flags": 1, "channel_flags": e & 1, "active": True, "last_update": int(self._clock.now()),
+                "base_fee_millisatoshi": int(graph.base_fee_msat[e]), "fee_per_millionth": int(graph.fee_ppm[e]),
+                "delay": int(graph.cltv_delta[e]), "htlc_minimum_msat": int(graph.htlc_min_msat[e]),
+                "htlc_maximum_msat": int(graph.htlc_max_msat[e]) or int(graph.capacity_sat[e >> 1]) * 1000,
+                "features": "",
+            })  # fmt: skip
+        return out
 
     def listnodes(self, params: dict[str, Any]) -> dict[str, Any]:
         # Our peers are the nodes we know an alias of (gossip beyond them is not needed by lnlens).
