@@ -90,3 +90,20 @@ def recommend(lens, registry, *, since_s: int = 86_400, min_gap: float = 0.1, li
         "model_version": version,
         "model_unavailable": why,
     }
+
+
+def store_predictions(lens, registry) -> dict:
+    """The model's part of a daemon's periodic run: predict every channel's optimal ratio and store it.
+
+    The stored history feeds the dashboard's time series and ``lnlens report``. A model that cannot
+    be used (no onnxruntime, a schema mismatch) is reported, never raised: lnlens runs rule-based.
+    """
+    from .errors import ModelError
+
+    try:
+        model = registry.load_active()
+        view = liquidity_view(lens.store, model, now=lens.clock.now(), backend=lens.backend, save=True)
+    except ModelError as exc:
+        return {"model": None, "error": str(exc), "predictions": 0, "suggestions": 0}
+    return {"model": f"{model.name}-{model.version}", "error": None, "predictions": len(view.channels),
+            "suggestions": len(view.suggestions)}  # fmt: skip

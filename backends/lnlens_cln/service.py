@@ -27,6 +27,8 @@ from lnlens_core.failures import refine_temporary_failure
 from lnlens_core.fees.api import PolicyRunner
 from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
+from lnlens_core.liquidity import store_predictions
+from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.monitor import BackfillProgress
 from lnlens_core.opportunities import run_analysis
 from lnlens_core.plugins import list_plugins
@@ -301,6 +303,14 @@ class LensService(ServiceRequests):
         self._publish(forwards_stored=lens.store.forward_count())
         if self._policy is not None:
             self._run_policy()
+        self._run_model(lens)
+
+    def _run_model(self, lens: Lens) -> None:
+        """Store the liquidity model's predictions for every channel (rule-based lnlens goes on without it)."""
+        models = ModelRegistry(lens.store, self.config.data_dir / "models", configured=self.config.model_path)
+        summary = store_predictions(lens, models)
+        if summary["error"]:
+            log.info("lnlens: liquidity model not used: %s", summary["error"])
 
     def _run_policy(self) -> None:
         """The policy run every lens-interval: plan, or apply when lens-dry-run=false."""

@@ -25,6 +25,7 @@ from lnlens_core.domain import ChannelId
 from lnlens_core.errors import BackendUnavailable
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.lens import Lens
+from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.opportunities import filter_opportunities, run_analysis
 from lnlens_core.plugins import get_plugin_manager
 
@@ -139,6 +140,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
                 engine=engine,
                 apply=not config.dry_run,
                 on_plan=_print_json_line if args.json else None,
+                models=ModelRegistry(lens.store, config.data_dir / "models", configured=config.model_path),
             )
             running.append(sidecar)
             if not stop.is_set():

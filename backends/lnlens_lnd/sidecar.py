@@ -19,6 +19,8 @@ from lnlens_core.errors import BackendError
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.journal import apply_plan, auto_rollback, reconcile
 from lnlens_core.lens import Lens
+from lnlens_core.liquidity import store_predictions
+from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.opportunities import AnalysisResult, run_analysis
 
 from .backend import LndBackend
@@ -51,6 +53,8 @@ class Sidecar:
     apply: bool = False
     """Apply the plan (``dry_run = false``); otherwise plan only."""
     on_plan: Callable[[dict], object] | None = None
+    models: ModelRegistry | None = None
+    """The liquidity model's registry: predictions for every channel are stored each run."""
     policy_runs: int = 0
     runs: int = 0
     last: AnalysisResult | None = None
@@ -78,6 +82,10 @@ class Sidecar:
             self.on_result(self.last)
         if self.engine is not None:
             self.policy_run(channels)
+        if self.models is not None:
+            summary = store_predictions(self.lens, self.models)
+            if summary["error"]:
+                log.info("liquidity model not used: %s", summary["error"])
         top = max((o.urgency for o in self.last.opportunities), default=0)
         log.info(
             "analysis %d: %d channels, %d opportunities (top urgency %d), %d forwards stored",

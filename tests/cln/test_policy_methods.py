@@ -80,3 +80,16 @@ def test_lens_recommend_gives_rules_and_the_models_suggestions(running):
     with pytest.raises(PluginError) as info:
         running.plugin.call("lens-recommend", {"min_gap": 2})
     assert info.value.code == -32602
+
+
+def test_the_periodic_run_stores_the_models_predictions(running):
+    from lnlens_core.storage import Store
+
+    running.wait_for(lambda: running.plugin.call("lens-status")["last_analysis"] is not None)
+    store = Store(running.lightning_dir / "lnlens.sqlite3")
+    try:
+        running.wait_for(lambda: bool(store.predictions()))
+        rows = store.predictions()
+    finally:
+        store.close()
+    assert {r["channel_id"] for r in rows} == {str(c.channel_id) for c in running.node.list_channels()}

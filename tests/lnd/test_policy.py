@@ -97,3 +97,18 @@ def test_lnd_run_runs_the_policy_every_interval(fake, tmp_path, dry_run, Daemon)
         assert {row["state"] for row in store.journal()} == {"verified"}
     finally:
         store.close()
+
+
+def test_lnd_run_stores_the_models_predictions_every_interval(fake, tmp_path, Daemon):
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    daemon = Daemon(_config(tmp_path, fake, mac, dry_run=True), tmp_path / "db.sqlite3", "--json")
+    daemon.wait_for("fee policy 1:")
+    assert daemon.stop() == 0, daemon.text
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        rows = store.predictions()
+    finally:
+        store.close()
+    ours = {str(c.channel_id) for c in fake.node.list_channels()}
+    assert rows and {r["channel_id"] for r in rows} == ours
+    assert all(r["model"].startswith("liquidity-default") for r in rows)
