@@ -22,6 +22,6 @@ def test_wheel_top_level_names_are_only_lnlens_packages(tmp_path):
     packages = {t for t in top if not t.endswith(".dist-info")}
     assert packages and all(p.startswith("lnlens_") for p in packages), packages
     assert "lnlens_core" in packages
-    # The LND stubs are committed, not generated at install: the wheel must carry them.
-    assert {"lnlens_lnd/_proto/lightning_pb2.py", "lnlens_lnd/_proto/router_pb2_grpc.py"} <= names
+    # The LND message modules are committed, not generated at install: the wheel must carry them.
+    assert {"lnlens_lnd/_proto/lightning_pb2.py", "lnlens_lnd/_proto/router_pb2.py"} <= names
     assert not {"backends", "plugins", "models", "tests", "contrib"} & top
