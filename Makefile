@@ -46,7 +46,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# Regenerate the LND gRPC stubs (backends/lnlens_lnd/_proto) from backends/lnlens_lnd/proto/*.proto.
+# Regenerate the LND message modules (backends/lnlens_lnd/_proto) from backends/lnlens_lnd/proto/*.proto.
 proto: $(STAMP)
 	$(BIN)/python -m lnlens_lnd.protogen
 
