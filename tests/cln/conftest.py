@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from lnlens_cln.standin import StandIn, liquidity_seed, sim_node
+from lnlens_core.clock import SystemClock
 
 HISTORY_S = 2 * 3600.0
 
@@ -40,7 +41,8 @@ def running(tmp_path_factory) -> Iterator[StandIn]:
 
     Its history has a channel that fails forwards for lack of liquidity.
     """
-    node = sim_node(history_s=HISTORY_S + 3600.0, seed=liquidity_seed(HISTORY_S))
+    start_s = SystemClock().now() - HISTORY_S - 3600.0
+    node = sim_node(history_s=HISTORY_S, start_s=start_s, seed=liquidity_seed(HISTORY_S, start_s=start_s))
     s = StandIn(tmp_path_factory.mktemp("cln") / "regtest", node)
     s.advance(HISTORY_S)
     s.start_plugin()

@@ -36,8 +36,8 @@ def plugin_command() -> list[str]:
 
 
 def sim_node(*, history_s: float, nodes: int = 30, seed: int = 3, payments_per_hour: float = 3000.0,
-             balances: str = "uniform") -> Any:  # fmt: skip
-    """A small synthetic network whose clock starts ``history_s`` before the real now.
+             balances: str = "uniform", start_s: float | None = None) -> Any:  # fmt: skip
+    """A small synthetic network whose clock starts ``history_s`` before the real now (or at ``start_s``).
 
     The plugin runs on the wall clock, so simulated forwards must lie in its past.
     """
@@ -45,15 +45,16 @@ def sim_node(*, history_s: float, nodes: int = 30, seed: int = 3, payments_per_h
 
     settings = SimSettings(network="synthetic", nodes=nodes, seed=seed, payments_per_hour=payments_per_hour,
                            balances=balances)  # fmt: skip
-    return build(settings, clock=ManualClock(SystemClock().now() - history_s))
+    return build(settings, clock=ManualClock(SystemClock().now() - history_s if start_s is None else start_s))
 
 
-def liquidity_seed(history_s: float, *, minimum: int = 5) -> int:
-    """The first seed whose first ``history_s`` fail ``minimum`` forwards on one channel for liquidity,
-    as lightningd would classify them, with that channel still below 20 % local at the end.
+def liquidity_seed(history_s: float, *, start_s: float, minimum: int = 5) -> int:
+    """The first seed whose first ``history_s`` from ``start_s`` fail ``minimum`` forwards on one channel for
+    liquidity, as lightningd would classify them, with that channel still below 20 % local at the end.
 
     Found by running the simulator rather than fixed, so tests and examples keep their
-    premise while the simulator's traffic model evolves; deterministic for given simulator code.
+    premise while the simulator's traffic model evolves. The traffic follows the time of day, so
+    the search runs from the very start time the caller then uses: deterministic for that start.
     """
     from collections import Counter
 
@@ -61,7 +62,7 @@ def liquidity_seed(history_s: float, *, minimum: int = 5) -> int:
     from lnlens_core.failures import classify_cln
 
     for seed in range(1, 40):
-        node = sim_node(history_s=history_s, seed=seed)
+        node = sim_node(history_s=history_s, seed=seed, start_s=start_s)
         node.run(history_s)
         failed = Counter(
             e.out_channel for e in node.events

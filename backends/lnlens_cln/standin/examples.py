@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lnlens_core.clock import SystemClock
 from lnlens_core.config import SETTINGS
 
 from ..plugin import option_defaults
@@ -28,7 +29,8 @@ START, END = "<!-- cln-examples:start -->", "<!-- cln-examples:end -->"
 
 def collect(directory: str | Path) -> dict[str, tuple[str, Any]]:
     """``{name: (lightning-cli command line, answer)}`` from a fresh stand-in in ``directory``."""
-    node = sim_node(history_s=HISTORY_S + 3600, seed=liquidity_seed(HISTORY_S))
+    start_s = SystemClock().now() - HISTORY_S - 3600
+    node = sim_node(history_s=HISTORY_S, start_s=start_s, seed=liquidity_seed(HISTORY_S, start_s=start_s))
     standin = StandIn(Path(directory) / "regtest", node)
     try:
         standin.advance(HISTORY_S)
