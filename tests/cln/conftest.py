@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from lnlens_cln.standin import StandIn, liquidity_seed, sim_node
+
 from lnlens_core.clock import SystemClock
 
 HISTORY_S = 2 * 3600.0
