@@ -25,8 +25,7 @@ from ..errors import ConfigError, StrategyError
 from ..events import FeeUpdatePlanned, FeeUpdateVetoed, StrategyFailed
 from ..lens import Lens
 from .assemble import Assembled, assemble
-from .chargelnd import PolicyEvaluator, PolicyInputs, PolicySet, load_policy_file
-from .chargelnd.evaluator import _context
+from .chargelnd import PolicyEvaluator, PolicyInputs, PolicySet, fee_context, load_policy_file
 from .plan import Plan, PlannedChange
 from .rails import Bounds, ChannelHistory, Rails, apply_rails, guarded_bounds, history_from_journal, rails_from_table
 from .signals import ModelPrediction
@@ -157,7 +156,7 @@ class FeeEngine:
             return PlannedChange(**base, **common, error=f"strategy {choice.strategy!r} is not registered")
         try:
             strategy = build_strategy(cls, dict(choice.params), where=f"plugin {plugin} ({choice.policy})")
-            proposal = strategy.propose(inputs.channel, _context(inputs, assembled.env))
+            proposal = strategy.propose(inputs.channel, fee_context(inputs, assembled.env))
         except ConfigError as exc:
             return PlannedChange(**base, **common, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a third-party strategy's failure keeps the channel

@@ -153,3 +153,39 @@ def test_without_a_policy_file_channels_no_plugin_chooses_are_kept(make_engine, 
     assert by_choice == {"select_fee_strategy", "none"}
     kept = [c for c in plan.changes if c.chosen_by == "none"]
     assert kept and all(c.update is None and "no policy file" in c.reason for c in kept)
+
+
+def test_plugin_and_file_strategies_read_the_same_context(make_engine, register_plugin, lens):
+    """Both selection paths build the strategy's context with chargelnd.fee_context."""
+    seen: dict[str, object] = {}
+
+    class Spy:
+        name = "spy"
+
+        def __init__(self, *, tag: str):
+            self.tag = tag
+
+        def propose(self, channel, ctx):
+            seen[self.tag] = ctx
+            return None
+
+    class Chooser:
+        choose = True
+
+        @hookimpl
+        def register_fee_strategies(self):
+            return [Spy]
+
+        @hookimpl
+        def select_fee_strategy(self, channel):
+            return StrategyChoice("mine", "spy", {"tag": "plugin"}) if self.choose else None
+
+    chooser = register_plugin(Chooser(), name="chooser")
+    lens.__dict__.pop("strategies", None)
+    engine = make_engine("[default]\nstrategy = spy\ntag = file\n")
+    one = engine.plan().changes[1].channel_id
+    assert engine.plan(only=one).changes[0].chosen_by == "select_fee_strategy"
+    chooser.choose = False
+    assert engine.plan(only=one).changes[0].chosen_by == "policy-file"
+    assert seen["plugin"] == seen["file"]
+    assert seen["file"].peer_channels[0].channel_id == one and seen["file"].node.alias

@@ -20,6 +20,7 @@ from .inputs import (
     activity_by_channel,
     activity_stats,
     chargelnd_balances_msat,
+    fee_context,
     funding_fee_share_msat,
 )
 from .loader import COMPAT_MODES, check_policy_file, load_policy_file
@@ -48,6 +49,7 @@ __all__ = [
     "common_properties",
     "desired_policy",
     "diff_policy",
+    "fee_context",
     "funding_fee_share_msat",
     "load_policy_file",
 ]

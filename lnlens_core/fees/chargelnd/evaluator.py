@@ -15,9 +15,9 @@ from typing import Any
 
 from ...domain import ChannelId, FeeUpdate
 from ...errors import ConfigError, StrategyError
-from ..strategy import FeeContext, FeeProposal, FeeStrategy, build_strategy, strategy_parameters
+from ..strategy import FeeProposal, FeeStrategy, build_strategy, strategy_parameters
 from .apply import DesiredPolicy, common_properties, desired_policy, diff_policy
-from .inputs import PolicyEnvironment, PolicyInputs
+from .inputs import PolicyEnvironment, PolicyInputs, fee_context
 from .keys import CIRCUITBREAKER_PROPERTIES
 from .matchers import ChannelFacts, Check, InputsMissing, match_policy
 from .policyset import Policy, PolicySet
@@ -130,19 +130,6 @@ def _take(selection: _Selection, policy: Policy, explain: bool) -> None:
         selection.sources.update(dict.fromkeys(policy.properties, policy.name))
 
 
-def _context(inputs: PolicyInputs, env: PolicyEnvironment) -> FeeContext:
-    return FeeContext(
-        now=env.now,
-        node=env.node,
-        capabilities=env.capabilities,
-        peer_policy=inputs.peer_policy,
-        peer_channels=inputs.shared_channels(),
-        funding_fee_msat=inputs.funding_fee_msat,
-        onchain_fee_rates=env.onchain_fee_rates,
-        signals=inputs.signals,
-    )
-
-
 def _through_use_config(
     outer: Mapping[str, Any], inner: Mapping[str, Any], default_delta: int | None
 ) -> dict[str, Any]:
@@ -250,7 +237,7 @@ class PolicyEvaluator:
         if isinstance(strategy, str):
             return kept(error=strategy)
         try:
-            proposal = strategy.propose(inputs.channel, _context(inputs, env))
+            proposal = strategy.propose(inputs.channel, fee_context(inputs, env))
         except Exception as exc:  # noqa: BLE001 - any strategy failure (third-party ones too) keeps the channel
             error = str(exc) if isinstance(exc, StrategyError) else f"strategy {strategy_name} failed: {exc!r}"
             return kept(error=error)

@@ -9,6 +9,8 @@ backend and the store:
 - :class:`PolicyEnvironment` per run — our node (block height), the backend's
   capabilities, the time, on-chain fee estimates and the synced flag.
 
+:func:`fee_context` turns the two into the :class:`FeeContext` a strategy reads.
+
 Which activity windows and confirmation targets a policy file needs is given by
 :meth:`PolicySet.activity_windows_s` and :meth:`PolicySet.conf_targets`; compute
 activity with :func:`activity_by_channel` over settled forwards.
@@ -22,11 +24,13 @@ from typing import Any
 
 from ...backend import Capability
 from ...domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent, NodeInfo
+from ..strategy import FeeContext
 
 __all__ = [
     "ActivityStats",
     "PolicyInputs",
     "PolicyEnvironment",
+    "fee_context",
     "activity_stats",
     "activity_by_channel",
     "chargelnd_balances_msat",
@@ -184,3 +188,22 @@ class PolicyEnvironment:
     @property
     def block_height(self) -> int:
         return self.node.block_height
+
+
+def fee_context(inputs: PolicyInputs, env: PolicyEnvironment) -> FeeContext:
+    """What a strategy reads besides the channel, for one channel of one run.
+
+    The one place a :class:`~lnlens_core.fees.strategy.FeeContext` is built from the
+    evaluator's inputs, so a strategy chosen by the policy file and one chosen by a
+    plugin's ``select_fee_strategy`` see exactly the same facts.
+    """
+    return FeeContext(
+        now=env.now,
+        node=env.node,
+        capabilities=env.capabilities,
+        peer_policy=inputs.peer_policy,
+        peer_channels=inputs.shared_channels(),
+        funding_fee_msat=inputs.funding_fee_msat,
+        onchain_fee_rates=env.onchain_fee_rates,
+        signals=inputs.signals,
+    )
