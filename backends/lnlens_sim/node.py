@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from lnlens_core import __version__
 from lnlens_core.backend import Capability, unsupported_fields
 from lnlens_core.clock import ManualClock
@@ -30,7 +32,9 @@ from lnlens_core.domain import (
     NodeInfo,
 )
 from lnlens_core.errors import BackendRejected
+from lnlens_core.fees.chargelnd import funding_fee_share_msat
 
+from .chain import SimChain
 from .graph import channel_id_of
 from .network import SimNetwork
 from .payments import PaymentResult, RebalanceResult, circular_rebalance, pay
@@ -100,6 +104,7 @@ class SimNode:
     :param traffic: an object with ``draw(t0, t1) -> Arrivals`` (see :mod:`lnlens_sim.traffic`).
     :param clock: the clock this node advances; it must start at the simulation start.
     :param hop_latency_s: one-way time per hop, which spaces retries and resolutions.
+    :param chain_seed: seeds the on-chain model (:attr:`chain`: fee estimates, funding transactions).
     """
 
     name = "sim"
@@ -114,6 +119,7 @@ class SimNode:
         max_attempts: int = 10,
         tick_s: float = 60.0,
         hop_latency_s: float = 0.1,
+        chain_seed: np.random.SeedSequence | int = 0,
     ) -> None:
         if tick_s <= 0:
             raise ValueError("tick_s must be positive")
@@ -139,13 +145,15 @@ class SimNode:
         node = network.us
         version = f"lnlens-sim {__version__}"
         self.info = NodeInfo(graph.pubkeys[node], graph.aliases[node], "sim", SNAPSHOT_HEIGHT, version, self.name)
+        ours = [(cid, network.capacity_msat[e >> 1] // 1000, (e & 1) == 0) for e, cid in self._cid.items()]
+        self.chain = SimChain(chain_seed, ours, start_time=self.start_time, start_height=SNAPSHOT_HEIGHT)
+        """The chain as our node sees it: block height, fee estimates, our funding transactions."""
 
     # -- NodeBackend --------------------------------------------------------------------
 
     def get_info(self) -> NodeInfo:
-        elapsed_blocks = int((self.clock.now() - self.start_time) // 600)  # one block per ten minutes
         i = self.info
-        return NodeInfo(i.pubkey, i.alias, i.network, SNAPSHOT_HEIGHT + elapsed_blocks, i.version, i.backend)
+        return NodeInfo(i.pubkey, i.alias, i.network, self.chain.height(self.clock.now()), i.version, i.backend)
 
     def channel_id(self, out_edge: int) -> ChannelId:
         """The id of the channel whose outgoing half-channel (ours) is ``out_edge``."""
@@ -238,6 +246,24 @@ class SimNode:
         mine = (graph.node1 == node) | (graph.node2 == node)
         public = mine & graph.enabled.reshape(-1, 2).any(axis=1)
         return int(public.sum()), int(graph.capacity_sat[public].sum()) * 1000
+
+    def onchain_fee_rates(self, targets: Sequence[int]) -> dict[int, float]:
+        """The chain model's estimate in sat/vB for each confirmation target, now."""
+        now = self.clock.now()
+        return {t: self.chain.fee_rate_sat_per_vbyte(t, now) for t in targets}
+
+    def synced_to_chain(self) -> bool:
+        return self.chain.synced
+
+    def funding_fee_msat(self, channel: Channel) -> int | None:
+        """This channel's share, by capacity, of the funding transaction fee our wallet paid; None when the
+        peer opened the channel (charge-lnd's ``cost`` then uses 1 ppm)."""
+        tx = self.chain.funding_tx(channel.channel_id)
+        if tx is None:
+            return None
+        return funding_fee_share_msat(
+            tx.fee_sat * 1000, channel.capacity_msat, [cap * 1000 for _, _, cap in tx.outputs]
+        )
 
     # -- simulation ---------------------------------------------------------------------
 

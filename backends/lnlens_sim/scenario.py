@@ -146,5 +146,5 @@ def build(settings: SimSettings, *, clock: ManualClock | None = None, graph: Gra
         traffic = CapacityWeightedTraffic(nodes, g.node_capacity_sat(), traffic_rng, config)
     return SimNode(
         net, traffic, clock or ManualClock(SIM_START), max_attempts=settings.max_attempts, tick_s=settings.tick_s,
-        hop_latency_s=settings.hop_latency_s,
+        hop_latency_s=settings.hop_latency_s, chain_seed=seeds[2],
     )  # fmt: skip
