@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -389,9 +390,26 @@ class SimNode:
         log.debug("rebalance %s -> %s %d msat: %s", source, target, amount_msat, result)
         return result
 
+    # -- state between processes ---------------------------------------------------------
+
+    def save_state(self, path: Path) -> None:
+        """Write what this simulation has become (see :mod:`lnlens_sim.state`) to ``path``."""
+        from .state import save_state
+
+        save_state(self, path)
+
+    def restore_state(self, path: Path) -> str | None:
+        """Continue the simulation saved in ``path``; returns why it was not restored (None: restored or none)."""
+        from .state import restore_state
+
+        return restore_state(self, path)
+
 
 def build_backend(settings=None, *, clock: ManualClock | None = None) -> SimNode:
     """The ``lnlens.backends`` entry point: a SimNode from the ``[sim]`` settings table."""
     from .scenario import SimSettings, build
 
-    return build(SimSettings.from_mapping(settings or {}), clock=clock)
+    sim = SimSettings.from_mapping(settings or {})
+    node = build(sim, clock=clock)
+    node.settings = sim  # what saved state is checked against (lnlens_sim.state)
+    return node

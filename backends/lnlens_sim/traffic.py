@@ -120,6 +120,25 @@ class CapacityWeightedTraffic:
             self._refresh()
         self._drift_epoch = epoch
 
+    def get_state(self) -> dict:
+        """What later draws depend on beyond the constructor's arguments: the generator and the drift walk.
+
+        JSON-able, for saving a simulation between commands (:mod:`lnlens_sim.state`).
+        """
+        drifted = self._drift_epoch is not None and bool((self.drift != 1.0).any())
+        return {"rng": self.rng.bit_generator.state, "drift_epoch": self._drift_epoch,
+                "drift": self.drift.tolist() if drifted else None}  # fmt: skip
+
+    def set_state(self, state: dict) -> None:
+        """Continue from :meth:`get_state` of a generator built with the same arguments."""
+        self.rng.bit_generator.state = state["rng"]
+        self._drift_epoch = state["drift_epoch"]
+        if state["drift"] is not None:
+            if len(state["drift"]) != len(self.nodes):
+                raise ValueError("the saved drift is for another set of traffic nodes")
+            self.drift = np.asarray(state["drift"], dtype=np.float64)
+        self._refresh()
+
     def rate_per_s(self, t: float) -> float:
         """Expected payments per second at time ``t`` (daily cycle peaking at ``peak_hour_utc``)."""
         c = self.config
@@ -170,6 +189,14 @@ class LightningLensTraffic:
         self.merchant = merchant
         self.rng = rng
         self._next: float | None = None
+
+    def get_state(self) -> dict:
+        """The generator and the next arrival time (see :meth:`CapacityWeightedTraffic.get_state`)."""
+        return {"rng": self.rng.bit_generator.state, "next": self._next}
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self._next = state["next"]
 
     def draw(self, t0: float, t1: float) -> Arrivals:
         rng = self.rng

@@ -50,6 +50,7 @@ class CliContext:
         self._store: Store | None = None
         self._lens: Lens | None = None
         self._cli_settings = cli_settings or {}
+        self._on_close: list[Callable[[], None]] = []
 
     def config(self, **overrides: Any) -> LensConfig:
         if self._config is None:
@@ -86,9 +87,17 @@ class CliContext:
         else:
             render(self.console)
 
+    def on_close(self, action: Callable[[], None]) -> None:
+        """Run ``action`` when the command ends, before the store closes (e.g. saving a simulator's state)."""
+        self._on_close.append(action)
+
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
+        try:
+            for action in self._on_close:
+                action()
+        finally:
+            if self._store is not None:
+                self._store.close()
 
 
 def duration_arg(text: str) -> int:

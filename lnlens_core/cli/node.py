@@ -1,8 +1,19 @@
-"""Opening a node backend for a CLI command: found through the ``lnlens.backends`` entry points."""
+"""Opening a node backend for a CLI command: found through the ``lnlens.backends`` entry points.
+
+A backend that lives only inside the process (the simulator) would start over with every
+command. When it offers ``restore_state(path) -> str | None`` and ``save_state(path)``, the
+state saved next to the database (``<db>.<backend>-state``) is restored when the command
+opens it and saved when the command ends, so ``policy apply`` then ``policy rollback`` in
+two commands act on one node. ``restore_state`` answers why it did not restore a file
+(other settings, ...); that is printed as a warning.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from ..backend import NodeBackend
 from ..clock import Clock
@@ -11,7 +22,7 @@ from ..lens import Lens
 from ..plugins import get_plugin_manager
 from .context import CliContext
 
-__all__ = ["open_backend", "backend_lens"]
+__all__ = ["open_backend", "backend_lens", "state_path"]
 
 
 def open_backend(name: str, ctx: CliContext) -> NodeBackend:
@@ -23,7 +34,29 @@ def open_backend(name: str, ctx: CliContext) -> NodeBackend:
     if name not in found:
         raise ConfigError(f"--backend {name}: no such backend (installed: {', '.join(sorted(found)) or 'none'})")
     factory = found[name].load()
-    return factory(ctx.config().backends.get(name, {}))
+    backend = factory(ctx.config().backends.get(name, {}))
+    restore, save = getattr(backend, "restore_state", None), getattr(backend, "save_state", None)
+    if callable(restore) and callable(save):
+        path = state_path(ctx, name)
+        why_not = restore(path)
+        if why_not:
+            print(f"lnlens: warning: {why_not}", file=sys.stderr)
+        ctx.on_close(lambda: _save(save, path))
+    return backend
+
+
+def state_path(ctx: CliContext, name: str) -> Path:
+    """Where backend ``name`` keeps its state between commands: next to the database."""
+    db = ctx.config().db_path
+    return db.with_name(f"{db.name}.{name}-state")
+
+
+def _save(save: Callable[[Path], None], path: Path) -> None:
+    try:
+        save(path)
+    except OSError as exc:
+        # The command's own work is done; say that the next command will not see it.
+        print(f"lnlens: error: cannot save the simulator state to {path}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def backend_lens(name: str, ctx: CliContext) -> Lens:

@@ -90,7 +90,7 @@ def _channel(text: str) -> ChannelId:
 
 def _lens(args: argparse.Namespace, ctx: CliContext) -> tuple[Lens, NodeBackend]:
     lens = backend_lens(args.backend, ctx)
-    backend, clock = lens.backend, lens.clock
+    backend = lens.backend
     assert backend is not None
     warmup = getattr(args, "sim_warmup", 0)
     if warmup:
@@ -99,8 +99,13 @@ def _lens(args: argparse.Namespace, ctx: CliContext) -> tuple[Lens, NodeBackend]
             raise ConfigError("--sim-warmup works with the simulator only")
         backend.attach(lens.monitor)  # type: ignore[attr-defined]
         run(warmup)
-        ctx.store().add_snapshots(backend.list_channels(), time=clock.now())
+        _snapshot(ctx, lens, backend)
     return lens, backend
+
+
+def _snapshot(ctx: CliContext, lens: Lens, backend: NodeBackend) -> None:
+    """Store the channels as the node has them now, so ``channels`` and fee histories see the change."""
+    ctx.store().add_snapshots(backend.list_channels(), time=lens.clock.now())
 
 
 def _engine(args: argparse.Namespace, ctx: CliContext) -> tuple[Lens, NodeBackend, FeeEngine]:
@@ -182,6 +187,8 @@ def cmd_apply(args: argparse.Namespace, ctx: CliContext) -> int:
     really = args.confirm or not ctx.config().dry_run
     path = Path(args.policy) if args.policy else None
     data = plan_or_apply(lens, backend, apply=really, policy_path=path)
+    if data["results"] or data["reconciled"] or data["auto_rollbacks"]:
+        _snapshot(ctx, lens, backend)
 
     def render(console: Console) -> None:
         mode = "applied" if really else "dry run (pass --confirm to apply)"
@@ -249,6 +256,7 @@ def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
     lens, backend = _lens(args, ctx)
     done = rollback_change(lens, backend, change_id=args.change, channel=args.channel)
+    _snapshot(ctx, lens, backend)
     ctx.emit(done, lambda c: c.print(_result_line(done), markup=False))
     if done["state"] == "failed":
         raise LnlensError(f"rollback of {done['short_channel_id']} failed: {done['detail']}")

@@ -83,9 +83,9 @@ def test_apply_needs_confirm_then_history_and_rollback(setup, capsys):
     assert len(history["changes"]) == len(data["results"])
     assert {c["state"] for c in history["changes"]} <= {"verified", "failed"}
     first = verified[0]["journal_id"]
-    # each command builds a fresh simulation, so the node already has the old policy again
+    # the simulator's state persists between commands, so the rollback really changes the node back
     rc, out, _ = run(capsys, "rollback", "--change", str(first), "--json")
-    assert rc == 0 and json.loads(out)["state"] == "rolled_back"
+    assert rc == 0 and json.loads(out)["state"] == "verified"
     rc, out, _ = run(capsys, "history", "--json")
     states = {c["id"]: c["state"] for c in json.loads(out)["changes"]}
     assert states[first] == "rolled_back"
