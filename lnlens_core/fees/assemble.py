@@ -11,6 +11,11 @@ backend may offer these optional methods, and the engine uses them when present:
 
 Without them those criteria do not match (peer stats, synced), ``cost`` uses charge-lnd's
 1 ppm, or the channel is kept with an error naming the missing estimate; each case adds a note.
+When a method exists but fails (an LND macaroon without the optional permission, a
+Core Lightning without bookkeeper), the run goes on: the note carries the backend's
+message (which names what to add), on-chain criteria keep their channels with an
+error, and ``cost`` keeps its channels with that error rather than guessing 1 ppm.
+After the first failure a method is not called again in the run (it would fail alike).
 Which backend offers which is tabled in docs/FEES.md.
 """
 
@@ -55,14 +60,21 @@ def _environment(
             notes.append(f"backend {backend.name} gives no on-chain fee estimates: onchain.* criteria and "
                          "onchain_fee keep their channels with an error")  # fmt: skip
         else:
-            rates = dict(fetch(sorted(targets)))
+            try:
+                rates = dict(fetch(sorted(targets)))
+            except BackendError as exc:
+                notes.append(f"no on-chain fee estimates ({exc}): onchain.* criteria and onchain_fee keep their "
+                             "channels with an error")  # fmt: skip
     synced = None
     if "synced_to_chain" in needs:
         fetch = _optional(backend, "synced_to_chain")
         if fetch is None:
             notes.append(f"backend {backend.name} does not report chain sync: onchain.synced_to_chain never matches")
         else:
-            synced = bool(fetch())
+            try:
+                synced = bool(fetch())
+            except BackendError as exc:
+                notes.append(f"chain sync unknown ({exc}): onchain.synced_to_chain never matches")
     return PolicyEnvironment(node=node, capabilities=backend.capabilities, now=now, onchain_fee_rates=rates,
                              synced_to_chain=synced)  # fmt: skip
 
@@ -106,11 +118,12 @@ def assemble(
         signals = compute_signals(channels, forwards, book, now=now, window_s=signal_window_s,
                                   predictions=predictions, history=history)  # fmt: skip
     peer_stats = _peer_stats(backend, channels, needs, notes)
-    funding = _optional(backend, "funding_fee_msat") if "funding_fee_msat" in needs else None
+    funding = _funding(backend, channels, needs, notes)
     inputs: dict[ChannelId, PolicyInputs] = {}
     for ch in channels:
         cid = ch.channel_id
         stats = peer_stats.get(ch.peer_id)
+        fee, fee_error = funding.get(cid, (None, None))
         inputs[cid] = PolicyInputs(
             channel=ch,
             peer_policy=_peer_policy(backend, cid) if "peer_policy" in needs else None,
@@ -118,7 +131,8 @@ def assemble(
             peer_node_channels=stats[0] if stats else None,
             peer_node_capacity_msat=stats[1] if stats else None,
             activity={w: per.get(cid, ActivityStats()) for w, per in activity.items()},
-            funding_fee_msat=funding(ch) if funding is not None else None,
+            funding_fee_msat=fee,
+            funding_fee_error=fee_error,
             signals=signals.get(cid),
         )
     return Assembled(env, inputs, notes, signals)
@@ -166,8 +180,38 @@ def _peer_stats(
                      "node.*_capacity never match")  # fmt: skip
         return {}
     out = {}
-    for peer in {ch.peer_id for ch in channels}:
-        found = fetch(peer)
+    for peer in sorted({ch.peer_id for ch in channels}):
+        try:
+            found = fetch(peer)
+        except BackendError as exc:
+            notes.append(f"peers' public channels unknown ({exc}): node.*_channels and node.*_capacity do not "
+                         "match the channels of peers not looked up before this")  # fmt: skip
+            break
         if found is not None:
             out[peer] = (int(found[0]), int(found[1]))
+    return out
+
+
+def _funding(
+    backend: NodeBackend, channels: Sequence[Channel], needs: frozenset[str], notes: list[str]
+) -> dict[ChannelId, tuple[int | None, str | None]]:
+    """Per channel, its funding fee share (None: not paid by our wallet) or why it is unknown."""
+    if "funding_fee_msat" not in needs:
+        return {}
+    fetch = _optional(backend, "funding_fee_msat")
+    if fetch is None:
+        notes.append(f"backend {backend.name} does not report funding fees: cost uses charge-lnd's 1 ppm")
+        return {}
+    out: dict[ChannelId, tuple[int | None, str | None]] = {}
+    failed: str | None = None
+    for ch in channels:
+        if failed is None:
+            try:
+                found = fetch(ch)
+                out[ch.channel_id] = (int(found) if found is not None else None, None)
+                continue
+            except BackendError as exc:
+                failed = f"funding fee unknown: {exc}"
+                notes.append(f"{failed}; cost keeps its channels")
+        out[ch.channel_id] = (None, failed)
     return out

@@ -36,6 +36,8 @@ class FeeContext:
     """Every one of our channels with this channel's peer, this one included."""
     funding_fee_msat: int | None = None
     """This channel's share of its funding transaction's fee; None when not paid by our wallet."""
+    funding_fee_error: str | None = None
+    """Why the funding fee is unknown (the backend failed to tell); None when ``funding_fee_msat`` is the answer."""
     onchain_fee_rates: Mapping[int, float] = field(default_factory=dict)
     """The wallet's fee estimates in sat/vB, by confirmation target in blocks."""
     signals: ChannelSignals | None = None

@@ -140,6 +140,8 @@ class PolicyInputs:
         window in :meth:`PolicySet.activity_windows_s`, each ending now.
     :ivar funding_fee_msat: this channel's share of its funding fee when our wallet
         paid it (:func:`funding_fee_share_msat`); None otherwise (``cost`` then uses 1 ppm).
+    :ivar funding_fee_error: why the funding fee could not be found out (the backend
+        failed); ``cost`` then keeps the channel with this error instead of using 1 ppm.
     :ivar min_htlc_floor_msat: the smallest HTLC the channel's constraints allow;
         ``min_htlc_msat`` is raised to it.
     :ivar max_htlc_cap_msat: the channel's ``max_pending_amt``; ``max_htlc_msat`` is
@@ -153,6 +155,7 @@ class PolicyInputs:
     peer_node_capacity_msat: int | None = None
     activity: Mapping[int, ActivityStats] = field(default_factory=dict)
     funding_fee_msat: int | None = None
+    funding_fee_error: str | None = None
     min_htlc_floor_msat: int | None = None
     max_htlc_cap_msat: int | None = None
     signals: Any = None
@@ -204,6 +207,7 @@ def fee_context(inputs: PolicyInputs, env: PolicyEnvironment) -> FeeContext:
         peer_policy=inputs.peer_policy,
         peer_channels=inputs.shared_channels(),
         funding_fee_msat=inputs.funding_fee_msat,
+        funding_fee_error=inputs.funding_fee_error,
         onchain_fee_rates=env.onchain_fee_rates,
         signals=inputs.signals,
     )

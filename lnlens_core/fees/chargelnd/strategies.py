@@ -149,6 +149,9 @@ class Cost:
         self.inbound_fee_ppm = inbound_fee_ppm
 
     def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        if ctx.funding_fee_error is not None:
+            # Unknown is not "the peer paid": charge-lnd's 1 ppm here would cut a channel's fee to nothing.
+            raise StrategyError(f"cost: {ctx.funding_fee_error}")
         if ctx.funding_fee_msat is None:
             ppm, why = 1, "funding transaction not paid by our wallet -> 1 ppm"
         else:
