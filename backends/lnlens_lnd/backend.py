@@ -25,10 +25,24 @@ from lnlens_core.backend import Capability, unsupported_fields
 from lnlens_core.clock import Clock
 from lnlens_core.domain import Channel, ChannelId, ChannelPolicy, FeeUpdate, ForwardPage, NodeInfo
 from lnlens_core.errors import BackendRejected, ConfigError
+from lnlens_core.fees.chargelnd import funding_fee_share_msat
 
 from . import convert
 from .connection import LndSettings, load_credentials
-from .rpc import MODE_METHODS, HtlcStream, LndAuthError, LndRpc, MethodRefused, PermissionReport, check_permissions, ln
+from .rpc import (
+    METHODS,
+    MODE_METHODS,
+    OPTIONAL_METHODS,
+    HtlcStream,
+    LndAuthError,
+    LndNotFound,
+    LndRpc,
+    MethodRefused,
+    PermissionReport,
+    check_permissions,
+    ln,
+    wallet,
+)
 
 __all__ = [
     "LndBackend",
@@ -49,11 +63,14 @@ HTLC_IDS_SINCE = (0, 20, 0)
 _FAILED_REASON = {0: "UNKNOWN", 1: "PENDING", 2: "NOT_FOUND", 3: "INTERNAL_ERR", 4: "INVALID_PARAMETER"}
 
 
-def bake_command(mode: str = "apply", save_to: str = "lnlens.macaroon") -> str:
-    """The ``lncli bakemacaroon`` line granting exactly what lnlens calls in ``mode``."""
-    from .rpc import METHODS
-
-    uris = " ".join(f"uri:{METHODS[m].path}" for m in (*MODE_METHODS[mode], "CheckMacaroonPermissions"))
+def bake_command(mode: str = "apply", save_to: str = "lnlens.macaroon", optional: Sequence[str] = ()) -> str:
+    """The ``lncli bakemacaroon`` line granting exactly what lnlens calls in ``mode``, plus the ``optional``
+    methods (names from :data:`~lnlens_lnd.rpc.OPTIONAL_METHODS`) a policy file needs."""
+    unknown = [m for m in optional if m not in OPTIONAL_METHODS]
+    if unknown:
+        raise ValueError(f"not optional methods: {', '.join(unknown)} (optional: {', '.join(OPTIONAL_METHODS)})")
+    names = (*MODE_METHODS[mode], "CheckMacaroonPermissions", *optional)
+    uris = " ".join(f"uri:{METHODS[m].path}" for m in names)
     return f"lncli bakemacaroon --save_to={save_to} --root_key_id=4711 {uris}"
 
 
@@ -90,6 +107,9 @@ class LndBackend:
                 caps.add(Capability.POSITIVE_INBOUND_FEES)
         self.capabilities: frozenset[Capability] = frozenset(caps)
         self.history_has_htlc_ids = self.version >= HTLC_IDS_SINCE
+        self._funding: dict[ChannelId, tuple[str, list[int]]] = {}
+        """Per channel, its funding txid and the capacities of our channels in that transaction, from the last
+        ListChannels (the fee engine lists channels at the start of each run, then asks for funding fees)."""
 
     @classmethod
     def connect(cls, settings: LndSettings, *, clock: Clock) -> LndBackend:
@@ -162,6 +182,8 @@ class LndBackend:
             channels = [c for c in channels if c.chan_id == only.to_int()]
             if not channels:
                 raise BackendRejected(f"channel {only} is not one of ours")
+        if only is None:
+            self._remember_funding(channels)
         fees = {f.chan_id: f for f in self._rpc.call("FeeReport").channel_fees}
         out = []
         for ch in channels:
@@ -237,6 +259,60 @@ class LndBackend:
         (after, _), *_ = self._channels(channel_id)
         return after.local_policy
 
+    # -- optional inputs of the fee engine (lnlens_core/fees/assemble.py) ----------------------
+    # Each needs a permission the least-privilege macaroon leaves out unless a policy uses it; without it the call
+    # raises LndAuthError naming the uri: to add and the policy keys that need it.
+
+    def peer_node_stats(self, pubkey: str) -> tuple[int, int] | None:
+        """A node's channels and their total capacity as lnd's graph knows them (GetNodeInfo)."""
+        try:
+            info = self._rpc.call("GetNodeInfo", ln.NodeInfoRequest(pub_key=pubkey))
+        except LndNotFound:
+            return None  # lnd has no announcement from this node
+        return int(info.num_channels), int(info.total_capacity) * 1000
+
+    def onchain_fee_rates(self, targets: Sequence[int]) -> dict[int, float]:
+        """The wallet's estimate per confirmation target in sat/vB (WalletKit EstimateFee: sat/kw × 4 / 1000)."""
+        rates: dict[int, float] = {}
+        for target in targets:
+            # lnd refuses targets below 2; charge-lnd asks for 2 then, and so does lnlens.
+            answer = self._rpc.call("EstimateFee", wallet.EstimateFeeRequest(conf_target=max(2, int(target))))
+            rates[target] = answer.sat_per_kw * 4 / 1000
+        return rates
+
+    def synced_to_chain(self) -> bool:
+        return bool(self._rpc.call("GetInfo").synced_to_chain)
+
+    def funding_fee_msat(self, channel: Channel) -> int | None:
+        """This channel's capacity share of the fee our wallet paid for its funding transaction (GetTransactions
+        over the funding block); None when the peer opened it or the wallet does not know the fee."""
+        if channel.initiator is False:
+            return None  # the peer's wallet paid
+        if channel.channel_id not in self._funding:
+            self._remember_funding(self._rpc.call("ListChannels", ln.ListChannelsRequest()).channels)
+        found = self._funding.get(channel.channel_id)
+        if found is None:
+            raise BackendRejected(f"channel {channel.channel_id} is not one of ours")
+        txid, batch = found
+        height = channel.channel_id.block
+        request = ln.GetTransactionsRequest(start_height=height, end_height=height)
+        tx = next((t for t in self._rpc.call("GetTransactions", request).transactions if t.tx_hash == txid), None)
+        if tx is None or tx.total_fees <= 0:
+            # Not in our wallet (funded from elsewhere, or an alias id whose block is not the funding block),
+            # or inputs the wallet cannot value: charge-lnd's "not paid by us".
+            log.debug("channel %s: funding transaction %s not found with a fee in the wallet", channel.channel_id, txid)
+            return None
+        return funding_fee_share_msat(tx.total_fees * 1000, channel.capacity_msat, batch)
+
+    def _remember_funding(self, channels) -> None:
+        by_tx: dict[str, list[int]] = {}
+        points: dict[ChannelId, str] = {}
+        for ch in channels:
+            txid = ch.channel_point.partition(":")[0]
+            by_tx.setdefault(txid, []).append(int(ch.capacity) * 1000)
+            points[ChannelId.from_int(ch.chan_id)] = txid
+        self._funding = {cid: (txid, by_tx[txid]) for cid, txid in points.items()}
+
     # -- streams ----------------------------------------------------------------------
 
     def subscribe_htlc_events(self) -> HtlcStream:
@@ -263,6 +339,15 @@ def _judge(report: PermissionReport, source: str) -> None:
     if not report.checked:
         log.warning("%s", report.note)
         return
+    if report.optional_missing:
+        # Not a problem unless a policy file uses these keys; its runs then say what to add.
+        log.info(
+            "the macaroon from %s does not allow %s; policies using %s will report it (to use them, bake: %s)",
+            source,
+            ", ".join(report.optional_missing),
+            "; ".join(METHODS[m].needed_by for m in report.optional_missing),
+            bake_command(report.mode, optional=report.optional_missing),
+        )
     if report.missing:
         raise ConfigError(
             f"the macaroon from {source} lacks {', '.join(report.missing)}, which lnlens needs in {report.mode} mode; "

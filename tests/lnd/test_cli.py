@@ -49,6 +49,11 @@ def test_status_json(recent, tmp_path, capsys):
     assert data["mode"] == "read" and "inbound_fees" in data["capabilities"]
     assert data["macaroon"]["scope"] == "minimal" and data["channels"] == len(fake.node.list_channels())
     assert data["macaroon"]["least_privilege_command"].startswith("lncli bakemacaroon --save_to=lnlens.macaroon")
+    # the docs' least-privilege macaroon leaves out the optional methods; status says so and how to add them
+    assert data["macaroon"]["optional_missing"] == ["GetNodeInfo", "EstimateFee", "GetTransactions"]
+    assert data["macaroon"]["with_optional_command"].endswith(
+        "uri:/lnrpc.Lightning/GetNodeInfo uri:/walletrpc.WalletKit/EstimateFee uri:/lnrpc.Lightning/GetTransactions"
+    )
 
 
 def test_opportunities_json_is_the_core_analysis(recent, tmp_path, capsys, connect_to, feed):

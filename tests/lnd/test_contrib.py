@@ -37,3 +37,12 @@ def test_systemd_unit_runs_the_sidecar_hardened():
     }.items():
         assert service[key] == value, key
     assert service["User"] == "lnlens"
+
+
+def test_the_unit_lists_the_optional_permissions_and_the_keys_that_need_them():
+    from lnlens_lnd.rpc import METHODS, OPTIONAL_METHODS
+
+    text = (ROOT / "contrib" / "lnlens-lnd.service").read_text()
+    for name in OPTIONAL_METHODS:
+        line = next((line for line in text.splitlines() if f"uri:{METHODS[name].path} " in line), None)
+        assert line is not None and METHODS[name].needed_by in line, name

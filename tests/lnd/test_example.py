@@ -25,6 +25,15 @@ def test_readme_bake_command_grants_exactly_what_lnlens_calls():
     assert "--root_key_id=4711" in sh
 
 
+def test_readme_lists_every_optional_permission_with_the_keys_that_need_it():
+    from lnlens_lnd.rpc import METHODS, OPTIONAL_METHODS
+
+    rows = re.findall(r"^\| `uri:(\S+)` \| (.+?) \|", _section(), re.MULTILINE)
+    assert [path for path, _ in rows] == [METHODS[m].path for m in OPTIONAL_METHODS]
+    for (_, keys), name in zip(rows, OPTIONAL_METHODS, strict=True):
+        assert keys.replace("`", "") == METHODS[name].needed_by
+
+
 def _shape(text: str) -> str:
     """The output with numbers and padding blurred: the simulator behind the fake lnd is tuned by others, and
     its exact figures may drift; commands, fields, columns and row counts may not."""

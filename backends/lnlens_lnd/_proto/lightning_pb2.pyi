@@ -380,3 +380,67 @@ class CheckMacPermResponse(_message.Message):
     VALID_FIELD_NUMBER: _ClassVar[int]
     valid: bool
     def __init__(self, valid: _Optional[bool] = ...) -> None: ...
+
+class NodeInfoRequest(_message.Message):
+    __slots__ = ("pub_key", "include_channels")
+    PUB_KEY_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    pub_key: str
+    include_channels: bool
+    def __init__(self, pub_key: _Optional[str] = ..., include_channels: _Optional[bool] = ...) -> None: ...
+
+class LightningNode(_message.Message):
+    __slots__ = ("last_update", "pub_key", "alias")
+    LAST_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    PUB_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    last_update: int
+    pub_key: str
+    alias: str
+    def __init__(self, last_update: _Optional[int] = ..., pub_key: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ("node", "num_channels", "total_capacity")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    NUM_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    node: LightningNode
+    num_channels: int
+    total_capacity: int
+    def __init__(self, node: _Optional[_Union[LightningNode, _Mapping]] = ..., num_channels: _Optional[int] = ..., total_capacity: _Optional[int] = ...) -> None: ...
+
+class GetTransactionsRequest(_message.Message):
+    __slots__ = ("start_height", "end_height", "account")
+    START_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    END_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    start_height: int
+    end_height: int
+    account: str
+    def __init__(self, start_height: _Optional[int] = ..., end_height: _Optional[int] = ..., account: _Optional[str] = ...) -> None: ...
+
+class Transaction(_message.Message):
+    __slots__ = ("tx_hash", "amount", "num_confirmations", "block_hash", "block_height", "time_stamp", "total_fees", "label")
+    TX_HASH_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    NUM_CONFIRMATIONS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TIME_STAMP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FEES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    tx_hash: str
+    amount: int
+    num_confirmations: int
+    block_hash: str
+    block_height: int
+    time_stamp: int
+    total_fees: int
+    label: str
+    def __init__(self, tx_hash: _Optional[str] = ..., amount: _Optional[int] = ..., num_confirmations: _Optional[int] = ..., block_hash: _Optional[str] = ..., block_height: _Optional[int] = ..., time_stamp: _Optional[int] = ..., total_fees: _Optional[int] = ..., label: _Optional[str] = ...) -> None: ...
+
+class TransactionDetails(_message.Message):
+    __slots__ = ("transactions",)
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
+    def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ...) -> None: ...

@@ -28,9 +28,10 @@ DEFAULT_PERMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def minimal_ops(mode: str = "apply", *, self_check: bool = True) -> frozenset[str]:
-    """The ``uri:`` operations of the macaroon the docs tell operators to bake."""
-    names = [*MODE_METHODS[mode], *(["CheckMacaroonPermissions"] if self_check else [])]
+def minimal_ops(mode: str = "apply", *, self_check: bool = True, optional: Iterable[str] = ()) -> frozenset[str]:
+    """The ``uri:`` operations of the macaroon the docs tell operators to bake, with the ``optional`` methods
+    (names from OPTIONAL_METHODS) a policy file needs."""
+    names = [*MODE_METHODS[mode], *(["CheckMacaroonPermissions"] if self_check else []), *optional]
     return frozenset(f"uri:{METHODS[n].path}" for n in names)
 
 

@@ -15,6 +15,7 @@ from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
 from ..connection import LndSettings
 from ..rpc import METHODS, grpc
 from .auth import FakeMacaroons, _Auth, make_tls_cert
+from .onchain import WalletKit
 from .servicers import _END, _Lightning, _ns, _Router, htlc_messages
 
 
@@ -80,6 +81,7 @@ class FakeLnd:
         handlers = {
             "lnrpc.Lightning": _Lightning(self),
             "routerrpc.Router": _Router(self),
+            "walletrpc.WalletKit": WalletKit(self),
         }
         for service, impl in handlers.items():
             methods = {}
@@ -172,7 +174,11 @@ class FakeLnd:
                     q.put(msg)
 
     def chan_point(self, channel_id: ChannelId) -> tuple[str, int]:
+        """The channel's funding outpoint: the simulator's (batches share a txid), else a stable made-up one."""
         point = self._points.get(channel_id)
+        if point is None:
+            chain = getattr(self.node, "chain", None)
+            point = chain.outpoint(channel_id) if chain is not None else None
         if point is None:
             point = (hashlib.sha256(str(channel_id).encode()).hexdigest(), channel_id.output)
             self._points[channel_id] = point

@@ -10,6 +10,7 @@ from lnlens_core.errors import BackendRejected
 
 from ..rpc import grpc, ln, router
 from .auth import DEFAULT_PERMS, _AuthFailure
+from .onchain import OnchainLightning
 
 if TYPE_CHECKING:
     from .server import FakeLnd
@@ -87,7 +88,7 @@ def _routing(policy) -> Any:
     )
 
 
-class _Lightning:
+class _Lightning(OnchainLightning):
     def __init__(self, fake: FakeLnd) -> None:
         self.fake = fake
         self.node = fake.node
@@ -102,7 +103,7 @@ class _Lightning:
             num_active_channels=len(channels),
             num_peers=len({c.peer_id for c in channels}),
             block_height=info.block_height,
-            synced_to_chain=True,
+            synced_to_chain=self.node.chain.synced,
             version=self.fake.version,
             chains=[ln.Chain(network=self.fake.network)],
             synced_to_graph=True,
