@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from lnlens_core.backend import Capability, unsupported_fields
 from lnlens_core.domain import Channel, ChannelId, ChannelPolicy, FeeUpdate, ForwardPage, NodeInfo
 from lnlens_core.errors import BackendRejected, BackendUnavailable
+from lnlens_core.fees.chargelnd import funding_fee_share_msat
 
 from .convert import (
     channel_from_cln,
@@ -46,8 +47,9 @@ log = logging.getLogger(__name__)
 
 READ_ONLY_METHODS = frozenset(
     {"getinfo", "listpeerchannels", "listchannels", "listforwards", "listnodes", "listpeers", "listfunds",
-     "feerates", "listconfigs", "wait"}
+     "feerates", "listconfigs", "wait", "bkpr-inspect"}
 )  # fmt: skip
+"""``bkpr-inspect`` is bookkeeper's (a plugin shipped and started with lightningd): the funding fee for ``cost``."""
 WRITE_METHODS = frozenset({"setchannel"})
 # setchannel has no CLTV delta, no disable flag and no inbound fee (REFERENCE.md A3).
 CAPABILITIES = frozenset({Capability.HTLC_LIMITS, Capability.LIVE_EVENTS, Capability.FAILED_FORWARD_HISTORY})
@@ -105,6 +107,8 @@ class ClnBackend:
         self.rpc = GuardedRpc(rpc)
         self._on_channels = on_channels
         self._aliases: dict[str, str] = {}
+        self._listed: list[dict[str, Any]] = []
+        """The last listpeerchannels of list_channels: the fee engine lists channels, then asks for funding fees."""
         info = self.rpc.call("getinfo")
         self.info = NodeInfo(
             pubkey=info["id"], alias=info.get("alias", ""), network=info.get("network", ""),
@@ -140,6 +144,7 @@ class ClnBackend:
 
     def list_channels(self) -> Sequence[Channel]:
         raw = self._peer_channels()
+        self._listed = raw
         if self._on_channels is not None:
             self._on_channels(raw)
         out = [channel_from_cln(pc, peer_alias=self._alias(str(pc["peer_id"]))) for pc in raw]
@@ -186,6 +191,46 @@ class ClnBackend:
             if chosen is not None:
                 rates[target] = chosen / 1000  # sat per 1000 vB -> sat/vB
         return rates
+
+    def funding_fee_msat(self, channel: Channel) -> int | None:
+        """This channel's capacity share of the fee our wallet paid for its funding transaction.
+
+        lightningd's own RPC has no transaction fee (``listtransactions`` lists inputs without their
+        amounts); bookkeeper records it and ``bkpr-inspect`` gives each channel account its equal part.
+        The parts of the channels opened in that transaction add up to the fee, which lnlens shares by
+        capacity instead. None when the peer opened the channel, or bookkeeper has no fee for it (a
+        channel opened before bookkeeper kept records): charge-lnd's "not paid by our wallet".
+        """
+        if channel.initiator is False:
+            return None
+        listed = self._listed if any(channel_id_of(pc) == channel.channel_id for pc in self._listed) else None
+        listed = listed if listed is not None else self._peer_channels()
+        pc = next((p for p in listed if channel_id_of(p) == channel.channel_id), None)
+        if pc is None:
+            raise BackendRejected(f"channel {channel.channel_id} is not one of ours")
+        txid = pc.get("funding_txid")
+        if not txid:
+            return None
+        batch = [p for p in listed if p.get("funding_txid") == txid and p.get("opener") == "local"]
+        fee_msat = sum(self._fees_paid_msat(p, txid) for p in batch)
+        if fee_msat <= 0:
+            log.debug("channel %s: bookkeeper has no fee for funding transaction %s", channel.channel_id, txid)
+            return None
+        return funding_fee_share_msat(fee_msat, channel.capacity_msat, [int(p["total_msat"]) for p in batch])
+
+    def _fees_paid_msat(self, pc: Mapping[str, Any], txid: str) -> int:
+        try:
+            txs = self.rpc.call("bkpr-inspect", {"account": pc["channel_id"]}).get("txs", [])
+        except BackendRejected as exc:
+            if "unknown command" in str(exc).lower():
+                raise BackendRejected(
+                    "lightningd has no bkpr-inspect: the bookkeeper plugin, which records funding fees, is not "
+                    "running (remove disable-plugin=bookkeeper from the config)"
+                ) from None
+            if "not found" in str(exc).lower():
+                return 0  # bookkeeper never saw this channel open
+            raise
+        return sum(int(t.get("fees_paid_msat", 0)) for t in txs if t.get("txid") == txid)
 
     def set_channel_policy(self, channel_id: ChannelId, update: FeeUpdate) -> ChannelPolicy:
         pc = self._own(channel_id)

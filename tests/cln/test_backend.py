@@ -61,7 +61,8 @@ def test_the_allowlist_is_read_only_plus_setchannel():
             "stop",
         }
     )
-    assert all(m.startswith(("get", "list", "wait", "feerates")) for m in READ_ONLY_METHODS)
+    # bkpr-inspect: bookkeeper's read of a channel account's on-chain footprint (the funding fee for cost)
+    assert all(m.startswith(("get", "list", "wait", "feerates", "bkpr-inspect")) for m in READ_ONLY_METHODS)
 
 
 @pytest.mark.parametrize(

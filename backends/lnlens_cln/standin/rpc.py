@@ -1,8 +1,9 @@
 """lightningd's JSON-RPC socket for the stand-in, answering from a simulated node.
 
 :class:`SimLightningRpc` answers ``getinfo``, ``listpeerchannels``, ``listchannels``,
-``listnodes``, ``listforwards``, ``wait`` and ``setchannel`` in CLN's field names from a
-:class:`~lnlens_sim.node.SimNode` and a :class:`ForwardLedger`; every call is recorded.
+``listnodes``, ``listforwards``, ``wait``, ``setchannel``, ``feerates`` and bookkeeper's
+``bkpr-inspect`` in CLN's field names from a :class:`~lnlens_sim.node.SimNode` (its chain
+model for the last two, :mod:`.chain`) and a :class:`ForwardLedger`; every call is recorded.
 :class:`RpcSocketServer` serves it on a unix socket the way lightningd does: one JSON
 request per connection read incrementally, the response followed by ``"\\n\\n"``.
 """
@@ -21,11 +22,13 @@ from lnlens_core.clock import SystemClock
 from lnlens_core.domain import ChannelId, FeeUpdate
 from lnlens_core.errors import BackendRejected
 
+from .chain import bkpr_inspect, feerate_estimates, funding_fields
 from .ledger import ForwardLedger
 
 __all__ = ["SimLightningRpc", "RpcSocketServer", "RpcFailure"]
 
 _STANDIN_VERSION = "v26.06-lnlens-standin"
+_NOT_SYNCED = "Bitcoind is not up-to-date with network."
 
 
 class RpcFailure(Exception):
@@ -49,15 +52,17 @@ class SimLightningRpc:
         self.lightning_dir = lightning_dir
         self.calls: list[tuple[str, Any]] = []
         self.sync_warning: str | None = None
-        """When set, getinfo reports it as ``warning_bitcoind_sync`` (a test's input)."""
-        self.feerates_perkb: dict[int, int] = {}
-        """``feerates`` estimates by block count, sat per 1000 vB (a test's input: the simulator has no chain)."""
+        """When set, getinfo reports it as ``warning_bitcoind_sync``; else it is reported while the simulated
+        chain is not synced (``node.chain.synced``)."""
+        self.feerates_perkb: dict[int, int] | None = None
+        """``feerates`` estimates by block count, sat per 1000 vB, when a test sets them; else the chain model's."""
         self.lock = threading.RLock()
         self._clock = getattr(node, "clock", None) or SystemClock()
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "getinfo": self.getinfo, "listpeerchannels": self.listpeerchannels, "listchannels": self.listchannels,
             "listnodes": self.listnodes, "listforwards": self.ledger_call("listforwards"),
             "wait": self.ledger_call("wait"), "setchannel": self.setchannel, "feerates": self.feerates,
+            "bkpr-inspect": self.bkpr_inspect,
         }  # fmt: skip
 
     def ledger_call(self, name: str) -> Callable[[dict[str, Any]], Any]:
@@ -88,15 +93,25 @@ class SimLightningRpc:
             "fees_collected_msat": getattr(getattr(self.node, "stats", None), "revenue_msat", 0),
             "lightning-dir": self.lightning_dir,
             "address": [], "binding": [],
-        } | ({"warning_bitcoind_sync": self.sync_warning} if self.sync_warning else {})  # fmt: skip
+        } | self._sync_warning()  # fmt: skip
+
+    def _sync_warning(self) -> dict[str, str]:
+        chain = getattr(self.node, "chain", None)
+        warning = self.sync_warning or (None if chain is None or chain.synced else _NOT_SYNCED)
+        return {"warning_bitcoind_sync": warning} if warning else {}
 
     def feerates(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("style") != "perkb":
             raise RpcFailure(-32602, "the stand-in answers style=perkb only")
-        estimates = [
-            {"blockcount": b, "feerate": f, "smoothed_feerate": f} for b, f in sorted(self.feerates_perkb.items())
-        ]
+        perkb = self.feerates_perkb if self.feerates_perkb is not None else feerate_estimates(self.node)
+        estimates = [{"blockcount": b, "feerate": f, "smoothed_feerate": f} for b, f in sorted(perkb.items())]
         return {"perkb": {"estimates": estimates} if estimates else {}}
+
+    def bkpr_inspect(self, params: dict[str, Any]) -> dict[str, Any]:
+        def fail(code: int, message: str) -> None:
+            raise RpcFailure(code, message)
+
+        return bkpr_inspect(self.node, params, fail)
 
     def _peer_channel(self, ch: Any) -> dict[str, Any]:
         p = ch.local_policy
@@ -119,7 +134,7 @@ class SimLightningRpc:
             "fee_base_msat": p.base_fee_msat, "fee_proportional_millionths": p.fee_ppm,
             "minimum_htlc_out_msat": p.min_htlc_msat, "maximum_htlc_out_msat": p.max_htlc_msat,
             "updates": updates, "htlcs": [],
-        }  # fmt: skip
+        } | funding_fields(self.node, ch.channel_id)  # fmt: skip
 
     def listpeerchannels(self, params: dict[str, Any]) -> dict[str, Any]:
         channels = self.node.list_channels()
