@@ -8,11 +8,11 @@ import numpy as np
 
 from .domain import Channel, HtlcEvent, Recommendation
 from .features import LONG_WINDOW_S, compute_features, windows_from_events
-from .flows import PolicyBook
 from .inference import OnnxModel
-from .suggestions import rebalance_suggestions
+from .learning.policy_history import PolicyHistory
+from .suggestions import fee_suggestions, rebalance_suggestions
 
-__all__ = ["LiquidityView", "liquidity_view", "recommend"]
+__all__ = ["LiquidityView", "liquidity_view", "recommend", "store_predictions", "fee_predictions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,23 +26,30 @@ class LiquidityView:
 
 
 def liquidity_view(
-    store, model: OnnxModel, *, now: float, backend=None, min_gap: float = 0.1, limit: int = 10, save: bool = False
+    store, model: OnnxModel, *, now: float, backend=None, min_gap: float = 0.1, limit: int = 10, save: bool = False,
+    history: PolicyHistory | None = None,
 ) -> LiquidityView:
     """Predict every channel's optimal ratio from the store (and the backend's peer policies, if any).
 
     :param save: keep the predictions in the store (``model_predictions``), tagged with the model version.
+    :param history: our policy history as this process has read it so far (a daemon keeps one, so each
+        run reads only the snapshots since the last); the store's last day is read either way, never all of it.
     """
-    book = PolicyBook()
-    for time, cid, policy in store.policy_history():
-        book.observe(cid, policy, time)
     if backend is not None:
         channels = list(backend.list_channels())
-        book.observe_channels(channels, now)
         peers = {ch.channel_id: backend.get_peer_policy(ch.channel_id) for ch in channels}
     else:
         _, channels = store.latest_channels(at=now)
         peers = None
     recent = list(store.iter_forwards(since=now - LONG_WINDOW_S, until=now))
+    seen = {ch.channel_id for ch in channels} | {e.in_channel for e in recent}
+    seen |= {e.out_channel for e in recent if e.out_channel is not None}
+    history = history or PolicyHistory()
+    history.cover(store, now - LONG_WINDOW_S, now, channels=seen)
+    # The live policies are an observation at `now` that no snapshot may ever repeat: a copy takes them.
+    book = history.book_copy()
+    if backend is not None:
+        book.observe_channels(channels, now)
     x = compute_features(channels, windows_from_events(recent, book, now), peer_policies=peers, book=book)
     predicted = model.predict(x) if len(channels) else np.zeros(0)
     suggestions = rebalance_suggestions(
@@ -107,3 +114,20 @@ def store_predictions(lens, registry) -> dict:
         return {"model": None, "error": str(exc), "predictions": 0, "suggestions": 0}
     return {"model": f"{model.name}-{model.version}", "error": None, "predictions": len(view.channels),
             "suggestions": len(view.suggestions)}  # fmt: skip
+
+
+def fee_predictions(lens, backend) -> tuple[dict, str | None]:
+    """The serving model's fee opinions for ``model_driven`` (:func:`lnlens_core.suggestions.fee_suggestions`),
+    and None; or no opinions and why, when no model can be used (the strategy then keeps every channel)."""
+    from .errors import ModelError
+    from .model_registry import ModelRegistry
+
+    registry = ModelRegistry(lens.store, lens.config.data_dir / "models", configured=lens.config.model_path)
+    try:
+        model = registry.load_active()
+        view = liquidity_view(lens.store, model, now=lens.clock.now(), backend=backend)
+    except ModelError as exc:
+        return {}, f"model_driven: no model can be used ({exc}); its channels keep their fees"
+    version = f"{model.name}-{model.version}"
+    table = model.json_meta("confidence") or ()
+    return fee_suggestions(view.channels, view.predicted, confidence_table=table, model_version=version), None

@@ -115,28 +115,37 @@ class ModelRegistry:
     def consider(self, payload: bytes, holdout, *, name: str, version: str, metrics: dict[str, Any], now: float,
                  min_samples: int = 30) -> Decision:  # fmt: skip
         """Register a candidate; activate it only if its MAE on ``holdout`` (a recent window none of
-        the candidate's training data came from) is lower than the active model's on the same window."""
+        the candidate's training data came from) is lower than the active model's on the same window.
+
+        The outcome is stored with the candidate (``metrics["decision"]``), refusals included.
+        """
         from .learning import evaluate
 
+        cand: dict[str, Any] | None = None
+        cur: dict[str, Any] | None = None
         if len(holdout) < min_samples:
-            cid = self.register(payload, name=name, version=version, metrics=metrics, now=now)
-            return Decision(False, cid, f"held-out window has {len(holdout)} samples, fewer than {min_samples}",
-                            float("nan"), None)  # fmt: skip
-        candidate = OnnxModel.load(payload)
-        cand = evaluate(candidate.predict(holdout.x), holdout)
-        try:
-            current_model: OnnxModel | None = self.load_active()
-        except ModelError:
-            current_model = None
-        cur = evaluate(current_model.predict(holdout.x), holdout) if current_model is not None else None
-        metrics = {**metrics, "holdout": cand}
+            promoted, why = False, f"held-out window has {len(holdout)} samples, fewer than {min_samples}"
+        else:
+            cand = evaluate(OnnxModel.load(payload).predict(holdout.x), holdout)
+            try:
+                current_model: OnnxModel | None = self.load_active()
+            except ModelError:
+                current_model = None
+            cur = evaluate(current_model.predict(holdout.x), holdout) if current_model is not None else None
+            if cur is None:
+                promoted, why = True, "no model in use"
+            elif np.isfinite(cand["mae"]) and cand["mae"] < cur["mae"]:
+                promoted, why = True, f"held-out MAE {cand['mae']:.4f} < {cur['mae']:.4f}"
+            else:
+                promoted, why = False, f"held-out MAE {cand['mae']:.4f} does not beat {cur['mae']:.4f}"
+        decision = {"promoted": promoted, "reason": why, "holdout_samples": len(holdout),
+                    "current_mae": None if cur is None else cur["mae"]}  # fmt: skip
+        metrics = {**metrics, "decision": decision, **({"holdout": cand} if cand is not None else {})}
         cid = self.register(payload, name=name, version=version, metrics=metrics, now=now)
-        if cur is None or (np.isfinite(cand["mae"]) and cand["mae"] < cur["mae"]):
+        if promoted:
             self.store.activate_model(cid, time=now)
-            why = "no model in use" if cur is None else f"held-out MAE {cand['mae']:.4f} < {cur['mae']:.4f}"
-            return Decision(True, cid, why, cand["mae"], None if cur is None else cur["mae"])
-        return Decision(False, cid, f"held-out MAE {cand['mae']:.4f} does not beat {cur['mae']:.4f}", cand["mae"],
-                        cur["mae"])  # fmt: skip
+        return Decision(promoted, cid, why, float("nan") if cand is None else cand["mae"],
+                        None if cur is None else cur["mae"])  # fmt: skip
 
 
 def metrics_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,10 +8,13 @@ A :class:`Dataset` holds one row per (channel, sample time): the features of
 :mod:`lnlens_core.features` and the replay target of :mod:`lnlens_core.target`,
 with the carried-volume curve kept so that any prediction can be scored by what it
 would have carried. The simulator's data (``models/train``) and the store's
-(:func:`dataset_from_store`) build it with the same functions.
+(:func:`dataset_from_store`) build it with the same functions; a running process builds
+the store's samples as they mature (:class:`SampleStream`), reading only what each needs.
 """
 
 from .dataset import Dataset, dataset_from_store, iter_chunks, samples_at, time_split
+from .drift import FeatureStats, drift_report, drift_summary
+from .incremental import SampleStream
 from .models import (
     KINDS,
     OUTPUT,
@@ -29,7 +32,8 @@ from .models import (
     permutation_importance_table,
     predict,
 )
-from .online import OnlineSession, OnlineTrainer
+from .online import OnlineSession, OnlineTrainer, TickResult
+from .policy_history import PolicyHistory
 
 __all__ = [
     "Dataset",
@@ -54,4 +58,10 @@ __all__ = [
     "OnlineLearner",
     "OnlineSession",
     "OnlineTrainer",
+    "TickResult",
+    "SampleStream",
+    "PolicyHistory",
+    "FeatureStats",
+    "drift_report",
+    "drift_summary",
 ]

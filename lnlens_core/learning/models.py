@@ -13,6 +13,7 @@ from ..extras import require
 from ..features import FEATURE_NAMES, FEATURE_VERSION
 from ..target import RATIO_GRID, TARGET_HORIZON_S
 from .dataset import Dataset, iter_chunks
+from .drift import FeatureStats
 
 KINDS = ("gbr", "forest", "linear", "sgd")
 TARGET_DEFINITION = (
@@ -138,9 +139,14 @@ def export_onnx(
     trained_at: float,
     metrics: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    feature_stats: FeatureStats | None = None,
 ) -> bytes:
     """The fitted pipeline as ONNX (float32 input ``X`` of width len(FEATURE_NAMES)) with metadata_props:
-    feature names and version, target, metrics, library versions and anything in ``extra`` (JSON)."""
+    feature names and version, target, metrics, library versions and anything in ``extra`` (JSON).
+
+    :param feature_stats: the training rows' statistics, which drift indicators compare live inputs
+        with (:mod:`.drift`); without them a served model has no input drift (and says so).
+    """
     require("skl2onnx", extra="train", what="exporting the liquidity model")
     from skl2onnx import to_onnx
 
@@ -158,6 +164,8 @@ def export_onnx(
         "model_kind": type(pipeline[-1]).__name__,
         "output": OUTPUT,
     }
+    if feature_stats is not None:
+        props["feature_stats"] = json.dumps(feature_stats.to_json(), sort_keys=True)
     for key, value in (extra or {}).items():
         props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     del onx.metadata_props[:]
@@ -259,6 +267,7 @@ def make_model(
         trained_at=now,
         metrics=metrics,
         extra={"confidence": table, "importance": importance, "data": data},
+        feature_stats=FeatureStats.of(train.x),
     )
     report = {
         "metrics": metrics,
@@ -276,11 +285,13 @@ class OnlineLearner:
 
     The imputer medians and scaling are fitted once, on the first batch, so the learner's
     pipeline stays one convertible scikit-learn object; each later batch is a ``partial_fit``.
+    :attr:`stats` accumulates the statistics of every row learned (exported for drift indicators).
     """
 
     def __init__(self, *, seed: int = 0) -> None:
         self.pipeline = build_pipeline("sgd", seed=seed)
         self.seen = 0
+        self.stats = FeatureStats()
 
     def update(self, data: Dataset) -> int:
         """Learn from these samples; returns how many samples the learner has seen in all."""
@@ -292,6 +303,7 @@ class OnlineLearner:
             imputer.fit(x)
             scaler.fit(imputer.transform(x))
         sgd.partial_fit(scaler.transform(imputer.transform(x)), data.y - data.current)
+        self.stats.update(data.x)
         self.seen += len(data)
         return self.seen
 

@@ -149,3 +149,24 @@ class RecordQueries:
         if channel_id is not None:
             sql, params = sql + " WHERE channel_id = ?", [str(channel_id)]
         return list(self.db.query(sql + " ORDER BY time, channel_id", params))
+
+    # -- drift indicators -----------------------------------------------------
+
+    def save_drift(self, report: dict[str, Any], *, time: float) -> int:
+        """Store one drift report (lnlens_core.learning.drift) of the model it names."""
+        with self.db.atomic():
+            cur = self.db.execute("INSERT INTO model_drift (time, model, body) VALUES (?, ?, ?)",
+                                  [time, report["model"], json.dumps(report, sort_keys=True)])  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def latest_drift(self, model: str | None = None) -> dict[str, dict[str, Any]]:
+        """The newest stored drift report of each model version (or of ``model`` only), by ``name-version``."""
+        if model is not None:
+            sql = "SELECT body FROM model_drift WHERE model = ? ORDER BY time DESC, id DESC LIMIT 1"
+            rows = self.db.execute(sql, [model]).fetchall()
+        else:
+            sql = ("SELECT body FROM model_drift WHERE id IN"
+                   " (SELECT max(id) FROM model_drift GROUP BY model)")  # fmt: skip
+            rows = self.db.execute(sql).fetchall()
+        reports = [json.loads(body) for (body,) in rows]
+        return {r["model"]: r for r in reports}

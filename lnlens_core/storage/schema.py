@@ -152,3 +152,20 @@ def m006_alerts(db: Database) -> None:
         CREATE INDEX alerts_run ON alerts (run_time);
         """
     )
+
+
+@migrations()
+def m007_model_drift(db: Database) -> None:
+    # Drift indicators of the served model, per version, as the daemons measured them (docs/MODEL.md).
+    db.executescript(
+        """
+        CREATE TABLE model_drift (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            model TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX model_drift_model ON model_drift (model, time);
+        CREATE INDEX model_drift_time ON model_drift (time);
+        """
+    )

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from ..domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
 from ..errors import StoreError
+from .history import HistoryQueries
 from .records import JOURNAL_STATES, RecordQueries
 from .rows import (
     FORWARD_COLUMNS,
@@ -40,6 +41,7 @@ PRUNABLE: dict[str, tuple[str, str]] = {
     "opportunities": ("opportunities", "run_time"),
     "model_runs": ("model_runs", "time"),
     "predictions": ("model_predictions", "time"),
+    "drift": ("model_drift", "time"),
     "journal": ("fee_updates", "planned_time"),
 }
 # Journal rows in these states are part of an unfinished change and are never pruned.
@@ -48,7 +50,7 @@ _JOURNAL_OPEN = ("planned", "applied")
 _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
 
 
-class Store(RecordQueries):
+class Store(HistoryQueries, RecordQueries):
     """The lnlens database. Not thread-safe: use one Store per thread, or a lock.
 
     :param path: the database file, created with its folder if missing; None for

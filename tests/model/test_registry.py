@@ -115,13 +115,41 @@ def test_online_trainer_offers_candidates_on_schedule(sim_db, tmp_path, monkeypa
     store = Store(db)
     try:
         registry = ModelRegistry(store, tmp_path / "models")
-        trainer = OnlineTrainer(registry, every_s=3_600)
+        trainer = OnlineTrainer(registry, every_s=3_600, holdout_s=4 * 3_600, max_times=100)
         now = store.latest_data_time()
         first = trainer.tick(now)
-        assert first is not None and first.promoted  # nothing served before it
-        assert trainer.tick(now + 60) is None  # not due
-        assert trainer.tick(now + 3_600) is None  # due, but no sample matured since
+        assert first.decision is not None and first.decision.promoted  # nothing served before it
+        assert first.learned == first.seen > 0 and first.holdout > 0 and first.waiting is None
+        assert first.built == first.learned + first.holdout  # every matured sample: learned or held out
+        again = trainer.tick(now + 60)
+        assert again.decision is None and again.built == 0 and "no new sample" in again.waiting
         assert [r["name"] for r in registry.list()] == ["online"]
-        assert OnnxModel.load(registry.active()["path"]).metadata["model_kind"] == "SGDRegressor"
+        row = registry.active()
+        assert row["metrics"]["decision"] == {"promoted": True, "reason": "no model in use",
+                                              "holdout_samples": first.holdout, "current_mae": None}  # fmt: skip
+        model = OnnxModel.load(row["path"])
+        assert model.metadata["model_kind"] == "SGDRegressor"
+        assert model.json_meta("feature_stats")["rows"] == first.seen  # for the drift indicators
     finally:
         store.close()
+
+
+def test_online_trainer_warm_start_catches_up_a_few_sample_times_per_tick(sim_db, tmp_path, monkeypatch):
+    import shutil
+
+    from lnlens_core.learning import OnlineTrainer
+
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    db = tmp_path / "node.sqlite3"
+    shutil.copy(sim_db, db)
+    store = Store(db)
+    try:
+        trainer = OnlineTrainer(ModelRegistry(store, tmp_path / "models"), holdout_s=4 * 3_600, max_times=3)
+        now = store.latest_data_time()
+        ticks = [trainer.tick(now + i) for i in range(10)]
+    finally:
+        store.close()
+    catching = [t for t in ticks if t.waiting and "catching up" in t.waiting]
+    assert len(catching) >= 3 and all(t.decision is None for t in catching)
+    offered = [t for t in ticks if t.decision is not None]
+    assert len(offered) == 1 and offered[0].seen == sum(t.learned for t in ticks[: ticks.index(offered[0]) + 1])
