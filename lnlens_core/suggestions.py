@@ -18,6 +18,13 @@ amount is what both sides can use, in msat.
   predicted and current ratio, in which moving to the predicted ratio would have carried
   strictly more than staying (the model's ``confidence`` metadata, see docs/MODEL.md).
   Absent when that gap had too few held-out cases.
+
+:func:`fee_suggestions` turns the same predictions into fee rates for the ``model_driven``
+strategy: moving balance by a rebalance costs routing fees, moving it by price costs
+nothing, so a channel holding more local balance than its predicted optimum is offered
+``step_share`` cheaper (to draw outbound flow onto the idle side) and one holding less is
+made ``step_share`` dearer (to slow the drain and earn more on scarce liquidity). Inside
+``min_gap`` of the optimum the model has no fee opinion.
 """
 
 from __future__ import annotations
@@ -28,9 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .domain import Channel, ChannelId, HtlcEvent, Recommendation, RecommendationKind
+from .fees.signals import ModelPrediction
 from .target import RATIO_GRID, carried_volume, demand
 
-__all__ = ["Prediction", "rebalance_suggestions", "ORIGIN"]
+__all__ = ["Prediction", "rebalance_suggestions", "fee_suggestions", "ORIGIN"]
 
 ORIGIN = "liquidity-model"
 
@@ -133,4 +141,37 @@ def rebalance_suggestions(
         out.append(Recommendation(RecommendationKind.REBALANCE_OUTBOUND, target, reason, evidence,
                                   source_channel=source, target_channel=target, amount_msat=amount,
                                   origin=ORIGIN))  # fmt: skip
+    return out
+
+
+def fee_suggestions(
+    channels: Sequence[Channel],
+    predicted: np.ndarray,
+    *,
+    confidence_table: Sequence[dict] = (),
+    model_version: str = "?",
+    min_gap: float = 0.1,
+    step_share: float = 0.2,
+) -> dict[ChannelId, ModelPrediction]:
+    """A fee opinion per channel whose balance is at least ``min_gap`` from its predicted optimal ratio.
+
+    Above the optimum: ``fee × (1 − step_share)`` (at least 1 ppm lower, never below 0); below it:
+    ``fee × (1 + step_share)`` (at least 1 ppm higher). ``confidence`` is the held-out win rate for
+    that gap (module docstring); 0.0 when the gap had too few held-out cases, so a strategy with a
+    confidence threshold keeps the channel. Channels without a ratio or a prediction are left out.
+    """
+    out: dict[ChannelId, ModelPrediction] = {}
+    for ch, p in zip(channels, predicted.tolist(), strict=True):
+        cur = ch.balance_ratio
+        if cur is None or p != p or not ch.active:  # p != p: NaN, no prediction
+            continue
+        fee = ch.local_policy.fee_ppm
+        if cur - p >= min_gap:
+            new = max(0, min(fee - 1, round(fee * (1 - step_share))))
+        elif p - cur >= min_gap:
+            new = max(fee + 1, round(fee * (1 + step_share)))
+        else:
+            continue
+        conf = _confidence(confidence_table, abs(p - cur))
+        out[ch.channel_id] = ModelPrediction(model=model_version, fee_ppm=new, confidence=conf or 0.0)
     return out

@@ -157,6 +157,12 @@ def _reads(policies: PolicySet, strategies: Mapping[str, type] | None, flag: str
     return False
 
 
+def reads_model(policies: PolicySet, strategies: Mapping[str, type] | None) -> bool:
+    """Whether a strategy of the file reads a model's prediction (declares ``reads_model``): only then is
+    the model run for a plan. Third-party strategies get none unless they declare it."""
+    return _reads(policies, strategies, "reads_model", False)
+
+
 def _reads_signals(policies: PolicySet, strategies: Mapping[str, type] | None) -> bool:
     """Whether any strategy of the file reads :attr:`FeeContext.signals` (third-party ones may: yes)."""
     return _reads(policies, strategies, "reads_signals", True)

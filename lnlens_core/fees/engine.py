@@ -24,7 +24,7 @@ from ..domain import Channel, ChannelId, FeeUpdate
 from ..errors import ConfigError, StrategyError
 from ..events import FeeUpdatePlanned, FeeUpdateVetoed, StrategyFailed
 from ..lens import Lens
-from .assemble import Assembled, assemble
+from .assemble import Assembled, assemble, reads_model
 from .chargelnd import PolicyEvaluator, PolicyInputs, PolicySet, fee_context, load_policy_file
 from .plan import Plan, PlannedChange
 from .rails import Bounds, ChannelHistory, Rails, apply_rails, guarded_bounds, history_from_journal, rails_from_table
@@ -63,6 +63,7 @@ class FeeEngine:
         self.rails = rails or Rails()
         self.predictions = predictions
         self.policy_file = policy_file
+        self.notes: list[str] = []  # said once in every plan, e.g. why no model could be used
         self.evaluator = PolicyEvaluator(policies, lens.strategies) if policies is not None else None
 
     @classmethod
@@ -76,7 +77,15 @@ class FeeEngine:
         path = policy_path or lens.config.policy_path
         policies = load_policy_file(path, lens.strategies) if path is not None else None
         rails = rails_from_table(lens.config.backends.get("policy"))
-        return cls(lens, backend, policies=policies, rails=rails, policy_file=str(path) if path else None, **kwargs)  # type: ignore[arg-type]
+        engine = cls(lens, backend, policies=policies, rails=rails, policy_file=str(path) if path else None, **kwargs)  # type: ignore[arg-type]
+        if engine.predictions is None and policies is not None and reads_model(policies, lens.strategies):
+            # Only a file that uses model_driven pays for running the model.
+            from ..liquidity import fee_predictions
+
+            engine.predictions, why = fee_predictions(lens, backend)
+            if why:
+                engine.notes.append(why)
+        return engine
 
     # -- planning -------------------------------------------------------------------------
 
@@ -121,7 +130,7 @@ class FeeEngine:
             bounds = (guarded_bounds(self.rails, ch.channel_id, min_outbound)
                       if ch.channel_id in self.rails.channel_bounds else default_bounds)  # fmt: skip
             out.append(self._rail(change, ch, by_channel.get(str(ch.channel_id), []), now, bounds))
-        plan = Plan(now, self.backend.name, tuple(out), tuple(assembled.notes), self.policy_file)
+        plan = Plan(now, self.backend.name, tuple(out), (*self.notes, *assembled.notes), self.policy_file)
         if emit:
             self._emit(plan, applying)
         return plan

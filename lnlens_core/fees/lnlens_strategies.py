@@ -8,7 +8,8 @@ parameters below as keys). Each strategy proposes; the engine's rails
 - ``flow_based``: steps toward more revenue from net flow and the analyzer's verdicts.
 - ``inbound_fee``: inbound discounts on channels that drain us, surcharges on ones
   that fill up (positive inbound fees only where the backend accepts them).
-- ``model_driven``: follows a served model's fee suggestion; "no model" keeps the channel.
+- ``model_driven``: follows the liquidity model's fee opinion (cheaper above the predicted optimal
+  ratio, dearer below it); no opinion or "no model" keeps the channel.
 - ``revenue_max``: bounded search on measured revenue per fee level, static fallback without data.
 """
 
@@ -248,12 +249,14 @@ class InboundFee:
 class ModelDriven:
     """Follows a served model's fee suggestion, by at most ``max_step_share`` of the current fee per run.
 
-    Reads :attr:`ChannelSignals.model <lnlens_core.fees.signals.ChannelSignals.model>`.
-    Without a prediction (no model served, or it has no opinion on this channel), or
-    below ``min_confidence``, it keeps the channel and says why.
+    Reads :attr:`ChannelSignals.model <lnlens_core.fees.signals.ChannelSignals.model>`, which the
+    engine fills from the serving liquidity model (:func:`lnlens_core.suggestions.fee_suggestions`)
+    because this class declares ``reads_model``. Without a prediction (no model served, or it has
+    no opinion on this channel), or below ``min_confidence``, it keeps the channel and says why.
     """
 
     name: ClassVar[str] = "model_driven"
+    reads_model: ClassVar[bool] = True
 
     def __init__(self, *, min_confidence: float = 0.5, max_step_share: float = 0.25, min_step_ppm: int = 5) -> None:
         if not 0 <= min_confidence <= 1 or not 0 < max_step_share <= 1 or min_step_ppm < 0:
@@ -263,7 +266,8 @@ class ModelDriven:
     def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
         prediction = ctx.signals.model if ctx.signals is not None else None
         if prediction is None or prediction.fee_ppm is None:
-            return FeeProposal(FeeUpdate(), "no model: no prediction for this channel, fees kept")
+            return FeeProposal(FeeUpdate(), "no model opinion for this channel (none serving, or its balance is near "
+                                            "the predicted optimum): fees kept")
         if prediction.confidence < self.min_confidence:
             return FeeProposal(FeeUpdate(), f"{prediction.model}: confidence {prediction.confidence:.2f} too low, kept")
         current = channel.local_policy.fee_ppm

@@ -116,7 +116,7 @@ def test_model_driven_says_no_model_and_steps_toward_the_prediction():
     channel = make_channel(fee_ppm=200)
     for signals in (None, sig()):
         proposal = ModelDriven().propose(channel, ctx(signals))
-        assert proposal.update.is_empty() and "no model" in proposal.reason
+        assert proposal.update.is_empty() and "no model opinion" in proposal.reason
     unsure = sig(model=ModelPrediction("m@1", fee_ppm=50, confidence=0.1))
     assert ModelDriven().propose(channel, ctx(unsure)).update.is_empty()
     sure = sig(model=ModelPrediction("m@1", fee_ppm=50, confidence=0.9))
