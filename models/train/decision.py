@@ -11,11 +11,14 @@ traffic from its own seeded stream, so only the policy differs):
   a channel outside 35-65 % local gets a circular rebalance of 20 % of its capacity
   toward 50 %, from (or into) the channel furthest the other way, with a fee ceiling of
   what forwarding that amount once at the receiving channel's fee earns.
+- ``balance-based``: [F]'s ``balance_based`` fee strategy (lnlens_core.fees.lnlens_strategies,
+  ``fee_ppm`` = the node's median fee at the start, its other defaults); no rebalancing.
 - ``model``: the liquidity model's suggestions (lnlens_core.suggestions, the shipped
-  default model through onnxruntime), executed as circular rebalances with their own
-  fee ceiling (the backtest gain).
-- ``model-cap``: the same suggestions under the balance rule's fee ceiling, which separates
-  what the model chooses from how much it is allowed to pay.
+  default model through onnxruntime): its rebalances, executed as circular rebalances
+  with their own fee ceiling (the backtest gain), and its fee opinions through the
+  ``model_driven`` strategy with its defaults (:func:`lnlens_core.suggestions.fee_suggestions`).
+- ``model-cap``: the same rebalances under the balance rule's fee ceiling and no fee changes,
+  which separates what the model chooses from how much it is allowed to pay.
 
 Measured over the evaluation window after a warm-up: routing revenue, rebalancing
 fees paid, net = revenue - rebalancing fees, forwards decided at our node that
@@ -45,12 +48,14 @@ from lnlens_core.domain import FeeUpdate, ForwardStatus  # noqa: E402
 from lnlens_core.errors import BackendRejected  # noqa: E402
 from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events  # noqa: E402
 from lnlens_core.fees.chargelnd.strategies import Proportional  # noqa: E402
+from lnlens_core.fees.lnlens_strategies import BalanceBased, ModelDriven  # noqa: E402
+from lnlens_core.fees.signals import ChannelSignals  # noqa: E402
 from lnlens_core.fees.strategy import FeeContext  # noqa: E402
 from lnlens_core.flows import PolicyBook  # noqa: E402
 from lnlens_core.inference import OnnxModel  # noqa: E402
-from lnlens_core.suggestions import rebalance_suggestions  # noqa: E402
+from lnlens_core.suggestions import fee_suggestions, rebalance_suggestions  # noqa: E402
 
-POLICIES = ("none", "chargelnd-proportional", "balance-rule", "model", "model-cap")
+POLICIES = ("none", "chargelnd-proportional", "balance-based", "balance-rule", "model", "model-cap")
 
 
 @dataclass(slots=True)
@@ -67,19 +72,28 @@ class Outcome:
         return self.revenue_msat - self.rebalance_fee_msat
 
 
-def _proportional(node, now: float) -> None:
-    strategy = Proportional(min_fee_ppm=1, max_fee_ppm=2000)
+def _set_fees(node, strategy, now: float, signals=None) -> None:
+    """Apply ``strategy``'s fee rate to every channel (``signals``: per channel, for those that read them)."""
     info = node.get_info()
     for ch in node.list_channels():
-        ctx = FeeContext(now=now, node=info, capabilities=frozenset(Capability))
+        sig = signals.get(ch.channel_id) if signals is not None else None
+        ctx = FeeContext(now=now, node=info, capabilities=frozenset(Capability), signals=sig)
         proposal = strategy.propose(ch, ctx)
-        if proposal is not None and proposal.update.fee_ppm != ch.local_policy.fee_ppm:
+        if proposal is not None and proposal.update.fee_ppm not in (None, ch.local_policy.fee_ppm):
             # Only the fee rate. The simulator refuses any change on a channel whose snapshot policy it
             # considers invalid (e.g. a CLTV delta outside 1..2016): that channel keeps its fee.
             try:
                 node.set_channel_policy(ch.channel_id, FeeUpdate(fee_ppm=proposal.update.fee_ppm))
             except BackendRejected:
                 continue
+
+
+def _proportional(node, now: float) -> None:
+    _set_fees(node, Proportional(min_fee_ppm=1, max_fee_ppm=2000), now)
+
+
+def _median_fee_ppm(node) -> int:
+    return int(np.median([c.local_policy.fee_ppm for c in node.list_channels()]))
 
 
 def _balance_rule(node) -> None:
@@ -99,15 +113,20 @@ def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float, *, cap: 
     book.observe_channels(channels, now)
     recent = [e for e in node.events if now - LONG_WINDOW_S <= e.received_time < now]
     x = compute_features(channels, windows_from_events(recent, book, now), peer_policies=peers, book=book)
-    recs = rebalance_suggestions(
-        channels, model.predict(x), recent, now=now, confidence_table=model.json_meta("confidence") or ()
-    )
+    predicted = model.predict(x)
+    table = model.json_meta("confidence") or ()
+    recs = rebalance_suggestions(channels, predicted, recent, now=now, confidence_table=table)
     by_id = {c.channel_id: c for c in channels}
     for rec in recs:
         budget = (
             by_id[rec.target_channel].local_policy.fee_msat(rec.amount_msat) if cap else rec.evidence["max_fee_msat"]
         )
         node.rebalance(rec.source_channel, rec.target_channel, rec.amount_msat, max_fee_msat=int(budget))
+    if not cap:
+        # Fee opinions from the balances as they were predicted on (before the rebalances moved any).
+        opinions = fee_suggestions(channels, predicted, confidence_table=table)
+        signals = {cid: ChannelSignals(LONG_WINDOW_S, model=p) for cid, p in opinions.items()}
+        _set_fees(node, ModelDriven(), now, signals)
 
 
 def run(
@@ -128,6 +147,7 @@ def run(
     peers = {ch.channel_id: node.get_peer_policy(ch.channel_id) for ch in node.list_channels()}
     book.observe_channels(node.list_channels(), start)
     step = every_h * 3_600
+    balance_based = BalanceBased(fee_ppm=max(_median_fee_ppm(node), 1))
     node.run(warmup_h * 3_600)
     t0 = node.clock.now()
     revenue0, fees0 = node.stats.revenue_msat, node.stats.rebalance_fee_msat
@@ -137,6 +157,8 @@ def run(
         now = node.clock.now()
         if policy == "chargelnd-proportional":
             _proportional(node, now)
+        elif policy == "balance-based":
+            _set_fees(node, balance_based, now)
         elif policy == "balance-rule":
             _balance_rule(node)
         elif policy in ("model", "model-cap"):
