@@ -2,7 +2,8 @@
 
 For each held-out seed and each arm, simulate the mainnet neighbourhood of the
 default managed node for ``--days`` and run the fee engine every ``--interval``
-through the same rails; report net fee revenue and success rates through our node.
+through the same rails (``lnlens_core.fees.simrun``, the loop ``lnlens policy experiment``
+uses too); report net fee revenue and success rates through our node.
 
     .venv/bin/python scripts/fees_decision_quality.py --seeds 101 102 --days 14 --json out/fees_dq.json
 
@@ -23,13 +24,10 @@ from pathlib import Path
 from lnlens_sim.scenario import SimSettings, build
 
 from lnlens_core.config import LensConfig
-from lnlens_core.fees.chargelnd import load_policy_file
+from lnlens_core.fees.api import plan_or_apply
 from lnlens_core.fees.engine import FeeEngine
-from lnlens_core.fees.journal import apply_plan
-from lnlens_core.fees.rails import rails_from_table
-from lnlens_core.lens import Lens
+from lnlens_core.fees.simrun import drive, simulated_lens
 from lnlens_core.plugins import get_plugin_manager
-from lnlens_core.storage import Store
 
 PROPORTIONAL = """[proportional]
 strategy = proportional
@@ -57,26 +55,24 @@ def run_arm(
     arm: str, seed: int, days: float, interval_s: int, nodes: int, workdir: Path, payments_per_hour: float | None = None
 ) -> dict:
     node = build(SimSettings(seed=seed, nodes=nodes, payments_per_hour=payments_per_hour))
-    store = Store(None)
-    config = LensConfig(data_dir=workdir, db_path=workdir / "unused.sqlite3")
-    lens = Lens(config, store=store, clock=node.clock, pm=get_plugin_manager(load_entrypoints=False), backend=node)
-    node.attach(lens.monitor)
+    config = LensConfig(data_dir=workdir, db_path=workdir / "unused.sqlite3", backends={"policy": RAILS})
+    lens = simulated_lens(config, node, pm=get_plugin_manager(load_entrypoints=False))
     text = ARMS[arm]
     engine = None
     if text is not None:
         median = int(statistics.median(c.local_policy.fee_ppm for c in node.list_channels()))
         path = workdir / f"{arm}-{seed}.ini"
         path.write_text(text.format(median=max(1, median)))
-        policies = load_policy_file(path, lens.strategies)
-        engine = FeeEngine(lens, node, policies=policies, rails=rails_from_table(RAILS))
+        engine = FeeEngine.from_config(lens, node, policy_path=path)
     changes = 0
-    end = node.clock.now() + days * 86_400
-    while node.clock.now() < end:
-        store.add_snapshots(node.list_channels(), time=node.clock.now())
-        if engine is not None:
-            plan = engine.plan(emit=False, applying=True)
-            changes += sum(1 for a in apply_plan(lens, node, plan) if a.state == "verified")
-        node.run(min(interval_s, end - node.clock.now()))
+
+    def run_engine() -> None:
+        # policy apply's own path: reconcile, automatic rollbacks (off here), plan, rails, vetoes, journal
+        nonlocal changes
+        done = plan_or_apply(lens, node, apply=True, engine=engine)
+        changes += sum(1 for r in done["results"] if r["state"] == "verified")
+
+    drive(lens, node, days * 86_400, interval_s=interval_s, each_interval=run_engine if engine else None)
     st = node.stats
     failed_here = sum(v for k, v in st.our_failed.items() if k != "downstream")
     reached = st.our_settled + sum(st.our_failed.values())

@@ -39,9 +39,15 @@ def plan_or_apply(
     apply: bool,
     policy_path: Path | None = None,
     predictions: Mapping[ChannelId, ModelPrediction] | None = None,
+    engine: FeeEngine | None = None,
 ) -> dict[str, Any]:
-    """Plan (``apply=False``: nothing is written anywhere) or reconcile, auto-roll back, plan and apply."""
-    engine = FeeEngine.from_config(lens, backend, policy_path=policy_path, predictions=predictions)
+    """Plan (``apply=False``: nothing is written anywhere) or reconcile, auto-roll back, plan and apply.
+
+    :param engine: one already built by :meth:`FeeEngine.from_config` for this lens and backend, for
+        callers that run many times on one configuration (``policy experiment``); else built here.
+    """
+    if engine is None:
+        engine = FeeEngine.from_config(lens, backend, policy_path=policy_path, predictions=predictions)
     reconciled = reconcile(lens, backend) if apply else []
     reverted = auto_rollback(lens, backend, engine.rails) if apply else []
     plan = engine.plan(applying=apply)
