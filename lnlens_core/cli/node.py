@@ -11,9 +11,10 @@ two commands act on one node. ``restore_state`` answers why it did not restore a
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from ..backend import NodeBackend
 from ..clock import Clock
@@ -22,7 +23,7 @@ from ..lens import Lens
 from ..plugins import get_plugin_manager
 from .context import CliContext
 
-__all__ = ["open_backend", "backend_lens", "state_path"]
+__all__ = ["open_backend", "backend_lens", "backend_factory", "state_path"]
 
 
 def open_backend(name: str, ctx: CliContext) -> NodeBackend:
@@ -30,11 +31,7 @@ def open_backend(name: str, ctx: CliContext) -> NodeBackend:
 
     :raises ConfigError: no such backend is installed, or its settings are wrong.
     """
-    found = {ep.name: ep for ep in entry_points(group="lnlens.backends")}
-    if name not in found:
-        raise ConfigError(f"--backend {name}: no such backend (installed: {', '.join(sorted(found)) or 'none'})")
-    factory = found[name].load()
-    backend = factory(ctx.config().backends.get(name, {}))
+    backend = backend_factory(name, ctx)({})
     restore, save = getattr(backend, "restore_state", None), getattr(backend, "save_state", None)
     if callable(restore) and callable(save):
         path = state_path(ctx, name)
@@ -43,6 +40,20 @@ def open_backend(name: str, ctx: CliContext) -> NodeBackend:
             print(f"lnlens: warning: {why_not}", file=sys.stderr)
         ctx.on_close(lambda: _save(save, path))
     return backend
+
+
+def backend_factory(name: str, ctx: CliContext) -> Callable[[Mapping[str, Any]], NodeBackend]:
+    """Build backend ``name`` from its settings table with some keys replaced (``{"seed": 3}``), with no
+    saved state: a new, separate instance each call (``policy experiment`` runs one per seed).
+
+    :raises ConfigError: no such backend is installed (its settings are checked when it is built).
+    """
+    found = {ep.name: ep for ep in entry_points(group="lnlens.backends")}
+    if name not in found:
+        raise ConfigError(f"--backend {name}: no such backend (installed: {', '.join(sorted(found)) or 'none'})")
+    factory = found[name].load()
+    table = dict(ctx.config().backends.get(name, {}))
+    return lambda overrides: factory({**table, **overrides})
 
 
 def state_path(ctx: CliContext, name: str) -> Path:

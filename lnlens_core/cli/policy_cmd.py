@@ -28,12 +28,13 @@ from ..fees.rails import rails_from_table
 from ..fees.sample import SAMPLE_POLICY
 from ..lens import Lens
 from ..plugins import get_plugin_manager
+from . import policy_experiment
 from .context import CliContext, add_json_flag
 from .node import backend_lens
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("policy", help="fee policy: check, plan, apply, history, rollback, explain")
+    p = sub.add_parser("policy", help="fee policy: check, plan, apply, history, rollback, explain, experiment")
     psub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
     check = psub.add_parser("check", help="validate a charge-lnd-format policy file and the [policy] rails")
     check.add_argument("file", nargs="?", help="policy file (default: the configured one)")
@@ -71,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _node_args(rb, policy=False)
     add_json_flag(rb)
     rb.set_defaults(handler=cmd_rollback)
+    policy_experiment.register(psub)
 
 
 def _node_args(p: argparse.ArgumentParser, *, policy: bool = True) -> None:

@@ -27,6 +27,7 @@ forwards per window fires almost always.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -34,18 +35,31 @@ from typing import Any
 
 from ..domain import ChannelId, ForwardStatus, HtlcEvent
 
-__all__ = ["WindowStats", "ChangeOutcome", "measure", "rollback_verdict", "policy_aggregates", "Z95"]
+__all__ = [
+    "WindowStats",
+    "ChangeOutcome",
+    "measure",
+    "rollback_verdict",
+    "policy_aggregates",
+    "window_stats_by_channel",
+    "mean_band",
+    "Z95",
+]
 
 Z95 = NormalDist().inv_cdf(0.975)
 
 
 @dataclass(frozen=True, slots=True)
 class WindowStats:
+    """Forwards leaving over one channel in one window: settled ones (with their fees ``x`` and
+    amounts ``v``, and ``Σ x²``, ``Σ v²`` for the bands) and those our node refused there."""
+
     forwards: int = 0
     revenue_msat: int = 0
     volume_msat: int = 0
     revenue_sq: int = 0
     volume_sq: int = 0
+    failed_here: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +113,27 @@ def _stats_json(s: WindowStats) -> dict[str, int]:
     return {"forwards": s.forwards, "revenue_msat": s.revenue_msat, "volume_msat": s.volume_msat}
 
 
-def _window(events: Sequence[HtlcEvent], cid: ChannelId, start: float, end: float) -> WindowStats:
-    n = rev = vol = rsq = vsq = 0
+def window_stats_by_channel(events: Iterable[HtlcEvent], start: float, end: float) -> dict[ChannelId, WindowStats]:
+    """Per outgoing channel, the forwards received in ``[start, end)`` (channels without any are absent)."""
+    acc: dict[ChannelId, list[int]] = {}
     for e in events:
-        if e.out_channel != cid or e.status is not ForwardStatus.SETTLED or not start <= e.received_time < end:
+        if e.out_channel is None or not start <= e.received_time < end:
             continue
-        fee, amount = e.fee_msat or 0, e.out_msat or 0
-        n, rev, vol, rsq, vsq = n + 1, rev + fee, vol + amount, rsq + fee * fee, vsq + amount * amount
-    return WindowStats(n, rev, vol, rsq, vsq)
+        row = acc.setdefault(e.out_channel, [0, 0, 0, 0, 0, 0])
+        if e.status is ForwardStatus.SETTLED:
+            fee, amount = e.fee_msat or 0, e.out_msat or 0
+            row[0] += 1
+            row[1] += fee
+            row[2] += amount
+            row[3] += fee * fee
+            row[4] += amount * amount
+        elif e.status is ForwardStatus.LOCAL_FAILED:
+            row[5] += 1
+    return {cid: WindowStats(*row) for cid, row in acc.items()}
+
+
+def _window(events: Sequence[HtlcEvent], cid: ChannelId, start: float, end: float) -> WindowStats:
+    return window_stats_by_channel(events, start, end).get(cid, WindowStats())
 
 
 def measure(
@@ -181,3 +208,21 @@ def journal_outcomes(
                            previous_change_time=last.get(row["channel_id"])))  # fmt: skip
         last[row["channel_id"]] = t
     return out
+
+
+def mean_band(values: Sequence[float], *, level: float = 0.95) -> tuple[float, tuple[float, float] | None]:
+    """The mean of independent measurements and its two-sided ``level`` band (Student's t).
+
+    For per-seed results: each seed is one independent run, so the band is
+    ``mean ± t(n − 1) · sd / sqrt(n)``. One value gives no band (None).
+    """
+    if not values:
+        raise ValueError("no values")
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n < 2:
+        return mean, None
+    from scipy.stats import t  # a core dependency already (the simulator's routing); imported only here
+
+    half = float(t.ppf(0.5 + level / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
+    return mean, (mean - half, mean + half)
