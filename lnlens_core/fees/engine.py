@@ -63,7 +63,9 @@ class FeeEngine:
         self.rails = rails or Rails()
         self.predictions = predictions
         self.policy_file = policy_file
-        self.notes: list[str] = []  # said once in every plan, e.g. why no model could be used
+        # Without given predictions, a file that uses model_driven (and only such a file: the model costs
+        # time) gets the serving model's, fresh for every plan, so a long-lived engine never acts on stale ones.
+        self.runs_model = predictions is None and policies is not None and reads_model(policies, lens.strategies)
         self.evaluator = PolicyEvaluator(policies, lens.strategies) if policies is not None else None
 
     @classmethod
@@ -77,15 +79,7 @@ class FeeEngine:
         path = policy_path or lens.config.policy_path
         policies = load_policy_file(path, lens.strategies) if path is not None else None
         rails = rails_from_table(lens.config.backends.get("policy"))
-        engine = cls(lens, backend, policies=policies, rails=rails, policy_file=str(path) if path else None, **kwargs)  # type: ignore[arg-type]
-        if engine.predictions is None and policies is not None and reads_model(policies, lens.strategies):
-            # Only a file that uses model_driven pays for running the model.
-            from ..liquidity import fee_predictions
-
-            engine.predictions, why = fee_predictions(lens, backend)
-            if why:
-                engine.notes.append(why)
-        return engine
+        return cls(lens, backend, policies=policies, rails=rails, policy_file=str(path) if path else None, **kwargs)  # type: ignore[arg-type]
 
     # -- planning -------------------------------------------------------------------------
 
@@ -114,9 +108,15 @@ class FeeEngine:
             raise ConfigError(
                 "no policy file is configured (policy = FILE, or --policy) and no plugin selects strategies"
             )
+        predictions, notes = self.predictions, []
+        if self.runs_model:
+            from ..liquidity import fee_predictions
+
+            predictions, why = fee_predictions(self.lens, self.backend)
+            notes = [why] if why else []
         assembled = assemble(self.backend, self.lens.store, chosen, self.policies, node=node, now=now,
                              want_signals=True, strategies=self.lens.strategies,
-                             predictions=self.predictions)  # fmt: skip
+                             predictions=predictions)  # fmt: skip
         active = [c.local_policy.fee_ppm for c in channels if c.active and not c.local_policy.disabled]
         min_outbound = min(active) if active else None
         journal = self.lens.store.journal(states=("applied", "verified", "rolled_back"))
@@ -130,7 +130,7 @@ class FeeEngine:
             bounds = (guarded_bounds(self.rails, ch.channel_id, min_outbound)
                       if ch.channel_id in self.rails.channel_bounds else default_bounds)  # fmt: skip
             out.append(self._rail(change, ch, by_channel.get(str(ch.channel_id), []), now, bounds))
-        plan = Plan(now, self.backend.name, tuple(out), (*self.notes, *assembled.notes), self.policy_file)
+        plan = Plan(now, self.backend.name, tuple(out), (*notes, *assembled.notes), self.policy_file)
         if emit:
             self._emit(plan, applying)
         return plan

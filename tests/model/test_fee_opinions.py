@@ -64,12 +64,17 @@ def test_the_engine_runs_the_serving_model_for_model_driven(lens, tmp_path):
     registry.use(registry.register(_centring_model(0.5), name="centre", version="1", metrics={}, now=0.0), now=0.0)
     path = tmp_path / "policy.ini"
     path.write_text(POLICY)
-    plan = FeeEngine.from_config(lens, node, policy_path=path).plan()
+    engine = FeeEngine.from_config(lens, node, policy_path=path)
+    plan = engine.plan()
     rows = {str(c.channel_id): c for c in plan.changes}
     assert rows["800001x2x1"].changes == {"fee_ppm": (500, 600)}
     assert "centre-0.5 suggests 600 ppm" in rows["800001x2x1"].reason
     assert rows["800002x3x0"].changes == {"fee_ppm": (50, 40)}
     assert not rows["800000x1x0"].changes and "no model opinion" in rows["800000x1x0"].reason
+    # A long-lived engine (the daemons keep one) asks the model again at every plan: never stale opinions.
+    gamma = ChannelId.parse("800002x3x0")
+    node.channels[gamma] = make_channel(gamma, local_ratio=0.5, fee_ppm=50)
+    assert not {str(c.channel_id): c for c in engine.plan().changes}["800002x3x0"].changes
     assert not [n for n in plan.notes if "model" in n]
 
 
@@ -94,4 +99,4 @@ def test_a_file_without_model_driven_never_runs_the_model(lens, tmp_path):
     path = tmp_path / "policy.ini"
     path.write_text("[default]\nstrategy = static\nfee_ppm = 10\n")
     engine = FeeEngine.from_config(lens, FakeNode([make_channel("800001x2x1")]), policy_path=path)
-    assert engine.predictions is None and not [n for n in engine.plan().notes if "model" in n]
+    assert not engine.runs_model and not [n for n in engine.plan().notes if "model" in n]
