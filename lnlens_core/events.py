@@ -7,8 +7,9 @@ kinds they do not know, so adding one never needs a new hook.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from .domain import ChannelId, ChannelPolicy, FeeUpdate, HtlcEvent, Opportunity
+from .domain import ChannelId, ChannelPolicy, FeeUpdate, HtlcEvent, Opportunity, Recommendation
 
 __all__ = [
     "ForwardRecorded",
@@ -18,6 +19,9 @@ __all__ = [
     "FeeUpdateVetoed",
     "FeeUpdateRolledBack",
     "StrategyFailed",
+    "ModelCandidateDecided",
+    "ModelDriftMeasured",
+    "ModelSuggested",
     "LensEvent",
 ]
 
@@ -102,6 +106,41 @@ class StrategyFailed:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModelCandidateDecided:
+    """The online learner offered a candidate model; the registry promoted it or kept it inactive, and why."""
+
+    time: float
+    model_id: int
+    name: str
+    version: str
+    promoted: bool
+    reason: str
+    candidate_mae: float | None
+    """Its MAE on the held-out window (None when the window was too small to score)."""
+    current_mae: float | None
+    """The serving model's MAE on the same window (None when none served or it was not scored)."""
+    holdout_samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDriftMeasured:
+    """A daemon measured the served model's drift indicators (``summary``: lnlens_core.learning.drift_summary)."""
+
+    time: float
+    model: str
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSuggested:
+    """The liquidity model's rebalancing suggestions of one periodic run, best first (possibly none)."""
+
+    time: float
+    model: str
+    suggestions: tuple[Recommendation, ...]
+
+
 LensEvent = (
     ForwardRecorded
     | OpportunitiesFound
@@ -110,4 +149,7 @@ LensEvent = (
     | FeeUpdateVetoed
     | FeeUpdateRolledBack
     | StrategyFailed
+    | ModelCandidateDecided
+    | ModelDriftMeasured
+    | ModelSuggested
 )

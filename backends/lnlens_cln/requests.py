@@ -137,6 +137,7 @@ class ServiceRequests:
                 "policy": str(self.config.policy_path) if self.config.policy_path else None,
                 "model": str(self.config.model_path) if self.config.model_path else "default",
                 "plugins": list(r.plugins),
+                "liquidity_model": r.liquidity_model,
             }  # fmt: skip
 
     # -- worker thread ----------------------------------------------------------------------

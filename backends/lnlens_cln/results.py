@@ -31,6 +31,8 @@ class Results:
     channels: list[dict[str, Any]] = field(default_factory=list)
     channels_time: float | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
+    liquidity_model: dict[str, Any] | None = None
+    """The model loop's status (lnlens_core.model_loop): online learning, its last decision, drift."""
 
 
 def restored_result(store: Store) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from lnlens_core.failures import refine_temporary_failure
 from lnlens_core.fees.api import PolicyRunner
 from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
-from lnlens_core.liquidity import store_predictions
+from lnlens_core.model_loop import ModelLoop
 from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.monitor import BackfillProgress
 from lnlens_core.opportunities import run_analysis
@@ -68,6 +68,7 @@ class LensService(ServiceRequests):
         self.clock = clock
         self._on_alerts = on_alerts
         self._policy: PolicyRunner | None = None
+        self._model: ModelLoop | None = None
         self._web: Any = None  # the lens-http-port server (lnlens_core.web), when running
         self._raised: set[tuple[str, str]] = set()
         self._rpc_factory = rpc_factory
@@ -177,7 +178,9 @@ class LensService(ServiceRequests):
             self._policy = PolicyRunner(lens, backend, dry_run=self.config.dry_run, policy_path=self.config.policy_path)
         plugins = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": list(p.hooks)}
                    for p in list_plugins(lens.pm)]  # fmt: skip
-        self._publish(worker="running", plugins=plugins)
+        self._model = ModelLoop(lens, ModelRegistry(store, self.config.data_dir / "models",
+                                                    configured=self.config.model_path))  # fmt: skip
+        self._publish(worker="running", plugins=plugins, liquidity_model=self._model.status())
         previous = restored_result(store)
         if previous is not None and previous["window_s"] == DEFAULT_WINDOW_S:
             with self._lock:  # until the first analysis of this run replaces it
@@ -306,11 +309,20 @@ class LensService(ServiceRequests):
         self._run_model(lens)
 
     def _run_model(self, lens: Lens) -> None:
-        """Store the liquidity model's predictions for every channel (rule-based lnlens goes on without it)."""
-        models = ModelRegistry(lens.store, self.config.data_dir / "models", configured=self.config.model_path)
-        summary = store_predictions(lens, models)
-        if summary["error"]:
-            log.info("lnlens: liquidity model not used: %s", summary["error"])
+        """The liquidity model's interval (model_loop): learn what matured, predict, suggest, measure drift.
+
+        Rule-based lnlens goes on whatever happens here; the outcome is published for lens-status.
+        """
+        assert self._model is not None
+        try:
+            status = self._model.run()
+        except LnlensError as exc:
+            log.warning("lnlens: liquidity model run failed: %s", exc)
+            status = {**self._model.status(), "error": str(exc)}
+        last = status.get("last_run") or {}
+        if last.get("unavailable"):
+            log.info("lnlens: liquidity model not used: %s", last["unavailable"])
+        self._publish(liquidity_model=status)
 
     def _run_policy(self) -> None:
         """The policy run every lens-interval: plan, or apply when lens-dry-run=false."""

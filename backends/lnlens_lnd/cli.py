@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _connection_flags(run)
     run.add_argument("--since", type=duration_arg, default="24h", help="analysis window (default 24h)")
-    run.add_argument("--json", action="store_true", help="print each analysis as one JSON line (JSON Lines)")
+    run.add_argument("--json", action="store_true",
+                     help="print each analysis, fee plan and model run as one JSON line (JSON Lines)")
     run.set_defaults(handler=cmd_run)
 
     opp = cmds.add_parser("opportunities", help="read lnd's history, then the missed-opportunity analysis")
@@ -141,6 +142,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
                 apply=not config.dry_run,
                 on_plan=_print_json_line if args.json else None,
                 models=ModelRegistry(lens.store, config.data_dir / "models", configured=config.model_path),
+                on_model=_print_json_line if args.json else None,
             )
             running.append(sidecar)
             if not stop.is_set():

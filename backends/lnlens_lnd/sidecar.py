@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lnlens_core.clock import Clock
-from lnlens_core.errors import BackendError
+from lnlens_core.errors import BackendError, LnlensError
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.journal import apply_plan, auto_rollback, reconcile
 from lnlens_core.lens import Lens
-from lnlens_core.liquidity import store_predictions
+from lnlens_core.model_loop import ModelLoop
 from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.opportunities import AnalysisResult, run_analysis
 
@@ -54,13 +54,17 @@ class Sidecar:
     """Apply the plan (``dry_run = false``); otherwise plan only."""
     on_plan: Callable[[dict], object] | None = None
     models: ModelRegistry | None = None
-    """The liquidity model's registry: predictions for every channel are stored each run."""
+    """The liquidity model's registry: each run learns what matured (with lnlens[train]), stores predictions,
+    publishes suggestions and measures drift (lnlens_core.model_loop)."""
+    on_model: Callable[[dict], object] | None = None
+    """Called with each model run's status (``lnlens lnd run --json`` prints it as ``{"liquidity_model": ...}``)."""
     policy_runs: int = 0
     runs: int = 0
     last: AnalysisResult | None = None
     _next: float = 0.0
 
     def __post_init__(self) -> None:
+        self.model_loop = ModelLoop(self.lens, self.models) if self.models is not None else None
         self.feed = LiveForwards(
             self.backend, self.lens.monitor, self.clock, self.stop, backoff_s=self.backoff_s, on_tick=self.tick
         )
@@ -82,10 +86,8 @@ class Sidecar:
             self.on_result(self.last)
         if self.engine is not None:
             self.policy_run(channels)
-        if self.models is not None:
-            summary = store_predictions(self.lens, self.models)
-            if summary["error"]:
-                log.info("liquidity model not used: %s", summary["error"])
+        if self.model_loop is not None:
+            self.model_run()
         top = max((o.urgency for o in self.last.opportunities), default=0)
         log.info(
             "analysis %d: %d channels, %d opportunities (top urgency %d), %d forwards stored",
@@ -95,6 +97,32 @@ class Sidecar:
             top,
             self.feed.stats.recorded + self.feed.stats.backfilled,
         )
+
+    def model_run(self) -> dict:
+        """The liquidity model's interval; its status is logged and handed to ``on_model``."""
+        assert self.model_loop is not None
+        try:
+            status = self.model_loop.run()
+        except LnlensError as exc:
+            log.warning("liquidity model run failed: %s", exc)
+            status = {**self.model_loop.status(), "error": str(exc)}
+        last, online = status.get("last_run") or {}, status["online_learning"]
+        if last.get("unavailable"):
+            log.info("liquidity model not used: %s", last["unavailable"])
+        tick = online["last_tick"] or {}
+        if not online["enabled"]:
+            learning = f"off: {online['reason']}"
+        elif tick.get("decision"):
+            d = tick["decision"]
+            learning = f"model {d['model_id']} {'promoted' if d['promoted'] else 'kept inactive'} ({d['reason']})"
+        else:
+            learning = tick.get("waiting") or tick.get("error") or "no candidate"
+        log.info("model %d: %s, %d predictions, %d suggestions; online learning: %s", self.model_loop.runs,
+                 last.get("model") or "none serving", last.get("predictions", 0), last.get("suggestions", 0),
+                 learning)  # fmt: skip
+        if self.on_model is not None:
+            self.on_model({"liquidity_model": status})
+        return status
 
     def policy_run(self, channels) -> dict | None:
         """Plan with the fee engine; apply when allowed (reconciling and auto-rolling back first, as

@@ -16,6 +16,7 @@ handed out once (:meth:`SampleStream.pop_expired`), for the learner.
 from __future__ import annotations
 
 import bisect
+from time import perf_counter  # durations only, never the wall clock
 
 import numpy as np
 
@@ -98,8 +99,14 @@ class SampleStream:
 
     # -- building -------------------------------------------------------------------
 
-    def advance(self, store, *, limit: int = 6) -> Dataset:
-        """Build the samples of at most ``limit`` more matured sample times; returns them (also in the window)."""
+    def advance(self, store, *, limit: int = 6, budget_s: float | None = None) -> Dataset:
+        """Build the samples of at most ``limit`` more matured sample times; returns them (also in the window).
+
+        :param budget_s: with a budget the times are built one by one, and no new one is started once
+            this many seconds have passed (at least one is built): a bound on a daemon's interval that
+            adapts to the node's traffic. Without one they share a single read of the store.
+        """
+        started = perf_counter()
         until = self.matured_until(store)
         self.caught_up = True
         if until is None:
@@ -109,9 +116,16 @@ class SampleStream:
         times = self._chain(store, self.last_time, until, limit)
         if not times:
             return Dataset.empty()
-        new = self.build(store, times)
-        self.last_time = times[-1]
-        self.built += len(times)
+        if budget_s is None:
+            new, done = self.build(store, times), len(times)
+        else:
+            parts, done = [], 0
+            while done < len(times) and (not done or perf_counter() - started < budget_s):
+                parts.append(self.build(store, times[done : done + 1]))
+                done += 1
+            new = Dataset.concat(parts)
+        self.last_time = times[done - 1]
+        self.built += done
         self.caught_up = not self._chain(store, self.last_time, until, 1)
         self._slide(new)
         return new

@@ -79,10 +79,11 @@ class TickResult:
 class OnlineTrainer:
     """The online mode in a running process: call :meth:`tick` on the process's schedule.
 
-    Each tick builds at most ``max_times`` newly matured sample times (:class:`SampleStream`, a
-    bounded read of the store), and feeds the learner the samples that left the held-out window,
-    the newest ``holdout_s`` of matured samples. After a (re)start the learner begins empty and
-    catches up on the last ``warmup_s`` of history, ``max_times`` sample times per tick. Once it
+    Each tick builds at most ``max_times`` newly matured sample times, and no new one once
+    ``budget_s`` has passed (:class:`SampleStream`, a bounded read of the store), and feeds the
+    learner the samples that left the held-out window, the newest ``holdout_s`` of matured
+    samples. After a (re)start the learner begins empty and catches up on the last ``warmup_s``
+    of history, a few sample times per tick. Once it
     has caught up, at most every ``every_s`` and only when it learned something new, it exports
     the learner to ONNX and offers it to the registry, which promotes it only if it beats the
     serving model on the held-out window. Needs the ``train`` extra.
@@ -90,8 +91,9 @@ class OnlineTrainer:
 
     def __init__(self, registry, *, every_s: float = 6 * 3_600, seed: int = 0, name: str = "online",
                  holdout_s: float = 86_400, warmup_s: float = 7 * 86_400, max_times: int = 6,
-                 history: PolicyHistory | None = None) -> None:  # fmt: skip
+                 budget_s: float | None = None, history: PolicyHistory | None = None) -> None:  # fmt: skip
         self.registry, self.every_s, self.name, self.max_times = registry, every_s, name, max_times
+        self.budget_s = budget_s
         self.learner = OnlineLearner(seed=seed)
         self.stream = SampleStream(window_s=holdout_s, lookback_s=warmup_s + holdout_s, history=history)
         self.last_offer: float | None = None
@@ -105,7 +107,7 @@ class OnlineTrainer:
     def tick(self, now: float) -> TickResult:
         """Build what matured, learn what left the held-out window, offer a candidate when due."""
         started = perf_counter()
-        built = len(self.stream.advance(self.store, limit=self.max_times))
+        built = len(self.stream.advance(self.store, limit=self.max_times, budget_s=self.budget_s))
         learn = self.stream.pop_expired()
         self.learner.update(learn)
         self.new_since_offer += len(learn)
@@ -120,6 +122,8 @@ class OnlineTrainer:
     def _waiting(self, now: float) -> str | None:
         if not self.stream.caught_up:
             return "catching up on the history (a few sample times each interval)"
+        if not len(self.stream.window):
+            return "no sample has matured yet (a sample needs its 6 h target window in the store)"
         if not self.learner.seen:
             return (f"nothing to learn from yet: the {len(self.stream.window)} matured samples are all in the "
                     f"held-out window (the newest {self.stream.window_s / 3_600:g} h)")  # fmt: skip

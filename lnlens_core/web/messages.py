@@ -18,17 +18,20 @@ from ..events import (
     FeeUpdateVetoed,
     ForwardRecorded,
     LensEvent,
+    ModelCandidateDecided,
+    ModelDriftMeasured,
+    ModelSuggested,
     OpportunitiesFound,
     StrategyFailed,
 )
-from ..report import opportunity_json
+from ..report import opportunity_json, recommendation_json
 
 __all__ = ["STREAM_VERSION", "SERVER_TYPES", "CLIENT_TYPES", "from_events", "policy_json"]
 
 STREAM_VERSION = 1
 SERVER_TYPES = (
     "hello", "heartbeat", "forward", "opportunities", "alerts", "fee_planned", "fee_applied", "fee_vetoed",
-    "fee_rolled_back", "strategy_failed", "suggestion", "rebalance_result", "error",
+    "fee_rolled_back", "strategy_failed", "suggestion", "rebalance_result", "model", "error",
 )  # fmt: skip
 CLIENT_TYPES = ("ack",)
 
@@ -77,9 +80,30 @@ def _one(e: LensEvent) -> tuple[str, float, dict[str, Any]] | None:
     if isinstance(e, StrategyFailed):
         return "strategy_failed", e.time, {"short_channel_id": str(e.channel_id), "strategy": e.strategy,
                                            "error": e.error}  # fmt: skip
+    if isinstance(e, ModelCandidateDecided):
+        return "model", e.time, {
+            "kind": "decision", "model_id": e.model_id, "name": e.name, "version": e.version,
+            "promoted": e.promoted, "reason": e.reason, "candidate_mae": e.candidate_mae,
+            "current_mae": e.current_mae, "holdout_samples": e.holdout_samples,
+        }  # fmt: skip
+    if isinstance(e, ModelDriftMeasured):
+        return "model", e.time, {"kind": "drift", **e.summary}
     return None  # a kind this stream version does not carry
+
+
+def _suggestions(e: ModelSuggested) -> list[tuple[str, float, dict[str, Any]]]:
+    # A daemon cannot carry a rebalance out, so its suggestions have no id to acknowledge (hello's acks: false).
+    return [("suggestion", e.time, {"id": None, "status": "open", "time": e.time, "model_version": e.model,
+                                    **recommendation_json(r), "max_fee_msat": r.evidence.get("max_fee_msat")})
+            for r in e.suggestions]  # fmt: skip
 
 
 def from_events(events: Sequence[LensEvent]) -> list[tuple[str, float, dict[str, Any]]]:
     """``(type, time, data)`` for every event this stream version carries, in order."""
-    return [m for e in events if (m := _one(e)) is not None]
+    out: list[tuple[str, float, dict[str, Any]]] = []
+    for e in events:
+        if isinstance(e, ModelSuggested):
+            out += _suggestions(e)
+        elif (m := _one(e)) is not None:
+            out.append(m)
+    return out

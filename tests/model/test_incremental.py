@@ -155,3 +155,16 @@ def test_policy_history_answers_like_the_whole_history_book(grown):
         assert history.rows_read < len(list(store.policy_history())) / 2
     finally:
         store.close()
+
+
+def test_a_time_budget_builds_one_sample_time_at_least_and_the_same_rows(grown, whole):
+    path, _, _ = grown
+    store = Store(path)
+    try:
+        stream = SampleStream(lookback_s=4 * 3_600)
+        parts = [stream.advance(store, limit=10, budget_s=0.0) for _ in range(4)]
+    finally:
+        store.close()
+    assert [len(np.unique(p.times)) for p in parts] == [1, 1, 1, 1]  # no new time is started past the budget
+    got = Dataset.concat(parts)
+    _same(got, whole.select(np.isin(whole.times, np.unique(got.times))))

@@ -1,0 +1,130 @@
+"""A daemon's model interval in-process: learn, decide, record, predict, suggest, measure drift, publish."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+
+from lnlens_core import hookimpl
+from lnlens_core.clock import ManualClock
+from lnlens_core.config import LensConfig
+from lnlens_core.errors import MissingExtra
+from lnlens_core.events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
+from lnlens_core.lens import Lens
+from lnlens_core.model_loop import ModelLoop
+from lnlens_core.model_registry import ModelRegistry
+from lnlens_core.plugins import get_plugin_manager
+from lnlens_core.storage import Store
+from lnlens_core.web.messages import from_events
+
+
+class Collect:
+    """A track_event plugin keeping every batch (what the web stream observer receives)."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    @hookimpl
+    def track_event(self, events) -> None:
+        self.events.extend(events)
+
+
+@pytest.fixture
+def node_lens(grown, tmp_path):
+    """A Lens on a copy of the grown store, its clock a minute after the newest data, with a collector."""
+    db = tmp_path / "node.sqlite3"
+    shutil.copy(grown[0], db)
+    store = Store(db)
+    clock = ManualClock(store.latest_data_time() + 60)
+    lens = Lens(LensConfig(data_dir=tmp_path, db_path=db), store=store, clock=clock,
+                pm=get_plugin_manager(load_entrypoints=False))  # fmt: skip
+    collect = Collect()
+    lens.pm.register(collect, name="collect")
+    yield lens, collect
+    store.close()
+
+
+def test_a_run_learns_records_the_decision_and_publishes_it(node_lens, tmp_path, monkeypatch):
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    lens, collect = node_lens
+    registry = ModelRegistry(lens.store, tmp_path / "models")
+    loop = ModelLoop(lens, registry, max_times=100, budget_s=None)
+    status = loop.run()
+    online = status["online_learning"]
+    assert online["enabled"] and online["reason"] is None
+    decided = [e for e in collect.events if isinstance(e, ModelCandidateDecided)]
+    assert len(decided) == 1 and decided[0].promoted and decided[0].reason == "no model in use"
+    row = registry.active()
+    assert row["id"] == decided[0].model_id and row["metrics"]["decision"]["promoted"] is True
+    assert online["last_decision"]["model_id"] == row["id"] and online["last_tick"]["learned"] > 0
+    # The promoted model serves at once: predictions stored, suggestions and drift published.
+    assert status["last_run"]["model"] == f"{row['name']}-{row['version']}"
+    assert status["last_run"]["predictions"] == len(lens.store.latest_channels()[1])
+    assert {r["model"] for r in lens.store.predictions()} == {status["last_run"]["model"]}
+    suggested = [e for e in collect.events if isinstance(e, ModelSuggested)]
+    assert len(suggested) == 1 and len(suggested[0].suggestions) == status["last_run"]["suggestions"]
+    drift = [e for e in collect.events if isinstance(e, ModelDriftMeasured)]
+    assert len(drift) == 1 and drift[0].summary == status["drift"]
+    # Trained with feature statistics: the input drift has numbers (the window is its own held-out day).
+    assert status["drift"]["inputs"]["status"] in ("stable", "moderate", "shifted")
+    assert status["drift"]["error"]["live_mae"] is not None
+    serving = status["last_run"]["model"]
+    stored = lens.store.latest_drift()
+    assert set(stored) == {serving} and stored[serving]["time"] == lens.clock.now()
+    # The stream carries them: a decision and a drift `model` message, one `suggestion` per suggestion.
+    kinds = [(kind, data.get("kind")) for kind, _, data in from_events(collect.events)]
+    assert ("model", "decision") in kinds and ("model", "drift") in kinds
+    assert kinds.count(("suggestion", None)) == len(suggested[0].suggestions)
+
+
+def test_an_unchanged_window_is_not_stored_again(node_lens, tmp_path, monkeypatch):
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    lens, _ = node_lens
+    loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None)
+    loop.run()
+    lens.clock.advance(600)
+    second = loop.run()
+    assert second["online_learning"]["last_tick"]["built"] == 0
+    assert lens.store.db.execute("SELECT count(*) FROM model_drift").fetchone()[0] == 1
+
+
+def test_without_the_train_extra_it_says_why_once_and_goes_on(node_lens, tmp_path, monkeypatch, caplog):
+    def missing(module, *, extra, what):
+        raise MissingExtra(what, extra, module)
+
+    monkeypatch.setattr("lnlens_core.model_loop.require", missing)
+    lens, collect = node_lens
+    with caplog.at_level(logging.WARNING, logger="lnlens_core.model_loop"):
+        loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None)
+        first = loop.run()
+        lens.clock.advance(600)
+        loop.run()
+    warnings = [r.getMessage() for r in caplog.records if "online learning is off" in r.getMessage()]
+    assert len(warnings) == 1 and "pip install 'lnlens[train]'" in warnings[0]
+    online = first["online_learning"]
+    assert not online["enabled"] and "lnlens[train]" in online["reason"] and online["last_decision"] is None
+    assert not any(isinstance(e, ModelCandidateDecided) for e in collect.events)
+    assert lens.store.model_runs() == []
+    # The rest goes on: the shipped model predicts and suggests, its drift is measured on the matured window.
+    assert first["last_run"]["predictions"] > 0 and first["last_run"]["model"].startswith("liquidity-default")
+    assert first["drift"]["error"]["live_mae"] is not None
+    assert first["drift"]["inputs"]["status"] is None and "retrain" in first["drift"]["inputs"]["reason"]
+
+
+def test_model_messages_on_the_stream_have_their_documented_fields():
+    from lnlens_core.domain import ChannelId, Recommendation, RecommendationKind
+
+    rec = Recommendation(RecommendationKind.REBALANCE_OUTBOUND, ChannelId(1, 2, 3), "needs outbound",
+                         source_channel=ChannelId(4, 5, 6), target_channel=ChannelId(1, 2, 3), amount_msat=5_000,
+                         evidence={"max_fee_msat": 7}, origin="liquidity-model")  # fmt: skip
+    out = from_events([ModelCandidateDecided(5.0, 3, "online", "1-1", False, "held-out MAE worse", 0.2, 0.1, 40),
+                       ModelSuggested(6.0, "online-1-1", (rec,))])  # fmt: skip
+    assert out[0] == ("model", 5.0, {"kind": "decision", "model_id": 3, "name": "online", "version": "1-1",
+                                     "promoted": False, "reason": "held-out MAE worse", "candidate_mae": 0.2,
+                                     "current_mae": 0.1, "holdout_samples": 40})  # fmt: skip
+    kind, when, data = out[1]
+    assert (kind, when, data["id"], data["status"], data["model_version"]) == ("suggestion", 6.0, None, "open",
+                                                                               "online-1-1")  # fmt: skip
+    assert data["source_channel"] == "4x5x6" and data["amount_msat"] == 5_000 and data["max_fee_msat"] == 7
