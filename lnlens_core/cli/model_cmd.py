@@ -1,4 +1,4 @@
-"""``lnlens model list|train|evaluate|use``: versions of the liquidity model, in the store."""
+"""``lnlens model list|info|train|evaluate|use``: versions of the liquidity model, in the store."""
 
 from __future__ import annotations
 
@@ -13,19 +13,27 @@ from rich.table import Table
 
 from ..errors import LnlensError, ModelError
 from ..inference import OnnxModel
+from ..learning.drift import drift_summary
+from ..model_info import model_name, stored_drift, with_drift
 from ..model_registry import ModelRegistry, default_model_path
 from .context import CliContext, add_json_flag
+from .model_info_cmd import cmd_info, drift_cells
 
 _TRAIN_DIR = Path(__file__).resolve().parents[2] / "models" / "train"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("model", help="the liquidity model: list, train, evaluate, use versions")
+    p = sub.add_parser("model", help="the liquidity model: list, inspect, train, evaluate, use versions")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
 
-    ls = msub.add_parser("list", help="model versions in the store, with their metrics")
+    ls = msub.add_parser("list", help="model versions in the store, with their metrics and newest stored drift")
     add_json_flag(ls)
     ls.set_defaults(handler=cmd_list)
+
+    info = msub.add_parser("info", help="one version: metadata, promotion decision, drift measured now")
+    info.add_argument("id", nargs="?", type=int, help="model id (default: the model serving now)")
+    add_json_flag(info)
+    info.set_defaults(handler=cmd_info)
 
     tr = msub.add_parser("train", help="train a candidate; it replaces the active model only if it wins")
     src = tr.add_mutually_exclusive_group(required=True)
@@ -79,8 +87,19 @@ def _mae(metrics: dict[str, Any], *path: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
-    rows = registry(ctx).list()
+    store = ctx.store()
+    rows = with_drift(store, registry(ctx).list())
     default = default_model_path()
+    default_drift = None
+    if default is not None:
+        try:
+            shipped = OnnxModel.load(default)
+        except ModelError:
+            shipped = None
+        if shipped is not None:
+            report, note = stored_drift(store, model_name(shipped.name, shipped.version))
+            default_drift = {"model": model_name(shipped.name, shipped.version), "drift": drift_summary(report),
+                             "drift_note": note}  # fmt: skip
 
     def render(console: Console) -> None:
         if not rows:
@@ -95,6 +114,8 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
             "MAE",
             "MAE current-ratio",
             "MAE 50/50",
+            "input drift",
+            "live error",
             "path",
             title="Liquidity model versions",
         )
@@ -108,11 +129,13 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
                 _mae(m, "model", "mae"),
                 _mae(m, "baselines", "current", "mae"),
                 _mae(m, "baselines", "half", "mae"),
+                *drift_cells(r["drift"]),
                 r["path"] or "",
             )
         console.print(table)
 
-    ctx.emit({"models": rows, "default": str(default) if default else None}, render)
+    data = {"models": rows, "default": str(default) if default else None, "default_drift": default_drift}
+    ctx.emit(data, render)
     return 0
 
 
@@ -157,9 +180,8 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
                 "baselines": baselines(recent),
                 "kind": "sgd",
             }
-            payload = export_onnx(
-                session.learner.pipeline, name=args.name, version=version, trained_at=now, metrics=metrics
-            )
+            payload = export_onnx(session.learner.pipeline, name=args.name, version=version, trained_at=now,
+                                  metrics=metrics, feature_stats=session.learner.stats)  # fmt: skip
             report = {"metrics": metrics}
         else:
             try:

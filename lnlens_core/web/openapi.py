@@ -46,6 +46,20 @@ _OPPORTUNITY = _obj({
     "cause": _nullable(_STR), "recommendations": _ROWS,
 })  # fmt: skip
 
+# Drift indicators (docs/MODEL.md): every number may be null, with the reason next to it.
+_INPUT_DRIFT = _obj({"status": _nullable({"enum": ["stable", "moderate", "shifted"]}), "reason": _nullable(_STR),
+                     "live_rows": _INT})  # fmt: skip
+_ERROR_DRIFT = _obj({"status": _nullable({"enum": ["ok", "degraded"]}), "reason": _nullable(_STR),
+                     "live_mae": _nullable(_NUM), "validation_mae": _nullable(_NUM), "ratio": _nullable(_NUM),
+                     "current_ratio_mae": _nullable(_NUM)})  # fmt: skip
+_DRIFT_SUMMARY = _obj({"model": _STR, "time": _NUM, "samples": _INT, "inputs": _INPUT_DRIFT, "error": _ERROR_DRIFT})
+_DRIFT_REPORT = _obj({"model": _STR, "time": _NUM, "window": _obj({"window_s": _NUM, "samples": _INT,
+                                                                     "from": _nullable(_NUM), "to": _nullable(_NUM)}),
+                      "inputs": _obj({**_INPUT_DRIFT["properties"], "features": {
+                          "type": "object", "additionalProperties": _obj({
+                              "psi": _nullable(_NUM), "mean_shift": _nullable(_NUM), "reason": _nullable(_STR)})}}),
+                      "error": _obj({**_ERROR_DRIFT["properties"], "samples": _INT})})  # fmt: skip
+
 RESPONSES: dict[str, dict[str, Any]] = {
     "/api/v1/node": _obj({
         "api_version": _INT, "time": _NUM,
@@ -71,9 +85,12 @@ RESPONSES: dict[str, dict[str, Any]] = {
                                  "summary": {"type": "object", "additionalProperties": _INT},
                                  "notes": {"type": "array"}, "channels": _ROWS}),
     "/api/v1/policy/history": _obj({"window_s": _INT, "changes": _ROWS, "policies": {}}),
-    "/api/v1/model": _obj({"versions": _ROWS, "active": _nullable(_INT), "serving": _obj({
-        "name": _nullable(_STR), "version": _nullable(_STR), "source": _nullable(_STR), "metrics": {},
-        "unavailable": _nullable(_STR)})}),
+    "/api/v1/model": _obj({"versions": {"type": "array", "items": _obj({
+        "id": _INT, "name": _STR, "version": _STR, "active": _BOOL, "metrics": _ANY_OBJ,
+        "drift": _nullable(_DRIFT_SUMMARY), "drift_note": _nullable(_STR)})}, "active": _nullable(_INT),
+        "serving": _obj({"name": _nullable(_STR), "version": _nullable(_STR), "source": _nullable(_STR),
+                         "metrics": {}, "unavailable": _nullable(_STR), "drift": _nullable(_DRIFT_REPORT),
+                         "drift_note": _nullable(_STR)})}),
     "/api/v1/model/predictions": _obj({"latest": _ROWS, "series": {"type": "array", "items": _obj({
         "time": _NUM, "channel_id": _STR, "model": _STR, "current_ratio": _nullable(_NUM),
         "predicted_ratio": _nullable(_NUM)})}}),

@@ -16,6 +16,7 @@ from ..domain import ForwardStatus
 from ..errors import LnlensError, ModelError
 from ..fees.api import history, plan_or_apply
 from ..lens import Lens
+from ..model_info import model_name, stored_drift, with_drift
 from ..model_registry import ModelRegistry, default_model_path
 from ..opportunities import filter_opportunities
 from ..report import SCHEMA_VERSION, channel_json
@@ -152,7 +153,7 @@ _model_lock = threading.Lock()
 def model_view(lens: Lens, q: dict, live: Live) -> dict[str, Any]:
     config = lens.config
     reg = ModelRegistry(lens.store, config.data_dir / "models", configured=config.model_path)
-    versions = reg.list()
+    versions = with_drift(lens.store, reg.list())
     active = next((r["id"] for r in versions if r["active"]), None)
     key = (str(config.model_path), active, str(default_model_path()))
     with _model_lock:
@@ -165,7 +166,10 @@ def model_view(lens: Lens, q: dict, live: Live) -> dict[str, Any]:
             except ModelError as exc:
                 serving = {"name": None, "version": None, "source": None, "metrics": None, "unavailable": str(exc)}
             _model_cache[key] = serving
-    return {"versions": versions, "active": active, "serving": serving}
+    # Drift is measured by the daemons and changes every interval: read it, never cache it.
+    drift, note = (None, "no model serves") if serving["name"] is None else stored_drift(
+        lens.store, model_name(serving["name"], serving["version"]))  # fmt: skip
+    return {"versions": versions, "active": active, "serving": {**serving, "drift": drift, "drift_note": note}}
 
 
 def predictions_view(lens: Lens, q: dict, live: Live) -> dict[str, Any]:
@@ -209,7 +213,7 @@ ROUTES: dict[str, tuple[Any, tuple[Param, ...], str]] = {
         _CHANNEL,
         Param("window", "duration", description="outcome window before/after each change (default: the rails')"),
     ), "The fee journal with each change's measured outcome"),
-    "/api/v1/model": (model_view, (), "Liquidity model versions and the model serving now"),
+    "/api/v1/model": (model_view, (), "Liquidity model versions with their drift, and the model serving now"),
     "/api/v1/model/predictions": (predictions_view, (
         _CHANNEL,
         Param("since", "duration", description="only predictions in this window"),

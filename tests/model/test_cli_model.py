@@ -83,3 +83,61 @@ def test_rules_keep_running_when_the_model_does_not_match(db, capsys, tmp_path):
     rec = _json(capsys, ["--db", db, "recommend", "--json"])
     assert "feature version" in rec["model_unavailable"] and rec["model"] == []
     assert isinstance(rec["rules"], list)
+
+
+def test_model_info_measures_drift_now_and_list_shows_what_daemons_stored(db, capsys):
+    import numpy as np
+
+    from lnlens_core.inference import OnnxModel
+    from lnlens_core.learning import dataset_from_store
+    from lnlens_core.learning.incremental import SETTLE_S
+    from lnlens_core.storage import Store
+    from lnlens_core.target import TARGET_HORIZON_S
+
+    trained = _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    info = _json(capsys, ["--db", db, "model", "info", "--json"])  # the active model: the one just trained
+    assert info["id"] == trained["id"] and info["active"] is True
+    assert info["decision"] == {"promoted": True, "reason": "no model in use", "current_mae": None,
+                                "holdout_samples": trained["metrics"]["model"]["n"]}  # fmt: skip
+    assert info["model"]["feature_stats"] and info["model"]["training_rows"] > 0
+    # The drift window is the samples matured in the store's last day: the whole-store build's, recomputed.
+    store = Store(db)
+    try:
+        data = dataset_from_store(store)
+        row = store.model_runs()[0]
+        last = store.latest_data_time()
+    finally:
+        store.close()
+    # Those whose forwards have had SETTLE_S to resolve after their 6 h (a sample is built once).
+    data = data.select(data.times + TARGET_HORIZON_S + SETTLE_S <= last)
+    window = data.select(data.times > data.times.max() - 86_400)
+    model = OnnxModel.load(row["path"])
+    error = info["drift"]["error"]
+    assert info["drift"]["window"]["samples"] == len(window) >= 30
+    assert error["live_mae"] == pytest.approx(float(np.abs(model.predict(window.x) - window.y).mean()))
+    assert error["validation_mae"] == pytest.approx(trained["metrics"]["model"]["mae"])
+    assert info["drift"]["inputs"]["status"] in ("stable", "moderate", "shifted")
+    assert info["stored_drift"] is None and "no drift measured" in info["stored_drift_note"]
+    listed = _json(capsys, ["--db", db, "model", "list", "--json"])["models"]
+    assert listed[0]["drift"] is None and "no drift measured" in listed[0]["drift_note"]
+    store = Store(db)
+    try:
+        store.save_drift({**info["drift"], "model": f"{row['name']}-{row['version']}"}, time=1.0)
+    finally:
+        store.close()
+    listed = _json(capsys, ["--db", db, "model", "list", "--json"])["models"]
+    assert listed[0]["drift"]["error"]["live_mae"] == pytest.approx(error["live_mae"])
+    assert listed[0]["drift_note"] is None
+    assert main(["--db", db, "model", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "drift" in table and "PSI" in table  # rich wraps the cells in a narrow terminal
+    assert main(["--db", db, "model", "info"]) == 0
+    text = capsys.readouterr().out
+    assert f"inputs: {info['drift']['inputs']['status']}" in text and "live error:" in text
+    assert "Stored by a daemon at" in text
+
+
+def test_model_info_of_an_unknown_id_is_one_clear_line(db, capsys):
+    assert main(["--db", db, "model", "info", "42"]) != 0
+    err = capsys.readouterr().err
+    assert "no model with id 42" in err and "Traceback" not in err

@@ -142,6 +142,8 @@ def test_model_and_predictions(web):
     model = _get(client, "/api/v1/model")
     assert model["versions"] == [] and model["active"] is None
     assert model["serving"]["name"] or model["serving"]["unavailable"]
+    # No daemon measured anything in this database: no drift, and why.
+    assert model["serving"]["drift"] is None and "no drift measured" in model["serving"]["drift_note"]
     preds = _get(client, "/api/v1/model/predictions")
     assert preds["latest"] and all(p["predicted_ratio"] == 0.5 and p["model"] == "m-1" for p in preds["latest"])
     one = preds["latest"][0]["channel_id"]
@@ -262,3 +264,41 @@ def test_dashboard_page_is_one_self_contained_document(web):
     assert r.headers["cache-control"] == "no-store" and r.headers["referrer-policy"] == "no-referrer"
     assert "/*CSS*/" not in r.text and "/*JS*/" not in r.text and "function refresh()" in r.text
     assert "<script src" not in r.text and "<link" not in r.text  # nothing else to fetch with the token
+
+
+def _report(name: str, *, time: float, psi: float) -> dict:
+    """A drift report as lnlens_core.learning.drift_report writes it (one feature shown)."""
+    return {"model": name, "time": time, "window": {"window_s": 86_400.0, "samples": 40, "from": 1.0, "to": 2.0},
+            "inputs": {"status": "shifted" if psi >= 0.25 else "stable", "reason": None, "live_rows": 40,
+                       "max_psi": psi, "shifted": ["balance_ratio"] if psi >= 0.25 else [], "moderate": [],
+                       "features": {"balance_ratio": {"psi": psi, "mean_shift": 1.2, "reason": None}}},
+            "error": {"status": None, "reason": "40 matured samples; not enough", "samples": 40, "live_mae": None,
+                      "validation_mae": 0.01, "ratio": None, "current_ratio_mae": None}}  # fmt: skip
+
+
+def test_model_endpoint_shows_each_versions_newest_stored_drift(web):
+    import jsonschema
+
+    from lnlens_core.web.openapi import RESPONSES
+
+    client, _, _, db = web
+    serving = _get(client, "/api/v1/model")["serving"]
+    store = Store(db)
+    try:
+        vid = store.add_model_run(time=1.0, name="online", version="7-1", path="/nowhere.onnx", metrics={})
+        store.add_model_run(time=1.0, name="online", version="8-1", path="/nowhere.onnx", metrics={})
+        store.save_drift(_report("online-7-1", time=10.0, psi=0.02), time=10.0)
+        store.save_drift(_report("online-7-1", time=20.0, psi=0.4), time=20.0)
+        served = f"{serving['name']}-{serving['version']}"
+        store.save_drift(_report(served, time=30.0, psi=0.05), time=30.0)
+    finally:
+        store.close()
+    model = _get(client, "/api/v1/model")
+    jsonschema.validate(model, RESPONSES["/api/v1/model"])
+    by_id = {v["id"]: v for v in model["versions"]}
+    first = by_id[vid]["drift"]
+    assert first["time"] == 20.0 and first["inputs"]["max_psi"] == 0.4
+    assert first["inputs"]["shifted"] == ["balance_ratio"]
+    assert by_id[vid]["drift_note"] is None and "no drift measured" in by_id[vid + 1]["drift_note"]
+    assert model["serving"]["drift"]["time"] == 30.0 and model["serving"]["drift_note"] is None
+    assert model["serving"]["drift"]["inputs"]["features"]["balance_ratio"]["mean_shift"] == 1.2
