@@ -316,9 +316,9 @@ class LensService(ServiceRequests):
         assert self._model is not None
         try:
             status = self._model.run()
-        except LnlensError as exc:
-            log.warning("lnlens: liquidity model run failed: %s", exc)
-            status = {**self._model.status(), "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - the model is optional: the worker (analysis, fees) must go on
+            log.warning("lnlens: liquidity model run failed: %r", exc)
+            status = {**self._model.status(), "error": repr(exc)}
         last = status.get("last_run") or {}
         if last.get("unavailable"):
             log.info("lnlens: liquidity model not used: %s", last["unavailable"])

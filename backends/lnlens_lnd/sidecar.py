@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lnlens_core.clock import Clock
-from lnlens_core.errors import BackendError, LnlensError
+from lnlens_core.errors import BackendError
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.journal import apply_plan, auto_rollback, reconcile
 from lnlens_core.lens import Lens
@@ -103,9 +103,9 @@ class Sidecar:
         assert self.model_loop is not None
         try:
             status = self.model_loop.run()
-        except LnlensError as exc:
-            log.warning("liquidity model run failed: %s", exc)
-            status = {**self.model_loop.status(), "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - the model is optional: the feed and the analysis must go on
+            log.warning("liquidity model run failed: %r", exc)
+            status = {**self.model_loop.status(), "error": repr(exc)}
         last, online = status.get("last_run") or {}, status["online_learning"]
         if last.get("unavailable"):
             log.info("liquidity model not used: %s", last["unavailable"])
