@@ -3,6 +3,7 @@ publishes it in lens-status; without the train extra the plugin says why and goe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,13 +39,45 @@ def _sklearn_missing(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(shim.parent)}
 
 
+def _answers(url: str, headers: dict[str, str]) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, headers=headers).status_code == 200
+    except httpx.TransportError:  # not listening yet
+        return False
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_the_periodic_run_learns_online_and_records_the_decision(tmp_path):
     pytest.importorskip("sklearn")
+    pytest.importorskip("starlette")
+    from websockets.sync.client import connect
+
     standin = _with_history(tmp_path)
     try:
-        standin.start_plugin({"lens-interval": "1"})
+        port = _free_port()
+        standin.start_plugin({"lens-interval": "1", "lens-http-port": str(port)})
         plugin = standin.plugin
         assert plugin is not None
+        standin.wait_backfill()
+        token = (standin.lightning_dir / "http-token").read_text().strip()
+        node_url, headers = f"http://127.0.0.1:{port}/api/v1/node", {"Authorization": f"Bearer {token}"}
+        standin.wait_for(lambda: _answers(node_url, headers))
+        # The stream observer gets the model's messages: drift every interval (and suggestions, when any).
+        with connect(f"ws://127.0.0.1:{port}/api/v1/stream?token={token}", open_timeout=10) as ws:
+            hello = json.loads(ws.recv(timeout=10))
+            assert "model" in hello["data"]["types"]
+            while (msg := json.loads(ws.recv(timeout=30)))["type"] != "model":
+                pass
+        assert msg["data"]["kind"] in ("drift", "decision") and msg["data"].get("model", msg["data"].get("name"))
 
         def decided():
             model = plugin.call("lens-status")["liquidity_model"]
