@@ -8,7 +8,7 @@ traffic from its own seeded stream, so only the policy differs):
   (lnlens_core.fees.chargelnd.strategies.Proportional, min 1 ppm, max 2000 ppm) applied
   to every channel every ``every_h`` hours; no rebalancing.
 - ``balance-rule``: LightningLens's auto-recovery rebalancer as a baseline (seed row 49):
-  a channel outside 35-65 % local gets a circular rebalance of 20 % of its capacity
+  a channel outside 35-65 % local (``rule`` threshold 0.15) gets a circular rebalance of 20 % of its capacity
   toward 50 %, from (or into) the channel furthest the other way, with a fee ceiling of
   what forwarding that amount once at the receiving channel's fee earns.
 - ``balance-based``: [F]'s ``balance_based`` fee strategy (lnlens_core.fees.lnlens_strategies,
@@ -96,12 +96,13 @@ def _median_fee_ppm(node) -> int:
     return int(np.median([c.local_policy.fee_ppm for c in node.list_channels()]))
 
 
-def _balance_rule(node) -> None:
+def _balance_rule(node, threshold: float = 0.15, share: float = 0.2) -> None:
+    """Channels more than ``threshold`` from 50 % local are rebalanced by ``share`` of capacity toward it."""
     channels = [c for c in node.list_channels() if c.balance_ratio is not None]
-    low = sorted((c for c in channels if c.balance_ratio < 0.35), key=lambda c: c.balance_ratio)
-    high = sorted((c for c in channels if c.balance_ratio > 0.65), key=lambda c: -c.balance_ratio)
+    low = sorted((c for c in channels if c.balance_ratio < 0.5 - threshold), key=lambda c: c.balance_ratio)
+    high = sorted((c for c in channels if c.balance_ratio > 0.5 + threshold), key=lambda c: -c.balance_ratio)
     for target, source in zip(low, high, strict=False):
-        amount = min(target.capacity_msat // 5, source.local_balance_msat - source.capacity_msat // 2)
+        amount = min(int(target.capacity_msat * share), source.local_balance_msat - source.capacity_msat // 2)
         if amount > 0:
             node.rebalance(
                 source.channel_id, target.channel_id, amount, max_fee_msat=target.local_policy.fee_msat(amount)
@@ -140,7 +141,9 @@ def run(
     warmup_h: float,
     eval_h: float,
     every_h: float,
+    rule: tuple[float, float] = (0.15, 0.2),
 ) -> Outcome:
+    """One policy on one network and seed; ``rule``: the balance rule's (threshold, share)."""
     node = build(SimSettings(network="mainnet", node=centre, nodes=nodes, seed=seed), graph=graph)
     start = node.clock.now()
     book = PolicyBook()
@@ -160,7 +163,7 @@ def run(
         elif policy == "balance-based":
             _set_fees(node, balance_based, now)
         elif policy == "balance-rule":
-            _balance_rule(node)
+            _balance_rule(node, *rule)
         elif policy in ("model", "model-cap"):
             _model(node, model, book, peers, now, cap=policy == "model-cap")
         book.observe_channels(node.list_channels(), now)
