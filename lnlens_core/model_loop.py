@@ -26,6 +26,7 @@ from typing import Any
 from .errors import MissingExtra, ModelError
 from .events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
 from .extras import require
+from .inference import OnnxModel
 from .learning import OnlineTrainer, PolicyHistory, SampleStream, drift_report, drift_summary
 from .liquidity import liquidity_view
 
@@ -86,12 +87,12 @@ class ModelLoop:
         now = lens.clock.now()
         events: list[Any] = []
         learn_s = self._learn(now, events)
+        model: OnnxModel | None = None
+        unavailable: str | None = None
         try:
             model = self.registry.load_active()
         except ModelError as exc:
-            model, unavailable = None, str(exc)
-        else:
-            unavailable = None
+            unavailable = str(exc)
         predictions = suggestions = 0
         if model is not None:
             name = f"{model.name}-{model.version}"

@@ -178,15 +178,15 @@ def live_error(pred: np.ndarray, window, *, validation_mae: float | None) -> dic
                      current_ratio_mae=None)  # fmt: skip
     mae = evaluate(pred, window)["mae"]
     stay = evaluate(window.current.copy(), window)["mae"]
-    out = {"status": None, "reason": None, "samples": n, "live_mae": mae, "validation_mae": validation_mae,
-           "ratio": None, "current_ratio_mae": stay}  # fmt: skip
+    out: dict[str, Any] = {"status": None, "reason": None, "samples": n, "live_mae": mae,
+                           "validation_mae": validation_mae, "ratio": None, "current_ratio_mae": stay}  # fmt: skip
     if validation_mae is None or not math.isfinite(validation_mae):
         out["reason"] = "the model's metadata has no validation MAE to compare with"
     elif validation_mae <= 0:
         out["reason"] = "the model's validation MAE is 0: no ratio"
     else:
-        out["ratio"] = mae / validation_mae
-        out["status"] = "degraded" if out["ratio"] > ERROR_RATIO_DEGRADED else "ok"
+        ratio = mae / validation_mae
+        out["ratio"], out["status"] = ratio, "degraded" if ratio > ERROR_RATIO_DEGRADED else "ok"
     return out
 
 

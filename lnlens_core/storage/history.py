@@ -65,9 +65,10 @@ class HistoryQueries:
 
     def channel_snapshot_after(self, channel_id: str, time: float | None) -> dict[str, Any] | None:
         """The channel's oldest snapshot strictly after ``time`` (its first one if None)."""
+        params: list[Any] = [channel_id]
         if time is None:
-            sql, params = "SELECT * FROM channel_snapshots WHERE channel_id = ? ORDER BY time LIMIT 1", [channel_id]
+            sql = "SELECT * FROM channel_snapshots WHERE channel_id = ? ORDER BY time LIMIT 1"
         else:
             sql = "SELECT * FROM channel_snapshots WHERE channel_id = ? AND time > ? ORDER BY time LIMIT 1"
-            params = [channel_id, time]
+            params.append(time)
         return next(iter(self.db.query(sql, params)), None)
