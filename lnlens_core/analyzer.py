@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .config import parse_duration
-from .domain import Channel, ChannelId, Opportunity
+from .domain import Channel, ChannelId, Opportunity, Recommendation
 from .errors import ConfigError
-from .flows import Flow, FlowStats
+from .flows import NO_FLOW, Flow, FlowStats
 from .recommendations import recommend
 
 __all__ = ["AnalyzerParams", "analyze", "urgency", "project_monthly", "MONTH_S"]
@@ -129,7 +129,12 @@ def _opportunity(
     stats: FlowStats,
     channel: Channel | None,
     params: AnalyzerParams,
+    recommendations: Sequence[Recommendation] = (),
+    *,
+    window_s: int,
+    observed_s: int,
 ) -> Opportunity:
+    # window_s and observed_s are stats' lengths rounded, once per analysis rather than once per opportunity.
     score, components = urgency(flow, params)
     point, low, high = project_monthly(flow.missed_revenue_msat, flow.failed_here, stats.observed_s, params)
     return Opportunity(
@@ -137,8 +142,8 @@ def _opportunity(
         in_channel=in_channel,
         peer_id=channel.peer_id if channel else "",
         peer_alias=channel.peer_alias if channel else "",
-        window_s=round(stats.window_s),
-        observed_s=round(stats.observed_s),
+        window_s=window_s,
+        observed_s=observed_s,
         attempts=flow.attempts,
         settled=flow.settled,
         failed_liquidity=flow.failed_liquidity,
@@ -154,6 +159,7 @@ def _opportunity(
         projected_monthly_missed_high_msat=high,
         urgency=score,
         urgency_components=components,
+        recommendations=tuple(recommendations),
     )
 
 
@@ -175,15 +181,15 @@ def analyze(
     params = params or AnalyzerParams()
     by_id: Mapping[ChannelId, Channel] = {c.channel_id: c for c in channels}
     recs = recommend(stats, by_id, params)
+    lengths = {"window_s": round(stats.window_s), "observed_s": round(stats.observed_s)}
     found = []
     for cid in set(stats.out) | set(recs):
-        flow = stats.out.get(cid, Flow())
+        flow = stats.out.get(cid, NO_FLOW)
         if not (_significant(flow, params) or recs.get(cid)):
             continue
-        opp = _opportunity(cid, None, flow, stats, by_id.get(cid), params)
-        found.append(replace(opp, recommendations=tuple(recs.get(cid, ()))))
+        found.append(_opportunity(cid, None, flow, stats, by_id.get(cid), params, recs.get(cid, ()), **lengths))
     pairs = [
-        _opportunity(out_cid, in_cid, flow, stats, by_id.get(out_cid), params)
+        _opportunity(out_cid, in_cid, flow, stats, by_id.get(out_cid), params, **lengths)
         for (in_cid, out_cid), flow in stats.pairs.items()
         if _significant(flow, params)
     ]

@@ -23,7 +23,8 @@ import numpy as np
 
 from .domain import Channel, ChannelId, ChannelPolicy, FailureCategory, FailureReason, ForwardStatus, HtlcEvent
 
-__all__ = ["Flow", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows", "PolicyBook", "contribution", "WINDOWS"]
+__all__ = ["Flow", "NO_FLOW", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows", "PolicyBook", "contribution",
+           "WINDOWS"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,9 @@ class Flow:
         decided = self.attempts - self.failed_downstream
         return self.failed_here / decided if decided else None
 
+
+NO_FLOW = Flow()
+"""The counters of a key nothing went through; shared (Flow is frozen), as building one per lookup is not free."""
 
 METRICS: tuple[str, ...] = tuple(f.name for f in fields(Flow))
 _M = len(METRICS)

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .domain import Channel, ChannelId, Recommendation, RecommendationKind
-from .flows import Flow, FlowStats
+from .flows import NO_FLOW, Flow, FlowStats
 
 if TYPE_CHECKING:
     from .analyzer import AnalyzerParams
@@ -71,7 +71,10 @@ class _Sources:
         self.left = {cid: _surplus_msat(ch, params.target_ratio) for cid, ch in channels.items() if ch.active}
         self.used: set[ChannelId] = set()
         self.need_left: dict[ChannelId, int] = {}
-        """What starved channels still need after the rebalances proposed into them."""
+        """What starved channels still need after the rebalances proposed into them, in the order proposed."""
+        self._needy: list[ChannelId] = []
+        self._needy_from = 0
+        """How many channels at the front of ``need_left`` have nothing left to need (see :meth:`first_needy`)."""
         self._feeders: dict[ChannelId, list[tuple[int, ChannelId]]] = {}
         for (in_cid, out_cid), flow in stats.pairs.items():
             if flow.missed_liquidity_msat > 0 and in_cid in self.left:
@@ -81,8 +84,12 @@ class _Sources:
         heapq.heapify(self._heap)
 
     def pick(self, target: ChannelId) -> tuple[ChannelId | None, int]:
-        feeders = [(missed, self.left[cid], str(cid), cid) for missed, cid in self._feeders.get(target, ())]
-        feeders = [f for f in feeders if f[1] > 0 and f[3] != target]
+        left = self.left
+        feeders = [
+            (missed, left[cid], str(cid), cid)
+            for missed, cid in self._feeders.get(target, ())
+            if left[cid] > 0 and cid != target
+        ]
         if feeders:
             best = max(feeders)[3]
             return best, self.left[best]
@@ -107,6 +114,24 @@ class _Sources:
     def take(self, cid: ChannelId, amount_msat: int) -> None:
         self.left[cid] -= amount_msat
         self.used.add(cid)
+
+    def first_needy(self, exclude: ChannelId) -> ChannelId | None:
+        """The first starved channel, in the order rebalances were proposed, that still needs liquidity.
+
+        Needs only shrink (a rebalance into a channel never asks for more than it needs),
+        so a satisfied channel at the front stays satisfied: skipping it for good keeps the
+        lookup cheap when many full channels ask, instead of rescanning every starved one.
+        """
+        if len(self._needy) != len(self.need_left):
+            # need_left is filled before the first lookup; entries only change value, never move.
+            self._needy = list(self.need_left)
+        order = self._needy
+        while self._needy_from < len(order) and self.need_left[order[self._needy_from]] <= 0:
+            self._needy_from += 1
+        for i in range(self._needy_from, len(order)):
+            if self.need_left[order[i]] > 0 and order[i] != exclude:
+                return order[i]
+        return None
 
 
 def _rebalance_outbound(
@@ -183,8 +208,8 @@ def _cheap_liquidity(ch: Channel, flow: Flow, median_ppm: float, params: Analyze
 
 
 def _drain(ch: Channel, stats: FlowStats, median_ppm: float, params: AnalyzerParams) -> Recommendation | None:
-    out = stats.out.get(ch.channel_id, Flow()).volume_msat
-    inbound = stats.inbound.get(ch.channel_id, Flow()).volume_msat
+    out = stats.out.get(ch.channel_id, NO_FLOW).volume_msat
+    inbound = stats.inbound.get(ch.channel_id, NO_FLOW).volume_msat
     net = out - inbound
     fee_ppm = ch.local_policy.fee_ppm
     if ch.capacity_msat <= 0 or net < params.drain_share * ch.capacity_msat or fee_ppm > median_ppm:
@@ -242,10 +267,10 @@ def _rebalance_inbound(
     ch: Channel, stats: FlowStats, sources: _Sources, params: AnalyzerParams
 ) -> Recommendation | None:
     ratio = ch.balance_ratio or 0.0
-    brought_in = stats.inbound.get(ch.channel_id, Flow()).volume_msat
+    brought_in = stats.inbound.get(ch.channel_id, NO_FLOW).volume_msat
     if ratio < params.full_ratio or brought_in <= 0:
         return None
-    target = next((t for t, left in sources.need_left.items() if left > 0 and t != ch.channel_id), None)
+    target = sources.first_needy(ch.channel_id)
     if target is None:
         return None
     amount = min(_surplus_msat(ch, params.target_ratio), sources.need_left[target])
@@ -280,19 +305,21 @@ def recommend(
         (cid for cid, f in stats.out.items() if f.failed_liquidity >= params.min_failures and cid in channels),
         key=lambda cid: (-stats.out[cid].missed_liquidity_msat, str(cid)),
     )
+    raised: set[ChannelId] = set()  # channels given raise_fees above, so the drain rule does not raise them twice
     for cid in starved:
         ch, flow = channels[cid], stats.out[cid]
         depleted = (ch.balance_ratio or 0.0) < params.target_ratio
         if flow.missed_liquidity_msat <= 0 or (depleted and ch.local_policy.fee_ppm < params.min_refill_fee_ppm):
             rec = _cheap_liquidity(ch, flow, median_ppm, params)
+            raised.add(cid)
         elif depleted:
             rec = _rebalance_outbound(ch, flow, stats, sources, params)
         else:
             rec = _increase_capacity(ch, flow)
         out.setdefault(cid, []).append(rec)
     for cid, ch in sorted(channels.items(), key=lambda kv: str(kv[0])):
-        flow = stats.out.get(cid, Flow())
-        already_raised = any(r.kind is K.RAISE_FEES for r in out.get(cid, ()))
+        flow = stats.out.get(cid, NO_FLOW)
+        already_raised = cid in raised
         raise_rec = None if already_raised else _drain(ch, stats, median_ppm, params)
         extra = [raise_rec] if raise_rec or already_raised else [_lower_fees(ch, flow, params)]
         extra.append(_investigate(ch, flow, params))
