@@ -132,16 +132,24 @@ class HtlcMonitor:
         stream = stream or f"{backend.name}:forwards"
         cursor = self.store.get_cursor(stream)
         pages = read = new_total = 0
-        while True:
-            page = backend.list_forwards(cursor, limit=page_size)
+        with self._lock:
+            # A first backfill into an empty store builds the forwards indexes once, at the end.
+            deferred = self.store.begin_bulk_ingest()
+        try:
+            while True:
+                page = backend.list_forwards(cursor, limit=page_size)
+                with self._lock:
+                    now = self.clock.now()
+                    new = self.store.ingest_page(page.events, stream=stream, cursor=page.next_cursor, now=now)
+                    self._accept(new, "backfill")
+                cursor = page.next_cursor
+                pages, read, new_total = pages + 1, read + len(page.events), new_total + len(new)
+                progress = BackfillProgress(stream, pages, read, new_total, cursor, page.done)
+                if on_page is not None:
+                    on_page(progress)
+                if page.done:
+                    log.info("backfill %s done: %d pages, %d events, %d new", stream, pages, read, new_total)
+                    return progress
+        finally:
             with self._lock:
-                new = self.store.ingest_page(page.events, stream=stream, cursor=page.next_cursor, now=self.clock.now())
-                self._accept(new, "backfill")
-            cursor = page.next_cursor
-            pages, read, new_total = pages + 1, read + len(page.events), new_total + len(new)
-            progress = BackfillProgress(stream, pages, read, new_total, cursor, page.done)
-            if on_page is not None:
-                on_page(progress)
-            if page.done:
-                log.info("backfill %s done: %d pages, %d events, %d new", stream, pages, read, new_total)
-                return progress
+                self.store.end_bulk_ingest(deferred)

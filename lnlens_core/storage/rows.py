@@ -77,9 +77,10 @@ def channel_from_row(row: dict[str, Any]) -> Channel:
     )
 
 
-def forward_row(event: HtlcEvent, source: str) -> tuple[Any, ...]:
+def forward_row(event: HtlcEvent, source: str, key: str | None = None) -> tuple[Any, ...]:
+    """The ``forwards`` row of an event; ``key`` is :attr:`HtlcEvent.key` when the caller has it already."""
     return (
-        event.key,
+        event.key if key is None else key,
         str(event.in_channel),
         event.in_htlc_id,
         str(event.out_channel) if event.out_channel else None,

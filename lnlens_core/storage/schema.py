@@ -5,9 +5,19 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-__all__ = ["migrations"]
+__all__ = ["migrations", "FORWARD_INDEXES"]
 
 migrations = Migrations("lnlens")
+
+# The forwards table's secondary indexes exactly as m001 creates them (SQLite stores the text without
+# "IF NOT EXISTS", so a rebuilt index is indistinguishable). A first backfill into an empty table drops
+# them and builds each once at the end (Store.begin_bulk_ingest): keeping three indexes up to date row by
+# row costs more than the rows themselves.
+FORWARD_INDEXES: dict[str, str] = {
+    "forwards_received": "CREATE INDEX IF NOT EXISTS forwards_received ON forwards (received_time)",
+    "forwards_out": "CREATE INDEX IF NOT EXISTS forwards_out ON forwards (out_channel, received_time)",
+    "forwards_in": "CREATE INDEX IF NOT EXISTS forwards_in ON forwards (in_channel, received_time)",
+}
 
 
 @migrations()

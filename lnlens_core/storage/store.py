@@ -29,7 +29,7 @@ from .rows import (
     policy_from_row,
     snapshot_row,
 )
-from .schema import migrations
+from .schema import FORWARD_INDEXES, migrations
 
 __all__ = ["Store", "PRUNABLE", "JOURNAL_STATES"]
 
@@ -48,6 +48,7 @@ PRUNABLE: dict[str, tuple[str, str]] = {
 _JOURNAL_OPEN = ("planned", "applied")
 
 _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
+_BULK_CACHE_KIB = 65_536  # page cache during a bulk ingest: holds the key index of some million forwards
 
 
 class Store(HistoryQueries, RecordQueries):
@@ -60,6 +61,7 @@ class Store(HistoryQueries, RecordQueries):
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
+        self._cache_size: int = -2000  # the page cache a bulk ingest gives back (SQLite's default, 2,000 KiB)
         try:
             if self.path is None:
                 self.db = Database(memory=True, execute_plugins=False)
@@ -101,32 +103,34 @@ class Store(HistoryQueries, RecordQueries):
         """
         latest: dict[str, HtlcEvent] = {}
         for event in events:
-            prev = latest.get(event.key)
+            key = event.key  # formatted once per event: a backfill ingests millions
+            prev = latest.get(key)
             # Within one batch a resolved status wins over an earlier or later "offered".
             if prev is None or not prev.status.resolved or event.status.resolved:
-                latest[event.key] = event
+                latest[key] = event
         if not latest:
             return []
         stored = self._stored_status(list(latest))
-        inserts, upgrades = [], []
+        inserts: list[tuple[str, HtlcEvent]] = []
+        upgrades: list[tuple[str, HtlcEvent]] = []
         for key, event in latest.items():
             old = stored.get(key)
             if old is None:
-                inserts.append(event)
+                inserts.append((key, event))
             elif old == ForwardStatus.OFFERED.value and event.status.resolved:
-                upgrades.append(event)
+                upgrades.append((key, event))
         marks = ",".join("?" * len(FORWARD_COLUMNS))
         assignments = ",".join(f"{c}=?" for c in FORWARD_COLUMNS[1:])
         with self.db.atomic():
             self.db.conn.executemany(
                 f"INSERT INTO forwards ({','.join(FORWARD_COLUMNS)}) VALUES ({marks})",
-                [forward_row(e, source) for e in inserts],
+                [forward_row(e, source, key) for key, e in inserts],
             )
             self.db.conn.executemany(
                 f"UPDATE forwards SET {assignments} WHERE key=? AND status='offered'",
-                [(*forward_row(e, source)[1:], e.key) for e in upgrades],
+                [(*forward_row(e, source, key)[1:], key) for key, e in upgrades],
             )
-        return inserts + upgrades
+        return [e for _, e in inserts] + [e for _, e in upgrades]
 
     def _stored_status(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -231,6 +235,34 @@ class Store(HistoryQueries, RecordQueries):
             new = self.ingest_forwards(events, source="backfill")
             self.set_cursor(stream, cursor, now=now)
         return new
+
+    def begin_bulk_ingest(self) -> bool:
+        """Prepare for a run of :meth:`ingest_page` calls (a backfill); end it with :meth:`end_bulk_ingest`.
+
+        Into an empty ``forwards`` table (a first backfill), the secondary indexes are dropped and
+        built once at the end, several times cheaper than updating them row by row; the rows, and
+        the rebuilt indexes, are the same either way, and queries in between are correct, only
+        slower. Should a process die in between, the next bulk ingest builds the missing indexes
+        first. A larger page cache (64 MiB at most, given back at the end) keeps the key index in
+        memory while keys arrive in an order that is random to it.
+
+        :returns: whether the indexes were deferred (pass it to :meth:`end_bulk_ingest`).
+        """
+        self._cache_size = self.db.execute("PRAGMA cache_size").fetchone()[0]
+        self.db.execute(f"PRAGMA cache_size = {-_BULK_CACHE_KIB}")
+        empty = self.db.execute("SELECT 1 FROM forwards LIMIT 1").fetchone() is None
+        with self.db.atomic():
+            for name, sql in FORWARD_INDEXES.items():
+                self.db.execute(f"DROP INDEX IF EXISTS {name}" if empty else sql)
+        return empty
+
+    def end_bulk_ingest(self, deferred: bool) -> None:
+        """Build the indexes :meth:`begin_bulk_ingest` deferred, and give the page cache back."""
+        if deferred:
+            with self.db.atomic():
+                for sql in FORWARD_INDEXES.values():
+                    self.db.execute(sql)
+        self.db.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
 
     # -- channel snapshots ----------------------------------------------------
 
