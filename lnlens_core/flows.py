@@ -74,6 +74,8 @@ NO_FLOW = Flow()
 METRICS: tuple[str, ...] = tuple(f.name for f in fields(Flow))
 _M = len(METRICS)
 _IDX = {name: i for i, name in enumerate(METRICS)}
+_SETTLED = [int(name in ("attempts", "settled")) for name in METRICS]
+_REVENUE, _VOLUME = _IDX["revenue_msat"], _IDX["volume_msat"]
 
 OUT, IN, PAIR = 0, 1, 2
 FlowKey = tuple[int, ChannelId, ChannelId | None]
@@ -147,15 +149,16 @@ def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float) ->
 
     None for forwards still in flight.
     """
+    if event.status is ForwardStatus.SETTLED:
+        # Most forwards settle: their row is a copy of a template plus two amounts.
+        row = _SETTLED.copy()
+        row[_REVENUE] = event.fee_msat or 0
+        row[_VOLUME] = event.out_msat if event.out_msat is not None else event.in_msat
+        return row
     if not event.status.resolved:
         return None
     row = [0] * _M
     row[_IDX["attempts"]] = 1
-    if event.status is ForwardStatus.SETTLED:
-        row[_IDX["settled"]] = 1
-        row[_IDX["revenue_msat"]] = event.fee_msat or 0
-        row[_IDX["volume_msat"]] = event.out_msat if event.out_msat is not None else event.in_msat
-        return row
     reason = event.failure_reason or (
         FailureReason.DOWNSTREAM if event.status is ForwardStatus.FAILED else FailureReason.UNKNOWN
     )
@@ -189,21 +192,38 @@ def _batch(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(key row numbers, event times, counter rows): one entry per (event, key)."""
     key_rows: list[int] = []
+    owners: list[int] = []
+    """For each key row, the counted event it belongs to: times and counters are built once per
+    event and repeated per key by numpy, not by Python."""
     times: list[float] = []
     counters: list[list[int]] = []
     for event in events:
         row = contribution(event, book, propagation_s=propagation_s)
         if row is None:
             continue
-        for key in _keys(event):
-            key_rows.append(rows.row(key))
-            times.append(event.received_time)
-            counters.append(row)
+        event_rows = rows.event_rows(event)
+        key_rows.extend(event_rows)
+        owners.extend([len(times)] * len(event_rows))
+        times.append(event.received_time)
+        counters.append(row)
+    owner = np.asarray(owners, dtype=np.intp)
     return (
         np.asarray(key_rows, dtype=np.intp),
-        np.asarray(times, dtype=np.float64),
-        np.asarray(counters, dtype=np.int64).reshape(-1, _M),
+        np.asarray(times, dtype=np.float64)[owner],
+        np.asarray(counters, dtype=np.int64).reshape(-1, _M)[owner],
     )
+
+
+def _add_rows(table: np.ndarray, rows: np.ndarray, counters: np.ndarray) -> None:
+    """``table[rows] += counters`` where rows may repeat (each repeat adds), in place.
+
+    numpy's ``add.at`` is several times faster on a flat array than on rows of a 2-D one,
+    so each (row, metric) cell becomes one flat index. Integer sums: exact in any order.
+    """
+    if not table.flags.c_contiguous:
+        raise ValueError("counter tables are C-contiguous (a reshaped copy would lose the sums)")
+    flat = (rows * _M)[:, None] + np.arange(_M)
+    np.add.at(table.reshape(-1), flat.ravel(), counters.ravel())
 
 
 def _keys(event: HtlcEvent) -> list[FlowKey]:
@@ -253,6 +273,19 @@ class _KeyIndex:
         self.keys: list[FlowKey] = []
         self.index: dict[FlowKey, int] = {}
         self.arrays = [np.zeros((16, *tail), dtype=np.int64) for tail in shape_tails]
+        self._routes: dict[tuple[ChannelId, ChannelId | None], tuple[int, ...]] = {}
+
+    def event_rows(self, event: HtlcEvent) -> tuple[int, ...]:
+        """The rows of an event's keys, in :func:`_keys` order.
+
+        Cached per (in, out) channel pair: a node routes over a fixed set of pairs, so one
+        lookup per forward replaces three. New keys get rows in the same order as without it.
+        """
+        route = (event.in_channel, event.out_channel)
+        found = self._routes.get(route)
+        if found is None:
+            found = self._routes[route] = tuple(self.row(key) for key in _keys(event))
+        return found
 
     def row(self, key: FlowKey) -> int:
         i = self.index.get(key)
@@ -280,7 +313,7 @@ class FlowCounter:
         if len(times):
             first = float(times.min())
             self._first = first if self._first is None else min(self._first, first)
-            np.add.at(self._rows.arrays[0], key_rows, counters)
+            _add_rows(self._rows.arrays[0], key_rows, counters)
 
     def stats(self) -> FlowStats:
         observed = self.until - self._first if self._first is not None else 0.0
@@ -297,8 +330,10 @@ class _Ring:
 
     def advance(self, bucket: int, data: np.ndarray) -> None:
         """Move the head to ``bucket``, zeroing the slots that fall out of the window."""
-        if self.head is not None and bucket > self.head:
-            for b in range(self.head + 1, min(bucket, self.head + self.n) + 1):
+        if self.head is not None and bucket - self.head >= self.n:
+            data[...] = 0  # the whole ring fell out: one pass over memory, not n strided ones
+        elif self.head is not None and bucket > self.head:
+            for b in range(self.head + 1, bucket + 1):
                 data[:, b % self.n, :] = 0
         if self.head is None or bucket > self.head:
             self.head = bucket
@@ -340,7 +375,8 @@ class WindowedFlows:
             ring.advance(int(buckets.max()), data)
             assert ring.head is not None
             keep = buckets > ring.head - ring.n  # the rest is older than this window
-            np.add.at(data, (key_rows[keep], buckets[keep] % ring.n), counters[keep])
+            # A (key, slot) pair is row key * n + slot of the array seen as (keys * n, metrics).
+            _add_rows(data.reshape(-1, _M), key_rows[keep] * ring.n + buckets[keep] % ring.n, counters[keep])
 
     def stats(self, window: str, now: float) -> FlowStats:
         """The counters of one window (``1h``, ``24h``, ``7d``, ``30d``) as of ``now``."""
