@@ -75,6 +75,24 @@ class ModelRegistry:
     def list(self) -> list[dict[str, Any]]:
         return self.store.model_runs()
 
+    def prune(self, cutoff: float) -> tuple[int, int]:
+        """Forget inactive models registered before ``cutoff``: their rows, and their files when this
+        registry wrote them (under its directory; a configured or shipped model is never touched).
+
+        Returns (rows deleted, files deleted). Rows go first: a file left by a crash in between is an
+        orphan nobody serves, never a row pointing at nothing.
+        """
+        doomed = [Path(r["path"]) for r in self.store.prunable_rows("model_runs", cutoff)]
+        rows = self.store.prune("model_runs", cutoff)
+        in_use = {Path(r["path"]).resolve() for r in self.list()}  # another row may share a file name
+        files = 0
+        for path in doomed:
+            resolved = path.resolve()
+            if resolved.parent == self.dir.resolve() and resolved not in in_use and resolved.is_file():
+                resolved.unlink()
+                files += 1
+        return rows, files
+
     def active(self) -> dict[str, Any] | None:
         return next((r for r in self.list() if r["active"]), None)
 

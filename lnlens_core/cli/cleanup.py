@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_cleanup)
 
 
+def _registry(ctx: CliContext):
+    from ..model_registry import ModelRegistry
+
+    config = ctx.config()
+    return ModelRegistry(ctx.store(), config.data_dir / "models", configured=config.model_path)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -53,8 +60,17 @@ def cmd_cleanup(args: argparse.Namespace, ctx: CliContext) -> int:
             export_dir.mkdir(parents=True, exist_ok=True)
             exported = str(export_dir / f"{kind}.csv")
             write_rows(store.prunable_rows(kind, cutoff), Path(exported), "csv")
-        deleted = 0 if args.dry_run else store.prune(kind, cutoff)
-        results.append({"type": kind, "matching": count, "deleted": deleted, "exported_to": exported})
+        files = 0
+        if args.dry_run:
+            deleted = 0
+        elif kind == "model_runs":  # the registry also removes the model files it wrote
+            deleted, files = _registry(ctx).prune(cutoff)
+        else:
+            deleted = store.prune(kind, cutoff)
+        result = {"type": kind, "matching": count, "deleted": deleted, "exported_to": exported}
+        if kind == "model_runs":
+            result["files_deleted"] = files
+        results.append(result)
     data = {"dry_run": args.dry_run, "keep_days": args.keep_days, "cutoff_time": cutoff, "results": results}
 
     def render(console: Console) -> None:

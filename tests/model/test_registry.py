@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,19 @@ def test_online_trainer_warm_start_catches_up_a_few_sample_times_per_tick(sim_db
     assert len(catching) >= 3 and all(t.decision is None for t in catching)
     offered = [t for t in ticks if t.decision is not None]
     assert len(offered) == 1 and offered[0].seen == sum(t.learned for t in ticks[: ticks.index(offered[0]) + 1])
+
+
+def test_prune_forgets_old_inactive_models_and_their_files_only(registry, tiny, tmp_path):
+    old = registry.register(tiny[1], name="m", version="old", metrics={}, now=1.0)
+    serving = registry.register(tiny[1], name="m", version="serving", metrics={}, now=2.0)
+    registry.use(serving, now=3.0)
+    recent = registry.register(tiny[1], name="m", version="recent", metrics={}, now=500.0)
+    # A row whose file lies outside the registry's directory (say, copied in by hand) keeps its file.
+    outside = tmp_path / "mine.onnx"
+    outside.write_bytes(tiny[1])
+    registry.store.add_model_run(time=4.0, name="m", version="outside", path=str(outside), metrics={})
+    paths = {r["id"]: r["path"] for r in registry.list()}
+    assert registry.prune(100.0) == (2, 1)  # the old one and the outside row; only the old one's file
+    assert {r["id"] for r in registry.list()} == {serving, recent}
+    assert not (tmp_path / "models" / "m-old.onnx").exists() and outside.exists()
+    assert all(Path(paths[i]).exists() for i in (serving, recent)) and old not in {r["id"] for r in registry.list()}
