@@ -59,6 +59,8 @@ class Sidecar:
     on_model: Callable[[dict], object] | None = None
     """Called with each model run's status (``lnlens lnd run --json`` prints it as ``{"liquidity_model": ...}``)."""
     policy_runs: int = 0
+    said_notes: set[str] = field(default_factory=set)
+    """Plan notes already logged at WARNING: a missing permission would otherwise repeat every interval."""
     runs: int = 0
     last: AnalysisResult | None = None
     _next: float = 0.0
@@ -145,6 +147,9 @@ class Sidecar:
             len(plan.to_apply()),
             ", ".join(f"{n} {s}" for s, n in sorted(states.items())) if self.apply else "dry run",
         )
+        for note in plan.notes:  # e.g. the uri: to add to the macaroon for a node.* criterion
+            log.log(logging.DEBUG if note in self.said_notes else logging.WARNING, "fee policy: %s", note)
+            self.said_notes.add(note)
         data = {
             "fee_plan": plan.to_json(),
             "applied": self.apply,

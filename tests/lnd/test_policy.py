@@ -112,3 +112,15 @@ def test_lnd_run_stores_the_models_predictions_every_interval(fake, tmp_path, Da
     ours = {str(c.channel_id) for c in fake.node.list_channels()}
     assert rows and {r["channel_id"] for r in rows} == ours
     assert all(r["model"].startswith("liquidity-default") for r in rows)
+
+
+def test_lnd_run_logs_a_plan_note_once(fake, tmp_path, Daemon):
+    # The minimal macaroon has no uri:/lnrpc.Lightning/GetNodeInfo, which a node.* criterion needs.
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config = _config(tmp_path, fake, mac, dry_run=True, interval="1s")
+    (tmp_path / "policy.ini").write_text("[big]\nnode.min_channels = 2\nstrategy = static\nfee_ppm = 11\n\n" + STATIC)
+    daemon = Daemon(config, tmp_path / "db.sqlite3")
+    daemon.wait_for("fee policy 2:")
+    assert daemon.stop() == 0, daemon.text
+    said = [line for line in daemon.text.splitlines() if "fee policy: " in line and "GetNodeInfo" in line]
+    assert len(said) == 1 and said[0].startswith("WARNING") and "node.min_channels" in said[0], daemon.text
