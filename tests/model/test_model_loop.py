@@ -110,7 +110,9 @@ def test_without_the_train_extra_it_says_why_once_and_goes_on(node_lens, tmp_pat
     # The rest goes on: the shipped model predicts and suggests, its drift is measured on the matured window.
     assert first["last_run"]["predictions"] > 0 and first["last_run"]["model"].startswith("liquidity-default")
     assert first["drift"]["error"]["live_mae"] is not None
-    assert first["drift"]["inputs"]["status"] is None and "retrain" in first["drift"]["inputs"]["reason"]
+    # The shipped model carries its training statistics; this small synthetic network is not mainnet-like.
+    inputs = first["drift"]["inputs"]
+    assert inputs["status"] in ("stable", "moderate", "shifted") and inputs["max_psi"] is not None, inputs
 
 
 def test_model_messages_on_the_stream_have_their_documented_fields():
