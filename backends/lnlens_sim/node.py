@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from .chain import SimChain
 from .graph import channel_id_of
 from .network import SimNetwork
 from .payments import PaymentResult, RebalanceResult, circular_rebalance, pay
+from .records import GroundTruth, RunStats
 
 __all__ = ["SimNode", "GroundTruth", "RunStats", "CAPABILITIES", "build_backend"]
 
@@ -56,47 +56,6 @@ CAPABILITIES = frozenset(
 )
 SNAPSHOT_HEIGHT = 934_000  # about the mainnet height on 2026-02-03, the snapshot's date
 _CURSOR_PREFIX = "sim:"
-
-
-@dataclass(frozen=True, slots=True)
-class GroundTruth:
-    """What the simulator knows about one forward at our node that no real node could.
-
-    ``fee_at_policy_msat`` is the fee our policy in force asked for this HTLC: for a
-    failed forward, the fee it would have paid us had it gone through.
-    """
-
-    key: str
-    payment_id: int
-    attempt: int
-    route_hops: int
-    hop_index: int
-    fee_offered_msat: int
-    fee_at_policy_msat: int
-    refused_here: bool
-    downstream_ok: bool | None
-
-
-@dataclass(slots=True)
-class RunStats:
-    """Counters over everything simulated so far (the whole network, and our node)."""
-
-    payments: int = 0
-    settled: int = 0
-    no_route: int = 0
-    attempts: int = 0
-    network_fees_msat: int = 0
-    our_settled: int = 0
-    our_failed: Counter[str] = field(default_factory=Counter)
-    revenue_msat: int = 0
-    rebalances: int = 0
-    rebalances_ok: int = 0
-    rebalance_fee_msat: int = 0
-    rebalance_volume_msat: int = 0
-
-    @property
-    def success_rate(self) -> float | None:
-        return self.settled / self.payments if self.payments else None
 
 
 class SimNode:

@@ -36,7 +36,7 @@ import numpy as np
 from lnlens_core.domain import ChannelPolicy
 from lnlens_core.errors import LnlensError
 
-from .node import RunStats
+from .records import RunStats
 
 if TYPE_CHECKING:
     from .node import SimNode
