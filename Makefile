@@ -9,7 +9,7 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test lint install clean bench proto demo model
+.PHONY: test lint install clean bench proto demo model fee-model
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint
 # The shipped liquidity model, retrained reproducibly (fixed seeds, simulated mainnet data): see docs/MODEL.md.
 model: $(STAMP)
 	$(BIN)/python models/train/make_default.py
+
+# The shipped fee-response model (model_driven's fee opinions), trained and judged on held-out seeds: docs/MODEL.md.
+fee-model: $(STAMP)
+	$(BIN)/python models/train/fee_response.py --out models/lnlens_models
 
 # One simulated day of a mid-size routing node (c-otto.de) on the real mainnet graph, with the
 # auto-recovery rebalancer as a baseline; the database goes to ./out/ (git-ignored).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +35,11 @@ class OnnxModel:
     input_name: str
     metadata: dict[str, str]
     source: str
+
+    INPUT_NAMES: ClassVar[tuple[str, ...]] = FEATURE_NAMES
+    """The columns this class feeds the model, in order; its metadata must name exactly these."""
+    OUTPUT: ClassVar[str] = "adjustment"
+    """What the model's output means (metadata ``output``): here the move from the current ratio."""
 
     @classmethod
     def load(cls, model: str | Path | bytes, *, threads: int = 1) -> OnnxModel:
@@ -59,28 +64,29 @@ class OnnxModel:
         cls._check(meta, session, source)
         return cls(session, session.get_inputs()[0].name, meta, source)
 
-    @staticmethod
-    def _check(meta: dict[str, str], session: Any, source: str) -> None:
+    @classmethod
+    def _check(cls, meta: dict[str, str], session: Any, source: str) -> None:
         problems = []
+        expected = cls.INPUT_NAMES
         try:
             names = tuple(json.loads(meta.get("feature_names", "null")) or ())
         except ValueError:
             names = ()
-        if names != FEATURE_NAMES:
-            missing = [n for n in FEATURE_NAMES if n not in names]
-            extra = [n for n in names if n not in FEATURE_NAMES]
+        if names != expected:
+            missing = [n for n in expected if n not in names]
+            extra = [n for n in names if n not in expected]
             problems.append(
                 f"its features differ from this lnlens's (missing {missing or 'none'}, unknown {extra or 'none'}"
                 f"{', order differs' if not missing and not extra else ''})"
             )
-        if meta.get("output") != "adjustment":
-            problems.append(f"its output is {meta.get('output')!r}, this lnlens reads 'adjustment'")
+        if meta.get("output") != cls.OUTPUT:
+            problems.append(f"its output is {meta.get('output')!r}, this lnlens reads {cls.OUTPUT!r}")
         if meta.get("feature_version") != str(FEATURE_VERSION):
             problems.append(f"feature version {meta.get('feature_version')!r}, this lnlens computes {FEATURE_VERSION}")
         inputs = session.get_inputs()
         width = inputs[0].shape[-1] if len(inputs) == 1 and inputs[0].shape else None
-        if len(inputs) != 1 or width != len(FEATURE_NAMES):
-            problems.append(f"it takes {len(inputs)} input(s) of width {width}, not one of {len(FEATURE_NAMES)}")
+        if len(inputs) != 1 or width != len(expected):
+            problems.append(f"it takes {len(inputs)} input(s) of width {width}, not one of {len(expected)}")
         if problems:
             raise ModelError(f"{source}: model does not match the feature schema: " + "; ".join(problems))
 

@@ -117,15 +117,24 @@ def store_predictions(lens, registry) -> dict:
 
 
 def fee_predictions(lens, backend) -> tuple[dict, str | None]:
-    """The serving model's fee opinions for ``model_driven`` (:func:`lnlens_core.suggestions.fee_suggestions`),
-    and None; or no opinions and why, when no model can be used (the strategy then keeps every channel)."""
+    """The fee opinions ``model_driven`` follows, and None; or no opinions and why, when no model can be used
+    (the strategy then keeps every channel).
+
+    The fee-response model (:mod:`lnlens_core.fee_model`, shipped in ``lnlens_models``) gives them when it
+    is installed: it predicts revenue at other fees, which is where the money is. Without it, the
+    liquidity model's balance-based opinions (:func:`lnlens_core.suggestions.fee_suggestions`) do.
+    """
     from .errors import ModelError
+    from .fee_model import FeeResponseModel, default_fee_model_path
     from .model_registry import ModelRegistry
 
     registry = ModelRegistry(lens.store, lens.config.data_dir / "models", configured=lens.config.model_path)
     try:
         model = registry.load_active()
         view = liquidity_view(lens.store, model, now=lens.clock.now(), backend=backend)
+        fee_path = default_fee_model_path()
+        if fee_path is not None:
+            return FeeResponseModel.load(fee_path).opinions(view.channels, view.features), None
     except ModelError as exc:
         return {}, f"model_driven: no model can be used ({exc}); its channels keep their fees"
     version = f"{model.name}-{model.version}"

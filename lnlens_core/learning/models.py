@@ -140,29 +140,34 @@ def export_onnx(
     metrics: dict[str, Any],
     extra: dict[str, Any] | None = None,
     feature_stats: FeatureStats | None = None,
+    input_names: Sequence[str] = FEATURE_NAMES,
+    output: str = OUTPUT,
+    target: str = TARGET_DEFINITION,
 ) -> bytes:
-    """The fitted pipeline as ONNX (float32 input ``X`` of width len(FEATURE_NAMES)) with metadata_props:
+    """The fitted pipeline as ONNX (float32 input ``X`` of width len(input_names)) with metadata_props:
     feature names and version, target, metrics, library versions and anything in ``extra`` (JSON).
 
     :param feature_stats: the training rows' statistics, which drift indicators compare live inputs
         with (:mod:`.drift`); without them a served model has no input drift (and says so).
+    :param input_names: the columns, the feature schema's unless a model takes more (the fee-response
+        model adds its fee multiplier); ``output`` and ``target`` say what it predicts.
     """
     require("skl2onnx", extra="train", what="exporting the liquidity model")
     from skl2onnx import to_onnx
 
-    sample = np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
+    sample = np.zeros((1, len(input_names)), dtype=np.float32)
     onx = to_onnx(pipeline, sample)
     props = {
         "name": name,
         "version": version,
-        "feature_names": json.dumps(list(FEATURE_NAMES)),
+        "feature_names": json.dumps(list(input_names)),
         "feature_version": str(FEATURE_VERSION),
-        "target": TARGET_DEFINITION,
+        "target": target,
         "trained_at": repr(trained_at),
         "metrics": json.dumps(metrics, sort_keys=True),
         "libraries": json.dumps(_versions(), sort_keys=True),
         "model_kind": type(pipeline[-1]).__name__,
-        "output": OUTPUT,
+        "output": output,
     }
     if feature_stats is not None:
         props["feature_stats"] = json.dumps(feature_stats.to_json(), sort_keys=True)

@@ -13,10 +13,12 @@ traffic from its own seeded stream, so only the policy differs):
   what forwarding that amount once at the receiving channel's fee earns.
 - ``balance-based``: [F]'s ``balance_based`` fee strategy (lnlens_core.fees.lnlens_strategies,
   ``fee_ppm`` = the node's median fee at the start, its other defaults); no rebalancing.
-- ``model``: the liquidity model's suggestions (lnlens_core.suggestions, the shipped
-  default model through onnxruntime): its rebalances, executed as circular rebalances
-  with their own fee ceiling (the backtest gain), and its fee opinions through the
-  ``model_driven`` strategy with its defaults (:func:`lnlens_core.suggestions.fee_suggestions`).
+- ``model``: what lnlens's models suggest (the shipped defaults through onnxruntime): the
+  liquidity model's rebalances (lnlens_core.suggestions), executed as circular rebalances
+  with their own fee ceiling (the backtest gain), and fee opinions through the
+  ``model_driven`` strategy with its defaults: the fee-response model's
+  (lnlens_core.fee_model) when it is installed, as lnlens serves them, else the liquidity
+  model's balance opinions (:func:`lnlens_core.suggestions.fee_suggestions`, ``--balance-opinions``).
 - ``model-cap``: the same rebalances under the balance rule's fee ceiling and no fee changes,
   which separates what the model chooses from how much it is allowed to pay.
 
@@ -47,6 +49,7 @@ from lnlens_core.backend import Capability  # noqa: E402
 from lnlens_core.domain import FeeUpdate, ForwardStatus  # noqa: E402
 from lnlens_core.errors import BackendRejected  # noqa: E402
 from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events  # noqa: E402
+from lnlens_core.fee_model import FeeResponseModel, default_fee_model_path  # noqa: E402
 from lnlens_core.fees.chargelnd.strategies import Proportional  # noqa: E402
 from lnlens_core.fees.lnlens_strategies import BalanceBased, ModelDriven  # noqa: E402
 from lnlens_core.fees.signals import ChannelSignals  # noqa: E402
@@ -109,7 +112,7 @@ def _balance_rule(node, threshold: float = 0.15, share: float = 0.2) -> None:
             )
 
 
-def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float, *, cap: bool) -> None:
+def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float, *, cap: bool, fee_model=None) -> None:
     channels = list(node.list_channels())
     book.observe_channels(channels, now)
     recent = [e for e in node.events if now - LONG_WINDOW_S <= e.received_time < now]
@@ -125,7 +128,10 @@ def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float, *, cap: 
         node.rebalance(rec.source_channel, rec.target_channel, rec.amount_msat, max_fee_msat=int(budget))
     if not cap:
         # Fee opinions from the balances as they were predicted on (before the rebalances moved any).
-        opinions = fee_suggestions(channels, predicted, confidence_table=table)
+        if fee_model is not None:
+            opinions = fee_model.opinions(channels, x)
+        else:
+            opinions = fee_suggestions(channels, predicted, confidence_table=table)
         signals = {cid: ChannelSignals(LONG_WINDOW_S, model=p) for cid, p in opinions.items()}
         _set_fees(node, ModelDriven(), now, signals)
 
@@ -142,6 +148,7 @@ def run(
     eval_h: float,
     every_h: float,
     rule: tuple[float, float] = (0.15, 0.2),
+    fee_model=None,
 ) -> Outcome:
     """One policy on one network and seed; ``rule``: the balance rule's (threshold, share)."""
     node = build(SimSettings(network="mainnet", node=centre, nodes=nodes, seed=seed), graph=graph)
@@ -165,7 +172,7 @@ def run(
         elif policy == "balance-rule":
             _balance_rule(node, *rule)
         elif policy in ("model", "model-cap"):
-            _model(node, model, book, peers, now, cap=policy == "model-cap")
+            _model(node, model, book, peers, now, cap=policy == "model-cap", fee_model=fee_model)
         book.observe_channels(node.list_channels(), now)
         node.run(min(step, t0 + eval_h * 3_600 - now))
     st = node.stats
@@ -190,8 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-hours", type=float, default=48.0)
     p.add_argument("--every-hours", type=float, default=6.0)
     p.add_argument("--model", default=None, help="ONNX file (default: the shipped default model)")
+    p.add_argument("--policies", default=",".join(POLICIES), help="a comma-separated subset of the policies")
+    p.add_argument("--balance-opinions", action="store_true",
+                   help="fee opinions from the liquidity model even when a fee-response model is installed")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    policies = [q for q in args.policies.split(",") if q]
+    if unknown := [q for q in policies if q not in POLICIES]:
+        p.error(f"--policies: unknown {', '.join(unknown)} (choose from {', '.join(POLICIES)})")
+    fee_path = None if args.balance_opinions else default_fee_model_path()
+    fee_model = FeeResponseModel.load(fee_path) if fee_path is not None else None
     if args.model:
         model = OnnxModel.load(args.model)
     else:
@@ -204,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for centre in centres:
         for seed in seeds:
-            for policy in POLICIES:
+            for policy in policies:
                 o = run(
                     policy,
                     centre,
@@ -215,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                     warmup_h=args.warmup_hours,
                     eval_h=args.eval_hours,
                     every_h=args.every_hours,
+                    fee_model=fee_model,
                 )
                 rows.append(
                     {
@@ -232,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(json.dumps(rows[-1]), file=sys.stderr)
     totals = {}
-    for policy in POLICIES:
+    for policy in policies:
         mine = [r for r in rows if r["policy"] == policy]
         nets = np.array([r["net_msat"] for r in mine])
         totals[policy] = {
@@ -250,12 +266,14 @@ def main(argv: list[str] | None = None) -> int:
                 == max(x["net_msat"] for x in rows if (x["centre"], x["seed"]) == (r["centre"], r["seed"]))
             ),
         }
-    result = {"model": f"{model.name}-{model.version}", "settings": vars(args), "totals": totals, "runs": rows}
+    fee_name = f"{fee_model.name}-{fee_model.version}" if fee_model is not None else "liquidity model (balance)"
+    result = {"model": f"{model.name}-{model.version}", "fee_opinions": fee_name, "settings": vars(args),
+              "totals": totals, "runs": rows}  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"model {result['model']}; {len(centres)} networks x {len(seeds)} seeds; "
+            f"model {result['model']}, fee opinions {fee_name}; {len(centres)} networks x {len(seeds)} seeds; "
             f"{args.warmup_hours:g} h warm-up, {args.eval_hours:g} h evaluated, actions every {args.every_hours:g} h"
         )
         print("| policy | revenue sat | rebalance fees sat | net sat | success rate | rebalances ok/tried | best net |")

@@ -54,7 +54,9 @@ def _centring_model(optimum: float) -> bytes:
 POLICY = "[default]\nstrategy = model_driven\nmin_confidence = 0\n"
 
 
-def test_the_engine_runs_the_serving_model_for_model_driven(lens, tmp_path):
+def test_the_engine_runs_the_serving_model_for_model_driven(lens, tmp_path, monkeypatch):
+    # Without a fee-response model installed, model_driven follows the liquidity model's balance opinions.
+    monkeypatch.setattr("lnlens_core.fee_model.default_fee_model_path", lambda: None)
     node = FakeNode([
         make_channel("800000x1x0", local_ratio=0.5, fee_ppm=100),
         make_channel("800001x2x1", local_ratio=0.1, fee_ppm=500),
