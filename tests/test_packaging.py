@@ -24,4 +24,6 @@ def test_wheel_top_level_names_are_only_lnlens_packages(tmp_path):
     assert "lnlens_core" in packages
     # The LND message modules are committed, not generated at install: the wheel must carry them.
     assert {"lnlens_lnd/_proto/lightning_pb2.py", "lnlens_lnd/_proto/router_pb2.py"} <= names
+    # Both shipped models are package data the daemons load through importlib.resources.
+    assert {"lnlens_models/liquidity-default.onnx", "lnlens_models/fee-response-default.onnx"} <= names
     assert not {"backends", "plugins", "models", "tests", "contrib"} & top
