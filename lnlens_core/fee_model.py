@@ -63,12 +63,7 @@ class FeeResponseModel(OnnxModel):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted revenue (msat over the next 24 h) for rows of features plus log2 of a multiplier."""
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != len(FEE_INPUTS):
-            raise ModelError(f"expected rows of {len(FEE_INPUTS)} inputs, got shape {x.shape}")
-        if not len(x):
-            return np.zeros(0)
-        return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64).reshape(-1)
+        return self.run(x)[1]
 
     def opinions(
         self,

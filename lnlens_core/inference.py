@@ -103,13 +103,17 @@ class OnnxModel:
         raw = self.metadata.get(key)
         return json.loads(raw) if raw else None
 
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the rows as float32, the model's raw output per row) for a batch of rows of :attr:`INPUT_NAMES`."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(self.INPUT_NAMES):
+            raise ModelError(f"expected rows of {len(self.INPUT_NAMES)} input features, got shape {x.shape}")
+        if not len(x):
+            return x, np.zeros(0)
+        return x, np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64).reshape(-1)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Optimal local ratios for a batch of feature rows (NaN allowed), clipped to [0, 1]."""
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
-            raise ModelError(f"expected rows of {len(FEATURE_NAMES)} features, got shape {x.shape}")
-        if not len(x):
-            return np.zeros(0)
-        out = np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64).reshape(-1)
+        x, out = self.run(x)
         # The model gives the move from the current ratio (feature 0); no current ratio, no prediction (NaN).
         return np.clip(x[:, 0].astype(np.float64) + out, 0.0, 1.0)
