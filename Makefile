@@ -25,8 +25,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collected nothing: that is a broken suite, never a pass.
+# scripts/real-things.sh puts ../shared's real lightningd/bitcoind on PATH and gives charge-lnd its own
+# virtualenv (both cached under .cache/); with CI=true a real thing it cannot prepare fails the run.
 test: lint
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@env_lines=$$(bash scripts/real-things.sh) || exit 1; eval "$$env_lines"; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - the suite is broken" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -55,4 +58,4 @@ proto: $(STAMP)
 	$(BIN)/python -m lnlens_lnd.protogen
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache build dist .pytest_cache .ruff_cache
