@@ -45,6 +45,7 @@ fee-model: $(STAMP)
 # auto-recovery rebalancer as a baseline; the database goes to ./out/ (git-ignored).
 demo: $(STAMP)
 	@rm -f out/demo.sqlite3 out/demo.sqlite3-wal out/demo.sqlite3-shm
+	@mkdir -p -m 700 out
 	$(BIN)/lnlens sim run --network mainnet --days 1 --seed 1 --db out/demo.sqlite3 --rebalancer auto-recovery
 	$(BIN)/lnlens --db out/demo.sqlite3 opportunities --limit 10 --out out/opportunities.json
 	$(BIN)/lnlens --db out/demo.sqlite3 report --out out/report

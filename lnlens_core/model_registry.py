@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import ModelError
 from .inference import OnnxModel
+from .storage import private_dir
 
 __all__ = ["ModelRegistry", "Decision", "default_model_path"]
 
@@ -58,7 +59,7 @@ class ModelRegistry:
     def register(self, payload: bytes, *, name: str, version: str, metrics: dict[str, Any], now: float) -> int:
         """Write the model file atomically and record it (inactive); returns its id."""
         OnnxModel.load(payload)  # refuse a model this lnlens cannot serve before it is stored
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         path = self.dir / f"{name}-{version}.onnx"
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".onnx")
         try:

@@ -99,7 +99,7 @@ def _lens(ctx: CliContext, backend) -> Lens:
     config = ctx.config()
     return Lens(
         config,
-        store=ctx.store(),
+        store=ctx.store(create=True),
         clock=ctx.clock,
         pm=get_plugin_manager(blocked=config.blocked_plugins),
         backend=backend,

@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         raise ConfigError(f"--snapshot-every: {exc}") from None
     db = args.sim_db or getattr(args, "db", None)
     config = ctx.config(db_path=db)
-    store = ctx.store()
+    store = ctx.store(create=True)
     # Later commands read this database on its own (simulated) time, not the wall clock.
     store.set_meta("clock", "simulated")
     wall0 = time.perf_counter()  # progress and speed only: simulated time comes from the node's ManualClock

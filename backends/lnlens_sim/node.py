@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +350,18 @@ class SimNode:
         return result
 
     # -- state between processes ---------------------------------------------------------
+
+    def continue_after(self, time: float, next_htlc_ids: Mapping[ChannelId, int]) -> None:
+        """Continue a database's history: a node whose clock is at or before ``time`` (the newest data
+        stored) moves to the next tick after it, and each channel numbers its incoming HTLCs from
+        ``next_htlc_ids`` on, so new forwards, snapshots and fee changes never land among, before or on
+        top of stored ones (a key is never reused)."""
+        if self.clock.now() < time:
+            self.clock.set(time + self.tick_s)
+        for cid, nxt in next_htlc_ids.items():
+            e = self._edge_of.get(cid)
+            if e is not None:
+                self._htlc_ids[e ^ 1] = max(self._htlc_ids[e ^ 1], int(nxt))
 
     def save_state(self, path: Path) -> None:
         """Write what this simulation has become (see :mod:`lnlens_sim.state`) to ``path``."""

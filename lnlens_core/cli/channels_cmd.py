@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_channels(args: argparse.Namespace, ctx: CliContext) -> int:
-    lens = ctx.lens()
+    lens = ctx.lens(readonly=True)
     now = lens.clock.now()
     channels = lens.store.latest_channels()[1]
     stats = store_window_stats(lens, SPANS, now=now, channels=channels)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import fields, is_dataclass
 from enum import Enum
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..config import LensConfig, load, parse_duration
 from ..domain import ChannelId
 from ..lens import Lens
 from ..plugins import get_plugin_manager
-from ..storage import Store
+from ..storage import Store, private_dir
 
 
 def to_jsonable(value: Any) -> Any:
@@ -51,6 +52,7 @@ class CliContext:
         self._lens: Lens | None = None
         self._cli_settings = cli_settings or {}
         self._on_close: list[Callable[[], None]] = []
+        self._locks: list[AbstractContextManager[None]] = []
 
     def config(self, **overrides: Any) -> LensConfig:
         if self._config is None:
@@ -61,16 +63,30 @@ class CliContext:
             self._config = load(config_path=config_path, cli=cli, backend_tables=("sim", "lnd", "policy", "analyzer"))
         return self._config
 
-    def store(self) -> Store:
+    def store(self, *, readonly: bool = False, create: bool = False) -> Store:
+        """The database. ``readonly`` (read-only commands): opened for reading only, never written or created.
+        ``create`` (commands that gather data: ``sim run``, ``monitor``, ``serve``, ``--backend``): a missing file
+        is created (0600), and the default data directory (0700) with it; a folder named by ``--db`` never is.
+        Every other command needs an existing database, so a mistyped ``--db`` is one clear error."""
+        if self._store is not None and self._store.readonly and not readonly:
+            self._store.close()  # a command that reads first and then writes: reopen for writing
+            self._store = self._lens = None
         if self._store is None:
-            self._store = Store(self.config().db_path)
+            config = self.config()
+            if create and config.db_path == config.data_dir / "lnlens.sqlite3":
+                private_dir(config.data_dir)
+            self._store = Store(config.db_path, readonly=readonly, create=create)
         return self._store
 
-    def lens(self) -> Lens:
+    def now(self) -> float:
+        """"Now" for this command: the wall clock, or for a simulator's database the time of its newest data."""
+        return self.lens(readonly=True).clock.now()
+
+    def lens(self, *, readonly: bool = False) -> Lens:
         """A Lens over the store with no backend. For a simulator's database, "now" is the
         simulated time of its newest data, so windows like ``--since 24h`` mean simulated hours."""
-        if self._lens is None:
-            store = self.store()
+        if self._lens is None or self._lens.store is not self.store(readonly=readonly):
+            store = self.store(readonly=readonly)
             clock: Clock = self.clock
             if store.get_meta("clock") == "simulated":
                 manual = ManualClock(store.latest_data_time() or 0.0)
@@ -78,6 +94,16 @@ class CliContext:
             config = self.config()
             self._lens = Lens(config, store=store, clock=clock, pm=get_plugin_manager(blocked=config.blocked_plugins))
         return self._lens
+
+    def hold_writer_lock(self, *, wait_s: float = 0.0) -> None:
+        """Hold the database's writer lock (:mod:`lnlens_core.storage.lock`) until the command has ended,
+        after its closing actions (a simulator's state is saved under it).
+
+        :raises WriterBusy: another process changes fees on this database now (the message names it).
+        """
+        lock = self.store(create=True).writer_lock(wait_s=wait_s)
+        lock.__enter__()
+        self._locks.append(lock)
 
     def emit(self, data: Any, render: Callable[[Console], None]) -> None:
         """Print ``data`` as JSON with ``--json``, else let ``render`` draw it for people."""
@@ -98,6 +124,8 @@ class CliContext:
         finally:
             if self._store is not None:
                 self._store.close()
+            while self._locks:
+                self._locks.pop().__exit__(None, None, None)
 
 
 def duration_arg(text: str) -> int:

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace, ctx: CliContext) -> int:
-    store = ctx.store()
+    store = ctx.store(readonly=True)
     path = store.path
     data = {
         "path": str(path),
@@ -74,7 +74,7 @@ def write_rows(rows: Any, out: Path | None, fmt: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
-    store = ctx.store()
+    store = ctx.store(readonly=True)
     out = None if args.out == "-" else Path(args.out)
     count = write_rows(store.prunable_rows(args.type, float("inf")), out, args.format)
     if out:

@@ -39,6 +39,14 @@ def open_backend(name: str, ctx: CliContext) -> NodeBackend:
         if why_not:
             print(f"lnlens: warning: {why_not}", file=sys.stderr)
         ctx.on_close(lambda: _save(save, path))
+    continue_after = getattr(backend, "continue_after", None)
+    if callable(continue_after):
+        # A node that lives in this process only (the simulator, rebuilt from its settings when no saved
+        # state fits) continues the database's history rather than replaying its first day over it.
+        store = ctx.store(create=True)
+        newest = store.latest_data_time()
+        if newest is not None:
+            continue_after(newest, store.next_htlc_ids())
     return backend
 
 
@@ -76,7 +84,8 @@ def backend_lens(name: str, ctx: CliContext) -> Lens:
     backend = open_backend(name, ctx)
     config = ctx.config()
     clock: Clock = getattr(backend, "clock", None) or ctx.clock
+    store = ctx.store(create=True)
     if clock is not ctx.clock:
-        ctx.store().set_meta("clock", "simulated")
+        store.set_meta("clock", "simulated")
     pm = get_plugin_manager(blocked=config.blocked_plugins)
-    return Lens(config, store=ctx.store(), clock=clock, pm=pm, backend=backend)
+    return Lens(config, store=store, clock=clock, pm=pm, backend=backend)

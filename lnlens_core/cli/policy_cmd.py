@@ -28,6 +28,7 @@ from ..fees.rails import rails_from_table
 from ..fees.sample import SAMPLE_POLICY
 from ..lens import Lens
 from ..plugins import get_plugin_manager
+from ..storage import Store
 from . import policy_experiment
 from .context import CliContext, add_json_flag
 from .node import backend_lens
@@ -56,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             q.add_argument("--channel", type=_channel, help="only this channel")
         if name == "apply":
             q.add_argument("--confirm", action="store_true", help="really change fees on the node")
+            _wait_arg(q)
         add_json_flag(q)
         q.set_defaults(handler=handler)
     hist = psub.add_parser("history", help="the fee journal, with measured outcomes per change and per policy")
@@ -70,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--change", type=int, metavar="ID", help="journal id (see policy history)")
     which.add_argument("--channel", type=_channel, help="the channel's last applied change")
     _node_args(rb, policy=False)
+    _wait_arg(rb)
     add_json_flag(rb)
     rb.set_defaults(handler=cmd_rollback)
     policy_experiment.register(psub)
@@ -81,6 +84,12 @@ def _node_args(p: argparse.ArgumentParser, *, policy: bool = True) -> None:
         p.add_argument("--policy", help="policy file (default: the configured one)")
     p.add_argument("--sim-warmup", type=parse_duration, default=0, metavar="DURATION",
                    help="with the simulator: simulate this much traffic into the store first (e.g. 1d)")  # fmt: skip
+
+
+def _wait_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=parse_duration, default=0, metavar="DURATION",
+                   help="when another process is changing fees on this database, wait this long (default: "
+                        "give up at once, naming it)")  # fmt: skip
 
 
 def _channel(text: str) -> ChannelId:
@@ -124,7 +133,8 @@ def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
     if path is None:
         problems.append("no policy file: give FILE or set policy = FILE in the settings")
     else:
-        lens = Lens(config, store=ctx.store(), clock=ctx.clock, pm=get_plugin_manager(blocked=config.blocked_plugins))
+        # Strategies only: a policy file is checked without any database.
+        lens = Lens(config, store=Store(None), clock=ctx.clock, pm=get_plugin_manager(blocked=config.blocked_plugins))
         report = check_policy_file(path, lens.strategies)
         problems.extend(report.problems)
         warnings = report.warnings
@@ -185,8 +195,10 @@ def cmd_plan(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_apply(args: argparse.Namespace, ctx: CliContext) -> int:
-    lens, backend = _lens(args, ctx)
     really = args.confirm or not ctx.config().dry_run
+    if really:  # held from before the node is opened until its state is saved (a simulator's, between commands)
+        ctx.hold_writer_lock(wait_s=args.wait)
+    lens, backend = _lens(args, ctx)
     path = Path(args.policy) if args.policy else None
     data = plan_or_apply(lens, backend, apply=really, policy_path=path)
     if data["results"] or data["reconciled"] or data["auto_rollbacks"]:
@@ -230,7 +242,7 @@ def cmd_explain(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
-    data = history(ctx.lens(), channel=args.channel, window_s=args.window)
+    data = history(ctx.lens(readonly=True), channel=args.channel, window_s=args.window)
     window = data["window_s"]
 
     def render(console: Console) -> None:
@@ -256,6 +268,7 @@ def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, ctx: CliContext) -> int:
+    ctx.hold_writer_lock(wait_s=args.wait)
     lens, backend = _lens(args, ctx)
     done = rollback_change(lens, backend, change_id=args.change, channel=args.channel)
     _snapshot(ctx, lens, backend)

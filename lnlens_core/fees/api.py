@@ -9,20 +9,27 @@ Each function returns plain JSON-able data (the shapes ``lnlens policy ... --jso
   start, judge finished changes for automatic rollback, plan, apply unless dry-run;
   a tick that would overlap a running one is skipped.
 
+Applying and rolling back hold the database's one writer lock (:mod:`lnlens_core.storage.lock`), so
+two processes on one database (CLI, CLN plugin, LND sidecar) never plan from the same journal: a busy
+lock is :class:`~lnlens_core.storage.WriterBusy`, naming the holder (a daemon skips that interval).
+
 Errors are :class:`~lnlens_core.errors.ConfigError` (bad policy file or ``[policy]``
 table) and :class:`~lnlens_core.errors.LnlensError` (nothing to roll back, ...).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from ..backend import NodeBackend
 from ..domain import ChannelId
 from ..lens import Lens
+from ..storage import WriterBusy
 from .engine import FeeEngine
 from .journal import apply_plan, auto_rollback, reconcile, rollback
 from .outcomes import journal_outcomes, policy_aggregates
@@ -30,6 +37,8 @@ from .rails import rails_from_table
 from .signals import ModelPrediction
 
 __all__ = ["plan_or_apply", "history", "rollback_change", "PolicyRunner"]
+
+log = logging.getLogger(__name__)
 
 
 def plan_or_apply(
@@ -48,10 +57,12 @@ def plan_or_apply(
     """
     if engine is None:
         engine = FeeEngine.from_config(lens, backend, policy_path=policy_path, predictions=predictions)
-    reconciled = reconcile(lens, backend) if apply else []
-    reverted = auto_rollback(lens, backend, engine.rails) if apply else []
-    plan = engine.plan(applying=apply)
-    done = apply_plan(lens, backend, plan) if apply else []
+    # Applying plans from the journal and writes it: one writer per database (storage.lock), across processes.
+    with lens.store.writer_lock() if apply else nullcontext():
+        reconciled = reconcile(lens, backend) if apply else []
+        reverted = auto_rollback(lens, backend, engine.rails) if apply else []
+        plan = engine.plan(applying=apply)
+        done = apply_plan(lens, backend, plan) if apply else []
     return {"applied": apply, "plan": plan.to_json(), "results": [d.to_json() for d in done],
             "reconciled": [d.to_json() for d in reconciled],
             "auto_rollbacks": [d.to_json() for d in reverted]}  # fmt: skip
@@ -76,8 +87,9 @@ def rollback_change(
 ) -> dict[str, Any]:
     """Restore the exact policy from before a change (by journal id, or a channel's last change)."""
     rails = rails_from_table(lens.config.backends.get("policy"))
-    reconcile(lens, backend)
-    return rollback(lens, backend, change_id=change_id, channel=channel, rails=rails).to_json()
+    with lens.store.writer_lock():
+        reconcile(lens, backend)
+        return rollback(lens, backend, change_id=change_id, channel=channel, rails=rails).to_json()
 
 
 class PolicyRunner:
@@ -93,13 +105,18 @@ class PolicyRunner:
         self._reconciled = False
 
     def tick(self) -> dict[str, Any] | None:
-        """One run; None when the previous one is still going."""
+        """One run; None when the previous one is still going, or when another writer (a ``policy apply``,
+        another daemon on this database) holds the database's writer lock: that is logged, naming it."""
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            if not self.dry_run and not self._reconciled:
-                reconcile(self.lens, self.backend)
-                self._reconciled = True
-            return plan_or_apply(self.lens, self.backend, apply=not self.dry_run, **self.engine_args)
+            with nullcontext() if self.dry_run else self.lens.store.writer_lock():
+                if not self.dry_run and not self._reconciled:
+                    reconcile(self.lens, self.backend)
+                    self._reconciled = True
+                return plan_or_apply(self.lens, self.backend, apply=not self.dry_run, **self.engine_args)
+        except WriterBusy as exc:
+            log.warning("fee policy skipped this interval: %s", exc)
+            return None
         finally:
             self._lock.release()

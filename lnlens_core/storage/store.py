@@ -9,16 +9,20 @@ once and counted once.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from ..clock import SystemClock
 from ..domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
 from ..errors import StoreError
 from .history import HistoryQueries
+from .lock import writer_lock
 from .records import JOURNAL_STATES, RecordQueries
 from .rows import (
     FORWARD_COLUMNS,
@@ -31,7 +35,7 @@ from .rows import (
 )
 from .schema import FORWARD_INDEXES, migrations
 
-__all__ = ["Store", "PRUNABLE", "JOURNAL_STATES"]
+__all__ = ["Store", "PRUNABLE", "JOURNAL_STATES", "private_dir"]
 
 # Tables `lnlens cleanup --type X` may prune, with the column that dates a row.
 PRUNABLE: dict[str, tuple[str, str]] = {
@@ -47,6 +51,7 @@ PRUNABLE: dict[str, tuple[str, str]] = {
 # Journal rows in these states are part of an unfinished change and are never pruned.
 _JOURNAL_OPEN = ("planned", "applied")
 
+_MIGRATE_TRIES = 100  # 0.1 s apart: another process migrating the same new file has 10 s
 _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
 _BULK_CACHE_KIB = 65_536  # page cache during a bulk ingest: holds the key index of some million forwards
 
@@ -54,25 +59,57 @@ _BULK_CACHE_KIB = 65_536  # page cache during a bulk ingest: holds the key index
 class Store(HistoryQueries, RecordQueries):
     """The lnlens database. Not thread-safe: use one Store per thread, or a lock.
 
-    :param path: the database file, created with its folder if missing; None for
-        an in-memory database (tests).
-    :raises StoreError: the file cannot be opened or is not an lnlens database.
+    :param path: the database file; None for an in-memory database (tests).
+    :param readonly: open for reading only (read-only commands): the file must exist, nothing is
+        written to it (a read-only file is readable), and no folder or file is created.
+    :param create: with ``readonly=False``, create the file (mode 0600) when it is missing. Its folder
+        is never created here: a mistyped path is an error, not a new folder (see :func:`private_dir`
+        for the one data directory lnlens makes itself).
+    :raises StoreError: the file is missing (and may not be created), cannot be opened, is not an lnlens
+        database, or was written by a newer lnlens (a migration this version does not know).
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False, create: bool = True) -> None:
         self.path = Path(path) if path is not None else None
+        self.readonly = readonly
         self._cache_size: int = -2000  # the page cache a bulk ingest gives back (SQLite's default, 2,000 KiB)
+        where = self.path or ":memory:"
         try:
             if self.path is None:
                 self.db = Database(memory=True, execute_plugins=False)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = Database(self.path, execute_plugins=False)
-                self.db.enable_wal()
-            migrations.apply(self.db)
+                self.db = _open_file(self.path, readonly=readonly, create=create)
+            _refuse_unknown(self.db, where)
+            if not readonly:
+                self._migrate()
+            elif self.pending_migrations():
+                raise StoreError(
+                    f"{where}: written by an older lnlens (migration {self.pending_migrations()[0]} not applied yet); "
+                    "any command that writes to it (e.g. lnlens monitor) upgrades it"
+                )
         except (sqlite3.DatabaseError, OSError) as exc:
-            where = self.path or ":memory:"
             raise StoreError(f"{where}: cannot open the lnlens database ({exc})") from exc
+
+    def _migrate(self) -> None:
+        """WAL mode and pending migrations. Processes that open a new database at once race to migrate it:
+        the loser (its table already made, or the file locked) looks again once the winner is done."""
+        for attempt in range(_MIGRATE_TRIES):
+            try:
+                if self.path is not None:
+                    self.db.enable_wal()
+                migrations.apply(self.db)
+                return
+            except sqlite3.OperationalError:
+                if attempt == _MIGRATE_TRIES - 1:
+                    raise
+                SystemClock().sleep(0.1)
+
+    def writer_lock(self, *, holder: str | None = None, wait_s: float = 0.0) -> AbstractContextManager[None]:
+        """The database's one writer lock (:mod:`.lock`), held around planning and applying fees and rollbacks.
+
+        :raises WriterBusy: another process or thread holds it (the message names the holder).
+        """
+        return writer_lock(self.path, key=str(id(self)), holder=holder, wait_s=wait_s)
 
     def close(self) -> None:
         self.db.close()
@@ -205,12 +242,21 @@ class Store(HistoryQueries, RecordQueries):
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
 
     def latest_data_time(self) -> float | None:
-        """The newest time any forward or snapshot in the store refers to."""
+        """The newest time any forward, snapshot or fee journal entry in the store refers to."""
         sql = (
             "SELECT max(t) FROM (SELECT max(received_time) AS t FROM forwards"
-            " UNION ALL SELECT max(time) FROM channel_snapshots)"
+            " UNION ALL SELECT max(resolved_time) FROM forwards"
+            " UNION ALL SELECT max(time) FROM channel_snapshots"
+            " UNION ALL SELECT max(max(planned_time, coalesce(applied_time, 0), coalesce(finished_time, 0)))"
+            " FROM fee_updates)"
         )
         return self.db.execute(sql).fetchone()[0]
+
+    def next_htlc_ids(self) -> dict[ChannelId, int]:
+        """Per incoming channel, the HTLC id after the highest one stored (a node that continues this
+        history numbers its new HTLCs from there, so no new forward reuses a stored key)."""
+        sql = "SELECT in_channel, max(in_htlc_id) FROM forwards WHERE in_htlc_id IS NOT NULL GROUP BY in_channel"
+        return {ChannelId.parse(cid): int(top) + 1 for cid, top in self.db.execute(sql).fetchall()}
 
     # -- cursors --------------------------------------------------------------
 
@@ -324,3 +370,59 @@ class Store(HistoryQueries, RecordQueries):
         with self.db.atomic():
             cur = self.db.execute(f"DELETE FROM {table} WHERE {where}", params)
         return int(cur.rowcount)
+
+
+def private_dir(path: Path) -> Path:
+    """Create folder ``path`` (and its missing parents) readable by its owner only (0700); an existing
+    folder is left as it is. For lnlens's own data directory: the forwarding history is private."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        for p in reversed(missing):
+            p.mkdir(mode=0o700)
+            p.chmod(0o700)  # mkdir's mode passes through the umask
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the data directory ({exc.strerror or exc})") from None
+    return path
+
+
+def _open_file(path: Path, *, readonly: bool, create: bool) -> Database:
+    if not path.exists():
+        if readonly or not create:
+            raise StoreError(f"{path}: no such database (check --db; lnlens sim run, monitor or serve create one)")
+        if not path.parent.is_dir():
+            raise StoreError(f"{path}: the folder {path.parent} does not exist (check --db; lnlens creates no folders "
+                             "for a database path it is given)")  # fmt: skip
+        try:  # created here, owner-only, so SQLite's WAL and shared-memory files (same mode) are private too
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+    elif path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a database file")
+    if not readonly:
+        return Database(path, execute_plugins=False)
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        # A WAL database we may not write, in a folder we may not write: SQLite cannot make the shared-memory
+        # file a reader needs. Nobody can change such a file, so it is read as immutable.
+        conn.close()
+        if os.access(path, os.W_OK):
+            raise
+        conn = sqlite3.connect(f"{uri}&immutable=1", uri=True)
+    conn.execute("PRAGMA query_only = ON")
+    return Database(conn, execute_plugins=False)
+
+
+def _refuse_unknown(db: Database, where: str | Path) -> None:
+    """:raises StoreError: the database has migrations this lnlens does not know (a newer lnlens wrote it)."""
+    known = [m.name for m in migrations.pending(Database(memory=True))]
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        raise StoreError(
+            f"{where}: written by a newer lnlens (migration {unknown[-1]}; the newest this version knows is "
+            f"{known[-1]}): upgrade lnlens to use it; nothing was written"
+        )

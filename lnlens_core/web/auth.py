@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..storage import private_dir
 
 __all__ = ["TOKEN_FILE", "HEADER", "ensure_token", "token_matches", "unauthorized_message"]
 
@@ -26,7 +27,7 @@ def ensure_token(data_dir: Path) -> tuple[Path, str]:
     :raises ConfigError: the file is readable by group or others, or empty.
     """
     path = Path(data_dir) / TOKEN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         # O_EXCL: two servers starting at once never overwrite each other's token.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

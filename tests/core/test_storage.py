@@ -41,7 +41,7 @@ def test_resolution_inside_one_batch_wins(store):
 
 
 def test_migrations_run_from_an_empty_file_and_are_idempotent(tmp_path):
-    path = tmp_path / "sub" / "lnlens.sqlite3"
+    path = tmp_path / "lnlens.sqlite3"
     first = Store(path)
     applied = first.schema_version()
     first.close()
