@@ -5,7 +5,9 @@ command. When it offers ``restore_state(path) -> str | None`` and ``save_state(p
 state saved next to the database (``<db>.<backend>-state``) is restored when the command
 opens it and saved when the command ends, so ``policy apply`` then ``policy rollback`` in
 two commands act on one node. ``restore_state`` answers why it did not restore a file
-(other settings, ...); that is printed as a warning.
+(other settings, ...); that is printed as a warning. A backend offering
+``continue_after(time, next_htlc_ids)`` is then moved past the database's newest data, so a
+simulator rebuilt from its settings never replays time the database already holds.
 """
 
 from __future__ import annotations

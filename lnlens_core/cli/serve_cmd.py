@@ -8,6 +8,8 @@ simulator executes (docs/api.md).
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import signal
 import sys
 
 from ..config import parse_duration
@@ -38,6 +40,7 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
     config = ctx.config()
     if args.speed <= 0:
         raise ConfigError("--speed must be positive")
+    ctx.store(create=True)  # the database the API serves (and the simulator writes), made once here
     backend = open_backend("sim", ctx) if args.simulate else None
     clock = getattr(backend, "clock", None) or ctx.clock
     server = WebServer(config, clock, host=args.host, port=args.port, live_clock=backend is not None)
@@ -60,8 +63,11 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
         # Another process writes this database: its new forwards and analyses reach the stream by polling.
         driver = StoreWatcher(config.db_path, server.hub)
         driver.start()
-    if args.host not in ("127.0.0.1", "::1", "localhost"):
-        print(f"lnlens: warning: listening on {args.host}: reachable from other machines", file=sys.stderr)
+    if not _loopback(args.host):
+        print(f"lnlens: warning: listening on {args.host}: reachable from other machines, and the API token "
+              "travels in clear text (plain HTTP): put a TLS proxy or an SSH tunnel in front", file=sys.stderr)  # fmt: skip
+    # SIGTERM (systemd, docker stop, kill) ends the server as Ctrl-C does, so the simulator's state is saved.
+    signal.signal(signal.SIGTERM, _interrupt)
     server.start()
     print(f"{server.describe()}; Ctrl-C stops it", file=sys.stderr)
     try:
@@ -70,3 +76,16 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
         server.stop()
         driver.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
