@@ -1,17 +1,23 @@
 """``lnlens cleanup``: prune old data, optionally exporting it first.
 
 The fee journal is the audit trail of every change lnlens made to a node, so it is
-pruned only when named (``--type journal``), and never its unfinished entries.
+pruned only when named (``--type journal``), and never its unfinished entries. "Now" is the
+data's time, as for every other command (a simulator's database: its newest data). Deleting
+asks first on a terminal; without one (a script, CI) it needs ``--yes``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import LnlensError
 from ..storage import PRUNABLE
 from .context import CliContext, add_json_flag
 from .db import write_rows
@@ -29,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
     p.add_argument("--export-dir", metavar="DIR", help="write the rows to DIR/<type>.csv before deleting them")
+    p.add_argument("--yes", action="store_true", help="delete without asking (needed when there is no terminal)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_cleanup)
 
@@ -47,14 +54,36 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _confirm(counts: dict[str, int], cutoff: float) -> None:
+    """Ask on the terminal before deleting; refuse when there is none to ask on.
+
+    :raises LnlensError: not confirmed (nothing is deleted).
+    """
+    what = ", ".join(f"{n:,} {kind}" for kind, n in counts.items() if n)
+    before = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    question = f"cleanup deletes {what} dated before {before}"
+    if os.environ.get("CI") or not sys.stdin or not sys.stdin.isatty():
+        raise LnlensError(f"{question}: pass --yes to delete them (no terminal to ask on; --dry-run lists them)")
+    print(f"{question}. Delete? [y/N] ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = sys.stdin.readline().strip().lower()
+    except (OSError, ValueError):
+        answer = ""
+    if answer not in ("y", "yes"):
+        raise LnlensError("cleanup: nothing deleted")
+
+
 def cmd_cleanup(args: argparse.Namespace, ctx: CliContext) -> int:
     store = ctx.store()
     kinds = tuple(dict.fromkeys(args.type or DEFAULT_TYPES))
-    cutoff = ctx.clock.now() - args.keep_days * DAY_S
+    cutoff = ctx.now() - args.keep_days * DAY_S
     export_dir = Path(args.export_dir) if args.export_dir else None
+    counts = {kind: store.count_prunable(kind, cutoff) for kind in kinds}
+    if not args.dry_run and any(counts.values()) and not args.yes:
+        _confirm(counts, cutoff)
     results = []
     for kind in kinds:
-        count = store.count_prunable(kind, cutoff)
+        count = counts[kind]
         exported = None
         if export_dir is not None and count:
             export_dir.mkdir(parents=True, exist_ok=True)

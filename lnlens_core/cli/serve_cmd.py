@@ -65,7 +65,8 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
         driver.start()
     if not _loopback(args.host):
         print(f"lnlens: warning: listening on {args.host}: reachable from other machines, and the API token "
-              "travels in clear text (plain HTTP): put a TLS proxy or an SSH tunnel in front", file=sys.stderr)  # fmt: skip
+              "travels in clear text (plain HTTP): put a TLS proxy or an SSH tunnel in front",
+              file=sys.stderr)  # fmt: skip
     # SIGTERM (systemd, docker stop, kill) ends the server as Ctrl-C does, so the simulator's state is saved.
     signal.signal(signal.SIGTERM, _interrupt)
     server.start()

@@ -63,7 +63,8 @@ def test_cleanup_dry_run_deletes_nothing_and_reports(capsys, db):
 
 def test_cleanup_exports_then_deletes_and_spares_the_journal(capsys, db, tmp_path):
     export = tmp_path / "export"
-    code, out, _ = run(capsys, "--db", str(db), "cleanup", "--keep-days", "30", "--export-dir", str(export), "--json")
+    args = ("cleanup", "--keep-days", "30", "--export-dir", str(export), "--json", "--yes")
+    code, out, _ = run(capsys, "--db", str(db), *args)
     data = json.loads(out)
     assert code == 0 and [r["type"] for r in data["results"]] == [
         "forwards",
@@ -104,3 +105,45 @@ def test_errors_are_one_line_not_tracebacks(capsys, tmp_path):
     garbage.write_bytes(b"x" * 5000)
     code, out, err = run(capsys, "--db", str(garbage), "db", "info")
     assert code == 1 and err == f"lnlens: error: {garbage}: cannot open the lnlens database (file is not a database)\n"
+
+
+def test_cleanup_measures_age_from_a_simulated_databases_own_time(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "sim.sqlite3"
+    store = Store(path)
+    store.set_meta("clock", "simulated")
+    start = 1_770_076_800.0  # a simulation's data: months before the wall clock
+    store.ingest_forwards([HtlcEvent(CID, 1000, ForwardStatus.SETTLED, start + i * DAY, in_htlc_id=i, fee_msat=1)
+                           for i in range(10)], source="sim")  # fmt: skip
+    store.close()
+    code, out, _ = run(capsys, "--db", str(path), "cleanup", "--keep-days", "5", "--yes", "--json")
+    forwards = next(r for r in json.loads(out)["results"] if r["type"] == "forwards")
+    assert code == 0 and forwards["deleted"] == 4 and Store(path).forward_count() == 6
+
+
+def test_cleanup_asks_first_and_refuses_without_a_terminal(capsys, db, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    code, _, err = run(capsys, "--db", str(db), "cleanup", "--keep-days", "30")
+    assert code == 1 and err.count("\n") == 1 and "30 forwards" in err and "--yes" in err
+    assert Store(db).forward_count() == 35
+
+    class Terminal:
+        def __init__(self, answer):
+            self.answer = answer
+
+        def isatty(self):
+            return True
+
+        def readline(self):
+            return self.answer
+
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
+    code, _, err = run(capsys, "--db", str(db), "cleanup", "--keep-days", "30")
+    assert code == 1 and "Delete? [y/N]" in err and Store(db).forward_count() == 35
+    monkeypatch.setenv("CI", "true")  # CI never waits for an answer
+    code, _, err = run(capsys, "--db", str(db), "cleanup", "--keep-days", "30")
+    assert code == 1 and "Delete?" not in err and Store(db).forward_count() == 35
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
+    code, _, _ = run(capsys, "--db", str(db), "cleanup", "--keep-days", "30")
+    assert code == 0 and Store(db).forward_count() == 5

@@ -56,7 +56,7 @@ def test_policy_apply_on_a_sim_run_database_continues_after_its_data(sim_db, cap
     after = _rows(db, "SELECT * FROM channel_snapshots ORDER BY time, channel_id")
     assert after[: len(snapshots)] == snapshots and min(r[0] for r in after[len(snapshots) :]) > data_end
     # The warm-up's forwards come after the stored ones, and none reused a stored forward's key (none was lost).
-    new = _rows(db, "SELECT key, received_time FROM forwards WHERE received_time > %r" % data_end)
+    new = _rows(db, f"SELECT key, received_time FROM forwards WHERE received_time > {data_end!r}")
     assert new and len(_rows(db, "SELECT key FROM forwards")) == len(stored) + len(new)
     # `channels` shows the fees just set.
     assert main(["--db", str(db), "channels", "--json"]) == 0
