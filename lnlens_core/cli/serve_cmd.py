@@ -11,6 +11,7 @@ import argparse
 import ipaddress
 import signal
 import sys
+import threading
 
 from ..config import parse_duration
 from ..errors import ConfigError
@@ -68,7 +69,8 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
               "travels in clear text (plain HTTP): put a TLS proxy or an SSH tunnel in front",
               file=sys.stderr)  # fmt: skip
     # SIGTERM (systemd, docker stop, kill) ends the server as Ctrl-C does, so the simulator's state is saved.
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():  # (signals reach the main thread only)
+        signal.signal(signal.SIGTERM, _interrupt)
     server.start()
     print(f"{server.describe()}; Ctrl-C stops it", file=sys.stderr)
     try:

@@ -71,8 +71,11 @@ class RecordQueries:
     # -- opportunities --------------------------------------------------------
 
     def save_opportunities(self, rows: Sequence[dict[str, Any]], *, run_time: float) -> None:
-        """Store one analysis run: each row is an opportunity's JSON form (see lnlens_core.report)."""
+        """Store one analysis run: each row is an opportunity's JSON form (see lnlens_core.report). A run at
+        the same time as a stored one (a simulator's database: every command's "now" is its newest data)
+        replaces it, so each run's opportunities are stored, and listed, once."""
         with self.db.atomic():
+            self.db.execute("DELETE FROM opportunities WHERE run_time = ?", [run_time])
             self.db.conn.executemany(
                 "INSERT INTO opportunities (run_time, out_channel, in_channel, window_s, urgency,"
                 " missed_revenue_msat, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -81,8 +84,10 @@ class RecordQueries:
             )  # fmt: skip
 
     def save_alerts(self, rows: Sequence[dict[str, Any]], *, run_time: float) -> None:
-        """Store one analysis run's alerts (their JSON form: type, short_channel_id, message, evidence)."""
+        """Store one analysis run's alerts (their JSON form: type, short_channel_id, message, evidence); like
+        :meth:`save_opportunities`, a run at a stored run's time replaces it."""
         with self.db.atomic():
+            self.db.execute("DELETE FROM alerts WHERE run_time = ?", [run_time])
             self.db.conn.executemany(
                 "INSERT INTO alerts (run_time, kind, channel_id, message, evidence) VALUES (?, ?, ?, ?, ?)",
                 [(run_time, r["type"], r["short_channel_id"], r["message"], json.dumps(r["evidence"])) for r in rows],
@@ -102,7 +107,12 @@ class RecordQueries:
         if when is None:
             return None, []
         rows = self.db.execute("SELECT body FROM opportunities WHERE run_time = ? ORDER BY id", [when]).fetchall()
-        return when, [json.loads(body) for (body,) in rows]
+        items = [json.loads(body) for (body,) in rows]
+        # Databases written before runs replaced each other can hold several runs at one time: the last one counts.
+        last: dict[tuple[str, str | None], int] = {}
+        for i, item in enumerate(items):
+            last[(item["short_channel_id"], item.get("in_channel"))] = i
+        return when, [items[i] for i in sorted(last.values())]
 
     # -- model versions -------------------------------------------------------
 

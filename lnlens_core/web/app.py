@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -36,8 +35,8 @@ _QUERY_TOKEN_PATHS = ("/", "/api/v1/stream")
 class TokenAuth:
     """ASGI middleware: every HTTP request and WebSocket needs the token, or gets 401 saying how."""
 
-    def __init__(self, app: ASGIApp, *, token: str, token_path: Path) -> None:
-        self.app, self.token, self.token_path = app, token, token_path
+    def __init__(self, app: ASGIApp, *, token: str) -> None:
+        self.app, self.token = app, token
 
     def _problem(self, scope: Scope) -> str | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
@@ -61,7 +60,7 @@ class TokenAuth:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"error": unauthorized_message(self.token_path, problem=problem)}).encode()
+        body = json.dumps({"error": unauthorized_message(problem=problem)}).encode()
         headers = [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="lnlens"')]
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 401, "headers": headers})
@@ -111,7 +110,6 @@ def create_app(
     readers: Readers,
     *,
     token: str,
-    token_path: Path,
     live: Live | None = None,
     extra_routes: list[Route | WebSocketRoute] = (),  # type: ignore[assignment]
 ) -> Any:
@@ -140,4 +138,4 @@ def create_app(
         },
     )
     app.state.readers, app.state.live = readers, live
-    return TokenAuth(app, token=token, token_path=token_path)
+    return TokenAuth(app, token=token)

@@ -49,8 +49,10 @@ def token_matches(given: str | None, token: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
-def unauthorized_message(token_path: Path, *, problem: str) -> str:
+def unauthorized_message(*, problem: str) -> str:
+    """The 401 answer: what is wrong and how to send a token, never where the token is kept (the
+    client is not authenticated; the server's operator has the path, printed when it starts)."""
     return (
-        f"{problem}: send the header '{HEADER}: Bearer <token>' with the token from {token_path} "
+        f"{problem}: send the header '{HEADER}: Bearer <token>' with this server's API token "
         "(the dashboard page and the WebSocket stream also accept ?token=<token>)"
     )

@@ -125,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
         responses = {
             "200": {"description": "OK", "content": {"application/json": {"schema": RESPONSES[path]}}},
             "400": _error("a bad query parameter (the message names it)"),
-            "401": _error("no token, or a wrong one (the message names the header and the token file)"),
+            "401": _error("no token, or a wrong one (the message names the header, never where the token is kept)"),
         }
         if view.__name__ == "plan_view":
             responses["409"] = _error("no node backend in this server: a plan needs the node's channels now")

@@ -62,7 +62,7 @@ class WebServer:
         self.hub = Hub(self.clock, queue_limit=self.queue_limit, heartbeat_s=self.heartbeat_s)
         routes = [WebSocketRoute(STREAM_PATH, self.hub.serve), *self.extra_routes]
         self.readers = Readers(self.config, self.clock, live_clock=self.live_clock, pm_factory=self.pm_factory)
-        self.app = create_app(self.readers, token=self.token, token_path=self.token_path, live=self.live,
+        self.app = create_app(self.readers, token=self.token, live=self.live,
                               extra_routes=routes)  # fmt: skip
         # log_config=None: the host process (CLI, CLN plugin) owns logging; uvicorn must not reconfigure it.
         config = self.uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None, lifespan="off",

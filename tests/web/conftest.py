@@ -72,6 +72,6 @@ def web(db_copy, tmp_path):
     config = LensConfig(data_dir=tmp_path / "data", db_path=db_copy)
     token_path, token = ensure_token(config.data_dir)
     readers = Readers(config, SystemClock(), pm_factory=lambda: get_plugin_manager(load_entrypoints=False))
-    app = create_app(readers, token=token, token_path=token_path)
+    app = create_app(readers, token=token)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         yield client, token, token_path, db_copy

@@ -9,7 +9,7 @@ import pytest
 
 from lnlens_core.errors import ConfigError
 from lnlens_core.storage import Store
-from lnlens_core.web.auth import ensure_token
+from lnlens_core.web.auth import TOKEN_FILE, ensure_token
 from lnlens_core.web.views import ROUTES
 
 
@@ -39,7 +39,9 @@ def test_every_path_needs_the_token(web, path):
         r = client.get(path, headers=headers)
         assert r.status_code == 401
         message = r.json()["error"]
-        assert problem in message and "Authorization: Bearer <token>" in message and str(token_path) in message
+        assert problem in message and "Authorization: Bearer <token>" in message
+        # An unauthenticated client learns how to send a token, never where the server keeps it.
+        assert str(token_path) not in message and str(token_path.parent) not in message and TOKEN_FILE not in message
     # ?token= is for the page and the stream only, never for the JSON API.
     assert client.get(path, params={"token": token}, headers={"Authorization": ""}).status_code == 401
 
@@ -302,3 +304,45 @@ def test_model_endpoint_shows_each_versions_newest_stored_drift(web):
     assert by_id[vid]["drift_note"] is None and "no drift measured" in by_id[vid + 1]["drift_note"]
     assert model["serving"]["drift"]["time"] == 30.0 and model["serving"]["drift_note"] is None
     assert model["serving"]["drift"]["inputs"]["features"]["balance_ratio"]["mean_shift"] == 1.2
+
+
+def test_opportunities_are_listed_once_however_often_a_run_is_stored(web):
+    client, _, _, db = web
+    before = _get(client, "/api/v1/opportunities", limit=1000)
+    assert before["opportunities"]
+    store = Store(db)
+    when, items = store.latest_opportunities()
+    # A simulator's database: every analysis command's "now" is the newest data, so runs share a time.
+    store.save_opportunities(items, run_time=when)
+    store.save_opportunities(items, run_time=when)
+    # A database written before runs replaced each other: the same run stored twice at one time.
+    raw = [(when, o["short_channel_id"], o.get("in_channel"), o["window_s"], o["urgency"], o["missed_revenue_msat"],
+            json.dumps(o)) for o in items]  # fmt: skip
+    store.db.conn.executemany("INSERT INTO opportunities (run_time, out_channel, in_channel, window_s, urgency,"
+                              " missed_revenue_msat, body) VALUES (?, ?, ?, ?, ?, ?, ?)", raw)  # fmt: skip
+    store.db.conn.commit()
+    store.close()
+    after = _get(client, "/api/v1/opportunities", limit=1000)
+    assert after["opportunities"] == before["opportunities"] and after["pairs"] == before["pairs"]
+    keys = [(o["short_channel_id"], o["in_channel"]) for o in after["opportunities"] + after["pairs"]]
+    assert len(keys) == len(set(keys))
+    assert len(_get(client, "/api/v1/recommendations")["rules"]) == len(
+        [r for o in before["opportunities"] for r in o["recommendations"]]
+    )
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("::", True), ("127.0.0.1", False), ("::1", False)])
+def test_serve_on_a_non_loopback_host_warns_that_the_token_travels_in_clear_text(
+    db_copy, tmp_path, monkeypatch, capsys, host, warned
+):
+    from lnlens_core.cli.serve_cmd import _loopback
+
+    assert _loopback(host) is not warned
+    if host != "0.0.0.0":
+        return  # one real server is enough: the rest is the same check
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
+    server, thread, done = _serve_in_thread(["--db", str(db_copy), "serve", "--host", host, "--port", "0"], monkeypatch)
+    server.stop()
+    thread.join(10)
+    err = capsys.readouterr().err
+    assert done == [0] and "lnlens: warning: listening on 0.0.0.0" in err and "clear text" in err

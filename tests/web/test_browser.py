@@ -88,7 +88,10 @@ def test_dashboard_shows_the_api_figures_in_chromium(live_sim, tmp_path):
             opps = api("opportunities?limit=10")["opportunities"]
             rows = page.query_selector_all("#opportunities tbody tr")
             assert [r.get_attribute("data-channel") for r in rows] == [o["short_channel_id"] for o in opps]
+            named = {c["short_channel_id"]: f"{c['short_channel_id']} {c['peer_alias']}".strip() for c in channels}
+            assert any(c["peer_alias"] for c in channels)
             for r, o in zip(rows, opps, strict=True):
+                assert r.query_selector(".channel").inner_text() == named[o["short_channel_id"]]  # id and alias
                 assert r.query_selector(".urgency").inner_text() == str(o["urgency"])
                 assert r.query_selector(".missed").inner_text() == _sat(o["missed_revenue_msat"])
 
@@ -98,7 +101,11 @@ def test_dashboard_shows_the_api_figures_in_chromium(live_sim, tmp_path):
             assert counts == {cause: f"{n:,}" for cause, n in failures.items()} and counts
 
             keys = [r.get_attribute("data-key") for r in page.query_selector_all("#forwards tbody tr")]
-            assert keys == [f["key"] for f in api("forwards?limit=12")["forwards"]]
+            forwards = api("forwards?limit=12")["forwards"]
+            assert keys == [f["key"] for f in forwards]
+            paths = [r.query_selector(".channel").inner_text() for r in page.query_selector_all("#forwards tbody tr")]
+            assert paths == [f"{named.get(f['in_channel'], f['in_channel'])} → "
+                             f"{named.get(f['out_channel'], f['out_channel'] or '-')}" for f in forwards]  # fmt: skip
             assert "no fee changes" in page.inner_text("#fees") and not api("policy/history")["changes"]
 
             latest = api("model/predictions?limit=1")["latest"]
@@ -133,3 +140,24 @@ def test_dashboard_shows_the_api_figures_in_chromium(live_sim, tmp_path):
         finally:
             browser.close()
     assert json.loads(json.dumps(api("node")))["node"]["backend"] == "sim"
+
+
+def test_the_suggestions_panel_of_a_live_simulator_does_not_send_the_user_to_simulate(tmp_path):
+    node = build_backend({"network": "synthetic", "nodes": 150, "seed": 5, "payments_per_hour": 4000})
+    server = _server(tmp_path, clock=node.clock, live_clock=True)
+    server.live.backend = node  # serve --simulate before the model's first suggestions
+    server.start()
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                           args=FLAGS)  # fmt: skip
+            try:
+                page = browser.new_page()
+                page.goto(f"{server.url}/?token={server.token}")
+                page.wait_for_function("Number(document.body.dataset.loads || 0) >= 1")
+                text = page.inner_text("#suggestions")
+                assert "serve --simulate" not in text and "none yet" in text
+            finally:
+                browser.close()
+    finally:
+        server.stop()

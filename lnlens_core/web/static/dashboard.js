@@ -8,6 +8,8 @@ const sat = (msat) => msat == null ? "-" : Math.floor(msat / 1000).toLocaleStrin
 const pct = (r) => r == null ? "-" : Math.round(r * 100) + "%";
 const when = (t) => t == null ? "-" : new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) + "Z";
 let acks = false, socket = null, pending = null, seriesChannel = null;
+const aliases = new Map();  // channel id -> peer alias, from the channels panel's snapshot
+const chan = (id) => id == null ? "-" : aliases.get(id) ? `${id} ${aliases.get(id)}` : id;
 const state = { loads: 0 };
 
 function el(tag, attrs, ...children) {
@@ -34,34 +36,38 @@ function rows(tableId, items, render, empty) {
 
 function drawChannels(data) {
   $("channels-count").textContent = `(${data.channels.length}, snapshot ${when(data.time)})`;
+  aliases.clear();
+  for (const c of data.channels) if (c.peer_alias) aliases.set(c.short_channel_id, c.peer_alias);
   const sorted = [...data.channels].sort((a, b) => (a.balance_ratio ?? 0) - (b.balance_ratio ?? 0));
   $("channels").replaceChildren(...sorted.map((c) => el("div",
     { class: "bar-row", "data-channel": c.short_channel_id, title: `${c.peer_alias || c.peer_id} · ${c.fee_ppm} ppm` },
-    el("span", {}, c.short_channel_id),
+    el("span", { class: "channel" }, chan(c.short_channel_id)),
     el("div", { class: "bar" }, Object.assign(el("div", { class: "fill" }), { style: `width:${(c.balance_ratio ?? 0) * 100}%` })),
     el("span", { class: "local-sat num" }, sat(c.local_balance_msat)))));
 }
 
 function drawOpportunities(data) {
   rows("opportunities", data.opportunities, (o) => el("tr", { "data-channel": o.short_channel_id },
-    el("td", {}, o.short_channel_id), el("td", { class: "num urgency" }, o.urgency),
+    el("td", { class: "channel" }, chan(o.short_channel_id)), el("td", { class: "num urgency" }, o.urgency),
     el("td", { class: "num missed" }, sat(o.missed_revenue_msat)), el("td", {}, o.cause ?? "-"),
     el("td", { class: "reason" }, o.recommendations.map((r) => r.type).join(", ") || "-")), "no opportunity in the latest run");
 }
 
-function drawSuggestions(data) {
+function drawSuggestions(data, live) {
   rows("suggestions", data.suggestions, (s) => {
     const button = el("button", { disabled: !acks || s.status !== "open" }, "execute");
     button.onclick = () => { socket.send(JSON.stringify({ type: "ack", suggestion_id: s.id })); button.disabled = true; };
     return el("tr", { "data-suggestion": s.id }, el("td", {}, s.id), el("td", {}, s.origin),
-      el("td", {}, `${s.source_channel} → ${s.target_channel}`), el("td", { class: "num" }, sat(s.amount_msat)),
+      el("td", { class: "channel" }, `${chan(s.source_channel)} → ${chan(s.target_channel)}`), el("td", { class: "num" }, sat(s.amount_msat)),
       el("td", { class: "status" }, s.status), el("td", {}, button));
-  }, "none offered (rebalance suggestions come with lnlens serve --simulate)");
+  }, data.suggestions_time != null ? `none in the model's latest run (${when(data.suggestions_time)})`
+    : live ? "none yet: the model suggests rebalances at each analysis interval"
+    : "none: this server reads a database only; rebalance suggestions come from a running node (lnlens serve --simulate, or the CLN plugin with lens-http-port)");
 }
 
 function drawForwards(data) {
   rows("forwards", data.forwards, (f) => el("tr", { "data-key": f.key },
-    el("td", {}, when(f.received_time)), el("td", {}, `${f.in_channel} → ${f.out_channel ?? "-"}`),
+    el("td", {}, when(f.received_time)), el("td", { class: "channel" }, `${chan(f.in_channel)} → ${chan(f.out_channel)}`),
     el("td", { class: "num" }, sat(f.out_msat ?? f.in_msat)), el("td", { class: "num" }, f.fee_msat ?? "-"),
     el("td", { class: "status-" + f.status }, f.failure_reason ? `${f.status} (${f.failure_reason})` : f.status)), "no forwards stored");
 }
@@ -78,7 +84,7 @@ function drawFailures(data) {
 function drawFees(data) {
   rows("fees", [...data.changes].reverse().slice(0, 20), (c) => {
     const oldP = JSON.parse(c.old_policy), newP = JSON.parse(c.new_policy), o = c.outcome;
-    return el("tr", { "data-journal": c.id }, el("td", {}, c.channel_id),
+    return el("tr", { "data-journal": c.id }, el("td", { class: "channel" }, chan(c.channel_id)),
       el("td", { class: "num" }, `${oldP.fee_ppm} → ${newP.fee_ppm}`), el("td", {}, c.state),
       el("td", { class: "num" }, o ? `${sat(o.before.revenue_msat)} → ${sat(o.after.revenue_msat)}` : "-"),
       el("td", { class: "num" }, o ? `${sat(o.revenue_delta_msat)} ± ${sat(o.revenue_band_msat)}` : "-"));
@@ -92,7 +98,7 @@ function drawModel(model, preds) {
     const bar = el("div", { class: "bar" }, Object.assign(el("div", { class: "fill" }), { style: `width:${(p.current_ratio ?? 0) * 100}%` }));
     if (p.predicted_ratio != null) bar.append(Object.assign(el("div", { class: "mark" }), { style: `left:calc(${p.predicted_ratio * 100}% - 1px)` }));
     const row = el("div", { class: "bar-row", "data-channel": p.channel_id, title: "bar: current local share; mark: model's optimum" },
-      el("span", {}, p.channel_id), bar, el("span", { class: "ratios num" }, `${pct(p.current_ratio)} → ${pct(p.predicted_ratio)}`));
+      el("span", { class: "channel" }, chan(p.channel_id)), bar, el("span", { class: "ratios num" }, `${pct(p.current_ratio)} → ${pct(p.predicted_ratio)}`));
     row.onclick = () => { seriesChannel = p.channel_id; drawSeries().catch(showError); };
     return row;
   }));
@@ -105,7 +111,7 @@ async function drawSeries() {
   if (seriesChannel === null) return;
   const data = await api(`model/predictions?channel=${encodeURIComponent(seriesChannel)}&limit=1000`);
   const pts = data.series;
-  $("series-channel").textContent = `${seriesChannel} (${pts.length} predictions)`;
+  $("series-channel").textContent = `${chan(seriesChannel)} (${pts.length} predictions)`;
   const t0 = pts.length ? pts[0].time : 0, t1 = pts.length ? pts[pts.length - 1].time : 1;
   const x = (t) => t1 > t0 ? ((t - t0) / (t1 - t0)) * 500 : 250;
   const line = (key, cls) => {
@@ -126,7 +132,7 @@ async function refresh() {
   const n = node.node;
   $("node").textContent = n ? `${n.alias} (${n.backend}, block ${n.block_height})` : node.database.path;
   $("data-time").textContent = when(node.time);
-  drawChannels(channels); drawOpportunities(opps); drawSuggestions(recs); drawForwards(fwd);
+  drawChannels(channels); drawOpportunities(opps); drawSuggestions(recs, n != null); drawForwards(fwd);
   drawFailures(fails); drawFees(hist); drawModel(model, preds);
   await drawSeries();
   state.loads += 1;
