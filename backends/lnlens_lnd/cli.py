@@ -31,6 +31,8 @@ from lnlens_core.plugins import get_plugin_manager
 
 __all__ = ["register"]
 
+_REFUSED_SHOWN = 5  # the newest refused fee changes `lnd status` lists
+
 log = logging.getLogger(__name__)
 
 _FLAGS = (
@@ -154,6 +156,11 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if sidecar.refused:
+        last = sidecar.refused[-1]
+        print(f"lnlens: error: lnd refused {len(sidecar.refused)} fee change(s) during this run (last: "
+              f"{last['short_channel_id']}: {last['detail']}); see lnlens lnd status", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -228,7 +235,8 @@ def status_data(backend, store) -> dict[str, Any]:
     info = backend.get_info()
     perms = backend.permissions
     channels = backend.list_channels()
-    run_time, opportunities = store.latest_opportunities()
+    run_time, opportunities = store.latest_opportunities() if store is not None else (None, [])
+    refused = store.journal(states=("failed",)) if store is not None else []
     return {
         "node": to_jsonable(info),
         "mode": backend.settings.mode,
@@ -246,18 +254,27 @@ def status_data(backend, store) -> dict[str, Any]:
             "with_optional_command": bake_command(backend.settings.mode, optional=OPTIONAL_METHODS),
         },
         "store": {
-            "forwards": store.row_counts().get("forwards", 0),
-            "history_cursor": store.get_cursor(history_stream(backend)),
+            "forwards": store.row_counts().get("forwards", 0) if store is not None else 0,
+            "history_cursor": store.get_cursor(history_stream(backend)) if store is not None else None,
             "last_analysis_time": run_time,
             "opportunities": len(opportunities),
         },
+        # Fee changes that failed (lnd refused them, or the macaroon forbids UpdateChannelPolicy), newest first.
+        "refused_fee_changes": [
+            {"journal_id": r["id"], "short_channel_id": r["channel_id"], "time": r["finished_time"],
+             "reason": r["detail"]}
+            for r in reversed(refused[-_REFUSED_SHOWN:])
+        ],  # fmt: skip
+        "refused_fee_changes_total": len(refused),
     }
 
 
 def cmd_status(args: argparse.Namespace, ctx: CliContext) -> int:
     backend = _connect(args, ctx)
     try:
-        data = status_data(backend, ctx.store())
+        # Read only; before the sidecar's first run there is no database yet, and status makes none.
+        store = ctx.store(readonly=True) if ctx.config().db_path.exists() else None
+        data = status_data(backend, store)
     finally:
         backend.close()
 
@@ -279,9 +296,14 @@ def cmd_status(args: argparse.Namespace, ctx: CliContext) -> int:
             ("forwards stored", str(data["store"]["forwards"])),
             ("history cursor", str(data["store"]["history_cursor"])),
         ]
+        for r in data["refused_fee_changes"]:
+            rows.append((f"fee change #{r['journal_id']} refused", f"{r['short_channel_id']}: {r['reason']}"))
         for key, value in rows:
-            table.add_row(key, value)
+            table.add_row(key, value, style="bold red" if "refused" in key else None)
         console.print(table)
+        if data["refused_fee_changes_total"]:
+            console.print(f"{data['refused_fee_changes_total']} fee change(s) refused in all (lnlens policy history "
+                          "lists them)", style="bold red", markup=False)  # fmt: skip
 
     ctx.emit(data, render)
     return 0

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from lnlens_core.clock import Clock
@@ -22,6 +23,7 @@ from lnlens_core.lens import Lens
 from lnlens_core.model_loop import ModelLoop
 from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.opportunities import AnalysisResult, run_analysis
+from lnlens_core.storage import WriterBusy
 
 from .backend import LndBackend
 from .events import LiveForwards
@@ -59,6 +61,9 @@ class Sidecar:
     on_model: Callable[[dict], object] | None = None
     """Called with each model run's status (``lnlens lnd run --json`` prints it as ``{"liquidity_model": ...}``)."""
     policy_runs: int = 0
+    refused: list[dict] = field(default_factory=list)
+    """Fee changes lnd refused (or the macaroon forbade) during this run, as journal results: each is logged at
+    WARNING with its channel and lnd's reason, and ``lnlens lnd run`` exits non-zero naming them."""
     said_notes: set[str] = field(default_factory=set)
     """Plan notes already logged at WARNING: a missing permission would otherwise repeat every interval."""
     runs: int = 0
@@ -132,13 +137,20 @@ class Sidecar:
         lens, backend, engine = self.lens, self.backend, self.engine
         assert engine is not None
         try:
-            reconciled = reconcile(lens, backend) if self.apply else []
-            reverted = auto_rollback(lens, backend, engine.rails) if self.apply else []
-            plan = engine.plan(channels=channels if not reconciled and not reverted else None, applying=self.apply)
-            done = apply_plan(lens, backend, plan) if self.apply else []
-        except BackendError as exc:
+            # The database's one writer (storage.lock): a `policy apply` or another daemon on it waits its turn.
+            with lens.store.writer_lock() if self.apply else nullcontext():
+                reconciled = reconcile(lens, backend) if self.apply else []
+                reverted = auto_rollback(lens, backend, engine.rails) if self.apply else []
+                plan = engine.plan(channels=channels if not reconciled and not reverted else None,
+                                   applying=self.apply)  # fmt: skip
+                done = apply_plan(lens, backend, plan) if self.apply else []
+        except (BackendError, WriterBusy) as exc:
             log.warning("fee policy run skipped: %s", exc)
             return None
+        for d in [*reconciled, *reverted, *done]:
+            if d.state == "failed":
+                self.refused.append(d.to_json())
+                log.warning("fee change on %s refused: %s", d.channel_id, d.detail)
         self.policy_runs += 1
         states = Counter(d.state for d in [*reconciled, *reverted, *done])
         log.info(

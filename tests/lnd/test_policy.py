@@ -124,3 +124,24 @@ def test_lnd_run_logs_a_plan_note_once(fake, tmp_path, Daemon):
     assert daemon.stop() == 0, daemon.text
     said = [line for line in daemon.text.splitlines() if "fee policy: " in line and "GetNodeInfo" in line]
     assert len(said) == 1 and said[0].startswith("WARNING") and "node.min_channels" in said[0], daemon.text
+
+
+def test_a_fee_change_lnd_refuses_is_a_warning_in_status_and_fails_lnd_run(fake, tmp_path, Daemon, capsys):
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config = _config(tmp_path, fake, mac, dry_run=False)
+    # lnd refuses a CLTV delta under its minimum (the fake answers as lnd does); nothing client-side stops it.
+    (tmp_path / "policy.ini").write_text("[default]\nstrategy = static\nfee_ppm = 400\ntime_lock_delta = 10\n")
+    daemon = Daemon(config, tmp_path / "db.sqlite3")
+    daemon.wait_for("fee policy 1:")
+    assert daemon.stop() == 1, daemon.text
+    refused = [line for line in daemon.text.splitlines() if "refused" in line and line.startswith("WARNING")]
+    cids = {str(c.channel_id) for c in fake.node.list_channels()}
+    assert refused and all(any(cid in line for cid in cids) for line in refused), daemon.text
+    assert all("time lock delta of 10 is too small" in line for line in refused)
+    assert "lnlens: error: lnd refused" in daemon.text
+    assert main(["--config", config, "--db", str(tmp_path / "db.sqlite3"), "lnd", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["refused_fee_changes_total"] == len(refused)
+    assert all(r["short_channel_id"] in cids and "too small" in r["reason"] for r in status["refused_fee_changes"])
+    assert main(["--config", config, "--db", str(tmp_path / "db.sqlite3"), "lnd", "status"]) == 0
+    assert "refused" in capsys.readouterr().out
