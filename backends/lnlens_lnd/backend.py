@@ -43,6 +43,7 @@ from .rpc import (
     ln,
     wallet,
 )
+from .rpc.permissions import FEES_IN_READ_MODE
 
 __all__ = [
     "LndBackend",
@@ -361,6 +362,9 @@ def _judge(report: PermissionReport, source: str) -> None:
             ", ".join(report.excess),
             bake_command(report.mode),
         )
+    elif report.excess == (FEES_IN_READ_MODE,):
+        log.info("the macaroon from %s also allows UpdateChannelPolicy (for applying fees); this read-only command "
+                 "never sends it", source)  # fmt: skip
     elif report.excess:
         log.warning(
             "the macaroon from %s can also %s, which lnlens does not need; consider: %s",

@@ -190,6 +190,8 @@ def parse_lndconnect(uri: str) -> tuple[str, bytes | None, bytes]:
         pem = der_to_pem(_b64url(query["cert"][0])) if "cert" in query else None
     except ValueError as exc:  # binascii.Error is a ValueError
         raise ValueError(f"the lndconnect URI is not valid base64url: {exc}") from None
+    if pem is not None and not _is_pem_certificate(pem):
+        raise ValueError("the lndconnect URI's cert= is not a certificate (it carries lnd's tls.cert as base64url DER)")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{host}:{parts.port}", pem, macaroon
 
@@ -199,10 +201,11 @@ def _is_pem_certificate(pem: bytes) -> bool:
     start, end = text.find("-----BEGIN CERTIFICATE-----"), text.find("-----END CERTIFICATE-----")
     if start < 0 or end < start:
         return False
-    try:
-        return len(ssl.PEM_cert_to_DER_cert(text[start : end + 25])) > 0
-    except ValueError:
+    try:  # OpenSSL parses it as a trust root, as gRPC will: base64 of anything else is refused here
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text[start : end + 25])
+    except (ValueError, ssl.SSLError):
         return False
+    return True
 
 
 def _macaroon_candidates(settings: LndSettings) -> list[Path]:

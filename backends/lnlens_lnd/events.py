@@ -121,7 +121,6 @@ class LiveForwards:
         """
         delay = self.backoff_s[0]
         while not self.stop.is_set():
-            connects = self.stats.connects
             try:
                 self._session()
                 reason = "stream ended"
@@ -129,8 +128,10 @@ class LiveForwards:
                 raise
             except BackendError as exc:
                 reason = str(exc)
-            if self.stats.connects > connects:
-                delay = self.backoff_s[0]  # a session that got going resets the backoff
+            if self.connected.is_set():
+                # A session that got going (subscribed and caught up with the history) resets the backoff; one
+                # whose subscription worked but whose history read failed keeps growing it.
+                delay = self.backoff_s[0]
             self.connected.clear()
             if self.stop.is_set():
                 break

@@ -223,3 +223,12 @@ def test_grpc_errors_become_lnlens_errors(connect, fake, code, details, error, t
     with pytest.raises(error, match=text) as err:
         backend.list_channels()
     assert type(err.value).__name__ not in ("LndAuthError", "MethodRefused")
+
+
+def test_the_readmes_fee_applying_macaroon_is_quiet_on_read_only_commands(connect, caplog):
+    # The README's bake line, UpdateChannelPolicy included (for `dry_run = false`), used by `lnd status`.
+    with caplog.at_level(logging.INFO):
+        backend = connect("read", ops=minimal_ops("apply"))
+    assert not backend.permissions.excess_write and "your funds" not in caplog.text
+    assert not [r for r in caplog.records if r.name.startswith("lnlens_lnd") and r.levelno >= logging.WARNING]
+    assert any("UpdateChannelPolicy" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import ssl
 
 import pytest
 from lnlens_lnd.backend import LndBackend
 from lnlens_lnd.connection import LndSettings, der_to_pem, load_credentials, parse_lndconnect
 from lnlens_lnd.testing import make_tls_cert, minimal_ops
 
-from lnlens_core.errors import ConfigError
+from lnlens_core.cli import main
+from lnlens_core.clock import SystemClock
+from lnlens_core.errors import BackendUnavailable, ConfigError
 
 
 def _lnddir(tmp_path, network="mainnet", names=("readonly.macaroon", "admin.macaroon")):
@@ -80,8 +83,9 @@ def _uri(host: str, der: bytes | None, macaroon: bytes) -> str:
 
 
 def test_lndconnect_parses_and_rejects():
-    target, pem, mac = parse_lndconnect(_uri("node.example:10009", b"\x30\x82der", b"\x02\x01mac"))
-    assert target == "node.example:10009" and mac == b"\x02\x01mac" and pem == der_to_pem(b"\x30\x82der")
+    der = ssl.PEM_cert_to_DER_cert(make_tls_cert()[0].decode())
+    target, pem, mac = parse_lndconnect(_uri("node.example:10009", der, b"\x02\x01mac"))
+    assert target == "node.example:10009" and mac == b"\x02\x01mac" and pem == der_to_pem(der)
     assert parse_lndconnect(_uri("[::1]:10009", None, b"m"))[1] is None
     for bad, text in (("https://x:1?macaroon=AA", "lndconnect://"), ("lndconnect://x?macaroon=AA", "HOST:PORT"),
                       ("lndconnect://x:1?cert=AA", "no macaroon")):  # fmt: skip
@@ -89,6 +93,16 @@ def test_lndconnect_parses_and_rejects():
             parse_lndconnect(bad)
     with pytest.raises(ConfigError, match="lnd.lndconnect: "):
         LndSettings.from_sources({"lndconnect": "lndconnect://x:1"}, env={})
+
+
+def test_an_lndconnect_cert_that_is_not_a_certificate_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path))
+    uri = _uri("127.0.0.1:1", b"\x30\x82 not a certificate", b"\x02\x01mac")
+    with pytest.raises(ValueError, match="cert= is not a certificate"):
+        parse_lndconnect(uri)
+    assert main(["lnd", "status", "--lndconnect", uri]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cert= is not a certificate" in err and "grpc" not in err.lower()
 
 
 def test_connect_through_an_lndconnect_uri(fake):
@@ -104,3 +118,36 @@ def test_connect_through_an_lndconnect_uri(fake):
         assert backend.permissions.scope == "minimal"
     finally:
         backend.close()
+
+
+def test_a_host_that_never_answers_tls_is_unreachable_not_a_certificate_mismatch(tmp_path):
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    accepted: list = []
+
+    def accept() -> None:
+        try:
+            while True:
+                accepted.append(silent.accept()[0])  # held open, never a byte of TLS
+        except OSError:
+            return
+
+    threading.Thread(target=accept, daemon=True).start()
+    (tmp_path / "tls.cert").write_bytes(make_tls_cert()[0])
+    (tmp_path / "m.macaroon").write_bytes(b"\x02\x01mac")
+    table = {"host": f"127.0.0.1:{silent.getsockname()[1]}", "tlscert": str(tmp_path / "tls.cert"),
+             "macaroon": str(tmp_path / "m.macaroon"), "network": "regtest"}  # fmt: skip
+    try:
+        with pytest.raises(BackendUnavailable) as info:
+            LndBackend.connect(LndSettings.from_sources(table, env={}), clock=SystemClock())
+    finally:
+        silent.close()
+        for conn in accepted:
+            conn.close()
+    message = str(info.value)
+    assert "unreachable" in message and "never completed a TLS handshake" in message
+    assert "certificate" not in message and "does not match" not in message

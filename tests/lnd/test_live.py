@@ -176,3 +176,20 @@ def test_stream_refused_with_unavailable_is_retried_with_backoff(node, fake, con
     f.close()
     rows = stored(f)
     assert {k for k, e in rows.items() if e.status is SETTLED} == {e.key for e in node.events if e.status is SETTLED}
+
+
+def test_a_failing_history_read_after_each_subscribe_backs_off_growing(node, fake, connect, feed, caplog):
+    import logging
+
+    import grpc
+
+    backend = connect()
+    for _ in range(4):  # the subscription works each time; ForwardingHistory right after it does not
+        fake.fail_next("/lnrpc.Lightning/ForwardingHistory", grpc.StatusCode.UNAVAILABLE, "history unavailable")
+    with caplog.at_level(logging.WARNING, logger="lnlens_lnd.events"):
+        f = feed(backend, node.clock, backoff_s=(0.01, 1.0))
+        f.wait_connected(5)
+    waits = [float(r.getMessage().rsplit("reconnecting in ", 1)[1].split()[0])
+             for r in caplog.records if "history unavailable" in r.getMessage()]  # fmt: skip
+    assert waits == [0.01, 0.02, 0.04, 0.08]
+    assert f.live.stats.drops == 4 and f.live.connected.is_set()

@@ -43,6 +43,9 @@ class HtlcStream:
         self._call.cancel()
 
 
+CONNECT_TIMEOUT_MS = 5_000
+
+
 class LndRpc:
     """The allowlisted client. The channel and the callables are private; there is no stub.
 
@@ -70,6 +73,9 @@ class LndRpc:
             # After an lnd restart, reconnect within seconds, not gRPC's default of up to two minutes.
             ("grpc.initial_reconnect_backoff_ms", 500),
             ("grpc.max_reconnect_backoff_ms", 5_000),
+            # How long one connection attempt (TCP and the TLS handshake) may take; gRPC's default of 20 s made
+            # a host that accepts but never speaks TLS wait that long before saying anything.
+            ("grpc.min_reconnect_backoff_ms", CONNECT_TIMEOUT_MS),
         ]
         if tls_server_name:
             options.append(("grpc.ssl_target_name_override", tls_server_name))

@@ -28,6 +28,9 @@ class LndNotFound(BackendRejected):
 
 
 _AUTH_CODES = (grpc.StatusCode.UNKNOWN, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
+# gRPC's words for a TLS handshake that got no answer (a host or port that accepts TCP but is not lnd's
+# gRPC, or a stalled host), as opposed to one that got a certificate it could not verify.
+_NO_TLS_ANSWER = ("handshake read failed", "endpoint closing", "handshake timed out", "deadline exceeded")
 _NOT_READY = (
     "wallet locked",
     "wallet is locked",
@@ -46,6 +49,11 @@ def translate(exc: Exception, method: str, creds: Credentials, timeout_s: float)
     low = details.lower()
     name = method.rsplit("/", 1)[-1]
     if code is grpc.StatusCode.UNAVAILABLE:
+        if any(s in low for s in _NO_TLS_ANSWER) and "certificate" not in low:
+            return BackendUnavailable(
+                f"lnd at {creds.target} is unreachable: it accepted the connection but never completed a TLS "
+                f"handshake (timed out: {details}); is this lnd's gRPC address (rpclisten), and is lnd up?"
+            )
         if any(s in low for s in ("certificate", "handshake", "ssl", "tls")):
             return BackendUnavailable(
                 f"TLS with lnd at {creds.target} failed ({details}): the certificate in {creds.tls_source} does not "
