@@ -83,12 +83,20 @@ class Store(HistoryQueries, RecordQueries):
             if not readonly:
                 self._migrate()
             elif self.pending_migrations():
-                raise StoreError(
-                    f"{where}: written by an older lnlens (migration {self.pending_migrations()[0]} not applied yet); "
-                    "any command that writes to it (e.g. lnlens monitor) upgrades it"
-                )
+                self._upgrade_then_read(where)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"{where}: cannot open the lnlens database ({exc})") from exc
+
+    def _upgrade_then_read(self, where: str | Path) -> None:
+        """A read-only open of a database an older lnlens wrote: its schema is brought up to date first
+        (the data is not touched) when the file can be written, else that is the error."""
+        assert self.path is not None
+        self.db.close()
+        if not os.access(self.path, os.W_OK):
+            raise StoreError(f"{where}: written by an older lnlens and read-only here, so its schema cannot be "
+                             "upgraded; make it writable once or use the lnlens that wrote it")  # fmt: skip
+        Store(self.path).close()
+        self.db = _open_file(self.path, readonly=True, create=False)
 
     def _migrate(self) -> None:
         """WAL mode and pending migrations. Processes that open a new database at once race to migrate it:

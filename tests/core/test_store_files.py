@@ -141,3 +141,16 @@ def test_the_default_data_directory_is_made_private(env):
     ctx.close()
     deep = private_dir(env / "a" / "b")
     assert stat.S_IMODE(deep.stat().st_mode) == 0o700 and stat.S_IMODE((env / "a").stat().st_mode) == 0o700
+
+
+def test_a_read_only_command_on_an_older_database_upgrades_its_schema_only(env, capsys):
+    path = _made(env / "older.sqlite3")
+    raw = Store(path)
+    last = raw.schema_version()[-1]
+    raw.db.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [last])  # as an older lnlens left it
+    raw.db.execute("DROP TABLE model_drift")
+    raw.db.conn.commit()
+    raw.close()
+    assert main(["--db", str(path), "db", "info", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["pending_migrations"] == [] and data["migrations"][-1] == last and data["rows"]["meta"] == 1
