@@ -96,3 +96,40 @@ def test_a_busy_database_names_the_holder_and_changes_nothing(tmp_path, capsys):
     assert _applied(db) == []
     with Store(db).writer_lock():  # released when its holder ended
         pass
+
+
+def test_a_daemons_policy_tick_skips_while_another_process_writes(tmp_path, caplog):
+    import logging
+
+    from lnlens_sim import build_backend
+
+    from lnlens_core.config import LensConfig
+    from lnlens_core.fees.api import PolicyRunner
+    from lnlens_core.lens import Lens
+    from lnlens_core.plugins import get_plugin_manager
+
+    (tmp_path / "policy.ini").write_text(POLICY)
+    db = tmp_path / "db.sqlite3"
+    node = build_backend({"network": "lightninglens", "seed": 1})
+    store = Store(db)
+    lens = Lens(LensConfig(data_dir=tmp_path, db_path=db), store=store, clock=node.clock,
+                pm=get_plugin_manager(load_entrypoints=False), backend=node)  # fmt: skip
+    runner = PolicyRunner(lens, node, dry_run=False, policy_path=tmp_path / "policy.ini")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom lnlens_core.storage import Store\n"
+         f"lock = Store({str(db)!r}).writer_lock(holder='lnlens policy rollback --change 1')\nlock.__enter__()\n"
+         "print('held', flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with caplog.at_level(logging.WARNING, logger="lnlens_core.fees.api"):
+            assert runner.tick() is None
+        assert f"pid {holder.pid} (lnlens policy rollback --change 1)" in caplog.text
+        assert store.journal() == []
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    done = runner.tick()  # the holder has gone: this interval applies
+    assert done is not None and done["results"] and store.journal()
+    store.close()
