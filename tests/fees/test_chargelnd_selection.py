@@ -222,6 +222,11 @@ def test_variables_in_a_use_config_file(harness):
     assert decision.update == FeeUpdate(fee_ppm=456)
 
 
+def test_a_property_used_as_a_variable_under_a_strategy_that_does_not_read_it(harness):
+    decision = harness.decide("[a]\nstrategy = static\nmax_fee_ppm = 70\nfee_ppm = ${max_fee_ppm}\n")
+    assert decision.update == FeeUpdate(fee_ppm=70)
+
+
 def test_a_typo_in_a_policy_key_is_still_an_error_beside_variables(harness):
     text = "[DEFAULT]\ncheap_ppm = 10\nunused = 3\n\n[a]\nstrategy = static\nfee_pmm = ${cheap_ppm}\n"
     with pytest.raises(ConfigError) as err:

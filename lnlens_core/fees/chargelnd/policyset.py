@@ -330,7 +330,7 @@ class _Compiler:
         for key in raw.own_keys():
             if "." in key or key in COMMON_PROPERTIES or key in CIRCUITBREAKER_PROPERTIES or key == "strategy":
                 continue
-            if key not in accepted and key in policy.properties:
+            if key not in accepted and key in policy.properties and key not in self.variables:
                 self.problems.append(
                     f"{policy.where(key)}: strategy '{name}' does not take {key} "
                     f"(it accepts: {', '.join(accepted) or 'no parameters'}; every strategy also reads "
