@@ -127,6 +127,17 @@ class _Lightning(OnchainLightning):
                     private=c.private,
                     initiator=bool(c.initiator),
                     peer_alias=c.peer_alias if request.peer_alias_lookup else "",  # as lnd: only on request
+                    commit_fee=c.commit_fee_msat // 1000,  # lnd reports it whoever opened the channel
+                    pending_htlcs=[
+                        ln.HTLC(incoming=h.incoming, amount=h.amount_msat // 1000, expiration_height=h.expiry_height)
+                        for h in c.pending_htlcs
+                    ],
+                    local_constraints=ln.ChannelConstraints(
+                        chan_reserve_sat=c.local_reserve_msat // 1000,
+                        min_htlc_msat=c.min_htlc_floor_msat or 0,
+                        max_pending_amt_msat=c.capacity_msat if c.max_htlc_cap_msat is None else c.max_htlc_cap_msat,
+                    ),
+                    remote_constraints=ln.ChannelConstraints(chan_reserve_sat=c.remote_reserve_msat // 1000),
                 )
             )
         return ln.ListChannelsResponse(channels=out)
