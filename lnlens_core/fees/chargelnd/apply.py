@@ -213,7 +213,8 @@ def diff_policy(
         else:
             notes.append("status kept: the channel is not active")
     _drop_unsupported(changes, capabilities, notes)
-    if desired.sub_delta_ppm_with_other_changes and changes and new_ppm is None:
+    # charge-lnd sends the status apart (UpdateChanStatus): only a policy field carries the sub-delta ppm along
+    if desired.sub_delta_ppm_with_other_changes and changes.keys() - {"disabled"} and new_ppm is None:
         if desired.fee_ppm is not None and desired.fee_ppm != current.fee_ppm:
             changes["fee_ppm"] = desired.fee_ppm
             notes.append(f"fee_ppm {desired.fee_ppm} sent below the delta along with other changes (compat=strict)")
