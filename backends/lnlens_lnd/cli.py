@@ -230,7 +230,7 @@ def status_data(backend, store) -> dict[str, Any]:
     """What ``lnlens lnd status`` reports (also used by the docs generator)."""
     from .backend import bake_command
     from .events import history_stream
-    from .rpc import OPTIONAL_METHODS
+    from .rpc import OPTIONAL_METHODS, OPTIONAL_WRITE_METHODS
 
     info = backend.get_info()
     perms = backend.permissions
@@ -251,7 +251,9 @@ def status_data(backend, store) -> dict[str, Any]:
             "least_privilege_command": bake_command(backend.settings.mode),
             # Optional: only policies with node.*_channels/capacity, onchain.*_fee_rate, onchain_fee or cost need them.
             "optional_missing": list(perms.optional_missing),
-            "with_optional_command": bake_command(backend.settings.mode, optional=OPTIONAL_METHODS),
+            "with_optional_command": bake_command(backend.settings.mode, optional=(
+                *OPTIONAL_METHODS, *(OPTIONAL_WRITE_METHODS if backend.settings.mode == "apply" else ())
+            )),
         },
         "store": {
             "forwards": store.row_counts().get("forwards", 0) if store is not None else 0,

@@ -141,6 +141,7 @@ class SimNode:
                     local_balance_msat=net.bal[e], remote_balance_msat=net.bal[e ^ 1], local_policy=net.policy[e],
                     active=True, peer_alias=graph.aliases[peer], initiator=(e & 1) == 0,
                     spendable_msat=net.bal[e], receivable_msat=net.bal[e ^ 1],
+                    min_htlc_floor_msat=0, max_htlc_cap_msat=net.capacity_msat[e >> 1],
                 )
             )  # fmt: skip
         return out

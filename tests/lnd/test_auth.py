@@ -8,11 +8,14 @@ from dataclasses import replace
 import grpc
 import pytest
 from lnlens_lnd.backend import LndBackend, bake_command
+from lnlens_lnd.cli import status_data
 from lnlens_lnd.rpc import METHODS, LndRpc, MethodRefused
 from lnlens_lnd.testing import ADMIN, READONLY, FakeMacaroons, minimal_ops
 
+from lnlens_core.backend import Capability
 from lnlens_core.domain import FeeUpdate
 from lnlens_core.errors import BackendRejected, BackendUnavailable, ConfigError
+from lnlens_core.storage import Store
 
 
 def test_minimal_macaroon_is_accepted_quietly(connect, caplog):
@@ -92,8 +95,11 @@ def test_no_raw_channel_or_stub_is_reachable(connect):
             "GetNodeInfo",
             "EstimateFee",
             "GetTransactions",
+            # the optional write: channel status (apply mode only)
+            "UpdateChanStatus",
         )
     }
+    assert "UpdateChanStatus" not in connect("read")._rpc.allowed
 
 
 def test_the_client_sends_exactly_one_hex_macaroon(fake, connect):
@@ -232,3 +238,21 @@ def test_the_readmes_fee_applying_macaroon_is_quiet_on_read_only_commands(connec
     assert not backend.permissions.excess_write and "your funds" not in caplog.text
     assert not [r for r in caplog.records if r.name.startswith("lnlens_lnd") and r.levelno >= logging.WARNING]
     assert any("UpdateChannelPolicy" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+
+
+def test_the_status_permission_is_optional_and_named_when_missing(connect):
+    without = connect("apply")
+    assert "UpdateChanStatus" in without.permissions.optional_missing and without.permissions.missing == ()
+    assert Capability.DISABLE_CHANNEL not in without.capabilities
+    assert "uri:/routerrpc.Router/UpdateChanStatus" in without.capability_gaps[Capability.DISABLE_CHANNEL]
+    assert bake_command("apply", optional=["UpdateChanStatus"]).endswith("uri:/routerrpc.Router/UpdateChanStatus")
+    with pytest.raises(ValueError, match="not optional methods in read mode"):
+        bake_command("read", optional=["UpdateChanStatus"])
+    with_it = connect("apply", ops=minimal_ops("apply", optional=["UpdateChanStatus"]))
+    assert Capability.DISABLE_CHANNEL in with_it.capabilities and with_it.capability_gaps == {}
+    store = Store(":memory:")
+    try:
+        line = status_data(without, store)["macaroon"]["with_optional_command"]
+    finally:
+        store.close()
+    assert line.endswith("uri:/routerrpc.Router/UpdateChanStatus")

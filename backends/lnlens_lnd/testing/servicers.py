@@ -127,6 +127,17 @@ class _Lightning(OnchainLightning):
                     private=c.private,
                     initiator=bool(c.initiator),
                     peer_alias=c.peer_alias if request.peer_alias_lookup else "",  # as lnd: only on request
+                    commit_fee=c.commit_fee_msat // 1000,  # lnd reports it whoever opened the channel
+                    pending_htlcs=[
+                        ln.HTLC(incoming=h.incoming, amount=h.amount_msat // 1000, expiration_height=h.expiry_height)
+                        for h in c.pending_htlcs
+                    ],
+                    local_constraints=ln.ChannelConstraints(
+                        chan_reserve_sat=c.local_reserve_msat // 1000,
+                        min_htlc_msat=c.min_htlc_floor_msat or 0,
+                        max_pending_amt_msat=c.capacity_msat if c.max_htlc_cap_msat is None else c.max_htlc_cap_msat,
+                    ),
+                    remote_constraints=ln.ChannelConstraints(chan_reserve_sat=c.remote_reserve_msat // 1000),
                 )
             )
         return ln.ListChannelsResponse(channels=out)
@@ -290,6 +301,32 @@ class _Lightning(OnchainLightning):
 class _Router:
     def __init__(self, fake: FakeLnd) -> None:
         self.fake = fake
+
+    def UpdateChanStatus(self, request, context):  # noqa: N802
+        """ENABLE or DISABLE our direction of a channel (the simulator's policy ``disabled``); AUTO enables an
+        active channel. lnd refuses a manual ENABLE of an inactive channel; before 0.13 the method does not exist."""
+        fake = self.fake
+        if fake.version_tuple() < (0, 13, 0):
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "unknown method UpdateChanStatus for service routerrpc.Router")
+        point = request.chan_point
+        with fake.lock:
+            channel = next(
+                (
+                    c
+                    for c in fake.node.list_channels()
+                    if fake.chan_point(c.channel_id) == (point.funding_txid_str, point.output_index)
+                ),
+                None,
+            )
+            if channel is None:
+                context.abort(grpc.StatusCode.UNKNOWN, "unable to find channel")
+            if request.action == router.ENABLE and not channel.active:
+                context.abort(grpc.StatusCode.UNKNOWN, "channel is not active, cannot enable it manually")
+            disabled = request.action == router.DISABLE
+            if not disabled and request.action == router.AUTO and not channel.active:
+                return router.UpdateChanStatusResponse()
+            fake.node.set_channel_policy(channel.channel_id, FeeUpdate(disabled=disabled))
+        return router.UpdateChanStatusResponse()
 
     def SubscribeHtlcEvents(self, request, context):  # noqa: N802
         q: queue.Queue = queue.Queue()

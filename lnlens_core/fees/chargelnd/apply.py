@@ -10,7 +10,7 @@ the backend cannot set are dropped with a note rather than sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...backend import Capability
@@ -46,8 +46,10 @@ def common_properties(
     """The common properties of a property map as :class:`DesiredPolicy` fields, with notes.
 
     ``max_htlc_msat_ratio`` (clamped to 0..1; 0 ignored) gives
-    ``ratio × (capacity − remote reserve)``; with ``max_htlc_msat`` also set the
-    smaller wins. ``max_htlc_msat = 0`` is ignored.
+    ``int(ratio × (capacity − remote reserve in sat) × 1000)``, multiplied in
+    charge-lnd's order (the product in sat first, then msat), so floating point
+    rounds the same way; with ``max_htlc_msat`` also set the smaller wins.
+    ``max_htlc_msat = 0`` is ignored.
     """
     notes: list[str] = []
     out: dict[str, Any] = {
@@ -65,7 +67,8 @@ def common_properties(
     if ratio is not None and ratio == ratio:  # NaN is ignored like 0
         ratio = min(1.0, max(0.0, ratio))
         if ratio > 0:
-            by_ratio = int(ratio * (channel.capacity_msat - channel.remote_reserve_msat))
+            sendable_sat = (channel.capacity_msat - channel.remote_reserve_msat) // 1000
+            by_ratio = int(ratio * sendable_sat * 1000)
             max_htlc = by_ratio if max_htlc is None else min(max_htlc, by_ratio)
     out["max_htlc_msat"] = max_htlc
     return out, notes
@@ -137,7 +140,11 @@ def _drop_unsupported(changes: dict[str, Any], capabilities: frozenset[Capabilit
 
 
 def _outbound(current: ChannelPolicy, desired: DesiredPolicy, changes: dict[str, Any], notes: list[str]) -> int | None:
-    """Outbound base and ppm; returns the new ppm when it changes."""
+    """Outbound base and ppm; returns the new ppm when it changes. A negative outbound fee is never sent."""
+    for name in ("base_fee_msat", "fee_ppm"):
+        if (getattr(desired, name) or 0) < 0:
+            notes.append(f"{name} {getattr(desired, name)} not applied: an outbound fee cannot be negative")
+            desired = replace(desired, **{name: None})
     if desired.base_fee_msat is not None and desired.base_fee_msat != current.base_fee_msat:
         changes["base_fee_msat"] = desired.base_fee_msat
     if desired.fee_ppm is None or desired.fee_ppm == current.fee_ppm:
@@ -210,7 +217,8 @@ def diff_policy(
         else:
             notes.append("status kept: the channel is not active")
     _drop_unsupported(changes, capabilities, notes)
-    if desired.sub_delta_ppm_with_other_changes and changes and new_ppm is None:
+    # charge-lnd sends the status apart (UpdateChanStatus): only a policy field carries the sub-delta ppm along
+    if desired.sub_delta_ppm_with_other_changes and changes.keys() - {"disabled"} and new_ppm is None:
         if desired.fee_ppm is not None and desired.fee_ppm != current.fee_ppm:
             changes["fee_ppm"] = desired.fee_ppm
             notes.append(f"fee_ppm {desired.fee_ppm} sent below the delta along with other changes (compat=strict)")
