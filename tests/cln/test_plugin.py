@@ -30,7 +30,7 @@ def test_manifest_declares_the_settings_table_and_the_method_table(running):
     for s in SETTINGS:
         assert options[s.cln_option]["type"] == s.cln_type
         assert options[s.cln_option]["description"] == s.description
-    assert options["lens-dry-run"]["default"] is True and options["lens-interval"]["default"] == "600"
+    assert options["lens-dry-run"]["default"] == "true" and options["lens-interval"]["default"] == "600"
     assert "default" not in options["lens-db"]  # computed at init: <lightning-dir>/lnlens.sqlite3
     methods = {m["name"]: m for m in manifest["rpcmethods"]}
     assert set(methods) == {m.name for m in METHODS}
