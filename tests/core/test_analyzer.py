@@ -130,6 +130,17 @@ def test_htlcs_that_fit_after_a_refill_get_a_refill_sized_to_carry_them():
     assert "fits the channel once 100,000 sats more are on our side" in rec.reason
 
 
+def test_without_spendable_the_refill_counts_the_reserve_and_commitment_fee():
+    # LND reports no spendable balance: what can leave is the local balance less the reserve and commit fee.
+    channels = [make_channel(A, local_ratio=0.9),
+                make_channel(B, local_ratio=0.6, local_reserve_msat=20_000_000, commit_fee_msat=3_000_000)]
+    out = 1_200_000_000 + 50_000_000 - 23_000_000  # 50,000 sat more than the 1,177,000 sat that can leave
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE, out_msat=out, in_msat=out + 10_000_000)
+              for i in range(3)]  # fmt: skip
+    (rec,) = next(o for o in run(events, channels)[0] if o.channel_id == B).recommendations
+    assert rec.kind is K.REBALANCE_OUTBOUND and rec.amount_msat == 50_000_000 and rec.source_channel == A
+
+
 def test_the_refill_comes_only_from_a_channel_that_can_spare_it():
     spendable = 1_380_000_000
     # A can spare 10 % of 2,000,000 sat = 200,000 sat; C only 2 % = 40,000 sat; the HTLC needs 150,000 sat more.
