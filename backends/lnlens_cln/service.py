@@ -195,6 +195,8 @@ class LensService(ServiceRequests):
         next_analysis = self.clock.now()
         next_channels, next_stats = self.clock.now() + CHANNEL_REFRESH_S, self.clock.now()
         while not self._stop.is_set():
+            # Cleared before draining, so a job or event queued from here on wakes the sleep below at once.
+            self._wake.clear()
             self._drain(lens)
             now = self.clock.now()
             try:
@@ -211,7 +213,6 @@ class LensService(ServiceRequests):
             if self._stats_dirty and now >= next_stats:
                 self._publish_channels(lens)
                 next_stats = now + STATS_MIN_S
-            self._wake.clear()
             self.clock.sleep(TICK_S, self._wake)
 
     def _backfill(self, lens: Lens) -> None:
