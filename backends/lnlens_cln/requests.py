@@ -1,4 +1,4 @@
-"""The RPC side of the plugin's service: answers from stored results, or jobs for the worker.
+"""The RPC side of the plugin's service: answers from stored results while they are current, else jobs for the worker.
 
 Every method here runs on lightningd's I/O thread and never waits: it reads what the
 worker published or queues a job that the worker runs (it owns the Lens, the store

@@ -4,9 +4,10 @@ lightningd's I/O thread (pyln's dispatch loop) only converts notifications and
 reads :class:`Results`; everything that touches the database or takes time runs
 here, in one thread paced by the lens clock: open the store, rebuild the live
 windows, backfill ``listforwards`` from the stored cursor, then record live
-events, refresh channels and run the analysis every ``lens-interval``. An
-analysis for a window nobody stored yet is a job the worker runs between
-backfill pages or ticks, answering the caller when done.
+events, refresh channels and run the analysis every ``lens-interval``. A call
+whose stored answer is not current (events arrived since, or a window nobody
+stored) is a job the worker runs between backfill pages or ticks: it records
+what is queued (:meth:`LensService.catch_up`), then answers the caller.
 """
 
 from __future__ import annotations
