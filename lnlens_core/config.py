@@ -93,8 +93,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("db_path", "lens-db", "db", "--db", _parse_path, "string", None,
             "SQLite database file (default: lnlens.sqlite3 in the lightning-dir for CLN, else in the data dir)"),
-    Setting("dry_run", "lens-dry-run", "dry_run", "--dry-run", _parse_bool, "bool", True,
-            "Plan fee changes without applying them"),
+    # A string for lightningd, parsed here: lightningd refuses a bad "bool" value by exiting at start-up.
+    Setting("dry_run", "lens-dry-run", "dry_run", "--dry-run", _parse_bool, "string", True,
+            "Plan fee changes without applying them (true or false)"),
     Setting("policy_path", "lens-policy", "policy", "--policy", _parse_path, "string", None,
             "charge-lnd-format fee policy file (no fee changes when unset)"),
     Setting("interval_s", "lens-interval", "interval", "--interval", _parse_positive_duration, "string", 600,

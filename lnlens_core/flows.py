@@ -23,8 +23,8 @@ import numpy as np
 
 from .domain import Channel, ChannelId, ChannelPolicy, FailureCategory, FailureReason, ForwardStatus, HtlcEvent
 
-__all__ = ["Flow", "NO_FLOW", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows", "PolicyBook", "contribution",
-           "WINDOWS"]  # fmt: skip
+__all__ = ["Flow", "NO_FLOW", "MAXIMA", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows", "PolicyBook",
+           "contribution", "WINDOWS"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,9 @@ class Flow:
     offered_fee_ppm_sum: int = 0
     offered_fee_count: int = 0
     """Fee failures whose offered fee is known: its rate summed, and how many."""
+    max_failed_liquidity_msat: int = 0
+    """The largest amount a liquidity failure here would have sent out: the window's maximum, never a sum
+    (:data:`MAXIMA`), so a refill can be sized to carry every HTLC that failed (docs/opportunities.md)."""
 
     @property
     def failed_here(self) -> int:
@@ -76,6 +79,10 @@ _M = len(METRICS)
 _IDX = {name: i for i, name in enumerate(METRICS)}
 _SETTLED = [int(name in ("attempts", "settled")) for name in METRICS]
 _REVENUE, _VOLUME = _IDX["revenue_msat"], _IDX["volume_msat"]
+MAXIMA: tuple[str, ...] = ("max_failed_liquidity_msat",)
+"""Metrics that combine by maximum, not by sum (over forwards, buckets and windows)."""
+_MAX_COLS = np.array([_IDX[name] for name in MAXIMA], dtype=np.intp)
+_SUM_MASK = np.array([name not in MAXIMA for name in METRICS], dtype=np.int64)
 
 OUT, IN, PAIR = 0, 1, 2
 FlowKey = tuple[int, ChannelId, ChannelId | None]
@@ -174,6 +181,7 @@ def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float) ->
     row[_IDX["missed_volume_msat"]] = out_msat
     if category is FailureCategory.LIQUIDITY:
         row[_IDX["missed_liquidity_msat"]] = fee_msat
+        row[_IDX["max_failed_liquidity_msat"]] = out_msat
     elif category is FailureCategory.FEE:
         changed = book.last_change_before(event.out_channel, event.received_time)
         if changed is not None and event.received_time - changed < propagation_s:
@@ -215,15 +223,18 @@ def _batch(
 
 
 def _add_rows(table: np.ndarray, rows: np.ndarray, counters: np.ndarray) -> None:
-    """``table[rows] += counters`` where rows may repeat (each repeat adds), in place.
+    """``table[rows] += counters`` where rows may repeat (each repeat adds), in place; the
+    :data:`MAXIMA` columns keep the largest value instead.
 
     numpy's ``add.at`` is several times faster on a flat array than on rows of a 2-D one,
     so each (row, metric) cell becomes one flat index. Integer sums: exact in any order.
     """
     if not table.flags.c_contiguous:
         raise ValueError("counter tables are C-contiguous (a reshaped copy would lose the sums)")
+    flat_table = table.reshape(-1)
     flat = (rows * _M)[:, None] + np.arange(_M)
-    np.add.at(table.reshape(-1), flat.ravel(), counters.ravel())
+    np.add.at(flat_table, flat.ravel(), (counters * _SUM_MASK).ravel())
+    np.maximum.at(flat_table, ((rows * _M)[:, None] + _MAX_COLS).ravel(), counters[:, _MAX_COLS].ravel())
 
 
 def _keys(event: HtlcEvent) -> list[FlowKey]:
@@ -383,7 +394,9 @@ class WindowedFlows:
         w = list(WINDOWS).index(window)
         self.advance_to(now)
         ring, data = self._rings[w], self._rows.arrays[w]
-        summed = data[: len(self._rows.keys)].sum(axis=1)
+        used = data[: len(self._rows.keys)]
+        summed = used.sum(axis=1)
+        summed[:, _MAX_COLS] = used[:, :, _MAX_COLS].max(axis=1)
         since = now - ring.length_s
         observed = min(now - self._first, ring.length_s) if self._first is not None else 0.0
         return _stats(self._rows.keys, summed, since, now, observed)

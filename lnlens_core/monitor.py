@@ -64,6 +64,8 @@ class HtlcMonitor:
         self._lock = threading.RLock()
         self._pending: list[LensEvent] = []
         self.events_seen = 0
+        self.newest_event_time: float | None = None
+        """The received time of the newest forward stored (None: none yet); answers say what they include."""
         self.book = PolicyBook()
         self.flows = WindowedFlows(self.book, propagation_s=propagation_s)
 
@@ -73,6 +75,9 @@ class HtlcMonitor:
             for time, channel_id, policy in self.store.policy_history():
                 self.book.observe(channel_id, policy, time)
             self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s)
+            newest = self.store.latest_forward_time()
+            if newest is not None and (self.newest_event_time is None or newest > self.newest_event_time):
+                self.newest_event_time = newest
             now = self.clock.now()
             since = now - max(length for length, _ in WINDOWS.values())
             counted = 0
@@ -106,6 +111,10 @@ class HtlcMonitor:
 
     def _accept(self, new: Sequence[HtlcEvent], source: str) -> None:
         self.events_seen += len(new)
+        if new:
+            newest = max(e.received_time for e in new)
+            if self.newest_event_time is None or newest > self.newest_event_time:
+                self.newest_event_time = newest
         self.flows.add(new)
         self._pending.extend(ForwardRecorded(event, source) for event in new)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import statistics
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .domain import Channel, ChannelId, Recommendation, RecommendationKind
@@ -83,12 +83,15 @@ class _Sources:
         self._heap = [(-left, str(cid), cid) for cid, left in self.left.items() if left > 0]
         heapq.heapify(self._heap)
 
-    def pick(self, target: ChannelId) -> tuple[ChannelId | None, int]:
+    def pick(self, target: ChannelId, at_least: int = 0) -> tuple[ChannelId | None, int]:
+        """A source for ``target`` that can spare at least ``at_least`` msat (and anything at all), with what it can
+        spare; ``(None, 0)`` when no channel can."""
         left = self.left
+        floor = max(at_least, 1)
         feeders = [
             (missed, left[cid], str(cid), cid)
             for missed, cid in self._feeders.get(target, ())
-            if left[cid] > 0 and cid != target
+            if left[cid] >= floor and cid != target
         ]
         if feeders:
             best = max(feeders)[3]
@@ -105,7 +108,8 @@ class _Sources:
             if cid == target:
                 skipped.append(heapq.heappop(self._heap))
                 continue
-            found = (cid, self.left[cid])
+            if self.left[cid] >= floor:  # the largest surplus: if it cannot spare enough, none can
+                found = (cid, self.left[cid])
             break
         for entry in skipped:
             heapq.heappush(self._heap, entry)
@@ -134,12 +138,53 @@ class _Sources:
         return None
 
 
+def _carry_limit_msat(ch: Channel) -> int:
+    """The largest HTLC the channel could ever send: all of it on our side, less the reserve we must keep
+    (and the commitment fee when we opened it)."""
+    return max(ch.capacity_msat - ch.local_reserve_msat - ch.commit_fee_msat, 0)
+
+
+def _shortfall_msat(ch: Channel, amount_msat: int) -> int:
+    """How much more local balance the channel needs now to send ``amount_msat``."""
+    if ch.spendable_msat is not None:
+        return max(amount_msat - ch.spendable_msat, 0)
+    return max(amount_msat + ch.local_reserve_msat + ch.commit_fee_msat - ch.local_balance_msat, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refill:
+    """What a starved channel needs: ``carry`` to let the largest failed HTLC through, ``need`` in all."""
+
+    largest_msat: int
+    carry_limit_msat: int
+    carry_msat: int
+    ratio_msat: int
+
+    @property
+    def fits(self) -> bool:
+        return self.largest_msat <= self.carry_limit_msat
+
+    @property
+    def need_msat(self) -> int:
+        return max(self.carry_msat, self.ratio_msat)
+
+
+def _refill(ch: Channel, flow: Flow, stats: FlowStats, params: AnalyzerParams) -> _Refill:
+    largest, limit = flow.max_failed_liquidity_msat, _carry_limit_msat(ch)
+    carry = _shortfall_msat(ch, largest) if largest <= limit else 0
+    ratio = 0
+    if (ch.balance_ratio or 0.0) < params.target_ratio:
+        # Enough for a horizon of the demand that failed, never beyond the target share.
+        ratio = min(_need_msat(ch, params.target_ratio), _demand_msat(flow, stats.window_s, params.demand_horizon_s))
+    return _Refill(largest, limit, carry, ratio)
+
+
 def _rebalance_outbound(
-    ch: Channel, flow: Flow, stats: FlowStats, sources: _Sources, params: AnalyzerParams
+    ch: Channel, flow: Flow, stats: FlowStats, sources: _Sources, params: AnalyzerParams, refill: _Refill
 ) -> Recommendation:
-    # Enough for a horizon of the demand that failed, never beyond the target share.
-    need = min(_need_msat(ch, params.target_ratio), _demand_msat(flow, stats.window_s, params.demand_horizon_s))
-    source, surplus = sources.pick(ch.channel_id)
+    need = refill.need_msat
+    # The source must spare at least what lets the failed HTLCs through; beyond that, what it has.
+    source, surplus = sources.pick(ch.channel_id, at_least=refill.carry_msat)
     amount = min(need, surplus)
     sources.need_left[ch.channel_id] = need - amount
     ratio = ch.balance_ratio or 0.0
@@ -155,10 +200,16 @@ def _rebalance_outbound(
         "fee_ppm": fee_ppm,
         "max_rebalance_cost_msat": max_cost,
         "demand_msat": _demand_msat(flow, stats.window_s, params.demand_horizon_s),
+        "largest_failed_msat": refill.largest_msat,
+        "carry_refill_msat": refill.carry_msat,
     }
     lost = f"{flow.failed_liquidity:,} forwards failed for lack of outbound liquidity ({ratio:.0%} local), losing {_sats(flow.missed_liquidity_msat)} sats"  # noqa: E501
+    if refill.carry_msat:
+        lost += (f"; the largest, {_sats(refill.largest_msat)} sats, fits the channel once "
+                 f"{_sats(refill.carry_msat)} sats more are on our side")  # fmt: skip
     if source is None:
-        reason = f"{lost}; none of our channels has local balance to spare, so only new liquidity would help."
+        spare = f" {_sats(refill.carry_msat)} sats" if refill.carry_msat else " local balance"
+        reason = f"{lost}; none of our channels can spare{spare}, so only new liquidity would help."
         return Recommendation(K.REBALANCE_OUTBOUND, ch.channel_id, reason, evidence, target_channel=ch.channel_id,
                               amount_msat=need)  # fmt: skip
     sources.take(source, amount)
@@ -172,20 +223,24 @@ def _rebalance_outbound(
                           target_channel=ch.channel_id, amount_msat=amount)  # fmt: skip
 
 
-def _increase_capacity(ch: Channel, flow: Flow) -> Recommendation:
+def _increase_capacity(ch: Channel, flow: Flow, refill: _Refill) -> Recommendation:
     ratio = ch.balance_ratio or 0.0
     avg = flow.missed_volume_msat // max(flow.failed_liquidity, 1)
+    size = max(ch.capacity_msat, refill.largest_msat + ch.local_reserve_msat + ch.commit_fee_msat)
     reason = (
-        f"{flow.failed_liquidity:,} forwards failed for liquidity although {ratio:.0%} of the channel is local: "
-        f"payments of about {_sats(avg)} sats do not fit, so a larger or second channel to this peer would carry them."
+        f"{flow.failed_liquidity:,} forwards failed for liquidity, the largest of {_sats(refill.largest_msat)} sats, "
+        f"more than this channel could ever send ({_sats(refill.carry_limit_msat)} sats with all of it on our side): "
+        f"a larger or second channel to this peer, of at least {_sats(size)} sats, would carry them."
     )
     evidence: dict[str, int | float | str] = {
         "failed_liquidity": flow.failed_liquidity,
         "average_failed_msat": avg,
+        "largest_failed_msat": refill.largest_msat,
+        "carry_limit_msat": refill.carry_limit_msat,
         "local_ratio": round(ratio, 4),
         "capacity_msat": ch.capacity_msat,
     }
-    return Recommendation(K.INCREASE_CAPACITY, ch.channel_id, reason, evidence, amount_msat=ch.capacity_msat)
+    return Recommendation(K.INCREASE_CAPACITY, ch.channel_id, reason, evidence, amount_msat=size)
 
 
 def _cheap_liquidity(ch: Channel, flow: Flow, median_ppm: float, params: AnalyzerParams) -> Recommendation:
@@ -308,15 +363,17 @@ def recommend(
     raised: set[ChannelId] = set()  # channels given raise_fees above, so the drain rule does not raise them twice
     for cid in starved:
         ch, flow = channels[cid], stats.out[cid]
-        depleted = (ch.balance_ratio or 0.0) < params.target_ratio
-        if flow.missed_liquidity_msat <= 0 or (depleted and ch.local_policy.fee_ppm < params.min_refill_fee_ppm):
-            rec = _cheap_liquidity(ch, flow, median_ppm, params)
+        refill = _refill(ch, flow, stats, params)
+        too_cheap = refill.need_msat > 0 and ch.local_policy.fee_ppm < params.min_refill_fee_ppm
+        if flow.missed_liquidity_msat <= 0 or too_cheap:
+            out.setdefault(cid, []).append(_cheap_liquidity(ch, flow, median_ppm, params))
             raised.add(cid)
-        elif depleted:
-            rec = _rebalance_outbound(ch, flow, stats, sources, params)
-        else:
-            rec = _increase_capacity(ch, flow)
-        out.setdefault(cid, []).append(rec)
+            continue
+        # HTLCs larger than the channel could ever send need capacity; the rest a refill, when one is missing.
+        if not refill.fits:
+            out.setdefault(cid, []).append(_increase_capacity(ch, flow, refill))
+        if refill.need_msat:
+            out.setdefault(cid, []).append(_rebalance_outbound(ch, flow, stats, sources, params, refill))
     for cid, ch in sorted(channels.items(), key=lambda kv: str(kv[0])):
         flow = stats.out.get(cid, NO_FLOW)
         already_raised = cid in raised

@@ -160,11 +160,11 @@ def _opportunities(service: LensService, args: dict[str, Any], reply: Reply) -> 
 
 
 def _channels(service: LensService, args: dict[str, Any], reply: Reply) -> None:
-    reply(service.channels(args["short_channel_id"]))
+    service.channels(args["short_channel_id"], reply=reply)
 
 
 def _status(service: LensService, args: dict[str, Any], reply: Reply) -> None:
-    reply(service.status())
+    service.status(reply=reply)
 
 
 def _policy(service: LensService, args: dict[str, Any], reply: Reply) -> None:

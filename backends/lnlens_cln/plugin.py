@@ -21,7 +21,7 @@ from lnlens_core.extras import require
 from lnlens_core.storage import Store
 
 from .convert import forward_from_cln
-from .methods import METHODS, LensRpcError, RpcMethod, bind
+from .methods import ANALYSIS_FAILED, METHODS, LensRpcError, RpcMethod, bind
 from .service import LensService, default_rpc_factory
 
 __all__ = ["build_plugin", "main", "option_defaults"]
@@ -35,6 +35,8 @@ def option_defaults() -> dict[str, Any]:
     for s in SETTINGS:
         if s.default is None:
             out[s.cln_option] = None
+        elif isinstance(s.default, bool):
+            out[s.cln_option] = "true" if s.default else "false"
         else:
             out[s.cln_option] = str(s.default) if s.cln_type == "string" else s.default
     return out
@@ -56,6 +58,9 @@ def configure(options: Mapping[str, Any], lightning_dir: str) -> LensConfig:
     given = {k: v for k, v in options.items() if k.startswith("lens-") and v is not None}
     config = LensConfig.from_cln_options(given, lightning_dir)
     problems = _check_paths(config)
+    if not config.db_path.parent.is_dir():
+        # A typo in the path must not leave a new, empty history somewhere unexpected.
+        problems.append(f"lens-db: the folder {config.db_path.parent} does not exist (create it, or fix the path)")
     if problems:
         raise ConfigError(problems)
     try:
@@ -71,11 +76,19 @@ def _log_handler(plugin: Any) -> logging.Handler:
     return PluginLogHandler(plugin)
 
 
-def _register(plugin: Any, method: RpcMethod, service: dict[str, LensService], exc_type: type) -> None:
+def _reply_error(request: Any, message: str, code: int) -> None:
+    """A JSON-RPC error with code and message only: pyln's ``set_exception`` adds the plugin's traceback."""
+    from pyln.client.plugin import RequestState
+
+    request._write_result({"jsonrpc": "2.0", "id": request.id, "error": {"code": code, "message": message}})
+    request.state = RequestState.FAILED
+
+
+def _register(plugin: Any, method: RpcMethod, service: dict[str, LensService]) -> None:
     def handler(request: Any, *args: Any, **kwargs: Any) -> None:
         def reply(value: Any) -> None:
             if isinstance(value, LensRpcError):
-                request.set_exception(exc_type(value.message, value.code))
+                _reply_error(request, value.message, value.code)
             else:
                 request.set_result(value)
 
@@ -83,6 +96,10 @@ def _register(plugin: Any, method: RpcMethod, service: dict[str, LensService], e
             method.handler(service["lens"], bind(method, args, kwargs), reply)
         except LensRpcError as exc:  # answered, not raised: pyln would log a traceback for a user's typo
             reply(exc)
+        except Exception as exc:  # noqa: BLE001 - never a traceback in a reply: it goes to the log instead
+            log.exception("lnlens: %s failed", method.name)
+            reply(LensRpcError(f"{method.name}: internal error ({type(exc).__name__}: {exc}); see lightningd's log",
+                               ANALYSIS_FAILED))  # fmt: skip
 
     handler.__signature__ = method.signature()  # type: ignore[attr-defined]
     handler.__doc__ = method.summary
@@ -117,6 +134,8 @@ def build_plugin(*, clock: Clock | None = None) -> Any:
         try:
             config = configure(options, configuration["lightning-dir"])
         except ConfigError as exc:
+            # lightningd logs a plugin's disable reason at DEBUG only: say it where an operator looks too.
+            plugin.log(f"lnlens: disabled: {exc}", level="warn")
             return {"disable": f"lnlens: {exc}"}
 
         def on_alerts(alerts: list[dict[str, Any]]) -> None:
@@ -152,7 +171,7 @@ def build_plugin(*, clock: Clock | None = None) -> Any:
         sys.exit(0)
 
     for method in METHODS:
-        _register(plugin, method, service, pyln.RpcException)
+        _register(plugin, method, service)
     return plugin
 
 

@@ -4,9 +4,10 @@ lightningd's I/O thread (pyln's dispatch loop) only converts notifications and
 reads :class:`Results`; everything that touches the database or takes time runs
 here, in one thread paced by the lens clock: open the store, rebuild the live
 windows, backfill ``listforwards`` from the stored cursor, then record live
-events, refresh channels and run the analysis every ``lens-interval``. An
-analysis for a window nobody stored yet is a job the worker runs between
-backfill pages or ticks, answering the caller when done.
+events, refresh channels and run the analysis every ``lens-interval``. A call
+whose stored answer is not current (events arrived since, or a window nobody
+stored) is a job the worker runs between backfill pages or ticks: it records
+what is queued (:meth:`LensService.catch_up`), then answers the caller.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class LensService(ServiceRequests):
         self.results = Results()
         self._by_id: dict[ChannelId, Channel] = {}
         self._stats_dirty = False
+        self._channels_stale = False  # events recorded since the last re-read: balances moved
+        self._channels_version = 0
+        self._live_seen = 0  # live events offered when the worker last emptied the queue
         self._channels_changed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lnlens-worker", daemon=True)
 
@@ -96,9 +100,9 @@ class LensService(ServiceRequests):
 
     def offer_live(self, event: HtlcEvent) -> None:
         """Queue one live forward event for the worker (never blocks)."""
-        with self._lock:
+        with self._lock:  # counted and queued together: a count read under the lock is all in the queue
             self.results.events_live += 1
-        self._events.put(event)
+            self._events.put(event)
 
     def channels_changed(self) -> None:
         """A channel opened, closed or changed state: re-read channels at the next tick."""
@@ -186,11 +190,14 @@ class LensService(ServiceRequests):
             with self._lock:  # until the first analysis of this run replaces it
                 self.results.analyses.setdefault(DEFAULT_WINDOW_S, previous)
         lens.monitor.load_history()
+        self._publish(history_loaded=True, newest_event_time=lens.monitor.newest_event_time)
         self._refresh_channels(lens, snapshot=False)  # the first analysis run stores the snapshot
         self._backfill(lens)
         next_analysis = self.clock.now()
         next_channels, next_stats = self.clock.now() + CHANNEL_REFRESH_S, self.clock.now()
         while not self._stop.is_set():
+            # Cleared before draining, so a job or event queued from here on wakes the sleep below at once.
+            self._wake.clear()
             self._drain(lens)
             now = self.clock.now()
             try:
@@ -207,12 +214,12 @@ class LensService(ServiceRequests):
             if self._stats_dirty and now >= next_stats:
                 self._publish_channels(lens)
                 next_stats = now + STATS_MIN_S
-            self._wake.clear()
             self.clock.sleep(TICK_S, self._wake)
 
     def _backfill(self, lens: Lens) -> None:
         def on_page(progress: BackfillProgress) -> None:
             self._publish_backfill(progress, "running")
+            self._publish(events_recorded=lens.monitor.events_seen, newest_event_time=lens.monitor.newest_event_time)
             self._drain(lens)
 
         self._publish(backfill={**self.results.backfill, "state": "running"})
@@ -224,7 +231,7 @@ class LensService(ServiceRequests):
             log.warning("lnlens: backfill failed: %s", exc)
             return
         self._publish_backfill(progress, "done")
-        self._publish(forwards_stored=lens.store.forward_count())
+        self._publish(forwards_stored=lens.store.forward_count(), forwards_version=self.version(lens)[:2])
         self._publish_channels(lens)
 
     def _publish_backfill(self, progress: BackfillProgress, state: str) -> None:
@@ -236,6 +243,32 @@ class LensService(ServiceRequests):
 
     def _drain(self, lens: Lens) -> None:
         """Record queued live events (refined against the channels we know) and run queued jobs."""
+        self._record_pending(lens)
+        self._drain_jobs(lens)
+
+    def version(self, lens: Lens) -> tuple[int, int, int]:
+        """What the worker's state includes: (live events offered, events recorded, channels version)."""
+        return self._live_seen, lens.monitor.events_seen, self._channels_version
+
+    def catch_up(self, lens: Lens) -> tuple[int, int, int]:
+        """Before an answer: record every event offered so far and re-read channels if they moved.
+
+        :returns: the :meth:`version` the answer will include.
+        """
+        self._record_pending(lens)
+        if self._channels_stale or self._channels_changed.is_set():
+            self._channels_changed.clear()
+            try:
+                self._refresh_channels(lens, snapshot=False)
+            except BackendError as exc:  # lightningd busy: answer with the channels known
+                log.warning("lnlens: %s", exc)
+        elif self._stats_dirty:
+            self._publish_channels(lens)
+        return self.version(lens)
+
+    def _record_pending(self, lens: Lens) -> None:
+        with self._lock:
+            live = self.results.events_live
         batch: list[HtlcEvent] = []
         while True:
             try:
@@ -248,8 +281,10 @@ class LensService(ServiceRequests):
             with self._lock:
                 self.results.events_recorded_live += len(batch)
                 self.results.events_recorded = lens.monitor.events_seen
+                self.results.newest_event_time = lens.monitor.newest_event_time
             self._stats_dirty = True
-        self._drain_jobs(lens)
+            self._channels_stale = True
+        self._live_seen = live
 
     def _refine(self, event: HtlcEvent) -> HtlcEvent:
         # Only live events: the channel's state now says nothing about a forward from last month.
@@ -267,6 +302,9 @@ class LensService(ServiceRequests):
         assert lens.backend is not None
         channels = lens.backend.list_channels()
         self._by_id = {c.channel_id: c for c in channels}
+        self._channels_stale = False
+        self._channels_version += 1
+        self._publish(channels_version=self._channels_version)
         lens.monitor.observe_channels(channels, snapshot=snapshot)
         self._publish_channels(lens)
 
@@ -275,7 +313,7 @@ class LensService(ServiceRequests):
         stats = {name: lens.monitor.flows.stats(name, now) for name in WINDOWS}
         rows = [channel_json(c, stats) for c in sorted(self._by_id.values(), key=lambda c: c.channel_id)]
         self._stats_dirty = False
-        self._publish(channels=rows, channels_time=now)
+        self._publish(channels=rows, channels_time=now, channels_rows_version=self.version(lens))
 
     def _analyze(self, lens: Lens, window: int, *, save: bool) -> dict[str, Any]:
         channels: Sequence[Channel] = list(self._by_id.values())
@@ -284,7 +322,9 @@ class LensService(ServiceRequests):
         result = run_analysis(lens, since_s=window, channels=channels, save=save, from_monitor=from_monitor).to_json()
         with self._lock:
             done = self.results.backfill["state"] == "done"
-        return {**result, "backfill_done": done, "restored": False}
+        newest = lens.monitor.newest_event_time
+        included = newest if newest is not None and newest >= result["run_time"] - window else None
+        return {**result, "newest_event_time": included, "backfill_done": done, "restored": False}
 
     def _cycle(self, lens: Lens) -> None:
         """The periodic run: the default window, stored; ad-hoc windows computed earlier are dropped."""
@@ -292,6 +332,7 @@ class LensService(ServiceRequests):
             retry = self.results.backfill["state"] == "failed"
         if retry:
             self._backfill(lens)
+        version = self.catch_up(lens)
         try:
             result = self._analyze(lens, DEFAULT_WINDOW_S, save=True)
         except (LnlensError, ValueError) as exc:
@@ -300,10 +341,12 @@ class LensService(ServiceRequests):
         summary = {"run_time": result["run_time"], "window_s": result["window_s"],
                    "opportunities": len(result["opportunities"]), "channels": result["channels"]}  # fmt: skip
         self._announce(result["alerts"])
+        stored = lens.store.forward_count()
         with self._lock:
             self.results.analyses = {DEFAULT_WINDOW_S: result}
+            self.results.analysis_versions = {DEFAULT_WINDOW_S: version}
             self.results.last_analysis = summary
-        self._publish(forwards_stored=lens.store.forward_count())
+            self.results.forwards_stored, self.results.forwards_version = stored, version[:2]
         if self._policy is not None:
             self._run_policy()
         self._run_model(lens)

@@ -141,7 +141,12 @@ def _target(lens: Lens, change_id: int | None, channel: ChannelId | None) -> Map
         return found[0]
     if not rows:
         raise LnlensError(f"no applied fee change on {channel} to roll back")
-    return rows[-1]
+    last = rows[-1]
+    if last["rollback_of"] is not None:
+        # The channel's last change already undid one: rolling "the last change" back again would re-apply it.
+        raise LnlensError(f"the last fee change on {channel} (change {last['rollback_of']}) was already rolled back "
+                          f"by change {last['id']}; nothing to roll back")  # fmt: skip
+    return last
 
 
 def rollback(

@@ -249,6 +249,13 @@ class Store(HistoryQueries, RecordQueries):
         with self.db.atomic():
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
 
+    def latest_forward_time(self, *, until: float | None = None) -> float | None:
+        """The received time of the newest stored forward, received at or before ``until`` when given."""
+        if until is None:
+            return self.db.execute("SELECT max(received_time) FROM forwards").fetchone()[0]
+        sql = "SELECT max(received_time) FROM forwards WHERE received_time <= ?"
+        return self.db.execute(sql, [until]).fetchone()[0]
+
     def latest_data_time(self) -> float | None:
         """The newest time any forward, snapshot or fee journal entry in the store refers to."""
         sql = (

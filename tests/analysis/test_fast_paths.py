@@ -18,7 +18,7 @@ import pytest
 from lnlens_core.analyzer import AnalyzerParams
 from lnlens_core.clock import ManualClock
 from lnlens_core.domain import ChannelId
-from lnlens_core.flows import METRICS, Flow, FlowCounter, FlowStats, contribution
+from lnlens_core.flows import MAXIMA, METRICS, Flow, FlowCounter, FlowStats, contribution
 from lnlens_core.monitor import HtlcMonitor
 from lnlens_core.recommendations import _Sources
 from lnlens_core.storage import Store
@@ -89,7 +89,7 @@ def by_hand(events, book, since: float, until: float) -> FlowStats:
         for kind, key in keys:
             total = sums[kind].setdefault(key, [0] * len(METRICS))
             for i, value in enumerate(row):
-                total[i] += value
+                total[i] = max(total[i], value) if METRICS[i] in MAXIMA else total[i] + value
     out, inbound, pairs = ({k: Flow(*v) for k, v in d.items()} for d in sums)
     return FlowStats(since, until, 0.0, out, inbound, pairs)
 

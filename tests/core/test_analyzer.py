@@ -113,10 +113,71 @@ def test_depleted_channel_gets_a_rebalance_from_the_channel_that_fed_it():
     assert [(p.in_channel, p.channel_id) for p in pairs] == [(A, B)]
 
 
-def test_liquidity_failures_with_local_balance_mean_capacity():
+def test_htlcs_that_fit_after_a_refill_get_a_refill_sized_to_carry_them():
+    # The case: B is 70 % local of 2,000,000 sat (1,400,000 sat, 1,380,000 spendable) and
+    # HTLCs of spendable + 100,000 sat fail there. A refill of 100,000 sat carries every one of them.
+    spendable = 1_380_000_000
+    channels = [make_channel(A, local_ratio=0.9),
+                make_channel(B, local_ratio=0.7, local_reserve_msat=20_000_000, spendable_msat=spendable)]
+    big = spendable + 100_000_000
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE, out_msat=big - i * 1_000_000, in_msat=big + 10_000_000)
+              for i in range(5)]  # fmt: skip
+    opps, _ = run(events, channels)
+    (rec,) = next(o for o in opps if o.channel_id == B).recommendations
+    assert rec.kind is K.REBALANCE_OUTBOUND and rec.target_channel == B and rec.source_channel == A
+    assert rec.amount_msat == 100_000_000 == rec.evidence["carry_refill_msat"]  # the largest failed HTLC now fits
+    assert rec.evidence["largest_failed_msat"] == big
+    assert "fits the channel once 100,000 sats more are on our side" in rec.reason
+
+
+def test_without_spendable_the_refill_counts_the_reserve_and_commitment_fee():
+    # LND reports no spendable balance: what can leave is the local balance less the reserve and commit fee.
+    channels = [make_channel(A, local_ratio=0.9),
+                make_channel(B, local_ratio=0.6, local_reserve_msat=20_000_000, commit_fee_msat=3_000_000)]
+    out = 1_200_000_000 + 50_000_000 - 23_000_000  # 50,000 sat more than the 1,177,000 sat that can leave
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE, out_msat=out, in_msat=out + 10_000_000)
+              for i in range(3)]  # fmt: skip
+    (rec,) = next(o for o in run(events, channels)[0] if o.channel_id == B).recommendations
+    assert rec.kind is K.REBALANCE_OUTBOUND and rec.amount_msat == 50_000_000 and rec.source_channel == A
+
+
+def test_the_refill_comes_only_from_a_channel_that_can_spare_it():
+    spendable = 1_380_000_000
+    # A can spare 10 % of 2,000,000 sat = 200,000 sat; C only 2 % = 40,000 sat; the HTLC needs 150,000 sat more.
+    channels = [make_channel(A, local_ratio=0.6), make_channel(C, local_ratio=0.52),
+                make_channel(B, local_ratio=0.7, spendable_msat=spendable)]  # fmt: skip
+    out = spendable + 150_000_000
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE, in_ch=C, out_msat=out, in_msat=out + 10_000_000)
+              for i in range(4)]  # fmt: skip
+    (rec,) = next(o for o in run(events, channels)[0] if o.channel_id == B).recommendations
+    # C fed the failures but cannot spare 150,000 sat: A, which can, is the source.
+    assert rec.source_channel == A and rec.amount_msat == 150_000_000
+    # Nobody can spare it: the recommendation says so and names the amount.
+    poor = [make_channel(A, local_ratio=0.52), make_channel(C, local_ratio=0.52), channels[2]]
+    (rec,) = next(o for o in run(events, poor)[0] if o.channel_id == B).recommendations
+    assert rec.source_channel is None and rec.amount_msat == 150_000_000
+    assert "none of our channels can spare 150,000 sats" in rec.reason
+
+
+def test_htlcs_larger_than_the_channel_could_ever_carry_mean_capacity():
+    # 2,000,000 sat with a 20,000 sat reserve carries at most 1,980,000 sat: HTLCs of 2,500,000 sat never fit.
+    channels = [make_channel(A, local_ratio=0.5), make_channel(B, local_ratio=0.7, local_reserve_msat=20_000_000)]
+    events = [failed(i, B, FailureReason.INSUFFICIENT_BALANCE, out_msat=2_500_000_000, in_msat=2_510_000_000)
+              for i in range(5)]  # fmt: skip
+    opps, _ = run(events, channels)
+    (rec,) = next(o for o in opps if o.channel_id == B).recommendations
+    assert rec.kind is K.INCREASE_CAPACITY
+    assert rec.evidence["carry_limit_msat"] == 1_980_000_000 and rec.amount_msat == 2_520_000_000
+    # A depleted channel with such HTLCs needs both: capacity for them, and a refill for its share.
+    low = [channels[0], make_channel(B, local_ratio=0.1, local_reserve_msat=20_000_000)]
+    assert kinds(run(events, low)[0], B) == [K.INCREASE_CAPACITY, K.REBALANCE_OUTBOUND]
+
+
+def test_a_channel_that_can_carry_the_failed_htlcs_now_gets_no_refill():
+    # 70 % local and the 1,000 sat HTLCs that failed would pass now: neither a refill nor capacity helps.
     channels = [make_channel(A, local_ratio=0.5), make_channel(B, local_ratio=0.7)]
     opps, _ = run([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(5)], channels)
-    assert kinds(opps, B) == [K.INCREASE_CAPACITY]
+    assert kinds(opps, B) == []
 
 
 @settings(max_examples=60, deadline=None)

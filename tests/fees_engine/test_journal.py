@@ -128,6 +128,10 @@ def test_rollback_restores_the_exact_previous_policy(make_engine, node, lens, re
     other = ChannelId.parse("800001x2x1")
     rollback(lens, node, channel=other)
     assert node.channels[other].local_policy.fee_ppm == 500
+    # A second rollback of the channel's last change is refused: it would re-apply what the first undid.
+    with pytest.raises(LnlensError, match="already rolled back by change"):
+        rollback(lens, node, channel=other)
+    assert node.channels[other].local_policy.fee_ppm == 500
     with pytest.raises(LnlensError, match="exactly one"):
         rollback(lens, node)
     with pytest.raises(LnlensError, match="no fee change 999"):
