@@ -250,7 +250,7 @@ def test_the_status_permission_is_optional_and_named_when_missing(connect):
         bake_command("read", optional=["UpdateChanStatus"])
     with_it = connect("apply", ops=minimal_ops("apply", optional=["UpdateChanStatus"]))
     assert Capability.DISABLE_CHANNEL in with_it.capabilities and with_it.capability_gaps == {}
-    store = Store(":memory:")
+    store = Store()
     try:
         line = status_data(without, store)["macaroon"]["with_optional_command"]
     finally:
