@@ -48,13 +48,13 @@ def test_only_messages_are_generated_and_nothing_leaks_onto_sys_path():
 
 def test_service_paths_match_lnd():
     from lnlens_lnd._proto import lightning_pb2, router_pb2, walletkit_pb2
-    from lnlens_lnd.rpc import METHODS
+    from lnlens_lnd.testing.auth import SERVED
 
     lightning = lightning_pb2.DESCRIPTOR.services_by_name["Lightning"]
     router = router_pb2.DESCRIPTOR.services_by_name["Router"]
     walletkit = walletkit_pb2.DESCRIPTOR.services_by_name["WalletKit"]
     paths = {f"/{s.full_name}/{m.name}" for s in (lightning, router, walletkit) for m in s.methods}
-    assert paths == {m.path for m in METHODS.values()}
+    assert paths == {m.path for m in SERVED.values()}  # what lnlens calls, and the fake serves to charge-lnd
     # A few field numbers lnd uses, straight from the descriptors (REFERENCE.md B2).
     fields = lightning_pb2.DESCRIPTOR.message_types_by_name
     assert fields["PolicyUpdateRequest"].fields_by_name["inbound_fee"].number == 10
@@ -62,6 +62,9 @@ def test_service_paths_match_lnd():
     assert fields["ForwardingEvent"].fields_by_name["incoming_htlc_id"].number == 14
     assert fields["ListChannelsResponse"].fields_by_name["channels"].number == 11
     assert router_pb2.DESCRIPTOR.message_types_by_name["HtlcEvent"].fields_by_name["final_htlc_event"].number == 12
+    status = router_pb2.DESCRIPTOR.message_types_by_name["UpdateChanStatusRequest"].fields_by_name
+    assert (status["chan_point"].number, status["action"].number) == (1, 2)
+    assert (router_pb2.ENABLE, router_pb2.DISABLE, router_pb2.AUTO) == (0, 1, 2)
     # The optional inputs' fields, checked against lnd's lightning.proto and walletkit.proto.
     numbers = {
         ("NodeInfoRequest", "pub_key"): 1, ("NodeInfo", "num_channels"): 2, ("NodeInfo", "total_capacity"): 3,

@@ -1,9 +1,41 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ChanStatusAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENABLE: _ClassVar[ChanStatusAction]
+    DISABLE: _ClassVar[ChanStatusAction]
+    AUTO: _ClassVar[ChanStatusAction]
+ENABLE: ChanStatusAction
+DISABLE: ChanStatusAction
+AUTO: ChanStatusAction
+
+class ChanPoint(_message.Message):
+    __slots__ = ("funding_txid_bytes", "funding_txid_str", "output_index")
+    FUNDING_TXID_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FUNDING_TXID_STR_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    funding_txid_bytes: bytes
+    funding_txid_str: str
+    output_index: int
+    def __init__(self, funding_txid_bytes: _Optional[bytes] = ..., funding_txid_str: _Optional[str] = ..., output_index: _Optional[int] = ...) -> None: ...
+
+class UpdateChanStatusRequest(_message.Message):
+    __slots__ = ("chan_point", "action")
+    CHAN_POINT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    chan_point: ChanPoint
+    action: ChanStatusAction
+    def __init__(self, chan_point: _Optional[_Union[ChanPoint, _Mapping]] = ..., action: _Optional[_Union[ChanStatusAction, str]] = ...) -> None: ...
+
+class UpdateChanStatusResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class SubscribeHtlcEventsRequest(_message.Message):
     __slots__ = ()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lnlens_core.extras import require
 
-from ..rpc import EXCESS_PROBES, METHODS, MODE_METHODS, grpc
+from ..rpc import EXCESS_PROBES, METHODS, MODE_METHODS, Method, grpc, router
 
 if TYPE_CHECKING:
     from .server import FakeLnd
@@ -21,9 +21,18 @@ _ENTITIES = ("onchain", "offchain", "address", "message", "peers", "info", "invo
 READONLY = frozenset(f"{e}:read" for e in _ENTITIES)
 ADMIN = READONLY | {f"{e}:write" for e in _ENTITIES} | {"macaroon:generate"}
 
-# lnd's default permissions for the methods lnlens calls and the ones its start check probes.
+# What the fake serves: the methods lnlens calls, and the ones other clients of lnd (charge-lnd) call.
+SERVED: dict[str, Method] = {
+    "UpdateChanStatus": Method(
+        "/routerrpc.Router/UpdateChanStatus", router.UpdateChanStatusRequest, router.UpdateChanStatusResponse,
+        "offchain:write",
+    ),
+    **METHODS,
+}
+
+# lnd's default permissions for the methods the fake serves and the ones lnlens's start check probes.
 DEFAULT_PERMS: dict[str, tuple[str, ...]] = {
-    **{m.path: (m.permission,) for m in METHODS.values()},
+    **{m.path: (m.permission,) for m in SERVED.values()},
     **{path: perms for path, perms, _, _ in EXCESS_PROBES},
 }
 
@@ -107,6 +116,14 @@ class FakeMacaroons:
         if data["expires"] is not None and now > data["expires"]:
             raise _AuthFailure('caveat "time-before" not satisfied: macaroon has expired')
         return frozenset(data["ops"])
+
+    @staticmethod
+    def root_key_id(macaroon: bytes) -> int | None:
+        """The root key id a fake macaroon was baked with (None: not one)."""
+        try:
+            return int(json.loads(base64.urlsafe_b64decode(macaroon.split(b".")[1]))["root_key_id"])
+        except (ValueError, IndexError, KeyError, TypeError):
+            return None
 
     @staticmethod
     def allows(ops: frozenset[str], path: str) -> bool:

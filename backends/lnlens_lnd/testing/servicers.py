@@ -75,6 +75,16 @@ def htlc_messages(event: HtlcEvent, out_htlc_id: int) -> list[tuple[int, Any]]:
 _END = object()
 
 
+def _in_graph(node, channel_id: ChannelId) -> bool:
+    check = getattr(node, "in_graph", None)
+    return True if check is None else bool(check(channel_id))
+
+
+def _channel_by_point(fake: FakeLnd, point) -> ChannelId | None:
+    wanted = (point.funding_txid_str, point.output_index)
+    return next((c.channel_id for c in fake.node.list_channels() if fake.chan_point(c.channel_id) == wanted), None)
+
+
 def _routing(policy) -> Any:
     return ln.RoutingPolicy(
         time_lock_delta=policy.cltv_delta,
@@ -112,9 +122,18 @@ class _Lightning(OnchainLightning):
     def ListChannels(self, request, context):  # noqa: N802
         with self.fake.lock:
             channels = self.node.list_channels()
+            seeded = dict(getattr(self.node, "seeded", {}))
         out = []
         for c in channels:
             txid, index = self.fake.chan_point(c.channel_id)
+            facts = seeded.get(c.channel_id, {})
+            # lnd's defaults: HTLCs from 1 msat, in flight up to the capacity less the peer's reserve
+            local = ln.ChannelConstraints(
+                chan_reserve_sat=c.local_reserve_msat // 1000,
+                min_htlc_msat=facts.get("htlc_minimum_msat", 1),
+                max_pending_amt_msat=facts.get("max_pending_amt_msat", c.capacity_msat - c.remote_reserve_msat),
+            )
+            remote = ln.ChannelConstraints(chan_reserve_sat=c.remote_reserve_msat // 1000, min_htlc_msat=1)
             out.append(
                 ln.Channel(
                     active=c.active,
@@ -124,9 +143,18 @@ class _Lightning(OnchainLightning):
                     capacity=c.capacity_msat // 1000,
                     local_balance=c.local_balance_msat // 1000,
                     remote_balance=c.remote_balance_msat // 1000,
+                    commit_fee=c.commit_fee_msat // 1000,
+                    unsettled_balance=sum(h.amount_msat for h in c.pending_htlcs) // 1000,
+                    pending_htlcs=[
+                        ln.HTLC(incoming=h.incoming, amount=h.amount_msat // 1000, expiration_height=h.expiry_height,
+                                htlc_index=n)
+                        for n, h in enumerate(c.pending_htlcs)
+                    ],  # fmt: skip
                     private=c.private,
                     initiator=bool(c.initiator),
                     peer_alias=c.peer_alias if request.peer_alias_lookup else "",  # as lnd: only on request
+                    local_constraints=local,
+                    remote_constraints=remote,
                 )
             )
         return ln.ListChannelsResponse(channels=out)
@@ -136,6 +164,8 @@ class _Lightning(OnchainLightning):
             channels = self.node.list_channels()
         reports = []
         for c in channels:
+            if not _in_graph(self.node, c.channel_id):
+                continue  # lnd's FeeReport walks its graph: a channel missing there is missing here too
             p = c.local_policy
             txid, index = self.fake.chan_point(c.channel_id)
             reports.append(
@@ -186,6 +216,8 @@ class _Lightning(OnchainLightning):
             try:
                 cid = ChannelId.from_int(request.chan_id)
                 channel = next(c for c in self.node.list_channels() if c.channel_id == cid)
+                if not _in_graph(self.node, cid):
+                    raise StopIteration
             except (StopIteration, ValueError):
                 context.abort(grpc.StatusCode.NOT_FOUND, "edge not found")
             peer = self.node.get_peer_policy(cid)
@@ -210,6 +242,7 @@ class _Lightning(OnchainLightning):
 
     def UpdateChannelPolicy(self, request, context):  # noqa: N802
         fake = self.fake
+        fake.record_write("UpdateChannelPolicy", request, context)
         version = fake.version_tuple()
         if request.fee_rate and request.fee_rate_ppm:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "fee_rate and fee_rate_ppm are mutually exclusive")
@@ -242,21 +275,15 @@ class _Lightning(OnchainLightning):
             inbound_fee_ppm=inbound.fee_rate_ppm if inbound is not None else None,
         )
         with fake.lock:
-            target = next(
-                (
-                    cid
-                    for cid in (c.channel_id for c in self.node.list_channels())
-                    if fake.chan_point(cid) == (point.funding_txid_str, point.output_index)
-                ),
-                None,
-            )
+            target = _channel_by_point(fake, point)
             outpoint = ln.OutPoint(txid_str=point.funding_txid_str, output_index=point.output_index)
             if target is None:
                 return ln.PolicyUpdateResponse(
                     failed_updates=[ln.FailedUpdate(outpoint=outpoint, reason=2, update_error="unable to find channel")]
                 )
             try:
-                self.node.set_channel_policy(target, update)
+                if not fake.frozen:
+                    self.node.set_channel_policy(target, update)
             except BackendRejected as exc:
                 return ln.PolicyUpdateResponse(
                     failed_updates=[ln.FailedUpdate(outpoint=outpoint, reason=4, update_error=str(exc))]
@@ -290,6 +317,22 @@ class _Lightning(OnchainLightning):
 class _Router:
     def __init__(self, fake: FakeLnd) -> None:
         self.fake = fake
+
+    def UpdateChanStatus(self, request, context):  # noqa: N802
+        """lnd's manual enable/disable: DISABLE holds until ENABLE or AUTO; enabling needs an active channel."""
+        fake = self.fake
+        fake.record_write("UpdateChanStatus", request, context)
+        with fake.lock:
+            target = _channel_by_point(fake, request.chan_point)
+            if target is None:
+                context.abort(grpc.StatusCode.UNKNOWN, "unable to find channel")
+            channel = next(c for c in fake.node.list_channels() if c.channel_id == target)
+            disable = request.action == router.DISABLE
+            if not disable and not channel.active:
+                context.abort(grpc.StatusCode.UNKNOWN, "unable to enable channel which is not currently active")
+            if not fake.frozen and channel.local_policy.disabled != disable:
+                fake.node.set_channel_policy(target, FeeUpdate(disabled=disable))
+        return router.UpdateChanStatusResponse()
 
     def SubscribeHtlcEvents(self, request, context):  # noqa: N802
         q: queue.Queue = queue.Queue()
