@@ -151,7 +151,22 @@ def channel_from_cln(pc: Mapping[str, Any], *, peer_alias: str = "") -> Channel 
         pending_htlcs=htlcs,
         spendable_msat=_opt_msat(pc.get("spendable_msat")),
         receivable_msat=_opt_msat(pc.get("receivable_msat")),
+        max_htlc_cap_msat=_max_htlc_cap(pc, total),
     )
+
+
+def _max_htlc_cap(pc: Mapping[str, Any], total_msat: int) -> int | None:
+    """The largest htlcmax ``setchannel`` keeps: the capacity less the reserve we must keep, or the peer's
+    ``max_htlc_value_in_flight`` when smaller (lightningd lowers a larger one to this). None before v25.02,
+    which does not report the peer's in-flight limit.
+
+    There is no floor to report: lightningd raises a too-low htlcmin to the peer's minimum itself, and
+    listpeerchannels does not show that minimum.
+    """
+    in_flight = pc.get("their_max_htlc_value_in_flight_msat")
+    if in_flight is None:
+        return None
+    return min(msat(in_flight), total_msat - msat(pc.get("our_reserve_msat", 0)))
 
 
 def setchannel_params(channel_id: ChannelId, update: FeeUpdate) -> dict[str, Any]:

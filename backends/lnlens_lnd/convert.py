@@ -106,7 +106,13 @@ def policy(routing, fee_report=None) -> ChannelPolicy:
 
 
 def channel(ch, own_policy: ChannelPolicy) -> Channel:
-    """A ListChannels entry (amounts in sat) with our policy on it."""
+    """A ListChannels entry (amounts in sat) with our policy on it.
+
+    ``commit_fee`` is reported whoever opened the channel and kept as is (charge-lnd
+    counts it on the opener's side). The local constraints bound the HTLC limits we
+    can set: ``min_htlc_msat`` and ``max_pending_amt_msat``.
+    """
+    local = ch.local_constraints if ch.HasField("local_constraints") else None
     return Channel(
         channel_id=ChannelId.from_int(ch.chan_id),
         peer_id=ch.remote_pubkey,
@@ -120,8 +126,10 @@ def channel(ch, own_policy: ChannelPolicy) -> Channel:
         peer_alias=ch.peer_alias,
         local_reserve_msat=ch.local_constraints.chan_reserve_sat * 1000,
         remote_reserve_msat=ch.remote_constraints.chan_reserve_sat * 1000,
-        commit_fee_msat=ch.commit_fee * 1000 if ch.initiator else 0,
+        commit_fee_msat=ch.commit_fee * 1000,
         pending_htlcs=tuple(PendingHtlc(h.incoming, h.amount * 1000, h.expiration_height) for h in ch.pending_htlcs),
+        min_htlc_floor_msat=int(local.min_htlc_msat) if local is not None else None,
+        max_htlc_cap_msat=int(local.max_pending_amt_msat) if local is not None else None,
     )
 
 

@@ -118,15 +118,14 @@ class SimNode:
         scenario builds (the differential suite against charge-lnd, the fake lnd):
 
         - any :class:`~lnlens_core.domain.Channel` field (``active``, ``private``, ``commit_fee_msat``,
-          ``pending_htlcs``, ``local_reserve_msat``, ``remote_reserve_msat``, balances): reported as given;
+          ``pending_htlcs``, reserves, balances, the HTLC constraints ``min_htlc_floor_msat`` and
+          ``max_htlc_cap_msat``): reported as given;
         - ``in_graph=False``: the channel is missing from the node's graph (no policy of either side known);
-        - ``peer_policy=False``: the peer never announced its side (its policy is unknown);
-        - ``htlc_minimum_msat``, ``max_pending_amt_msat``: the channel's local constraints, as lnd reports them.
+        - ``peer_policy=False``: the peer never announced its side (its policy is unknown).
 
         The routing of payments is not affected: these are what the node reports, not what it does.
         """
-        known = {f.name for f in fields(Channel)} | {"in_graph", "peer_policy", "htlc_minimum_msat",
-                                                     "max_pending_amt_msat"}  # fmt: skip
+        known = {f.name for f in fields(Channel)} | {"in_graph", "peer_policy"}
         unknown = sorted(set(facts) - known)
         if unknown:
             raise ValueError(f"not a channel fact: {', '.join(unknown)}")
@@ -165,6 +164,7 @@ class SimNode:
                     local_balance_msat=net.bal[e], remote_balance_msat=net.bal[e ^ 1], local_policy=net.policy[e],
                     active=True, peer_alias=graph.aliases[peer], initiator=(e & 1) == 0,
                     spendable_msat=net.bal[e], receivable_msat=net.bal[e ^ 1],
+                    min_htlc_floor_msat=0, max_htlc_cap_msat=net.capacity_msat[e >> 1],
                 )
             )  # fmt: skip
         if self.seeded:

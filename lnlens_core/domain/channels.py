@@ -53,7 +53,12 @@ class Channel:
     """One of our channels as the node reports it now, with our local policy.
 
     Balances are what each side owns (reserves included); ``spendable_msat`` is
-    what can leave now, when the backend knows it.
+    what can leave now, when the backend knows it. ``commit_fee_msat`` is the
+    commitment transaction's fee, paid by the opener (``initiator``), whoever that is.
+    ``min_htlc_floor_msat`` and ``max_htlc_cap_msat`` are the channel's own limits
+    on what ``min_htlc_msat`` / ``max_htlc_msat`` can be set to (LND's local
+    constraints ``min_htlc_msat`` and ``max_pending_amt_msat``); None when the
+    backend does not report them.
     """
 
     channel_id: ChannelId
@@ -72,6 +77,8 @@ class Channel:
     pending_htlcs: tuple[PendingHtlc, ...] = ()
     spendable_msat: int | None = None
     receivable_msat: int | None = None
+    min_htlc_floor_msat: int | None = None
+    max_htlc_cap_msat: int | None = None
 
     @property
     def balance_ratio(self) -> float | None:

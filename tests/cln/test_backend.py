@@ -158,6 +158,11 @@ def test_peer_channels_convert_and_closing_ones_are_left_out():
         990_000_000,
     )
     assert ch.pending_htlcs[0].amount_msat == 5000 and not ch.pending_htlcs[0].incoming
+    assert (ch.min_htlc_floor_msat, ch.max_htlc_cap_msat) == (None, None)  # before v25.02: no in-flight limit
+    limited = {**pc, "their_max_htlc_value_in_flight_msat": 2_000_000_000, "our_reserve_msat": 10_000_000}
+    assert channel_from_cln(limited).max_htlc_cap_msat == 990_000_000  # capacity less the reserve we keep
+    limited["their_max_htlc_value_in_flight_msat"] = 500_000_000
+    assert channel_from_cln(limited).max_htlc_cap_msat == 500_000_000
     assert channel_from_cln({**pc, "state": "ONCHAIN"}) is None
     assert channel_from_cln({**pc, "peer_connected": False}).active is False
     gossip = policy_from_gossip(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lnlens_core.domain import FeeUpdate
@@ -41,6 +43,13 @@ def test_quirk_5_sub_delta_ppm(harness, ref):
     assert decide(harness, ref, text, "strict").update == FeeUpdate(base_fee_msat=0, fee_ppm=105)
     alone = "[a]\nstrategy = static\nfee_ppm = 105\nmin_fee_ppm_delta = 10\n"
     assert decide(harness, ref, alone, "strict").update is None
+
+
+def test_quirk_5_is_not_triggered_by_a_status_change_alone(harness, ref):
+    """charge-lnd sends the status with UpdateChanStatus, apart from the policy: a re-enable carries no fee."""
+    channel = ref.channel(local_policy=replace(ref.channel().local_policy, disabled=True))
+    alone = "[a]\nstrategy = static\nfee_ppm = 105\nmin_fee_ppm_delta = 10\n"
+    assert decide(harness, ref, alone, "strict", ref.inputs(channel)).update == FeeUpdate(disabled=False)
 
 
 def test_quirk_3_is_not_replicated_even_in_strict_mode(harness, ref):

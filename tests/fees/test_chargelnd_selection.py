@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lnlens_core.domain import FeeUpdate
+from lnlens_core.errors import ConfigError
 
 
 def test_first_final_match_wins_in_file_order(harness):
@@ -181,3 +184,55 @@ strategy = onchain_fee
     assert harness.load("[x]\nstrategy = custom\n").required_inputs() == {
         "peer_policy", "peer_channels", "funding_fee_msat", "onchain_fee_rates",
     }  # fmt: skip
+
+
+VARIABLES = """
+[DEFAULT]
+cheap_ppm = 10
+rich = 0.8
+spread = ${cheap_ppm}0
+
+[levels]
+high_ppm = 700
+
+[rich]
+chan.min_ratio = ${rich}
+strategy = static
+fee_ppm = ${cheap_ppm}
+
+[p]
+strategy = proportional
+min_fee_ppm = ${spread}
+max_fee_ppm = ${levels:high_ppm}
+"""
+
+
+def test_variables_that_are_only_interpolation_sources_are_not_policy_keys(harness):
+    """[DEFAULT] variables and helper-section keys used as ${...} are accepted, as charge-lnd accepts them."""
+    decision = harness.decide(VARIABLES)
+    # [levels] matches every channel and is non-final; ratio 0.405113 -> trunc(100 + 0.594887 * 600) = 456
+    assert (decision.policy, decision.chain) == ("p", ("levels",))
+    assert decision.update == FeeUpdate(fee_ppm=456)
+    assert "cheap_ppm" not in decision.params and "high_ppm" not in decision.params
+
+
+def test_variables_in_a_use_config_file(harness):
+    harness.write(VARIABLES, "inner.ini")
+    decision = harness.decide("[DEFAULT]\nname = inner.ini\n\n[o]\nstrategy = use_config\nconfig_file = ${name}\n")
+    assert decision.update == FeeUpdate(fee_ppm=456)
+
+
+def test_a_property_used_as_a_variable_under_a_strategy_that_does_not_read_it(harness):
+    decision = harness.decide("[a]\nstrategy = static\nmax_fee_ppm = 70\nfee_ppm = ${max_fee_ppm}\n")
+    assert decision.update == FeeUpdate(fee_ppm=70)
+
+
+def test_a_typo_in_a_policy_key_is_still_an_error_beside_variables(harness):
+    text = "[DEFAULT]\ncheap_ppm = 10\nunused = 3\n\n[a]\nstrategy = static\nfee_pmm = ${cheap_ppm}\n"
+    with pytest.raises(ConfigError) as err:
+        harness.load(text)
+    path = harness.dir / "charge.ini"
+    assert err.value.problems == (
+        f"{path}:7 [a] fee_pmm: unknown key (did you mean fee_ppm?)",
+        f"{path}:3 [DEFAULT] unused: unknown key",
+    )

@@ -264,6 +264,7 @@ def test_use_config_strategy_outside_a_policy_file_refuses(strategies, ref):
         ("max_htlc_msat_ratio = 0.5\nmax_htlc_msat = 600000000", 495_000_000),
         ("max_htlc_msat_ratio = 0\nmax_htlc_msat = 400000000", 400_000_000),  # ratio 0 ignored
         ("max_htlc_msat_ratio = 1.5", 990_000_000),  # clamped to 1
+        ("max_htlc_msat_ratio = 0.0021", 2_079_000),  # int(0.0021 * 990000 * 1000), not 2,078,999 (order matters)
         ("max_htlc_msat_ratio = -1", None),  # clamped to 0, then ignored
         ("max_htlc_msat = 0", None),  # 0 is "leave it" (charge-lnd resends it on every run)
         ("max_htlc_msat = 2000000000", None),  # capped at the capacity, which is the current value
@@ -275,9 +276,14 @@ def test_max_htlc(harness, props, expected_max_htlc):
 
 
 def test_htlc_limits_respect_channel_constraints(harness, ref):
-    inputs = ref.inputs(min_htlc_floor_msat=1000, max_htlc_cap_msat=300_000_000)
+    """charge-lnd floors min_htlc at the channel's local minimum and caps max_htlc at its max_pending_amt."""
+    inputs = ref.inputs(ref.channel(min_htlc_floor_msat=1000, max_htlc_cap_msat=300_000_000))
     text = "[a]\nstrategy = ignore_fees\nmin_htlc_msat = 1\nmax_htlc_msat = 400000000\n"
     assert harness.decide(text, inputs).update == FeeUpdate(min_htlc_msat=1000, max_htlc_msat=300_000_000)
+    # a known cap replaces the capacity: charge-lnd never caps at the capacity itself
+    inputs = ref.inputs(ref.channel(max_htlc_cap_msat=1_500_000_000))
+    text = "[a]\nstrategy = ignore_fees\nmax_htlc_msat = 1200000000\n"
+    assert harness.decide(text, inputs).update == FeeUpdate(max_htlc_msat=1_200_000_000)
 
 
 def test_non_final_common_properties_fill_in(harness):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from lnlens_lnd import convert
 from lnlens_lnd.backend import LndBackend, parse_cursor
+from lnlens_lnd.rpc import ln
 from lnlens_lnd.testing import FakeLnd, minimal_ops
 
 from lnlens_core.backend import Capability
 from lnlens_core.domain import ChannelId, FeeUpdate, ForwardStatus, HtlcEvent
 from lnlens_core.errors import BackendRejected
+from lnlens_core.fees.chargelnd.inputs import chargelnd_balances_msat
 
 
 def test_inbound_fee_update_round_trips(connect, node):
@@ -94,6 +97,27 @@ def test_channels_match_the_simulator(connect, node):
         assert c.peer_alias == sim.peer_alias != ""  # lnd fills it only when asked (peer_alias_lookup)
         assert c.capacity_msat == sim.capacity_msat // 1000 * 1000  # lnd reports sat
         assert c.local_balance_msat == sim.local_balance_msat // 1000 * 1000
+        assert (c.min_htlc_floor_msat, c.max_htlc_cap_msat) == (sim.min_htlc_floor_msat, sim.max_htlc_cap_msat)
+        assert c.initiator == sim.initiator and c.commit_fee_msat == sim.commit_fee_msat
+
+
+def test_peer_opened_channels_keep_their_commit_fee():
+    """lnd reports commit_fee on every channel; charge-lnd adds it to the opener's side, the peer's included."""
+    raw = ln.Channel(chan_id=ChannelId(800000, 1, 0).to_int(), capacity=1_000_000, local_balance=400_000,
+                     remote_balance=597_000, commit_fee=3_000, initiator=False,
+                     local_constraints=ln.ChannelConstraints(min_htlc_msat=1, max_pending_amt_msat=990_000_000),
+                     remote_constraints=ln.ChannelConstraints(chan_reserve_sat=10_000))  # fmt: skip
+    channel = convert.channel(raw, convert.policy(ln.RoutingPolicy()))
+    assert (channel.commit_fee_msat, channel.initiator) == (3_000_000, False)
+    assert chargelnd_balances_msat(channel) == (400_000_000, 600_000_000)
+    assert (channel.min_htlc_floor_msat, channel.max_htlc_cap_msat, channel.remote_reserve_msat) == (
+        1,
+        990_000_000,
+        10_000_000,
+    )
+    # a ListChannels entry without constraints (an old lnd) leaves them unknown rather than 0
+    bare = convert.channel(ln.Channel(chan_id=raw.chan_id, capacity=1), convert.policy(ln.RoutingPolicy()))
+    assert (bare.min_htlc_floor_msat, bare.max_htlc_cap_msat) == (None, None)
 
 
 def _forwards_in_one_second(node, second: float, n: int, start_id: int) -> list[HtlcEvent]:

@@ -122,18 +122,9 @@ class _Lightning(OnchainLightning):
     def ListChannels(self, request, context):  # noqa: N802
         with self.fake.lock:
             channels = self.node.list_channels()
-            seeded = dict(getattr(self.node, "seeded", {}))
         out = []
         for c in channels:
             txid, index = self.fake.chan_point(c.channel_id)
-            facts = seeded.get(c.channel_id, {})
-            # lnd's defaults: HTLCs from 1 msat, in flight up to the capacity less the peer's reserve
-            local = ln.ChannelConstraints(
-                chan_reserve_sat=c.local_reserve_msat // 1000,
-                min_htlc_msat=facts.get("htlc_minimum_msat", 1),
-                max_pending_amt_msat=facts.get("max_pending_amt_msat", c.capacity_msat - c.remote_reserve_msat),
-            )
-            remote = ln.ChannelConstraints(chan_reserve_sat=c.remote_reserve_msat // 1000, min_htlc_msat=1)
             out.append(
                 ln.Channel(
                     active=c.active,
@@ -143,7 +134,7 @@ class _Lightning(OnchainLightning):
                     capacity=c.capacity_msat // 1000,
                     local_balance=c.local_balance_msat // 1000,
                     remote_balance=c.remote_balance_msat // 1000,
-                    commit_fee=c.commit_fee_msat // 1000,
+                    commit_fee=c.commit_fee_msat // 1000,  # lnd reports it whoever opened the channel
                     unsettled_balance=sum(h.amount_msat for h in c.pending_htlcs) // 1000,
                     pending_htlcs=[
                         ln.HTLC(incoming=h.incoming, amount=h.amount_msat // 1000, expiration_height=h.expiry_height,
@@ -153,8 +144,12 @@ class _Lightning(OnchainLightning):
                     private=c.private,
                     initiator=bool(c.initiator),
                     peer_alias=c.peer_alias if request.peer_alias_lookup else "",  # as lnd: only on request
-                    local_constraints=local,
-                    remote_constraints=remote,
+                    local_constraints=ln.ChannelConstraints(
+                        chan_reserve_sat=c.local_reserve_msat // 1000,
+                        min_htlc_msat=c.min_htlc_floor_msat or 0,
+                        max_pending_amt_msat=c.capacity_msat if c.max_htlc_cap_msat is None else c.max_htlc_cap_msat,
+                    ),
+                    remote_constraints=ln.ChannelConstraints(chan_reserve_sat=c.remote_reserve_msat // 1000),
                 )
             )
         return ln.ListChannelsResponse(channels=out)

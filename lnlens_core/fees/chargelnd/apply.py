@@ -46,8 +46,10 @@ def common_properties(
     """The common properties of a property map as :class:`DesiredPolicy` fields, with notes.
 
     ``max_htlc_msat_ratio`` (clamped to 0..1; 0 ignored) gives
-    ``ratio × (capacity − remote reserve)``; with ``max_htlc_msat`` also set the
-    smaller wins. ``max_htlc_msat = 0`` is ignored.
+    ``int(ratio × (capacity − remote reserve in sat) × 1000)``, multiplied in
+    charge-lnd's order (the product in sat first, then msat), so floating point
+    rounds the same way; with ``max_htlc_msat`` also set the smaller wins.
+    ``max_htlc_msat = 0`` is ignored.
     """
     notes: list[str] = []
     out: dict[str, Any] = {
@@ -65,7 +67,8 @@ def common_properties(
     if ratio is not None and ratio == ratio:  # NaN is ignored like 0
         ratio = min(1.0, max(0.0, ratio))
         if ratio > 0:
-            by_ratio = int(ratio * (channel.capacity_msat - channel.remote_reserve_msat))
+            sendable_sat = (channel.capacity_msat - channel.remote_reserve_msat) // 1000
+            by_ratio = int(ratio * sendable_sat * 1000)
             max_htlc = by_ratio if max_htlc is None else min(max_htlc, by_ratio)
     out["max_htlc_msat"] = max_htlc
     return out, notes
@@ -210,7 +213,8 @@ def diff_policy(
         else:
             notes.append("status kept: the channel is not active")
     _drop_unsupported(changes, capabilities, notes)
-    if desired.sub_delta_ppm_with_other_changes and changes and new_ppm is None:
+    # charge-lnd sends the status apart (UpdateChanStatus): only a policy field carries the sub-delta ppm along
+    if desired.sub_delta_ppm_with_other_changes and changes.keys() - {"disabled"} and new_ppm is None:
         if desired.fee_ppm is not None and desired.fee_ppm != current.fee_ppm:
             changes["fee_ppm"] = desired.fee_ppm
             notes.append(f"fee_ppm {desired.fee_ppm} sent below the delta along with other changes (compat=strict)")

@@ -303,8 +303,8 @@ class PolicyEvaluator:
             desired,
             env.capabilities,
             channel_active=channel.active,
-            min_htlc_floor_msat=inputs.min_htlc_floor_msat,
-            max_htlc_cap_msat=channel.capacity_msat if inputs.max_htlc_cap_msat is None else inputs.max_htlc_cap_msat,
+            min_htlc_floor_msat=channel.min_htlc_floor_msat,
+            max_htlc_cap_msat=channel.capacity_msat if channel.max_htlc_cap_msat is None else channel.max_htlc_cap_msat,
         )
         notes.extend(diff_notes)
         return PolicyDecision(

@@ -142,10 +142,6 @@ class PolicyInputs:
         paid it (:func:`funding_fee_share_msat`); None otherwise (``cost`` then uses 1 ppm).
     :ivar funding_fee_error: why the funding fee could not be found out (the backend
         failed); ``cost`` then keeps the channel with this error instead of using 1 ppm.
-    :ivar min_htlc_floor_msat: the smallest HTLC the channel's constraints allow;
-        ``min_htlc_msat`` is raised to it.
-    :ivar max_htlc_cap_msat: the channel's ``max_pending_amt``; ``max_htlc_msat`` is
-        lowered to it. None: capped at the capacity.
     """
 
     channel: Channel
@@ -156,8 +152,6 @@ class PolicyInputs:
     activity: Mapping[int, ActivityStats] = field(default_factory=dict)
     funding_fee_msat: int | None = None
     funding_fee_error: str | None = None
-    min_htlc_floor_msat: int | None = None
-    max_htlc_cap_msat: int | None = None
     signals: Any = None
     """:class:`~lnlens_core.fees.signals.ChannelSignals` for lnlens's own strategies (FeeContext.signals)."""
 

@@ -70,10 +70,15 @@ class RawSection:
 
 @dataclass(frozen=True, slots=True)
 class ParsedFile:
-    """A policy file: its sections in file order (``DEFAULT`` excluded) and where it lives."""
+    """A policy file: its sections in file order (``DEFAULT`` excluded) and where it lives.
+
+    ``referenced`` holds every key name some value refers to as ``${key}`` or
+    ``${section:key}`` (lower-cased): such a key may be a variable only, not a policy key.
+    """
 
     path: str
     sections: tuple[RawSection, ...]
+    referenced: frozenset[str] = frozenset()
 
 
 def new_parser() -> configparser.ConfigParser:
@@ -149,6 +154,7 @@ def parse_policy_text(text: str, path: str) -> tuple[ParsedFile, list[str]]:
     except configparser.Error as exc:
         raise _structural_error(path, text, exc) from exc
     section_lines, key_lines = locate(text)
+    referenced = _references(parser)
     problems: list[str] = []
     sections = []
     for name in parser.sections():
@@ -163,7 +169,20 @@ def parse_policy_text(text: str, path: str) -> tuple[ParsedFile, list[str]]:
                 continue
             entries.append(Entry(key, value, line, origin))
         sections.append(RawSection(name, section_lines.get(name, 0), tuple(entries)))
-    return ParsedFile(path, tuple(sections)), problems
+    return ParsedFile(path, tuple(sections), referenced), problems
+
+
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _references(parser: configparser.ConfigParser) -> frozenset[str]:
+    """The key names that values refer to through ExtendedInterpolation (``$$`` is a literal ``$``)."""
+    names: set[str] = set()
+    for name in [DEFAULTSECT, *parser.sections()]:
+        for _, raw in parser.items(name, raw=True):
+            for ref in _REFERENCE.findall(str(raw or "").replace("$$", "")):
+                names.add(parser.optionxform(ref.split(":")[-1]))
+    return frozenset(names)
 
 
 def _interpolation_message(exc: configparser.InterpolationError) -> str:

@@ -202,8 +202,10 @@ class _Compiler:
         self.warnings: list[str] = []
         self.nested: dict[str, PolicySet] = {}
         self.param_names = {name for cls in strategies.values() for name in strategy_parameters(cls)}
+        self.variables: frozenset[str] = frozenset()
 
     def compile(self, parsed: ParsedFile) -> PolicySet:
+        self.variables = parsed.referenced
         policies = [self._policy(parsed.path, raw) for raw in parsed.sections]
         self._check_chains(policies)
         default = next((p for p in policies if p.name == DEFAULT_POLICY), None)
@@ -258,6 +260,8 @@ class _Compiler:
             convert = _truthy
         if convert is None and entry.key in self.param_names:
             convert = _param_converter(self.strategies, entry.key)
+        if convert is None and entry.key in self.variables:
+            return _BAD  # only a ${variable}'s source: charge-lnd never reads it as a property
         if convert is None:
             known = set(PROPERTIES) | self.param_names
             self.problems.append(f"{here}: unknown key{_suggest(entry.key, known, '')}")
@@ -326,7 +330,7 @@ class _Compiler:
         for key in raw.own_keys():
             if "." in key or key in COMMON_PROPERTIES or key in CIRCUITBREAKER_PROPERTIES or key == "strategy":
                 continue
-            if key not in accepted and key in policy.properties:
+            if key not in accepted and key in policy.properties and key not in self.variables:
                 self.problems.append(
                     f"{policy.where(key)}: strategy '{name}' does not take {key} "
                     f"(it accepts: {', '.join(accepted) or 'no parameters'}; every strategy also reads "

@@ -25,6 +25,7 @@ if _missing:
                 allow_module_level=True)  # fmt: skip
 pytest.importorskip("pyln.testing", reason="pyln-testing is not installed: pip install 'lnlens[dev]'")
 
+from lnlens_cln.convert import channel_from_cln, msat  # noqa: E402
 from lnlens_cln.standin.checks import validate  # noqa: E402
 from pyln.client import RpcError  # noqa: E402 - only once the binaries are known to exist
 from pyln.testing.utils import wait_for  # noqa: E402
@@ -72,6 +73,11 @@ def _fail_at_l2(l1, l3, amount_msat: int, label: str) -> None:
 
 def test_opportunities_on_l2_name_the_drained_channel(node_factory):
     l1, l2, l3, l4 = _network(node_factory)
+    # the HTLC cap the backend reports is what setchannel keeps: lightningd lowers a larger htlcmax to it
+    pc = l2.rpc.listpeerchannels(l3.info["id"])["channels"][0]
+    kept = l2.rpc.setchannel(pc["short_channel_id"], htlcmax=msat(pc["total_msat"]))["channels"][0]
+    assert "warning_htlcmax_too_high" in kept
+    assert channel_from_cln(pc).max_htlc_cap_msat == msat(kept["maximum_htlc_out_msat"])
     for i in range(3):  # settle through l2
         l1.rpc.pay(_invoice(l3, 20_000_000, f"ok-{i}")["bolt11"])
     l4.rpc.pay(_invoice(l3, 850_000_000, "drain")["bolt11"])  # l2→l3 now holds little on our side
