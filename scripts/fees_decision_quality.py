@@ -48,7 +48,8 @@ fee_ppm = {median}
 """
 ARMS = {"none": None, "proportional": PROPORTIONAL, "balance_based": BALANCE, "flow_based": FLOW,
         "revenue_max": REVENUE}  # fmt: skip
-RAILS = {"max_fee_ppm": 5000, "max_step_share": 0.25, "max_step_ppm": 50, "cooldown": "6h", "max_changes_per_day": 2}
+RAILS = {"max_fee_ppm": 5000, "max_step_share": 0.25, "max_step_ppm": 50, "cooldown": "6h", "max_changes_per_day": 2,
+         "charge_lnd_rails": True}  # the same rails for every arm, charge-lnd's proportional included
 
 
 def run_arm(

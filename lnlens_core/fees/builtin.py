@@ -50,6 +50,10 @@ class Static:
         return FeeProposal(update, "static fees from the policy")
 
 
+CHARGE_LND_STRATEGY_NAMES = frozenset(cls.name for cls in (Ignore, Static, *CHARGE_LND_STRATEGIES))
+"""charge-lnd 0.3.1's nine strategies: the engine applies no rails to them unless ``charge_lnd_rails = true``."""
+
+
 @hookimpl
 def register_fee_strategies() -> Sequence[type[FeeStrategy]]:
     return [Ignore, Static, *CHARGE_LND_STRATEGIES, *LNLENS_STRATEGIES]

@@ -25,6 +25,7 @@ from ..errors import ConfigError, StrategyError
 from ..events import FeeUpdatePlanned, FeeUpdateVetoed, StrategyFailed
 from ..lens import Lens
 from .assemble import Assembled, assemble, reads_model
+from .builtin import CHARGE_LND_STRATEGY_NAMES
 from .chargelnd import PolicyEvaluator, PolicyInputs, PolicySet, fee_context, load_policy_file
 from .plan import Plan, PlannedChange
 from .rails import Bounds, ChannelHistory, Rails, apply_rails, guarded_bounds, history_from_journal, rails_from_table
@@ -130,6 +131,11 @@ class FeeEngine:
             bounds = (guarded_bounds(self.rails, ch.channel_id, min_outbound)
                       if ch.channel_id in self.rails.channel_bounds else default_bounds)  # fmt: skip
             out.append(self._rail(change, ch, by_channel.get(str(ch.channel_id), []), now, bounds))
+        free = sum(1 for c in out if c.update is not None and self._without_rails(c))
+        if free:
+            notes.append(f"{free} channel(s) decided by charge-lnd strategies as charge-lnd would: lnlens's rails "
+                         "(steps, floors and ceilings, cooldown, changes per day, hysteresis) apply to them only with "
+                         "charge_lnd_rails = true in [policy]")  # fmt: skip
         plan = Plan(now, self.backend.name, tuple(out), (*notes, *assembled.notes), self.policy_file)
         if emit:
             self._emit(plan, applying)
@@ -192,9 +198,18 @@ class FeeEngine:
         if change.error or change.blocked or change.update is None:
             return change
         history = history_from_journal(rows, now=now) if rows else _NO_HISTORY
-        railed = apply_rails(ch, change.update, self.rails, history, now=now, bounds=bounds)
+        railed = apply_rails(ch, change.update, self.rails, history, now=now, bounds=bounds,
+                             guards_only=self._without_rails(change))  # fmt: skip
         vetoes = tuple(self.lens.vetoes(railed.update, ch)) if railed.update is not None else ()
         return replace(change, update=railed.update, rails=railed.applied, blocked=railed.blocked, vetoes=vetoes)
+
+    def _without_rails(self, change: PlannedChange) -> bool:
+        """A charge-lnd strategy chosen by the file, and the operator did not opt into rails for those."""
+        return (
+            not self.rails.charge_lnd_rails
+            and change.chosen_by == POLICY_FILE
+            and change.strategy in CHARGE_LND_STRATEGY_NAMES
+        )
 
     def _emit(self, plan: Plan, applying: bool) -> None:
         events: list = []

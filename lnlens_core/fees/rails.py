@@ -14,6 +14,10 @@ In order, for one channel:
    a forward's total fee never goes negative;
 5. **hysteresis**: a ppm change smaller than ``min_change_ppm`` is dropped, and so is a change
    reversing the direction of the last one within ``flap_window``.
+
+For charge-lnd's own strategies chosen by the policy file the engine applies only 1 and the
+cool-down after an automatic rollback, unless ``charge_lnd_rails = true``: a charge-lnd file
+makes charge-lnd's updates.
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ class Rails:
     rollback_min_forwards: int = 10
     rollback_alpha: float = 0.05
     rollback_cooldown_s: int = 7 * 86_400
+    charge_lnd_rails: bool = False
+    """Apply these rails to charge-lnd's own strategies too (by default a charge-lnd file decides as charge-lnd)."""
 
     def bounds_for(self, channel_id: ChannelId) -> Bounds:
         extra = self.channel_bounds.get(channel_id)
@@ -136,12 +142,16 @@ def apply_rails(
     now: float,
     min_outbound_ppm: int | None = None,
     bounds: Bounds | None = None,
+    guards_only: bool = False,
 ) -> RailResult:
     """Bring one strategy's update within the rails. Pure: everything it reads is an argument.
 
     :param min_outbound_ppm: our cheapest outbound rate among active channels (inbound guard).
     :param bounds: ``rails.bounds_for(channel)`` with the inbound guard already applied, when
         the caller has it (the engine computes it once per run); computed here otherwise.
+    :param guards_only: only the guards the operator set up explicitly hold (unmanaged channels,
+        the cool-down after an automatic rollback); the update is otherwise passed unchanged
+        (a charge-lnd strategy without ``charge_lnd_rails``).
     """
     if update is None:
         return RailResult(None)
@@ -151,6 +161,9 @@ def apply_rails(
         return RailResult(None)
     if rails.unmanaged_channel(channel):
         return RailResult(None, blocked="unmanaged channel: never touched")
+    if guards_only:
+        wait = _rollback_cooldown(history, rails, now)
+        return RailResult(None, blocked=wait) if wait else RailResult(update)
     wait = _cooldown(history, rails, now)
     if wait:
         return RailResult(None, blocked=wait)
@@ -204,10 +217,17 @@ def _flaps(delta: int, history: ChannelHistory, rails: Rails, now: float) -> boo
     return history.last_fee_direction != 0 and (delta > 0) != (history.last_fee_direction > 0)
 
 
-def _cooldown(history: ChannelHistory, rails: Rails, now: float) -> str | None:
+def _rollback_cooldown(history: ChannelHistory, rails: Rails, now: float) -> str | None:
     if history.rolled_back_time is not None and now - history.rolled_back_time < rails.rollback_cooldown_s:
         until = history.rolled_back_time + rails.rollback_cooldown_s
         return f"cooling down after an automatic rollback (until {until:.0f})"
+    return None
+
+
+def _cooldown(history: ChannelHistory, rails: Rails, now: float) -> str | None:
+    wait = _rollback_cooldown(history, rails, now)
+    if wait:
+        return wait
     if history.last_change_time is not None and now - history.last_change_time < rails.cooldown_s:
         return f"cooldown: last change {now - history.last_change_time:.0f} s ago (< {rails.cooldown_s} s)"
     if history.changes_last_day >= rails.max_changes_per_day:
@@ -297,7 +317,7 @@ def rails_from_table(table: Mapping[str, Any] | None) -> Rails:
                 values[key] = float(raw)
             elif key in _DURATION_KEYS:
                 values[_DURATION_KEYS[key]] = parse_duration(raw)
-            elif key == "auto_rollback":
+            elif key in ("auto_rollback", "charge_lnd_rails"):
                 if not isinstance(raw, bool):
                     raise ValueError("must be true or false")
                 values[key] = raw
@@ -307,7 +327,7 @@ def rails_from_table(table: Mapping[str, Any] | None) -> Rails:
                 values[key] = frozenset(_normalise(x) for x in raw)
             else:
                 accepted = sorted({*_INT_KEYS, *_FLOAT_KEYS, *_DURATION_KEYS, *_BOUND_KEYS, "auto_rollback",
-                                   "unmanaged", "channels", "file"})  # fmt: skip
+                                   "charge_lnd_rails", "unmanaged", "channels", "file"})  # fmt: skip
                 raise ValueError(f"unknown setting (accepted: {', '.join(accepted)})")
         except ValueError as exc:
             problems.append(f"policy.{key}: {exc}")

@@ -138,3 +138,13 @@ def test_only_defined_fields_change_and_ppm_respects_the_delta(current, desired)
             assert name not in fields
     if desired.inbound_fee_ppm is None and desired.inbound_level_ppm is None:
         assert "inbound_fee_ppm" not in fields
+
+
+def test_a_negative_outbound_fee_is_never_sent():
+    """charge-lnd would hand it to lnd's uint32 field and crash; lnlens keeps the current fee with a note."""
+    update, notes = diff(DesiredPolicy(fee_ppm=-5, base_fee_msat=-1, cltv_delta=40))
+    assert update == FeeUpdate(cltv_delta=40)
+    assert notes == [
+        "base_fee_msat -1 not applied: an outbound fee cannot be negative",
+        "fee_ppm -5 not applied: an outbound fee cannot be negative",
+    ]

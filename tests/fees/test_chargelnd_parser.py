@@ -33,7 +33,7 @@ def test_key_before_any_section(harness):
 
 
 def test_line_that_is_neither_header_nor_key(harness):
-    with pytest.raises(ConfigError, match=r"charge.ini:3: not a section header or key = value: oops"):
+    with pytest.raises(ConfigError, match=r"charge.ini:3: not a section header or key = value: 'oops'"):
         harness.load("[a]\nstrategy = ignore\noops\n")
 
 
@@ -286,3 +286,80 @@ def test_a_file_that_is_not_utf8(harness):
     harness.write("[o]\nstrategy = use_config\nconfig_file = latin1.ini\n")
     with pytest.raises(ConfigError, match="latin1.ini: not UTF-8 text"):
         harness.load("[o]\nstrategy = use_config\nconfig_file = latin1.ini\n")
+
+
+def warnings_of(harness, text):
+    path = harness.write(text)
+    report = check_policy_file(path, harness.strategies, base_dir=harness.dir)
+    assert report.problems == ()
+    return path, report.warnings
+
+
+def test_check_warns_about_values_the_engine_clamps(harness):
+    text = """[neg]
+chan.min_ratio = 0.8
+chan.max_ratio = 0.2
+strategy = static
+fee_ppm = -5
+base_fee_msat = -1
+
+[huge]
+chan.min_ratio = 1.5
+strategy = proportional
+min_fee_ppm = 900000
+max_fee_ppm = -10
+max_htlc_msat_ratio = 2
+
+[bare]
+node.max_shared_ratio = -0.1
+strategy = static
+base_fee_msat = 0
+"""
+    path, warnings = warnings_of(harness, text)
+    assert [w.split(": ", 1)[0] for w in warnings] == [
+        f"{path}:17 [bare] strategy",
+        f"{path}:6 [neg] base_fee_msat",
+        f"{path}:5 [neg] fee_ppm",
+        f"{path}:2 [neg] chan.min_ratio",
+        f"{path}:12 [huge] max_fee_ppm",
+        f"{path}:11 [huge] min_fee_ppm",
+        f"{path}:11 [huge] min_fee_ppm",
+        f"{path}:13 [huge] max_htlc_msat_ratio",
+        f"{path}:9 [huge] chan.min_ratio",
+        f"{path}:16 [bare] node.max_shared_ratio",
+    ]
+    assert "90 % of every forward" in warnings[5] and warnings[3].endswith("never matches")
+    assert warnings[0].endswith("static without fee_ppm keeps every channel's current fee rate")
+
+
+def test_check_warns_about_an_empty_file(harness):
+    path, warnings = warnings_of(harness, "# nothing yet\n[DEFAULT]\nfee_ppm = 1\n")
+    assert warnings == (f"{path}: no policies in this file: it never changes a channel",)
+
+
+def test_a_static_section_gets_fee_ppm_from_an_earlier_non_final_one(harness):
+    assert warnings_of(harness, "[all]\nfee_ppm = 5\n\n[s]\nstrategy = static\n")[1] == ()
+
+
+def test_echoed_values_are_cut_to_80_characters(harness):
+    long = "9" * 50 + "x" * 100
+    path, problems = problems_of(harness, f"[a]\nstrategy = static\nfee_ppm = {long}\n{'y' * 120}\n")
+    assert problems == (f"{path}:4: not a section header or key = value: {'y' * 80!r}…",)
+    path, problems = problems_of(harness, f"[a]\nstrategy = static\nfee_ppm = {long}\n")
+    assert problems == (f"{path}:3 [a] fee_ppm: invalid literal for int() with base 10: {long[:80]!r}…",)
+
+
+def test_an_error_never_prints_another_files_contents(harness):
+    secret = harness.dir / "shadow"
+    secret.write_text("root:$6$s3cr3t:19000:0:99999:7:::\n")
+    harness.write(f"[o]\nstrategy = use_config\nconfig_file = {secret}\n")
+    problems = check_policy_file(harness.dir / "charge.ini", harness.strategies, base_dir=harness.dir).problems
+    assert problems == (
+        f"{secret}:1: a key before any [section] header (line not shown: it is another file than the one checked)",
+    )
+    other = harness.dir / "other.ini"
+    other.write_text("[p]\nstrategy = s3cr3t\n\n[q]\nfee_ppm = s3cr3t\n${s3cr3t}\n")
+    harness.write(f"[o]\nstrategy = use_config\nconfig_file = {other}\n\n[l]\nnode.id = file://{secret}\n")
+    report = check_policy_file(harness.dir / "charge.ini", harness.strategies, base_dir=harness.dir)
+    assert report.problems and not any("s3cr3t" in p for p in report.problems + report.warnings)
+    assert report.warnings[0] == f"{secret}:1: not a node id (66 lower-case hex characters), skipped"

@@ -8,7 +8,7 @@ from lnlens_core.domain import FeeUpdate
 from lnlens_core.errors import ConfigError
 from lnlens_core.events import FeeUpdatePlanned, FeeUpdateVetoed, StrategyFailed
 from lnlens_core.fees.plan import emit_commands
-from lnlens_core.fees.rails import Rails, rails_from_table
+from lnlens_core.fees.rails import Bounds, Rails, rails_from_table
 from lnlens_core.fees.strategy import FeeProposal, StrategyChoice
 from lnlens_core.hookspecs import hookimpl
 
@@ -33,10 +33,24 @@ def test_plan_is_pure_and_describes_every_channel(make_engine, node, lens):
 
 
 def test_rails_clamp_the_policy_file(make_engine):
-    rails = Rails(cooldown_s=0, max_step_ppm=10, max_step_share=0.0)
+    rails = Rails(cooldown_s=0, max_step_ppm=10, max_step_share=0.0, charge_lnd_rails=True)
     row = by_id(make_engine("[default]\nstrategy = static\nfee_ppm = 900\n", rails).plan())["800000x1x0"]
     assert row.proposed == FeeUpdate(fee_ppm=900) and row.update == FeeUpdate(fee_ppm=110)
     assert "step limited" in row.rails[0]
+
+
+def test_charge_lnd_strategies_decide_as_charge_lnd_unless_rails_are_asked_for(make_engine):
+    """A charge-lnd file makes charge-lnd's updates on the first run; lnlens's own strategies keep the rails."""
+    rails = Rails(cooldown_s=0, max_step_ppm=10, max_step_share=0.0, bounds=Bounds(max_fee_ppm=500),
+                  unmanaged=frozenset({"800001x2x1"}))  # fmt: skip
+    plan = make_engine("[default]\nstrategy = static\nfee_ppm = 900\ninbound_fee_ppm = -2000\n", rails).plan()
+    row = by_id(plan)["800000x1x0"]
+    assert row.update == row.proposed == FeeUpdate(fee_ppm=900, inbound_fee_ppm=-2000) and row.rails == ()
+    assert by_id(plan)["800001x2x1"].blocked == "unmanaged channel: never touched"  # the operator's list holds
+    assert any("charge_lnd_rails = true" in n for n in plan.notes)
+    own = make_engine("[default]\nstrategy = balance_based\nfee_ppm = 900\n", rails).plan()
+    assert all(abs(c.new.fee_ppm - c.old.fee_ppm) <= 10 for c in own.changes if c.update is not None)
+    assert not any("charge_lnd_rails" in n for n in own.notes)
 
 
 def test_a_plugin_selection_overrides_the_file_and_is_railed_and_vetoed(make_engine, register_plugin, lens):

@@ -45,7 +45,7 @@ def test_the_engine_enforces_the_limits_and_the_holdout(tmp_path):
     """A policy that wants 5,000 ppm everywhere; only the engine's rails and a plugin's veto stop it."""
     policy = tmp_path / "greedy.ini"
     policy.write_text(GREEDY)
-    rails = {"max_fee_ppm": 700, "max_step_ppm": 20, "max_step_share": 0.0, "cooldown": "3h",
+    rails = {"charge_lnd_rails": True, "max_fee_ppm": 700, "max_step_ppm": 20, "max_step_share": 0.0, "cooldown": "3h",
              "max_changes_per_day": 100, "min_change_ppm": 1}  # fmt: skip
     config = LensConfig(data_dir=tmp_path, db_path=tmp_path / "unused.sqlite3", backends={"policy": rails})
     nodes, initial, seen = {}, {}, []

@@ -19,7 +19,7 @@ from lnlens_core.storage import Store  # noqa: E402
 SIM = {"network": "synthetic", "nodes": 80, "seed": 3, "payments_per_hour": 3000}
 # Every channel moves 10 ppm toward 400 per apply, so each apply leaves a visible, known fee.
 POLICY = "[default]\nstrategy = static\nfee_ppm = 400\n"
-RAILS = 'cooldown = "0"\nmax_step_ppm = 10\nmax_step_share = 0.0\n'
+RAILS = 'cooldown = "0"\nmax_step_ppm = 10\nmax_step_share = 0.0\ncharge_lnd_rails = true\n'
 
 
 def _config(tmp_path, sim: dict) -> str:

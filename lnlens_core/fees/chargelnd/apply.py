@@ -10,7 +10,7 @@ the backend cannot set are dropped with a note rather than sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...backend import Capability
@@ -140,7 +140,11 @@ def _drop_unsupported(changes: dict[str, Any], capabilities: frozenset[Capabilit
 
 
 def _outbound(current: ChannelPolicy, desired: DesiredPolicy, changes: dict[str, Any], notes: list[str]) -> int | None:
-    """Outbound base and ppm; returns the new ppm when it changes."""
+    """Outbound base and ppm; returns the new ppm when it changes. A negative outbound fee is never sent."""
+    for name in ("base_fee_msat", "fee_ppm"):
+        if (getattr(desired, name) or 0) < 0:
+            notes.append(f"{name} {getattr(desired, name)} not applied: an outbound fee cannot be negative")
+            desired = replace(desired, **{name: None})
     if desired.base_fee_msat is not None and desired.base_fee_msat != current.base_fee_msat:
         changes["base_fee_msat"] = desired.base_fee_msat
     if desired.fee_ppm is None or desired.fee_ppm == current.fee_ppm:

@@ -20,21 +20,27 @@ COMPAT_MODES = ("lnlens", "strict")
 
 
 def _check(
-    path: Path, strategies: Mapping[str, type[FeeStrategy]], base_dir: Path, stack: tuple[str, ...], strict: bool
+    path: Path,
+    strategies: Mapping[str, type[FeeStrategy]],
+    base_dir: Path,
+    stack: tuple[str, ...],
+    strict: bool,
+    quote: bool = True,
 ) -> tuple[CheckReport, PolicySet | None]:
+    """Check one file; ``quote=False`` for a ``use_config`` file, whose lines and values messages never show."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         return CheckReport((f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",), ()), None
     try:
-        parsed, problems = parse_policy_text(text, str(path))
+        parsed, problems = parse_policy_text(text, str(path), quote=quote)
     except ConfigError as exc:
         return CheckReport(exc.problems, ()), None
 
     def load_nested(file: Path, chain: tuple[str, ...]) -> tuple[CheckReport, PolicySet | None]:
-        return _check(file, strategies, base_dir, chain, strict)
+        return _check(file, strategies, base_dir, chain, strict, quote=False)
 
-    compiler = _Compiler(strategies, base_dir, stack, strict, load_nested)
+    compiler = _Compiler(strategies, base_dir, stack, strict, load_nested, show_values=quote)
     policy_set = compiler.compile(parsed)
     # a key inherited from [DEFAULT] is checked in every section; report each problem once
     unique = tuple(dict.fromkeys(problems + compiler.problems))

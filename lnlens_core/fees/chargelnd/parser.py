@@ -20,7 +20,15 @@ from ...domain import ChannelId
 from ...errors import ConfigError
 from .keys import split_list
 
-__all__ = ["Entry", "RawSection", "ParsedFile", "where", "locate", "parse_policy_text", "read_list_file"]
+__all__ = ["Entry", "RawSection", "ParsedFile", "where", "echo", "locate", "parse_policy_text", "read_list_file"]
+
+ECHO_CHARS = 80
+"""A value or line quoted in a message is cut to this many characters."""
+
+
+def echo(text: str) -> str:
+    """``text`` quoted for a message: its repr, cut to :data:`ECHO_CHARS` characters (``…`` marks the cut)."""
+    return repr(text) if len(text) <= ECHO_CHARS else repr(text[:ECHO_CHARS]) + "…"
 
 DEFAULTSECT = configparser.DEFAULTSECT
 NODE_ID_PATTERN = re.compile(r"^[0-9a-z]{66}$")
@@ -121,28 +129,42 @@ def locate(text: str) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
     return sections, keys
 
 
-def _structural_error(path: str, text: str, exc: configparser.Error) -> ConfigError:
-    if isinstance(exc, configparser.DuplicateOptionError):
+def _structural_error(path: str, text: str, exc: configparser.Error, quote: bool) -> ConfigError:
+    if isinstance(exc, configparser.DuplicateOptionError) and not quote:
+        msg = f"{where(path, exc.lineno, None)}: duplicate key in a section"
+    elif isinstance(exc, configparser.DuplicateSectionError) and not quote:
+        msg = f"{where(path, exc.lineno)}: duplicate section"
+    elif isinstance(exc, configparser.DuplicateOptionError):
         msg = f"{where(path, exc.lineno, exc.section, exc.option)}: duplicate key in this section"
     elif isinstance(exc, configparser.DuplicateSectionError):
         msg = f"{where(path, exc.lineno, exc.section)}: duplicate section"
     elif isinstance(exc, configparser.MissingSectionHeaderError):
-        msg = f"{where(path, exc.lineno)}: a key before any [section] header: {exc.line.strip()!r}"
+        msg = f"{where(path, exc.lineno)}: a key before any [section] header"
+        msg += f": {echo(exc.line.strip())}" if quote else _NOT_SHOWN
     elif isinstance(exc, configparser.ParsingError):
         # configparser keeps repr() of the line; quote the file's own text instead
         lines = text.splitlines()
         return ConfigError(
-            [f"{where(path, n)}: not a section header or key = value: {lines[n - 1].strip()}" for n, _ in exc.errors]
+            [
+                f"{where(path, n)}: not a section header or key = value"
+                + (f": {echo(lines[n - 1].strip())}" if quote else _NOT_SHOWN)
+                for n, _ in exc.errors
+            ]
         )
     else:
-        msg = f"{path}: {exc}"
+        msg = f"{path}: not a policy file" if not quote else f"{path}: {exc}"
     return ConfigError(msg)
 
 
-def parse_policy_text(text: str, path: str) -> tuple[ParsedFile, list[str]]:
+_NOT_SHOWN = " (line not shown: it is another file than the one checked)"
+
+
+def parse_policy_text(text: str, path: str, *, quote: bool = True) -> tuple[ParsedFile, list[str]]:
     """Parse a policy file's text.
 
     :param path: the file name used in messages.
+    :param quote: messages may quote the file's lines (cut to 80 characters); False for a file
+        the operator did not name (``use_config``), whose content is never shown.
     :returns: the file, and the problems found in values (bad interpolation),
         each naming file, line, section and key.
     :raises ConfigError: the file cannot be parsed at all (duplicate section or
@@ -152,7 +174,7 @@ def parse_policy_text(text: str, path: str) -> tuple[ParsedFile, list[str]]:
     try:
         parser.read_string(text, source=path)
     except configparser.Error as exc:
-        raise _structural_error(path, text, exc) from exc
+        raise _structural_error(path, text, exc, quote) from exc
     section_lines, key_lines = locate(text)
     referenced = _references(parser)
     problems: list[str] = []
@@ -165,7 +187,8 @@ def parse_policy_text(text: str, path: str) -> tuple[ParsedFile, list[str]]:
             try:
                 value = parser.get(name, key)
             except configparser.InterpolationError as exc:
-                problems.append(f"{where(path, line, origin, key)}: {_interpolation_message(exc)}")
+                message = _interpolation_message(exc) if quote else "bad ${...} interpolation"
+                problems.append(f"{where(path, line, origin, key)}: {message}")
                 continue
             entries.append(Entry(key, value, line, origin))
         sections.append(RawSection(name, section_lines.get(name, 0), tuple(entries)))
@@ -187,10 +210,12 @@ def _references(parser: configparser.ConfigParser) -> frozenset[str]:
 
 def _interpolation_message(exc: configparser.InterpolationError) -> str:
     if isinstance(exc, configparser.InterpolationMissingOptionError):
-        return f"${{{exc.reference}}} refers to a key that does not exist (write $$ for a literal $)"
+        return f"${{{exc.reference[:ECHO_CHARS]}}} refers to a key that does not exist (write $$ for a literal $)"
     if isinstance(exc, configparser.InterpolationDepthError):
         return "interpolation nests too deeply (a ${...} cycle?)"
-    return f"bad interpolation: {exc.args[0] if exc.args else exc} (write $$ for a literal $)"
+    detail = str(exc.args[0] if exc.args else exc)
+    detail = detail if len(detail) <= ECHO_CHARS else detail[:ECHO_CHARS] + "…"
+    return f"bad interpolation: {detail} (write $$ for a literal $)"
 
 
 def read_list_file(path: Path, kind: str) -> tuple[list[str], list[str]]:
@@ -200,7 +225,8 @@ def read_list_file(path: Path, kind: str) -> tuple[list[str], list[str]]:
     whitespace stripped. Invalid lines are skipped, as charge-lnd does.
 
     :returns: the valid items (channel ids in ``BLOCKxTXxOUT`` form) and one
-        warning per skipped line, naming ``FILE:LINE``.
+        warning per skipped line, naming ``FILE:LINE`` (never its text: a list file
+        may be any file).
     :raises OSError: the file cannot be read.
     """
     items: list[str] = []
@@ -217,10 +243,10 @@ def read_list_file(path: Path, kind: str) -> tuple[list[str], list[str]]:
                 if NODE_ID_PATTERN.match(item):
                     items.append(item)
                 else:
-                    warnings.append(f"{path}:{lineno}: not a node id (66 lower-case hex characters), skipped: {item!r}")
+                    warnings.append(f"{path}:{lineno}: not a node id (66 lower-case hex characters), skipped")
                 continue
             try:
                 items.append(str(ChannelId.parse(item)))
             except ValueError:
-                warnings.append(f"{path}:{lineno}: not a channel id, skipped: {item!r}")
+                warnings.append(f"{path}:{lineno}: not a channel id, skipped")
     return items, warnings

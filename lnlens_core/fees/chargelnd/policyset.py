@@ -33,7 +33,7 @@ from .keys import (
     to_float,
     to_int,
 )
-from .parser import NODE_ID_PATTERN, Entry, ParsedFile, RawSection, read_list_file, where
+from .parser import ECHO_CHARS, NODE_ID_PATTERN, Entry, ParsedFile, RawSection, echo, read_list_file, where
 
 __all__ = ["CriterionSpec", "Policy", "PolicySet", "CheckReport", "DEFAULT_POLICY"]
 
@@ -192,8 +192,10 @@ class _Compiler:
         stack: tuple[str, ...],
         strict: bool,
         load_nested: NestedLoader,
+        show_values: bool = True,
     ) -> None:
         self.strategies = strategies
+        self.show_values = show_values
         self.load_nested = load_nested
         self.strict = strict
         self.base_dir = base_dir
@@ -208,6 +210,10 @@ class _Compiler:
         self.variables = parsed.referenced
         policies = [self._policy(parsed.path, raw) for raw in parsed.sections]
         self._check_chains(policies)
+        if not policies:
+            self.warnings.append(f"{parsed.path}: no policies in this file: it never changes a channel")
+        for policy in policies:
+            self.warnings.extend(clamp_warnings(policy))
         default = next((p for p in policies if p.name == DEFAULT_POLICY), None)
         if default is not None and default.criteria:
             self.warnings.append(f"{default.where()}: [default] applies to every channel; its criteria are ignored")
@@ -247,7 +253,7 @@ class _Compiler:
         try:
             value = self._list(entry, namespace) if criterion.kind == "list" else criterion.convert(entry.value)
         except ValueError as exc:
-            self.problems.append(f"{here}: {exc}")
+            self.problems.append(f"{here}: {self._value_message(exc, entry.value)}")
             return _BAD
         if namespace not in namespaces:
             namespaces.append(namespace)
@@ -269,11 +275,18 @@ class _Compiler:
         try:
             value = convert(entry.value)
         except ValueError as exc:
-            self.problems.append(f"{here}: {exc}")
+            self.problems.append(f"{here}: {self._value_message(exc, entry.value)}")
             return _BAD
         if entry.key == "config_file":
             self._load_nested(value, here)
         return value
+
+    def _value_message(self, exc: ValueError, raw: str) -> str:
+        """A bad value's message: the value cut to 80 characters, or not shown at all for a ``use_config`` file."""
+        text = str(exc)
+        if not self.show_values:
+            return text.split(": ", 1)[0] + " (value not shown: another file than the one checked)"
+        return text.replace(repr(raw), echo(raw)) if len(raw) > ECHO_CHARS else text
 
     def _list(self, entry: Entry, namespace: str) -> frozenset[str]:
         items: set[str] = set()
@@ -291,7 +304,7 @@ class _Compiler:
             elif NODE_ID_PATTERN.match(item):
                 items.add(item)
             else:
-                raise ValueError(f"not a node id (66 lower-case hex characters): {item!r}")
+                raise ValueError(f"not a node id (66 lower-case hex characters): {echo(item)}")
         return frozenset(items)
 
     def _load_nested(self, config_file: str, here: str) -> None:
@@ -324,7 +337,8 @@ class _Compiler:
         cls = self.strategies.get(name)
         if cls is None:
             known = ", ".join(sorted(self.strategies))
-            self.problems.append(f"{policy.where('strategy')}: unknown strategy '{name}' (known: {known})")
+            shown = echo(name) if self.show_values else "(name not shown: another file than the one checked)"
+            self.problems.append(f"{policy.where('strategy')}: unknown strategy {shown} (known: {known})")
             return
         accepted = strategy_parameters(cls)
         for key in raw.own_keys():
@@ -353,6 +367,58 @@ class _Compiler:
                     )
             elif policy.strategy is None:
                 earlier.update(policy.properties)
+            if policy.strategy == "static" and "fee_ppm" not in policy.properties and "fee_ppm" not in earlier:
+                self.warnings.append(
+                    f"{policy.where('strategy')}: static without fee_ppm keeps every channel's current fee rate"
+                )
+
+
+SANE_MAX_PPM = 50_000
+"""Above this (5 % of every forward) a fee rate in a policy file is almost certainly a typo."""
+
+
+def clamp_warnings(policy: Policy) -> list[str]:
+    """Values that load but will not do what they say: clamped, refused by the node, or never matching."""
+    props, out = policy.properties, []
+    for key in ("base_fee_msat", "fee_ppm"):
+        if _number(props.get(key)) and props[key] < 0:
+            out.append(f"{policy.where(key)}: {props[key]} is negative; an outbound fee cannot be, so it is not sent")
+    for key in ("min_fee_ppm", "max_fee_ppm"):
+        if _number(props.get(key)) and props[key] < 0:
+            out.append(f"{policy.where(key)}: {props[key]} is negative; proportional raises a result below 0 to 0")
+    for key in ("fee_ppm", "min_fee_ppm", "max_fee_ppm", "inbound_fee_ppm", "inbound_level_ppm"):
+        value = props.get(key)
+        if _number(value) and abs(value) > SANE_MAX_PPM:
+            out.append(
+                f"{policy.where(key)}: {value} ppm is {abs(value) / 10_000:g} % of every forward "
+                f"(above {SANE_MAX_PPM:,} ppm: a typo?)"
+            )
+    low, high = props.get("min_fee_ppm"), props.get("max_fee_ppm")
+    if _number(low) and _number(high) and low > high:
+        out.append(
+            f"{policy.where('min_fee_ppm')}: min_fee_ppm {low} is above max_fee_ppm {high}; "
+            "proportional then charges more the more local balance a channel has"
+        )
+    ratio = props.get("max_htlc_msat_ratio")
+    if _number(ratio) and not 0 <= ratio <= 1:
+        out.append(f"{policy.where('max_htlc_msat_ratio')}: {ratio} is clamped to 0..1 (and 0 is ignored)")
+    bounds = {(c.criterion.quantity, c.namespace, c.criterion.kind): c for c in policy.criteria}
+    for (quantity, namespace, kind), spec in bounds.items():
+        if kind != "min":
+            continue
+        upper = bounds.get((quantity, namespace, "max"))
+        if upper is not None and _number(spec.value) and _number(upper.value) and spec.value > upper.value:
+            out.append(f"{policy.where(spec.key)}: {spec.value} is above {upper.key} {upper.value}; never matches")
+    for spec in policy.criteria:
+        if spec.criterion.unit != "ratio" or not _number(spec.value):
+            continue
+        if (spec.criterion.kind == "min" and spec.value > 1) or (spec.criterion.kind == "max" and spec.value < 0):
+            out.append(f"{policy.where(spec.key)}: {spec.value} never matches (a ratio lies in 0..1)")
+    return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 _BAD = object()
