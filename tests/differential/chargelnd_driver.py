@@ -20,8 +20,11 @@ import traceback
 def main() -> None:
     with open(sys.argv[1]) as f:
         jobs = json.load(f)
-    sys.stderr = sys.stdout  # charge-lnd's notes and its report, in the order it wrote them
+    out = sys.stdout
     for job in jobs:
+        # charge-lnd's notes and its report on one stream, in the order it wrote them; reset for every run, as
+        # each run's colorama.init() wraps the streams again
+        sys.stdout = sys.stderr = out
         print(f"@@@ start {job['tag']}", flush=True)
         os.chdir(job["cwd"])
         sys.argv = ["charge-lnd", *job["argv"]]

@@ -54,7 +54,7 @@ def simulate():
 
     start = time.time() - HISTORY_S
     node = build(
-        SimSettings(network="mainnet", nodes=100, seed=1, payments_per_hour=8_000), clock=ManualClock(start)
+        SimSettings(network="mainnet", nodes=100, seed=1, payments_per_hour=5_000), clock=ManualClock(start)
     )
     node.run(HISTORY_S)
     node.chain.fee_rate_sat_per_kw(2, time.time() + 3_600)  # the fee walk, drawn to beyond the suite's end
