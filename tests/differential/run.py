@@ -14,6 +14,9 @@ from lnlens_core.config import LensConfig
 from lnlens_core.domain import Channel
 from lnlens_core.errors import ConfigError
 from lnlens_core.fees.api import plan_or_apply
+from lnlens_core.fees.chargelnd import load_policy_file
+from lnlens_core.fees.engine import FeeEngine
+from lnlens_core.fees.rails import rails_from_table
 from lnlens_core.lens import Lens
 from lnlens_core.monitor import HtlcMonitor
 from lnlens_core.plugins import get_plugin_manager
@@ -25,6 +28,8 @@ from .states import MARGIN_S, SPECS, StateSpec, build_state, simulate
 CORPUS = Path(__file__).with_name("corpus")
 CONFIGS = tuple(sorted(CORPUS.glob("*.conf")))
 PATHS = ("lnd", "sim")
+STRICT = "sim-strict"
+"""The simulator path with the files loaded with ``compat = strict`` (charge-lnd's quirks 2, 4 and 5)."""
 
 
 @dataclass
@@ -55,8 +60,9 @@ class Decision:
         return f"{self.state}/{self.config}/{self.channel.channel_id}"
 
 
-def _plans(backend, clock, folder: Path) -> dict[str, dict[str, Any] | str]:
-    """lnlens's plan of every config (or why it refused it), as ``lnlens policy plan --json`` makes it."""
+def _plans(backend, clock, folder: Path, *, strict: bool = False) -> dict[str, dict[str, Any] | str]:
+    """lnlens's plan of every config (or why it refused it), as ``lnlens policy plan --json`` makes it
+    (``strict``: the file loaded with ``compat = strict``, through the engine's own constructor)."""
     folder.mkdir(parents=True, exist_ok=True)
     store = Store(None)
     lens = Lens(LensConfig(data_dir=folder, db_path=folder / "lnlens.sqlite3"), store=store, clock=clock,
@@ -65,7 +71,12 @@ def _plans(backend, clock, folder: Path) -> dict[str, dict[str, Any] | str]:
     out: dict[str, dict[str, Any] | str] = {}
     for config in CONFIGS:
         try:
-            out[config.stem] = plan_or_apply(lens, backend, apply=False, policy_path=config)["plan"]
+            if strict:
+                policies = load_policy_file(config, lens.strategies, compat="strict")
+                engine = FeeEngine(lens, backend, policies=policies, rails=rails_from_table(None))
+                out[config.stem] = engine.plan(emit=False).to_json()
+            else:
+                out[config.stem] = plan_or_apply(lens, backend, apply=False, policy_path=config)["plan"]
         except ConfigError as exc:
             out[config.stem] = str(exc)
     store.close()
@@ -94,6 +105,7 @@ def run_state(base, spec: StateSpec, folder: Path) -> list[Decision]:
             finally:
                 backend.close()
             plans["sim"] = _plans(node, node.clock, folder / name / "sim")
+            plans[STRICT] = _plans(node, node.clock, folder / name / "strict", strict=True)
         runs = collect(proc, fake, jobs)
         late = time.time() - started
         assert late < MARGIN_S, f"charge-lnd ran {late:.0f} s after the state's now: activity windows may differ"
@@ -109,7 +121,7 @@ def run_state(base, spec: StateSpec, folder: Path) -> list[Decision]:
             d = Decision(name, tag, ch, chargelnd_outcome(ch, points[ch.channel_id], run.writes),
                          run.channels.get(cid, ClChannel()), run.exit, policy_fields(ch.local_policy),
                          facts[ch.channel_id])  # fmt: skip
-            for path in PATHS:
+            for path in (*PATHS, STRICT):
                 plan = plans[path][tag]
                 if isinstance(plan, str):
                     d.refused[path], row = plan, None

@@ -23,7 +23,7 @@ import pytest
 from lnlens_core.fees.chargelnd.keys import CRITERIA, PROPERTIES
 
 from .differences import DELIBERATE, differing, explain
-from .run import CONFIGS, CORPUS, PATHS, Decision, run_all
+from .run import CONFIGS, CORPUS, PATHS, STRICT, Decision, run_all
 from .states import WINDOWS_S
 
 STRATEGIES = ("ignore", "ignore_fees", "static", "match_peer", "proportional", "cost", "onchain_fee", "disable",
@@ -42,13 +42,14 @@ def decisions(chargelnd, tmp_path_factory) -> list[Decision]:
 def summary(decisions: list[Decision]) -> dict:
     out: dict = {"decisions": len(decisions), "states": len({d.state for d in decisions}),
                  "configs": len({d.config for d in decisions})}  # fmt: skip
-    for path in PATHS:
+    for path in (*PATHS, STRICT):
         same = sum(1 for d in decisions if d.lnlens[path] == d.charge_lnd)
         before_rails = sum(1 for d in decisions if d.proposed[path] == d.charge_lnd)
         rules = Counter(r.slug if (r := explain(d, path)) else "unexplained"
                         for d in decisions if d.lnlens[path] != d.charge_lnd)  # fmt: skip
         out[path] = {"identical": same, "identical_before_rails": before_rails,
-                     "agreement": round(same / len(decisions), 4), "deliberate": dict(sorted(rules.items()))}  # fmt: skip
+                     "agreement": round(same / len(decisions), 4),
+                     "deliberate": dict(sorted(rules.items()))}  # fmt: skip
     return out
 
 
@@ -91,6 +92,18 @@ def test_each_deliberate_difference_occurs_and_explains_only_differences(decisio
     for path in PATHS:
         hits = [d for d in decisions if d.lnlens[path] != d.charge_lnd and explain(d, path) is rule]
         assert hits, f"row {rule.row} ({rule.name}) never explains a difference on {path}: the corpus misses it"
+
+
+def test_compat_strict_replicates_quirks_4_and_5(decisions):
+    """What rows 4 and 5 explain on the simulator path is exactly what compat = strict gives up."""
+    quirks = {r.row: r for r in DELIBERATE}
+    for d in decisions:
+        rule = explain(d, "sim") if d.lnlens["sim"] != d.charge_lnd else None
+        if rule is not None and rule.row in (4, 5):
+            assert d.lnlens[STRICT] == d.charge_lnd, f"{d.key}: strict still differs ({rule.name})"
+        elif rule is None:
+            assert d.lnlens[STRICT] == d.charge_lnd, f"{d.key}: strict differs where lnlens agrees"
+    assert quirks[4] and quirks[5]
 
 
 def test_the_corpus_covers_every_key_strategy_and_form():
