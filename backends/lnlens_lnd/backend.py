@@ -33,6 +33,7 @@ from .rpc import (
     METHODS,
     MODE_METHODS,
     OPTIONAL_METHODS,
+    OPTIONAL_WRITE_METHODS,
     HtlcStream,
     LndAuthError,
     LndNotFound,
@@ -41,6 +42,7 @@ from .rpc import (
     PermissionReport,
     check_permissions,
     ln,
+    router,
     wallet,
 )
 
@@ -60,15 +62,18 @@ FAR_END = 4_102_444_800  # 2100-01-01T00:00:00Z: the fixed end of every history 
 MAX_PAGE = 50_000  # lnd's documented cap on num_max_events
 INBOUND_FEES_SINCE = (0, 18, 0)
 HTLC_IDS_SINCE = (0, 20, 0)
+CHAN_STATUS_SINCE = (0, 13, 0)
 _FAILED_REASON = {0: "UNKNOWN", 1: "PENDING", 2: "NOT_FOUND", 3: "INTERNAL_ERR", 4: "INVALID_PARAMETER"}
 
 
 def bake_command(mode: str = "apply", save_to: str = "lnlens.macaroon", optional: Sequence[str] = ()) -> str:
     """The ``lncli bakemacaroon`` line granting exactly what lnlens calls in ``mode``, plus the ``optional``
-    methods (names from :data:`~lnlens_lnd.rpc.OPTIONAL_METHODS`) a policy file needs."""
-    unknown = [m for m in optional if m not in OPTIONAL_METHODS]
+    methods (names from :data:`~lnlens_lnd.rpc.OPTIONAL_METHODS`, and in ``apply`` mode
+    :data:`~lnlens_lnd.rpc.OPTIONAL_WRITE_METHODS`) a policy file needs."""
+    known = (*OPTIONAL_METHODS, *(OPTIONAL_WRITE_METHODS if mode == "apply" else ()))
+    unknown = [m for m in optional if m not in known]
     if unknown:
-        raise ValueError(f"not optional methods: {', '.join(unknown)} (optional: {', '.join(OPTIONAL_METHODS)})")
+        raise ValueError(f"not optional methods in {mode} mode: {', '.join(unknown)} (optional: {', '.join(known)})")
     names = (*MODE_METHODS[mode], "CheckMacaroonPermissions", *optional)
     uris = " ".join(f"uri:{METHODS[m].path}" for m in names)
     return f"lncli bakemacaroon --save_to={save_to} --root_key_id=4711 {uris}"
@@ -105,6 +110,21 @@ class LndBackend:
             caps.add(Capability.INBOUND_FEES)
             if settings.accept_positive_inbound_fees:
                 caps.add(Capability.POSITIVE_INBOUND_FEES)
+        self.capability_gaps: dict[Capability, str] = {}
+        """What the node could do but lnlens cannot here, and what to change (the fee plan's notes show it)."""
+        status = METHODS["UpdateChanStatus"]
+        if self.version < CHAN_STATUS_SINCE:
+            self.capability_gaps[Capability.DISABLE_CHANNEL] = (
+                f"lnd {info.version.split()[0]} has no UpdateChanStatus (0.13 and later): channel status changes "
+                "(strategy = disable, re-enabling) are not sent"
+            )
+        elif permissions.checked and permissions.mode == "apply" and "UpdateChanStatus" in permissions.optional_missing:
+            self.capability_gaps[Capability.DISABLE_CHANNEL] = (
+                f"the macaroon does not allow UpdateChanStatus: channel status changes ({status.needed_by}) are not "
+                f"sent; add uri:{status.path} to the bake line"
+            )
+        else:
+            caps.add(Capability.DISABLE_CHANNEL)
         self.capabilities: frozenset[Capability] = frozenset(caps)
         self.history_has_htlc_ids = self.version >= HTLC_IDS_SINCE
         self._funding: dict[ChannelId, tuple[str, list[int]]] = {}
@@ -127,7 +147,8 @@ class LndBackend:
                 report = check_permissions(rpc)
                 if settings.mode == "auto" and report.missing == ("UpdateChannelPolicy",):
                     rpc.restrict("read")
-                    report = replace(report, mode="read", missing=())
+                    reads = tuple(m for m in report.optional_missing if m not in OPTIONAL_WRITE_METHODS)
+                    report = replace(report, mode="read", missing=(), optional_missing=reads)
                     log.info("the macaroon from %s cannot call UpdateChannelPolicy: fee changes will be refused",
                              creds.macaroon_source)  # fmt: skip
                 settings = replace(settings, mode=rpc.mode)
@@ -227,15 +248,41 @@ class LndBackend:
 
         missing = unsupported_fields(update, self.capabilities)
         if missing:
-            raise BackendRejected(
-                f"channel {channel_id}: lnd {self.info.version.split()[0]} cannot set {', '.join(missing)}"
-            )
+            gap = self.capability_gaps.get(Capability.DISABLE_CHANNEL) if "disabled" in missing else None
+            why = gap or f"lnd {self.info.version.split()[0]} cannot set {', '.join(missing)}"
+            raise BackendRejected(f"channel {channel_id}: {why}")
         (channel, raw), *_ = self._channels(channel_id)
-        new = update.apply_to(channel.local_policy)
         txid, _, index = raw.channel_point.partition(":")
+        policy_fields = {k: v for k, v in update.fields_set().items() if k != "disabled"}
+        if policy_fields:
+            self._update_policy(channel_id, channel, update, txid, int(index))
+        if update.disabled is not None:
+            self._update_status(channel_id, update.disabled, txid, int(index))
+        (after, _), *_ = self._channels(channel_id)
+        return after.local_policy
+
+    def _update_status(self, channel_id: ChannelId, disabled: bool, txid: str, index: int) -> None:
+        """routerrpc UpdateChanStatus, as charge-lnd: DISABLE or ENABLE; an ENABLE lnd refuses is retried as AUTO
+        (lnd re-enables the channel itself once it is usable)."""
+        point = router.ChanPoint(funding_txid_str=txid, output_index=index)
+        action = router.DISABLE if disabled else router.ENABLE
+        try:
+            self._rpc.call("UpdateChanStatus", router.UpdateChanStatusRequest(chan_point=point, action=action))
+        except LndAuthError:
+            raise
+        except BackendRejected as exc:
+            if disabled:
+                raise type(exc)(f"channel {channel_id}: {exc}") from None
+            try:
+                self._rpc.call("UpdateChanStatus", router.UpdateChanStatusRequest(chan_point=point, action=router.AUTO))
+            except BackendRejected as again:
+                raise type(again)(f"channel {channel_id}: {again}") from None
+
+    def _update_policy(self, channel_id: ChannelId, channel: Channel, update: FeeUpdate, txid: str, index: int) -> None:
+        new = update.apply_to(channel.local_policy)
         # Not a patch: lnd writes base and rate even when omitted, so the current values are always resent.
         request = ln.PolicyUpdateRequest(
-            chan_point=ln.ChannelPoint(funding_txid_str=txid, output_index=int(index)),
+            chan_point=ln.ChannelPoint(funding_txid_str=txid, output_index=index),
             base_fee_msat=new.base_fee_msat,
             fee_rate_ppm=new.fee_ppm,
             time_lock_delta=new.cltv_delta,
@@ -256,8 +303,6 @@ class LndBackend:
                 f"{_FAILED_REASON.get(f.reason, f.reason)}: {f.update_error}" for f in response.failed_updates
             )
             raise BackendRejected(f"channel {channel_id}: lnd refused the policy update ({reasons})")
-        (after, _), *_ = self._channels(channel_id)
-        return after.local_policy
 
     # -- optional inputs of the fee engine (lnlens_core/fees/assemble.py) ----------------------
     # Each needs a permission the least-privilege macaroon leaves out unless a policy uses it; without it the call

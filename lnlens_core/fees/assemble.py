@@ -75,6 +75,8 @@ def _environment(
                 synced = bool(fetch())
             except BackendError as exc:
                 notes.append(f"chain sync unknown ({exc}): onchain.synced_to_chain never matches")
+    # What the node could do with another permission or version, and what to change (LND: UpdateChanStatus).
+    notes.extend(str(why) for why in (getattr(backend, "capability_gaps", None) or {}).values())
     return PolicyEnvironment(node=node, capabilities=backend.capabilities, now=now, onchain_fee_rates=rates,
                              synced_to_chain=synced)  # fmt: skip
 

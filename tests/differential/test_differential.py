@@ -60,11 +60,7 @@ def test_every_config_runs_in_both(decisions):
     assert not refused, f"lnlens refuses configs charge-lnd accepts: {refused}"
 
 
-OPEN = pytest.mark.xfail(strict=True, reason="issue 13, open on wt-J1: the LND backend cannot enable or disable a "
-                         "channel (routerrpc UpdateChanStatus)")
-
-
-@pytest.mark.parametrize("path", [pytest.param("lnd", marks=OPEN), "sim"])
+@pytest.mark.parametrize("path", PATHS)
 def test_every_decision_agrees_or_differs_deliberately(decisions, path):
     unexplained = [d for d in decisions if d.lnlens[path] != d.charge_lnd and explain(d, path) is None]
     lines = [
@@ -80,7 +76,6 @@ def test_every_decision_agrees_or_differs_deliberately(decisions, path):
     )
 
 
-@OPEN
 def test_the_lnd_and_simulator_paths_decide_alike(decisions):
     apart = [d.key for d in decisions if d.lnlens["lnd"] != d.lnlens["sim"] and d.facts["in_graph"]]
     assert not apart, f"lnlens decides differently through LND and the simulator on {len(apart)}: {apart[:10]}"

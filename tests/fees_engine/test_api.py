@@ -14,7 +14,8 @@ A = ChannelId.parse("800000x1x0")
 def configured(lens, tmp_path, text=STATIC, rails=None):
     path = tmp_path / "policy.ini"
     path.write_text(text)
-    lens.config = replace(lens.config, policy_path=path, backends={"policy": rails or {"cooldown": "1h", "charge_lnd_rails": True}})
+    rails = rails or {"cooldown": "1h", "charge_lnd_rails": True}
+    lens.config = replace(lens.config, policy_path=path, backends={"policy": rails})
     return lens
 
 

@@ -92,8 +92,11 @@ def test_no_raw_channel_or_stub_is_reachable(connect):
             "GetNodeInfo",
             "EstimateFee",
             "GetTransactions",
+            # the optional write: channel status (apply mode only)
+            "UpdateChanStatus",
         )
     }
+    assert "UpdateChanStatus" not in connect("read")._rpc.allowed
 
 
 def test_the_client_sends_exactly_one_hex_macaroon(fake, connect):

@@ -26,7 +26,10 @@ def test_readme_bake_command_grants_exactly_what_lnlens_calls():
 
 
 def test_readme_lists_every_optional_permission_with_the_keys_that_need_it():
-    from lnlens_lnd.rpc import METHODS, OPTIONAL_METHODS
+    from lnlens_lnd.rpc import METHODS, OPTIONAL_METHODS, OPTIONAL_WRITE_METHODS
+
+    for name in OPTIONAL_WRITE_METHODS:  # the optional write is explained in its own paragraph
+        assert f"`uri:{METHODS[name].path}` to the end of the bake line" in _section()
 
     rows = re.findall(r"^\| `uri:(\S+)` \| (.+?) \|", _section(), re.MULTILINE)
     assert [path for path, _ in rows] == [METHODS[m].path for m in OPTIONAL_METHODS]

@@ -9,6 +9,7 @@ from lnlens_lnd.backend import build_backend
 from lnlens_lnd.testing import READONLY, minimal_ops
 
 from lnlens_core.cli import main
+from lnlens_core.domain import FeeUpdate
 from lnlens_core.fees.journal import policy_from_json
 from lnlens_core.storage import Store
 
@@ -124,3 +125,42 @@ def test_lnd_run_logs_a_plan_note_once(fake, tmp_path, Daemon):
     assert daemon.stop() == 0, daemon.text
     said = [line for line in daemon.text.splitlines() if "fee policy: " in line and "GetNodeInfo" in line]
     assert len(said) == 1 and said[0].startswith("WARNING") and "node.min_channels" in said[0], daemon.text
+
+
+STATUS = "[off]\nchan.id = {off}\nstrategy = disable\n\n[default]\nstrategy = ignore_fees\n"
+
+
+def _status_config(tmp_path, fake, mac) -> tuple[str, str, str, str]:
+    """A policy that disables one channel and re-enables (ignore_fees) another one the node has disabled."""
+    off, on = (str(c.channel_id) for c in fake.node.list_channels()[:2])
+    fake.node.set_channel_policy(fake.node.list_channels()[1].channel_id, FeeUpdate(disabled=True))
+    config = _config(tmp_path, fake, mac, dry_run=False)
+    (tmp_path / "policy.ini").write_text(STATUS.format(off=off))
+    return config, str(tmp_path / "db.sqlite3"), off, on
+
+
+def test_disable_and_re_enable_through_update_chan_status(fake, tmp_path, capsys):
+    """charge-lnd's channel status on lnd: routerrpc UpdateChanStatus, with the optional permission baked in."""
+    mac = fake.write_macaroon("status.macaroon", minimal_ops("apply", optional=["UpdateChanStatus"]))
+    config, db, off, on = _status_config(tmp_path, fake, mac)
+    before = len(fake.calls)
+    assert main(["--config", config, "--db", db, "policy", "apply", "--backend", "lnd", "--confirm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {r["short_channel_id"]: r["state"] for r in out["results"]} == {off: "verified", on: "verified"}
+    status = {str(c.channel_id): c.local_policy.disabled for c in fake.node.list_channels()}
+    assert (status[off], status[on]) == (True, False)
+    sent = fake.calls[before:]
+    assert sent.count("/routerrpc.Router/UpdateChanStatus") == 2
+    assert "/lnrpc.Lightning/UpdateChannelPolicy" not in sent  # a status change alone sends no policy update
+
+
+def test_without_the_status_permission_the_plan_names_the_uri(fake, tmp_path, capsys):
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config, db, off, on = _status_config(tmp_path, fake, mac)
+    assert main(["--config", config, "--db", db, "policy", "plan", "--backend", "lnd", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert any("add uri:/routerrpc.Router/UpdateChanStatus to the bake line" in n for n in plan["notes"])
+    rows = {c["short_channel_id"]: c for c in plan["channels"]}
+    assert rows[off]["changes"] == {}
+    assert "disabled -> True not applied: this backend cannot set it" in rows[off]["notes"]
+    assert rows[on]["changes"] == {}

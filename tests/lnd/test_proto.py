@@ -48,13 +48,13 @@ def test_only_messages_are_generated_and_nothing_leaks_onto_sys_path():
 
 def test_service_paths_match_lnd():
     from lnlens_lnd._proto import lightning_pb2, router_pb2, walletkit_pb2
-    from lnlens_lnd.testing.auth import SERVED
+    from lnlens_lnd.rpc import METHODS
 
     lightning = lightning_pb2.DESCRIPTOR.services_by_name["Lightning"]
     router = router_pb2.DESCRIPTOR.services_by_name["Router"]
     walletkit = walletkit_pb2.DESCRIPTOR.services_by_name["WalletKit"]
     paths = {f"/{s.full_name}/{m.name}" for s in (lightning, router, walletkit) for m in s.methods}
-    assert paths == {m.path for m in SERVED.values()}  # what lnlens calls, and the fake serves to charge-lnd
+    assert paths == {m.path for m in METHODS.values()}
     # A few field numbers lnd uses, straight from the descriptors (REFERENCE.md B2).
     fields = lightning_pb2.DESCRIPTOR.message_types_by_name
     assert fields["PolicyUpdateRequest"].fields_by_name["inbound_fee"].number == 10

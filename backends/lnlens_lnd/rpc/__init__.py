@@ -15,7 +15,18 @@ macaroon allows (:mod:`.permissions`).
 
 from .client import HtlcStream, LndRpc
 from .errors import LndAuthError, LndNotFound, MethodRefused, translate
-from .methods import EXCESS_PROBES, METHODS, MODE_METHODS, OPTIONAL_METHODS, Method, grpc, ln, router, wallet
+from .methods import (
+    EXCESS_PROBES,
+    METHODS,
+    MODE_METHODS,
+    OPTIONAL_METHODS,
+    OPTIONAL_WRITE_METHODS,
+    Method,
+    grpc,
+    ln,
+    router,
+    wallet,
+)
 from .permissions import PermissionReport, check_permissions
 
 __all__ = [
@@ -25,6 +36,7 @@ __all__ = [
     "METHODS",
     "MODE_METHODS",
     "OPTIONAL_METHODS",
+    "OPTIONAL_WRITE_METHODS",
     "MethodRefused",
     "LndAuthError",
     "LndNotFound",

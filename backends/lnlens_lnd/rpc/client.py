@@ -15,13 +15,14 @@ from typing import Any
 
 from ..connection import Credentials
 from .errors import MethodRefused, translate
-from .methods import METHODS, MODE_METHODS, OPTIONAL_METHODS, grpc
+from .methods import METHODS, MODE_METHODS, OPTIONAL_METHODS, OPTIONAL_WRITE_METHODS, grpc
 
 __all__ = ["LndRpc", "HtlcStream"]
 
 
 def _allowlist(mode: str) -> frozenset[str]:
-    return frozenset((*MODE_METHODS[mode], "CheckMacaroonPermissions", *OPTIONAL_METHODS))
+    writes = OPTIONAL_WRITE_METHODS if mode == "apply" else ()
+    return frozenset((*MODE_METHODS[mode], "CheckMacaroonPermissions", *OPTIONAL_METHODS, *writes))
 
 
 class HtlcStream:

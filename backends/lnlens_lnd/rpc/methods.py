@@ -25,7 +25,10 @@ from .._proto import lightning_pb2 as ln  # noqa: E402 - after the extra check, 
 from .._proto import router_pb2 as router  # noqa: E402
 from .._proto import walletkit_pb2 as wallet  # noqa: E402
 
-__all__ = ["Method", "METHODS", "MODE_METHODS", "OPTIONAL_METHODS", "EXCESS_PROBES", "grpc", "ln", "router", "wallet"]
+__all__ = [
+    "Method", "METHODS", "MODE_METHODS", "OPTIONAL_METHODS", "OPTIONAL_WRITE_METHODS", "EXCESS_PROBES", "grpc", "ln",
+    "router", "wallet",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,11 @@ METHODS: dict[str, Method] = {
         _L + "GetTransactions", ln.GetTransactionsRequest, ln.TransactionDetails, "onchain:read",
         needed_by="strategy = cost",
     ),  # fmt: skip
+    # charge-lnd's channel status: `strategy = disable`, and every other strategy re-enables a disabled channel.
+    "UpdateChanStatus": Method(
+        _R + "UpdateChanStatus", router.UpdateChanStatusRequest, router.UpdateChanStatusResponse, "offchain:write",
+        needed_by="strategy = disable, and re-enabling a disabled channel (every strategy but ignore)",
+    ),  # fmt: skip
 }
 
 _READ = ("GetInfo", "ListChannels", "FeeReport", "ForwardingHistory", "GetChanInfo", "SubscribeHtlcEvents")
@@ -81,6 +89,9 @@ MODE_METHODS: dict[str, tuple[str, ...]] = {"read": _READ, "apply": (*_READ, "Up
 
 OPTIONAL_METHODS: tuple[str, ...] = ("GetNodeInfo", "EstimateFee", "GetTransactions")
 """Read-only calls only some policy keys need (``Method.needed_by``); always on the client's allowlist."""
+
+OPTIONAL_WRITE_METHODS: tuple[str, ...] = ("UpdateChanStatus",)
+"""Writes only some policy files need; on the allowlist in ``apply`` mode only, never a reason to stop."""
 
 # Methods lnlens never calls; if the macaroon could, it holds more than lnlens needs.
 # (method, lnd's default permissions for it, what it would let a thief do, is it a write)

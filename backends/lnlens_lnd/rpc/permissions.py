@@ -8,7 +8,7 @@ from lnlens_core.errors import BackendRejected
 
 from .client import LndRpc
 from .errors import LndAuthError
-from .methods import EXCESS_PROBES, METHODS, MODE_METHODS, OPTIONAL_METHODS, ln
+from .methods import EXCESS_PROBES, METHODS, MODE_METHODS, OPTIONAL_METHODS, OPTIONAL_WRITE_METHODS, ln
 
 __all__ = ["PermissionReport", "check_permissions"]
 
@@ -71,9 +71,10 @@ def check_permissions(rpc: LndRpc) -> PermissionReport:
     :raises LndAuthError: lnd does not accept the macaroon at all (wrong node, expired).
     """
     needed = MODE_METHODS[rpc.mode]
+    optional = (*OPTIONAL_METHODS, *(OPTIONAL_WRITE_METHODS if rpc.mode == "apply" else ()))
     methods: dict[str, bool] = {}
     try:
-        for name in (*needed, *OPTIONAL_METHODS):
+        for name in (*needed, *optional):
             methods[METHODS[name].path] = _allows(rpc, METHODS[name].path, (METHODS[name].permission,))
     except LndAuthError as exc:
         if "does not allow CheckMacaroonPermissions" not in str(exc):
@@ -87,7 +88,7 @@ def check_permissions(rpc: LndRpc) -> PermissionReport:
             ),
         )
     missing = tuple(name for name in needed if not methods[METHODS[name].path])
-    optional_missing = tuple(name for name in OPTIONAL_METHODS if not methods[METHODS[name].path])
+    optional_missing = tuple(name for name in optional if not methods[METHODS[name].path])
     excess, write = [], False
     probes = list(EXCESS_PROBES)
     if rpc.mode == "read":

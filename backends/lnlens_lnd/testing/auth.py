@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lnlens_core.extras import require
 
-from ..rpc import EXCESS_PROBES, METHODS, MODE_METHODS, Method, grpc, router
+from ..rpc import EXCESS_PROBES, METHODS, MODE_METHODS, grpc
 
 if TYPE_CHECKING:
     from .server import FakeLnd
@@ -21,18 +21,9 @@ _ENTITIES = ("onchain", "offchain", "address", "message", "peers", "info", "invo
 READONLY = frozenset(f"{e}:read" for e in _ENTITIES)
 ADMIN = READONLY | {f"{e}:write" for e in _ENTITIES} | {"macaroon:generate"}
 
-# What the fake serves: the methods lnlens calls, and the ones other clients of lnd (charge-lnd) call.
-SERVED: dict[str, Method] = {
-    "UpdateChanStatus": Method(
-        "/routerrpc.Router/UpdateChanStatus", router.UpdateChanStatusRequest, router.UpdateChanStatusResponse,
-        "offchain:write",
-    ),
-    **METHODS,
-}
-
-# lnd's default permissions for the methods the fake serves and the ones lnlens's start check probes.
+# lnd's default permissions for the methods lnlens calls and the ones its start check probes.
 DEFAULT_PERMS: dict[str, tuple[str, ...]] = {
-    **{m.path: (m.permission,) for m in SERVED.values()},
+    **{m.path: (m.permission,) for m in METHODS.values()},
     **{path: perms for path, perms, _, _ in EXCESS_PROBES},
 }
 

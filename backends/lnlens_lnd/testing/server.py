@@ -13,8 +13,8 @@ from typing import Any
 from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
 
 from ..connection import LndSettings
-from ..rpc import grpc
-from .auth import SERVED, FakeMacaroons, _Auth, make_tls_cert
+from ..rpc import METHODS, grpc
+from .auth import FakeMacaroons, _Auth, make_tls_cert
 from .onchain import WalletKit
 from .servicers import _END, _Lightning, _ns, _Router, htlc_messages
 
@@ -92,7 +92,7 @@ class FakeLnd:
         }
         for service, impl in handlers.items():
             methods = {}
-            for m in SERVED.values():
+            for m in METHODS.values():
                 if not m.path.startswith(f"/{service}/"):
                     continue
                 name = m.path.rsplit("/", 1)[1]

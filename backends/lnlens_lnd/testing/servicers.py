@@ -314,19 +314,24 @@ class _Router:
         self.fake = fake
 
     def UpdateChanStatus(self, request, context):  # noqa: N802
-        """lnd's manual enable/disable: DISABLE holds until ENABLE or AUTO; enabling needs an active channel."""
+        """ENABLE or DISABLE our direction of a channel (the simulator's policy ``disabled``); AUTO enables an
+        active channel. lnd refuses a manual ENABLE of an inactive channel; before 0.13 the method does not exist."""
         fake = self.fake
+        if fake.version_tuple() < (0, 13, 0):
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "unknown method UpdateChanStatus for service routerrpc.Router")
         fake.record_write("UpdateChanStatus", request, context)
         with fake.lock:
             target = _channel_by_point(fake, request.chan_point)
-            if target is None:
+            channel = next((c for c in fake.node.list_channels() if c.channel_id == target), None)
+            if channel is None:
                 context.abort(grpc.StatusCode.UNKNOWN, "unable to find channel")
-            channel = next(c for c in fake.node.list_channels() if c.channel_id == target)
-            disable = request.action == router.DISABLE
-            if not disable and not channel.active:
-                context.abort(grpc.StatusCode.UNKNOWN, "unable to enable channel which is not currently active")
-            if not fake.frozen and channel.local_policy.disabled != disable:
-                fake.node.set_channel_policy(target, FeeUpdate(disabled=disable))
+            if request.action == router.ENABLE and not channel.active:
+                context.abort(grpc.StatusCode.UNKNOWN, "channel is not active, cannot enable it manually")
+            disabled = request.action == router.DISABLE
+            if not disabled and request.action == router.AUTO and not channel.active:
+                return router.UpdateChanStatusResponse()
+            if not fake.frozen:
+                fake.node.set_channel_policy(channel.channel_id, FeeUpdate(disabled=disabled))
         return router.UpdateChanStatusResponse()
 
     def SubscribeHtlcEvents(self, request, context):  # noqa: N802
