@@ -49,6 +49,11 @@ def test_seeded_facts_reach_list_channels_and_the_graph(node, fake):
             rpc.call("GetChanInfo", ln.ChanInfoRequest(chan_id=last.to_int()))
         reported = {f.chan_id for f in rpc.call("FeeReport").channel_fees}
         assert last.to_int() not in reported and first.to_int() in reported  # lnd's FeeReport walks its graph
+        txid, index = fake.chan_point(last)
+        update = ln.PolicyUpdateRequest(chan_point=ln.ChannelPoint(funding_txid_str=txid, output_index=index),
+                                        fee_rate_ppm=5, time_lock_delta=80)  # fmt: skip
+        (failed,) = rpc.call("UpdateChannelPolicy", update).failed_updates
+        assert (failed.reason, failed.update_error) == (2, "unable to find channel")  # NOT_FOUND, as lnd
     finally:
         rpc.close()
 

@@ -81,8 +81,10 @@ def _in_graph(node, channel_id: ChannelId) -> bool:
 
 
 def _channel_by_point(fake: FakeLnd, point) -> ChannelId | None:
+    """The channel at ``point``, as lnd's policy and status updates find it: in the graph (None: not there)."""
     wanted = (point.funding_txid_str, point.output_index)
-    return next((c.channel_id for c in fake.node.list_channels() if fake.chan_point(c.channel_id) == wanted), None)
+    return next((c.channel_id for c in fake.node.list_channels()
+                 if fake.chan_point(c.channel_id) == wanted and _in_graph(fake.node, c.channel_id)), None)  # fmt: skip
 
 
 def _routing(policy) -> Any:
