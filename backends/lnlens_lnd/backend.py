@@ -264,7 +264,7 @@ class LndBackend:
     def _update_status(self, channel_id: ChannelId, disabled: bool, txid: str, index: int) -> None:
         """routerrpc UpdateChanStatus, as charge-lnd: DISABLE or ENABLE; an ENABLE lnd refuses is retried as AUTO
         (lnd re-enables the channel itself once it is usable)."""
-        point = router.ChanPoint(funding_txid_str=txid, output_index=index)
+        point = ln.ChannelPoint(funding_txid_str=txid, output_index=index)
         action = router.DISABLE if disabled else router.ENABLE
         try:
             self._rpc.call("UpdateChanStatus", router.UpdateChanStatusRequest(chan_point=point, action=action))

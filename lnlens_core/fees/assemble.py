@@ -17,22 +17,58 @@ message (which names what to add), on-chain criteria keep their channels with an
 error, and ``cost`` keeps its channels with that error rather than guessing 1 ppm.
 After the first failure a method is not called again in the run (it would fail alike).
 Which backend offers which is tabled in docs/FEES.md.
+
+``onchain.synced_to_chain`` waits as charge-lnd does: while the node says it is not synced,
+it asks again once a second (on the engine's clock) for up to :data:`SYNC_WAIT_S`, logging
+its progress, and is false only if the node never reports synced.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backend import NodeBackend
+from ..clock import Clock
 from ..domain import Channel, ChannelId, ChannelPolicy, NodeInfo
 from ..errors import BackendError
 from ..storage import Store
 from .chargelnd import ActivityStats, PolicyEnvironment, PolicyInputs, PolicySet, activity_by_channel
 from .signals import FEE_HISTORY_S, SIGNAL_WINDOW_S, ChannelSignals, ModelPrediction, compute_signals, fee_epochs
 
-__all__ = ["Assembled", "assemble"]
+__all__ = ["Assembled", "assemble", "wait_for_sync", "SYNC_WAIT_S"]
+
+log = logging.getLogger(__name__)
+
+SYNC_WAIT_S = 300
+"""charge-lnd 0.3.1 polls GetInfo once a second for up to 5 minutes before it calls a node not synced."""
+SYNC_PROGRESS_S = 30
+"""How often the wait says how long it has waited."""
+
+
+def wait_for_sync(fetch: Callable[[], bool], clock: Clock, *, timeout_s: float = SYNC_WAIT_S) -> tuple[bool, float]:
+    """Ask ``fetch`` once a second until it says synced or ``timeout_s`` have passed, as charge-lnd does.
+
+    :returns: whether the node reported synced, and how long the wait took (seconds on ``clock``).
+    """
+    start = clock.now()
+    if fetch():
+        return True, 0.0
+    log.warning("the node is not synced to the chain: asking again every second for up to %d s (as charge-lnd "
+                "does) before onchain.synced_to_chain counts it as not synced", timeout_s)  # fmt: skip
+    next_report = SYNC_PROGRESS_S
+    while (waited := clock.now() - start) < timeout_s:
+        clock.sleep(1.0)
+        waited = clock.now() - start
+        if fetch():
+            log.warning("the node is synced to the chain after %.0f s", waited)
+            return True, waited
+        if waited >= next_report:
+            log.warning("still not synced to the chain after %.0f s of %d s", waited, timeout_s)
+            next_report += SYNC_PROGRESS_S
+    return False, waited
 
 
 @dataclass(slots=True)
@@ -51,7 +87,13 @@ def _optional(backend: NodeBackend, name: str) -> Callable[..., Any] | None:
 
 
 def _environment(
-    backend: NodeBackend, node: NodeInfo, needs: frozenset[str], targets: set[int], now: float, notes: list[str]
+    backend: NodeBackend,
+    node: NodeInfo,
+    needs: frozenset[str],
+    targets: set[int],
+    now: float,
+    notes: list[str],
+    clock: Clock | None = None,
 ) -> PolicyEnvironment:
     rates: dict[int, float] = {}
     if targets:
@@ -72,7 +114,13 @@ def _environment(
             notes.append(f"backend {backend.name} does not report chain sync: onchain.synced_to_chain never matches")
         else:
             try:
-                synced = bool(fetch())
+                if clock is None:
+                    synced = bool(fetch())
+                else:
+                    synced, waited = wait_for_sync(lambda: bool(fetch()), clock)
+                    if waited:
+                        state = "synced" if synced else "still not synced, so onchain.synced_to_chain is false"
+                        notes.append(f"waited {waited:.0f} s for the node to sync to the chain: {state}")
             except BackendError as exc:
                 notes.append(f"chain sync unknown ({exc}): onchain.synced_to_chain never matches")
     # What the node could do with another permission or version, and what to change (LND: UpdateChanStatus).
@@ -100,12 +148,16 @@ def assemble(
     strategies: Mapping[str, type] | None = None,
     predictions: Mapping[ChannelId, ModelPrediction] | None = None,
     signal_window_s: int = SIGNAL_WINDOW_S,
+    clock: Clock | None = None,
 ) -> Assembled:
-    """Everything the evaluator and the strategies read for ``channels``, fetched once."""
+    """Everything the evaluator and the strategies read for ``channels``, fetched once.
+
+    :param clock: waits for chain sync on it (:func:`wait_for_sync`); None asks the node once.
+    """
     notes: list[str] = []
     needs = policies.required_inputs() if policies is not None else frozenset({"peer_policy", "peer_channels"})
     targets = policies.conf_targets() if policies is not None else set()
-    env = _environment(backend, node, needs, targets, now, notes)
+    env = _environment(backend, node, needs, targets, now, notes, clock)
     by_peer: dict[str, list[Channel]] = {}
     for ch in channels:
         by_peer.setdefault(ch.peer_id, []).append(ch)

@@ -117,7 +117,7 @@ class FeeEngine:
             notes = [why] if why else []
         assembled = assemble(self.backend, self.lens.store, chosen, self.policies, node=node, now=now,
                              want_signals=True, strategies=self.lens.strategies,
-                             predictions=predictions)  # fmt: skip
+                             predictions=predictions, clock=self.lens.clock)  # fmt: skip
         active = [c.local_policy.fee_ppm for c in channels if c.active and not c.local_policy.disabled]
         min_outbound = min(active) if active else None
         journal = self.lens.store.journal(states=("applied", "verified", "rolled_back"))

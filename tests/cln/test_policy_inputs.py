@@ -31,6 +31,14 @@ def test_peer_size_comes_from_gossip_about_the_peer(standin):
     assert backend.peer_node_stats("02" + "00" * 32) is None
 
 
+def test_the_htlc_cap_comes_from_listpeerchannels(standin):
+    """Core Lightning's backend reports the largest htlcmax setchannel keeps; the simulator's channels agree."""
+    sim = {c.channel_id: c for c in standin.node.list_channels()}
+    for channel in standin.backend().list_channels():
+        assert channel.max_htlc_cap_msat == sim[channel.channel_id].max_htlc_cap_msat
+        assert channel.min_htlc_floor_msat is None  # lightningd raises a too-low htlcmin itself
+
+
 def test_sync_and_fee_estimates(standin):
     backend = standin.backend()
     node, now = standin.node, standin.node.clock.now()

@@ -92,7 +92,7 @@ DELIBERATE: tuple[Deliberate, ...] = (
     Deliberate(7, "0/0 ratios", lambda d, p: _said(d, "division by zero")),
     Deliberate(16, "cost of a batch open", _batch_cost),
     Deliberate(20, "unknown peer policy", _peer_policy_unknown),
-    Deliberate(24, "channel missing from the graph", lambda d, p: not d.facts["in_graph"]),
+    Deliberate(26, "channel missing from the graph", lambda d, p: not d.facts["in_graph"]),
 )
 
 

@@ -203,3 +203,26 @@ def test_plugin_and_file_strategies_read_the_same_context(make_engine, register_
     assert engine.plan(only=one).changes[0].chosen_by == "policy-file"
     assert seen["plugin"] == seen["file"]
     assert seen["file"].peer_channels[0].channel_id == one and seen["file"].node.alias
+
+
+SYNCED = "[synced]\nonchain.synced_to_chain = true\nstrategy = static\nfee_ppm = 7\n\n[default]\nstrategy = ignore\n"
+
+
+@pytest.mark.parametrize(("synced_after_s", "matches"), [(60, True), (None, False)])
+def test_synced_to_chain_waits_as_charge_lnd_does(make_engine, node, lens, caplog, synced_after_s, matches):
+    """charge-lnd polls once a second for up to 5 minutes: a node that syncs a minute later still counts as synced."""
+    start, asked = lens.clock.now(), []
+
+    def synced_to_chain():
+        asked.append(lens.clock.now() - start)
+        return synced_after_s is not None and lens.clock.now() - start >= synced_after_s
+
+    node.synced_to_chain = synced_to_chain
+    with caplog.at_level("WARNING"):
+        plan = make_engine(SYNCED).plan()
+    assert (by_id(plan)["800000x1x0"].policy == "synced") is matches
+    assert asked == [float(s) for s in range(0, (synced_after_s or 300) + 1)]  # once a second, on the clock
+    waited = synced_after_s or 300
+    assert any(f"waited {waited} s for the node to sync" in n for n in plan.notes)
+    assert "not synced to the chain: asking again every second" in caplog.text
+    assert "still not synced to the chain after 30 s of 300 s" in caplog.text

@@ -130,7 +130,9 @@ class SimLightningRpc:
             "channel_id": f"{ch.channel_id.to_int():064x}", "private": ch.private,
             "opener": "local" if ch.initiator else "remote", "total_msat": ch.capacity_msat,
             "to_us_msat": ch.local_balance_msat, "spendable_msat": ch.spendable_msat,
-            "receivable_msat": ch.receivable_msat, "our_reserve_msat": 0, "their_reserve_msat": 0,
+            "receivable_msat": ch.receivable_msat, "our_reserve_msat": ch.local_reserve_msat,
+            "their_reserve_msat": ch.remote_reserve_msat,
+            "their_max_htlc_value_in_flight_msat": ch.max_htlc_cap_msat or ch.capacity_msat,  # v25.02
             "fee_base_msat": p.base_fee_msat, "fee_proportional_millionths": p.fee_ppm,
             "minimum_htlc_out_msat": p.min_htlc_msat, "maximum_htlc_out_msat": p.max_htlc_msat,
             "updates": updates, "htlcs": [],

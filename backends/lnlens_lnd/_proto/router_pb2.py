@@ -22,41 +22,40 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from . import lightning_pb2 as lightning__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0crouter.proto\x12\trouterrpc\"k\n\tChanPoint\x12\x1c\n\x12\x66unding_txid_bytes\x18\x01 \x01(\x0cH\x00\x12\x1a\n\x10\x66unding_txid_str\x18\x02 \x01(\tH\x00\x12\x14\n\x0coutput_index\x18\x03 \x01(\rB\x0e\n\x0c\x66unding_txid\"p\n\x17UpdateChanStatusRequest\x12(\n\nchan_point\x18\x01 \x01(\x0b\x32\x14.routerrpc.ChanPoint\x12+\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1b.routerrpc.ChanStatusAction\"\x1a\n\x18UpdateChanStatusResponse\"\x1c\n\x1aSubscribeHtlcEventsRequest\"v\n\x08HtlcInfo\x12\x19\n\x11incoming_timelock\x18\x01 \x01(\r\x12\x19\n\x11outgoing_timelock\x18\x02 \x01(\r\x12\x19\n\x11incoming_amt_msat\x18\x03 \x01(\x04\x12\x19\n\x11outgoing_amt_msat\x18\x04 \x01(\x04\"1\n\x0c\x46orwardEvent\x12!\n\x04info\x18\x01 \x01(\x0b\x32\x13.routerrpc.HtlcInfo\"\x12\n\x10\x46orwardFailEvent\"\x1f\n\x0bSettleEvent\x12\x10\n\x08preimage\x18\x01 \x01(\x0c\"x\n\rLinkFailEvent\x12!\n\x04info\x18\x01 \x01(\x0b\x32\x13.routerrpc.HtlcInfo\x12\x14\n\x0cwire_failure\x18\x02 \x01(\x05\x12\x16\n\x0e\x66\x61ilure_detail\x18\x03 \x01(\x05\x12\x16\n\x0e\x66\x61ilure_string\x18\x04 \x01(\t\"\x11\n\x0fSubscribedEvent\"3\n\x0e\x46inalHtlcEvent\x12\x0f\n\x07settled\x18\x01 \x01(\x08\x12\x10\n\x08offchain\x18\x02 \x01(\x08\"\xed\x03\n\tHtlcEvent\x12\x1b\n\x13incoming_channel_id\x18\x01 \x01(\x04\x12\x1b\n\x13outgoing_channel_id\x18\x02 \x01(\x04\x12\x18\n\x10incoming_htlc_id\x18\x03 \x01(\x04\x12\x18\n\x10outgoing_htlc_id\x18\x04 \x01(\x04\x12\x14\n\x0ctimestamp_ns\x18\x05 \x01(\x04\x12\x12\n\nevent_type\x18\x06 \x01(\x05\x12\x30\n\rforward_event\x18\x07 \x01(\x0b\x32\x17.routerrpc.ForwardEventH\x00\x12\x39\n\x12\x66orward_fail_event\x18\x08 \x01(\x0b\x32\x1b.routerrpc.ForwardFailEventH\x00\x12.\n\x0csettle_event\x18\t \x01(\x0b\x32\x16.routerrpc.SettleEventH\x00\x12\x33\n\x0flink_fail_event\x18\n \x01(\x0b\x32\x18.routerrpc.LinkFailEventH\x00\x12\x36\n\x10subscribed_event\x18\x0b \x01(\x0b\x32\x1a.routerrpc.SubscribedEventH\x00\x12\x35\n\x10\x66inal_htlc_event\x18\x0c \x01(\x0b\x32\x19.routerrpc.FinalHtlcEventH\x00\x42\x07\n\x05\x65vent*5\n\x10\x43hanStatusAction\x12\n\n\x06\x45NABLE\x10\x00\x12\x0b\n\x07\x44ISABLE\x10\x01\x12\x08\n\x04\x41UTO\x10\x02\x32\xbb\x01\n\x06Router\x12T\n\x13SubscribeHtlcEvents\x12%.routerrpc.SubscribeHtlcEventsRequest\x1a\x14.routerrpc.HtlcEvent0\x01\x12[\n\x10UpdateChanStatus\x12\".routerrpc.UpdateChanStatusRequest\x1a#.routerrpc.UpdateChanStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0crouter.proto\x12\trouterrpc\x1a\x0flightning.proto\"o\n\x17UpdateChanStatusRequest\x12\'\n\nchan_point\x18\x01 \x01(\x0b\x32\x13.lnrpc.ChannelPoint\x12+\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1b.routerrpc.ChanStatusAction\"\x1a\n\x18UpdateChanStatusResponse\"\x1c\n\x1aSubscribeHtlcEventsRequest\"v\n\x08HtlcInfo\x12\x19\n\x11incoming_timelock\x18\x01 \x01(\r\x12\x19\n\x11outgoing_timelock\x18\x02 \x01(\r\x12\x19\n\x11incoming_amt_msat\x18\x03 \x01(\x04\x12\x19\n\x11outgoing_amt_msat\x18\x04 \x01(\x04\"1\n\x0c\x46orwardEvent\x12!\n\x04info\x18\x01 \x01(\x0b\x32\x13.routerrpc.HtlcInfo\"\x12\n\x10\x46orwardFailEvent\"\x1f\n\x0bSettleEvent\x12\x10\n\x08preimage\x18\x01 \x01(\x0c\"x\n\rLinkFailEvent\x12!\n\x04info\x18\x01 \x01(\x0b\x32\x13.routerrpc.HtlcInfo\x12\x14\n\x0cwire_failure\x18\x02 \x01(\x05\x12\x16\n\x0e\x66\x61ilure_detail\x18\x03 \x01(\x05\x12\x16\n\x0e\x66\x61ilure_string\x18\x04 \x01(\t\"\x11\n\x0fSubscribedEvent\"3\n\x0e\x46inalHtlcEvent\x12\x0f\n\x07settled\x18\x01 \x01(\x08\x12\x10\n\x08offchain\x18\x02 \x01(\x08\"\xed\x03\n\tHtlcEvent\x12\x1b\n\x13incoming_channel_id\x18\x01 \x01(\x04\x12\x1b\n\x13outgoing_channel_id\x18\x02 \x01(\x04\x12\x18\n\x10incoming_htlc_id\x18\x03 \x01(\x04\x12\x18\n\x10outgoing_htlc_id\x18\x04 \x01(\x04\x12\x14\n\x0ctimestamp_ns\x18\x05 \x01(\x04\x12\x12\n\nevent_type\x18\x06 \x01(\x05\x12\x30\n\rforward_event\x18\x07 \x01(\x0b\x32\x17.routerrpc.ForwardEventH\x00\x12\x39\n\x12\x66orward_fail_event\x18\x08 \x01(\x0b\x32\x1b.routerrpc.ForwardFailEventH\x00\x12.\n\x0csettle_event\x18\t \x01(\x0b\x32\x16.routerrpc.SettleEventH\x00\x12\x33\n\x0flink_fail_event\x18\n \x01(\x0b\x32\x18.routerrpc.LinkFailEventH\x00\x12\x36\n\x10subscribed_event\x18\x0b \x01(\x0b\x32\x1a.routerrpc.SubscribedEventH\x00\x12\x35\n\x10\x66inal_htlc_event\x18\x0c \x01(\x0b\x32\x19.routerrpc.FinalHtlcEventH\x00\x42\x07\n\x05\x65vent*5\n\x10\x43hanStatusAction\x12\n\n\x06\x45NABLE\x10\x00\x12\x0b\n\x07\x44ISABLE\x10\x01\x12\x08\n\x04\x41UTO\x10\x02\x32\xbb\x01\n\x06Router\x12T\n\x13SubscribeHtlcEvents\x12%.routerrpc.SubscribeHtlcEventsRequest\x1a\x14.routerrpc.HtlcEvent0\x01\x12[\n\x10UpdateChanStatus\x12\".routerrpc.UpdateChanStatusRequest\x1a#.routerrpc.UpdateChanStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANSTATUSACTION']._serialized_start=1222
-  _globals['_CHANSTATUSACTION']._serialized_end=1275
-  _globals['_CHANPOINT']._serialized_start=27
-  _globals['_CHANPOINT']._serialized_end=134
-  _globals['_UPDATECHANSTATUSREQUEST']._serialized_start=136
-  _globals['_UPDATECHANSTATUSREQUEST']._serialized_end=248
-  _globals['_UPDATECHANSTATUSRESPONSE']._serialized_start=250
-  _globals['_UPDATECHANSTATUSRESPONSE']._serialized_end=276
-  _globals['_SUBSCRIBEHTLCEVENTSREQUEST']._serialized_start=278
-  _globals['_SUBSCRIBEHTLCEVENTSREQUEST']._serialized_end=306
-  _globals['_HTLCINFO']._serialized_start=308
-  _globals['_HTLCINFO']._serialized_end=426
-  _globals['_FORWARDEVENT']._serialized_start=428
-  _globals['_FORWARDEVENT']._serialized_end=477
-  _globals['_FORWARDFAILEVENT']._serialized_start=479
-  _globals['_FORWARDFAILEVENT']._serialized_end=497
-  _globals['_SETTLEEVENT']._serialized_start=499
-  _globals['_SETTLEEVENT']._serialized_end=530
-  _globals['_LINKFAILEVENT']._serialized_start=532
-  _globals['_LINKFAILEVENT']._serialized_end=652
-  _globals['_SUBSCRIBEDEVENT']._serialized_start=654
-  _globals['_SUBSCRIBEDEVENT']._serialized_end=671
-  _globals['_FINALHTLCEVENT']._serialized_start=673
-  _globals['_FINALHTLCEVENT']._serialized_end=724
-  _globals['_HTLCEVENT']._serialized_start=727
-  _globals['_HTLCEVENT']._serialized_end=1220
-  _globals['_ROUTER']._serialized_start=1278
-  _globals['_ROUTER']._serialized_end=1465
+  _globals['_CHANSTATUSACTION']._serialized_start=1129
+  _globals['_CHANSTATUSACTION']._serialized_end=1182
+  _globals['_UPDATECHANSTATUSREQUEST']._serialized_start=44
+  _globals['_UPDATECHANSTATUSREQUEST']._serialized_end=155
+  _globals['_UPDATECHANSTATUSRESPONSE']._serialized_start=157
+  _globals['_UPDATECHANSTATUSRESPONSE']._serialized_end=183
+  _globals['_SUBSCRIBEHTLCEVENTSREQUEST']._serialized_start=185
+  _globals['_SUBSCRIBEHTLCEVENTSREQUEST']._serialized_end=213
+  _globals['_HTLCINFO']._serialized_start=215
+  _globals['_HTLCINFO']._serialized_end=333
+  _globals['_FORWARDEVENT']._serialized_start=335
+  _globals['_FORWARDEVENT']._serialized_end=384
+  _globals['_FORWARDFAILEVENT']._serialized_start=386
+  _globals['_FORWARDFAILEVENT']._serialized_end=404
+  _globals['_SETTLEEVENT']._serialized_start=406
+  _globals['_SETTLEEVENT']._serialized_end=437
+  _globals['_LINKFAILEVENT']._serialized_start=439
+  _globals['_LINKFAILEVENT']._serialized_end=559
+  _globals['_SUBSCRIBEDEVENT']._serialized_start=561
+  _globals['_SUBSCRIBEDEVENT']._serialized_end=578
+  _globals['_FINALHTLCEVENT']._serialized_start=580
+  _globals['_FINALHTLCEVENT']._serialized_end=631
+  _globals['_HTLCEVENT']._serialized_start=634
+  _globals['_HTLCEVENT']._serialized_end=1127
+  _globals['_ROUTER']._serialized_start=1185
+  _globals['_ROUTER']._serialized_end=1372
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from . import lightning_pb2 as _lightning_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -15,23 +16,13 @@ ENABLE: ChanStatusAction
 DISABLE: ChanStatusAction
 AUTO: ChanStatusAction
 
-class ChanPoint(_message.Message):
-    __slots__ = ("funding_txid_bytes", "funding_txid_str", "output_index")
-    FUNDING_TXID_BYTES_FIELD_NUMBER: _ClassVar[int]
-    FUNDING_TXID_STR_FIELD_NUMBER: _ClassVar[int]
-    OUTPUT_INDEX_FIELD_NUMBER: _ClassVar[int]
-    funding_txid_bytes: bytes
-    funding_txid_str: str
-    output_index: int
-    def __init__(self, funding_txid_bytes: _Optional[bytes] = ..., funding_txid_str: _Optional[str] = ..., output_index: _Optional[int] = ...) -> None: ...
-
 class UpdateChanStatusRequest(_message.Message):
     __slots__ = ("chan_point", "action")
     CHAN_POINT_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
-    chan_point: ChanPoint
+    chan_point: _lightning_pb2.ChannelPoint
     action: ChanStatusAction
-    def __init__(self, chan_point: _Optional[_Union[ChanPoint, _Mapping]] = ..., action: _Optional[_Union[ChanStatusAction, str]] = ...) -> None: ...
+    def __init__(self, chan_point: _Optional[_Union[_lightning_pb2.ChannelPoint, _Mapping]] = ..., action: _Optional[_Union[ChanStatusAction, str]] = ...) -> None: ...
 
 class UpdateChanStatusResponse(_message.Message):
     __slots__ = ()
