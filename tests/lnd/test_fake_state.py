@@ -68,7 +68,7 @@ def test_a_frozen_fake_records_each_callers_writes_and_changes_nothing(node, fro
         update = ln.PolicyUpdateRequest(chan_point=point, base_fee_msat=1, fee_rate_ppm=999, time_lock_delta=80)
         assert not one.call("UpdateChannelPolicy", update).failed_updates
         status = router.UpdateChanStatusRequest(
-            chan_point=router.ChanPoint(funding_txid_str=txid, output_index=index), action=router.DISABLE
+            chan_point=ln.ChannelPoint(funding_txid_str=txid, output_index=index), action=router.DISABLE
         )
         two.call("UpdateChanStatus", status)
     finally:
