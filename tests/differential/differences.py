@@ -39,8 +39,9 @@ def differing(d: Decision, path: str) -> set[str]:
     return {f for f, v in d.charge_lnd.items() if d.lnlens[path][f] != v}
 
 
-def _said(d: Decision, text: str) -> bool:
-    return any(text in e for e in d.charge_lnd_info.errors)
+def _skipped(d: Decision, text: str) -> bool:
+    """charge-lnd said ``text`` about the channel and left it exactly as it was."""
+    return any(text in e for e in d.charge_lnd_info.errors) and d.charge_lnd == d.current
 
 
 @cache
@@ -48,6 +49,11 @@ def _sections(config: str) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=configparser.ExtendedInterpolation())
     parser.read(Path(CORPUS, f"{config}.conf"))
     return parser
+
+
+def _untouched_off_graph(d: Decision) -> bool:
+    """Row 26: charge-lnd never changes a channel its node's graph lacks."""
+    return not d.facts["in_graph"] and d.charge_lnd == d.current
 
 
 def _young_admitted(d: Decision, path: str) -> bool:
@@ -86,13 +92,13 @@ def _peer_policy_unknown(d: Decision, path: str) -> bool:
 
 
 DELIBERATE: tuple[Deliberate, ...] = (
-    Deliberate(1, "chan.disabled", lambda d, p: _said(d, "has no attribute 'getbool'")),
+    Deliberate(1, "chan.disabled", lambda d, p: _skipped(d, "has no attribute 'getbool'")),
     Deliberate(4, "activity_period_ignore_channel_age", _young_admitted),
     Deliberate(5, "sub-delta fee_ppm", _sub_delta),
-    Deliberate(7, "0/0 ratios", lambda d, p: _said(d, "division by zero")),
+    Deliberate(7, "0/0 ratios", lambda d, p: _skipped(d, "division by zero")),
     Deliberate(16, "cost of a batch open", _batch_cost),
     Deliberate(20, "unknown peer policy", _peer_policy_unknown),
-    Deliberate(26, "channel missing from the graph", lambda d, p: not d.facts["in_graph"]),
+    Deliberate(26, "channel missing from the graph", lambda d, p: _untouched_off_graph(d)),
 )
 
 
