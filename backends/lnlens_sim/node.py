@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +110,27 @@ class SimNode:
         ours = [(cid, network.capacity_msat[e >> 1] // 1000, (e & 1) == 0) for e, cid in self._cid.items()]
         self.chain = SimChain(chain_seed, ours, start_time=self.start_time, start_height=SNAPSHOT_HEIGHT)
         """The chain as our node sees it: block height, fee estimates, our funding transactions."""
+        self.seeded: dict[ChannelId, dict[str, Any]] = {}
+        """Per channel, what :meth:`seed_channel` set."""
+
+    def seed_channel(self, channel_id: ChannelId, **facts: Any) -> None:
+        """Set facts about one of our channels that the simulation does not model, for node states a test or a
+        scenario builds (the differential suite against charge-lnd, the fake lnd):
+
+        - any :class:`~lnlens_core.domain.Channel` field (``active``, ``private``, ``commit_fee_msat``,
+          ``pending_htlcs``, reserves, balances, the HTLC constraints ``min_htlc_floor_msat`` and
+          ``max_htlc_cap_msat``): reported as given;
+        - ``in_graph=False``: the channel is missing from the node's graph (no policy of either side known);
+        - ``peer_policy=False``: the peer never announced its side (its policy is unknown).
+
+        The routing of payments is not affected: these are what the node reports, not what it does.
+        """
+        known = {f.name for f in fields(Channel)} | {"in_graph", "peer_policy"}
+        unknown = sorted(set(facts) - known)
+        if unknown:
+            raise ValueError(f"not a channel fact: {', '.join(unknown)}")
+        self.out_edge(channel_id)  # one of ours
+        self.seeded.setdefault(ChannelId.parse(channel_id), {}).update(facts)
 
     # -- NodeBackend --------------------------------------------------------------------
 
@@ -144,11 +167,24 @@ class SimNode:
                     min_htlc_floor_msat=0, max_htlc_cap_msat=net.capacity_msat[e >> 1],
                 )
             )  # fmt: skip
+        if self.seeded:
+            names = {f.name for f in fields(Channel)}
+            for i, ch in enumerate(out):
+                facts = self.seeded.get(ch.channel_id)
+                if facts:
+                    out[i] = replace(ch, **{k: v for k, v in facts.items() if k in names})
         return out
+
+    def in_graph(self, channel_id: ChannelId) -> bool:
+        """Whether the node's graph has the channel (see :meth:`seed_channel`)."""
+        return self.seeded.get(ChannelId.parse(channel_id), {}).get("in_graph", True)
 
     def get_peer_policy(self, channel_id: ChannelId) -> ChannelPolicy | None:
         e_in = self.out_edge(channel_id) ^ 1
         g = self.network.graph
+        facts = self.seeded.get(ChannelId.parse(channel_id), {})
+        if not facts.get("in_graph", True) or not facts.get("peer_policy", True):
+            return None
         if not g.enabled[e_in]:
             return None  # the snapshot cannot tell "disabled" from "never announced"
         return ChannelPolicy(

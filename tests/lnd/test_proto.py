@@ -62,6 +62,9 @@ def test_service_paths_match_lnd():
     assert fields["ForwardingEvent"].fields_by_name["incoming_htlc_id"].number == 14
     assert fields["ListChannelsResponse"].fields_by_name["channels"].number == 11
     assert router_pb2.DESCRIPTOR.message_types_by_name["HtlcEvent"].fields_by_name["final_htlc_event"].number == 12
+    status = router_pb2.DESCRIPTOR.message_types_by_name["UpdateChanStatusRequest"].fields_by_name
+    assert (status["chan_point"].number, status["action"].number) == (1, 2)
+    assert (router_pb2.ENABLE, router_pb2.DISABLE, router_pb2.AUTO) == (0, 1, 2)
     # The optional inputs' fields, checked against lnd's lightning.proto and walletkit.proto.
     numbers = {
         ("NodeInfoRequest", "pub_key"): 1, ("NodeInfo", "num_channels"): 2, ("NodeInfo", "total_capacity"): 3,

@@ -109,6 +109,14 @@ class FakeMacaroons:
         return frozenset(data["ops"])
 
     @staticmethod
+    def root_key_id(macaroon: bytes) -> int | None:
+        """The root key id a fake macaroon was baked with (None: not one)."""
+        try:
+            return int(json.loads(base64.urlsafe_b64decode(macaroon.split(b".")[1]))["root_key_id"])
+        except (ValueError, IndexError, KeyError, TypeError):
+            return None
+
+    @staticmethod
     def allows(ops: frozenset[str], path: str) -> bool:
         required = DEFAULT_PERMS.get(path)
         return f"uri:{path}" in ops or (required is not None and all(p in ops for p in required))

@@ -37,6 +37,7 @@ class FakeLnd:
         network: str = "regtest",
         accept_positive_inbound_fees: bool = False,
         workers: int = 8,
+        frozen: bool = False,
     ) -> None:
         self.node = node
         self.folder = Path(folder)
@@ -44,6 +45,12 @@ class FakeLnd:
         self.network = network
         self.accept_positive_inbound_fees = accept_positive_inbound_fees
         self.workers = workers
+        self.frozen = frozen
+        """Answer policy and status writes as lnd would but leave the node as it is, so that several clients
+        (lnlens, charge-lnd) decide from the same state; :attr:`writes` holds what they sent."""
+        self.writes: list[tuple[int | None, str, Any]] = []
+        """Every UpdateChannelPolicy and UpdateChanStatus request: (root key id of the caller's macaroon,
+        method name, request), in arrival order."""
         self.macaroons = FakeMacaroons()
         self.calls: list[str] = []
         """Every method path that reached the server, allowed or not, in order."""
@@ -131,6 +138,15 @@ class FakeLnd:
         """Answer the next call to ``path`` with this gRPC status (queued; before the macaroon check)."""
         with self.lock:
             self._failures.append((path, code, details))
+
+    def record_write(self, method: str, request: Any, context: Any) -> None:
+        """Note a policy or status write with the root key id of the macaroon that made it."""
+        key = None
+        for k, v in context.invocation_metadata():
+            if k == "macaroon":
+                key = self.macaroons.root_key_id(bytes.fromhex(v if isinstance(v, str) else v.decode()))
+        with self.lock:
+            self.writes.append((key, method, request))
 
     def write_macaroon(self, name: str, ops: Iterable[str], **kwargs: Any) -> Path:
         path = self.folder / name

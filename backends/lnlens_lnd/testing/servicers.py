@@ -75,6 +75,18 @@ def htlc_messages(event: HtlcEvent, out_htlc_id: int) -> list[tuple[int, Any]]:
 _END = object()
 
 
+def _in_graph(node, channel_id: ChannelId) -> bool:
+    check = getattr(node, "in_graph", None)
+    return True if check is None else bool(check(channel_id))
+
+
+def _channel_by_point(fake: FakeLnd, point) -> ChannelId | None:
+    """The channel at ``point``, as lnd's policy and status updates find it: in the graph (None: not there)."""
+    wanted = (point.funding_txid_str, point.output_index)
+    return next((c.channel_id for c in fake.node.list_channels()
+                 if fake.chan_point(c.channel_id) == wanted and _in_graph(fake.node, c.channel_id)), None)  # fmt: skip
+
+
 def _routing(policy) -> Any:
     return ln.RoutingPolicy(
         time_lock_delta=policy.cltv_delta,
@@ -124,14 +136,16 @@ class _Lightning(OnchainLightning):
                     capacity=c.capacity_msat // 1000,
                     local_balance=c.local_balance_msat // 1000,
                     remote_balance=c.remote_balance_msat // 1000,
+                    commit_fee=c.commit_fee_msat // 1000,  # lnd reports it whoever opened the channel
+                    unsettled_balance=sum(h.amount_msat for h in c.pending_htlcs) // 1000,
+                    pending_htlcs=[
+                        ln.HTLC(incoming=h.incoming, amount=h.amount_msat // 1000, expiration_height=h.expiry_height,
+                                htlc_index=n)
+                        for n, h in enumerate(c.pending_htlcs)
+                    ],  # fmt: skip
                     private=c.private,
                     initiator=bool(c.initiator),
                     peer_alias=c.peer_alias if request.peer_alias_lookup else "",  # as lnd: only on request
-                    commit_fee=c.commit_fee_msat // 1000,  # lnd reports it whoever opened the channel
-                    pending_htlcs=[
-                        ln.HTLC(incoming=h.incoming, amount=h.amount_msat // 1000, expiration_height=h.expiry_height)
-                        for h in c.pending_htlcs
-                    ],
                     local_constraints=ln.ChannelConstraints(
                         chan_reserve_sat=c.local_reserve_msat // 1000,
                         min_htlc_msat=c.min_htlc_floor_msat or 0,
@@ -147,6 +161,8 @@ class _Lightning(OnchainLightning):
             channels = self.node.list_channels()
         reports = []
         for c in channels:
+            if not _in_graph(self.node, c.channel_id):
+                continue  # lnd's FeeReport walks its graph: a channel missing there is missing here too
             p = c.local_policy
             txid, index = self.fake.chan_point(c.channel_id)
             reports.append(
@@ -197,6 +213,8 @@ class _Lightning(OnchainLightning):
             try:
                 cid = ChannelId.from_int(request.chan_id)
                 channel = next(c for c in self.node.list_channels() if c.channel_id == cid)
+                if not _in_graph(self.node, cid):
+                    raise StopIteration
             except (StopIteration, ValueError):
                 context.abort(grpc.StatusCode.NOT_FOUND, "edge not found")
             peer = self.node.get_peer_policy(cid)
@@ -221,6 +239,7 @@ class _Lightning(OnchainLightning):
 
     def UpdateChannelPolicy(self, request, context):  # noqa: N802
         fake = self.fake
+        fake.record_write("UpdateChannelPolicy", request, context)
         version = fake.version_tuple()
         if request.fee_rate and request.fee_rate_ppm:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "fee_rate and fee_rate_ppm are mutually exclusive")
@@ -253,21 +272,15 @@ class _Lightning(OnchainLightning):
             inbound_fee_ppm=inbound.fee_rate_ppm if inbound is not None else None,
         )
         with fake.lock:
-            target = next(
-                (
-                    cid
-                    for cid in (c.channel_id for c in self.node.list_channels())
-                    if fake.chan_point(cid) == (point.funding_txid_str, point.output_index)
-                ),
-                None,
-            )
+            target = _channel_by_point(fake, point)
             outpoint = ln.OutPoint(txid_str=point.funding_txid_str, output_index=point.output_index)
             if target is None:
                 return ln.PolicyUpdateResponse(
                     failed_updates=[ln.FailedUpdate(outpoint=outpoint, reason=2, update_error="unable to find channel")]
                 )
             try:
-                self.node.set_channel_policy(target, update)
+                if not fake.frozen:
+                    self.node.set_channel_policy(target, update)
             except BackendRejected as exc:
                 return ln.PolicyUpdateResponse(
                     failed_updates=[ln.FailedUpdate(outpoint=outpoint, reason=4, update_error=str(exc))]
@@ -308,16 +321,10 @@ class _Router:
         fake = self.fake
         if fake.version_tuple() < (0, 13, 0):
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "unknown method UpdateChanStatus for service routerrpc.Router")
-        point = request.chan_point
+        fake.record_write("UpdateChanStatus", request, context)
         with fake.lock:
-            channel = next(
-                (
-                    c
-                    for c in fake.node.list_channels()
-                    if fake.chan_point(c.channel_id) == (point.funding_txid_str, point.output_index)
-                ),
-                None,
-            )
+            target = _channel_by_point(fake, request.chan_point)
+            channel = next((c for c in fake.node.list_channels() if c.channel_id == target), None)
             if channel is None:
                 context.abort(grpc.StatusCode.UNKNOWN, "unable to find channel")
             if request.action == router.ENABLE and not channel.active:
@@ -325,7 +332,8 @@ class _Router:
             disabled = request.action == router.DISABLE
             if not disabled and request.action == router.AUTO and not channel.active:
                 return router.UpdateChanStatusResponse()
-            fake.node.set_channel_policy(channel.channel_id, FeeUpdate(disabled=disabled))
+            if not fake.frozen:
+                fake.node.set_channel_policy(channel.channel_id, FeeUpdate(disabled=disabled))
         return router.UpdateChanStatusResponse()
 
     def SubscribeHtlcEvents(self, request, context):  # noqa: N802
