@@ -16,7 +16,8 @@ plus the inbound fee (a discount when negative) of the in channel.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -117,6 +118,16 @@ class PolicyBook:
             return None
         i = bisect.bisect_right(times, time)
         return self._policies[channel_id][max(i - 1, 0)]
+
+    def periods(self) -> Iterator[tuple[ChannelId, float, float | None, ChannelPolicy]]:
+        """Every policy known with when it took effect: (channel, start, change time, policy).
+
+        ``policy_at(channel, t)`` is the policy of the last period with ``start <= t``: the first
+        period of a channel starts at ``-inf``, and its change time is None (``last_change_before``).
+        """
+        for channel_id, times in self._times.items():
+            for i, (time, policy) in enumerate(zip(times, self._policies[channel_id], strict=True)):
+                yield channel_id, (time if i else -math.inf), (time if i else None), policy
 
     def last_change_before(self, channel_id: ChannelId, time: float) -> float | None:
         """When the policy in force at ``time`` took effect (None if it is the first one known)."""

@@ -6,15 +6,15 @@ formulas live in :mod:`analyzer` and :mod:`recommendations`, the counting in :mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .alerts import Alert, AlertParams, find_alerts
 from .analyzer import AnalyzerParams, analyze
-from .domain import Channel, ChannelId, HtlcEvent, Opportunity, Recommendation
+from .domain import Channel, ChannelId, Opportunity, Recommendation
 from .events import OpportunitiesFound
-from .flows import WINDOWS, FlowCounter, FlowStats, PolicyBook
+from .flows import WINDOWS, FlowStats, PolicyBook
 from .plugins import call_each
 from .report import SCHEMA_VERSION, opportunity_json, recommendation_json
 
@@ -128,19 +128,19 @@ def _monitor_stats(lens: Lens, since_s: int, now: float) -> tuple[FlowStats, lis
 def store_window_stats(
     lens: Lens, spans: Mapping[str, int], *, now: float, channels: Sequence[Channel], propagation_s: float = 3_600
 ) -> dict[str, FlowStats]:
-    """Exact counters over several windows ending ``now``, in one pass over the store."""
+    """Exact counters over several windows ending ``now``, summed by SQLite in one pass over the store."""
+    book = policy_book(lens, channels, now)
+    stats = lens.store.flow_stats(book, [now - span for span in spans.values()], now, propagation_s=propagation_s)
+    return dict(zip(spans, stats, strict=True))
+
+
+def policy_book(lens: Lens, channels: Sequence[Channel], now: float) -> PolicyBook:
+    """Our policy history from the store's snapshots, and the channels' policies now."""
     book = PolicyBook()
     for time, channel_id, policy in lens.store.policy_history():
         book.observe(channel_id, policy, time)
     book.observe_channels(channels, now)
-    counters = {
-        name: FlowCounter(book, since=now - span, until=now, propagation_s=propagation_s)
-        for name, span in spans.items()
-    }
-    for batch in _batches(lens.store.iter_forwards(since=now - max(spans.values()), until=now)):
-        for counter in counters.values():
-            counter.add(batch)
-    return {name: counter.stats() for name, counter in counters.items()}
+    return book
 
 
 def _store_stats(
@@ -150,17 +150,6 @@ def _store_stats(
     spans = {"analysis": since_s, **{str(span): span for span in _ALERT_SPANS}}
     stats = store_window_stats(lens, spans, now=now, channels=channels, propagation_s=params.propagation_s)
     return stats["analysis"], [stats[str(span)] for span in _ALERT_SPANS]
-
-
-def _batches(events: Iterable[HtlcEvent], size: int = 10_000) -> Iterator[list[HtlcEvent]]:
-    batch: list[HtlcEvent] = []
-    for event in events:
-        batch.append(event)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def filter_opportunities(

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from ..domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
 from ..errors import StoreError
+from .flowsql import FlowQueries
 from .history import HistoryQueries
 from .records import JOURNAL_STATES, RecordQueries
 from .rows import (
@@ -51,7 +52,7 @@ _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
 _BULK_CACHE_KIB = 65_536  # page cache during a bulk ingest: holds the key index of some million forwards
 
 
-class Store(HistoryQueries, RecordQueries):
+class Store(FlowQueries, HistoryQueries, RecordQueries):
     """The lnlens database. Not thread-safe: use one Store per thread, or a lock.
 
     :param path: the database file, created with its folder if missing; None for
