@@ -13,6 +13,7 @@ ever counted, nothing is counted twice.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .domain import Channel, HtlcEvent
 from .events import ForwardRecorded, LensEvent
 from .flows import WINDOWS, PolicyBook, WindowedFlows
 from .storage import Store
+from .storage.flowsql import channel_rows
 
 __all__ = ["HtlcMonitor", "BackfillProgress"]
 
@@ -65,25 +67,32 @@ class HtlcMonitor:
         self._pending: list[LensEvent] = []
         self.events_seen = 0
         self.book = PolicyBook()
-        self.flows = WindowedFlows(self.book, propagation_s=propagation_s)
+        self.flows = WindowedFlows(self.book, propagation_s=propagation_s, pairs=False)
+        self.history_loaded = False
+        """Whether :meth:`load_history` ran: then ``book`` holds the store's policy history too."""
 
     def load_history(self) -> int:
-        """Rebuild the policy book and the sliding windows from the store; returns events counted."""
+        """Rebuild the policy book and the sliding windows from the store; returns the forwards counted.
+
+        SQLite sums the stored forwards per channel and bucket of each window's ring
+        (:meth:`~lnlens_core.storage.Store.flow_groups`): no object per forward, so a restart over
+        a million forwards takes seconds and little memory.
+        """
         with self._lock:
-            for time, channel_id, policy in self.store.policy_history():
+            for time, channel_id, policy in self.store.policy_changes():
                 self.book.observe(channel_id, policy, time)
-            self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s)
+            self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s, pairs=False)
             now = self.clock.now()
-            since = now - max(length for length, _ in WINDOWS.values())
             counted = 0
-            batch: list[HtlcEvent] = []
-            for event in self.store.iter_forwards(since=since):
-                batch.append(event)
-                if len(batch) >= 10_000:
-                    self.flows.add(batch)
-                    counted, batch = counted + len(batch), []
-            self.flows.add(batch)
-            return counted + len(batch)
+            for name, (length_s, bucket_s) in WINDOWS.items():
+                oldest = (now // bucket_s - length_s // bucket_s) * bucket_s  # the ring's oldest slot
+                groups = self.store.flow_groups(self.book, [oldest], math.inf, propagation_s=self.flows.propagation_s,
+                                                bucket_s=bucket_s)  # fmt: skip
+                first = float(groups.first.min(initial=math.inf))
+                self.flows.load(name, *channel_rows(groups), first if math.isfinite(first) else None)
+                counted = max(counted, int(groups.sums[:, 0, 0].sum()))
+            self.history_loaded = True
+            return counted
 
     def observe_channels(self, channels: Sequence[Channel], *, snapshot: bool = True) -> None:
         """Note our channels' state now: policies for pricing missed forwards, and a snapshot in the store."""

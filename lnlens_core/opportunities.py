@@ -90,16 +90,19 @@ def run_analysis(
     :param params: thresholds and weights; default: the ``[analyzer]`` settings.
     :param channels: our channels now; default: the backend's, else the newest snapshot.
     :param save: store the run (``opportunities`` table) and tell ``track_event``.
-    :param from_monitor: use the live monitor's sliding windows instead of reading the
-        store (``since_s`` must be one of their lengths: 1 h, 24 h, 7 d, 30 d). A running
-        plugin or daemon answers this way in milliseconds; one-shot commands read the store.
+    :param from_monitor: take the alerts' last hour, day and week from the live monitor's sliding
+        windows (a running plugin or daemon has them); the analysis window is always summed from
+        the store by SQLite (exact, per channel and per pair, in well under a second for a
+        million forwards), priced with the monitor's policy book once it loaded the history.
     """
     now = lens.clock.now()
     params = params or lens.analyzer_params
     if channels is None:
         channels = lens.backend.list_channels() if lens.backend is not None else lens.store.latest_channels()[1]
     if from_monitor:
-        stats, windows = _monitor_stats(lens, since_s, now)
+        stats = store_window_stats(lens, {"analysis": since_s}, now=now, channels=channels,
+                                   propagation_s=params.propagation_s)["analysis"]  # fmt: skip
+        windows = _monitor_windows(lens, now)
     else:
         stats, windows = _store_stats(lens, since_s, now, channels, params)
     found, pairs = analyze(stats, channels, params)
@@ -117,12 +120,9 @@ def run_analysis(
 _ALERT_SPANS = (3_600, 86_400, 7 * 86_400)
 
 
-def _monitor_stats(lens: Lens, since_s: int, now: float) -> tuple[FlowStats, list[FlowStats]]:
+def _monitor_windows(lens: Lens, now: float) -> list[FlowStats]:
     by_length = {length: name for name, (length, _) in WINDOWS.items()}
-    if since_s not in by_length:
-        raise ValueError(f"the monitor keeps windows of {', '.join(WINDOWS)}; {since_s} s is not one of them")
-    flows = lens.monitor.flows
-    return flows.stats(by_length[since_s], now), [flows.stats(by_length[span], now) for span in _ALERT_SPANS]
+    return [lens.monitor.flows.stats(by_length[span], now) for span in _ALERT_SPANS]
 
 
 def store_window_stats(
@@ -135,10 +135,13 @@ def store_window_stats(
 
 
 def policy_book(lens: Lens, channels: Sequence[Channel], now: float) -> PolicyBook:
-    """Our policy history from the store's snapshots, and the channels' policies now."""
-    book = PolicyBook()
-    for time, channel_id, policy in lens.store.policy_history():
-        book.observe(channel_id, policy, time)
+    """Our policy history (the monitor's once it loaded the store's, else the store's) and the channels' now."""
+    if lens.monitor.history_loaded:
+        book = lens.monitor.book.copy()
+    else:
+        book = PolicyBook()
+        for time, channel_id, policy in lens.store.policy_changes():
+            book.observe(channel_id, policy, time)
     book.observe_channels(channels, now)
     return book
 

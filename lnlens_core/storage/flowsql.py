@@ -22,9 +22,10 @@ import numpy as np
 from sqlite_utils import Database
 
 from ..domain import ChannelId
-from ..flows import METRICS, Flow, FlowStats, PolicyBook
+from ..flows import IN, METRICS, OUT, Flow, FlowKey, FlowStats, PolicyBook
 
 __all__ = ["FlowQueries", "FlowGroups", "GroupKeys", "group_counters", "group_keys", "sum_by_key", "stats_from_groups",
+           "channel_rows",
            "SETTLED", "DOWNSTREAM", "LIQUIDITY", "FEE", "OTHER"]  # fmt: skip
 
 # The category of a group of forwards, as its status and failure reason decide (flows.contribution).
@@ -275,6 +276,20 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float)
         observed = until - float(first) if np.isfinite(first) else 0.0
         result.append(FlowStats(since, until, observed, out, inbound, pairs))
     return result
+
+
+def channel_rows(groups: FlowGroups) -> tuple[list[FlowKey], np.ndarray, np.ndarray]:
+    """The first window's counters of each group as rows of its IN key and, with an out channel, its OUT key.
+
+    :returns: (keys, buckets, counters), one entry per row (for ``WindowedFlows.load``).
+    """
+    keys = group_keys(groups)
+    counters = group_counters(groups)[:, 0]
+    has_out = keys.out >= 0
+    rows: list[FlowKey] = [(IN, keys.channels[c], None) for c in keys.inbound.tolist()]
+    rows += [(OUT, keys.channels[c], None) for c in keys.out[has_out].tolist()]
+    buckets = groups.bucket if groups.bucket is not None else np.zeros(len(counters), dtype=np.int64)
+    return rows, np.concatenate([buckets, buckets[has_out]]), np.concatenate([counters, counters[has_out]])
 
 
 def _flows(keys: Sequence[Any], table: np.ndarray) -> dict[Any, Flow]:

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from ..domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
 from ..errors import StoreError
 from .flowsql import FlowQueries
-from .history import HistoryQueries
+from .history import POLICY_COLUMNS, HistoryQueries
 from .records import JOURNAL_STATES, RecordQueries
 from .rows import (
     FORWARD_COLUMNS,
@@ -288,6 +288,21 @@ class Store(FlowQueries, HistoryQueries, RecordQueries):
     def policy_history(self) -> Iterator[tuple[float, ChannelId, ChannelPolicy]]:
         """Every snapshot's policy, oldest first: the raw material of a PolicyBook."""
         for row in self.db.query("SELECT * FROM channel_snapshots ORDER BY time, channel_id"):
+            yield row["time"], ChannelId.parse(row["channel_id"]), policy_from_row(row)
+
+    def policy_changes(self) -> Iterator[tuple[float, ChannelId, ChannelPolicy]]:
+        """Like :meth:`policy_history`, only the snapshots whose policy differs from the channel's previous one.
+
+        The same PolicyBook results (it keeps only changes), from a fraction of the rows: a node
+        snapshots every channel every interval and changes a policy now and then. SQLite compares
+        each snapshot with the previous one along the primary key (channel, time).
+        """
+        lagged = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in POLICY_COLUMNS)
+        differs = " OR ".join(f"{c} IS NOT prev_{c}" for c in POLICY_COLUMNS)
+        sql = (f"SELECT * FROM (SELECT *, row_number() OVER w AS nth, {lagged} FROM channel_snapshots"
+               " WINDOW w AS (PARTITION BY channel_id ORDER BY time))"
+               f" WHERE nth = 1 OR {differs} ORDER BY time, channel_id")  # fmt: skip
+        for row in self.db.query(sql):
             yield row["time"], ChannelId.parse(row["channel_id"]), policy_from_row(row)
 
     def snapshots(self, *, since: float | None = None) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ and negative rates. A simulated node's history checks the same on realistic traf
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.flows import FlowCounter, FlowStats, PolicyBook
 from lnlens_core.storage import Store
+from lnlens_core.testing import make_channel
 
 IDS = [ChannelId(810_000 + i, i, 0) for i in range(5)]  # the last one never gets a policy
 T0, SPAN = 1_000_000.0, 20_000.0
@@ -105,3 +107,18 @@ def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path:
     for stats, since in zip(store.flow_stats(book, starts, now), starts, strict=True):
         assert_same(stats, reference(book, events, since, now, 3_600))
         assert stats.pairs
+
+
+def test_policy_changes_build_the_book_every_snapshot_builds():
+    store = Store()
+    channels = [make_channel(cid, fee_ppm=100) for cid in IDS[:3]]
+    for hour in range(6):  # the same policies every snapshot, but channel 0 changes at 2 h and back at 4 h
+        fee = 300 if hour in (2, 3) else 100
+        store.add_snapshots([replace(channels[0], local_policy=replace(channels[0].local_policy, fee_ppm=fee)),
+                             *channels[1:]], time=T0 + hour * 3_600)  # fmt: skip
+    every, changes = PolicyBook(), PolicyBook()
+    for book, rows in ((every, store.policy_history()), (changes, store.policy_changes())):
+        for time, cid, policy in rows:
+            book.observe(cid, policy, time)
+    assert list(every.periods()) == list(changes.periods())
+    assert len(list(store.policy_changes())) == 5 < len(list(store.policy_history())) == 18
