@@ -113,17 +113,20 @@ class FlowQueries:
 
         :returns: whether any of them charges an inbound fee, and whether any has a negative fee rate.
         """
-        self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
-        self.db.execute(
-            f"CREATE TABLE {_BOOK} (channel_id TEXT NOT NULL, start REAL NOT NULL, changed REAL,"
-            " base_fee_msat INTEGER, fee_ppm INTEGER, inbound_base_fee_msat INTEGER, inbound_fee_ppm INTEGER)"
-        )
-        self.db.conn.executemany(
-            f"INSERT INTO {_BOOK} VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(str(cid), start, changed, p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat, p.inbound_fee_ppm)
-             for cid, start, changed, p in book.periods()],
-        )  # fmt: skip
-        self.db.execute("CREATE INDEX temp.lnlens_policy_book_at ON lnlens_policy_book (channel_id, start)")
+        # In a transaction of its own: a temporary table's rows would otherwise open one (sqlite3 begins
+        # one before an INSERT) that nobody commits, keeping every later write from other connections.
+        with self.db.atomic():
+            self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
+            self.db.execute(
+                f"CREATE TABLE {_BOOK} (channel_id TEXT NOT NULL, start REAL NOT NULL, changed REAL,"
+                " base_fee_msat INTEGER, fee_ppm INTEGER, inbound_base_fee_msat INTEGER, inbound_fee_ppm INTEGER)"
+            )
+            self.db.conn.executemany(
+                f"INSERT INTO {_BOOK} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(str(cid), start, changed, p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat, p.inbound_fee_ppm)
+                 for cid, start, changed, p in book.periods()],
+            )  # fmt: skip
+            self.db.execute("CREATE INDEX temp.lnlens_policy_book_at ON lnlens_policy_book (channel_id, start)")
         sql = (f"SELECT EXISTS (SELECT 1 FROM {_BOOK} WHERE inbound_base_fee_msat != 0 OR inbound_fee_ppm != 0),"
                f" EXISTS (SELECT 1 FROM {_BOOK} WHERE fee_ppm < 0)")  # fmt: skip
         inbound, negative = self.db.execute(sql).fetchone()
@@ -182,7 +185,8 @@ class FlowQueries:
                 f" GROUP BY status, out_channel, in_channel, failure_reason{', 4' if bucket_s else ''}"
             )
         rows = self.db.execute(" UNION ALL ".join(parts), params).fetchall()
-        self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
+        with self.db.atomic():
+            self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
         return _groups(rows, len(starts), bucketed=bool(bucket_s))
 
     def flow_stats(self, book: PolicyBook, starts: Sequence[float], until: float, *,

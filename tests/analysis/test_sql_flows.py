@@ -122,3 +122,17 @@ def test_policy_changes_build_the_book_every_snapshot_builds():
             book.observe(cid, policy, time)
     assert list(every.periods()) == list(changes.periods())
     assert len(list(store.policy_changes())) == 5 < len(list(store.policy_history())) == 18
+
+
+def test_summing_leaves_no_transaction_open(tmp_path: Path):
+    """The policy book's temporary table must not leave the connection in a transaction nobody commits:
+    the plugin's later writes (model runs, journal) would stay invisible to every other connection."""
+    failed = HtlcEvent(IDS[0], 1_000, ForwardStatus.LOCAL_FAILED, T0, in_htlc_id=1, out_channel=IDS[1], out_msat=900,
+                       failure_reason=FailureReason.INSUFFICIENT_BALANCE)  # fmt: skip
+    store = stored([failed], tmp_path / "db")
+    book = PolicyBook()
+    book.observe(IDS[1], ChannelPolicy(1_000, 100), T0 - 1)
+    assert store.flow_stats(book, [T0 - 10], T0 + 10)[0].out[IDS[1]].missed_revenue_msat == 1_000
+    assert not store.db.conn.in_transaction
+    store.set_meta("written", "after")
+    assert Store(tmp_path / "db").get_meta("written") == "after"
