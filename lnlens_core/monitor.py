@@ -86,11 +86,12 @@ class HtlcMonitor:
             counted = 0
             for name, (length_s, bucket_s) in WINDOWS.items():
                 oldest = (now // bucket_s - length_s // bucket_s) * bucket_s  # the ring's oldest slot
-                groups = self.store.flow_groups(self.book, [oldest], math.inf, propagation_s=self.flows.propagation_s,
-                                                bucket_s=bucket_s)  # fmt: skip
-                first = float(groups.first.min(initial=math.inf))
-                self.flows.load(name, *channel_rows(groups), first if math.isfinite(first) else None)
-                counted = max(counted, int(groups.sums[:, 0, 0].sum()))
+                for by in ("out", "in"):  # a few rows per channel and bucket, never one per pair
+                    groups = self.store.flow_groups(self.book, [oldest], math.inf, bucket_s=bucket_s, by=by,
+                                                    propagation_s=self.flows.propagation_s)  # fmt: skip
+                    first = float(groups.first.min(initial=math.inf))
+                    self.flows.load(name, *channel_rows(groups), first if math.isfinite(first) else None)
+                counted = max(counted, int(groups.sums[:, 0, 0].sum()))  # every forward has an in channel
             self.history_loaded = True
             return counted
 

@@ -91,15 +91,17 @@ def run_analysis(
     :param channels: our channels now; default: the backend's, else the newest snapshot.
     :param save: store the run (``opportunities`` table) and tell ``track_event``.
     :param from_monitor: take the alerts' last hour, day and week from the live monitor's sliding
-        windows (a running plugin or daemon has them); the analysis window is always summed from
-        the store by SQLite (exact, per channel and per pair, in well under a second for a
-        million forwards), priced with the monitor's policy book once it loaded the history.
+        windows, as always once the monitor loaded the history (a running plugin or daemon); the
+        analysis window is always summed from the store by SQLite (exact, per channel and per
+        pair, in well under a second for a million forwards). One-shot commands sum the alerts'
+        windows from the store too.
     """
     now = lens.clock.now()
     params = params or lens.analyzer_params
     if channels is None:
         channels = lens.backend.list_channels() if lens.backend is not None else lens.store.latest_channels()[1]
-    if from_monitor:
+    if from_monitor or lens.monitor.history_loaded:
+        # A running plugin or daemon: its live windows answer the alerts, SQLite sums only the analysis window.
         stats = store_window_stats(lens, {"analysis": since_s}, now=now, channels=channels,
                                    propagation_s=params.propagation_s)["analysis"]  # fmt: skip
         windows = _monitor_windows(lens, now)

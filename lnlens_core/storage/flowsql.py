@@ -44,6 +44,9 @@ _PRICED = f"{_FAILED} AND out_channel IS NOT NULL AND NOT {_DOWNSTREAM}"
 _BOOK = "temp.lnlens_policy_book"
 _LOOKUP = (" LEFT JOIN {book} {alias} ON {alias}.rowid = (SELECT rowid FROM {book} WHERE channel_id = {column}"
            " AND start <= received_time ORDER BY channel_id DESC, start DESC LIMIT 1)")  # fmt: skip
+# by -> (the channel columns selected, the GROUP BY columns)
+_GROUP_BY = {"pair": ("out_channel, in_channel", "out_channel, in_channel"),
+             "out": ("out_channel, NULL", "out_channel"), "in": ("NULL, in_channel", "in_channel")}  # fmt: skip
 # The share of the table under which a window is read through the time index rather than the covering one.
 _TIME_INDEX_SHARE = 0.15
 
@@ -153,12 +156,18 @@ class FlowQueries:
         *,
         propagation_s: float = 3_600,
         bucket_s: float | None = None,
+        by: str = "pair",
     ) -> FlowGroups:
         """Resolved forwards received in ``[start, until)`` for each of ``starts``, summed per group.
 
         :param bucket_s: also group by ``floor(received_time / bucket_s)`` (the live windows' rings);
             then ``until`` may be ``inf``.
+        :param by: ``pair`` groups by out and in channel; ``out`` or ``in`` by that channel only (the
+            other one is None in the result), a few rows per channel, for the channel-only live windows.
         """
+        if by not in _GROUP_BY:
+            raise ValueError(f"group by pair, out or in, not {by!r}")
+        channels, group_by = _GROUP_BY[by]
         smin = min(starts)
         inbound_fees, negative_ppm = self._load_book(book)
         index = self._flow_index(smin, until)
@@ -179,10 +188,10 @@ class FlowQueries:
                 columns += ["0"] * (_WIDTH - 2 - len(sums))
                 columns.append(f"min(CASE WHEN {inside} THEN received_time END)")
             parts.append(
-                f"SELECT {_CATEGORY}, out_channel, in_channel, {bucket}, {', '.join(columns)}"
+                f"SELECT {_CATEGORY}, {channels}, {bucket}, {', '.join(columns)}"
                 f" FROM forwards {index}{join}"
                 f" WHERE {where} AND received_time >= :smin AND received_time < :until"
-                f" GROUP BY status, out_channel, in_channel, failure_reason{', 4' if bucket_s else ''}"
+                f" GROUP BY status, {group_by}, failure_reason{', 4' if bucket_s else ''}"
             )
         rows = self.db.execute(" UNION ALL ".join(parts), params).fetchall()
         with self.db.atomic():
@@ -283,17 +292,24 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float)
 
 
 def channel_rows(groups: FlowGroups) -> tuple[list[FlowKey], np.ndarray, np.ndarray]:
-    """The first window's counters of each group as rows of its IN key and, with an out channel, its OUT key.
+    """The first window's counters of groups made ``by="out"`` or ``by="in"`` as rows of OUT or IN keys.
 
-    :returns: (keys, buckets, counters), one entry per row (for ``WindowedFlows.load``).
+    :returns: (keys, buckets, counters), one entry per row (for ``WindowedFlows.load``); a group of
+        forwards refused before an outgoing channel was chosen has no OUT key and is left out.
     """
-    keys = group_keys(groups)
     counters = group_counters(groups)[:, 0]
-    has_out = keys.out >= 0
-    rows: list[FlowKey] = [(IN, keys.channels[c], None) for c in keys.inbound.tolist()]
-    rows += [(OUT, keys.channels[c], None) for c in keys.out[has_out].tolist()]
+    ids: dict[str, ChannelId] = {}
+    keys: list[FlowKey] = []
+    kept: list[int] = []
+    for i, (out_text, in_text) in enumerate(zip(groups.out_channel, groups.in_channel, strict=True)):
+        kind, text = (OUT, out_text) if out_text is not None else (IN, in_text)
+        if text is None:
+            continue
+        cid = ids.get(text) or ids.setdefault(text, ChannelId.parse(text))
+        keys.append((kind, cid, None))
+        kept.append(i)
     buckets = groups.bucket if groups.bucket is not None else np.zeros(len(counters), dtype=np.int64)
-    return rows, np.concatenate([buckets, buckets[has_out]]), np.concatenate([counters, counters[has_out]])
+    return keys, buckets[kept], counters[kept]
 
 
 def _flows(keys: Sequence[Any], table: np.ndarray) -> dict[Any, Flow]:
