@@ -12,6 +12,10 @@ The ratio consume/emit says how much of the stream's capacity the ingest keeps u
 with. The forwards are a simulated node's (lnlens_sim), repeated with fresh HTLC ids
 until there are enough; each forward is 2-3 stream messages as lnd sends them.
 
+- **memory** (issue [M]): ``lnlens lnd run`` (the sidecar, its own process) against the fake
+  lnd with a database of 1,000,000 forwards over 1,000 channels: its RSS after three analyses
+  (VmRSS) and its peak (VmHWM), beside a process that only imports its modules.
+
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_lnd.py --quick``).
 """
 
@@ -19,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -129,6 +136,50 @@ def bench(count: int) -> dict[str, float]:
     }
 
 
+def bench_memory(forwards_n: int) -> dict[str, float]:
+    """The sidecar's RSS over a big store: it rebuilds its windows from it, then analyses every second."""
+    from bench_cln import bare_rss_mb, fill, rss_mb
+    from bench_cln import node as big_node
+
+    node = sim_node(payments_per_hour=600)
+    with tempfile.TemporaryDirectory(prefix="lnlens-bench-lnd-") as tmp:
+        folder = Path(tmp)
+        db = folder / "db.sqlite3"
+        fill(db, big_node(1000), forwards_n, now=SystemClock().now(), hot_pairs=20_000)
+        fake = FakeLnd(node, folder / "lnd")
+        fake.start()
+        mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("read"))
+        config = folder / "lnlens.toml"
+        config.write_text(f'interval = "1s"\n[lnd]\nhost = "{fake.host}"\nnetwork = "regtest"\n'
+                          f'tlscert = "{fake.cert_path}"\nmacaroon = "{mac}"\n')  # fmt: skip
+        cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v",
+               "--config", str(config), "--db", str(db), "lnd", "run"]  # fmt: skip
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            assert proc.stderr is not None
+            analyses = 0
+            for line in proc.stderr:
+                if "analysis " in line and " opportunities " in line:
+                    analyses += 1
+                    if analyses == 1:
+                        t_first = time.perf_counter() - t0
+                    if analyses == 3:
+                        break
+            else:
+                raise RuntimeError(f"lnlens lnd run ended (exit {proc.wait()}) before three analyses")
+            rss, peak = rss_mb(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            fake.stop()
+    return {"forwards": forwards_n, "rss": rss, "peak": peak, "bare": bare_rss_mb(), "first_s": t_first}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer forwards (a smoke run)")
@@ -141,6 +192,10 @@ def main() -> None:
     print(f"  consumed into the store     : {r['consume_msgs_per_s']:>10,.0f} events/s "
           f"({r['consume_forwards_per_s']:,.0f} forwards/s)")  # fmt: skip
     print(f"  ratio consume/emit          : {r['ratio']:>10.2f}")
+    m = bench_memory(100_000 if args.quick else 1_000_000)
+    print(f"lnd sidecar memory, {m['forwards']:,} stored forwards over 1,000 channels: RSS {m['rss']:.0f} MB after "
+          f"three analyses, peak {m['peak']:.0f} MB (aim < 200 MB); a process that only imports its modules "
+          f"{m['bare']:.0f} MB; first analysis {m['first_s']:.1f} s after start")  # fmt: skip
 
 
 if __name__ == "__main__":
