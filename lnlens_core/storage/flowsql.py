@@ -14,6 +14,7 @@ SQLite's integers are 64-bit, so amounts stay exact while ``amount * fee_ppm`` s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,8 +43,10 @@ _DOWNSTREAM = "(failure_reason IS 'downstream' OR (failure_reason IS NULL AND st
 _UNPRICED = f"{_FAILED} AND (out_channel IS NULL OR {_DOWNSTREAM})"
 _PRICED = f"{_FAILED} AND out_channel IS NOT NULL AND NOT {_DOWNSTREAM}"
 _BOOK = "temp.lnlens_policy_book"
-_LOOKUP = (" LEFT JOIN {book} {alias} ON {alias}.rowid = (SELECT rowid FROM {book} WHERE channel_id = {column}"
-           " AND start <= received_time ORDER BY channel_id DESC, start DESC LIMIT 1)")  # fmt: skip
+# The period in force at a forward's receive time: one index step for a channel whose policy never changed, and
+# for a recent forward, from the first period that ends after it (a binary search on start would cost two seeks).
+_LOOKUP = (" LEFT JOIN {book} {alias} ON {alias}.channel_id = {column} AND {alias}.end > received_time"
+           " AND {alias}.start <= received_time")  # fmt: skip
 # by -> (the channel columns selected, the GROUP BY columns)
 _GROUP_BY = {"pair": ("out_channel, in_channel", "out_channel, in_channel"),
              "out": ("out_channel, NULL", "out_channel"), "in": ("NULL, in_channel", "in_channel")}  # fmt: skip
@@ -121,15 +124,12 @@ class FlowQueries:
         with self.db.atomic():
             self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
             self.db.execute(
-                f"CREATE TABLE {_BOOK} (channel_id TEXT NOT NULL, start REAL NOT NULL, changed REAL,"
-                " base_fee_msat INTEGER, fee_ppm INTEGER, inbound_base_fee_msat INTEGER, inbound_fee_ppm INTEGER)"
+                f"CREATE TABLE {_BOOK} (channel_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,"
+                " changed REAL, base_fee_msat INTEGER, fee_ppm INTEGER, inbound_base_fee_msat INTEGER,"
+                " inbound_fee_ppm INTEGER)"
             )
-            self.db.conn.executemany(
-                f"INSERT INTO {_BOOK} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(str(cid), start, changed, p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat, p.inbound_fee_ppm)
-                 for cid, start, changed, p in book.periods()],
-            )  # fmt: skip
-            self.db.execute("CREATE INDEX temp.lnlens_policy_book_at ON lnlens_policy_book (channel_id, start)")
+            self.db.conn.executemany(f"INSERT INTO {_BOOK} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _period_rows(book))
+            self.db.execute("CREATE INDEX temp.lnlens_policy_book_at ON lnlens_policy_book (channel_id, end)")
         sql = (f"SELECT EXISTS (SELECT 1 FROM {_BOOK} WHERE inbound_base_fee_msat != 0 OR inbound_fee_ppm != 0),"
                f" EXISTS (SELECT 1 FROM {_BOOK} WHERE fee_ppm < 0)")  # fmt: skip
         inbound, negative = self.db.execute(sql).fetchone()
@@ -203,6 +203,18 @@ class FlowQueries:
         """Exact counters over ``[start, until)`` for each start: what FlowCounter gives for the same forwards."""
         groups = self.flow_groups(book, starts, until, propagation_s=propagation_s)
         return stats_from_groups(groups, starts, until)
+
+
+def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
+    """One row per period of the book: ``[start, end)`` with end the next period's start (``inf`` for the last)."""
+    rows: list[tuple[Any, ...]] = []
+    for cid, start, changed, p in book.periods():
+        text = str(cid)
+        if rows and rows[-1][0] == text:
+            rows[-1] = (*rows[-1][:2], start, *rows[-1][3:])
+        rows.append((text, start, math.inf, changed, p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat,
+                     p.inbound_fee_ppm))  # fmt: skip
+    return rows
 
 
 def _groups(rows: list[tuple[Any, ...]], windows: int, *, bucketed: bool) -> FlowGroups:

@@ -136,3 +136,17 @@ def test_summing_leaves_no_transaction_open(tmp_path: Path):
     assert not store.db.conn.in_transaction
     store.set_meta("written", "after")
     assert Store(tmp_path / "db").get_meta("written") == "after"
+
+
+def test_a_forward_is_priced_at_the_last_policy_of_its_instant_as_in_memory():
+    """Several policies observed at one instant (an empty period between them) and a forward at that instant."""
+    book = PolicyBook()
+    for fee_ppm in (100, 5_000, 200):
+        book.observe(IDS[1], ChannelPolicy(1_000, fee_ppm), T0)
+    book.observe(IDS[1], ChannelPolicy(0, 1), T0 + 10)
+    events = [HtlcEvent(IDS[0], 2_000_000, ForwardStatus.LOCAL_FAILED, t, in_htlc_id=i, out_channel=IDS[1],
+                        out_msat=1_000_000, failure_reason=FailureReason.FEE_INSUFFICIENT)
+              for i, t in enumerate((T0 - 5, T0, T0 + 5, T0 + 10))]  # fmt: skip
+    (got,) = stored(events).flow_stats(book, [T0 - 100], T0 + 100)
+    assert_same(got, reference(book, events, T0 - 100, T0 + 100, 3_600))
+    assert got.out[IDS[1]].missed_revenue_msat == 1_100 + 1_200 + 1_200 + 1
