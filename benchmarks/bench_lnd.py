@@ -12,6 +12,10 @@ The ratio consume/emit says how much of the stream's capacity the ingest keeps u
 with. The forwards are a simulated node's (lnlens_sim), repeated with fresh HTLC ids
 until there are enough; each forward is 2-3 stream messages as lnd sends them.
 
+- **memory** (issue [M]): ``lnlens lnd run`` (the sidecar, its own process) against the fake
+  lnd with a database of 1,000,000 forwards over 1,000 channels: its RSS after three analyses
+  (VmRSS) and its peak (VmHWM), beside a process that only imports its modules.
+
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_lnd.py --quick``).
 """
 
@@ -19,6 +23,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -129,6 +137,65 @@ def bench(count: int) -> dict[str, float]:
     }
 
 
+def bench_memory(forwards_n: int) -> dict[str, float]:
+    """The sidecar's RSS over a big store: it rebuilds its windows from it, then analyses every second."""
+    from bench_cln import bare_rss_mb, fill
+    from bench_cln import node as big_node
+
+    node = sim_node(payments_per_hour=600)
+    with tempfile.TemporaryDirectory(prefix="lnlens-bench-lnd-") as tmp:
+        folder = Path(tmp)
+        db = folder / "db.sqlite3"
+        fill(db, big_node(1000), forwards_n, now=SystemClock().now(), hot_pairs=20_000)
+        fake = FakeLnd(node, folder / "lnd")
+        fake.start()
+        mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("read"))
+        config = folder / "lnlens.toml"
+        config.write_text(f'interval = "1s"\n[lnd]\nhost = "{fake.host}"\nnetwork = "regtest"\n'
+                          f'tlscert = "{fake.cert_path}"\nmacaroon = "{mac}"\n')  # fmt: skip
+        shim = folder / "no-sklearn" / "sklearn"
+        shim.mkdir(parents=True)
+        (shim / "__init__.py").write_text('raise ImportError("No module named \'sklearn\' (simulated)")\n')
+        try:
+            rss, peak, t_first = _daemon_rss(config, db, {})
+            # Without the train extra (scikit-learn), as most operators install it: no online learning.
+            lean, lean_peak, _ = _daemon_rss(config, db, {"PYTHONPATH": str(shim.parent)})
+        finally:
+            fake.stop()
+    return {"forwards": forwards_n, "rss": rss, "peak": peak, "lean": lean, "lean_peak": lean_peak,
+            "bare": bare_rss_mb(), "first_s": t_first}
+
+
+def _daemon_rss(config: Path, db: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """``lnlens lnd run`` until its third analysis: (VmRSS MB, VmHWM MB, seconds to the first analysis)."""
+    from bench_cln import rss_mb
+
+    cmd = [sys.executable, "-c", "import sys; from lnlens_core.cli import main; sys.exit(main())", "-v",
+           "--config", str(config), "--db", str(db), "lnd", "run"]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, **env})  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        analyses, t_first = 0, 0.0
+        for line in proc.stderr:
+            if "analysis " in line and " opportunities " in line:
+                analyses += 1
+                t_first = t_first or time.perf_counter() - t0
+                if analyses == 3:
+                    break
+        else:
+            raise RuntimeError(f"lnlens lnd run ended (exit {proc.wait()}) before three analyses")
+        return (*rss_mb(proc.pid), t_first)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer forwards (a smoke run)")
@@ -141,6 +208,11 @@ def main() -> None:
     print(f"  consumed into the store     : {r['consume_msgs_per_s']:>10,.0f} events/s "
           f"({r['consume_forwards_per_s']:,.0f} forwards/s)")  # fmt: skip
     print(f"  ratio consume/emit          : {r['ratio']:>10.2f}")
+    m = bench_memory(100_000 if args.quick else 1_000_000)
+    print(f"lnd sidecar memory, {m['forwards']:,} stored forwards over 1,000 channels: RSS {m['rss']:.0f} MB after "
+          f"three analyses, peak {m['peak']:.0f} MB with the train extra (scikit-learn, online learning); without it "
+          f"{m['lean']:.0f} MB, peak {m['lean_peak']:.0f} MB (aim < 200 MB); a process that only imports the "
+          f"plugin's modules {m['bare']:.0f} MB; first analysis {m['first_s']:.1f} s after start")  # fmt: skip
 
 
 if __name__ == "__main__":

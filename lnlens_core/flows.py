@@ -16,15 +16,16 @@ plus the inbound fee (a discount when negative) of the in channel.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .domain import Channel, ChannelId, ChannelPolicy, FailureCategory, FailureReason, ForwardStatus, HtlcEvent
 
-__all__ = ["Flow", "NO_FLOW", "MAXIMA", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows", "PolicyBook",
-           "contribution", "WINDOWS"]  # fmt: skip
+__all__ = ["Flow", "NO_FLOW", "MAXIMA", "add_counters", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows",
+           "PolicyBook", "contribution", "WINDOWS"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,13 @@ class PolicyBook:
         self._times: dict[ChannelId, list[float]] = {}
         self._policies: dict[ChannelId, list[ChannelPolicy]] = {}
 
+    def copy(self) -> PolicyBook:
+        """An independent book with the same history (policies are immutable and shared)."""
+        book = PolicyBook()
+        book._times = {cid: list(times) for cid, times in self._times.items()}
+        book._policies = {cid: list(policies) for cid, policies in self._policies.items()}
+        return book
+
     def observe(self, channel_id: ChannelId, policy: ChannelPolicy, time: float) -> bool:
         """Note the policy seen at ``time``; returns True when it differs from the last one."""
         times, policies = self._times.setdefault(channel_id, []), self._policies.setdefault(channel_id, [])
@@ -124,6 +132,16 @@ class PolicyBook:
             return None
         i = bisect.bisect_right(times, time)
         return self._policies[channel_id][max(i - 1, 0)]
+
+    def periods(self) -> Iterator[tuple[ChannelId, float, float | None, ChannelPolicy]]:
+        """Every policy known with when it took effect: (channel, start, change time, policy).
+
+        ``policy_at(channel, t)`` is the policy of the last period with ``start <= t``: the first
+        period of a channel starts at ``-inf``, and its change time is None (``last_change_before``).
+        """
+        for channel_id, times in self._times.items():
+            for i, (time, policy) in enumerate(zip(times, self._policies[channel_id], strict=True)):
+                yield channel_id, (time if i else -math.inf), (time if i else None), policy
 
     def last_change_before(self, channel_id: ChannelId, time: float) -> float | None:
         """When the policy in force at ``time`` took effect (None if it is the first one known)."""
@@ -222,7 +240,7 @@ def _batch(
     )
 
 
-def _add_rows(table: np.ndarray, rows: np.ndarray, counters: np.ndarray) -> None:
+def add_counters(table: np.ndarray, rows: np.ndarray, counters: np.ndarray) -> None:
     """``table[rows] += counters`` where rows may repeat (each repeat adds), in place; the
     :data:`MAXIMA` columns keep the largest value instead.
 
@@ -280,7 +298,8 @@ def _stats(keys: Sequence[FlowKey], data: np.ndarray, since: float, until: float
 class _KeyIndex:
     """Keys to row numbers, with numpy arrays (one per shape) that grow as keys appear."""
 
-    def __init__(self, *shape_tails: tuple[int, ...]) -> None:
+    def __init__(self, *shape_tails: tuple[int, ...], pairs: bool = True) -> None:
+        self.pairs = pairs
         self.keys: list[FlowKey] = []
         self.index: dict[FlowKey, int] = {}
         self.arrays = [np.zeros((16, *tail), dtype=np.int64) for tail in shape_tails]
@@ -295,7 +314,8 @@ class _KeyIndex:
         route = (event.in_channel, event.out_channel)
         found = self._routes.get(route)
         if found is None:
-            found = self._routes[route] = tuple(self.row(key) for key in _keys(event))
+            keys = _keys(event) if self.pairs else _keys(event)[:2]
+            found = self._routes[route] = tuple(self.row(key) for key in keys)
         return found
 
     def row(self, key: FlowKey) -> int:
@@ -324,7 +344,7 @@ class FlowCounter:
         if len(times):
             first = float(times.min())
             self._first = first if self._first is None else min(self._first, first)
-            _add_rows(self._rows.arrays[0], key_rows, counters)
+            add_counters(self._rows.arrays[0], key_rows, counters)
 
     def stats(self) -> FlowStats:
         observed = self.until - self._first if self._first is not None else 0.0
@@ -355,12 +375,16 @@ class WindowedFlows:
 
     A window's value covers its last ``n`` buckets, the newest one still filling, so
     the oldest edge is exact to one bucket (10 min, 2 h, 12 h, 2 d).
+
+    :param pairs: also keep channel pairs. The monitor keeps channels only (IN and OUT keys): a
+        node routes over some 20 pairs per channel, and an analysis reads pairs from the store
+        (:meth:`~lnlens_core.storage.Store.flow_stats`), exact and in well under a second.
     """
 
-    def __init__(self, book: PolicyBook, *, propagation_s: float = 3_600) -> None:
+    def __init__(self, book: PolicyBook, *, propagation_s: float = 3_600, pairs: bool = True) -> None:
         self.book, self.propagation_s = book, propagation_s
         self._rings = [_Ring(*spec) for spec in WINDOWS.values()]
-        self._rows = _KeyIndex(*((r.n, _M) for r in self._rings))
+        self._rows = _KeyIndex(*((r.n, _M) for r in self._rings), pairs=pairs)
         self._first: float | None = None
 
     @property
@@ -379,15 +403,33 @@ class WindowedFlows:
         key_rows, times, counters = _batch(events, self._rows, self.book, self.propagation_s)
         if not len(times):
             return
-        first = float(times.min())
+        self._note_first(float(times.min()))
+        for w, ring in enumerate(self._rings):
+            self._add_to_ring(w, key_rows, (times // ring.bucket_s).astype(np.int64), counters)
+
+    def load(self, window: str, keys: Sequence[FlowKey], buckets: np.ndarray, counters: np.ndarray,
+             first: float | None) -> None:  # fmt: skip
+        """Add counters already summed per (key, bucket of this window's ring), e.g. by SQLite from the store.
+
+        :param buckets: ``floor(received_time / bucket_s)`` of each row; ``first``: the earliest time counted.
+        """
+        if not len(keys):
+            return
+        rows = np.array([self._rows.row(key) for key in keys], dtype=np.intp)  # new keys first: arrays may grow
+        if first is not None:
+            self._note_first(first)
+        self._add_to_ring(list(WINDOWS).index(window), rows, np.asarray(buckets, dtype=np.int64), counters)
+
+    def _note_first(self, first: float) -> None:
         self._first = first if self._first is None else min(self._first, first)
-        for ring, data in zip(self._rings, self._rows.arrays, strict=True):
-            buckets = (times // ring.bucket_s).astype(np.int64)
-            ring.advance(int(buckets.max()), data)
-            assert ring.head is not None
-            keep = buckets > ring.head - ring.n  # the rest is older than this window
-            # A (key, slot) pair is row key * n + slot of the array seen as (keys * n, metrics).
-            _add_rows(data.reshape(-1, _M), key_rows[keep] * ring.n + buckets[keep] % ring.n, counters[keep])
+
+    def _add_to_ring(self, w: int, key_rows: np.ndarray, buckets: np.ndarray, counters: np.ndarray) -> None:
+        ring, data = self._rings[w], self._rows.arrays[w]
+        ring.advance(int(buckets.max()), data)
+        assert ring.head is not None
+        keep = buckets > ring.head - ring.n  # the rest is older than this window
+        # A (key, slot) pair is row key * n + slot of the array seen as (keys * n, metrics).
+        add_counters(data.reshape(-1, _M), key_rows[keep] * ring.n + buckets[keep] % ring.n, counters[keep])
 
     def stats(self, window: str, now: float) -> FlowStats:
         """The counters of one window (``1h``, ``24h``, ``7d``, ``30d``) as of ``now``."""

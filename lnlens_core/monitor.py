@@ -13,6 +13,7 @@ ever counted, nothing is counted twice.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .domain import Channel, HtlcEvent
 from .events import ForwardRecorded, LensEvent
 from .flows import WINDOWS, PolicyBook, WindowedFlows
 from .storage import Store
+from .storage.flowsql import channel_rows
 
 __all__ = ["HtlcMonitor", "BackfillProgress"]
 
@@ -67,28 +69,36 @@ class HtlcMonitor:
         self.newest_event_time: float | None = None
         """The received time of the newest forward stored (None: none yet); answers say what they include."""
         self.book = PolicyBook()
-        self.flows = WindowedFlows(self.book, propagation_s=propagation_s)
+        self.flows = WindowedFlows(self.book, propagation_s=propagation_s, pairs=False)
+        self.history_loaded = False
+        """Whether :meth:`load_history` ran: then ``book`` holds the store's policy history too."""
 
     def load_history(self) -> int:
-        """Rebuild the policy book and the sliding windows from the store; returns events counted."""
+        """Rebuild the policy book and the sliding windows from the store; returns the forwards counted.
+
+        SQLite sums the stored forwards per channel and bucket of each window's ring
+        (:meth:`~lnlens_core.storage.Store.flow_groups`): no object per forward, so a restart over
+        a million forwards takes seconds and little memory.
+        """
         with self._lock:
-            for time, channel_id, policy in self.store.policy_history():
+            for time, channel_id, policy in self.store.policy_changes():
                 self.book.observe(channel_id, policy, time)
-            self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s)
+            self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s, pairs=False)
             newest = self.store.latest_forward_time()
             if newest is not None and (self.newest_event_time is None or newest > self.newest_event_time):
                 self.newest_event_time = newest
             now = self.clock.now()
-            since = now - max(length for length, _ in WINDOWS.values())
             counted = 0
-            batch: list[HtlcEvent] = []
-            for event in self.store.iter_forwards(since=since):
-                batch.append(event)
-                if len(batch) >= 10_000:
-                    self.flows.add(batch)
-                    counted, batch = counted + len(batch), []
-            self.flows.add(batch)
-            return counted + len(batch)
+            for name, (length_s, bucket_s) in WINDOWS.items():
+                oldest = (now // bucket_s - length_s // bucket_s) * bucket_s  # the ring's oldest slot
+                for by in ("out", "in"):  # a few rows per channel and bucket, never one per pair
+                    groups = self.store.flow_groups(self.book, [oldest], math.inf, bucket_s=bucket_s, by=by,
+                                                    propagation_s=self.flows.propagation_s)  # fmt: skip
+                    first = float(groups.first.min(initial=math.inf))
+                    self.flows.load(name, *channel_rows(groups), first if math.isfinite(first) else None)
+                counted = max(counted, int(groups.sums[:, 0, 0].sum()))  # every forward has an in channel
+            self.history_loaded = True
+            return counted
 
     def observe_channels(self, channels: Sequence[Channel], *, snapshot: bool = True) -> None:
         """Note our channels' state now: policies for pricing missed forwards, and a snapshot in the store."""

@@ -21,7 +21,8 @@ from sqlite_utils import Database
 from ..clock import SystemClock
 from ..domain import Channel, ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
 from ..errors import StoreError
-from .history import HistoryQueries
+from .flowsql import FlowQueries
+from .history import POLICY_COLUMNS, HistoryQueries
 from .lock import writer_lock
 from .records import JOURNAL_STATES, RecordQueries
 from .rows import (
@@ -56,7 +57,7 @@ _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
 _BULK_CACHE_KIB = 65_536  # page cache during a bulk ingest: holds the key index of some million forwards
 
 
-class Store(HistoryQueries, RecordQueries):
+class Store(FlowQueries, HistoryQueries, RecordQueries):
     """The lnlens database. Not thread-safe: use one Store per thread, or a lock.
 
     :param path: the database file; None for an in-memory database (tests).
@@ -350,6 +351,21 @@ class Store(HistoryQueries, RecordQueries):
         for row in self.db.query("SELECT * FROM channel_snapshots ORDER BY time, channel_id"):
             yield row["time"], ChannelId.parse(row["channel_id"]), policy_from_row(row)
 
+    def policy_changes(self) -> Iterator[tuple[float, ChannelId, ChannelPolicy]]:
+        """Like :meth:`policy_history`, only the snapshots whose policy differs from the channel's previous one.
+
+        The same PolicyBook results (it keeps only changes), from a fraction of the rows: a node
+        snapshots every channel every interval and changes a policy now and then. SQLite compares
+        each snapshot with the previous one along the primary key (channel, time).
+        """
+        lagged = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in POLICY_COLUMNS)
+        differs = " OR ".join(f"{c} IS NOT prev_{c}" for c in POLICY_COLUMNS)
+        sql = (f"SELECT * FROM (SELECT *, row_number() OVER w AS nth, {lagged} FROM channel_snapshots"
+               " WINDOW w AS (PARTITION BY channel_id ORDER BY time))"
+               f" WHERE nth = 1 OR {differs} ORDER BY time, channel_id")  # fmt: skip
+        for row in self.db.query(sql):
+            yield row["time"], ChannelId.parse(row["channel_id"]), policy_from_row(row)
+
     def snapshots(self, *, since: float | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM channel_snapshots", []
         if since is not None:
@@ -428,7 +444,8 @@ def _open_file(path: Path, *, readonly: bool, create: bool) -> Database:
         if os.access(path, os.W_OK):
             raise
         conn = sqlite3.connect(f"{uri}&immutable=1", uri=True)
-    conn.execute("PRAGMA query_only = ON")
+    # mode=ro already refuses every write to the file; no `PRAGMA query_only`, which would also refuse the
+    # temporary tables a read needs (the policy book the flow sums join, storage/flowsql.py).
     return Database(conn, execute_plugins=False)
 
 

@@ -1,0 +1,336 @@
+"""Flow counters over windows of the stored forwards, summed by SQLite (the store's analysis path).
+
+The same numbers as :class:`~lnlens_core.flows.FlowCounter` fed with the same forwards (a property
+test holds them equal), without building one Python object per forward: SQLite groups the forwards
+by (status, out channel, in channel, failure reason) over the covering index ``forwards_flow`` (or,
+for a window holding a small share of the table, over ``forwards_received``), and prices each failed
+forward at the policy then in force by looking it up in a temporary copy of the
+:class:`~lnlens_core.flows.PolicyBook`. Several windows ending at the same time are summed in the
+same pass, one set of conditional sums per window.
+
+Integer arithmetic matches Python's: divisions round down (floor), also for negative inbound fees.
+SQLite's integers are 64-bit, so amounts stay exact while ``amount * fee_ppm`` stays under 9.2e18.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from ..domain import ChannelId
+from ..flows import IN, METRICS, OUT, Flow, FlowKey, FlowStats, PolicyBook, add_counters
+
+__all__ = ["FlowQueries", "FlowGroups", "GroupKeys", "group_counters", "group_keys", "sum_by_key", "stats_from_groups",
+           "channel_rows",
+           "SETTLED", "DOWNSTREAM", "LIQUIDITY", "FEE", "OTHER"]  # fmt: skip
+
+# The category of a group of forwards, as its status and failure reason decide (flows.contribution).
+SETTLED, DOWNSTREAM, LIQUIDITY, FEE, OTHER = range(5)
+_CATEGORY = (
+    "CASE WHEN status = 'settled' THEN 0"
+    " WHEN failure_reason = 'downstream' OR (failure_reason IS NULL AND status = 'failed') THEN 1"
+    " WHEN failure_reason = 'insufficient_balance' THEN 2 WHEN failure_reason = 'fee_insufficient' THEN 3 ELSE 4 END"
+)
+_FAILED = "status IN ('failed', 'local_failed')"
+_DOWNSTREAM = "(failure_reason IS 'downstream' OR (failure_reason IS NULL AND status = 'failed'))"  # never NULL
+# Three kinds of rows, each summed by its own SELECT so that no per-row expression has to ask which it is:
+# settled; failed downstream or before an outgoing channel was chosen (counted, not priced); failed here.
+_UNPRICED = f"{_FAILED} AND (out_channel IS NULL OR {_DOWNSTREAM})"
+_PRICED = f"{_FAILED} AND out_channel IS NOT NULL AND NOT {_DOWNSTREAM}"
+_BOOK = "temp.lnlens_policy_book"
+# The period in force at a forward's receive time: one index step for a channel whose policy never changed, and
+# for a recent forward, from the first period that ends after it (a binary search on start would cost two seeks).
+_LOOKUP = (" LEFT JOIN {book} {alias} ON {alias}.channel_id = {column} AND {alias}.end > received_time"
+           " AND {alias}.start <= received_time")  # fmt: skip
+# by -> (the channel columns selected, the GROUP BY columns)
+_GROUP_BY = {"pair": ("out_channel, in_channel", "out_channel, in_channel"),
+             "out": ("out_channel, NULL", "out_channel"), "in": ("NULL, in_channel", "in_channel")}  # fmt: skip
+# The share of the table under which a window is read through the time index rather than the covering one.
+_TIME_INDEX_SHARE = 0.15
+
+
+def _floordiv(a: str, b: str) -> str:
+    """SQL for Python's ``a // b`` with ``b > 0`` (SQLite's ``/`` truncates toward zero)."""
+    return f"(({a}) / ({b}) - (({a}) % ({b}) < 0))"
+
+
+def _pricing(inbound_fees: bool, negative_ppm: bool) -> tuple[str, ...]:
+    """Per forward failed here, SQL for what flows.contribution counts: missed fee and amount, stale, offered rate.
+
+    ``po`` is the out channel's policy then in force (NULL columns when the book has none), ``pi``
+    the in channel's (joined only when the book holds an inbound fee). SQLite's ``/`` is Python's
+    ``//`` on non-negative operands and wherever the result is clamped at 0: plain ``/`` there,
+    the longer floor division only for inbound fees and, should the book hold one, a negative rate.
+    """
+    out_eff = ("(CASE WHEN out_msat > 0 THEN out_msat WHEN po.fee_ppm IS NULL THEN in_msat"
+               " WHEN out_msat IS NULL THEN max((in_msat - po.base_fee_msat) * 1000000 / (1000000 + po.fee_ppm), 0)"
+               " ELSE 0 END)")  # fmt: skip
+    rate = f"{out_eff} * po.fee_ppm"
+    fee_out = f"po.base_fee_msat + {_floordiv(rate, '1000000') if negative_ppm else f'{rate} / 1000000'}"
+    if inbound_fees:
+        inbound = _floordiv(f"({out_eff} + {fee_out}) * pi.inbound_fee_ppm", "1000000")
+        fee_out += f" + coalesce(pi.inbound_base_fee_msat + {inbound}, 0)"
+    fee = (f"(CASE WHEN po.fee_ppm IS NOT NULL THEN max({fee_out}, 0) WHEN out_msat IS NULL THEN 0"
+           " ELSE max(in_msat - out_msat, 0) END)")  # fmt: skip
+    is_fee = "failure_reason = 'fee_insufficient'"
+    offered = "(in_msat - out_msat - coalesce(po.base_fee_msat, 0)) * 1000000 / out_msat"
+    return (
+        fee,
+        out_eff,
+        f"({is_fee} AND received_time - po.changed < :propagation_s)",
+        f"(CASE WHEN {is_fee} AND out_msat > 0 THEN max({offered}, 0) ELSE 0 END)",
+        f"({is_fee} AND out_msat > 0)",
+    )
+
+
+SETTLED_SUMS = ("fee_msat", "coalesce(out_msat, in_msat)")
+_SUMS = 5
+_WIDTH = 2 + _SUMS + 1  # per window: count, five sums, the largest amount refused, first time
+
+
+@dataclass(frozen=True, slots=True)
+class FlowGroups:
+    """Stored forwards summed per (status, out channel, in channel, failure reason[, bucket]) and window.
+
+    ``sums[g, w]`` holds, for group ``g`` in window ``w``: count, then the settled sums (fee, amount)
+    for settled groups or the priced sums (missed fee, missed amount, stale, offered rate sum and count)
+    for failed ones, then the largest amount a priced group refused; ``first[g, w]`` the earliest
+    receive time (``inf`` when the group has none there).
+    """
+
+    category: np.ndarray
+    out_channel: list[str | None]
+    in_channel: list[str]
+    bucket: np.ndarray | None
+    sums: np.ndarray  # (groups, windows, 7) int64: count, up to 5 sums, the largest amount refused
+    first: np.ndarray  # (groups, windows) float64
+
+
+class FlowQueries:
+    """Mixed into :class:`~lnlens_core.storage.store.Store`; ``self.db`` is its sqlite-utils Database."""
+
+    db: Database
+
+    def _load_book(self, book: PolicyBook) -> tuple[bool, bool]:
+        """The book's policies, one row per period it was in force, into a temporary table.
+
+        :returns: whether any of them charges an inbound fee, and whether any has a negative fee rate.
+        """
+        # In a transaction of its own: a temporary table's rows would otherwise open one (sqlite3 begins
+        # one before an INSERT) that nobody commits, keeping every later write from other connections.
+        with self.db.atomic():
+            self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
+            self.db.execute(
+                f"CREATE TABLE {_BOOK} (channel_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,"
+                " changed REAL, base_fee_msat INTEGER, fee_ppm INTEGER, inbound_base_fee_msat INTEGER,"
+                " inbound_fee_ppm INTEGER)"
+            )
+            self.db.conn.executemany(f"INSERT INTO {_BOOK} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _period_rows(book))
+            self.db.execute("CREATE INDEX temp.lnlens_policy_book_at ON lnlens_policy_book (channel_id, end)")
+        sql = (f"SELECT EXISTS (SELECT 1 FROM {_BOOK} WHERE inbound_base_fee_msat != 0 OR inbound_fee_ppm != 0),"
+               f" EXISTS (SELECT 1 FROM {_BOOK} WHERE fee_ppm < 0)")  # fmt: skip
+        inbound, negative = self.db.execute(sql).fetchone()
+        return bool(inbound), bool(negative)
+
+    def _flow_index(self, since: float, until: float) -> str:
+        """``INDEXED BY`` the cheaper index for a window, or nothing when the indexes are being rebuilt."""
+        names = {row[1] for row in self.db.execute("PRAGMA index_list(forwards)").fetchall()}
+        if "forwards_flow" not in names or "forwards_received" not in names:
+            return ""
+        (rows,) = self.db.execute("SELECT max(rowid) FROM forwards").fetchone()
+        if not rows:
+            return ""
+        sql = "SELECT count(*) FROM (SELECT 1 FROM forwards WHERE received_time >= ? AND received_time < ? LIMIT ?)"
+        limit = int(rows * _TIME_INDEX_SHARE)
+        (inside,) = self.db.execute(sql, [since, until, limit]).fetchone()
+        return "INDEXED BY forwards_received" if inside < limit else "INDEXED BY forwards_flow"
+
+    def flow_groups(
+        self,
+        book: PolicyBook,
+        starts: Sequence[float],
+        until: float,
+        *,
+        propagation_s: float = 3_600,
+        bucket_s: float | None = None,
+        by: str = "pair",
+    ) -> FlowGroups:
+        """Resolved forwards received in ``[start, until)`` for each of ``starts``, summed per group.
+
+        :param bucket_s: also group by ``floor(received_time / bucket_s)`` (the live windows' rings);
+            then ``until`` may be ``inf``.
+        :param by: ``pair`` groups by out and in channel; ``out`` or ``in`` by that channel only (the
+            other one is None in the result), a few rows per channel, for the channel-only live windows.
+        """
+        if by not in _GROUP_BY:
+            raise ValueError(f"group by pair, out or in, not {by!r}")
+        channels, group_by = _GROUP_BY[by]
+        smin = min(starts)
+        inbound_fees, negative_ppm = self._load_book(book)
+        index = self._flow_index(smin, until)
+        bucket = f"CAST(floor(received_time / {float(bucket_s)!r}) AS INTEGER)" if bucket_s else "NULL"
+        params: dict[str, Any] = {"smin": smin, "until": until, "propagation_s": propagation_s}
+        params.update({f"s{k}": s for k, s in enumerate(starts)})
+        joins = _LOOKUP.format(book=_BOOK, alias="po", column="out_channel")
+        if inbound_fees:
+            joins += _LOOKUP.format(book=_BOOK, alias="pi", column="in_channel")
+        parts = []
+        for where, sums, join in (("status = 'settled'", SETTLED_SUMS, ""), (_UNPRICED, (), ""),
+                                  (_PRICED, _pricing(inbound_fees, negative_ppm), joins)):  # fmt: skip
+            columns = []
+            for k in range(len(starts)):
+                inside = "1" if starts[k] == smin else f"received_time >= :s{k}"
+                columns.append(f"sum({inside})")
+                columns += [f"coalesce(sum(CASE WHEN {inside} THEN {expr} END), 0)" for expr in sums]
+                columns += ["0"] * (_SUMS - len(sums))
+                # the largest amount refused (flows.MAXIMA: a refill is sized to carry every failed HTLC)
+                columns.append(f"coalesce(max(CASE WHEN {inside} THEN {sums[1]} END), 0)" if join else "0")
+                columns.append(f"min(CASE WHEN {inside} THEN received_time END)")
+            parts.append(
+                f"SELECT {_CATEGORY}, {channels}, {bucket}, {', '.join(columns)}"
+                f" FROM forwards {index}{join}"
+                f" WHERE {where} AND received_time >= :smin AND received_time < :until"
+                f" GROUP BY status, {group_by}, failure_reason{', 4' if bucket_s else ''}"
+            )
+        rows = self.db.execute(" UNION ALL ".join(parts), params).fetchall()
+        with self.db.atomic():
+            self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
+        return _groups(rows, len(starts), bucketed=bool(bucket_s))
+
+    def flow_stats(self, book: PolicyBook, starts: Sequence[float], until: float, *,
+                   propagation_s: float = 3_600) -> list[FlowStats]:  # fmt: skip
+        """Exact counters over ``[start, until)`` for each start: what FlowCounter gives for the same forwards."""
+        groups = self.flow_groups(book, starts, until, propagation_s=propagation_s)
+        return stats_from_groups(groups, starts, until)
+
+
+def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
+    """One row per period of the book: ``[start, end)`` with end the next period's start (``inf`` for the last)."""
+    rows: list[tuple[Any, ...]] = []
+    for cid, start, changed, p in book.periods():
+        text = str(cid)
+        if rows and rows[-1][0] == text:
+            rows[-1] = (*rows[-1][:2], start, *rows[-1][3:])
+        rows.append((text, start, math.inf, changed, p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat,
+                     p.inbound_fee_ppm))  # fmt: skip
+    return rows
+
+
+def _groups(rows: list[tuple[Any, ...]], windows: int, *, bucketed: bool) -> FlowGroups:
+    width = _WIDTH
+    table = np.array(rows, dtype=object).reshape(len(rows), 4 + windows * width)
+    numbers = table[:, 4:].reshape(len(rows), windows, width)
+    first = numbers[:, :, width - 1]
+    first[first == None] = np.inf  # noqa: E711 - elementwise on an object array
+    return FlowGroups(
+        category=table[:, 0].astype(np.int64),
+        out_channel=table[:, 1].tolist(),
+        in_channel=table[:, 2].tolist(),
+        bucket=table[:, 3].astype(np.int64) if bucketed else None,
+        sums=numbers[:, :, : width - 1].astype(np.int64),
+        first=first.astype(np.float64),
+    )
+
+
+_I = {name: i for i, name in enumerate(METRICS)}
+
+
+def group_counters(groups: FlowGroups) -> np.ndarray:
+    """The counters (:data:`~lnlens_core.flows.METRICS` order) of each group in each window: (groups, windows, M)."""
+    cat, sums = groups.category[:, None], groups.sums
+    n = sums[:, :, 0]
+    out = np.zeros((*n.shape, len(METRICS)), dtype=np.int64)
+    failed = cat != SETTLED
+    out[:, :, _I["attempts"]] = n
+    for name, category in (("settled", SETTLED), ("failed_downstream", DOWNSTREAM), ("failed_liquidity", LIQUIDITY),
+                           ("failed_fee", FEE), ("failed_other", OTHER)):  # fmt: skip
+        out[:, :, _I[name]] = n * (cat == category)
+    out[:, :, _I["revenue_msat"]] = sums[:, :, 1] * ~failed
+    out[:, :, _I["volume_msat"]] = sums[:, :, 2] * ~failed
+    for k, name in enumerate(("missed_revenue_msat", "missed_volume_msat", "failed_fee_stale", "offered_fee_ppm_sum",
+                              "offered_fee_count"), start=1):  # fmt: skip
+        out[:, :, _I[name]] = sums[:, :, k] * failed
+    out[:, :, _I["missed_liquidity_msat"]] = sums[:, :, 1] * (cat == LIQUIDITY)
+    out[:, :, _I["max_failed_liquidity_msat"]] = sums[:, :, 1 + _SUMS] * (cat == LIQUIDITY)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKeys:
+    """Each group's keys as row numbers: out channel (-1 when none), in channel, pair (-1 when none)."""
+
+    channels: list[ChannelId]
+    pairs: list[tuple[ChannelId, ChannelId]]
+    out: np.ndarray
+    inbound: np.ndarray
+    pair: np.ndarray
+
+
+def group_keys(groups: FlowGroups) -> GroupKeys:
+    texts = sorted({*groups.in_channel, *(t for t in groups.out_channel if t is not None)})
+    row = {t: i for i, t in enumerate(texts)}
+    out = np.array([row[t] if t is not None else -1 for t in groups.out_channel], dtype=np.int64)
+    inbound = np.array([row[t] for t in groups.in_channel], dtype=np.int64)
+    codes = np.where(out >= 0, inbound * len(texts) + out, -1)
+    unique, pair = np.unique(codes, return_inverse=True)
+    offset = int(len(unique) and unique[0] < 0)  # code -1 (no out channel) sorts first
+    channels = [ChannelId.parse(t) for t in texts]
+    pairs = [(channels[c // len(texts)], channels[c % len(texts)]) for c in unique[offset:].tolist()]
+    return GroupKeys(channels, pairs, out, inbound, np.where(out >= 0, pair.reshape(-1) - offset, -1))
+
+
+def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """``table[rows[i]] += values[i]`` for ``rows >= 0``, in an (n, M) table; exact integer sums (the
+    :data:`~lnlens_core.flows.MAXIMA` columns keep the largest value, as everywhere counters add up)."""
+    keep = rows >= 0
+    table = np.zeros((n, values.shape[-1]), dtype=np.int64)
+    add_counters(table, rows[keep], values[keep])
+    return table
+
+
+def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float) -> list[FlowStats]:
+    """One :class:`FlowStats` per window: each group's counters added to its out, in and pair keys."""
+    keys = group_keys(groups)
+    counters = group_counters(groups)
+    result = []
+    for w, since in enumerate(starts):
+        values, count = counters[:, w], groups.sums[:, w, 0]
+        out = _flows(keys.channels, sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)))
+        inbound = _flows(keys.channels, sum_by_key(keys.inbound, values, len(keys.channels)))
+        pairs = _flows(keys.pairs, sum_by_key(keys.pair, values, len(keys.pairs)))
+        first = groups.first[:, w].min(initial=np.inf)
+        observed = until - float(first) if np.isfinite(first) else 0.0
+        result.append(FlowStats(since, until, observed, out, inbound, pairs))
+    return result
+
+
+def channel_rows(groups: FlowGroups) -> tuple[list[FlowKey], np.ndarray, np.ndarray]:
+    """The first window's counters of groups made ``by="out"`` or ``by="in"`` as rows of OUT or IN keys.
+
+    :returns: (keys, buckets, counters), one entry per row (for ``WindowedFlows.load``); a group of
+        forwards refused before an outgoing channel was chosen has no OUT key and is left out.
+    """
+    counters = group_counters(groups)[:, 0]
+    ids: dict[str, ChannelId] = {}
+    keys: list[FlowKey] = []
+    kept: list[int] = []
+    for i, (out_text, in_text) in enumerate(zip(groups.out_channel, groups.in_channel, strict=True)):
+        kind, text = (OUT, out_text) if out_text is not None else (IN, in_text)
+        if text is None:
+            continue
+        cid = ids.get(text) or ids.setdefault(text, ChannelId.parse(text))
+        keys.append((kind, cid, None))
+        kept.append(i)
+    buckets = groups.bucket if groups.bucket is not None else np.zeros(len(counters), dtype=np.int64)
+    return keys, buckets[kept], counters[kept]
+
+
+def _flows(keys: Sequence[Any], table: np.ndarray) -> dict[Any, Flow]:
+    """The keys with any counted forward (attempts > 0) and their counters."""
+    rows = np.flatnonzero(table[:, 0])
+    return {keys[i]: Flow(*values) for i, values in zip(rows.tolist(), table[rows].tolist(), strict=True)}
