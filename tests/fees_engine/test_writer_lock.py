@@ -22,11 +22,12 @@ POLICY = "[all]\nstrategy = static\nfee_ppm = 3000\nbase_fee_msat = 0\n"
 
 
 def _setup(tmp_path, rails: str):
+    # charge_lnd_rails: a charge-lnd strategy steps toward its fee under lnlens's rails, so each process has work
     (tmp_path / "policy.ini").write_text(POLICY)
     db = tmp_path / "db.sqlite3"
     config = tmp_path / "lnlens.toml"
     config.write_text(f'db = "{db}"\n[sim]\nnetwork = "lightninglens"\nseed = 1\n'
-                      f'[policy]\nfile = "{tmp_path / "policy.ini"}"\n{rails}')  # fmt: skip
+                      f'[policy]\nfile = "{tmp_path / "policy.ini"}"\ncharge_lnd_rails = true\n{rails}')  # fmt: skip
     return config, db
 
 
