@@ -23,6 +23,7 @@ from lnlens_core.config import parse_duration
 from lnlens_core.domain import ForwardStatus
 from lnlens_core.errors import ConfigError
 from lnlens_core.lens import Lens
+from lnlens_core.untrusted import styled
 
 from .competitors import ReactiveFees
 from .export import AttemptLog, write_events_csv
@@ -174,17 +175,17 @@ def summary(node: SimNode, *, days: float, seed: int, wall_s: float, load_s: flo
 
 def render(console: Console, data: dict[str, Any]) -> None:
     node = data["node"]
-    console.print(
-        f"[bold]lnlens sim[/] {data['network']} ({data['graph_nodes']:,} nodes, {data['graph_channels']:,} channels), "
-        f"our node [bold]{node['alias'] or node['pubkey'][:16]}[/] ({node['channels']} channels), "
-        f"{data['days']:g} simulated day(s), seed {data['seed']}"
-    )
+    console.print(styled(
+        ("lnlens sim", "bold"), f" {data['network']} ({data['graph_nodes']:,} nodes, {data['graph_channels']:,} "
+        "channels), our node ", (node["alias"] or node["pubkey"][:16], "bold"),
+        f" ({node['channels']} channels), {data['days']:g} simulated day(s), seed {data['seed']}",
+    ))  # fmt: skip
     rate = f"{data['success_rate']:.1%}" if data["success_rate"] is not None else "n/a"
     console.print(f"payments: {data['payments']:,}, network success rate {rate}, "
                   f"{data['attempts_per_payment']} attempts per payment")  # fmt: skip
     failed = ", ".join(f"{k} {v:,}" for k, v in data["our_failed"].items()) or "none"
     console.print(f"our forwards: {data['our_forwards']:,} - settled {data['our_settled']:,}; failed: {failed}")
-    console.print(f"revenue: [bold]{data['revenue_sat']:,} sat[/] ({data['revenue_msat']:,} msat)")
+    console.print(styled("revenue: ", (f"{data['revenue_sat']:,} sat", "bold"), f" ({data['revenue_msat']:,} msat)"))
     if data["top_channels"]:
         table = Table(title="top channels")
         table.add_column("channel", no_wrap=True)

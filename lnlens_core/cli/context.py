@@ -19,6 +19,7 @@ from ..domain import ChannelId
 from ..lens import Lens
 from ..plugins import get_plugin_manager
 from ..storage import Store
+from ..untrusted import console
 
 
 def to_jsonable(value: Any) -> Any:
@@ -44,8 +45,8 @@ class CliContext:
     def __init__(self, args: argparse.Namespace, *, cli_settings: dict[str, Any] | None = None) -> None:
         self.args = args
         self.clock = SystemClock()
-        self.console = Console()
-        self.err = Console(stderr=True)
+        self.console = console()
+        self.err = console(stderr=True)
         self._config: LensConfig | None = None
         self._store: Store | None = None
         self._lens: Lens | None = None

@@ -51,7 +51,7 @@ def cmd_monitor(args: argparse.Namespace, ctx: CliContext) -> int:
     lens.monitor.observe_channels(backend.list_channels())  # type: ignore[union-attr]
     backend.attach(lens.monitor)  # type: ignore[union-attr]
     end = lens.clock.now() + args.duration
-    console = Console(stderr=False)
+    console = ctx.console
     result = None
     while (left := end - lens.clock.now()) > 0:
         before = lens.monitor.events_seen

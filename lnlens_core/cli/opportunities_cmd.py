@@ -13,6 +13,8 @@ from ..domain import ChannelId
 from ..errors import LnlensError
 from ..opportunities import filter_opportunities, run_analysis
 from ..report import SCHEMA_VERSION
+from ..untrusted import markdown as md
+from ..untrusted import styled
 from .context import CliContext, add_json_flag, duration_arg
 
 
@@ -109,8 +111,8 @@ def render_table(console: Console, rows: list[dict], *, pairs: bool, window_s: i
     console.print(table)
     for n, o in enumerate(rows, 1):
         for rec in o["recommendations"]:
-            console.print(f"[bold]{n}.[/] {_action(rec)}")
-            console.print(f"   {rec['reason']}", highlight=False)
+            console.print(styled((f"{n}.", "bold"), " ", _action(rec)))
+            console.print(f"   {rec['reason']}")
 
 
 def markdown(rows: list[dict], *, pairs: bool, window_s: int) -> str:
@@ -126,17 +128,17 @@ def markdown(rows: list[dict], *, pairs: bool, window_s: int) -> str:
         month = (
             f"{o['projected_monthly_missed_low_msat'] // 1000:,}–{o['projected_monthly_missed_high_msat'] // 1000:,}"
         )
-        peer = (o["peer_alias"] or o["peer_id"][:16]).replace("|", "\\|")
-        lines.append(f"| {n} | {chan} | {peer} | {o['cause'] or '-'} | {failed:,} | "
+        peer = md(o["peer_alias"] or o["peer_id"][:16])
+        lines.append(f"| {n} | {md(chan)} | {peer} | {md(o['cause'] or '-')} | {failed:,} | "
                      f"{o['missed_revenue_msat'] // 1000:,} | {month} | {o['urgency']} |")  # fmt: skip
     lines.append("")
     for n, o in enumerate(rows, 1):
         for rec in o["recommendations"]:
-            lines.append(f"{n}. **{_action(rec)}** — {rec['reason']}")
+            lines.append(f"{n}. **{md(_action(rec))}** — {md(rec['reason'])}")
     return "\n".join([*lines, ""])
 
 
 def render_alerts(console: Console, alerts: list[dict]) -> None:
     for alert in alerts:
-        console.print(f"[bold yellow]alert[/] {alert['type']} {alert['short_channel_id']}: {alert['message']}",
-                      highlight=False)  # fmt: skip
+        text = f" {alert['type']} {alert['short_channel_id']}: {alert['message']}"
+        console.print(styled(("alert", "bold yellow"), text))
