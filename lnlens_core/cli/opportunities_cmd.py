@@ -15,28 +15,21 @@ from ..opportunities import filter_opportunities, run_analysis
 from ..report import SCHEMA_VERSION
 from ..untrusted import markdown as md
 from ..untrusted import styled
-from .context import CliContext, add_json_flag, duration_arg
+from .context import CliContext, add_json_flag, duration_arg, int_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("opportunities", help="missed routing revenue per channel, with recommendations")
     p.add_argument("--since", default="24h", type=duration_arg, help="analysis window back from now (24h, 7d, ...)")
-    p.add_argument("--min-urgency", type=_urgency, default=0, metavar="N", help="only urgency >= N (0-100)")
+    p.add_argument("--min-urgency", type=int_arg(0, 100), default=0, metavar="N", help="only urgency >= N (0-100)")
     p.add_argument("--channel", type=_channel, help="only this channel (BLOCKxTXxOUT)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
+    p.add_argument("--limit", type=int_arg(1), default=None, metavar="N", help="at most N rows")
     p.add_argument("--pairs", action="store_true", help="show channel pairs instead of channels")
     p.add_argument("--out", metavar="FILE", help="also write the whole analysis as JSON to FILE")
     p.add_argument("--from", dest="source", metavar="FILE", help="render a saved analysis (--out or --json output)")
     p.add_argument("--markdown", action="store_true", help="print a markdown report instead of a table")
     add_json_flag(p)
     p.set_defaults(handler=cmd_opportunities)
-
-
-def _urgency(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError("urgency is 0 to 100")
-    return value
 
 
 def _channel(text: str) -> ChannelId:

@@ -16,15 +16,15 @@ from ..liquidity import LiquidityView, liquidity_view
 from ..opportunities import run_analysis
 from ..report import recommendation_json
 from ..untrusted import markdown as md
-from .context import CliContext, add_json_flag
+from .context import CliContext, add_json_flag, float_arg, int_arg
 from .model_cmd import registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="liquidity report: plots and markdown in a folder")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for report.md and the PNG plots")
-    p.add_argument("--min-gap", type=float, default=0.1, help="suggest a rebalance from this ratio gap (0-1)")
-    p.add_argument("--top", type=int, default=10, help="top N suggestions")
+    p.add_argument("--min-gap", type=float_arg(0, 1), default=0.1, help="suggest a rebalance from this ratio gap (0-1)")
+    p.add_argument("--top", type=int_arg(1), default=10, help="top N suggestions")
     add_json_flag(p)
     p.set_defaults(handler=cmd_report)
 
