@@ -55,8 +55,14 @@ def _parse_bool(value: Any) -> bool:
 
 
 def _parse_path(value: Any) -> Path | None:
-    if value is None or str(value).strip() == "":
+    if value is None:
         return None
+    if not isinstance(value, (str, os.PathLike)):  # `db = 5` in a settings file: a path is written in quotes
+        raise ValueError(f"must be a path in quotes, not {value!r}")
+    if str(value).strip() == "":
+        return None
+    if "\0" in str(value):
+        raise ValueError(f"not a path: {value!r}")
     return Path(os.path.expanduser(str(value)))
 
 
@@ -163,6 +169,8 @@ def load_toml(path: Path) -> tuple[dict[str, Any], Callable[[str], str]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read settings file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a settings file (TOML is UTF-8 text; byte {exc.start} is not)") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

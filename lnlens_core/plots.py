@@ -9,6 +9,7 @@ import numpy as np
 
 from .domain import Recommendation
 from .extras import require
+from .untrusted import plot_label
 
 __all__ = ["balance_distribution", "optimal_vs_current", "top_rebalances", "feature_importance"]
 
@@ -30,8 +31,8 @@ def _save(fig, path: Path) -> Path:
 
 
 def _label(text: str) -> str:
-    """Aliases often carry emoji the bundled font lacks; keep what it can draw."""
-    return "".join(c for c in text if ord(c) < 0x2000).strip()
+    """Aliases often carry emoji the bundled font lacks; keep what it can draw, and nothing Matplotlib parses."""
+    return plot_label("".join(c for c in text if ord(c) < 0x2000).strip())
 
 
 def balance_distribution(ratios: Sequence[float], path: Path) -> Path:
@@ -138,7 +139,7 @@ def prediction_history(rows: Sequence[dict], path: Path, *, top: int = 8) -> Pat
             versions.append(((r["time"] - t0) / 3600, r["model"]))
     for hour, name in versions[1:]:
         ax.axvline(hour, color="#888888", lw=0.8)
-        ax.text(hour, 1.0, f" {name}", fontsize=6, va="top")
+        ax.text(hour, 1.0, f" {_label(name)}", fontsize=6, va="top")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("hours since the first stored prediction")
     ax.set_ylabel("local ratio (solid: predicted, dashed: current)")

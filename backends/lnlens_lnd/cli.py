@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lnlens_core.cli.context import CliContext, add_json_flag, duration_arg, to_jsonable
+from lnlens_core.cli.context import CliContext, add_json_flag, duration_arg, int_arg, to_jsonable
 from lnlens_core.cli.opportunities_cmd import render_table
 from lnlens_core.domain import ChannelId
 from lnlens_core.errors import BackendUnavailable
@@ -66,9 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     opp = cmds.add_parser("opportunities", help="read lnd's history, then the missed-opportunity analysis")
     _connection_flags(opp)
     opp.add_argument("--since", type=duration_arg, default="24h", help="analysis window back from now (24h, 7d)")
-    opp.add_argument("--min-urgency", type=int, default=0, metavar="N", help="only urgency >= N (0-100)")
+    opp.add_argument("--min-urgency", type=int_arg(0, 100), default=0, metavar="N", help="only urgency >= N (0-100)")
     opp.add_argument("--channel", type=ChannelId.parse, help="only this channel (BLOCKxTXxOUT or uint64)")
-    opp.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
+    opp.add_argument("--limit", type=int_arg(1), default=None, metavar="N", help="at most N rows")
     add_json_flag(opp)
     opp.set_defaults(handler=cmd_opportunities)
 

@@ -20,13 +20,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-from rich.console import Console
-
 from lnlens_core.cli import build_parser
 from lnlens_core.cli.context import CliContext
 from lnlens_core.clock import ManualClock, SystemClock
 from lnlens_core.monitor import HtlcMonitor
 from lnlens_core.storage import Store
+from lnlens_core.untrusted import SafeConsole
 
 from .backend import LndBackend
 from .events import LiveForwards
@@ -43,7 +42,7 @@ def _command(argv: list[str], clock: ManualClock) -> str:
     # Any Clock will do: the example runs at the simulated time.
     ctx.clock = ManualClock(clock.now())  # type: ignore[assignment]
     out = io.StringIO()
-    ctx.console = Console(file=out, width=120, color_system=None, legacy_windows=False)
+    ctx.console = SafeConsole(file=out, width=120, color_system=None, legacy_windows=False)
     try:
         with contextlib.redirect_stdout(out):
             code = args.handler(args, ctx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -18,18 +19,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lnlens_core.cli.context import CliContext, add_json_flag
+from lnlens_core.cli.context import MAX_DAYS, CliContext, add_json_flag, duration_arg, float_arg, int_arg
 from lnlens_core.config import parse_duration
 from lnlens_core.domain import ForwardStatus
 from lnlens_core.errors import ConfigError
 from lnlens_core.lens import Lens
+from lnlens_core.untrusted import styled
 
 from .competitors import ReactiveFees
 from .export import AttemptLog, write_events_csv
 from .network import BALANCE_RULES
 from .node import SimNode
 from .rebalance import AutoRecoveryRebalancer
-from .scenario import NETWORKS, SimSettings, build
+from .scenario import MAX_NODES, NETWORKS, SimSettings, build
 
 __all__ = ["register", "summary"]
 
@@ -42,15 +44,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = simsub.add_parser("run", help="simulate traffic and store forwards and channel snapshots")
     run.add_argument("--network", default="mainnet", metavar="NAME|PATH",
                      help=f"{', '.join(NETWORKS)}, a *.compressed gossip map or a sim-ln JSON file")  # fmt: skip
-    run.add_argument("--nodes", type=int, help="neighbourhood size around the node (synthetic: graph size)")
+    run.add_argument("--nodes", type=int_arg(3, MAX_NODES),
+                     help="neighbourhood size around the node (synthetic: graph size)")  # fmt: skip
     run.add_argument("--node", help="managed node: index, pubkey or alias (default: see docs/SIMULATOR.md)")
-    run.add_argument("--days", type=float, required=True, help="simulated days")
-    run.add_argument("--seed", type=int, required=True, help="seed: same seed and actions, same event stream")
+    run.add_argument("--days", type=float_arg(0, MAX_DAYS, above=True), required=True,
+                     help=f"simulated days (up to {MAX_DAYS:,})")  # fmt: skip
+    run.add_argument("--seed", type=int_arg(0), required=True, help="seed: same seed and actions, same event stream")
     run.add_argument("--db", dest="sim_db", metavar="PATH", help="database file (same as the global --db)")
     run.add_argument("--balances", choices=BALANCE_RULES, help="initial balance rule (default per network)")
-    run.add_argument("--payments-per-hour", type=float, help="network-wide mean payment rate")
+    run.add_argument("--payments-per-hour", type=float_arg(0, 1e9, above=True), help="network-wide mean payment rate")
     run.add_argument("--gossip-delay", default="10m", help="time until senders hear our policy changes")
-    run.add_argument("--snapshot-every", default="1h", help="channel snapshot interval (simulated)")
+    run.add_argument("--snapshot-every", type=duration_arg, default="1h", help="channel snapshot interval (simulated)")
     run.add_argument("--rebalancer", choices=("none", "auto-recovery"), default="none",
                      help="run LightningLens's auto-recovery rebalancer as a baseline (cost counted)")  # fmt: skip
     run.add_argument("--reactive-fees", action="store_true",
@@ -66,26 +70,28 @@ def _settings(args: argparse.Namespace) -> SimSettings:
         gossip = parse_duration(args.gossip_delay)
     except ValueError as exc:
         raise ConfigError(f"--gossip-delay: {exc}") from None
-    if args.days <= 0:
-        raise ConfigError("--days: must be positive")
-    return SimSettings(network=args.network, node=args.node, nodes=args.nodes, seed=args.seed, balances=args.balances,
-                       gossip_delay_s=float(gossip), payments_per_hour=args.payments_per_hour)  # fmt: skip
+    settings = SimSettings(network=args.network, node=args.node, nodes=args.nodes, seed=args.seed,
+                           balances=args.balances, gossip_delay_s=float(gossip),
+                           payments_per_hour=args.payments_per_hour)  # fmt: skip
+    try:
+        settings.validate()
+    except ConfigError as exc:  # name the flags that were given, not the [sim] settings
+        flags = [re.sub(r"^sim\.(\w+)", lambda m: "--" + m[1].replace("_", "-"), p) for p in exc.problems]
+        raise ConfigError(flags) from None
+    return settings
 
 
 def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     settings = _settings(args)
-    try:
-        snapshot_s = parse_duration(args.snapshot_every)
-    except ValueError as exc:
-        raise ConfigError(f"--snapshot-every: {exc}") from None
+    snapshot_s = args.snapshot_every
     db = args.sim_db or getattr(args, "db", None)
     config = ctx.config(db_path=db)
+    wall0 = time.perf_counter()  # progress and speed only: simulated time comes from the node's ManualClock
+    node = build(settings)  # before the database: settings or a network that cannot be used leave no file behind
+    load_s = time.perf_counter() - wall0
     store = ctx.store(create=True)
     # Later commands read this database on its own (simulated) time, not the wall clock.
     store.set_meta("clock", "simulated")
-    wall0 = time.perf_counter()  # progress and speed only: simulated time comes from the node's ManualClock
-    node = build(settings)
-    load_s = time.perf_counter() - wall0
     lens = Lens(config, store=store, clock=node.clock, backend=node)
     node.attach(lens.monitor)
     rebalancer = AutoRecoveryRebalancer() if args.rebalancer == "auto-recovery" else None
@@ -174,17 +180,17 @@ def summary(node: SimNode, *, days: float, seed: int, wall_s: float, load_s: flo
 
 def render(console: Console, data: dict[str, Any]) -> None:
     node = data["node"]
-    console.print(
-        f"[bold]lnlens sim[/] {data['network']} ({data['graph_nodes']:,} nodes, {data['graph_channels']:,} channels), "
-        f"our node [bold]{node['alias'] or node['pubkey'][:16]}[/] ({node['channels']} channels), "
-        f"{data['days']:g} simulated day(s), seed {data['seed']}"
-    )
+    console.print(styled(
+        ("lnlens sim", "bold"), f" {data['network']} ({data['graph_nodes']:,} nodes, {data['graph_channels']:,} "
+        "channels), our node ", (node["alias"] or node["pubkey"][:16], "bold"),
+        f" ({node['channels']} channels), {data['days']:g} simulated day(s), seed {data['seed']}",
+    ))  # fmt: skip
     rate = f"{data['success_rate']:.1%}" if data["success_rate"] is not None else "n/a"
     console.print(f"payments: {data['payments']:,}, network success rate {rate}, "
                   f"{data['attempts_per_payment']} attempts per payment")  # fmt: skip
     failed = ", ".join(f"{k} {v:,}" for k, v in data["our_failed"].items()) or "none"
     console.print(f"our forwards: {data['our_forwards']:,} - settled {data['our_settled']:,}; failed: {failed}")
-    console.print(f"revenue: [bold]{data['revenue_sat']:,} sat[/] ({data['revenue_msat']:,} msat)")
+    console.print(styled("revenue: ", (f"{data['revenue_sat']:,} sat", "bold"), f" ({data['revenue_msat']:,} msat)"))
     if data["top_channels"]:
         table = Table(title="top channels")
         table.add_column("channel", no_wrap=True)

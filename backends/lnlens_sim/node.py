@@ -216,14 +216,19 @@ class SimNode:
             raise BackendRejected(f"channel {channel_id}: the simulator cannot set {', '.join(missing)}")
         policy = update.apply_to(self.network.policy[e])
         cap = self.network.capacity_msat[e >> 1]
+        # Only what the update sets is checked: a value the channel already has (the gossip data holds
+        # channels announced with cltv_delta 0) is kept as it is, as a node keeps a field nobody changes.
         problems = []
-        if policy.base_fee_msat < 0 or policy.fee_ppm < 0:
+        if (update.base_fee_msat is not None or update.fee_ppm is not None) and (
+            policy.base_fee_msat < 0 or policy.fee_ppm < 0
+        ):
             problems.append("outbound fees cannot be negative")
-        if policy.min_htlc_msat < 0 or (policy.max_htlc_msat is not None and policy.max_htlc_msat > cap):
-            problems.append(f"htlc limits must lie within 0..{cap} msat")
-        if policy.max_htlc_msat is not None and policy.max_htlc_msat < policy.min_htlc_msat:
-            problems.append("max_htlc_msat is below min_htlc_msat")
-        if not 1 <= policy.cltv_delta <= 2016:
+        if update.min_htlc_msat is not None or update.max_htlc_msat is not None:
+            if policy.min_htlc_msat < 0 or (policy.max_htlc_msat is not None and policy.max_htlc_msat > cap):
+                problems.append(f"htlc limits must lie within 0..{cap} msat")
+            if policy.max_htlc_msat is not None and policy.max_htlc_msat < policy.min_htlc_msat:
+                problems.append("max_htlc_msat is below min_htlc_msat")
+        if update.cltv_delta is not None and not 1 <= policy.cltv_delta <= 2016:
             problems.append("cltv_delta must be 1..2016 blocks")
         if problems:
             raise BackendRejected(f"channel {channel_id}: {'; '.join(problems)}")

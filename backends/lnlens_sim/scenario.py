@@ -7,6 +7,7 @@ initial balances, and the same settings always give the same run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -31,6 +32,15 @@ NETWORKS = ("mainnet", "synthetic", "lightninglens")
 # strongly connected component - a mid-size, well-run routing node (index 316).
 MAINNET_DEFAULT_NODE = "027ce055380348d7812d2ae7745701c9f93e70c1adeb2657f053f91df4f2843c71"
 SIM_START = 1_770_076_800.0  # 2026-02-03T00:00:00Z, the snapshot's date
+
+
+MAX_NODES = 100_000  # several times today's public graph
+_NUMBER = (int, float)
+_KINDS: dict[str, tuple[type, ...]] = {
+    "network": (str,), "node": (str,), "nodes": (int,), "seed": (int,), "balances": (str,),
+    "gossip_delay_s": _NUMBER, "payments_per_hour": _NUMBER, "tick_s": _NUMBER, "max_attempts": (int,),
+    "hop_latency_s": _NUMBER, "max_trees": (int,),
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +84,35 @@ class SimSettings:
         settings.validate()
         return settings
 
-    def validate(self) -> None:
+    def _type_problems(self) -> list[str]:
+        """A value of the wrong type (``seed = "x"``, ``nodes = true``), each named by its setting."""
         problems = []
+        for f in fields(self):
+            value, kinds = getattr(self, f.name), _KINDS[f.name]
+            name = f"sim.{f.name.removesuffix('_s')}"
+            if value is None and f.default is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                want = {str: "text", int: "a whole number", float: "a number"}[kinds[-1]]
+                problems.append(f"{name}: must be {want}, not {value!r}")
+            elif isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{name}: must be a finite number, not {value!r}")
+        return problems
+
+    def validate(self) -> None:
+        problems = self._type_problems()
+        if problems:
+            raise ConfigError(problems)
+        if self.seed < 0:
+            problems.append(f"sim.seed: must be 0 or more, not {self.seed}")
+        if self.payments_per_hour is not None and not self.payments_per_hour > 0:
+            problems.append(f"sim.payments_per_hour: must be more than 0, not {self.payments_per_hour:g}")
         if self.balances is not None and self.balances not in BALANCE_RULES:
             problems.append(f"sim.balances: {self.balances!r} is not one of {', '.join(BALANCE_RULES)}")
         if self.network not in NETWORKS and not Path(self.network).exists():
             problems.append(f"sim.network: {self.network!r} is neither {', '.join(NETWORKS)} nor an existing file")
-        if self.nodes is not None and self.nodes < 3:
-            problems.append("sim.nodes: at least 3 nodes")
+        if self.nodes is not None and not 3 <= self.nodes <= MAX_NODES:
+            problems.append(f"sim.nodes: 3 to {MAX_NODES:,} nodes, not {self.nodes}")
         if self.max_attempts < 1 or self.tick_s <= 0 or self.gossip_delay_s < 0:
             problems.append("sim: max_attempts >= 1, tick > 0 and gossip_delay >= 0 are required")
         if problems:
@@ -97,7 +128,13 @@ def load_graph(settings: SimSettings) -> Graph:
     if settings.network == "lightninglens":
         return lightninglens()
     path = Path(settings.network)
-    return load_simln(path) if path.suffix == ".json" else load_mainnet(path)
+    try:
+        return load_simln(path) if path.suffix == ".json" else load_mainnet(path)
+    except ValueError as exc:  # load_simln names the file, channel and field
+        raise ConfigError(f"sim.network: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder makes of a file that is no gossip map
+        raise ConfigError(f"sim.network: {path}: not a gossip map (*.compressed) or a sim-ln JSON file "
+                          f"({type(exc).__name__}: {exc})") from None  # fmt: skip
 
 
 def default_node(graph: Graph, network: str) -> int:

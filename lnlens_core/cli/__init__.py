@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import ConfigError, LnlensError
@@ -33,10 +36,18 @@ CORE_COMMANDS = (
     "lnlens_core.cli.serve_cmd",
 )
 log = logging.getLogger("lnlens_core.cli")
+INTERNAL_ERROR = 70  # EX_SOFTWARE
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (which argument, why, where the help is), exit 2; every subcommand uses it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lnlens", description="Liquidity, missed opportunities and fee policy for Lightning routing nodes."
     )
     parser.add_argument("--version", action="version", version=f"lnlens {__version__}")
@@ -52,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         except ImportError as exc:
             # An adapter whose extra is missing still shows up, and says how to fix it.
             _register_missing(sub, ep.name, exc)
+    _global_options_everywhere(parser)
     return parser
 
 
@@ -66,9 +78,54 @@ def _register_missing(sub: argparse._SubParsersAction, name: str, exc: ImportErr
     p.set_defaults(handler=fail)
 
 
+def _global_options_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--config``, ``--db`` and ``-v`` are also accepted after the subcommand (``lnlens opportunities --db X``).
+
+    Each leaf subcommand gets copies whose default is SUPPRESS, so a value given before the subcommand stays
+    unless the same option is given again after it. A subcommand with its own ``--db`` keeps its own.
+    """
+    seen: set[int] = set()
+
+    def visit(p: argparse.ArgumentParser) -> None:
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if p is not parser and not subs:
+            have = p._option_string_actions
+            if "--config" not in have:
+                p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            if "--db" not in have:
+                p.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            if "-v" not in have and "--verbose" not in have:
+                p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        for action in subs:
+            for child in action.choices.values():
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    visit(child)
+
+    visit(parser)
+
+
+def _os_error(exc: OSError) -> str:
+    """``/proc/x: No such file or directory`` from an OSError, without its errno prefix."""
+    where = " ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    reason = exc.strerror or str(exc)
+    return f"{where}: {reason}" if where else reason
+
+
+def _quiet_stdout() -> None:
+    """Standard output's reader went away (``| head``): drop what is still buffered instead of failing on exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit codes (docs/cli.md): 0 done, 1 failed, 2 usage or configuration error,
+    130 interrupted, 70 an unexpected internal error (a bug: one line, and the traceback with -vv)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a usage error: argparse prints it in one line and exits 2
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not getattr(args, "handler", None):
@@ -76,7 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ctx = CliContext(args)
     try:
-        return int(args.handler(args, ctx) or 0)
+        try:
+            code = int(args.handler(args, ctx) or 0)
+        finally:
+            ctx.close()
+        sys.stdout.flush()  # a reader that went away shows here, not as an exception at exit
+        return code
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"lnlens: config error: {problem}", file=sys.stderr)
@@ -84,8 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LnlensError as exc:
         print(f"lnlens: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except OSError as exc:
+        print(f"lnlens: error: {_os_error(exc)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"lnlens: error: database: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("lnlens: interrupted", file=sys.stderr)
         return 130
-    finally:
-        ctx.close()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        log.debug("internal error", exc_info=True)
+        print(f"lnlens: internal error (a bug in lnlens; -vv shows where): {type(exc).__name__}: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return INTERNAL_ERROR

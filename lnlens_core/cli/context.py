@@ -20,6 +20,7 @@ from ..domain import ChannelId
 from ..lens import Lens
 from ..plugins import get_plugin_manager
 from ..storage import Store, private_dir
+from ..untrusted import console
 
 
 def to_jsonable(value: Any) -> Any:
@@ -45,8 +46,8 @@ class CliContext:
     def __init__(self, args: argparse.Namespace, *, cli_settings: dict[str, Any] | None = None) -> None:
         self.args = args
         self.clock = SystemClock()
-        self.console = Console()
-        self.err = Console(stderr=True)
+        self.console = console()
+        self.err = console(stderr=True)
         self._config: LensConfig | None = None
         self._store: Store | None = None
         self._lens: Lens | None = None
@@ -128,15 +129,59 @@ class CliContext:
                 self._locks.pop().__exit__(None, None, None)
 
 
+MAX_DAYS = 3650  # ten years: the longest window or simulation a flag accepts
+
+
 def duration_arg(text: str) -> int:
-    """An argparse type: a positive duration (``600``, ``10m``, ``24h``, ``7d``) in seconds."""
+    """An argparse type: a positive duration (``600``, ``10m``, ``24h``, ``7d``) in seconds, at most MAX_DAYS."""
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if seconds <= 0:
         raise argparse.ArgumentTypeError("must be longer than 0")
+    if seconds > MAX_DAYS * 86_400:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DAYS} days")
     return seconds
+
+
+def duration_or_zero_arg(text: str) -> int:
+    """An argparse type: :func:`duration_arg`, or 0 (nothing)."""
+    return 0 if text.strip() in ("0", "0s", "0m", "0h", "0d", "0w") else duration_arg(text)
+
+
+def int_arg(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``); anything else is refused with the range."""
+    span = f"from {low} to {high}" if high is not None else f"{low} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {span}, not {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def float_arg(low: float, high: float, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` (exclusive with ``above``) to ``high``; no nan, no inf."""
+    span = f"{'more than' if above else 'from'} {low:g} {'and at most' if above else 'to'} {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (value > low if above else value >= low) or not value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be {span}, not {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

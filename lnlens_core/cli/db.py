@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..storage import PRUNABLE
+from ..untrusted import styled
 from .context import CliContext, add_json_flag
 
 
@@ -41,7 +42,7 @@ def cmd_info(args: argparse.Namespace, ctx: CliContext) -> int:
     }
 
     def render(console: Console) -> None:
-        console.print(f"[bold]{data['path']}[/] ({data['size_bytes']:,} bytes)")
+        console.print(styled((data["path"], "bold"), f" ({data['size_bytes']:,} bytes)"))
         console.print(f"schema: {len(data['migrations'])} migrations applied, latest {data['migrations'][-1]}")
         table = Table("table", "rows")
         for name, count in data["rows"].items():

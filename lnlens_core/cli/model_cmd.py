@@ -11,12 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import LnlensError, ModelError
+from ..errors import ConfigError, LnlensError, ModelError
 from ..inference import OnnxModel
 from ..learning.drift import drift_summary
 from ..model_info import model_name, stored_drift, with_drift
 from ..model_registry import ModelRegistry, default_model_path
-from .context import CliContext, add_json_flag
+from .context import MAX_DAYS, CliContext, add_json_flag, float_arg, int_arg
 from .model_info_cmd import cmd_info, drift_cells
 
 _TRAIN_DIR = Path(__file__).resolve().parents[2] / "models" / "train"
@@ -50,12 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="gbr",
         help="gbr (default), forest, or sgd: the incremental learner, fed in time order",
     )
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=0)
     tr.add_argument("--seeds", default="1,2", help="simulation seeds for training (--simulate)")
     tr.add_argument("--val-seeds", default="101", help="held-out simulation seeds (--simulate)")
-    tr.add_argument("--centres", type=int, default=2, help="training networks; one more is held out")
-    tr.add_argument("--nodes", type=int, default=200, help="nodes per simulated neighbourhood")
-    tr.add_argument("--hours", type=float, default=18.0, help="simulated hours per run")
+    tr.add_argument("--centres", type=int_arg(1, 100), default=2, help="training networks; one more is held out")
+    tr.add_argument("--nodes", type=int_arg(3, 100_000), default=200, help="nodes per simulated neighbourhood")
+    tr.add_argument("--hours", type=float_arg(0, 24 * MAX_DAYS, above=True), default=18.0,
+                    help="simulated hours per run")  # fmt: skip
     tr.add_argument("--name", default="liquidity")
     tr.add_argument("--out", metavar="DIR", help="also write the .onnx and its model card here")
     add_json_flag(tr)
@@ -222,9 +223,12 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _ints(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise LnlensError(f"not a comma-separated list of integers: {text!r}") from None
+        values = ()
+    if not values or min(values) < 0:
+        raise ConfigError(f"not a comma-separated list of seeds (whole numbers, 0 or more): {text!r}")
+    return values
 
 
 def _metrics_table(console: Console, metrics: dict[str, Any], *, title: str) -> None:

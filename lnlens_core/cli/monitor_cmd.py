@@ -14,11 +14,10 @@ import time
 
 from rich.console import Console
 
-from ..config import parse_duration
 from ..errors import ConfigError
 from ..flows import WINDOWS
 from ..opportunities import run_analysis
-from .context import CliContext, add_json_flag
+from .context import CliContext, add_json_flag, duration_arg, int_arg
 from .node import backend_lens
 from .opportunities_cmd import render_table
 
@@ -28,10 +27,10 @@ _WINDOW_BY_NAME = {name: length for name, (length, _) in WINDOWS.items()}
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("monitor", help="run the live loop against a backend that makes its own traffic (simulator)")
     p.add_argument("--backend", default="sim", help="a backend from the lnlens.backends entry points (default sim)")
-    p.add_argument("--duration", type=parse_duration, default=86_400, help="how long to run (simulated), e.g. 7d")
-    p.add_argument("--interval", type=parse_duration, default=None, help="analysis cadence (default: settings)")
+    p.add_argument("--duration", type=duration_arg, default=86_400, help="how long to run (simulated), e.g. 7d")
+    p.add_argument("--interval", type=duration_arg, default=None, help="analysis cadence (default: settings)")
     p.add_argument("--window", choices=sorted(_WINDOW_BY_NAME), default="24h", help="analysis window")
-    p.add_argument("--limit", type=int, default=5, metavar="N", help="opportunities shown at the end")
+    p.add_argument("--limit", type=int_arg(1), default=5, metavar="N", help="opportunities shown at the end")
     add_json_flag(p)
     p.set_defaults(handler=cmd_monitor)
 
@@ -51,7 +50,7 @@ def cmd_monitor(args: argparse.Namespace, ctx: CliContext) -> int:
     lens.monitor.observe_channels(backend.list_channels())  # type: ignore[union-attr]
     backend.attach(lens.monitor)  # type: ignore[union-attr]
     end = lens.clock.now() + args.duration
-    console = Console(stderr=False)
+    console = ctx.console
     result = None
     while (left := end - lens.clock.now()) > 0:
         before = lens.monitor.events_seen

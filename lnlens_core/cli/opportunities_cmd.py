@@ -13,28 +13,23 @@ from ..domain import ChannelId
 from ..errors import LnlensError
 from ..opportunities import filter_opportunities, run_analysis
 from ..report import SCHEMA_VERSION
-from .context import CliContext, add_json_flag, duration_arg
+from ..untrusted import markdown as md
+from ..untrusted import styled
+from .context import CliContext, add_json_flag, duration_arg, int_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("opportunities", help="missed routing revenue per channel, with recommendations")
     p.add_argument("--since", default="24h", type=duration_arg, help="analysis window back from now (24h, 7d, ...)")
-    p.add_argument("--min-urgency", type=_urgency, default=0, metavar="N", help="only urgency >= N (0-100)")
+    p.add_argument("--min-urgency", type=int_arg(0, 100), default=0, metavar="N", help="only urgency >= N (0-100)")
     p.add_argument("--channel", type=_channel, help="only this channel (BLOCKxTXxOUT)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
+    p.add_argument("--limit", type=int_arg(1), default=None, metavar="N", help="at most N rows")
     p.add_argument("--pairs", action="store_true", help="show channel pairs instead of channels")
     p.add_argument("--out", metavar="FILE", help="also write the whole analysis as JSON to FILE")
     p.add_argument("--from", dest="source", metavar="FILE", help="render a saved analysis (--out or --json output)")
     p.add_argument("--markdown", action="store_true", help="print a markdown report instead of a table")
     add_json_flag(p)
     p.set_defaults(handler=cmd_opportunities)
-
-
-def _urgency(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError("urgency is 0 to 100")
-    return value
 
 
 def _channel(text: str) -> ChannelId:
@@ -109,8 +104,8 @@ def render_table(console: Console, rows: list[dict], *, pairs: bool, window_s: i
     console.print(table)
     for n, o in enumerate(rows, 1):
         for rec in o["recommendations"]:
-            console.print(f"[bold]{n}.[/] {_action(rec)}")
-            console.print(f"   {rec['reason']}", highlight=False)
+            console.print(styled((f"{n}.", "bold"), " ", _action(rec)))
+            console.print(f"   {rec['reason']}")
 
 
 def markdown(rows: list[dict], *, pairs: bool, window_s: int) -> str:
@@ -126,17 +121,17 @@ def markdown(rows: list[dict], *, pairs: bool, window_s: int) -> str:
         month = (
             f"{o['projected_monthly_missed_low_msat'] // 1000:,}–{o['projected_monthly_missed_high_msat'] // 1000:,}"
         )
-        peer = (o["peer_alias"] or o["peer_id"][:16]).replace("|", "\\|")
-        lines.append(f"| {n} | {chan} | {peer} | {o['cause'] or '-'} | {failed:,} | "
+        peer = md(o["peer_alias"] or o["peer_id"][:16])
+        lines.append(f"| {n} | {md(chan)} | {peer} | {md(o['cause'] or '-')} | {failed:,} | "
                      f"{o['missed_revenue_msat'] // 1000:,} | {month} | {o['urgency']} |")  # fmt: skip
     lines.append("")
     for n, o in enumerate(rows, 1):
         for rec in o["recommendations"]:
-            lines.append(f"{n}. **{_action(rec)}** — {rec['reason']}")
+            lines.append(f"{n}. **{md(_action(rec))}** — {md(rec['reason'])}")
     return "\n".join([*lines, ""])
 
 
 def render_alerts(console: Console, alerts: list[dict]) -> None:
     for alert in alerts:
-        console.print(f"[bold yellow]alert[/] {alert['type']} {alert['short_channel_id']}: {alert['message']}",
-                      highlight=False)  # fmt: skip
+        text = f" {alert['type']} {alert['short_channel_id']}: {alert['message']}"
+        console.print(styled(("alert", "bold yellow"), text))

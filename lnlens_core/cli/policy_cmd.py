@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..backend import NodeBackend
-from ..config import parse_duration
 from ..domain import ChannelId
 from ..errors import ConfigError, LnlensError
 from ..fees.api import history, plan_or_apply, rollback_change
@@ -30,7 +29,7 @@ from ..lens import Lens
 from ..plugins import get_plugin_manager
 from ..storage import Store
 from . import policy_experiment
-from .context import CliContext, add_json_flag
+from .context import CliContext, add_json_flag, duration_arg, duration_or_zero_arg, int_arg
 from .node import backend_lens
 
 
@@ -63,13 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     hist = psub.add_parser("history", help="the fee journal, with measured outcomes per change and per policy")
     hist.add_argument("--channel", type=_channel)
     hist.add_argument(
-        "--window", type=parse_duration, default=None, help="outcome window (default: rails' rollback_window)"
+        "--window", type=duration_arg, default=None, help="outcome window (default: rails' rollback_window)"
     )
     add_json_flag(hist)
     hist.set_defaults(handler=cmd_history)
     rb = psub.add_parser("rollback", help="restore the exact policy from before a change")
     which = rb.add_mutually_exclusive_group(required=True)
-    which.add_argument("--change", type=int, metavar="ID", help="journal id (see policy history)")
+    which.add_argument("--change", type=int_arg(1), metavar="ID", help="journal id (see policy history)")
     which.add_argument("--channel", type=_channel, help="the channel's last applied change")
     _node_args(rb, policy=False)
     _wait_arg(rb)
@@ -82,12 +81,12 @@ def _node_args(p: argparse.ArgumentParser, *, policy: bool = True) -> None:
     p.add_argument("--backend", default="sim", help="node backend from the lnlens.backends entry points (default sim)")
     if policy:
         p.add_argument("--policy", help="policy file (default: the configured one)")
-    p.add_argument("--sim-warmup", type=parse_duration, default=0, metavar="DURATION",
+    p.add_argument("--sim-warmup", type=duration_or_zero_arg, default=0, metavar="DURATION",
                    help="with the simulator: simulate this much traffic into the store first (e.g. 1d)")  # fmt: skip
 
 
 def _wait_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--wait", type=parse_duration, default=0, metavar="DURATION",
+    p.add_argument("--wait", type=duration_or_zero_arg, default=0, metavar="DURATION",
                    help="when another process is changing fees on this database, wait this long (default: "
                         "give up at once, naming it)")  # fmt: skip
 

@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..config import parse_duration
 from ..errors import ConfigError
 from ..fees.chargelnd import load_policy_file
 from ..fees.experiment import DAY_S, run_experiment
@@ -26,7 +25,7 @@ from ..fees.simrun import require_simulator
 from ..lens import Lens
 from ..plugins import get_plugin_manager
 from ..storage import Store
-from .context import CliContext, add_json_flag, duration_arg
+from .context import MAX_DAYS, CliContext, add_json_flag, duration_arg, duration_or_zero_arg, float_arg, int_arg
 from .node import backend_factory
 
 DEFAULT_SEEDS = (1, 2, 3, 4, 5)
@@ -37,12 +36,13 @@ def register(psub: argparse._SubParsersAction) -> None:
         "experiment", help="seeded A/B of a policy file on the simulator: treatment channels against a holdout"
     )
     q.add_argument("policy_file", metavar="POLICY_FILE", help="the charge-lnd-format policy file to try")
-    q.add_argument("--days", type=_positive, default=3.0, help="simulated days the policy runs, per seed (default 3)")
-    q.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), metavar="SEED",
+    q.add_argument("--days", type=float_arg(0, MAX_DAYS, above=True), default=3.0,
+                   help="simulated days the policy runs, per seed (default 3)")  # fmt: skip
+    q.add_argument("--seeds", type=int_arg(0), nargs="+", default=list(DEFAULT_SEEDS), metavar="SEED",
                    help="one simulation per seed (default 1 2 3 4 5)")  # fmt: skip
     q.add_argument("--holdout", type=_share, default=0.5, metavar="SHARE",
                    help="share of channels left untouched, 0 < SHARE < 1 (default 0.5)")  # fmt: skip
-    q.add_argument("--warmup", type=parse_duration, default=86_400, metavar="DURATION",
+    q.add_argument("--warmup", type=duration_or_zero_arg, default=86_400, metavar="DURATION",
                    help="simulated traffic before the policy starts, not measured (default 1d)")  # fmt: skip
     q.add_argument("--interval", type=duration_arg, default=None, metavar="DURATION",
                    help="how often the engine runs (default: the interval setting)")  # fmt: skip

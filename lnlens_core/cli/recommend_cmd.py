@@ -15,15 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from ..liquidity import recommend
-from .context import CliContext, add_json_flag, duration_arg
+from .context import CliContext, add_json_flag, duration_arg, float_arg, int_arg
 from .model_cmd import registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recommend", help="what to do now: rule-based actions and the model's rebalances")
     p.add_argument("--since", default="24h", type=duration_arg, help="window for the rules (24h, 7d, ...)")
-    p.add_argument("--min-gap", type=float, default=0.1, help="suggest a rebalance from this ratio gap (0-1)")
-    p.add_argument("--limit", type=int, default=10, help="at most N model suggestions")
+    p.add_argument("--min-gap", type=float_arg(0, 1), default=0.1, help="suggest a rebalance from this ratio gap (0-1)")
+    p.add_argument("--limit", type=int_arg(1), default=10, help="at most N model suggestions")
     add_json_flag(p)
     p.set_defaults(handler=cmd_recommend)
 

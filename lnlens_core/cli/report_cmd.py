@@ -15,15 +15,16 @@ from ..flows import PolicyBook
 from ..liquidity import LiquidityView, liquidity_view
 from ..opportunities import run_analysis
 from ..report import recommendation_json
-from .context import CliContext, add_json_flag
+from ..untrusted import markdown as md
+from .context import CliContext, add_json_flag, float_arg, int_arg
 from .model_cmd import registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="liquidity report: plots and markdown in a folder")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for report.md and the PNG plots")
-    p.add_argument("--min-gap", type=float, default=0.1, help="suggest a rebalance from this ratio gap (0-1)")
-    p.add_argument("--top", type=int, default=10, help="top N suggestions")
+    p.add_argument("--min-gap", type=float_arg(0, 1), default=0.1, help="suggest a rebalance from this ratio gap (0-1)")
+    p.add_argument("--top", type=int_arg(1), default=10, help="top N suggestions")
     add_json_flag(p)
     p.set_defaults(handler=cmd_report)
 
@@ -70,11 +71,12 @@ def write_report(
     lines = [
         "# lnlens liquidity report",
         "",
-        f"Model **{model.name}-{model.version}** ({model.metadata.get('model_kind', '?')}, feature version "
-        f"{model.metadata.get('feature_version')}, {len(FEATURE_NAMES)} features), from `{model.source}`.",
+        f"Model **{md(model.name)}-{md(model.version)}** ({md(model.metadata.get('model_kind', '?'))}, feature "
+        f"version {md(model.metadata.get('feature_version'))}, {len(FEATURE_NAMES)} features), "
+        f"from {md(model.source)}.",
         f"Data: {len(view.channels)} channels; {len(view.recent)} forwards in the last 24 h before the newest data.",
         "",
-        "Target: " + model.metadata.get("target", "?") + ".",
+        "Target: " + md(model.metadata.get("target", "?")) + ".",
         "",
         "## Model quality on held-out data (from training)",
         "",
@@ -112,8 +114,9 @@ def write_report(
         move = "–" if p != p or ch.balance_ratio is None else f"{p - ch.balance_ratio:+.0%}"
         cid = ch.channel_id
         lines.append(
-            f"| {cid} | {ch.peer_alias or ch.peer_id[:16]} | {ch.capacity_msat // 1000:,} | {_pct(ch.balance_ratio)} "
-            f"| {_pct(p)} | {move} | {out_flow.get(cid, 0) // 1000:,} / {in_flow.get(cid, 0) // 1000:,} "
+            f"| {cid} | {md(ch.peer_alias or ch.peer_id[:16])} | {ch.capacity_msat // 1000:,} "
+            f"| {_pct(ch.balance_ratio)} | {_pct(p)} | {move} "
+            f"| {out_flow.get(cid, 0) // 1000:,} / {in_flow.get(cid, 0) // 1000:,} "
             f"| {fails.get(cid, 0)} |"
         )
     lines += ["", "## Node health (last 24 h)", ""]
@@ -124,13 +127,13 @@ def write_report(
     for n, rec in enumerate(view.suggestions[:top], 1):
         lines.append(
             f"{n}. **{rec.source_channel} → {rec.target_channel}**, {(rec.amount_msat or 0) // 1000:,} sats. "
-            f"{rec.reason}"
+            f"{md(rec.reason)}"
         )
     lines += ["", "## Rule-based recommendations (last 24 h)", ""]
     if not rules:
         lines.append("None above the thresholds.")
     for rec in rules[:top]:
-        lines.append(f"- `{rec.kind.value}` on {rec.channel_id}: {rec.reason}")
+        lines.append(f"- `{rec.kind.value}` on {rec.channel_id}: {md(rec.reason)}")
     lines += ["", "## Plots", ""]
     for title, path in files.items():
         lines.append(f"![{title.replace('_', ' ')}]({path.name})")

@@ -13,22 +13,22 @@ import signal
 import sys
 import threading
 
-from ..config import parse_duration
 from ..errors import ConfigError
 from ..lens import Lens
 from ..plugins import get_plugin_manager
 from ..storage import Store
-from .context import CliContext
+from .context import CliContext, duration_arg, float_arg, int_arg
 from .node import open_backend
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="read-only HTTP/JSON API, event stream and dashboard over the database")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8642, help="port (default 8642; 0 picks a free one)")
+    p.add_argument("--port", type=int_arg(0, 65535), default=8642, help="port (default 8642; 0 picks a free one)")
     p.add_argument("--simulate", action="store_true", help="also run the simulator ([sim] settings) live")
-    p.add_argument("--speed", type=float, default=600.0, help="--simulate: simulated seconds per real second")
-    p.add_argument("--interval", type=parse_duration, default=None,
+    p.add_argument("--speed", type=float_arg(0, 1e9, above=True), default=600.0,
+                   help="--simulate: simulated seconds per real second")  # fmt: skip
+    p.add_argument("--interval", type=duration_arg, default=None,
                    help="--simulate: simulated time between analyses (default: the interval setting)")  # fmt: skip
     p.set_defaults(handler=cmd_serve)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain import ChannelId, ChannelPolicy, FeeUpdate
+from ..untrusted import one_line
 
 __all__ = ["PlannedChange", "Plan", "emit_commands", "EMIT_FORMATS", "describe_changes"]
 
@@ -119,6 +120,18 @@ def describe_changes(change: PlannedChange) -> str:
 
 
 EMIT_FORMATS = ("lncli", "lightning-cli")
+LND_MIN_CLTV_DELTA = 18  # the lowest time_lock_delta any lnd accepts (24 from v0.21)
+
+
+def _lncli_cltv(new: ChannelPolicy, chan_id: int, *, changed: bool) -> str:
+    """``updatechanpolicy`` always writes a CLTV delta: the plan's when it changes it or lnd could have it, else
+    (a channel the data shows with 0: never announced, or not from lnd) the one lnd has now, read at run time,
+    so that the command leaves it as it is."""
+    if changed or new.cltv_delta >= LND_MIN_CLTV_DELTA:
+        return str(new.cltv_delta)
+    ours = "if .node1_pub == $me then .node1_policy else .node2_policy end | .time_lock_delta"
+    return (f'"$(lncli getchaninfo --chan_id {chan_id} | jq -r --arg me "$(lncli getinfo | jq -r .identity_pubkey)" '
+            f"'{ours}')\"")  # fmt: skip
 
 
 def emit_commands(plan: Plan, fmt: str) -> list[str]:
@@ -133,11 +146,11 @@ def emit_commands(plan: Plan, fmt: str) -> list[str]:
     lines = [f"# lnlens plan of {plan.time:.0f} for backend {plan.backend}: {len(plan.to_apply())} change(s)"]
     for c in plan.to_apply():
         new, changed = c.new, c.changes
-        lines.append(f"# {c.channel_id} {c.alias}: {describe_changes(c)} ({c.policy}/{c.strategy})")
+        lines.append(one_line(f"# {c.channel_id} {c.alias}: {describe_changes(c)} ({c.policy}/{c.strategy})"))
         if fmt == "lncli":
-            point = f'"$(lncli getchaninfo --chan_id {c.channel_id.to_int()} | jq -r .chan_point)"'
-            args = ["--base_fee_msat", str(new.base_fee_msat), "--fee_rate_ppm", str(new.fee_ppm),
-                    "--time_lock_delta", str(new.cltv_delta)]  # fmt: skip
+            chan_id = c.channel_id.to_int()
+            point = f'"$(lncli getchaninfo --chan_id {chan_id} | jq -r .chan_point)"'
+            args = ["--base_fee_msat", str(new.base_fee_msat), "--fee_rate_ppm", str(new.fee_ppm)]
             if "inbound_fee_ppm" in changed or "inbound_base_fee_msat" in changed:
                 args += ["--inbound_base_fee_msat", str(new.inbound_base_fee_msat),
                          "--inbound_fee_rate_ppm", str(new.inbound_fee_ppm)]  # fmt: skip
@@ -145,7 +158,11 @@ def emit_commands(plan: Plan, fmt: str) -> list[str]:
                 args += ["--min_htlc_msat", str(new.min_htlc_msat)]
             if "max_htlc_msat" in changed and new.max_htlc_msat is not None:
                 args += ["--max_htlc_msat", str(new.max_htlc_msat)]
-            lines.append(f"lncli updatechanpolicy {shlex.join(args)} --chan_point {point}")
+            cltv = _lncli_cltv(new, chan_id, changed="cltv_delta" in changed)
+            lines.append(f"lncli updatechanpolicy {shlex.join(args)} --time_lock_delta {cltv} --chan_point {point}")
+            if "disabled" in changed:
+                action = "disable" if new.disabled else "enable"
+                lines.append(f"lncli updatechanstatus --chan_point {point} --action {action}")
         else:
             args = [f"id={c.channel_id}"]
             if "base_fee_msat" in changed or "fee_ppm" in changed:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lnlens_core.domain import FeeUpdate
 from lnlens_core.errors import ConfigError
 from lnlens_core.events import FeeUpdatePlanned, FeeUpdateVetoed, StrategyFailed
+from lnlens_core.fees.chargelnd import load_policy_file
+from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.plan import emit_commands
 from lnlens_core.fees.rails import Bounds, Rails, rails_from_table
 from lnlens_core.fees.strategy import FeeProposal, StrategyChoice
 from lnlens_core.hookspecs import hookimpl
+from lnlens_core.testing import FakeNode, make_channel
 
 STATIC = "[default]\nstrategy = static\nfee_ppm = 120\nbase_fee_msat = 0\n"
 
@@ -226,3 +231,24 @@ def test_synced_to_chain_waits_as_charge_lnd_does(make_engine, node, lens, caplo
     assert any(f"waited {waited} s for the node to sync" in n for n in plan.notes)
     assert "not synced to the chain: asking again every second" in caplog.text
     assert "still not synced to the chain after 30 s of 300 s" in caplog.text
+
+
+def test_emit_lncli_keeps_a_cltv_lnd_never_had_and_re_enables(lens, tmp_path):
+    """A channel the data shows with cltv_delta 0 and disabled: lncli must not get --time_lock_delta 0, and a
+    plan that re-enables it says so (updatechanstatus); an alias cannot end the comment line."""
+    channel = make_channel("800000x1x0", fee_ppm=100, peer_alias="evil\nrm -rf ~")
+    channel = dataclasses.replace(
+        channel, local_policy=dataclasses.replace(channel.local_policy, cltv_delta=0, disabled=True)
+    )
+    path = tmp_path / "policy.ini"
+    path.write_text(STATIC)
+    engine = FeeEngine(lens, FakeNode([channel]), policies=load_policy_file(path, lens.strategies),
+                       rails=Rails(cooldown_s=0))  # fmt: skip
+    plan = engine.plan()
+    assert plan.changes[0].changes["disabled"] == (True, False)
+    lines = emit_commands(plan, "lncli")
+    assert not any("--time_lock_delta 0" in x for x in lines)
+    policy = next(x for x in lines if x.startswith("lncli updatechanpolicy"))
+    assert "--time_lock_delta \"$(lncli getchaninfo --chan_id 879609302220865536 |" in policy
+    assert any(x.startswith("lncli updatechanstatus --chan_point") and x.endswith("--action enable") for x in lines)
+    assert all(x.startswith(("#", "lncli ")) for x in lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from lnlens_sim.scenario import SIM_START, SimSettings, build
@@ -224,3 +226,15 @@ def test_htlc_limit_and_cltv_changes_fail_stale_senders_only():
     limited = [e for e in node.events if e.failure_reason is FailureReason.HTLC_LIMIT]
     assert limited and all(start <= e.received_time < start + 300 and e.failcode == 0x100B for e in limited)
     assert not [e for e in node.events if e.received_time >= start + 300]  # afterwards senders know: no route
+
+
+def test_a_change_keeps_a_field_it_does_not_set_even_one_out_of_range():
+    """The mainnet data holds channels announced with cltv_delta 0: changing their fee must not fail on it."""
+    node = line_node()
+    cid = node.list_channels()[1].channel_id
+    edge = node.out_edge(cid)
+    node.network.policy[edge] = dataclasses.replace(node.network.policy[edge], cltv_delta=0, disabled=True)
+    policy = node.set_channel_policy(cid, FeeUpdate(fee_ppm=250, disabled=False))
+    assert (policy.fee_ppm, policy.cltv_delta, policy.disabled) == (250, 0, False)
+    with pytest.raises(BackendRejected, match="cltv_delta"):
+        node.set_channel_policy(cid, FeeUpdate(cltv_delta=0))
