@@ -189,3 +189,19 @@ def test_plugin_and_file_strategies_read_the_same_context(make_engine, register_
     assert engine.plan(only=one).changes[0].chosen_by == "policy-file"
     assert seen["plugin"] == seen["file"]
     assert seen["file"].peer_channels[0].channel_id == one and seen["file"].node.alias
+
+
+def test_with_auto_rollback_the_plan_says_which_changes_will_not_be_judged(make_engine, lens):
+    from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
+
+    now = lens.clock.now()
+    busy, quiet = ChannelId.parse("800000x1x0"), ChannelId.parse("800001x2x1")
+    settled = [HtlcEvent(quiet, 10_100 + i, ForwardStatus.SETTLED, now - 60 * (i + 1), out_channel=busy,
+                         out_msat=10_000, fee_msat=100) for i in range(12)]  # fmt: skip
+    lens.store.ingest_forwards(settled, source="test")
+    rows = by_id(make_engine(STATIC, Rails(cooldown_s=0, auto_rollback=True)).plan())
+    assert not [n for n in rows["800000x1x0"].notes if "will not judge" in n]
+    (note,) = [n for n in rows["800001x2x1"].notes if "will not judge" in n]
+    assert "0 settled forward(s) in the last 48 h, fewer than rollback_min_forwards (10)" in note
+    off = by_id(make_engine(STATIC, Rails(cooldown_s=0)).plan())
+    assert not [n for c in off.values() for n in c.notes if "will not judge" in n], "only with auto_rollback on"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
-from lnlens_core.fees.outcomes import RevenueIndex, judge, journal_outcomes, measure, policy_aggregates
+from lnlens_core.fees.outcomes import RevenueIndex, journal_outcomes, judge, measure, policy_aggregates
 
 C = ChannelId.parse("800000x1x0")
 OTHER = ChannelId.parse("800001x1x0")
@@ -30,7 +30,8 @@ def drifting_node(rng, *, days=9, rate=40, factor_after=1.0):
             times = rng.uniform(start, start + W, n)
             fees = np.maximum(1, (rng.lognormal(7, 1, n) * scale).astype(int))
             events += [HtlcEvent(OTHER, 100_000 + int(f), ForwardStatus.SETTLED, float(t), out_channel=cid,
-                                 out_msat=100_000, fee_msat=int(f)) for t, f in zip(times, fees, strict=True)]  # fmt: skip
+                                 out_msat=100_000, fee_msat=int(f))
+                       for t, f in zip(times, fees, strict=True)]  # fmt: skip
     return RevenueIndex(events)
 
 
