@@ -21,6 +21,7 @@ is reported and lnlens carries on rule-based.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from time import perf_counter  # durations only, never the wall clock
 from typing import Any
@@ -63,9 +64,12 @@ class ModelLoop:
 
     def __init__(self, lens, registry, *, max_times: int = 24, budget_s: float | None = 2.0,
                  every_s: float = 6 * 3_600, warmup_s: float = 7 * 86_400, publish_suggestions: bool = True,
-                 ) -> None:  # fmt: skip
+                 backend_lock=None) -> None:  # fmt: skip
         """:param publish_suggestions: emit the serving model's suggestions (``ModelSuggested``); a caller
-        that offers them itself (``serve --simulate``, with ids) reads :attr:`view` instead."""
+        that offers them itself (``serve --simulate``, with ids) reads :attr:`view` instead.
+        :param backend_lock: held only while the backend is read (the channels for predictions), so that
+            learning never blocks other users of the backend (``serve --simulate``'s HTTP threads)."""
+        self.backend_lock = backend_lock if backend_lock is not None else contextlib.nullcontext()
         self.lens, self.registry, self.max_times, self.budget_s = lens, registry, max_times, budget_s
         self.publish_suggestions = publish_suggestions
         self.view = None
@@ -124,8 +128,9 @@ class ModelLoop:
         if model is not None:
             name = f"{model.name}-{model.version}"
             try:
-                view = liquidity_view(lens.store, model, now=now, backend=lens.backend, save=True,
-                                      history=self.history)  # fmt: skip
+                with self.backend_lock:
+                    view = liquidity_view(lens.store, model, now=now, backend=lens.backend, save=True,
+                                          history=self.history)  # fmt: skip
             except ModelError as exc:
                 unavailable = str(exc)
             else:

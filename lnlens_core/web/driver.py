@@ -90,7 +90,7 @@ class SimDriver:
             result = run_analysis(lens, since_s=self.window_s, from_monitor=True)
             alerts = result.to_json()["alerts"]
             suggestions = [recommendation_json(r) for o in result.opportunities for r in o.recommendations]
-            suggestions += self._model_suggestions(lens)
+        suggestions += self._model_suggestions(lens)  # takes the backend lock only to read the channels
         self.steps += 1
         now = lens.clock.now()
         self.hub.publish_one("alerts", {"run_time": result.run_time, "alerts": alerts}, time=now)
@@ -100,7 +100,7 @@ class SimDriver:
         """The liquidity model's loop (lnlens_core.model_loop: online learning, the gate, predictions,
         drift; its decisions and drift go out as ``model`` messages); its suggestions, to offer with ids."""
         if self.model_loop is None:
-            self.model_loop = ModelLoop.for_lens(lens, publish_suggestions=False)
+            self.model_loop = ModelLoop.for_lens(lens, publish_suggestions=False, backend_lock=self.live.backend_lock)
         status = self.model_loop.run_safely()
         self.model_status = status
         view = self.model_loop.view
