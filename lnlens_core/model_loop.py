@@ -64,11 +64,12 @@ class ModelLoop:
 
     def __init__(self, lens, registry, *, max_times: int = 24, budget_s: float | None = 2.0,
                  every_s: float = 6 * 3_600, warmup_s: float = 7 * 86_400, publish_suggestions: bool = True,
-                 backend_lock=None) -> None:  # fmt: skip
+                 backend_lock=None, gate=None) -> None:  # fmt: skip
         """:param publish_suggestions: emit the serving model's suggestions (``ModelSuggested``); a caller
         that offers them itself (``serve --simulate``, with ids) reads :attr:`view` instead.
         :param backend_lock: held only while the backend is read (the channels for predictions), so that
-            learning never blocks other users of the backend (``serve --simulate``'s HTTP threads)."""
+            learning never blocks other users of the backend (``serve --simulate``'s HTTP threads).
+        :param gate: the promotion rule (:class:`~lnlens_core.model_registry.Gate`; None: its defaults)."""
         self.backend_lock = backend_lock if backend_lock is not None else contextlib.nullcontext()
         self.lens, self.registry, self.max_times, self.budget_s = lens, registry, max_times, budget_s
         self.publish_suggestions = publish_suggestions
@@ -79,7 +80,8 @@ class ModelLoop:
         self.trainer: OnlineTrainer | None = None
         if self.online_off is None:
             self.trainer = OnlineTrainer(registry, every_s=every_s, holdout_s=WINDOW_S, warmup_s=warmup_s,
-                                         max_times=max_times, budget_s=budget_s, history=self.history)  # fmt: skip
+                                         max_times=max_times, budget_s=budget_s, history=self.history,
+                                         gate=gate)  # fmt: skip
             self.stream = self.trainer.stream
         else:
             log.warning("lnlens: liquidity model: %s; online learning is off, predictions, suggestions and drift "

@@ -199,7 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=300, help="mainnet neighbourhood size around our node")
     p.add_argument("--payments-per-hour", type=float, default=None, help="network-wide payment rate")
     p.add_argument("--json", type=Path, help="write every judged case here too")
+    p.add_argument("--summarise", type=Path, nargs="+", metavar="FILE",
+                   help="summarise saved results (--json, or the per-seed lines on stderr); no simulation")  # fmt: skip
     args = p.parse_args(argv)
+    if args.summarise:
+        rows = []
+        for path in args.summarise:
+            text = path.read_text().strip()
+            rows += json.loads(text) if text.startswith("[") else [json.loads(x) for x in text.splitlines() if x]
+        print(f"seeds {', '.join(str(r['seed']) for r in rows)}")
+        for line in summarise(rows, [f"{float(w):g}h" for w in args.windows]):
+            print(line)
+        return 0
     if max(float(w) for w in args.windows) > args.after * 24:
         p.error("--after must cover the longest window")
     rows = []
