@@ -22,16 +22,19 @@ nothing changed.
   those channels carry fewer than ``rollback_min_forwards`` forwards, the control is the channel
   itself on the same hours of previous days (``g`` = its after/before ratio summed over the
   placebo pairs below), else ``g = 1``.
-- *Placebo pairs*, where no change happened: the same channel on the same hours of previous days
-  (the pair of windows shifted back by whole days, at least ``L``, up to ``HISTORY_DAYS`` and never
-  across one of its changes), and every control channel with enough forwards in the same windows
-  (against the control without it). Each pair has a residual ``e = A - g·B`` and a compound-Poisson
-  variance ``P``; the excess relative variance ``τ² = max(0, Σ(e² − P) / Σ(g·B)²)`` is the demand
-  drift that Poisson noise does not explain (the method of moments of a random-effects model).
+- *Placebo pairs*, where no change happened, all from before the change (so its spill-over onto
+  other channels cannot inflate them): every channel with at least ``rollback_min_forwards``
+  forwards on the same hours of previous days (the pair of windows shifted back by whole days, at
+  least ``L``, up to ``HISTORY_DAYS``, never across one of its own changes), against the control
+  over the same past windows (against 1 when the control is the channel's history). Demand drift is
+  multiplicative, so each pair is read on the log scale: residual ``r = log((A + h)/(g·B + h))``
+  (``h`` one mean fee) and ``v``, its compound-Poisson variance under "no change" (delta method,
+  from the before window's ``Σ x²``); ``τ² = max(0, mean(r² − v))`` is the drift that Poisson
+  noise does not explain (a method-of-moments random effect).
 - The rule — all three must hold: (1) at least ``rollback_min_forwards`` settled forwards before;
-  (2) a material drop, ``R_after < (1 - rollback_drop_share) · E``; (3) ``z = (E - R_after) / sqrt(V)
-  > z(1 - rollback_alpha)`` with ``V = Σx²_after + g²·Σx²_before + E²·(q_control + τ²)``, where
-  ``q_control`` is the control's own relative Poisson variance.
+  (2) a material drop, ``R_after < (1 - rollback_drop_share) · E``; (3) for the change's own
+  residual, ``z = -r / sqrt(v + τ²) > z(1 - rollback_alpha)`` (``v`` here also holds the control's
+  own relative Poisson variance).
 
 Changes on channels with fewer than ``rollback_min_forwards`` forwards in the before window are
 not judged: a handful of forwards cannot tell a 30 % drop from chance at any useful error rate.
