@@ -1,4 +1,6 @@
-"""The liquidity model's part of a daemon's interval (CLN plugin worker, ``lnlens lnd run``).
+"""The liquidity model's part of every live interval: the CLN plugin's worker, ``lnlens lnd run``,
+``lnlens monitor`` and ``lnlens serve --simulate`` (the simulator), so candidates, gate decisions
+and drift can be watched without a node.
 
 Every interval, on the thread that owns the store:
 
@@ -19,6 +21,7 @@ is reported and lnlens carries on rule-based.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from time import perf_counter  # durations only, never the wall clock
 from typing import Any
@@ -60,14 +63,25 @@ class ModelLoop:
     """
 
     def __init__(self, lens, registry, *, max_times: int = 24, budget_s: float | None = 2.0,
-                 every_s: float = 6 * 3_600, warmup_s: float = 7 * 86_400) -> None:  # fmt: skip
+                 every_s: float = 6 * 3_600, warmup_s: float = 7 * 86_400, publish_suggestions: bool = True,
+                 backend_lock=None, gate=None) -> None:  # fmt: skip
+        """:param publish_suggestions: emit the serving model's suggestions (``ModelSuggested``); a caller
+        that offers them itself (``serve --simulate``, with ids) reads :attr:`view` instead.
+        :param backend_lock: held only while the backend is read (the channels for predictions), so that
+            learning never blocks other users of the backend (``serve --simulate``'s HTTP threads).
+        :param gate: the promotion rule (:class:`~lnlens_core.model_registry.Gate`; None: its defaults)."""
+        self.backend_lock = backend_lock if backend_lock is not None else contextlib.nullcontext()
         self.lens, self.registry, self.max_times, self.budget_s = lens, registry, max_times, budget_s
+        self.publish_suggestions = publish_suggestions
+        self.view = None
+        """The last run's :class:`~lnlens_core.liquidity.LiquidityView` (None before one, or without a model)."""
         self.history = PolicyHistory()
         self.online_off = online_learning_problem()
         self.trainer: OnlineTrainer | None = None
         if self.online_off is None:
             self.trainer = OnlineTrainer(registry, every_s=every_s, holdout_s=WINDOW_S, warmup_s=warmup_s,
-                                         max_times=max_times, budget_s=budget_s, history=self.history)  # fmt: skip
+                                         max_times=max_times, budget_s=budget_s, history=self.history,
+                                         gate=gate)  # fmt: skip
             self.stream = self.trainer.stream
         else:
             log.warning("lnlens: liquidity model: %s; online learning is off, predictions, suggestions and drift "
@@ -79,6 +93,24 @@ class ModelLoop:
         self._drift_key: tuple[str, float | None] | None = None
         self.drift: dict[str, Any] | None = None
         self._last_run: dict[str, Any] | None = None
+
+    @classmethod
+    def for_lens(cls, lens, **kwargs: Any) -> ModelLoop:
+        """A loop over ``lens``'s store, with the registry its configuration names (``<data-dir>/models``,
+        the ``model`` setting)."""
+        from .model_registry import ModelRegistry
+
+        config = lens.config
+        return cls(lens, ModelRegistry(lens.store, config.data_dir / "models", configured=config.model_path),
+                   **kwargs)  # fmt: skip
+
+    def run_safely(self) -> dict[str, Any]:
+        """:meth:`run`, but a failure is logged and returned in the status (``error``), never raised."""
+        try:
+            return self.run()
+        except Exception as exc:  # noqa: BLE001 - the model is optional: the live loop must go on
+            log.warning("lnlens: liquidity model run failed: %r", exc)
+            return {**self.status(), "error": repr(exc)}
 
     def run(self) -> dict[str, Any]:
         """One interval's model work; returns its summary (what the daemons publish as status)."""
@@ -94,16 +126,20 @@ class ModelLoop:
         except ModelError as exc:
             unavailable = str(exc)
         predictions = suggestions = 0
+        self.view = None
         if model is not None:
             name = f"{model.name}-{model.version}"
             try:
-                view = liquidity_view(lens.store, model, now=now, backend=lens.backend, save=True,
-                                      history=self.history)  # fmt: skip
+                with self.backend_lock:
+                    view = liquidity_view(lens.store, model, now=now, backend=lens.backend, save=True,
+                                          history=self.history)  # fmt: skip
             except ModelError as exc:
                 unavailable = str(exc)
             else:
+                self.view = view
                 predictions, suggestions = len(view.channels), len(view.suggestions)
-                events.append(ModelSuggested(now, name, tuple(view.suggestions)))
+                if self.publish_suggestions:
+                    events.append(ModelSuggested(now, name, tuple(view.suggestions)))
             self._measure_drift(model, name, now, events)
         lens.emit(events)
         self.runs += 1

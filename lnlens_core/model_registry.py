@@ -5,7 +5,10 @@ adds a row with its metrics; activating flips the ``active`` flag in one transac
 readers see the old model or the new one, never neither. Every activation is dated, so
 :func:`restore_previous` knows which model was in use before. A candidate from batch
 retraining replaces the active model only when it beats it on a held-out recent window
-(:func:`consider`). With nothing active, the shipped default (``lnlens_models``) serves.
+(:func:`consider`, the rule in :class:`Gate`). With nothing active, the shipped default
+(``lnlens_models``) serves: it is the permanent fallback (``lnlens model use default``). A manual
+choice (``use``, ``use_default``, ``restore_previous`` from the CLI) is pinned: candidates are
+still trained, gated and stored, but none replaces the pinned model until :func:`unpin`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .errors import ModelError
 from .inference import OnnxModel
 from .storage import private_dir
 
-__all__ = ["ModelRegistry", "Decision", "default_model_path"]
+__all__ = ["ModelRegistry", "Decision", "Gate", "default_model_path", "paired_test"]
 
 
 def default_model_path() -> Path | None:
@@ -131,40 +134,160 @@ class ModelRegistry:
             raise ModelError("no active model and no shipped default (lnlens_models) installed")
         return OnnxModel.load(default, threads=threads)
 
+    # -- the operator's pin ---------------------------------------------------------------
+
+    def pinned(self) -> dict[str, Any] | None:
+        """The operator's manual choice (``{"model": id | "default", "time": ...}``), or None."""
+        raw = self.store.get_meta(_PIN_META)
+        return json.loads(raw) if raw else None
+
+    def pin(self, model: int | str, *, now: float) -> None:
+        self.store.set_meta(_PIN_META, json.dumps({"model": model, "time": now}))
+
+    def unpin(self) -> dict[str, Any] | None:
+        """Let candidates compete again; returns the pin that was lifted (None: there was none)."""
+        was = self.pinned()
+        self.store.set_meta(_PIN_META, "")
+        return was
+
+    def use_default(self, *, now: float) -> None:
+        """Serve the shipped default: no store model is active (pinned by the caller).
+
+        :raises ModelError: no shipped default is installed, or it does not load.
+        """
+        default = default_model_path()
+        if default is None:
+            raise ModelError("no shipped default model (lnlens_models) is installed")
+        OnnxModel.load(default)
+        self.store.deactivate_models()
+
+    def refusal(self, model_id: int) -> str | None:
+        """Why the promotion gate refused ``model_id`` (None: it was promoted, or never offered to the gate)."""
+        row = next((r for r in self.list() if r["id"] == model_id), None)
+        decision = metrics_json(row).get("decision") if row else None
+        if isinstance(decision, dict) and decision.get("promoted") is False:
+            return str(decision.get("reason") or "refused")
+        return None
+
+    # -- the promotion gate ---------------------------------------------------------------
+
     def consider(self, payload: bytes, holdout, *, name: str, version: str, metrics: dict[str, Any], now: float,
-                 min_samples: int = 30) -> Decision:  # fmt: skip
-        """Register a candidate; activate it only if its MAE on ``holdout`` (a recent window none of
-        the candidate's training data came from) is lower than the active model's on the same window.
+                 training: tuple[int, int] | None = None, gate: Gate | None = None) -> Decision:  # fmt: skip
+        """Register a candidate; activate it only when it passes the gate (:class:`Gate`, the rule
+        there) on ``holdout``, a recent window none of its training data came from, and no operator
+        pin holds the serving model.
+
+        :param training: (samples, distinct sample times) the candidate learned from, when known.
 
         The outcome is stored with the candidate (``metrics["decision"]``), refusals included.
         """
         from .learning import evaluate
 
+        gate = gate or Gate()
         cand: dict[str, Any] | None = None
         cur: dict[str, Any] | None = None
-        if len(holdout) < min_samples:
-            promoted, why = False, f"held-out window has {len(holdout)} samples, fewer than {min_samples}"
-        else:
-            cand = evaluate(OnnxModel.load(payload).predict(holdout.x), holdout)
+        test: dict[str, Any] | None = None
+        times = _clusters(holdout)
+        n_times = len(set(times))
+        why = None
+        if training is not None and training[0] < gate.min_train_samples:
+            why = f"trained on {training[0]} samples, fewer than {gate.min_train_samples}"
+        elif training is not None and training[1] < gate.min_train_times:
+            why = f"trained on {training[1]} distinct sample times, fewer than {gate.min_train_times}"
+        elif len(holdout) < gate.min_holdout_samples:
+            why = f"held-out window has {len(holdout)} samples, fewer than {gate.min_holdout_samples}"
+        elif n_times < gate.min_holdout_times:
+            why = f"held-out window has {n_times} distinct sample times, fewer than {gate.min_holdout_times}"
+        promoted = False
+        if why is None:
+            cand_pred = OnnxModel.load(payload).predict(holdout.x)
+            cand = evaluate(cand_pred, holdout)
             try:
                 current_model: OnnxModel | None = self.load_active()
             except ModelError:
                 current_model = None
-            cur = evaluate(current_model.predict(holdout.x), holdout) if current_model is not None else None
-            if cur is None:
+            if current_model is None:
                 promoted, why = True, "no model in use"
-            elif np.isfinite(cand["mae"]) and cand["mae"] < cur["mae"]:
-                promoted, why = True, f"held-out MAE {cand['mae']:.4f} < {cur['mae']:.4f}"
             else:
-                promoted, why = False, f"held-out MAE {cand['mae']:.4f} does not beat {cur['mae']:.4f}"
+                cur_pred = current_model.predict(holdout.x)
+                cur = evaluate(cur_pred, holdout)
+                test = paired_test(np.abs(holdout.y - cand_pred), np.abs(holdout.y - cur_pred), times)
+                margin = gate.z * test["se"]
+                if not np.isfinite(test["diff"]) or not test["diff"] < -margin:
+                    why = (f"held-out MAE {cand['mae']:.4f} vs {cur['mae']:.4f}: the difference "
+                           f"{test['diff']:+.4f} is not below -{gate.z:g} × its standard error "
+                           f"{test['se']:.4f} ({n_times} sample times)")  # fmt: skip
+                else:
+                    promoted, why = True, (f"held-out MAE {cand['mae']:.4f} < {cur['mae']:.4f}: the difference "
+                                           f"{test['diff']:+.4f} is below -{gate.z:g} × its standard error "
+                                           f"{test['se']:.4f} ({n_times} sample times)")  # fmt: skip
+            pin = self.pinned()
+            if pin:
+                verdict = "would have passed" if promoted else "was refused"
+                promoted, why = False, (f"kept: the operator pinned model {pin['model']} (`lnlens model unpin` lets "
+                                        f"candidates replace it); the gate alone {verdict}: {why}")  # fmt: skip
+        assert why is not None
         decision = {"promoted": promoted, "reason": why, "holdout_samples": len(holdout),
-                    "current_mae": None if cur is None else cur["mae"]}  # fmt: skip
+                    "holdout_times": n_times, "current_mae": None if cur is None else cur["mae"],
+                    "paired": test, "training": None if training is None else
+                    {"samples": training[0], "times": training[1]}}  # fmt: skip
         metrics = {**metrics, "decision": decision, **({"holdout": cand} if cand is not None else {})}
         cid = self.register(payload, name=name, version=version, metrics=metrics, now=now)
         if promoted:
             self.store.activate_model(cid, time=now)
         return Decision(promoted, cid, why, float("nan") if cand is None else cand["mae"],
                         None if cur is None else cur["mae"])  # fmt: skip
+
+
+_PIN_META = "model.pinned"
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """The promotion rule for a candidate against the serving model.
+
+    A candidate is considered only with at least ``min_train_samples`` training samples from
+    ``min_train_times`` distinct sample times (when the trainer says), and a held-out window of at
+    least ``min_holdout_samples`` samples from ``min_holdout_times`` distinct sample times. It
+    replaces the serving model only when its mean absolute error is lower by more than ``z``
+    standard errors of the paired difference: for each held-out sample ``d = |error of the
+    candidate| − |error of the serving model|``; samples taken at the same time (one node's
+    channels at one moment) are not independent, so the standard error is clustered by sample
+    time: ``se = sqrt(Σ_t (Σ_{i ∈ t} (d_i − d̄))²) / n``. Promote when ``d̄ < −z · se`` (z = 1.645:
+    a one-sided 5 % test that the candidate is no better).
+    """
+
+    min_train_samples: int = 200
+    min_train_times: int = 12
+    min_holdout_samples: int = 30
+    min_holdout_times: int = 6
+    z: float = 1.645
+
+
+def _clusters(data) -> list[Any]:
+    """One key per sample: its group and sample time (samples at one moment are one cluster)."""
+    times = getattr(data, "times", None)
+    groups = getattr(data, "groups", None) or [""] * len(data)
+    if times is None or len(times) != len(data):
+        return list(range(len(data)))
+    return [(g, float(t)) for g, t in zip(groups, times, strict=True)]
+
+
+def paired_test(cand_err: np.ndarray, cur_err: np.ndarray, clusters: list[Any]) -> dict[str, Any]:
+    """Mean paired difference of absolute errors (candidate − serving) and its cluster-robust standard error."""
+    d = np.asarray(cand_err, dtype=float) - np.asarray(cur_err, dtype=float)
+    ok = np.isfinite(d)
+    d = d[ok]
+    keys = [k for k, good in zip(clusters, ok, strict=True) if good]
+    n = len(d)
+    if n == 0:
+        return {"diff": float("nan"), "se": float("nan"), "n": 0, "clusters": 0}
+    mean = float(d.mean())
+    sums: dict[Any, float] = {}
+    for k, v in zip(keys, d - mean, strict=True):
+        sums[k] = sums.get(k, 0.0) + float(v)
+    se = float(np.sqrt(sum(v * v for v in sums.values()))) / n
+    return {"diff": mean, "se": se, "n": n, "clusters": len(sums)}
 
 
 def metrics_json(row: dict[str, Any]) -> dict[str, Any]:

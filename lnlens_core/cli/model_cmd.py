@@ -15,7 +15,7 @@ from ..errors import ConfigError, LnlensError, ModelError
 from ..inference import OnnxModel
 from ..learning.drift import drift_summary
 from ..model_info import model_name, stored_drift, with_drift
-from ..model_registry import ModelRegistry, default_model_path
+from ..model_registry import Gate, ModelRegistry, default_model_path
 from .context import MAX_DAYS, CliContext, add_json_flag, float_arg, int_arg
 from .model_info_cmd import cmd_info, drift_cells
 
@@ -58,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--hours", type=float_arg(0, 24 * MAX_DAYS, above=True), default=18.0,
                     help="simulated hours per run")  # fmt: skip
     tr.add_argument("--name", default="liquidity")
+    gate = Gate()
+    tr.add_argument("--min-train-samples", type=int_arg(1), default=gate.min_train_samples,
+                    help=f"the gate: training samples at least (default {gate.min_train_samples})")  # fmt: skip
+    tr.add_argument("--min-train-times", type=int_arg(1), default=gate.min_train_times,
+                    help=f"the gate: distinct training times at least (default {gate.min_train_times})")  # fmt: skip
+    tr.add_argument("--min-holdout-times", type=int_arg(1), default=gate.min_holdout_times,
+                    help=f"the gate: distinct held-out times at least (default {gate.min_holdout_times})")  # fmt: skip
     tr.add_argument("--out", metavar="DIR", help="also write the .onnx and its model card here")
     add_json_flag(tr)
     tr.set_defaults(handler=cmd_train)
@@ -67,12 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(ev)
     ev.set_defaults(handler=cmd_evaluate)
 
-    use = msub.add_parser("use", help="make a model version active (atomic), or restore the previous one")
+    use = msub.add_parser("use", help="serve a model version, the shipped default, or the previous one (pinned)")
     which = use.add_mutually_exclusive_group(required=True)
-    which.add_argument("id", nargs="?", type=int, help="model id from `lnlens model list`")
+    which.add_argument("id", nargs="?", help="model id from `lnlens model list`, or `default` (the shipped model)")
     which.add_argument("--previous", action="store_true", help="re-activate the model in use before the current one")
+    use.add_argument("--force", action="store_true", help="use a candidate the promotion gate refused")
     add_json_flag(use)
     use.set_defaults(handler=cmd_use)
+
+    unpin = msub.add_parser("unpin", help="let trained candidates replace the model chosen with `model use`")
+    add_json_flag(unpin)
+    unpin.set_defaults(handler=cmd_unpin)
 
 
 def registry(ctx: CliContext) -> ModelRegistry:
@@ -89,7 +101,9 @@ def _mae(metrics: dict[str, Any], *path: str) -> str:
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     store = ctx.store()
-    rows = with_drift(store, registry(ctx).list())
+    reg = registry(ctx)
+    pinned = reg.pinned()
+    rows = with_drift(store, reg.list())
     default = default_model_path()
     default_drift = None
     if default is not None:
@@ -134,8 +148,12 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
                 r["path"] or "",
             )
         console.print(table)
+        if pinned:
+            console.print(f"pinned by the operator: model {pinned['model']} (`lnlens model unpin` lets candidates "
+                          "replace it)", markup=False)  # fmt: skip
 
-    data = {"models": rows, "default": str(default) if default else None, "default_drift": default_drift}
+    data = {"models": rows, "default": str(default) if default else None, "default_drift": default_drift,
+            "pinned": pinned}  # fmt: skip
     ctx.emit(data, render)
     return 0
 
@@ -203,7 +221,12 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
             (out / f"{args.name}-{version}.onnx").write_bytes(payload)
-    decision = reg.consider(payload, holdout, name=args.name, version=version, metrics=report["metrics"], now=now)
+    # the simulator's training set is many runs of simulated data; a node's own history is checked for size
+    training = None if args.simulate else (len(older), len({float(t) for t in older.times}))
+    decision = reg.consider(payload, holdout, name=args.name, version=version, metrics=report["metrics"], now=now,
+                            training=training, gate=Gate(min_train_samples=args.min_train_samples,
+                                                         min_train_times=args.min_train_times,
+                                                         min_holdout_times=args.min_holdout_times))  # fmt: skip
     result = {
         "id": decision.candidate_id,
         "promoted": decision.promoted,
@@ -273,9 +296,36 @@ def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_use(args: argparse.Namespace, ctx: CliContext) -> int:
     reg = registry(ctx)
     now = ctx.lens().clock.now()
-    row = reg.restore_previous(now=now) if args.previous else reg.use(args.id, now=now)
-    ctx.emit(
-        {"active": row["id"], "name": row["name"], "version": row["version"]},
-        lambda c: c.print(f"model {row['id']} ({row['name']}-{row['version']}) is now active"),
-    )
+    if args.previous:
+        row = reg.restore_previous(now=now)
+    elif args.id == "default":
+        reg.use_default(now=now)
+        reg.pin("default", now=now)
+        data = {"active": None, "name": "default", "version": None, "pinned": reg.pinned()}
+        ctx.emit(data, lambda c: c.print(f"the shipped default ({default_model_path()}) now serves; pinned until "
+                                         "`lnlens model unpin`", markup=False))  # fmt: skip
+        return 0
+    else:
+        try:
+            model_id = int(args.id)
+        except ValueError:
+            raise LnlensError(f"model use: {args.id!r} is neither a model id nor `default`") from None
+        refused = reg.refusal(model_id)
+        if refused is not None and not args.force:
+            raise ModelError(f"model {model_id} was refused by the promotion gate ({refused}); "
+                             "pass --force to use it anyway")  # fmt: skip
+        row = reg.use(model_id, now=now)
+    reg.pin(row["id"], now=now)
+    data = {"active": row["id"], "name": row["name"], "version": row["version"], "pinned": reg.pinned()}
+    ctx.emit(data, lambda c: c.print(f"model {row['id']} ({row['name']}-{row['version']}) is now active; pinned "
+                                     "until `lnlens model unpin`", markup=False))  # fmt: skip
+    return 0
+
+
+def cmd_unpin(args: argparse.Namespace, ctx: CliContext) -> int:
+    was = registry(ctx).unpin()
+    data = {"unpinned": was}
+    text = "nothing was pinned" if was is None else (
+        f"model {was['model']} is no longer pinned: the next candidate that passes the gate replaces it")
+    ctx.emit(data, lambda c: c.print(text, markup=False))
     return 0

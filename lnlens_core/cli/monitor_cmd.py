@@ -1,4 +1,5 @@
-"""``lnlens monitor --backend sim``: the live loop — record forwards, analyze every interval, report.
+"""``lnlens monitor --backend sim``: the live loop — record forwards, analyze every interval, run the
+liquidity model's loop (online learning, the promotion gate, predictions, drift), report.
 
 On a real node the same loop runs inside lightningd (the ``lens-*`` plugin) or as
 ``lnlens lnd run``; here it drives a backend that makes its own traffic (the simulator),
@@ -16,6 +17,7 @@ from rich.console import Console
 
 from ..errors import ConfigError
 from ..flows import WINDOWS
+from ..model_loop import ModelLoop
 from ..opportunities import run_analysis
 from .context import CliContext, add_json_flag, duration_arg, int_arg
 from .node import backend_lens
@@ -49,6 +51,7 @@ def cmd_monitor(args: argparse.Namespace, ctx: CliContext) -> int:
     lens.monitor.load_history()
     lens.monitor.observe_channels(backend.list_channels())  # type: ignore[union-attr]
     backend.attach(lens.monitor)  # type: ignore[union-attr]
+    loop = ModelLoop.for_lens(lens)
     end = lens.clock.now() + args.duration
     console = ctx.console
     result = None
@@ -57,14 +60,35 @@ def cmd_monitor(args: argparse.Namespace, ctx: CliContext) -> int:
         run(min(interval, left))
         lens.monitor.observe_channels(backend.list_channels())  # type: ignore[union-attr]
         result = run_analysis(lens, since_s=window_s, from_monitor=True).to_json()
-        _tick(args, console, lens.clock.now(), lens.monitor.events_seen - before, result)
+        decided = loop.last_decision
+        status = loop.run_safely()
+        model = _model_line(status, None if loop.last_decision is decided else loop.last_decision)
+        _tick(args, console, lens.clock.now(), lens.monitor.events_seen - before, result, model)
     if result is not None and not args.json:
         render_table(console, result["opportunities"][: args.limit], pairs=False, window_s=result["window_s"],
                      channels=result["channels"])  # fmt: skip
     return 0
 
 
-def _tick(args: argparse.Namespace, console: Console, now: float, recorded: int, result: dict) -> None:
+def _model_line(status: dict, decision: dict | None) -> dict:
+    """What one interval's model loop did, for the tick line: the serving model, the learner's state,
+    the decision taken this interval (if any) and the drift indicators' status."""
+    last = status.get("last_run") or {}
+    tick = status["online_learning"]["last_tick"] or {}
+    drift = status.get("drift") or {}
+    return {
+        "serving": last.get("model"),
+        "unavailable": last.get("unavailable"),
+        "online_learning": status["online_learning"]["enabled"],
+        "learned": tick.get("seen"),
+        "waiting": tick.get("waiting") or tick.get("error") or status.get("error"),
+        "decision": decision,
+        "drift": {k: (drift.get(k) or {}).get("status") for k in ("inputs", "error")} if drift else None,
+    }
+
+
+def _tick(args: argparse.Namespace, console: Console, now: float, recorded: int, result: dict,
+          model: dict) -> None:  # fmt: skip
     opps = result["opportunities"]
     missed = sum(o["missed_revenue_msat"] for o in opps)
     line = {
@@ -75,6 +99,7 @@ def _tick(args: argparse.Namespace, console: Console, now: float, recorded: int,
         "alerts": len(result["alerts"]),
         "top": opps[0]["short_channel_id"] if opps else None,
         "top_urgency": opps[0]["urgency"] if opps else None,
+        "model": model,
     }
     if args.json:
         sys.stdout.write(json.dumps(line) + "\n")
@@ -87,3 +112,13 @@ def _tick(args: argparse.Namespace, console: Console, now: float, recorded: int,
         f"({args.window})  {line['alerts']} alerts  {top}",
         highlight=False,
     )
+    drift = model["drift"] or {}
+    console.print(f"    model {model['serving'] or 'none'} (" + (f"unavailable: {model['unavailable']}; "
+                  if model["unavailable"] else "") + f"drift: inputs {drift.get('inputs') or '-'}, error "
+                  f"{drift.get('error') or '-'}; learner: {model['waiting'] or 'learning'})",
+                  highlight=False, markup=False)  # fmt: skip
+    d = model["decision"]
+    if d is not None:
+        verdict = "promoted" if d["promoted"] else "kept inactive"
+        console.print(f"    candidate {d['model']} (id {d['model_id']}) {verdict}: {d['reason']}", highlight=False,
+                      markup=False)  # fmt: skip

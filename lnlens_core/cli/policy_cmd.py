@@ -176,6 +176,9 @@ def _render_plan(console: Console, plan: dict[str, Any], title: str) -> None:
     console.print(table)
     for note in plan["notes"]:
         console.print(f"note: {note}", markup=False)
+    for c in plan["channels"]:
+        for note in c["notes"]:
+            console.print(f"note ({c['short_channel_id']}): {note}", markup=False)
 
 
 def _result_line(d: dict[str, Any]) -> str:

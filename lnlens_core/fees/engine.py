@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..backend import NodeBackend, unsupported_fields
-from ..domain import Channel, ChannelId, FeeUpdate
+from ..domain import Channel, ChannelId, FeeUpdate, ForwardStatus
 from ..errors import ConfigError, StrategyError
 from ..events import FeeUpdatePlanned, FeeUpdateVetoed, StrategyFailed
 from ..lens import Lens
@@ -136,10 +136,31 @@ class FeeEngine:
             notes.append(f"{free} channel(s) decided by charge-lnd strategies as charge-lnd would: lnlens's rails "
                          "(steps, floors and ceilings, cooldown, changes per day, hysteresis) apply to them only with "
                          "charge_lnd_rails = true in [policy]")  # fmt: skip
+        out = self._note_unjudged(out, now)
         plan = Plan(now, self.backend.name, tuple(out), (*notes, *assembled.notes), self.policy_file)
         if emit:
             self._emit(plan, applying)
         return plan
+
+    def _note_unjudged(self, changes: list[PlannedChange], now: float) -> list[PlannedChange]:
+        """With automatic rollback on, say on each change of a quiet channel that it will not be judged."""
+        rails = self.rails
+        if not rails.auto_rollback or not any(c.will_apply for c in changes):
+            return changes
+        settled: dict[ChannelId, int] = {}
+        for e in self.lens.store.iter_forwards(since=now - rails.rollback_window_s, until=now):
+            if e.out_channel is not None and e.status is ForwardStatus.SETTLED:
+                settled[e.out_channel] = settled.get(e.out_channel, 0) + 1
+        out = []
+        for c in changes:
+            n = settled.get(c.channel_id, 0)
+            if c.will_apply and n < rails.rollback_min_forwards:
+                note = (f"automatic rollback will not judge this change: {n} settled forward(s) in the last "
+                        f"{rails.rollback_window_s / 3600:g} h, fewer than rollback_min_forwards "
+                        f"({rails.rollback_min_forwards}), too few to tell a drop in revenue from chance")  # fmt: skip
+                c = replace(c, notes=(*c.notes, note))
+            out.append(c)
+        return out
 
     def _plan_one(self, ch: Channel, node, assembled: Assembled, now: float, explain: bool) -> PlannedChange:
         base = {"channel_id": ch.channel_id, "alias": ch.peer_alias, "old": ch.local_policy}

@@ -24,7 +24,7 @@ from ..domain import ChannelId, ChannelPolicy, FeeUpdate
 from ..errors import BackendError, LnlensError
 from ..events import FeeUpdateApplied, FeeUpdateRolledBack, FeeUpdateVetoed
 from ..lens import Lens
-from .outcomes import journal_outcomes, rollback_verdict
+from .outcomes import HISTORY_DAYS, RevenueIndex, applied_change_times, judge
 from .plan import Plan
 from .rails import Rails
 
@@ -207,19 +207,26 @@ def auto_rollback(lens: Lens, backend: NodeBackend, rails: Rails) -> list[Applie
            and r["applied_time"] is not None and r["applied_time"] + rails.rollback_window_s <= now]  # fmt: skip
     if not due:
         return []
-    first = min(r["applied_time"] for r in due) - rails.rollback_window_s
-    events = list(lens.store.iter_forwards(since=first, until=now))
-    outcomes = {o.journal_id: o for o in journal_outcomes(rows, events, window_s=rails.rollback_window_s, now=now)}
+    window = rails.rollback_window_s
+    first = min(r["applied_time"] for r in due) - 2 * window - HISTORY_DAYS * 86_400
+    index = RevenueIndex(lens.store.iter_forwards(since=first, until=now))
+    times = applied_change_times(rows)
     done = []
     for row in due:
-        outcome = outcomes.get(row["id"])
         checked.add(row["id"])
-        if outcome is None or not outcome.complete:
+        cid, t = ChannelId.parse(row["channel_id"]), row["applied_time"]
+        own = times.get(cid, [])
+        later = [x for x in own if x > t]
+        if later and later[0] < t + window:
+            continue  # superseded within its window: the later change is judged, not this one
+        earlier = [x for x in own if x < t]
+        length = min(window, t - earlier[-1]) if earlier else window
+        if length <= 0:
             continue
-        verdict = rollback_verdict(outcome, drop_share=rails.rollback_drop_share,
-                                   min_forwards=rails.rollback_min_forwards, alpha=rails.rollback_alpha)  # fmt: skip
-        if verdict is not None:
-            done.append(rollback(lens, backend, change_id=row["id"], reason=verdict.removeprefix("auto: "),
+        found = judge(index, cid, t, length, change_times=times, drop_share=rails.rollback_drop_share,
+                      min_forwards=rails.rollback_min_forwards, alpha=rails.rollback_alpha)  # fmt: skip
+        if found.verdict is not None:
+            done.append(rollback(lens, backend, change_id=row["id"], reason=found.verdict.removeprefix("auto: "),
                                  automatic=True, rails=rails))  # fmt: skip
     lens.store.set_meta(_OUTCOME_META, json.dumps(sorted(checked)))
     return done

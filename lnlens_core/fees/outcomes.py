@@ -12,20 +12,37 @@ have the same rate, so ``D = R_before - R_after`` has mean 0 and variance
 ``Σ x²`` over both windows (the unbiased estimate for a compound Poisson sum). The
 band on a delta is ``±1.96·sqrt(Σ x²)`` (95 %), the same for flow with ``v``.
 
-**Rollback rule** (all three must hold):
+**Rollback rule** (:func:`judge`): the change's effect is estimated against what the channel
+would have earned without it, and judged against the noise that the same estimate shows when
+nothing changed.
 
-1. enough data: at least ``rollback_min_forwards`` settled forwards in the before window;
-2. a material drop: ``R_after < (1 - rollback_drop_share) · R_before``;
-3. significance: the one-sided test ``D / sqrt(Σ x²) > z(1 - rollback_alpha)`` rejects
-   "no change" (1.645 for the default α = 0.05).
+- *Expected* revenue after the change: ``E = R_before · g``, where ``g`` is the control's growth
+  over the same two windows: the revenue ratio after/before of the node's other channels that had
+  no change in ``[t - L, t + L)`` (a difference-in-differences against the rest of the node). When
+  those channels carry fewer than ``rollback_min_forwards`` forwards, the control is the channel
+  itself on the same hours of previous days (``g`` = its after/before ratio summed over the
+  placebo pairs below), else ``g = 1``.
+- *Placebo pairs*, where no change happened, all from before the change (so its spill-over onto
+  other channels cannot inflate them): every channel with at least ``rollback_min_forwards``
+  forwards on the same hours of previous days (the pair of windows shifted back by whole days, at
+  least ``L``, up to ``HISTORY_DAYS``, never across one of its own changes), against the control
+  over the same past windows (against 1 when the control is the channel's history). Demand drift is
+  multiplicative, so each pair is read on the log scale: residual ``r = log((A + h)/(g·B + h))``
+  (``h`` one mean fee) and ``v``, its compound-Poisson variance under "no change" (delta method,
+  from the before window's ``Σ x²``); ``τ² = max(0, mean(r² − v))`` is the drift that Poisson
+  noise does not explain (a method-of-moments random effect).
+- The rule — all three must hold: (1) at least ``rollback_min_forwards`` settled forwards before;
+  (2) a material drop, ``R_after < (1 - rollback_drop_share) · E``; (3) for the change's own
+  residual, ``z = -r / sqrt(v + τ²) > z(1 - rollback_alpha)`` (``v`` here also holds the control's
+  own relative Poisson variance).
 
-On noise alone (no real change) rule 3 fires at most about α of the time and rule 2
-cuts that further; a change that really halves revenue on a channel with tens of
-forwards per window fires almost always.
+Changes on channels with fewer than ``rollback_min_forwards`` forwards in the before window are
+not judged: a handful of forwards cannot tell a 30 % drop from chance at any useful error rate.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,14 +50,20 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
+import numpy as np
+
 from ..domain import ChannelId, ForwardStatus, HtlcEvent
 
 __all__ = [
     "WindowStats",
     "ChangeOutcome",
     "measure",
-    "rollback_verdict",
+    "judge",
+    "Judgement",
+    "RevenueIndex",
     "policy_aggregates",
+    "applied_change_times",
+    "ROLLBACK_GROUP",
     "window_stats_by_channel",
     "mean_band",
     "Z95",
@@ -75,6 +98,8 @@ class ChangeOutcome:
     """True when the after window has fully elapsed."""
     before: WindowStats
     after: WindowStats
+    rollback_of: int | None = None
+    """The change this one reverted (a rollback), else None."""
 
     @property
     def revenue_delta_msat(self) -> int:
@@ -97,6 +122,7 @@ class ChangeOutcome:
             "journal_id": self.journal_id,
             "short_channel_id": str(self.channel_id),
             "policy": self.policy,
+            "rollback_of": self.rollback_of,
             "change_time": self.change_time,
             "window_s": self.window_s,
             "complete": self.complete,
@@ -146,43 +172,222 @@ def measure(
     window_s: float,
     now: float,
     previous_change_time: float | None = None,
+    next_change_time: float | None = None,
+    rollback_of: int | None = None,
 ) -> ChangeOutcome:
-    """The outcome of one change from forwards covering ``[t - window_s, t + window_s)``."""
-    length = window_s if previous_change_time is None else max(0.0, min(window_s, change_time - previous_change_time))
+    """The outcome of one change from forwards covering ``[t - window_s, t + window_s)``.
+
+    ``L`` is cut so that neither window reaches past the channel's previous or next change: what
+    follows a later change (a rollback's recovery, say) is that change's outcome, not this one's.
+    """
+    length = window_s
+    for other in (previous_change_time, next_change_time):
+        if other is not None:
+            length = max(0.0, min(length, abs(change_time - other)))
     chosen = [e for e in events if e.out_channel == channel_id]
     before = _window(chosen, channel_id, change_time - length, change_time)
     after = _window(chosen, channel_id, change_time, change_time + length)
     return ChangeOutcome(
-        journal_id, channel_id, policy, change_time, length, now >= change_time + length, before, after
+        journal_id, channel_id, policy, change_time, length, now >= change_time + length, before, after, rollback_of
     )
 
 
-def rollback_verdict(outcome: ChangeOutcome, *, drop_share: float, min_forwards: int, alpha: float) -> str | None:
-    """Why ``outcome`` calls for an automatic rollback (the rule in the module docstring), else None."""
-    b, a = outcome.before, outcome.after
-    if not outcome.complete or outcome.window_s <= 0 or b.forwards < min_forwards:
-        return None
-    if a.revenue_msat >= (1 - drop_share) * b.revenue_msat:
-        return None
-    spread = math.sqrt(b.revenue_sq + a.revenue_sq)
-    z = (b.revenue_msat - a.revenue_msat) / spread if spread else 0.0
+HISTORY_DAYS = 7
+"""How many previous days the placebo pairs on the changed channel itself may reach back."""
+
+_DAY = 86_400.0
+ROLLBACK_GROUP = "(rollback)"
+"""The name rollbacks are summed under in :func:`policy_aggregates`."""
+
+
+class RevenueIndex:
+    """Settled forwards leaving over each channel, as sorted times and running sums, for window sums."""
+
+    def __init__(self, events: Iterable[HtlcEvent]) -> None:
+        acc: dict[ChannelId, list[tuple[float, int]]] = {}
+        for e in events:
+            if e.out_channel is not None and e.status is ForwardStatus.SETTLED:
+                acc.setdefault(e.out_channel, []).append((e.received_time, e.fee_msat or 0))
+        self._by: dict[ChannelId, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for cid, rows in acc.items():
+            rows.sort()
+            times = np.fromiter((r[0] for r in rows), float, len(rows))
+            fees = np.fromiter((r[1] for r in rows), float, len(rows))
+            zero = np.zeros(1)
+            self._by[cid] = (times, np.concatenate([zero, np.cumsum(fees)]), np.concatenate([zero, np.cumsum(fees**2)]))
+
+    def channels(self) -> list[ChannelId]:
+        return list(self._by)
+
+    def window(self, cid: ChannelId, start: float, end: float) -> tuple[int, float, float]:
+        """Forwards, revenue (msat) and ``Σ x²`` of ``cid`` in ``[start, end)``."""
+        found = self._by.get(cid)
+        if found is None:
+            return 0, 0.0, 0.0
+        times, fees, squares = found
+        i, j = np.searchsorted(times, [start, end], side="left")
+        return int(j - i), float(fees[j] - fees[i]), float(squares[j] - squares[i])
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The rollback rule's reading of one change (the rule is in the module docstring)."""
+
+    channel_id: ChannelId
+    window_s: float
+    before_forwards: int
+    after_forwards: int
+    revenue_before_msat: float
+    revenue_after_msat: float
+    expected_msat: float
+    """What the channel would have earned after, without the change: ``R_before · g``."""
+    control: str
+    """``"channels"`` (the node's unchanged channels), ``"history"`` (the same hours of previous days) or ``"none"``."""
+    control_channels: int
+    growth: float
+    placebos: int
+    drift_var: float
+    """``τ²``: the relative variance the placebo pairs show beyond Poisson noise."""
+    z: float
+    verdict: str | None
+    """Why the change is rolled back, else None."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"short_channel_id": str(self.channel_id), "window_s": self.window_s,
+                "before_forwards": self.before_forwards, "after_forwards": self.after_forwards,
+                "revenue_before_msat": round(self.revenue_before_msat),
+                "revenue_after_msat": round(self.revenue_after_msat), "expected_msat": round(self.expected_msat),
+                "control": self.control, "control_channels": self.control_channels,
+                "growth": round(self.growth, 4), "placebos": self.placebos, "drift_var": round(self.drift_var, 5),
+                "z": round(self.z, 3), "verdict": self.verdict}  # fmt: skip
+
+
+def _changed(times: Sequence[float], start: float, end: float) -> bool:
+    return any(start <= t < end for t in times)
+
+
+def _log_residual(n: float, b: float, bs: float, a: float, g: float, gq: float) -> tuple[float, float]:
+    """``log((A + h) / (g·B + h))`` and its variance under "no change" (delta method).
+
+    Demand drift is multiplicative, so the effect is read on the log scale; ``h``, the mean fee of
+    the ``n`` forwards before (at least 1 msat), keeps a window without revenue finite. Under "no
+    change" the after window is the before window's compound-Poisson process at ``g`` times the
+    rate, so both windows' variances come from the before window's ``Σ x²``: ``g·Σx²`` and ``g²·Σx²``
+    (never from the after window, whose few forwards after a bad change would make it look noisy).
+    """
+    h = max(1.0, b / n) if n else 1.0
+    e = g * b
+    return math.log((a + h) / (e + h)), bs * (g + g * g) / (e + h) ** 2 + gq
+
+
+def judge(
+    index: RevenueIndex,
+    channel_id: ChannelId,
+    change_time: float,
+    window_s: float,
+    *,
+    change_times: Mapping[ChannelId, Sequence[float]],
+    drop_share: float,
+    min_forwards: int,
+    alpha: float,
+    history_days: int = HISTORY_DAYS,
+    controlled: bool = True,
+) -> Judgement:
+    """Judge the change at ``change_time`` on ``channel_id`` over windows of ``window_s`` (its ``L``).
+
+    :param change_times: every channel's applied changes (any channel missing had none); a channel
+        changed within ``[t - L, t + L)`` is no control, and no placebo pair crosses a change.
+    :param controlled: False gives the rule without control or placebos (``g = 1``, ``τ² = 0``): the plain
+        before/after test of earlier versions, kept for ``scripts/rollback_rates.py``'s comparison.
+    """
+    t, length = change_time, window_s
+    nb, rb, sb = index.window(channel_id, t - length, t)
+    na, ra, sa = index.window(channel_id, t, t + length)
+    controls = [c for c in index.channels() if controlled and c != channel_id
+                and not _changed(change_times.get(c, ()), t - length, t + length)]  # fmt: skip
+
+    def sums_of(c: ChannelId, start: float, mid: float, end: float) -> tuple[float, ...]:
+        return (*index.window(c, start, mid), *index.window(c, mid, end))
+
+    def control_sums(start: float, mid: float, end: float) -> list[float]:
+        out = [0.0] * 6
+        for c in controls:
+            for k, v in enumerate(sums_of(c, start, mid, end)):
+                out[k] += v
+        return out
+
+    def growth_of(sums: list[float]) -> tuple[float, float] | None:
+        """The control's after/before ratio and its relative Poisson variance, or None if too thin."""
+        n_b, r_b, s_b, _n_a, r_a, s_a = sums
+        if n_b < min_forwards or r_b <= 0 or r_a <= 0:
+            return None
+        return r_a / r_b, s_a / r_a**2 + s_b / r_b**2
+
+    # The control's growth over the change's own windows.
+    ctrl = growth_of(control_sums(t - length, t, t + length))
+    own_times = change_times.get(channel_id, ())
+    shifts = [k * _DAY for k in range(max(1, math.ceil(length / _DAY - 1e-9)), history_days * controlled + 1)]
+    own = [(sums_of(channel_id, t - s - length, t - s, t - s + length)) for s in shifts
+           if not _changed(own_times, t - s - length, t - s + length)]  # fmt: skip
+    own = [p for p in own if p[0]]
+    if ctrl is not None:
+        kind, (growth, q) = "channels", ctrl
+    elif own and sum(p[1] for p in own) > 0 and sum(p[4] for p in own) > 0:
+        kind, growth, q = "history", sum(p[4] for p in own) / sum(p[1] for p in own), 0.0
+    else:
+        kind, growth, q = "none", 1.0, 0.0
+    # Placebo pairs, all from before the change (its spill-over onto other channels cannot inflate
+    # them): every channel with enough forwards on the same hours of previous days, against the
+    # control over the same past windows (against 1 without a control).
+    # Each: (before forwards, revenue, Σx²; after revenue; growth, control's relative variance).
+    pairs: list[tuple[float, ...]] = []
+    for s in shifts if kind != "none" else ():
+        span = (t - s - length, t - s, t - s + length)
+        total = control_sums(*span)
+        for c in index.channels():
+            if _changed(change_times.get(c, ()), span[0], span[2]):
+                continue
+            mine = sums_of(c, *span)
+            if mine[0] < min_forwards:
+                continue
+            if kind == "channels":
+                rest = [x - y for x, y in zip(total, mine, strict=True)] if c in controls else total
+                past = growth_of(rest)
+                if past is not None:
+                    pairs.append((mine[0], mine[1], mine[2], mine[4], *past))
+            else:
+                pairs.append((mine[0], mine[1], mine[2], mine[4], 1.0, 0.0))
+    residuals = [_log_residual(*p) for p in pairs]
+    drift = max(0.0, statistics.fmean(r * r - var for r, var in residuals)) if residuals else 0.0
+    expected = rb * growth
+    d, v = _log_residual(nb, rb, sb, ra, growth, q)
+    z = -d / math.sqrt(v + drift) if v + drift > 0 else 0.0
     critical = NormalDist().inv_cdf(1 - alpha)
-    if z <= critical:
-        return None
-    return (
-        f"auto: revenue fell from {b.revenue_msat} to {a.revenue_msat} msat over {outcome.window_s:.0f} s "
-        f"({b.forwards} → {a.forwards} forwards; drop > {drop_share:.0%}, z = {z:.2f} > {critical:.2f})"
-    )
+    verdict = None
+    if nb >= min_forwards and ra < (1 - drop_share) * expected and z > critical:
+        against = {"channels": f"{len(controls)} unchanged channel(s) grew ×{growth:.2f}",
+                   "history": f"the same hours of previous days grew ×{growth:.2f}",
+                   "none": "no control"}[kind]  # fmt: skip
+        verdict = (f"auto: revenue fell from {rb:.0f} to {ra:.0f} msat over {length:.0f} s ({nb} → {na} forwards) "
+                   f"against {expected:.0f} expected ({against}; drop > {drop_share:.0%}, "
+                   f"{len(pairs)} placebo pair(s), drift τ² = {drift:.3f}, z = {z:.2f} > {critical:.2f})")  # fmt: skip
+    return Judgement(channel_id, length, nb, na, rb, ra, expected, kind, len(controls), growth, len(pairs), drift,
+                     z, verdict)  # fmt: skip
 
 
 def policy_aggregates(outcomes: Iterable[ChangeOutcome]) -> dict[str, dict[str, Any]]:
-    """Per policy: changes measured, summed revenue and flow deltas and their 95 % bands (independent changes)."""
+    """Per policy: changes measured, summed revenue and flow deltas and their 95 % bands (independent changes).
+
+    A rollback counts under ``(rollback)``, never under the policy whose change it undid: what the
+    channel earned after the revert is the revert's outcome, and a policy that lost money keeps its loss.
+    """
     acc: dict[str, dict[str, Any]] = {}
     for o in outcomes:
         if not o.complete:
             continue
         empty = {"changes": 0, "revenue_delta_msat": 0, "volume_delta_msat": 0, "_rv": 0.0, "_vv": 0.0}
-        row = acc.setdefault(o.policy or "(plugin/rollback)", empty)
+        key = ROLLBACK_GROUP if o.rollback_of is not None else o.policy or "(plugin)"
+        row = acc.setdefault(key, empty)
         row["changes"] += 1
         row["revenue_delta_msat"] += o.revenue_delta_msat
         row["volume_delta_msat"] += o.volume_delta_msat
@@ -198,15 +403,31 @@ def journal_outcomes(
     rows: Sequence[Mapping[str, Any]], events: Sequence[HtlcEvent], *, window_s: float, now: float
 ) -> list[ChangeOutcome]:
     """Outcomes of every applied change in ``rows`` (journal rows, oldest first)."""
-    applied = [r for r in rows if r["state"] in ("applied", "verified", "rolled_back") and r["applied_time"]]
-    last: dict[str, float] = {}
+    times = applied_change_times(rows)
     out = []
-    for row in applied:
+    for row in _applied(rows):
         cid = ChannelId.parse(row["channel_id"])
         t = row["applied_time"]
+        own = times[cid]
+        i, j = bisect.bisect_left(own, t), bisect.bisect_right(own, t)
         out.append(measure(row["id"], cid, row["policy"], t, events=events, window_s=window_s, now=now,
-                           previous_change_time=last.get(row["channel_id"])))  # fmt: skip
-        last[row["channel_id"]] = t
+                           previous_change_time=own[i - 1] if i else None,
+                           next_change_time=own[j] if j < len(own) else None,
+                           rollback_of=row.get("rollback_of")))  # fmt: skip
+    return out
+
+
+def _applied(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in rows if r["state"] in ("applied", "verified", "rolled_back") and r["applied_time"]]
+
+
+def applied_change_times(rows: Sequence[Mapping[str, Any]]) -> dict[ChannelId, list[float]]:
+    """Per channel, the times its changes reached the node (journal rows), sorted."""
+    out: dict[ChannelId, list[float]] = {}
+    for row in _applied(rows):
+        out.setdefault(ChannelId.parse(row["channel_id"]), []).append(row["applied_time"])
+    for times in out.values():
+        times.sort()
     return out
 
 

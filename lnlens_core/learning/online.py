@@ -91,14 +91,18 @@ class OnlineTrainer:
 
     def __init__(self, registry, *, every_s: float = 6 * 3_600, seed: int = 0, name: str = "online",
                  holdout_s: float = 86_400, warmup_s: float = 7 * 86_400, max_times: int = 6,
-                 budget_s: float | None = None, history: PolicyHistory | None = None) -> None:  # fmt: skip
+                 budget_s: float | None = None, history: PolicyHistory | None = None, gate=None) -> None:  # fmt: skip
+        """:param gate: the promotion rule (:class:`~lnlens_core.model_registry.Gate`; None: its defaults)."""
         self.registry, self.every_s, self.name, self.max_times = registry, every_s, name, max_times
+        self.gate = gate
         self.budget_s = budget_s
         self.learner = OnlineLearner(seed=seed)
         self.stream = SampleStream(window_s=holdout_s, lookback_s=warmup_s + holdout_s, history=history)
         self.last_offer: float | None = None
         self.new_since_offer = 0
         self.versions = 0
+        self.train_times: set[float] = set()
+        """The distinct sample times the learner has learned from (the gate's minimum)."""
 
     @property
     def store(self):
@@ -110,6 +114,7 @@ class OnlineTrainer:
         built = len(self.stream.advance(self.store, limit=self.max_times, budget_s=self.budget_s))
         learn = self.stream.pop_expired()
         self.learner.update(learn)
+        self.train_times.update(float(t) for t in learn.times)
         self.new_since_offer += len(learn)
         holdout = self.stream.window
         decision, waiting = None, self._waiting(now)
@@ -141,7 +146,9 @@ class OnlineTrainer:
             "baselines": baselines(holdout),
             "kind": "sgd",
             "samples_seen": self.learner.seen,
+            "sample_times_seen": len(self.train_times),
         }
         payload = export_onnx(self.learner.pipeline, name=self.name, version=version, trained_at=now,
                               metrics=metrics, feature_stats=self.learner.stats)  # fmt: skip
-        return self.registry.consider(payload, holdout, name=self.name, version=version, metrics=metrics, now=now)
+        return self.registry.consider(payload, holdout, name=self.name, version=version, metrics=metrics, now=now,
+                                      training=(self.learner.seen, len(self.train_times)), gate=self.gate)  # fmt: skip

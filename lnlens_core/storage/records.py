@@ -143,6 +143,11 @@ class RecordQueries:
                 [time, model_id],
             )
 
+    def deactivate_models(self) -> None:
+        """No store model is active (the shipped default serves)."""
+        with self.db.atomic():
+            self.db.execute("UPDATE model_runs SET active = 0 WHERE active = 1")
+
     def save_predictions(self, rows: Sequence[tuple[str, float | None, float | None]], *, time: float,
                          model: str) -> None:  # fmt: skip
         """Store one model run's predictions: (channel id, current ratio, predicted ratio) per channel."""

@@ -16,10 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import LnlensError, ModelError
+from ..errors import LnlensError
 from ..lens import Lens
-from ..liquidity import liquidity_view
-from ..model_registry import ModelRegistry
+from ..model_loop import ModelLoop
 from ..opportunities import run_analysis
 from ..report import recommendation_json
 from .stream import Hub, StreamObserver
@@ -50,6 +49,9 @@ class SimDriver:
         self._by_id: dict[int, dict[str, Any]] = {}
         self._thread: threading.Thread | None = None
         self.lens: Lens | None = None
+        self.model_loop: ModelLoop | None = None
+        self.model_status: dict[str, Any] | None = None
+        """The model loop's last status (online learning, its last decision, drift)."""
         hub.on_ack = self.execute
 
     def start(self) -> None:
@@ -88,23 +90,26 @@ class SimDriver:
             result = run_analysis(lens, since_s=self.window_s, from_monitor=True)
             alerts = result.to_json()["alerts"]
             suggestions = [recommendation_json(r) for o in result.opportunities for r in o.recommendations]
-            suggestions += self._model_suggestions(lens)
+        suggestions += self._model_suggestions(lens)  # takes the backend lock only to read the channels
         self.steps += 1
         now = lens.clock.now()
         self.hub.publish_one("alerts", {"run_time": result.run_time, "alerts": alerts}, time=now)
         self._offer([s for s in suggestions if s["source_channel"] and s["target_channel"] and s["amount_msat"]], now)
 
     def _model_suggestions(self, lens: Lens) -> list[dict[str, Any]]:
-        config = lens.config
-        registry = ModelRegistry(lens.store, config.data_dir / "models", configured=config.model_path)
-        try:
-            model = registry.load_active()
-            view = liquidity_view(lens.store, model, now=lens.clock.now(), backend=lens.backend, save=True)
-        except ModelError as exc:
+        """The liquidity model's loop (lnlens_core.model_loop: online learning, the gate, predictions,
+        drift; its decisions and drift go out as ``model`` messages); its suggestions, to offer with ids."""
+        if self.model_loop is None:
+            self.model_loop = ModelLoop.for_lens(lens, publish_suggestions=False, backend_lock=self.live.backend_lock)
+        status = self.model_loop.run_safely()
+        self.model_status = status
+        view = self.model_loop.view
+        if view is None:
             self.live.model_version = None
-            log.info("no model suggestions: %s", exc)
+            log.info("no model suggestions: %s", (status.get("last_run") or {}).get("unavailable") or
+                     status.get("error"))  # fmt: skip
             return []
-        self.live.model_version = f"{model.name}-{model.version}"
+        self.live.model_version = (status.get("last_run") or {}).get("model")
         return [recommendation_json(r) for r in view.suggestions]
 
     def _offer(self, recs: list[dict[str, Any]], now: float) -> None:

@@ -24,7 +24,7 @@ from lnlens_core.lens import Lens  # noqa: E402
 from lnlens_core.plugins import get_plugin_manager  # noqa: E402
 from lnlens_core.storage import Store  # noqa: E402
 
-WINDOW = 6 * 3600
+WINDOW = 12 * 3600
 RAILS = {"auto_rollback": True, "rollback_window": WINDOW, "max_step_share": 1.0, "max_step_ppm": 100_000,
          "max_fee_ppm": 100_000, "cooldown": 0, "min_change_ppm": 0}  # fmt: skip
 

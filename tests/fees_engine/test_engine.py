@@ -252,3 +252,19 @@ def test_emit_lncli_keeps_a_cltv_lnd_never_had_and_re_enables(lens, tmp_path):
     assert "--time_lock_delta \"$(lncli getchaninfo --chan_id 879609302220865536 |" in policy
     assert any(x.startswith("lncli updatechanstatus --chan_point") and x.endswith("--action enable") for x in lines)
     assert all(x.startswith(("#", "lncli ")) for x in lines)
+
+
+def test_with_auto_rollback_the_plan_says_which_changes_will_not_be_judged(make_engine, lens):
+    from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
+
+    now = lens.clock.now()
+    busy, quiet = ChannelId.parse("800000x1x0"), ChannelId.parse("800001x2x1")
+    settled = [HtlcEvent(quiet, 10_100 + i, ForwardStatus.SETTLED, now - 60 * (i + 1), out_channel=busy,
+                         out_msat=10_000, fee_msat=100) for i in range(12)]  # fmt: skip
+    lens.store.ingest_forwards(settled, source="test")
+    rows = by_id(make_engine(STATIC, Rails(cooldown_s=0, auto_rollback=True)).plan())
+    assert not [n for n in rows["800000x1x0"].notes if "will not judge" in n]
+    (note,) = [n for n in rows["800001x2x1"].notes if "will not judge" in n]
+    assert "0 settled forward(s) in the last 48 h, fewer than rollback_min_forwards (10)" in note
+    off = by_id(make_engine(STATIC, Rails(cooldown_s=0)).plan())
+    assert not [n for c in off.values() for n in c.notes if "will not judge" in n], "only with auto_rollback on"

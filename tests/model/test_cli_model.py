@@ -9,6 +9,9 @@ import onnx
 import pytest
 
 from lnlens_core.cli import main
+from lnlens_core.model_registry import default_model_path
+
+SHIPPED = default_model_path  # the real one; the fixture below hides it from most tests
 
 
 @pytest.fixture
@@ -21,16 +24,20 @@ def db(tmp_path, sim_db, monkeypatch):
     return str(path)
 
 
+# the fixture's node has 20 simulated hours: a gate sized for it
+SMALL = ["--min-train-samples", "50", "--min-train-times", "4", "--min-holdout-times", "3"]
+
+
 def _json(capsys, argv):
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def test_train_list_use_evaluate(db, capsys):
-    first = _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    first = _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])
     assert first["promoted"] and first["parity_max_abs_diff"] < 1e-5
     assert set(first["metrics"]["baselines"]) == {"half", "current", "linear"}
-    second = _json(capsys, ["--db", db, "model", "train", "--kind", "sgd", "--db", db, "--json"])
+    second = _json(capsys, ["--db", db, "model", "train", "--kind", "sgd", "--db", db, *SMALL, "--json"])
     listed = _json(capsys, ["--db", db, "model", "list", "--json"])["models"]
     assert [m["id"] for m in listed] == [1, 2]
     assert sum(m["active"] for m in listed) == 1
@@ -42,7 +49,7 @@ def test_train_list_use_evaluate(db, capsys):
 
 
 def test_recommend_and_report(db, capsys, tmp_path):
-    _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])
     rec = _json(capsys, ["--db", db, "recommend", "--json", "--min-gap", "0.05"])
     assert rec["model_unavailable"] is None
     for r in rec["model"]:
@@ -72,7 +79,7 @@ def test_recommend_and_report(db, capsys, tmp_path):
 
 
 def test_rules_keep_running_when_the_model_does_not_match(db, capsys, tmp_path):
-    _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])
     listed = _json(capsys, ["--db", db, "model", "list", "--json"])["models"]
     path = listed[0]["path"]
     model = onnx.load(path)
@@ -94,11 +101,12 @@ def test_model_info_measures_drift_now_and_list_shows_what_daemons_stored(db, ca
     from lnlens_core.storage import Store
     from lnlens_core.target import TARGET_HORIZON_S
 
-    trained = _json(capsys, ["--db", db, "model", "train", "--db", db, "--json"])
+    trained = _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])
     info = _json(capsys, ["--db", db, "model", "info", "--json"])  # the active model: the one just trained
     assert info["id"] == trained["id"] and info["active"] is True
     assert info["decision"] == {"promoted": True, "reason": "no model in use", "current_mae": None,
-                                "holdout_samples": trained["metrics"]["model"]["n"]}  # fmt: skip
+                                "holdout_samples": trained["metrics"]["model"]["n"], "holdout_times": 4,
+                                "paired": None, "training": {"samples": 208, "times": 11}}  # fmt: skip
     assert info["model"]["feature_stats"] and info["model"]["training_rows"] > 0
     # The drift window is the samples matured in the store's last day: the whole-store build's, recomputed.
     store = Store(db)
@@ -141,3 +149,26 @@ def test_model_info_of_an_unknown_id_is_one_clear_line(db, capsys):
     assert main(["--db", db, "model", "info", "42"]) != 0
     err = capsys.readouterr().err
     assert "no model with id 42" in err and "Traceback" not in err
+
+
+def test_use_of_a_refused_candidate_needs_force_the_default_is_a_fallback_and_a_choice_is_pinned(
+    db, capsys, monkeypatch
+):
+    first = _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])
+    again = _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])  # the same model: no better
+    assert first["promoted"] and not again["promoted"] and "standard error" in again["reason"]
+    assert main(["--db", db, "model", "use", str(again["id"])]) != 0
+    err = capsys.readouterr().err
+    assert f"model {again['id']} was refused by the promotion gate (held-out MAE" in err and "--force" in err
+    used = _json(capsys, ["--db", db, "model", "use", str(again["id"]), "--force", "--json"])
+    assert used["active"] == again["id"] and used["pinned"]["model"] == again["id"]
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", SHIPPED)
+    monkeypatch.setattr("lnlens_core.cli.model_cmd.default_model_path", SHIPPED)
+    default = _json(capsys, ["--db", db, "model", "use", "default", "--json"])
+    assert default["pinned"]["model"] == "default"
+    listed = _json(capsys, ["--db", db, "model", "list", "--json"])
+    assert not any(m["active"] for m in listed["models"]) and listed["pinned"]["model"] == "default"
+    third = _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])
+    assert not third["promoted"] and "pinned model default" in third["reason"]
+    assert _json(capsys, ["--db", db, "model", "unpin", "--json"])["unpinned"]["model"] == "default"
+    assert _json(capsys, ["--db", db, "model", "list", "--json"])["pinned"] is None

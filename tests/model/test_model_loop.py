@@ -14,10 +14,13 @@ from lnlens_core.errors import MissingExtra
 from lnlens_core.events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
 from lnlens_core.lens import Lens
 from lnlens_core.model_loop import ModelLoop
-from lnlens_core.model_registry import ModelRegistry
+from lnlens_core.model_registry import Gate, ModelRegistry
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 from lnlens_core.web.messages import from_events
+
+# the fixture's node learns from 150 samples at 10 sample times before its first candidate: a gate sized for it
+SMALL_GATE = Gate(min_train_samples=100, min_train_times=10)
 
 
 class Collect:
@@ -50,7 +53,7 @@ def test_a_run_learns_records_the_decision_and_publishes_it(node_lens, tmp_path,
     monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
     lens, collect = node_lens
     registry = ModelRegistry(lens.store, tmp_path / "models")
-    loop = ModelLoop(lens, registry, max_times=100, budget_s=None)
+    loop = ModelLoop(lens, registry, max_times=100, budget_s=None, gate=SMALL_GATE)
     status = loop.run()
     online = status["online_learning"]
     assert online["enabled"] and online["reason"] is None
@@ -82,7 +85,8 @@ def test_a_run_learns_records_the_decision_and_publishes_it(node_lens, tmp_path,
 def test_an_unchanged_window_is_not_stored_again(node_lens, tmp_path, monkeypatch):
     monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
     lens, _ = node_lens
-    loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None)
+    loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None,
+                     gate=SMALL_GATE)  # fmt: skip
     loop.run()
     lens.clock.advance(600)
     second = loop.run()

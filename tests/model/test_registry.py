@@ -10,7 +10,7 @@ import pytest
 from lnlens_core.errors import ModelError
 from lnlens_core.inference import OnnxModel
 from lnlens_core.learning import Dataset, OnlineSession, export_onnx, time_split
-from lnlens_core.model_registry import ModelRegistry
+from lnlens_core.model_registry import Gate, ModelRegistry, paired_test
 from lnlens_core.storage import Store
 
 from .conftest import tiny_model
@@ -68,15 +68,57 @@ def test_candidate_replaces_current_only_when_it_wins_on_held_out_window(registr
     rng = np.random.default_rng(0)
     scrambled = Dataset(older.x, rng.permutation(older.y), older.current, older.curves, older.groups, older.times)
     bad = tiny_model(scrambled, version="bad")[1]
-    first = registry.consider(good, recent, name="m", version="1", metrics={}, now=1.0)
+    assert len(set(recent.times)) == 4
+    gate = Gate(min_holdout_times=4)  # the fixture's held-out window has 4 sample times
+    first = registry.consider(good, recent, name="m", version="1", metrics={}, now=1.0, gate=gate)
     assert first.promoted and first.current_mae is None
-    worse = registry.consider(bad, recent, name="m", version="2", metrics={}, now=2.0)
+    worse = registry.consider(bad, recent, name="m", version="2", metrics={}, now=2.0, gate=gate)
     assert not worse.promoted and worse.candidate_mae > worse.current_mae
     assert registry.active()["id"] == first.candidate_id
-    again = registry.consider(good, recent, name="m", version="3", metrics={}, now=3.0)
-    assert not again.promoted  # equal is not better
-    few = registry.consider(good, recent.select(np.arange(len(recent)) < 3), name="m", version="4", metrics={}, now=4.0)
+    again = registry.consider(good, recent, name="m", version="3", metrics={}, now=3.0, gate=gate)
+    assert not again.promoted and "standard error" in again.reason  # equal is not better
+    few = registry.consider(good, recent.select(np.arange(len(recent)) < 3), name="m", version="4", metrics={},
+                            now=4.0, gate=gate)  # fmt: skip
     assert not few.promoted and "fewer than" in few.reason
+    # the default gate wants 6 distinct held-out sample times, and enough training
+    thin = registry.consider(bad, recent, name="m", version="5", metrics={}, now=5.0)
+    assert not thin.promoted and thin.reason == "held-out window has 4 distinct sample times, fewer than 6"
+    for training, why in (((15, 1), "trained on 15 samples, fewer than 200"),
+                          ((900, 1), "trained on 1 distinct sample times, fewer than 12")):  # fmt: skip
+        d = registry.consider(good, recent, name="m", version="6", metrics={}, now=6.0, training=training, gate=gate)
+        assert not d.promoted and d.reason == why
+    assert registry.refusal(worse.candidate_id).startswith("held-out MAE")
+    assert registry.refusal(first.candidate_id) is None
+
+
+def test_promotion_needs_a_margin_the_clustered_noise_justifies():
+    rng = np.random.default_rng(3)
+    times = np.repeat(np.arange(12), 40)  # 12 sample times of 40 channels each
+    shared = rng.normal(0, 0.05, 12)[times]  # what a moment does to every channel's error at once
+    cur = np.abs(rng.normal(0.2, 0.05, len(times)))
+    clusters = [float(t) for t in times]
+    tiny_gain = paired_test(cur - 0.004 + shared, cur, clusters)  # 0.19 vs 0.20 style: within the noise
+    naive_se = float(np.std(cur - 0.004 + shared - cur) / np.sqrt(len(times)))
+    assert tiny_gain["se"] > 3 * naive_se, "samples of one moment are not independent"
+    assert not tiny_gain["diff"] < -Gate().z * tiny_gain["se"]
+    real_gain = paired_test(cur - 0.06 + shared, cur, clusters)
+    assert real_gain["diff"] < -Gate().z * real_gain["se"] and real_gain["clusters"] == 12
+
+
+def test_a_pin_holds_the_operators_choice_until_unpinned(registry, sim_data):
+    older, recent = time_split(sim_data)
+    gate = Gate(min_holdout_times=4)
+    rng = np.random.default_rng(0)
+    scrambled = Dataset(older.x, rng.permutation(older.y), older.current, older.curves, older.groups, older.times)
+    bad = registry.register(tiny_model(scrambled, version="bad")[1], name="m", version="bad", metrics={}, now=1.0)
+    registry.use(bad, now=1.0)
+    registry.pin(bad, now=1.0)
+    good = tiny_model(older, version="good")[1]
+    held = registry.consider(good, recent, name="m", version="2", metrics={}, now=2.0, gate=gate)
+    assert not held.promoted and "pinned model" in held.reason and "would have passed" in held.reason
+    assert registry.active()["id"] == bad
+    assert registry.unpin() == {"model": bad, "time": 1.0} and registry.pinned() is None
+    assert registry.consider(good, recent, name="m", version="3", metrics={}, now=3.0, gate=gate).promoted
 
 
 def test_online_session_learns_each_matured_sample_once(sim_db, sim_data):
@@ -117,7 +159,9 @@ def test_online_trainer_offers_candidates_on_schedule(sim_db, tmp_path, monkeypa
     store = Store(db)
     try:
         registry = ModelRegistry(store, tmp_path / "models")
-        trainer = OnlineTrainer(registry, every_s=3_600, holdout_s=4 * 3_600, max_times=100)
+        # the fixture's node has a few hours of history: a gate sized for it
+        gate = Gate(min_train_samples=100, min_train_times=4, min_holdout_times=4)
+        trainer = OnlineTrainer(registry, every_s=3_600, holdout_s=4 * 3_600, max_times=100, gate=gate)
         now = store.latest_data_time()
         first = trainer.tick(now)
         assert first.decision is not None and first.decision.promoted  # nothing served before it
@@ -127,8 +171,10 @@ def test_online_trainer_offers_candidates_on_schedule(sim_db, tmp_path, monkeypa
         assert again.decision is None and again.built == 0 and "no new sample" in again.waiting
         assert [r["name"] for r in registry.list()] == ["online"]
         row = registry.active()
-        assert row["metrics"]["decision"] == {"promoted": True, "reason": "no model in use",
-                                              "holdout_samples": first.holdout, "current_mae": None}  # fmt: skip
+        decision = row["metrics"]["decision"]
+        assert (decision["promoted"], decision["reason"], decision["holdout_samples"]) == (True, "no model in use",
+                                                                                           first.holdout)  # fmt: skip
+        assert decision["training"] == {"samples": first.seen, "times": len(trainer.train_times)}
         model = OnnxModel.load(row["path"])
         assert model.metadata["model_kind"] == "SGDRegressor"
         assert model.json_meta("feature_stats")["rows"] == first.seen  # for the drift indicators

@@ -171,7 +171,7 @@ def test_simulator_executes_an_acknowledged_suggestion_and_reports_the_outcome(t
     with TestClient(server.app) as client, client.websocket_connect(f"{STREAM_PATH}?token={server.token}") as ws:
         assert json.loads(ws.receive_text())["data"]["acks"] is True
         driver.start()
-        driver._thread.join(60)  # it stops on its own after max_steps
+        driver._thread.join(300)  # it stops on its own after max_steps (each step also runs the model loop)
         assert driver.error is None and driver.steps == 6
         # The reply to this ack is queued after everything the driver published: it marks the end.
         ws.send_text(json.dumps({"type": "ack", "suggestion_id": -1}))
