@@ -226,3 +226,24 @@ def test_synced_to_chain_waits_as_charge_lnd_does(make_engine, node, lens, caplo
     assert any(f"waited {waited} s for the node to sync" in n for n in plan.notes)
     assert "not synced to the chain: asking again every second" in caplog.text
     assert "still not synced to the chain after 30 s of 300 s" in caplog.text
+
+
+@pytest.mark.parametrize("text", [STATIC, "[default]\nstrategy = balance_based\nfee_ppm = 900\n",
+                                  "[default]\nstrategy = disable\n"])  # fmt: skip
+def test_a_channel_whose_policy_the_node_cannot_tell_is_kept_and_says_why(make_engine, node, lens, text):
+    """No plan from invented zeros: the row keeps the channel and names the reason; the others are planned."""
+    from dataclasses import replace
+
+    from lnlens_core.domain import ChannelId
+    from lnlens_core.fees.engine import UNKNOWN_POLICY
+
+    cid = ChannelId.parse("800001x2x1")
+    node.channels[cid] = replace(node.channels[cid], local_policy=None)
+    plan = make_engine(text).plan()
+    row = by_id(plan)["800001x2x1"]
+    assert (row.status, row.changes, row.update, row.reason) == ("keep", {}, None, UNKNOWN_POLICY)
+    assert row.to_json()["changes"] == {} and row not in plan.to_apply()
+    assert any(c.update is not None for c in plan.changes if c.channel_id != cid)
+    assert by_id(make_engine(text, Rails(cooldown_s=0, charge_lnd_rails=True)).plan())["800001x2x1"].reason == (
+        UNKNOWN_POLICY
+    )

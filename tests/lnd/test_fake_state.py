@@ -9,7 +9,7 @@ from lnlens_lnd.connection import Credentials
 from lnlens_lnd.rpc import LndRpc, ln, router
 from lnlens_lnd.testing import ADMIN, FakeLnd
 
-from lnlens_core.domain import PendingHtlc
+from lnlens_core.domain import FeeUpdate, PendingHtlc
 from lnlens_core.errors import BackendRejected
 
 
@@ -34,6 +34,10 @@ def test_seeded_facts_reach_list_channels_and_the_graph(node, fake):
                       min_htlc_floor_msat=1_000, max_htlc_cap_msat=5_000_000_000)  # fmt: skip
     node.seed_channel(second, peer_policy=False)
     node.seed_channel(last, in_graph=False)
+    off = next(c for c in node.list_channels() if c.channel_id == last)
+    assert off.local_policy is None and node.own_policy(last).cltv_delta > 0  # the simulator reports it as lnd does
+    with pytest.raises(BackendRejected, match="not in the node's graph"):
+        node.set_channel_policy(last, FeeUpdate(fee_ppm=5))
     with pytest.raises(ValueError, match="not a channel fact: colour"):
         node.seed_channel(first, colour="red")
     rpc = _rpc(fake, 1)
