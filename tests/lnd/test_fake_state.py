@@ -81,3 +81,39 @@ def test_a_frozen_fake_records_each_callers_writes_and_changes_nothing(node, fro
     assert node.list_channels()[0].local_policy == before
     assert [(key, method) for key, method, _ in frozen.writes] == [(7, "UpdateChannelPolicy"), (8, "UpdateChanStatus")]
     assert frozen.writes[0][2].fee_rate_ppm == 999 and frozen.writes[1][2].action == router.DISABLE
+
+
+def test_the_read_paths_take_a_channel_whose_policy_lnd_cannot_tell(node, connect, tmp_path):
+    """Snapshots, the analysis, the features and the fee opinions keep working, and never read invented zeros."""
+    import math
+
+    from lnlens_core.config import LensConfig
+    from lnlens_core.features import FEATURE_NAMES, compute_features, windows_from_events
+    from lnlens_core.flows import PolicyBook
+    from lnlens_core.lens import Lens
+    from lnlens_core.monitor import HtlcMonitor
+    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.plugins import get_plugin_manager
+    from lnlens_core.report import channel_json
+    from lnlens_core.storage import Store
+
+    node.run(1800)
+    off = node.list_channels()[0].channel_id
+    node.seed_channel(off, in_graph=False)
+    backend = connect()
+    channels = list(backend.list_channels())
+    assert [c.channel_id for c in channels if c.local_policy is None] == [off]
+    store = Store(None)
+    try:
+        store.add_snapshots(channels, time=node.clock.now())
+        assert {c.channel_id for c in store.latest_channels()[1]} == {c.channel_id for c in channels} - {off}
+        lens = Lens(LensConfig(data_dir=tmp_path, db_path=tmp_path / "db"), store=store, clock=node.clock,
+                    pm=get_plugin_manager(load_entrypoints=False), backend=backend)  # fmt: skip
+        HtlcMonitor(store, node.clock, lens.emit).backfill(backend)
+        assert run_analysis(lens, since_s=86_400, channels=channels, save=False).to_json()["channels"] == len(channels)
+        x = compute_features(channels, windows_from_events([], PolicyBook(), node.clock.now()))
+        at = [c.channel_id for c in channels].index(off)
+        assert math.isnan(x[at][FEATURE_NAMES.index("fee_ppm_log1p")])
+        assert channel_json(channels[at], {})["fee_ppm"] is None
+    finally:
+        store.close()
