@@ -122,8 +122,8 @@ def compute_features(
     if not channels:
         return x
     h_short, h_long = _hours(windows.short, SHORT_WINDOW_S), _hours(windows.long, LONG_WINDOW_S)
-    fees = [ch.local_policy.fee_ppm for ch in channels]
-    median_log = math.log1p(statistics.median(fees))
+    fees = [ch.local_policy.fee_ppm for ch in channels if ch.local_policy is not None]
+    median_log = math.log1p(statistics.median(fees)) if fees else math.nan
     peers = peer_policies or {}
     empty = Flow()
     for row, ch in enumerate(channels):
@@ -134,7 +134,8 @@ def compute_features(
         cap = ch.capacity_msat
         if cap > 0:
             v[_I["capacity_log10_sat"]] = math.log10(cap / 1000) if cap >= 1000 else 0.0
-        v[_I["active"]] = 1.0 if ch.active and not ch.local_policy.disabled else 0.0
+        own = ch.local_policy  # None: the node cannot tell it (its fee features stay NaN)
+        v[_I["active"]] = 1.0 if ch.active and not (own is not None and own.disabled) else 0.0
         cid = ch.channel_id
         out_s, in_s = windows.short.out.get(cid, empty), windows.short.inbound.get(cid, empty)
         out_l, in_l = windows.long.out.get(cid, empty), windows.long.inbound.get(cid, empty)
@@ -160,7 +161,7 @@ def compute_features(
             v[_I["out_success_rate_24h"]] = out_l.settled / out_l.attempts
         if out_l.settled and cap > 0:
             v[_I["avg_out_amount_share_24h"]] = out_l.volume_msat / out_l.settled / cap
-        ours = _log1p(ch.local_policy.fee_ppm)
+        ours = _log1p(own.fee_ppm) if own is not None else math.nan
         v[_I["fee_ppm_log1p"]] = ours
         v[_I["fee_vs_node_median_log"]] = ours - median_log
         peer = peers.get(cid)

@@ -84,7 +84,7 @@ class FeeResponseModel(OnnxModel):
         label = f"{self.name}-{self.version}"
         rows, who = [], []
         for ch, row in zip(channels, features, strict=True):
-            if ch.local_policy.fee_ppm > 0 and ch.active:
+            if ch.local_policy is not None and ch.local_policy.fee_ppm > 0 and ch.active:
                 rows.append(np.column_stack([np.repeat(row[None, :], len(grid), axis=0), logs]))
                 who.append(ch)
         if not rows:
@@ -95,6 +95,6 @@ class FeeResponseModel(OnnxModel):
             best = int(np.argmax(pred))
             keep = pred[keep_at]
             if best != keep_at and pred[best] > keep * (1 + min_gain) and pred[best] - keep >= min_gain_msat:
-                fee = max(1, round(ch.local_policy.fee_ppm * grid[best]))
+                fee = max(1, round(ch.local_policy.fee_ppm * grid[best]))  # type: ignore[union-attr]
                 out[ch.channel_id] = ModelPrediction(model=label, fee_ppm=fee, confidence=confidence)
         return out

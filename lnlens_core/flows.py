@@ -123,7 +123,8 @@ class PolicyBook:
         return True
 
     def observe_channels(self, channels: Iterable[Channel], time: float) -> list[ChannelId]:
-        return [c.channel_id for c in channels if self.observe(c.channel_id, c.local_policy, time)]
+        return [c.channel_id for c in channels
+                if c.local_policy is not None and self.observe(c.channel_id, c.local_policy, time)]
 
     def policy_at(self, channel_id: ChannelId, time: float) -> ChannelPolicy | None:
         """The policy in force at ``time`` (the earliest known one before our first observation)."""

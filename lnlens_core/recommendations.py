@@ -351,6 +351,8 @@ def recommend(
     """
     if params.min_failures < 1:
         params = replace(params, min_failures=1)
+    # A channel whose own policy the node cannot tell (missing from its graph) gets no fee-based advice.
+    channels = {cid: ch for cid, ch in channels.items() if ch.local_policy is not None}
     out: dict[ChannelId, list[Recommendation]] = {}
     sources = _Sources(channels, stats, params)
     fees = [ch.local_policy.fee_ppm for ch in channels.values()]

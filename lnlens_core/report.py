@@ -82,8 +82,9 @@ def channel_json(c: Channel, stats: Mapping[str, FlowStats]) -> dict[str, Any]:
         "local_balance_msat": c.local_balance_msat, "remote_balance_msat": c.remote_balance_msat,
         "spendable_msat": c.spendable_msat, "receivable_msat": c.receivable_msat,
         "balance_ratio": round(c.balance_ratio, 4) if c.balance_ratio is not None else None,
-        "base_fee_msat": p.base_fee_msat, "fee_ppm": p.fee_ppm, "min_htlc_msat": p.min_htlc_msat,
-        "max_htlc_msat": p.max_htlc_msat, "cltv_delta": p.cltv_delta,
+        # None: the node cannot tell our policy on this channel (missing from its graph)
+        "base_fee_msat": p and p.base_fee_msat, "fee_ppm": p and p.fee_ppm, "min_htlc_msat": p and p.min_htlc_msat,
+        "max_htlc_msat": p and p.max_htlc_msat, "cltv_delta": p and p.cltv_delta,
         "windows": {
             name: {"out": flow_json(s.out.get(c.channel_id)), "in": flow_json(s.inbound.get(c.channel_id))}
             for name, s in stats.items()

@@ -88,7 +88,7 @@ def rebalance_suggestions(
     pred_of = {}
     for ch, p in zip(channels, predicted.tolist(), strict=True):
         cur = ch.balance_ratio
-        if cur is None or p != p or not ch.active:  # p != p: NaN, no prediction
+        if cur is None or p != p or not ch.active or ch.local_policy is None:  # p != p: NaN, no prediction
             continue
         pred_of[ch.channel_id] = p
         total = totals[ch.channel_id]
@@ -120,7 +120,7 @@ def rebalance_suggestions(
             before = ch.local_balance_msat / total
             after = (ch.local_balance_msat + delta) / total
             extra = _carried_at(seqs[ch.channel_id], total, after) - _carried_at(seqs[ch.channel_id], total, before)
-            gain += extra * ch.local_policy.fee_ppm // 1_000_000
+            gain += extra * ch.local_policy.fee_ppm // 1_000_000 if ch.local_policy is not None else 0
         cur = t_ch.balance_ratio or 0.0
         conf = _confidence(confidence_table, abs(p - cur))
         evidence: dict[str, int | float | str] = {

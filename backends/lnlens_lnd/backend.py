@@ -187,16 +187,20 @@ class LndBackend:
         i = self.info
         return NodeInfo(i.pubkey, info.alias, i.network, info.block_height, info.version, self.name)
 
-    def _own_policy(self, chan_id: int, fee) -> ChannelPolicy:
+    def _own_policy(self, chan_id: int, fee) -> ChannelPolicy | None:
+        """Our policy from the graph edge (FeeReport's fees win); None when lnd's graph lacks the channel or our
+        side of it: lnd then cannot tell the current policy (and refuses to update it), so none is invented."""
         try:
             edge = self._rpc.call("GetChanInfo", ln.ChanInfoRequest(chan_id=chan_id))
         except BackendRejected as exc:
             if isinstance(exc, LndAuthError):
                 raise
-            log.debug("GetChanInfo %d: %s; policy from FeeReport only", chan_id, exc)
-            return convert.policy(ln.RoutingPolicy(), fee)
-        ours = edge.node1_policy if edge.node1_pub == self.info.pubkey else edge.node2_policy
-        return convert.policy(ours, fee)
+            log.debug("GetChanInfo %d: %s; our policy on it is unknown", chan_id, exc)
+            return None
+        mine = "node1_policy" if edge.node1_pub == self.info.pubkey else "node2_policy"
+        if not edge.HasField(mine):
+            return None
+        return convert.policy(getattr(edge, mine), fee)
 
     def _channels(self, only: ChannelId | None = None) -> list[tuple[Channel, Any]]:
         channels = self._rpc.call("ListChannels", ln.ListChannelsRequest(peer_alias_lookup=True)).channels
@@ -253,6 +257,9 @@ class LndBackend:
             why = gap or f"lnd {self.info.version.split()[0]} cannot set {', '.join(missing)}"
             raise BackendRejected(f"channel {channel_id}: {why}")
         (channel, raw), *_ = self._channels(channel_id)
+        if channel.local_policy is None:
+            raise BackendRejected(f"channel {channel_id} is not in lnd's graph (GetChanInfo: edge not found): its "
+                                  "current policy is unknown and lnd cannot update it")
         txid, _, index = raw.channel_point.partition(":")
         policy_fields = {k: v for k, v in update.fields_set().items() if k != "disabled"}
         if policy_fields:
@@ -260,6 +267,8 @@ class LndBackend:
         if update.disabled is not None:
             self._update_status(channel_id, update.disabled, txid, int(index))
         (after, _), *_ = self._channels(channel_id)
+        if after.local_policy is None:
+            raise BackendRejected(f"channel {channel_id}: lnd's graph lost the channel during the update")
         return after.local_policy
 
     def _update_status(self, channel_id: ChannelId, disabled: bool, txid: str, index: int) -> None:
@@ -280,6 +289,7 @@ class LndBackend:
                 raise type(again)(f"channel {channel_id}: {again}") from None
 
     def _update_policy(self, channel_id: ChannelId, channel: Channel, update: FeeUpdate, txid: str, index: int) -> None:
+        assert channel.local_policy is not None  # set_channel_policy refuses a channel without one
         new = update.apply_to(channel.local_policy)
         # Not a patch: lnd writes base and rate even when omitted, so the current values are always resent.
         request = ln.PolicyUpdateRequest(

@@ -105,7 +105,7 @@ def policy(routing, fee_report=None) -> ChannelPolicy:
     )
 
 
-def channel(ch, own_policy: ChannelPolicy) -> Channel:
+def channel(ch, own_policy: ChannelPolicy | None) -> Channel:
     """A ListChannels entry (amounts in sat) with our policy on it.
 
     ``commit_fee`` is reported whoever opened the channel and kept as is (charge-lnd

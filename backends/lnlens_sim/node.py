@@ -120,7 +120,9 @@ class SimNode:
         - any :class:`~lnlens_core.domain.Channel` field (``active``, ``private``, ``commit_fee_msat``,
           ``pending_htlcs``, reserves, balances, the HTLC constraints ``min_htlc_floor_msat`` and
           ``max_htlc_cap_msat``): reported as given;
-        - ``in_graph=False``: the channel is missing from the node's graph (no policy of either side known);
+        - ``in_graph=False``: the channel is missing from the node's graph (no policy of either side known:
+          :meth:`list_channels` reports our ``local_policy`` as None, as lnd does, and
+          :meth:`set_channel_policy` refuses it; :meth:`own_policy` still tells what the simulation holds);
         - ``peer_policy=False``: the peer never announced its side (its policy is unknown).
 
         The routing of payments is not affected: these are what the node reports, not what it does.
@@ -173,7 +175,14 @@ class SimNode:
                 facts = self.seeded.get(ch.channel_id)
                 if facts:
                     out[i] = replace(ch, **{k: v for k, v in facts.items() if k in names})
+                if facts and not facts.get("in_graph", True):
+                    out[i] = replace(out[i], local_policy=None)
         return out
+
+    def own_policy(self, channel_id: ChannelId) -> ChannelPolicy:
+        """Our policy on the channel as the simulation holds it, even when the node's graph lacks the channel
+        (a Core Lightning node keeps it in the channel itself; the fakes of tests read it here)."""
+        return self.network.policy[self.out_edge(channel_id)]
 
     def in_graph(self, channel_id: ChannelId) -> bool:
         """Whether the node's graph has the channel (see :meth:`seed_channel`)."""
@@ -211,6 +220,8 @@ class SimNode:
 
     def set_channel_policy(self, channel_id: ChannelId, update: FeeUpdate) -> ChannelPolicy:
         e = self.out_edge(channel_id)
+        if not self.in_graph(channel_id):
+            raise BackendRejected(f"channel {channel_id} is not in the node's graph: its current policy is unknown")
         missing = unsupported_fields(update, self.capabilities)
         if missing:
             raise BackendRejected(f"channel {channel_id}: the simulator cannot set {', '.join(missing)}")

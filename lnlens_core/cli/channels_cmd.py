@@ -51,7 +51,8 @@ def cmd_channels(args: argparse.Namespace, ctx: CliContext) -> int:
         for r in rows:
             out, inbound = r["windows"][args.window]["out"], r["windows"][args.window]["in"]
             ratio = f"{r['balance_ratio']:.0%}" if r["balance_ratio"] is not None else "-"
-            table.add_row(r["short_channel_id"], r["peer_alias"] or r["peer_id"][:12], ratio, str(r["fee_ppm"]),
+            fee = str(r["fee_ppm"]) if r["fee_ppm"] is not None else "unknown"  # off the node's graph
+            table.add_row(r["short_channel_id"], r["peer_alias"] or r["peer_id"][:12], ratio, fee,
                           f"{out['settled']:,}", f"{out['volume_msat'] // 1000:,}", f"{out['revenue_msat'] // 1000:,}",
                           f"{inbound['settled']:,}", f"{inbound['volume_msat'] // 1000:,}")  # fmt: skip
         console.print(table)

@@ -58,7 +58,10 @@ class Channel:
     ``min_htlc_floor_msat`` and ``max_htlc_cap_msat`` are the channel's own limits
     on what ``min_htlc_msat`` / ``max_htlc_msat`` can be set to (LND's local
     constraints ``min_htlc_msat`` and ``max_pending_amt_msat``); None when the
-    backend does not report them.
+    backend does not report them. ``local_policy`` is None when the node cannot tell
+    our own current policy (LND: a channel missing from its graph, which ``GetChanInfo``
+    answers "edge not found" and ``FeeReport`` leaves out): never read as zeros, and the
+    fee engine plans no change for such a channel.
     """
 
     channel_id: ChannelId
@@ -66,7 +69,7 @@ class Channel:
     capacity_msat: int
     local_balance_msat: int
     remote_balance_msat: int
-    local_policy: ChannelPolicy
+    local_policy: ChannelPolicy | None
     active: bool = True
     private: bool = False
     initiator: bool | None = None

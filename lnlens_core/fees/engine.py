@@ -32,12 +32,16 @@ from .rails import Bounds, ChannelHistory, Rails, apply_rails, guarded_bounds, h
 from .signals import ModelPrediction
 from .strategy import FeeProposal, StrategyChoice, build_strategy
 
-__all__ = ["FeeEngine", "POLICY_FILE"]
+__all__ = ["FeeEngine", "POLICY_FILE", "UNKNOWN_POLICY"]
 
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "policy-file"
 _NO_HISTORY = ChannelHistory()
+
+
+UNKNOWN_POLICY = "not in the node's graph: its current policy is unknown, so lnlens does not change it"
+"""The plan's reason for a channel whose own policy the node cannot tell (``Channel.local_policy`` None)."""
 
 
 class FeeEngine:
@@ -118,7 +122,8 @@ class FeeEngine:
         assembled = assemble(self.backend, self.lens.store, chosen, self.policies, node=node, now=now,
                              want_signals=True, strategies=self.lens.strategies,
                              predictions=predictions, clock=self.lens.clock)  # fmt: skip
-        active = [c.local_policy.fee_ppm for c in channels if c.active and not c.local_policy.disabled]
+        active = [c.local_policy.fee_ppm for c in channels
+                  if c.active and c.local_policy is not None and not c.local_policy.disabled]
         min_outbound = min(active) if active else None
         journal = self.lens.store.journal(states=("applied", "verified", "rolled_back"))
         by_channel: dict[str, list] = {}
@@ -167,6 +172,8 @@ class FeeEngine:
         if self.rails.unmanaged_channel(ch):
             return PlannedChange(**base, policy=None, strategy=None, chosen_by="rails",
                                  blocked="unmanaged channel: never touched")  # fmt: skip
+        if ch.local_policy is None:
+            return PlannedChange(**base, policy=None, strategy=None, chosen_by="none", reason=UNKNOWN_POLICY)
         choice = self.lens.select_strategy(ch, node)
         inputs = assembled.inputs[ch.channel_id]
         if choice is not None:

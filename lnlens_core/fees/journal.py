@@ -112,6 +112,8 @@ def reconcile(lens: Lens, backend: NodeBackend) -> list[Applied]:
     out = []
     for row in open_rows:
         cid = ChannelId.parse(row["channel_id"])
+        if cid in real and real[cid] is None:
+            continue  # the node cannot tell the channel's policy now (missing from its graph): stays open
         old, new = policy_from_json(row["old_policy"]), policy_from_json(row["new_policy"])
         have = real.get(cid)
         asked = FeeUpdate.between(old, new)
@@ -172,6 +174,9 @@ def rollback(
         raise LnlensError(f"channel {cid} is no longer open")
     if rails is not None and rails.unmanaged_channel(current):
         raise LnlensError(f"channel {cid} is unmanaged: lnlens never touches it")
+    if current.local_policy is None:
+        raise LnlensError(f"channel {cid} is not in the node's graph: its current policy is unknown, so lnlens "
+                          "cannot tell what a rollback would change")
     previous = policy_from_json(row["old_policy"])
     update = FeeUpdate.between(current.local_policy, previous)
     skipped = unsupported_fields(update, backend.capabilities)

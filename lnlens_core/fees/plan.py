@@ -33,7 +33,8 @@ class PlannedChange:
 
     channel_id: ChannelId
     alias: str
-    old: ChannelPolicy
+    old: ChannelPolicy | None
+    """None: the node cannot tell the channel's current policy; nothing is planned then."""
     policy: str | None
     strategy: str | None
     chosen_by: str

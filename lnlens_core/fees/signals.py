@@ -179,6 +179,8 @@ def fee_epochs(
             steps.append((time, fee))
     for ch in channels:
         steps = changes.setdefault(ch.channel_id, [])
+        if ch.local_policy is None:  # the node cannot tell it now: the history stands as it is
+            continue
         if not steps or steps[-1][1] != ch.local_policy.fee_ppm:
             steps.append((now, ch.local_policy.fee_ppm))
     acc: dict[ChannelId, dict[int, list[float]]] = {}

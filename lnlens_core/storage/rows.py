@@ -99,6 +99,8 @@ def forward_row(event: HtlcEvent, source: str, key: str | None = None) -> tuple[
 
 def snapshot_row(ch: Channel, time: float) -> tuple[Any, ...]:
     p = ch.local_policy
+    if p is None:
+        raise ValueError(f"channel {ch.channel_id}: no snapshot without our policy")
     return (time, str(ch.channel_id), ch.peer_id, ch.capacity_msat, ch.local_balance_msat, ch.remote_balance_msat,
             int(ch.active), p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat, p.inbound_fee_ppm, p.min_htlc_msat,
             p.max_htlc_msat, p.cltv_delta, int(p.disabled), ch.peer_alias)  # fmt: skip

@@ -329,7 +329,8 @@ class Store(FlowQueries, HistoryQueries, RecordQueries):
     # -- channel snapshots ----------------------------------------------------
 
     def add_snapshots(self, channels: Sequence[Channel], *, time: float) -> None:
-        rows = [snapshot_row(ch, time) for ch in channels]
+        # A snapshot row carries our policy; a channel whose policy the node cannot tell now has none this time.
+        rows = [snapshot_row(ch, time) for ch in channels if ch.local_policy is not None]
         with self.db.atomic():
             self.db.conn.executemany(
                 f"INSERT OR REPLACE INTO channel_snapshots ({','.join(SNAPSHOT_COLUMNS)}) "

@@ -33,8 +33,9 @@ _ROWS = {"type": "array", "items": _ANY_OBJ}
 _CHANNEL = _obj({
     "short_channel_id": _STR, "peer_id": _STR, "peer_alias": _STR, "active": _BOOL, "capacity_msat": _INT,
     "local_balance_msat": _INT, "remote_balance_msat": _INT, "balance_ratio": _nullable(_NUM),
-    "base_fee_msat": _INT, "fee_ppm": _INT, "min_htlc_msat": _INT, "max_htlc_msat": _nullable(_INT),
-    "cltv_delta": _INT,
+    # our policy: null when the node cannot tell it (a channel missing from lnd's graph)
+    "base_fee_msat": _nullable(_INT), "fee_ppm": _nullable(_INT), "min_htlc_msat": _nullable(_INT),
+    "max_htlc_msat": _nullable(_INT), "cltv_delta": _nullable(_INT),
 })  # fmt: skip
 _FORWARD = _obj({
     "key": _STR, "in_channel": _STR, "out_channel": _nullable(_STR), "in_msat": _INT, "out_msat": _nullable(_INT),

@@ -51,11 +51,6 @@ def _sections(config: str) -> configparser.ConfigParser:
     return parser
 
 
-def _untouched_off_graph(d: Decision) -> bool:
-    """Row 26: charge-lnd never changes a channel its node's graph lacks."""
-    return not d.facts["in_graph"] and d.charge_lnd == d.current
-
-
 def _young_admitted(d: Decision, path: str) -> bool:
     """Quirk 4: charge-lnd's section admits young channels on ``activity_period_ignore_channel_age = false``."""
     name, row = d.charge_lnd_info.policy, d.rows[path]
@@ -98,7 +93,6 @@ DELIBERATE: tuple[Deliberate, ...] = (
     Deliberate(7, "0/0 ratios", lambda d, p: _skipped(d, "division by zero")),
     Deliberate(16, "cost of a batch open", _batch_cost),
     Deliberate(20, "unknown peer policy", _peer_policy_unknown),
-    Deliberate(26, "channel missing from the graph", lambda d, p: _untouched_off_graph(d)),
 )
 
 

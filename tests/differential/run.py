@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,9 @@ def run_state(base, spec: StateSpec, folder: Path) -> list[Decision]:
         runs = collect(proc, fake, jobs)
         late = time.time() - started
         assert late < MARGIN_S, f"charge-lnd ran {late:.0f} s after the state's now: activity windows may differ"
-        channels = list(node.list_channels())
+        # The policy each channel really has, also where the node's graph lacks it (its own_policy): the
+        # outcomes start from it, whatever each tool could read.
+        channels = [replace(c, local_policy=node.own_policy(c.channel_id)) for c in node.list_channels()]
         points = {c.channel_id: fake.chan_point(c.channel_id) for c in channels}
         facts = {c.channel_id: _facts(node, c) for c in channels}
     finally:

@@ -77,7 +77,7 @@ def test_every_decision_agrees_or_differs_deliberately(decisions, path):
 
 
 def test_the_lnd_and_simulator_paths_decide_alike(decisions):
-    apart = [d.key for d in decisions if d.lnlens["lnd"] != d.lnlens["sim"] and d.facts["in_graph"]]
+    apart = [d.key for d in decisions if d.lnlens["lnd"] != d.lnlens["sim"]]
     assert not apart, f"lnlens decides differently through LND and the simulator on {len(apart)}: {apart[:10]}"
 
 
@@ -127,3 +127,15 @@ def test_the_corpus_covers_every_key_strategy_and_form():
         assert form in joined, f"no config uses {form!r}"
     assert any(line.lstrip().startswith(";") for line in joined.splitlines())
     assert len(CONFIGS) >= 15
+
+
+def test_a_channel_missing_from_the_graph_is_left_as_charge_lnd_leaves_it(decisions):
+    """Formerly a deliberate difference (lnlens planned from zeros lnd had invented): both paths now keep it."""
+    from lnlens_core.fees.engine import UNKNOWN_POLICY
+
+    off = [d for d in decisions if not d.facts["in_graph"]]
+    assert off, "the corpus lost its channel missing from the graph"
+    for d in off:
+        assert d.charge_lnd == d.current, f"{d.key}: charge-lnd changed a channel its graph lacks"
+        for path in PATHS:
+            assert d.lnlens[path] == d.current and d.rows[path]["reason"] == UNKNOWN_POLICY, (d.key, path)

@@ -268,3 +268,24 @@ def test_with_auto_rollback_the_plan_says_which_changes_will_not_be_judged(make_
     assert "0 settled forward(s) in the last 48 h, fewer than rollback_min_forwards (10)" in note
     off = by_id(make_engine(STATIC, Rails(cooldown_s=0)).plan())
     assert not [n for c in off.values() for n in c.notes if "will not judge" in n], "only with auto_rollback on"
+
+
+@pytest.mark.parametrize("text", [STATIC, "[default]\nstrategy = balance_based\nfee_ppm = 900\n",
+                                  "[default]\nstrategy = disable\n"])  # fmt: skip
+def test_a_channel_whose_policy_the_node_cannot_tell_is_kept_and_says_why(make_engine, node, lens, text):
+    """No plan from invented zeros: the row keeps the channel and names the reason; the others are planned."""
+    from dataclasses import replace
+
+    from lnlens_core.domain import ChannelId
+    from lnlens_core.fees.engine import UNKNOWN_POLICY
+
+    cid = ChannelId.parse("800001x2x1")
+    node.channels[cid] = replace(node.channels[cid], local_policy=None)
+    plan = make_engine(text).plan()
+    row = by_id(plan)["800001x2x1"]
+    assert (row.status, row.changes, row.update, row.reason) == ("keep", {}, None, UNKNOWN_POLICY)
+    assert row.to_json()["changes"] == {} and row not in plan.to_apply()
+    assert any(c.update is not None for c in plan.changes if c.channel_id != cid)
+    assert by_id(make_engine(text, Rails(cooldown_s=0, charge_lnd_rails=True)).plan())["800001x2x1"].reason == (
+        UNKNOWN_POLICY
+    )

@@ -9,7 +9,7 @@ from lnlens_lnd.connection import Credentials
 from lnlens_lnd.rpc import LndRpc, ln, router
 from lnlens_lnd.testing import ADMIN, FakeLnd
 
-from lnlens_core.domain import PendingHtlc
+from lnlens_core.domain import FeeUpdate, PendingHtlc
 from lnlens_core.errors import BackendRejected
 
 
@@ -34,6 +34,10 @@ def test_seeded_facts_reach_list_channels_and_the_graph(node, fake):
                       min_htlc_floor_msat=1_000, max_htlc_cap_msat=5_000_000_000)  # fmt: skip
     node.seed_channel(second, peer_policy=False)
     node.seed_channel(last, in_graph=False)
+    off = next(c for c in node.list_channels() if c.channel_id == last)
+    assert off.local_policy is None and node.own_policy(last).cltv_delta > 0  # the simulator reports it as lnd does
+    with pytest.raises(BackendRejected, match="not in the node's graph"):
+        node.set_channel_policy(last, FeeUpdate(fee_ppm=5))
     with pytest.raises(ValueError, match="not a channel fact: colour"):
         node.seed_channel(first, colour="red")
     rpc = _rpc(fake, 1)
@@ -77,3 +81,39 @@ def test_a_frozen_fake_records_each_callers_writes_and_changes_nothing(node, fro
     assert node.list_channels()[0].local_policy == before
     assert [(key, method) for key, method, _ in frozen.writes] == [(7, "UpdateChannelPolicy"), (8, "UpdateChanStatus")]
     assert frozen.writes[0][2].fee_rate_ppm == 999 and frozen.writes[1][2].action == router.DISABLE
+
+
+def test_the_read_paths_take_a_channel_whose_policy_lnd_cannot_tell(node, connect, tmp_path):
+    """Snapshots, the analysis, the features and the fee opinions keep working, and never read invented zeros."""
+    import math
+
+    from lnlens_core.config import LensConfig
+    from lnlens_core.features import FEATURE_NAMES, compute_features, windows_from_events
+    from lnlens_core.flows import PolicyBook
+    from lnlens_core.lens import Lens
+    from lnlens_core.monitor import HtlcMonitor
+    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.plugins import get_plugin_manager
+    from lnlens_core.report import channel_json
+    from lnlens_core.storage import Store
+
+    node.run(1800)
+    off = node.list_channels()[0].channel_id
+    node.seed_channel(off, in_graph=False)
+    backend = connect()
+    channels = list(backend.list_channels())
+    assert [c.channel_id for c in channels if c.local_policy is None] == [off]
+    store = Store(None)
+    try:
+        store.add_snapshots(channels, time=node.clock.now())
+        assert {c.channel_id for c in store.latest_channels()[1]} == {c.channel_id for c in channels} - {off}
+        lens = Lens(LensConfig(data_dir=tmp_path, db_path=tmp_path / "db"), store=store, clock=node.clock,
+                    pm=get_plugin_manager(load_entrypoints=False), backend=backend)  # fmt: skip
+        HtlcMonitor(store, node.clock, lens.emit).backfill(backend)
+        assert run_analysis(lens, since_s=86_400, channels=channels, save=False).to_json()["channels"] == len(channels)
+        x = compute_features(channels, windows_from_events([], PolicyBook(), node.clock.now()))
+        at = [c.channel_id for c in channels].index(off)
+        assert math.isnan(x[at][FEATURE_NAMES.index("fee_ppm_log1p")])
+        assert channel_json(channels[at], {})["fee_ppm"] is None
+    finally:
+        store.close()

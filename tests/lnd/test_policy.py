@@ -10,6 +10,7 @@ from lnlens_lnd.testing import READONLY, minimal_ops
 
 from lnlens_core.cli import main
 from lnlens_core.domain import FeeUpdate
+from lnlens_core.errors import BackendRejected
 from lnlens_core.fees.journal import policy_from_json
 from lnlens_core.storage import Store
 
@@ -185,3 +186,26 @@ def test_without_the_status_permission_the_plan_names_the_uri(fake, tmp_path, ca
     assert rows[off]["changes"] == {}
     assert "disabled -> True not applied: this backend cannot set it" in rows[off]["notes"]
     assert rows[on]["changes"] == {}
+
+
+def test_a_channel_missing_from_lnds_graph_has_no_policy_and_is_not_planned(node, fake, connect, tmp_path, capsys):
+    """lnd answers GetChanInfo "edge not found" and leaves the channel out of FeeReport: the backend must not read
+    that as an all-zero policy, and the plan must keep the channel (charge-lnd skips it too), saying why."""
+    from lnlens_core.fees.engine import UNKNOWN_POLICY
+
+    off = node.list_channels()[-1].channel_id
+    node.seed_channel(off, in_graph=False)
+    backend = connect("apply")
+    channels = {c.channel_id: c for c in backend.list_channels()}
+    assert channels[off].local_policy is None
+    assert all(c.local_policy is not None for cid, c in channels.items() if cid != off)
+    with pytest.raises(BackendRejected, match="not in lnd's graph"):
+        backend.set_channel_policy(off, FeeUpdate(fee_ppm=400))
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config = _config(tmp_path, fake, mac, dry_run=True)
+    assert main(["--config", config, "--db", str(tmp_path / "db"), "policy", "plan", "--backend", "lnd",
+                 "--json"]) == 0  # fmt: skip
+    rows = {r["short_channel_id"]: r for r in json.loads(capsys.readouterr().out)["channels"]}
+    kept = rows[str(off)]
+    assert (kept["status"], kept["changes"], kept["reason"]) == ("keep", {}, UNKNOWN_POLICY)
+    assert any(r["changes"] for cid, r in rows.items() if cid != str(off)), "the others are planned as usual"

@@ -114,7 +114,8 @@ class SimLightningRpc:
         return bkpr_inspect(self.node, params, fail)
 
     def _peer_channel(self, ch: Any) -> dict[str, Any]:
-        p = ch.local_policy
+        # lightningd keeps our policy in the channel itself, not in its gossip: known even off the graph
+        p = ch.local_policy if ch.local_policy is not None else self.node.own_policy(ch.channel_id)
         remote = self.node.get_peer_policy(ch.channel_id)
         local_update = {"htlc_minimum_msat": p.min_htlc_msat, "htlc_maximum_msat": p.max_htlc_msat,
                         "cltv_expiry_delta": p.cltv_delta, "fee_base_msat": p.base_fee_msat,
