@@ -55,13 +55,15 @@ def test_the_rails_note_and_an_alias_survive_the_plan_table(capsys):
     plan = {"channels": [{"short_channel_id": "800000x1x0", "alias": EVIL, "policy": "[default]", "strategy": "static",
                           "changes": {"fee_ppm": {"old": 100, "new": 150}}, "status": "change", "error": None,
                           "blocked": None, "vetoes": [], "reason": "[bold]fixed[/]",
-                          "rails": ["fee_ppm step limited to ±50: 900 → 150"]}], "notes": ["[/] note"]}  # fmt: skip
+                          "rails": ["fee_ppm step limited to ±50: 900 → 150"], "notes": ["[red]channel note"]}],
+            "notes": ["[/] note"]}  # fmt: skip
     console = CliContext(argparse.Namespace()).console  # what `policy plan` and `policy apply` print with
     console.width = 400
     _render_plan(console, plan, "plan [/]")
     text = capsys.readouterr().out
     assert "[rails: fee_ppm step limited to ±50: 900 → 150]" in text and "[bold]fixed[/]" in text
     assert "[/]x|y" in text and "note: [/] note" in text and "plan [/]" in text
+    assert "note (800000x1x0): [red]channel note" in text
 
 
 def test_report_md_keeps_its_table(capsys, hostile_db, tmp_path):
