@@ -75,6 +75,7 @@ def forward_from_cln(row: Mapping[str, Any]) -> HtlcEvent:
             failure_reason=classify_cln(status, failcode, failreason),
             failcode=failcode,
             failreason=failreason,
+            payment_hash=row.get("payment_hash") or None,
         )
     except KeyError as exc:
         raise ValueError(f"forward without {exc.args[0]!r}: {dict(row)!r}") from None

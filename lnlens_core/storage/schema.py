@@ -179,3 +179,10 @@ def m007_model_drift(db: Database) -> None:
         CREATE INDEX model_drift_time ON model_drift (time);
         """
     )
+
+
+@migrations()
+def m008_forward_payment_hash(db: Database) -> None:
+    # The payment hash where the backend reports it: missed revenue counts a payment refused on several
+    # of our channels once, and not at all when it then went through us (docs/opportunities.md).
+    db.execute("ALTER TABLE forwards ADD COLUMN payment_hash TEXT")
