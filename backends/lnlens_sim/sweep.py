@@ -322,7 +322,7 @@ def execute(
         # The local scheduler runs in this process: its routine INFO lines would bury the progress bar.
         logging.getLogger("distributed").setLevel(logging.WARNING)
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
         )
         client = Client(cluster)
     else:
