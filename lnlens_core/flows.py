@@ -50,6 +50,7 @@ class Flow:
     missed_revenue_msat: int = 0
     """Fees lost: once per payment refused here, and only when it did not then go through us anyway."""
     missed_volume_msat: int = 0
+    """The amounts the refused HTLCs would have carried out, each counted (a feature of the liquidity model)."""
     missed_liquidity_msat: int = 0
     """The part of missed revenue lost to liquidity failures."""
     missed_revenue_htlc_msat: int = 0
@@ -157,8 +158,9 @@ def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float, fi
     """The counters (in :data:`METRICS` order) one resolved forward adds to each of its keys.
 
     None for forwards still in flight. ``first`` is False for a refused HTLC of a payment
-    already refused here (:class:`PaymentMatcher`): it counts as a failure and in the
-    per-HTLC figure, not again as missed revenue or volume.
+    already refused here (:class:`PaymentMatcher`): it counts as a failure, in the per-HTLC
+    figure and in the refused volume (an HTLC-level amount, as the liquidity model learned
+    it), not again as missed revenue.
     """
     if event.status is ForwardStatus.SETTLED:
         # Most forwards settle: their row is a copy of a template plus two amounts.
@@ -182,9 +184,9 @@ def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float, fi
         return row  # refused before an outgoing channel was chosen: nothing to price
     fee_msat, out_msat = _would_be(event, book)
     row[_IDX["missed_revenue_htlc_msat"]] = fee_msat
+    row[_IDX["missed_volume_msat"]] = out_msat
     if first:
         row[_IDX["missed_revenue_msat"]] = fee_msat
-        row[_IDX["missed_volume_msat"]] = out_msat
         if category is FailureCategory.LIQUIDITY:
             row[_IDX["missed_liquidity_msat"]] = fee_msat
     if category is FailureCategory.FEE:
@@ -207,7 +209,7 @@ def recovery(first_row: Sequence[int]) -> list[int]:
     same payment settles through us.
     """
     row = [0] * _M
-    for name in ("missed_revenue_msat", "missed_volume_msat", "missed_liquidity_msat"):
+    for name in ("missed_revenue_msat", "missed_liquidity_msat"):
         row[_IDX[name]] = -first_row[_IDX[name]]
     row[_IDX["missed_recovered_msat"]] = first_row[_IDX["missed_revenue_msat"]]
     return row
