@@ -154,6 +154,8 @@ def _opportunity(
         missed_revenue_msat=flow.missed_revenue_msat,
         missed_volume_msat=flow.missed_volume_msat,
         missed_liquidity_msat=flow.missed_liquidity_msat,
+        missed_revenue_htlc_msat=flow.missed_revenue_htlc_msat,
+        missed_recovered_msat=flow.missed_recovered_msat,
         projected_monthly_missed_msat=point,
         projected_monthly_missed_low_msat=low,
         projected_monthly_missed_high_msat=high,

@@ -10,7 +10,11 @@ by the number of events.
 
 Missed revenue is what each failed forward would have paid us at the policy in
 force at that moment (:class:`PolicyBook`): the outbound fee on the out channel,
-plus the inbound fee (a discount when negative) of the in channel.
+plus the inbound fee (a discount when negative) of the in channel. It is counted
+once per payment (:class:`PaymentMatcher`): a sender that retries over another of
+our channels sends a second HTLC of the same payment, and one that then goes
+through us after all was not lost. ``missed_revenue_htlc_msat`` keeps the per-HTLC
+sum, ``missed_recovered_msat`` what was refused but then carried by us anyway.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import numpy as np
 from .domain import Channel, ChannelId, ChannelPolicy, FailureCategory, FailureReason, ForwardStatus, HtlcEvent
 
 __all__ = ["Flow", "NO_FLOW", "MAXIMA", "add_counters", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows",
-           "PolicyBook", "contribution", "WINDOWS"]  # fmt: skip
+           "PolicyBook", "contribution", "WINDOWS", "PaymentMatcher", "recovery",
+           "payment_corrections"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +50,15 @@ class Flow:
     volume_msat: int = 0
     """Settled amount leaving (out keys, pairs) or arriving (in keys)."""
     missed_revenue_msat: int = 0
+    """Fees lost: once per payment refused here, and only when it did not then go through us anyway."""
     missed_volume_msat: int = 0
+    """The amounts the refused HTLCs would have carried out, each counted (a feature of the liquidity model)."""
     missed_liquidity_msat: int = 0
     """The part of missed revenue lost to liquidity failures."""
+    missed_revenue_htlc_msat: int = 0
+    """What every refused HTLC would have paid, each counted (a payment retried here counts per HTLC)."""
+    missed_recovered_msat: int = 0
+    """Fees of payments refused here that then went through us anyway (not in missed revenue)."""
     offered_fee_ppm_sum: int = 0
     offered_fee_count: int = 0
     """Fee failures whose offered fee is known: its rate summed, and how many."""
@@ -170,10 +181,13 @@ def _would_be(event: HtlcEvent, book: PolicyBook) -> tuple[int, int]:
     return max(fee, 0), out_msat
 
 
-def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float) -> list[int] | None:
+def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float, first: bool = True) -> list[int] | None:
     """The counters (in :data:`METRICS` order) one resolved forward adds to each of its keys.
 
-    None for forwards still in flight.
+    None for forwards still in flight. ``first`` is False for a refused HTLC of a payment
+    already refused here (:class:`PaymentMatcher`): it counts as a failure, in the per-HTLC
+    figure and in the refused volume (an HTLC-level amount, as the liquidity model learned
+    it), not again as missed revenue.
     """
     if event.status is ForwardStatus.SETTLED:
         # Most forwards settle: their row is a copy of a template plus two amounts.
@@ -196,12 +210,15 @@ def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float) ->
     if event.out_channel is None:
         return row  # refused before an outgoing channel was chosen: nothing to price
     fee_msat, out_msat = _would_be(event, book)
-    row[_IDX["missed_revenue_msat"]] = fee_msat
+    row[_IDX["missed_revenue_htlc_msat"]] = fee_msat
     row[_IDX["missed_volume_msat"]] = out_msat
+    if first:
+        row[_IDX["missed_revenue_msat"]] = fee_msat
+        if category is FailureCategory.LIQUIDITY:
+            row[_IDX["missed_liquidity_msat"]] = fee_msat
     if category is FailureCategory.LIQUIDITY:
-        row[_IDX["missed_liquidity_msat"]] = fee_msat
         row[_IDX["max_failed_liquidity_msat"]] = out_msat
-    elif category is FailureCategory.FEE:
+    if category is FailureCategory.FEE:
         changed = book.last_change_before(event.out_channel, event.received_time)
         if changed is not None and event.received_time - changed < propagation_s:
             row[_IDX["failed_fee_stale"]] = 1
@@ -214,8 +231,174 @@ def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float) ->
     return row
 
 
+def recovery(first_row: Sequence[int]) -> list[int]:
+    """The counters that move a refused payment's first row from missed to recovered.
+
+    Added at the keys and time of the payment's first refusal once a later HTLC of the
+    same payment settles through us.
+    """
+    row = [0] * _M
+    for name in ("missed_revenue_msat", "missed_liquidity_msat"):
+        row[_IDX[name]] = -first_row[_IDX[name]]
+    row[_IDX["missed_recovered_msat"]] = first_row[_IDX["missed_revenue_msat"]]
+    return row
+
+
+MATCH_WINDOW_S = 10.0
+"""Without a payment hash, an HTLC belongs to a refused payment when it arrives within this long of the
+payment's previous HTLC here: a sender retries as soon as the failure is back (a few round trips)."""
+MATCH_HASH_WINDOW_S = 600.0
+"""With a payment hash, how long a refused payment stays open for its later HTLCs."""
+MATCH_TOLERANCE = 0.01
+MATCH_TOLERANCE_MSAT = 10_000
+"""... on the same incoming channel, its amount within 1 % (or 10 sat) of the first refused HTLC's: a
+retry over another of our channels changes only the fees charged after us, a small share of it."""
+
+
+@dataclass(slots=True)
+class _Payment:
+    """A payment refused here: its first refused HTLC, the counters that added, when its last HTLC came."""
+
+    event: HtlcEvent
+    row: list[int]
+    last: float
+    recovered: bool = False
+
+
+class PaymentMatcher:
+    """Ties the HTLCs of one payment together, to count a refused payment once and not at all if it went through.
+
+    By payment hash when the backend gives one (CLN's ``forward_event``). Otherwise by a
+    heuristic (LND's events, CLN's ``listforwards``, the simulator): a later HTLC on the same
+    incoming channel, within :data:`MATCH_WINDOW_S` of the payment's previous HTLC here and
+    with an amount within :data:`MATCH_TOLERANCE` of the first refused one, is a retry of it.
+    The sender's retry keeps the route up to us and the amount to the receiver; only the fees
+    after us change. Events are matched in the order given (the store's: by time received);
+    memory is bounded by the payments refused in the last window.
+    """
+
+    def __init__(self) -> None:
+        self._by_hash: dict[str, _Payment] = {}
+        self._by_channel: dict[ChannelId, list[_Payment]] = {}
+        self._latest = float("-inf")
+
+    def _prune(self, now: float) -> None:
+        if now < self._latest:
+            return
+        self._latest = now
+        for key, open_ in list(self._by_channel.items()):
+            kept = [p for p in open_ if now - p.last <= MATCH_WINDOW_S]
+            if kept:
+                self._by_channel[key] = kept
+            else:
+                del self._by_channel[key]
+        if len(self._by_hash) > 64:
+            for h in [h for h, p in self._by_hash.items() if now - p.last > MATCH_HASH_WINDOW_S]:
+                del self._by_hash[h]
+
+    def _find(self, event: HtlcEvent) -> _Payment | None:
+        if event.payment_hash is not None:
+            # bounded in time here, not only by pruning: a match never depends on how many payments are open
+            found = self._by_hash.get(event.payment_hash)
+            if found is not None and event.received_time - found.last > MATCH_HASH_WINDOW_S:
+                return None
+            return found
+        best = None
+        for p in self._by_channel.get(event.in_channel, ()):
+            if p.event.payment_hash is not None or abs(event.received_time - p.last) > MATCH_WINDOW_S:
+                continue
+            if abs(event.in_msat - p.event.in_msat) <= max(MATCH_TOLERANCE * p.event.in_msat, MATCH_TOLERANCE_MSAT):
+                if best is None or p.last > best.last:
+                    best = p
+        return best
+
+    def refused(self, event: HtlcEvent) -> bool:
+        """Note an HTLC refused here; True when it is its payment's first refusal (it counts as missed)."""
+        self._prune(event.received_time)
+        found = self._find(event)
+        if found is not None:
+            found.last = max(found.last, event.received_time)
+            return False
+        return True
+
+    def open(self, event: HtlcEvent, row: list[int]) -> None:
+        """Remember a payment's first refusal and the counters it added."""
+        payment = _Payment(event, row, event.received_time)
+        if event.payment_hash is not None:
+            self._by_hash[event.payment_hash] = payment
+        else:
+            self._by_channel.setdefault(event.in_channel, []).append(payment)
+
+    def carried(self, event: HtlcEvent) -> _Payment | None:
+        """Note an HTLC that settled or failed downstream; a refused payment it settles, once."""
+        self._prune(event.received_time)
+        found = self._find(event)
+        if found is None:
+            return None
+        found.last = max(found.last, event.received_time)
+        if event.status is not ForwardStatus.SETTLED or found.recovered:
+            return None
+        found.recovered = True
+        return found
+
+
+def _refused_here(event: HtlcEvent) -> bool:
+    return (
+        event.status is ForwardStatus.LOCAL_FAILED
+        and event.failure_reason is not FailureReason.DOWNSTREAM
+        and event.out_channel is not None
+    )
+
+
+def _matched(
+    events: Iterable[HtlcEvent], book: PolicyBook, propagation_s: float, payments: PaymentMatcher
+) -> Iterator[tuple[HtlcEvent, list[int], str]]:
+    """Each resolved forward's counters with a refused payment's HTLCs tied together: (event, row, kind).
+
+    kind is ``first`` (a payment's first refusal here), ``repeat`` (a later refusal of it: not missed
+    again), ``other``, or ``recovery``: the row that moves a refused payment from missed to recovered,
+    at its first refusal's keys, once a later HTLC of it settles through us.
+    """
+    for event in events:
+        if not event.status.resolved:
+            continue
+        if _refused_here(event):
+            first = payments.refused(event)
+            row = contribution(event, book, propagation_s=propagation_s, first=first)
+            assert row is not None
+            yield event, row, "first" if first else "repeat"
+            if first:
+                payments.open(event, row)
+            continue
+        row = contribution(event, book, propagation_s=propagation_s)
+        assert row is not None
+        yield event, row, "other"
+        if (settles := payments.carried(event)) is not None:
+            yield settles.event, recovery(settles.row), "recovery"
+
+
+def payment_corrections(events: Iterable[HtlcEvent], book: PolicyBook, *,
+                        propagation_s: float) -> list[tuple[HtlcEvent, list[int]]]:  # fmt: skip
+    """What tying refused payments together changes against counting every HTLC on its own.
+
+    (event whose keys take the row, row): a repeated refusal's missed revenue taken back, a recovered
+    payment moved from missed to recovered. The store's SQL sums count each HTLC on its own and add
+    these, read from the few forwards that can belong to a refused payment
+    (:meth:`~lnlens_core.storage.Store.payment_events`); the same numbers as :class:`FlowCounter`.
+    """
+    found: list[tuple[HtlcEvent, list[int]]] = []
+    for event, row, kind in _matched(events, book, propagation_s, PaymentMatcher()):
+        if kind == "recovery":
+            found.append((event, row))
+        elif kind == "repeat":
+            single = contribution(event, book, propagation_s=propagation_s)
+            assert single is not None
+            found.append((event, [a - b for a, b in zip(row, single, strict=True)]))
+    return found
+
+
 def _batch(
-    events: Iterable[HtlcEvent], rows: _KeyIndex, book: PolicyBook, propagation_s: float
+    events: Iterable[HtlcEvent], rows: _KeyIndex, book: PolicyBook, propagation_s: float, payments: PaymentMatcher
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(key row numbers, event times, counter rows): one entry per (event, key)."""
     key_rows: list[int] = []
@@ -224,15 +407,16 @@ def _batch(
     event and repeated per key by numpy, not by Python."""
     times: list[float] = []
     counters: list[list[int]] = []
-    for event in events:
-        row = contribution(event, book, propagation_s=propagation_s)
-        if row is None:
-            continue
+
+    def count(event: HtlcEvent, row: list[int]) -> None:
         event_rows = rows.event_rows(event)
         key_rows.extend(event_rows)
         owners.extend([len(times)] * len(event_rows))
         times.append(event.received_time)
         counters.append(row)
+
+    for event, row, _ in _matched(events, book, propagation_s, payments):
+        count(event, row)
     owner = np.asarray(owners, dtype=np.intp)
     return (
         np.asarray(key_rows, dtype=np.intp),
@@ -337,11 +521,12 @@ class FlowCounter:
     def __init__(self, book: PolicyBook, *, since: float, until: float, propagation_s: float = 3_600) -> None:
         self.book, self.since, self.until, self.propagation_s = book, since, until, propagation_s
         self._rows = _KeyIndex((_M,))
+        self._payments = PaymentMatcher()
         self._first: float | None = None
 
     def add(self, events: Iterable[HtlcEvent]) -> None:
         inside = (e for e in events if self.since <= e.received_time < self.until)
-        key_rows, times, counters = _batch(inside, self._rows, self.book, self.propagation_s)
+        key_rows, times, counters = _batch(inside, self._rows, self.book, self.propagation_s, self._payments)
         if len(times):
             first = float(times.min())
             self._first = first if self._first is None else min(self._first, first)
@@ -386,6 +571,7 @@ class WindowedFlows:
         self.book, self.propagation_s = book, propagation_s
         self._rings = [_Ring(*spec) for spec in WINDOWS.values()]
         self._rows = _KeyIndex(*((r.n, _M) for r in self._rings), pairs=pairs)
+        self._payments = PaymentMatcher()
         self._first: float | None = None
 
     @property
@@ -401,7 +587,7 @@ class WindowedFlows:
 
     def add(self, events: Iterable[HtlcEvent]) -> None:
         """Count resolved forwards (each at most once: the caller passes only new ones)."""
-        key_rows, times, counters = _batch(events, self._rows, self.book, self.propagation_s)
+        key_rows, times, counters = _batch(events, self._rows, self.book, self.propagation_s, self._payments)
         if not len(times):
             return
         self._note_first(float(times.min()))

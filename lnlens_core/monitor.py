@@ -18,11 +18,13 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .backend import NodeBackend
 from .clock import Clock
 from .domain import Channel, HtlcEvent
 from .events import ForwardRecorded, LensEvent
-from .flows import WINDOWS, PolicyBook, WindowedFlows
+from .flows import IN, OUT, WINDOWS, PolicyBook, WindowedFlows, payment_corrections
 from .storage import Store
 from .storage.flowsql import channel_rows
 
@@ -89,13 +91,25 @@ class HtlcMonitor:
                 self.newest_event_time = newest
             now = self.clock.now()
             counted = 0
-            for name, (length_s, bucket_s) in WINDOWS.items():
-                oldest = (now // bucket_s - length_s // bucket_s) * bucket_s  # the ring's oldest slot
+            slots = {name: (now // bucket_s - length_s // bucket_s) * bucket_s  # each ring's oldest slot
+                     for name, (length_s, bucket_s) in WINDOWS.items()}  # fmt: skip
+            # Refused payments tied together as the live windows tie them, from the longest window's start.
+            corrections = payment_corrections(self.store.payment_events(min(slots.values()), math.inf), self.book,
+                                              propagation_s=self.flows.propagation_s)  # fmt: skip
+            for name, (_, bucket_s) in WINDOWS.items():
+                oldest = slots[name]
                 for by in ("out", "in"):  # a few rows per channel and bucket, never one per pair
                     groups = self.store.flow_groups(self.book, [oldest], math.inf, bucket_s=bucket_s, by=by,
                                                     propagation_s=self.flows.propagation_s)  # fmt: skip
                     first = float(groups.first.min(initial=math.inf))
                     self.flows.load(name, *channel_rows(groups), first if math.isfinite(first) else None)
+                    fixes = [(e, row) for e, row in corrections if e.received_time >= oldest
+                             and (by == "in" or e.out_channel is not None)]  # fmt: skip
+                    if fixes:
+                        keys = [(OUT, e.out_channel, None) if by == "out" else (IN, e.in_channel, None)
+                                for e, _ in fixes]  # fmt: skip
+                        buckets = np.array([e.received_time // bucket_s for e, _ in fixes], dtype=np.int64)
+                        self.flows.load(name, keys, buckets, np.array([r for _, r in fixes], dtype=np.int64), None)
                 counted = max(counted, int(groups.sums[:, 0, 0].sum()))  # every forward has an in channel
             self.history_loaded = True
             return counted

@@ -11,7 +11,7 @@ from .domain import Recommendation
 from .extras import require
 from .untrusted import plot_label
 
-__all__ = ["balance_distribution", "optimal_vs_current", "top_rebalances", "feature_importance"]
+__all__ = ["balance_distribution", "optimal_vs_current", "top_rebalances", "feature_importance", "sweep_differences"]
 
 
 def _plt():
@@ -146,5 +146,26 @@ def prediction_history(rows: Sequence[dict], path: Path, *, top: int = 8) -> Pat
     ax.set_title("Liquidity model predictions over time")
     if chosen:
         ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def sweep_differences(groups: Sequence[dict], path: Path) -> Path:
+    """A sweep's paired differences: each policy's mean net gain over no action with its 95 % interval, per node."""
+    plt = _plt()
+    n = len(groups)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
+    for ax, group in zip(axes[0], groups, strict=True):
+        rows = [p for p in group["policies"] if p["vs_none"] and p["vs_none"]["low_msat"] is not None]
+        y = np.arange(len(rows))
+        for i, p in enumerate(rows):
+            v = p["vs_none"]
+            colour = "#55a868" if v["low_msat"] > 0 else "#c44e52" if v["high_msat"] < 0 else "#777777"
+            ax.plot([v["low_msat"] / 1000, v["high_msat"] / 1000], [i, i], color=colour, lw=2)
+            ax.scatter([v["mean_msat"] / 1000], [i], color=colour, zorder=3)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, [p["policy"] for p in rows], fontsize=8)
+        ax.set_xlabel("net sat vs no action, per seed (95 % CI)")
+        ax.set_title(f"{_label(group['alias'])[:28]} ({group['seeds']} seeds)", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)

@@ -55,6 +55,8 @@ def opportunity_json(opp: Opportunity) -> dict[str, Any]:
         "missed_revenue_msat": opp.missed_revenue_msat,
         "missed_volume_msat": opp.missed_volume_msat,
         "missed_liquidity_msat": opp.missed_liquidity_msat,
+        "missed_revenue_htlc_msat": opp.missed_revenue_htlc_msat,
+        "missed_recovered_msat": opp.missed_recovered_msat,
         "projected_monthly_missed_msat": opp.projected_monthly_missed_msat,
         "projected_monthly_missed_low_msat": opp.projected_monthly_missed_low_msat,
         "projected_monthly_missed_high_msat": opp.projected_monthly_missed_high_msat,

@@ -52,6 +52,15 @@ def _scid(row: Mapping[str, Any], key: str) -> ChannelId | None:
     return ChannelId.parse(value) if value else None
 
 
+def _payment_hash(value: Any) -> str | None:
+    """The forward's payment hash (``forward_event`` carries it), lower-case hex; None when absent."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise ValueError(f"forward with a malformed payment_hash {value!r} (64 hex digits expected)")
+    return value.lower()
+
+
 def forward_from_cln(row: Mapping[str, Any]) -> HtlcEvent:
     """A ``listforwards`` row or a ``forward_event`` payload as an :class:`HtlcEvent`.
 
@@ -75,6 +84,7 @@ def forward_from_cln(row: Mapping[str, Any]) -> HtlcEvent:
             failure_reason=classify_cln(status, failcode, failreason),
             failcode=failcode,
             failreason=failreason,
+            payment_hash=_payment_hash(row.get("payment_hash")),
         )
     except KeyError as exc:
         raise ValueError(f"forward without {exc.args[0]!r}: {dict(row)!r}") from None

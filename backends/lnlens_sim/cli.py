@@ -1,4 +1,5 @@
 """``lnlens sim run``: simulate days of a routing node's life into the lnlens database.
+``lnlens sim sweep``: strategy bake-offs over (node, seed, policy) on Dask, with paired statistics.
 
 Forwards reach the store through ``HtlcMonitor.record(batch, source="sim")`` once per
 tick, as a real adapter's do, so every plugin's ``track_event`` sees them; channel
@@ -12,6 +13,7 @@ import logging
 import re
 import time
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,10 @@ from .export import AttemptLog, write_events_csv
 from .network import BALANCE_RULES
 from .node import SimNode
 from .rebalance import AutoRecoveryRebalancer
-from .scenario import MAX_NODES, NETWORKS, SimSettings, build
+from .scenario import MAX_NODES, NETWORKS, SimSettings, build, load_graph
+from .sweep import POLICIES
 
-__all__ = ["register", "summary"]
+__all__ = ["register", "summary", "render_sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,131 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--attempts-csv", metavar="FILE", help="also log every HTLC attempt in the network as CSV")
     add_json_flag(run)
     run.set_defaults(handler=cmd_run)
+    _register_sweep(simsub)
+
+
+def _register_sweep(simsub: argparse._SubParsersAction) -> None:
+    sweep = simsub.add_parser("sweep", help="policies x seeds x nodes on Dask, with paired statistics")
+    sweep.add_argument("--out", required=True, metavar="FILE",
+                       help="results file (JSON lines): each task's result is appended as it finishes, and a "
+                            "rerun skips the tasks already in it")  # fmt: skip
+    sweep.add_argument("--node", action="append", metavar="NODE",
+                       help="managed node (pubkey, alias or index; repeatable); default: sized ones")  # fmt: skip
+    sweep.add_argument("--centres", type=int, default=3, help="how many nodes of different sizes (default 3)")
+    sweep.add_argument("--seeds", default="1001-1024", help="seeds: 1001-1024 or 5,7,9 (default 1001-1024)")
+    sweep.add_argument("--policies", default=",".join(POLICIES), help="comma-separated (default: all)")
+    sweep.add_argument("--nodes", type=int, default=200, help="neighbourhood size around each node (default 200)")
+    sweep.add_argument("--warmup", default="24h", help="simulated warm-up before the evaluation (default 24h)")
+    sweep.add_argument("--eval", default="48h", help="simulated evaluation window (default 48h)")
+    sweep.add_argument("--every", default="6h", help="how often a policy acts (default 6h)")
+    sweep.add_argument("--workers", type=int, default=1, help="local cluster's worker processes (default 1)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786) instead")
+    sweep.add_argument("--plot", metavar="FILE", help="also draw the differences vs no action (PNG)")
+    add_json_flag(sweep)
+    sweep.set_defaults(handler=cmd_sweep)
+
+
+def _hours(text: str, flag: str) -> float:
+    try:
+        value = parse_duration(text) / 3_600
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
+    if value <= 0 and flag != "--warmup":
+        raise ConfigError(f"{flag}: must be positive")
+    return value
+
+
+def cmd_sweep(args: argparse.Namespace, ctx: CliContext) -> int:
+    from .sweep import ResultStore, SweepSpec, execute, iter_seeds, sized_centres, tasks_of
+    from .sweepstats import summarise
+
+    spec = SweepSpec(nodes=args.nodes, warmup_h=_hours(args.warmup, "--warmup"), eval_h=_hours(args.eval, "--eval"),
+                     every_h=_hours(args.every, "--every"))  # fmt: skip
+    if args.workers < 1:
+        raise ConfigError("--workers: at least 1")
+    seeds = list(dict.fromkeys(iter_seeds(args.seeds)))
+    if not seeds:
+        raise ConfigError("--seeds: no seed given")
+    graph = load_graph(SimSettings(network=spec.network))
+    if args.node:
+        try:
+            centres = [graph.pubkeys[graph.find_node(n)] for n in args.node]
+        except KeyError as exc:
+            raise ConfigError(f"--node: {exc.args[0]}") from None
+    else:
+        centres = sized_centres(graph, args.centres)
+    tasks = tasks_of(spec, centres, seeds, [p for p in args.policies.split(",") if p])
+    store = ResultStore(Path(args.out))
+    for problem in store.problems:
+        ctx.err.print(problem, soft_wrap=True, markup=False)
+    todo = [t for t in tasks if t.key not in store.rows]
+    failures: list[str] = []
+    if todo:
+        with Progress(TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.completed}/{task.total} tasks"),
+                      TimeElapsedColumn(), console=ctx.err, transient=True) as progress:  # fmt: skip
+            bar = progress.add_task("sweep", total=len(tasks), completed=len(tasks) - len(todo))
+
+            def done(row: dict[str, Any]) -> None:
+                store.add(row)
+                progress.advance(bar)
+
+            def failed(task, exc: BaseException) -> None:
+                failures.append(f"{task.centre[:16]} seed {task.seed} {task.policy}: {exc}")
+                progress.advance(bar)
+
+            execute(todo, done, scheduler=args.scheduler, workers=args.workers, on_error=failed)
+    for line in failures:
+        ctx.err.print(f"task failed (it runs again on the next sweep): {line}", soft_wrap=True, markup=False)
+    report = summarise(store.of(tasks))
+    report.update(spec=asdict(spec), seeds=seeds, nodes=centres, results=str(store.path), tasks=len(tasks),
+                  ran=len(todo) - len(failures), failed=len(failures))  # fmt: skip
+    if args.plot and report["groups"]:
+        from lnlens_core.plots import sweep_differences
+
+        sweep_differences(report["groups"], Path(args.plot))
+        report["plot"] = args.plot
+    ctx.emit(report, lambda console: render_sweep(console, report))
+    return 1 if failures else 0
+
+
+def _sat(msat: int | None) -> str:
+    return "" if msat is None else f"{msat / 1000:+,.0f}"
+
+
+def _versus(v: dict[str, Any] | None) -> list[str]:
+    if not v:
+        return ["", "", "", ""]
+    interval = f"{_sat(v['mean_msat'])} [{_sat(v['low_msat'])}, {_sat(v['high_msat'])}]"
+    p = "" if v["p_holm"] is None else f"{v['p_holm']:.3g}"
+    return [interval, p, f"{v['wins']}/{v['losses']}", "" if v["seeds_needed"] is None else f"{v['seeds_needed']:,}"]
+
+
+def render_sweep(console: Console, report: dict[str, Any]) -> None:
+    spec = report["spec"]
+    console.print(f"[bold]lnlens sim sweep[/] {len(report['nodes'])} node(s) x {len(report['seeds'])} seed(s), "
+                  f"neighbourhoods of {spec['nodes']}, {spec['warmup_h']:g} h warm-up, {spec['eval_h']:g} h "
+                  f"evaluated, actions every {spec['every_h']:g} h; results in {report['results']}")  # fmt: skip
+    for group in report["groups"]:
+        table = Table(title=f"{group['alias']} ({group['channels'] or '-'} channels, {group['seeds']} seeds); "
+                      f"best rule: {group['best_rule'] or '-'}", title_justify="left")  # fmt: skip
+        table.add_column("policy", no_wrap=True)
+        for name in ("net/run", "success", "rebal.", "Δ none [95 % CI]", "p", "W/L", "n80", "Δ best rule [95 % CI]",
+                     "p", "W/L", "n80"):  # fmt: skip
+            table.add_column(name, justify="right")
+        for p in group["policies"]:
+            rate = "" if p["success_rate"] is None else f"{p['success_rate']:.3f}"
+            table.add_row(p["policy"], f"{p['mean_net_msat'] / 1000:,.0f}", rate,
+                          f"{p['rebalances_ok']}/{p['rebalances']}", *_versus(p["vs_none"]),
+                          *_versus(p["vs_best_rule"]))  # fmt: skip
+        console.print(table)
+    console.print(
+        "sat per run of the evaluation window; Δ: paired by seed, mean and 95 % t-interval; p: paired t-test "
+        f"after Holm's correction over {report['comparisons']} comparisons; W/L: seeds won/lost; n80: seeds "
+        "needed for 80 % power at 5 % to see the observed mean difference; rebal.: rebalances done/tried."
+    )
+
+    if report.get("plot"):
+        console.print(f"plot: {report['plot']}")
 
 
 def _settings(args: argparse.Namespace) -> SimSettings:

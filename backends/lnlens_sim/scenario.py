@@ -25,7 +25,8 @@ from .node import SimNode
 from .topology import largest_scc, lightninglens, load_simln, neighbourhood, synthetic
 from .traffic import CapacityWeightedTraffic, LightningLensTraffic, TrafficConfig
 
-__all__ = ["SimSettings", "build", "load_graph", "default_node", "NETWORKS", "MAINNET_DEFAULT_NODE", "SIM_START"]
+__all__ = ["SimSettings", "build", "load_graph", "default_node", "traffic_share", "NETWORKS", "MAINNET_DEFAULT_NODE",
+           "SIM_START"]  # fmt: skip
 
 NETWORKS = ("mainnet", "synthetic", "lightninglens")
 # c-otto.de: 43 channels enabled both ways, 21.9 BTC, in the snapshot's largest
@@ -148,6 +149,28 @@ def default_node(graph: Graph, network: str) -> int:
     return int(order[min(len(order) - 1, max(0, len(order) // 50))])
 
 
+def _traffic_nodes(g: Graph, us: int, router_nodes: np.ndarray | None = None) -> np.ndarray:
+    nodes = largest_scc(g)
+    nodes = nodes[nodes != us]
+    if len(nodes) < 2 and router_nodes is not None:
+        # a graph without a sizeable SCC still gets traffic between routable nodes
+        nodes = router_nodes[router_nodes != us]
+    return nodes
+
+
+def traffic_share(full: Graph, center: int, part: Graph) -> float:
+    """The share of the whole network's payments that a neighbourhood ``part`` of it carries.
+
+    Senders and receivers are drawn independently by channel capacity, so the payments
+    with both ends inside are the square of the neighbourhood's capacity share: the
+    capacity of its payment endpoints (over the channels inside it) over that of the
+    whole network's. Our node is excluded on both sides, as it never pays.
+    """
+    whole = full.node_capacity_sat()[_traffic_nodes(full, center)].sum()
+    inside = part.node_capacity_sat()[_traffic_nodes(part, 0)].sum()
+    return float(min(1.0, inside / whole) ** 2) if whole > 0 else 1.0
+
+
 def build(settings: SimSettings, *, clock: ManualClock | None = None, graph: Graph | None = None) -> SimNode:
     """A ready SimNode: graph loaded (or ``graph`` reused), node chosen, balances drawn, traffic set.
 
@@ -173,13 +196,13 @@ def build(settings: SimSettings, *, clock: ManualClock | None = None, graph: Gra
         others = np.array([i for i in range(g.n_nodes) if i != us])
         traffic: Any = LightningLensTraffic(others, merchant=int(others[-1]), rng=traffic_rng)
     else:
-        nodes = largest_scc(g)
-        nodes = nodes[nodes != us]
-        if len(nodes) < 2:  # a graph without a sizeable SCC still gets traffic between routable nodes
-            nodes = net.router.nodes[net.router.nodes != us]
+        nodes = _traffic_nodes(g, us, net.router.nodes)
         config = TrafficConfig()
         if settings.payments_per_hour is not None:
             config = replace(config, payments_per_hour=settings.payments_per_hour)
+        elif g is not full:
+            # A neighbourhood gets its share of the network's payments, not all of them.
+            config = replace(config, payments_per_hour=config.payments_per_hour * traffic_share(full, center, g))
         traffic = CapacityWeightedTraffic(nodes, g.node_capacity_sat(), traffic_rng, config)
     return SimNode(
         net, traffic, clock or ManualClock(SIM_START), max_attempts=settings.max_attempts, tick_s=settings.tick_s,

@@ -48,7 +48,7 @@ class TrafficConfig:
 
     payments_per_hour: float = 9_000.0
     amount_mean_msat: int = SIM_LN_EXPECTED_PAYMENT_MSAT
-    amount_sigma: float = 1.5  # log-normal shape: median ~1,230 sat, p99 ~125,000 sat
+    amount_sigma: float = 1.5  # log-normal shape: median ~1,235 sat, p99 ~40,000 sat
     min_amount_msat: int = 1_000
     max_amount_msat: int = 5_000_000_000  # 5M sat: larger payments are rare and MPP-split in practice
     sink_share: float = 0.3

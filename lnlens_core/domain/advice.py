@@ -45,9 +45,11 @@ class Opportunity:
     """Routing revenue missed on one channel (``in_channel`` None) or one channel pair, over a window.
 
     Counts cover forwards that resolved in the window. Missed revenue is what each
-    forward that failed *at our node* would have paid at the policy in force then;
-    downstream failures are counted (``failed_downstream``) but never priced. The
-    monthly projection is a point with a 90 % range, scaled from ``observed_s``.
+    payment refused *at our node* would have paid at the policy in force then, once per
+    payment and only if it did not then go through us (``missed_recovered_msat``);
+    ``missed_revenue_htlc_msat`` counts every refused HTLC. Downstream failures are
+    counted (``failed_downstream``) but never priced. The monthly projection is a
+    point with a 90 % range, scaled from ``observed_s``.
     """
 
     channel_id: ChannelId
@@ -72,6 +74,8 @@ class Opportunity:
     urgency: int
     urgency_components: dict[str, float] = field(default_factory=dict)
     recommendations: tuple[Recommendation, ...] = ()
+    missed_revenue_htlc_msat: int = 0
+    missed_recovered_msat: int = 0
 
     @property
     def failed(self) -> int:

@@ -76,6 +76,9 @@ class HtlcEvent:
     failure_reason: FailureReason | None = None
     failcode: int | None = None
     failreason: str | None = None
+    payment_hash: str | None = None
+    """Hex payment hash, where the backend reports it (CLN's ``forward_event``); it ties together the
+    HTLCs one payment sent through us (lnlens_core.flows.PaymentMatcher)."""
 
     def __post_init__(self) -> None:
         if self.in_msat < 0 or (self.out_msat is not None and self.out_msat < 0):

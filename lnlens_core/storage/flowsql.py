@@ -22,8 +22,20 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from ..domain import ChannelId
-from ..flows import IN, METRICS, OUT, Flow, FlowKey, FlowStats, PolicyBook, add_counters
+from ..domain import ChannelId, HtlcEvent
+from ..flows import (
+    IN,
+    MATCH_WINDOW_S,
+    METRICS,
+    OUT,
+    Flow,
+    FlowKey,
+    FlowStats,
+    PolicyBook,
+    add_counters,
+    payment_corrections,
+)
+from .rows import FORWARD_COLUMNS, forward_from_row
 
 __all__ = ["FlowQueries", "FlowGroups", "GroupKeys", "group_counters", "group_keys", "sum_by_key", "stats_from_groups",
            "channel_rows",
@@ -42,6 +54,8 @@ _DOWNSTREAM = "(failure_reason IS 'downstream' OR (failure_reason IS NULL AND st
 # settled; failed downstream or before an outgoing channel was chosen (counted, not priced); failed here.
 _UNPRICED = f"{_FAILED} AND (out_channel IS NULL OR {_DOWNSTREAM})"
 _PRICED = f"{_FAILED} AND out_channel IS NOT NULL AND NOT {_DOWNSTREAM}"
+# Refused here (flows._refused_here): what a payment's later HTLCs are tied to (payment_events).
+_REFUSED_HERE = "status = 'local_failed' AND out_channel IS NOT NULL AND failure_reason IS NOT 'downstream'"
 _BOOK = "temp.lnlens_policy_book"
 # The period in force at a forward's receive time: one index step for a channel whose policy never changed, and
 # for a recent forward, from the first period that ends after it (a binary search on start would cost two seeks).
@@ -206,7 +220,42 @@ class FlowQueries:
                    propagation_s: float = 3_600) -> list[FlowStats]:  # fmt: skip
         """Exact counters over ``[start, until)`` for each start: what FlowCounter gives for the same forwards."""
         groups = self.flow_groups(book, starts, until, propagation_s=propagation_s)
-        return stats_from_groups(groups, starts, until)
+        corrections = [payment_corrections(self.payment_events(since, until), book, propagation_s=propagation_s)
+                       for since in starts]  # fmt: skip
+        return stats_from_groups(groups, starts, until, corrections)
+
+    def payment_events(self, since: float, until: float) -> list[HtlcEvent]:
+        """The resolved forwards in ``[since, until)`` that can belong to a payment refused here, oldest first.
+
+        :class:`~lnlens_core.flows.PaymentMatcher` ties an HTLC to a refused payment by its payment hash,
+        or else on the same incoming channel within ``MATCH_WINDOW_S`` of the payment's previous HTLC. So
+        only forwards sharing a refused one's hash, or in a run of forwards on its incoming channel with
+        no gap over that window, can match: a few rows, the same matches as over every forward.
+        """
+        params = {"since": since, "until": until, "gap": MATCH_WINDOW_S}
+        sql = f"SELECT EXISTS (SELECT 1 FROM forwards WHERE {_REFUSED_HERE} AND received_time >= :since" \
+              " AND received_time < :until)"
+        if not self.db.execute(sql, params).fetchone()[0]:
+            return []
+        columns = ", ".join(FORWARD_COLUMNS)
+        sql = f"""
+            WITH w AS (
+                SELECT {columns}, received_time - lag(received_time)
+                    OVER (PARTITION BY in_channel ORDER BY received_time, key) AS gap
+                FROM forwards
+                WHERE received_time >= :since AND received_time < :until AND status != 'offered'
+            ), c AS (
+                SELECT *, sum(gap IS NULL OR gap > :gap)
+                    OVER (PARTITION BY in_channel ORDER BY received_time, key) AS run FROM w
+            ), r AS (SELECT in_channel, run, payment_hash FROM c WHERE {_REFUSED_HERE})
+            SELECT {columns} FROM c
+            WHERE (payment_hash IS NULL AND (in_channel, run) IN (SELECT in_channel, run FROM r WHERE payment_hash IS NULL))
+               OR payment_hash IN (SELECT payment_hash FROM r WHERE payment_hash IS NOT NULL)
+            ORDER BY received_time, key
+        """  # noqa: E501
+        cursor = self.db.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [forward_from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
 def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
@@ -255,6 +304,8 @@ def group_counters(groups: FlowGroups) -> np.ndarray:
     for k, name in enumerate(("missed_revenue_msat", "missed_volume_msat", "failed_fee_stale", "offered_fee_ppm_sum",
                               "offered_fee_count"), start=1):  # fmt: skip
         out[:, :, _I[name]] = sums[:, :, k] * failed
+    # every HTLC on its own here; payment_corrections then ties a refused payment's HTLCs together
+    out[:, :, _I["missed_revenue_htlc_msat"]] = out[:, :, _I["missed_revenue_msat"]]
     out[:, :, _I["missed_liquidity_msat"]] = sums[:, :, 1] * (cat == LIQUIDITY)
     out[:, :, _I["max_failed_liquidity_msat"]] = sums[:, :, 1 + _SUMS] * (cat == LIQUIDITY)
     return out
@@ -293,16 +344,31 @@ def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return table
 
 
-def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float) -> list[FlowStats]:
-    """One :class:`FlowStats` per window: each group's counters added to its out, in and pair keys."""
+Corrections = Sequence[tuple[HtlcEvent, list[int]]]
+
+
+def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
+                      corrections: Sequence[Corrections] = ()) -> list[FlowStats]:  # fmt: skip
+    """One :class:`FlowStats` per window: each group's counters added to its out, in and pair keys, then
+    the window's :func:`~lnlens_core.flows.payment_corrections` (none by default) at their events' keys."""
     keys = group_keys(groups)
     counters = group_counters(groups)
+    channel_row = {str(c): i for i, c in enumerate(keys.channels)}
+    pair_row = {(str(o), str(i)): k for k, (i, o) in enumerate(keys.pairs)}
     result = []
     for w, since in enumerate(starts):
         values, count = counters[:, w], groups.sums[:, w, 0]
-        out = _flows(keys.channels, sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)))
-        inbound = _flows(keys.channels, sum_by_key(keys.inbound, values, len(keys.channels)))
-        pairs = _flows(keys.pairs, sum_by_key(keys.pair, values, len(keys.pairs)))
+        tables = [sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)),
+                  sum_by_key(keys.inbound, values, len(keys.channels)), sum_by_key(keys.pair, values, len(keys.pairs))]
+        for event, row in corrections[w] if w < len(corrections) else ():
+            out_text, in_text = (str(event.out_channel) if event.out_channel else None), str(event.in_channel)
+            places = [(tables[1], channel_row[in_text])]
+            if out_text is not None:
+                places += [(tables[0], channel_row[out_text]), (tables[2], pair_row[(out_text, in_text)])]
+            for table, i in places:
+                add_counters(table, np.array([i], dtype=np.intp), np.array([row], dtype=np.int64))
+        out, inbound, pairs = _flows(keys.channels, tables[0]), _flows(keys.channels, tables[1]), \
+            _flows(keys.pairs, tables[2])
         first = groups.first[:, w].min(initial=np.inf)
         observed = until - float(first) if np.isfinite(first) else 0.0
         result.append(FlowStats(since, until, observed, out, inbound, pairs))

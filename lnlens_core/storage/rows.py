@@ -24,6 +24,7 @@ FORWARD_COLUMNS = (
     "received_time",
     "resolved_time",
     "source",
+    "payment_hash",
 )
 SNAPSHOT_COLUMNS = (
     "time", "channel_id", "peer_id", "capacity_msat", "local_balance_msat", "remote_balance_msat", "active",
@@ -47,6 +48,7 @@ def forward_from_row(row: dict[str, Any]) -> HtlcEvent:
         failreason=row["failreason"],
         received_time=row["received_time"],
         resolved_time=row["resolved_time"],
+        payment_hash=row.get("payment_hash"),
     )
 
 
@@ -94,6 +96,7 @@ def forward_row(event: HtlcEvent, source: str, key: str | None = None) -> tuple[
         event.received_time,
         event.resolved_time,
         source,
+        event.payment_hash,
     )
 
 

@@ -189,3 +189,10 @@ def m007_model_drift(db: Database) -> None:
 def m008_forwards_flow_index(db: Database) -> None:
     # Flow counters summed by SQLite over any window (storage/flowsql.py) read only this index.
     db.execute(FORWARD_INDEXES["forwards_flow"])
+
+
+@migrations()
+def m009_forward_payment_hash(db: Database) -> None:
+    # The payment hash where the backend reports it: missed revenue counts a payment refused on several
+    # of our channels once, and not at all when it then went through us (docs/opportunities.md).
+    db.execute("ALTER TABLE forwards ADD COLUMN payment_hash TEXT")

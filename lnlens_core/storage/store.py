@@ -166,7 +166,10 @@ class Store(FlowQueries, HistoryQueries, RecordQueries):
             elif old == ForwardStatus.OFFERED.value and event.status.resolved:
                 upgrades.append((key, event))
         marks = ",".join("?" * len(FORWARD_COLUMNS))
-        assignments = ",".join(f"{c}=?" for c in FORWARD_COLUMNS[1:])
+        # A resolution without the payment hash (a listforwards row) keeps the one a live event brought.
+        assignments = ",".join(
+            f"{c}=COALESCE(?, {c})" if c == "payment_hash" else f"{c}=?" for c in FORWARD_COLUMNS[1:]
+        )
         with self.db.atomic():
             self.db.conn.executemany(
                 f"INSERT INTO forwards ({','.join(FORWARD_COLUMNS)}) VALUES ({marks})",

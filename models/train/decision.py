@@ -1,5 +1,8 @@
 """Decision quality: follow each policy on held-out simulator seeds over the mainnet graph and count the money.
 
+The policies and the run are lnlens_sim.sweep's (``lnlens sim sweep`` runs the same tasks on Dask, with paired
+statistics); this script runs them in one process and prints totals.
+
 Policies, each run on the same network, seed and traffic stream (the simulator draws
 traffic from its own seeded stream, so only the policy differs):
 
@@ -42,23 +45,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from lnlens_sim.scenario import SimSettings, build, load_graph  # noqa: E402
+from lnlens_sim.scenario import SimSettings, load_graph  # noqa: E402
+from lnlens_sim.sweep import POLICIES, Models, SweepSpec, Task, run_task  # noqa: E402
 from simdata import mainnet_centres  # noqa: E402
 
-from lnlens_core.backend import Capability  # noqa: E402
-from lnlens_core.domain import FeeUpdate, ForwardStatus  # noqa: E402
-from lnlens_core.errors import BackendRejected  # noqa: E402
-from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events  # noqa: E402
 from lnlens_core.fee_model import FeeResponseModel, default_fee_model_path  # noqa: E402
-from lnlens_core.fees.chargelnd.strategies import Proportional  # noqa: E402
-from lnlens_core.fees.lnlens_strategies import BalanceBased, ModelDriven  # noqa: E402
-from lnlens_core.fees.signals import ChannelSignals  # noqa: E402
-from lnlens_core.fees.strategy import FeeContext  # noqa: E402
-from lnlens_core.flows import PolicyBook  # noqa: E402
 from lnlens_core.inference import OnnxModel  # noqa: E402
-from lnlens_core.suggestions import fee_suggestions, rebalance_suggestions  # noqa: E402
-
-POLICIES = ("none", "chargelnd-proportional", "balance-based", "balance-rule", "model", "model-cap")
 
 
 @dataclass(slots=True)
@@ -75,74 +67,13 @@ class Outcome:
         return self.revenue_msat - self.rebalance_fee_msat
 
 
-def _set_fees(node, strategy, now: float, signals=None) -> None:
-    """Apply ``strategy``'s fee rate to every channel (``signals``: per channel, for those that read them)."""
-    info = node.get_info()
-    for ch in node.list_channels():
-        sig = signals.get(ch.channel_id) if signals is not None else None
-        ctx = FeeContext(now=now, node=info, capabilities=frozenset(Capability), signals=sig)
-        proposal = strategy.propose(ch, ctx)
-        if proposal is not None and proposal.update.fee_ppm not in (None, ch.local_policy.fee_ppm):
-            # Only the fee rate. The simulator refuses any change on a channel whose snapshot policy it
-            # considers invalid (e.g. a CLTV delta outside 1..2016): that channel keeps its fee.
-            try:
-                node.set_channel_policy(ch.channel_id, FeeUpdate(fee_ppm=proposal.update.fee_ppm))
-            except BackendRejected:
-                continue
-
-
-def _proportional(node, now: float) -> None:
-    _set_fees(node, Proportional(min_fee_ppm=1, max_fee_ppm=2000), now)
-
-
-def _median_fee_ppm(node) -> int:
-    return int(np.median([c.local_policy.fee_ppm for c in node.list_channels()]))
-
-
-def _balance_rule(node, threshold: float = 0.15, share: float = 0.2) -> None:
-    """Channels more than ``threshold`` from 50 % local are rebalanced by ``share`` of capacity toward it."""
-    channels = [c for c in node.list_channels() if c.balance_ratio is not None]
-    low = sorted((c for c in channels if c.balance_ratio < 0.5 - threshold), key=lambda c: c.balance_ratio)
-    high = sorted((c for c in channels if c.balance_ratio > 0.5 + threshold), key=lambda c: -c.balance_ratio)
-    for target, source in zip(low, high, strict=False):
-        amount = min(int(target.capacity_msat * share), source.local_balance_msat - source.capacity_msat // 2)
-        if amount > 0:
-            node.rebalance(
-                source.channel_id, target.channel_id, amount, max_fee_msat=target.local_policy.fee_msat(amount)
-            )
-
-
-def _model(node, model: OnnxModel, book: PolicyBook, peers, now: float, *, cap: bool, fee_model=None) -> None:
-    channels = list(node.list_channels())
-    book.observe_channels(channels, now)
-    recent = [e for e in node.events if now - LONG_WINDOW_S <= e.received_time < now]
-    x = compute_features(channels, windows_from_events(recent, book, now), peer_policies=peers, book=book)
-    predicted = model.predict(x)
-    table = model.json_meta("confidence") or ()
-    recs = rebalance_suggestions(channels, predicted, recent, now=now, confidence_table=table)
-    by_id = {c.channel_id: c for c in channels}
-    for rec in recs:
-        budget = (
-            by_id[rec.target_channel].local_policy.fee_msat(rec.amount_msat) if cap else rec.evidence["max_fee_msat"]
-        )
-        node.rebalance(rec.source_channel, rec.target_channel, rec.amount_msat, max_fee_msat=int(budget))
-    if not cap:
-        # Fee opinions from the balances as they were predicted on (before the rebalances moved any).
-        if fee_model is not None:
-            opinions = fee_model.opinions(channels, x)
-        else:
-            opinions = fee_suggestions(channels, predicted, confidence_table=table)
-        signals = {cid: ChannelSignals(LONG_WINDOW_S, model=p) for cid, p in opinions.items()}
-        _set_fees(node, ModelDriven(), now, signals)
-
-
 def run(
     policy: str,
     centre: str,
     seed: int,
-    model: OnnxModel,
+    model: OnnxModel | None,
     *,
-    graph,
+    graph=None,
     nodes: int,
     warmup_h: float,
     eval_h: float,
@@ -150,42 +81,15 @@ def run(
     rule: tuple[float, float] = (0.15, 0.2),
     fee_model=None,
 ) -> Outcome:
-    """One policy on one network and seed; ``rule``: the balance rule's (threshold, share)."""
-    node = build(SimSettings(network="mainnet", node=centre, nodes=nodes, seed=seed), graph=graph)
-    start = node.clock.now()
-    book = PolicyBook()
-    peers = {ch.channel_id: node.get_peer_policy(ch.channel_id) for ch in node.list_channels()}
-    book.observe_channels(node.list_channels(), start)
-    step = every_h * 3_600
-    balance_based = BalanceBased(fee_ppm=max(_median_fee_ppm(node), 1))
-    node.run(warmup_h * 3_600)
-    t0 = node.clock.now()
-    revenue0, fees0 = node.stats.revenue_msat, node.stats.rebalance_fee_msat
-    reb0, ok0 = node.stats.rebalances, node.stats.rebalances_ok
-    n_events0 = len(node.events)
-    while node.clock.now() < t0 + eval_h * 3_600 - 1e-6:
-        now = node.clock.now()
-        if policy == "chargelnd-proportional":
-            _proportional(node, now)
-        elif policy == "balance-based":
-            _set_fees(node, balance_based, now)
-        elif policy == "balance-rule":
-            _balance_rule(node, *rule)
-        elif policy in ("model", "model-cap"):
-            _model(node, model, book, peers, now, cap=policy == "model-cap", fee_model=fee_model)
-        book.observe_channels(node.list_channels(), now)
-        node.run(min(step, t0 + eval_h * 3_600 - now))
-    st = node.stats
-    ours = node.events[n_events0:]
-    decided = [e for e in ours if e.status is ForwardStatus.SETTLED or e.status is ForwardStatus.LOCAL_FAILED]
-    return Outcome(
-        revenue_msat=st.revenue_msat - revenue0,
-        rebalance_fee_msat=st.rebalance_fee_msat - fees0,
-        settled=sum(e.status is ForwardStatus.SETTLED for e in decided),
-        decided=len(decided),
-        rebalances=st.rebalances - reb0,
-        rebalances_ok=st.rebalances_ok - ok0,
-    )
+    """One policy on one network and seed (lnlens_sim.sweep.run_task, the task ``lnlens sim sweep`` runs).
+
+    ``rule``: the balance rule's (threshold, share); ``graph`` is loaded once per process by the sweep itself.
+    """
+    spec = SweepSpec(nodes=nodes, warmup_h=warmup_h, eval_h=eval_h, every_h=every_h)
+    models = Models(model, fee_model) if model is not None else None
+    row = run_task(Task(centre, seed, policy, spec), models=models, rule=rule)
+    return Outcome(**{k: row[k] for k in ("revenue_msat", "rebalance_fee_msat", "settled", "decided", "rebalances",
+                                          "rebalances_ok")})  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

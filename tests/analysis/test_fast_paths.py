@@ -4,8 +4,9 @@
   holds the same rows (rowids included) and the same schema as page-by-page ingest with the
   indexes in place all along.
 - The sliding windows count with numpy and a per-pair row cache: every window that covers the
-  whole run equals, key by key and in the same key order, sums of ``contribution()`` done by hand
-  (the monitor's windows keep channels only; a WindowedFlows with pairs checks those).
+  whole run equals, key by key and in the same key order, sums of ``contribution()`` done by hand,
+  with a refused payment's HTLCs tied together by a brute-force search (the monitor's windows keep
+  channels only; a WindowedFlows with pairs checks those).
 - The starved-channel lookup of ``rebalance_inbound`` finds what a scan from the start finds.
 """
 
@@ -18,8 +19,20 @@ import pytest
 
 from lnlens_core.analyzer import AnalyzerParams
 from lnlens_core.clock import ManualClock
-from lnlens_core.domain import ChannelId
-from lnlens_core.flows import MAXIMA, METRICS, Flow, FlowCounter, FlowStats, WindowedFlows, contribution
+from lnlens_core.domain import ChannelId, ForwardStatus
+from lnlens_core.flows import (
+    MATCH_TOLERANCE,
+    MATCH_TOLERANCE_MSAT,
+    MATCH_WINDOW_S,
+    MAXIMA,
+    METRICS,
+    Flow,
+    FlowCounter,
+    FlowStats,
+    WindowedFlows,
+    contribution,
+    recovery,
+)
 from lnlens_core.monitor import HtlcMonitor
 from lnlens_core.recommendations import _Sources
 from lnlens_core.storage import Store
@@ -77,13 +90,22 @@ def test_a_backfill_into_a_store_with_forwards_keeps_its_indexes(run, tmp_path: 
     assert {"forwards_received", "forwards_out", "forwards_in"} <= indexes
 
 
+def same_payment(later, first, last_time: float) -> bool:
+    """PaymentMatcher's heuristic, spelled out: same incoming channel, close in time and amount."""
+    return (
+        later.in_channel == first.in_channel
+        and abs(later.received_time - last_time) <= MATCH_WINDOW_S
+        and abs(later.in_msat - first.in_msat) <= max(MATCH_TOLERANCE * first.in_msat, MATCH_TOLERANCE_MSAT)
+    )
+
+
 def by_hand(events, book, since: float, until: float) -> FlowStats:
-    """Every resolved forward's contribution added to its keys, one Python list per key."""
+    """Every resolved forward's contribution added to its keys, one Python list per key; a payment refused
+    again counts once, and moves to recovered when a later HTLC of it settles (searched by brute force)."""
     sums: list[dict] = [{}, {}, {}]  # out, in, pairs; insertion order = first appearance, as the windows keep it
-    for event in events:
-        row = contribution(event, book, propagation_s=3_600)
-        if row is None or not since <= event.received_time < until:
-            continue
+    refused: list[list] = []  # [first event, its row, last time, recovered]
+
+    def add(event, row):
         keys = [(1, event.in_channel)]
         if event.out_channel is not None:
             keys = [(1, event.in_channel), (0, event.out_channel), (2, (event.in_channel, event.out_channel))]
@@ -91,6 +113,21 @@ def by_hand(events, book, since: float, until: float) -> FlowStats:
             total = sums[kind].setdefault(key, [0] * len(METRICS))
             for i, value in enumerate(row):
                 total[i] = max(total[i], value) if METRICS[i] in MAXIMA else total[i] + value
+
+    for event in events:
+        if not event.status.resolved or not since <= event.received_time < until:
+            continue
+        match = max((p for p in refused if same_payment(event, p[0], p[2])), key=lambda p: p[2], default=None)
+        here = event.status is ForwardStatus.LOCAL_FAILED and event.out_channel is not None
+        row = contribution(event, book, propagation_s=3_600, first=not (here and match))
+        add(event, row)
+        if match is not None:
+            match[2] = max(match[2], event.received_time)
+            if event.status is ForwardStatus.SETTLED and not match[3]:
+                match[3] = True
+                add(match[0], recovery(match[1]))
+        elif here:
+            refused.append([event, row, event.received_time, False])
     out, inbound, pairs = ({k: Flow(*v) for k, v in d.items()} for d in sums)
     return FlowStats(since, until, 0.0, out, inbound, pairs)
 

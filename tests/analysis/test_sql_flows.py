@@ -149,4 +149,5 @@ def test_a_forward_is_priced_at_the_last_policy_of_its_instant_as_in_memory():
               for i, t in enumerate((T0 - 5, T0, T0 + 5, T0 + 10))]  # fmt: skip
     (got,) = stored(events).flow_stats(book, [T0 - 100], T0 + 100)
     assert_same(got, reference(book, events, T0 - 100, T0 + 100, 3_600))
-    assert got.out[IDS[1]].missed_revenue_msat == 1_100 + 1_200 + 1_200 + 1
+    assert got.out[IDS[1]].missed_revenue_htlc_msat == 1_100 + 1_200 + 1_200 + 1  # each HTLC at its instant's policy
+    assert got.out[IDS[1]].missed_revenue_msat == 1_100  # one payment retried within seconds: counted once

@@ -126,6 +126,10 @@ def test_forward_rows_convert_with_any_amount_spelling():
     assert failed.out_msat is None and failed.failure_reason is FailureReason.INSUFFICIENT_BALANCE
     downstream = forward_from_cln({**row, "status": "failed", "in_htlc_id": 6})
     assert downstream.failure_reason is FailureReason.DOWNSTREAM
+    # forward_event carries the payment hash: missed revenue ties a payment's HTLCs by it
+    assert e.payment_hash is None and forward_from_cln({**row, "payment_hash": "AB" * 32}).payment_hash == "ab" * 32
+    with pytest.raises(ValueError, match="malformed payment_hash 'xyz'"):
+        forward_from_cln({**row, "payment_hash": "xyz"})
     with pytest.raises(ValueError, match="in_msat"):
         forward_from_cln({"in_channel": "1x1x1", "status": "offered", "received_time": 1.0})
     assert msat("2sat") == 2000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,14 +54,17 @@ def test_projection_scales_and_widens_for_short_windows():
     assert project_monthly(0, 0, day, P) == (0, 0, 0)
 
 
-def failed(i, out, reason, *, in_ch=A, out_msat=1_000_000, in_msat=1_001_100, t=NOW - 1000):
-    return HtlcEvent(in_ch, in_msat, ForwardStatus.LOCAL_FAILED, t + i, in_htlc_id=i, out_channel=out,
-                     out_msat=out_msat, failure_reason=reason, resolved_time=t + i + 1)  # fmt: skip
+GAP = 20  # seconds between the test's forwards: more than a retry takes, so each is its own payment
 
 
-def settled(i, out, *, in_ch=A, out_msat=1_000_000, t=NOW - 1000):
-    return HtlcEvent(in_ch, out_msat + 1100, ForwardStatus.SETTLED, t + i, in_htlc_id=i, out_channel=out,
-                     out_msat=out_msat, fee_msat=1100, resolved_time=t + i + 1)  # fmt: skip
+def failed(i, out, reason, *, in_ch=A, out_msat=1_000_000, in_msat=1_001_100, t=NOW - 5000, gap=GAP):
+    return HtlcEvent(in_ch, in_msat, ForwardStatus.LOCAL_FAILED, t + gap * i, in_htlc_id=i, out_channel=out,
+                     out_msat=out_msat, failure_reason=reason, resolved_time=t + gap * i + 1)  # fmt: skip
+
+
+def settled(i, out, *, in_ch=A, out_msat=1_000_000, t=NOW - 5000, gap=GAP):
+    return HtlcEvent(in_ch, out_msat + 1100, ForwardStatus.SETTLED, t + gap * i, in_htlc_id=i, out_channel=out,
+                     out_msat=out_msat, fee_msat=1100, resolved_time=t + gap * i + 1)  # fmt: skip
 
 
 def run(events, channels, *, book=None, params=P):
@@ -197,6 +202,47 @@ def test_liquidity_failures_never_produce_lower_fees(n_liquidity, n_fee, ratio, 
     opps, _ = run(events, channels)
     if K.LOWER_FEES in kinds(opps, B):
         assert n_fee >= n_liquidity and n_fee >= P.min_failures
+
+
+def counted(events, channels):
+    book = PolicyBook()
+    book.observe_channels(channels, 0.0)
+    counter = FlowCounter(book, since=NOW - 86_400, until=NOW)
+    counter.add(events)
+    return counter.stats().out
+
+
+def test_a_payment_refused_on_two_channels_counts_once_and_not_at_all_once_we_carry_it():
+    channels = [make_channel(A), make_channel(B, fee_ppm=100, base_fee_msat=1000), make_channel(C, fee_ppm=100,
+                base_fee_msat=1000)]  # fmt: skip
+    liquidity = FailureReason.INSUFFICIENT_BALANCE
+    # One payment: refused on B, retried 0.4 s later on C (the same peer's other channel), refused again.
+    retried = [failed(0, B, liquidity, gap=0.4), failed(1, C, liquidity, gap=0.4)]
+    out = counted(retried, channels)
+    assert out[B].missed_revenue_msat == 1100 and out[C].missed_revenue_msat == 0
+    assert out[B].missed_revenue_htlc_msat == out[C].missed_revenue_htlc_msat == 1100
+    assert out[B].failed_liquidity == out[C].failed_liquidity == 1
+    # ... and then carried by C: nothing was lost, 1,100 msat were refused and recovered.
+    out = counted([*retried, settled(2, C, gap=0.4)], channels)
+    assert out[B].missed_revenue_msat == out[B].missed_liquidity_msat == 0 and out[B].missed_volume_msat > 0
+    assert out[B].missed_recovered_msat == 1100 and out[C].revenue_msat == 1100
+    # A different amount, another incoming channel, or a later time is another payment.
+    others = [failed(1, C, liquidity, gap=0.4, in_msat=1_200_000), failed(1, C, liquidity, gap=0.4, in_ch=C),
+              failed(1, C, liquidity, gap=30)]  # fmt: skip
+    for other in others:
+        out = counted([failed(0, B, liquidity), other], channels)
+        assert out[B].missed_revenue_msat == 1100 and out[C].missed_revenue_msat > 0
+
+
+def test_a_payment_hash_decides_over_the_heuristic():
+    channels = [make_channel(A), make_channel(B, fee_ppm=100, base_fee_msat=1000)]
+    liquidity = FailureReason.INSUFFICIENT_BALANCE
+    one, two = failed(0, B, liquidity, gap=0.4), failed(1, B, liquidity, gap=0.4)
+    out = counted([replace(one, payment_hash="aa" * 32), replace(two, payment_hash="bb" * 32)], channels)
+    assert out[B].missed_revenue_msat == 2 * 1100  # look alike, but two payments
+    late = settled(2, B, gap=60)
+    out = counted([replace(one, payment_hash="aa" * 32), replace(late, payment_hash="aa" * 32)], channels)
+    assert out[B].missed_revenue_msat == 0 and out[B].missed_recovered_msat == 1100  # a minute later, same payment
 
 
 def test_fee_failures_during_propagation_do_not_lower_fees_but_later_ones_do():

@@ -33,6 +33,14 @@ def test_offered_then_settled_counts_once_and_never_regresses(store):
     assert row.status is ForwardStatus.SETTLED and row.fee_msat == 10
 
 
+def test_a_live_events_payment_hash_survives_a_resolution_without_one(store):
+    offered = forward(2, ForwardStatus.OFFERED, payment_hash="cd" * 32)  # forward_event carries it
+    store.ingest_forwards([offered], source="live")
+    store.ingest_forwards([forward(2)], source="backfill")  # a listforwards row does not
+    (row,) = store.iter_forwards()
+    assert row.status is ForwardStatus.SETTLED and row.payment_hash == "cd" * 32
+
+
 def test_resolution_inside_one_batch_wins(store):
     failed = forward(3, ForwardStatus.LOCAL_FAILED, failure_reason=FailureReason.INSUFFICIENT_BALANCE, failcode=4103)
     assert store.ingest_forwards([failed, forward(3, ForwardStatus.OFFERED)], source="live") == [failed]

@@ -11,9 +11,9 @@ from lnlens_sim.export import EVENT_COLUMNS, write_events_csv
 from lnlens_sim.node import build_backend
 from lnlens_sim.rebalance import AutoRecoveryConfig, AutoRecoveryRebalancer, candidates
 from lnlens_sim.routing import Router, bucket_amount, bucket_of, bucket_range
-from lnlens_sim.scenario import SIM_START, SimSettings, build
-from lnlens_sim.topology import lightninglens, load_simln, neighbourhood, synthetic
-from lnlens_sim.traffic import LightningLensTraffic
+from lnlens_sim.scenario import SIM_START, SimSettings, build, default_node, load_graph, traffic_share
+from lnlens_sim.topology import largest_scc, lightninglens, load_simln, neighbourhood, synthetic
+from lnlens_sim.traffic import LightningLensTraffic, TrafficConfig
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
@@ -268,6 +268,23 @@ def test_mainnet_neighbourhood_keeps_ids_and_centre():
     assert {str(c.channel_id) for c in node.list_channels()} <= full
     node.run(1800)
     node.network.check_conservation()
+
+
+def test_a_neighbourhood_gets_its_share_of_the_networks_payments():
+    full = load_graph(SimSettings(network="mainnet"))
+    centre = default_node(full, "mainnet")
+    part = neighbourhood(full, centre, 200)
+    share = traffic_share(full, centre, part)
+    weight = full.node_capacity_sat()
+    # By hand: the capacity of the payment endpoints inside, over the whole network's, squared.
+    inside = part.node_capacity_sat()[1:][np.isin(np.arange(1, part.n_nodes), largest_scc(part))].sum()
+    whole = weight[largest_scc(full)[largest_scc(full) != centre]].sum()
+    assert share == pytest.approx((inside / whole) ** 2) and 0.05 < share < 0.6
+    node = build(SimSettings(network="mainnet", nodes=200, seed=1), graph=full)
+    assert node.traffic.config.payments_per_hour == pytest.approx(TrafficConfig().payments_per_hour * share)
+    chosen = build(SimSettings(network="mainnet", nodes=200, seed=1, payments_per_hour=500), graph=full)
+    assert chosen.traffic.config.payments_per_hour == 500  # an explicit rate is kept
+    assert build(SimSettings(network="mainnet", seed=1), graph=full).traffic.config.payments_per_hour == 9_000
 
 
 def test_reactive_competitors_reprice_by_liquidity():
