@@ -220,6 +220,11 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     store = ctx.store(create=True)
     # Later commands read this database on its own (simulated) time, not the wall clock.
     store.set_meta("clock", "simulated")
+    newest = store.latest_data_time()
+    if newest is not None:
+        # A database that already holds a run: continue its history (clock after its newest data, HTLC ids
+        # after the stored ones), never replay its first day over it, which would drop forwards as repeats.
+        node.continue_after(newest, store.next_htlc_ids())
     lens = Lens(config, store=store, clock=node.clock, backend=node)
     node.attach(lens.monitor)
     rebalancer = AutoRecoveryRebalancer() if args.rebalancer == "auto-recovery" else None

@@ -217,6 +217,28 @@ def test_cli_run_writes_store_and_summary(tmp_path, capsys):
         store.close()
 
 
+def test_cli_run_on_a_database_with_a_run_continues_it(tmp_path, capsys):
+    """A second `sim run` on the same database goes on after the first: every forward kept, none replayed."""
+    from lnlens_core.cli import main
+    from lnlens_core.storage import Store
+
+    db = tmp_path / "sim.sqlite3"
+    argv = ["sim", "run", "--network", "synthetic", "--nodes", "200", "--days", "0.1", "--seed", "4",
+            "--db", str(db), "--json", "--payments-per-hour", "4000"]  # fmt: skip
+    runs = []
+    for _ in range(2):
+        assert main(argv) == 0
+        runs.append(json.loads(capsys.readouterr().out)["our_forwards"])
+        store = Store(db, readonly=True)
+        try:
+            runs.append((store.row_counts()["forwards"], store.latest_data_time()))
+        finally:
+            store.close()
+    first, (stored_1, end_1), second, (stored_2, end_2) = runs
+    assert stored_1 == first > 0 and stored_2 == first + second  # nothing dropped as a repeated key
+    assert end_2 >= end_1 + 0.1 * 86_400 - 60  # the second run's time follows the first's
+
+
 def test_attempt_log_records_real_routes(tmp_path):
     from lnlens_sim.export import ATTEMPT_COLUMNS, AttemptLog
 
