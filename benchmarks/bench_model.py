@@ -26,20 +26,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "models" / "train"))
 
 
-def _paired(fn, base, repeat: int) -> tuple[float, float, float]:
-    """(median seconds of ``fn``, of ``base``, median of the per-pair ratio fn/base) over ``repeat`` pairs.
+def _paired(fn, base, pairs: int, block: int = 1) -> tuple[float, float, float]:
+    """(median seconds per call of ``fn``, of ``base``, median of the per-pair ratio fn/base).
 
-    The two calls of a pair run back to back (alternating which goes first), so a load change on the
-    shared machine hits both: the ratio is what the figures mean, the absolute times move with load.
+    A pair times ``block`` consecutive calls of each, back to back (alternating which goes first),
+    so a load change on the shared machine hits both: the ratio is what the figures mean, the
+    absolute times move with load. Blocks keep each side's caches warm as in a run of calls.
     """
     fn(), base()
     a, b = [], []
-    for i in range(repeat):
+    for i in range(pairs):
         order = ((fn, a), (base, b)) if i % 2 == 0 else ((base, b), (fn, a))
         for f, times in order:
             t = perf_counter()
-            f()
-            times.append(perf_counter() - t)
+            for _ in range(block):
+                f()
+            times.append((perf_counter() - t) / block)
     return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
@@ -78,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     model2 = OnnxModel.load(payload, threads=2)
     ort2_batch, skl2_batch, batch2_ratio = _paired(lambda: model2.predict(x10k), lambda: predict(pipe, x10k), repeat)
     one = x10k[:1]
-    single_repeat = 200 if args.quick else 2_000
-    ort_one, skl_one, one_ratio = _paired(lambda: model.predict(one), lambda: predict(pipe, one), single_repeat)
+    single_pairs = 4 if args.quick else 20
+    ort_one, skl_one, one_ratio = _paired(lambda: model.predict(one), lambda: predict(pipe, one), single_pairs, 100)
     assert np.nanmax(np.abs(model.predict(x10k) - predict(pipe, x10k))) < 1e-5
     assert np.nanmax(np.abs(model.predict(x10k) - model2.predict(x10k))) < 1e-6
 
