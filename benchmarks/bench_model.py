@@ -1,7 +1,7 @@
 """Liquidity model benchmarks for issue [G], each against scikit-learn in the same run.
 
-- batch: onnxruntime predicting 10,000 channels at once vs scikit-learn's ``predict`` on the
-  same fitted pipeline and the same float32 rows;
+- batch: onnxruntime predicting 10,000 channels at once (one intra-op thread, and two) vs
+  scikit-learn's ``predict`` on the same fitted pipeline and the same float32 rows;
 - single: one channel per call (the latency a plugin sees per decision), same comparison;
 - training: the time to fit the default model's pipeline on simulated data of the default
   plan's size (read from the shipped model card), and the card's own recorded build time.
@@ -26,15 +26,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "models" / "train"))
 
 
-def _timeit(fn, repeat: int) -> float:
-    """The median seconds per call over ``repeat`` calls (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = perf_counter()
-        fn()
-        times.append(perf_counter() - t)
-    return statistics.median(times)
+def _paired(fn, base, pairs: int, block: int = 1) -> tuple[float, float, float]:
+    """(median seconds per call of ``fn``, of ``base``, median of the per-pair ratio fn/base).
+
+    A pair times ``block`` consecutive calls of each, back to back (alternating which goes first),
+    so a load change on the shared machine hits both: the ratio is what the figures mean, the
+    absolute times move with load. Blocks keep each side's caches warm as in a run of calls.
+    """
+    fn(), base()
+    a, b = [], []
+    for i in range(pairs):
+        order = ((fn, a), (base, b)) if i % 2 == 0 else ((base, b), (fn, a))
+        for f, times in order:
+            t = perf_counter()
+            for _ in range(block):
+                f()
+            times.append((perf_counter() - t) / block)
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,22 +76,27 @@ def main(argv: list[str] | None = None) -> int:
 
     x10k = data.x[rng.integers(0, len(data), 10_000)].astype(np.float32)
     repeat = 5 if args.quick else 20
-    ort_batch = _timeit(lambda: model.predict(x10k), repeat)
-    skl_batch = _timeit(lambda: predict(pipe, x10k), repeat)
+    ort_batch, skl_batch, batch_ratio = _paired(lambda: model.predict(x10k), lambda: predict(pipe, x10k), repeat)
+    model2 = OnnxModel.load(payload, threads=2)
+    ort2_batch, skl2_batch, batch2_ratio = _paired(lambda: model2.predict(x10k), lambda: predict(pipe, x10k), repeat)
     one = x10k[:1]
-    single_repeat = 200 if args.quick else 2_000
-    ort_one = _timeit(lambda: model.predict(one), single_repeat)
-    skl_one = _timeit(lambda: predict(pipe, one), single_repeat)
+    single_pairs = 4 if args.quick else 20
+    ort_one, skl_one, one_ratio = _paired(lambda: model.predict(one), lambda: predict(pipe, one), single_pairs, 100)
     assert np.nanmax(np.abs(model.predict(x10k) - predict(pipe, x10k))) < 1e-5
+    assert np.nanmax(np.abs(model.predict(x10k) - model2.predict(x10k))) < 1e-6
 
     print(f"model: GradientBoostingRegressor pipeline ({len(pipe[-1].estimators_)} trees), onnxruntime 1 thread")
     print(
         f"batch 10,000 channels: onnxruntime {ort_batch * 1e3:.2f} ms, scikit-learn {skl_batch * 1e3:.2f} ms "
-        f"-> onnxruntime takes {ort_batch / skl_batch:.3f}x scikit-learn's time"
+        f"-> onnxruntime takes {batch_ratio:.3f}x scikit-learn's time (median of paired runs)"
+    )
+    print(
+        f"batch, 2 threads:      onnxruntime {ort2_batch * 1e3:.2f} ms, scikit-learn {skl2_batch * 1e3:.2f} ms "
+        f"-> onnxruntime takes {batch2_ratio:.3f}x scikit-learn's time (median of paired runs)"
     )
     print(
         f"single channel:        onnxruntime {ort_one * 1e6:.1f} us, scikit-learn {skl_one * 1e6:.1f} us "
-        f"-> onnxruntime takes {ort_one / skl_one:.3f}x scikit-learn's time"
+        f"-> onnxruntime takes {one_ratio:.3f}x scikit-learn's time (median of paired runs)"
     )
     print(
         f"training the default pipeline on {n_train:,} rows: {fit_s:.2f} s here; "

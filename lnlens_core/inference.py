@@ -45,6 +45,9 @@ class OnnxModel:
     def load(cls, model: str | Path | bytes, *, threads: int = 1) -> OnnxModel:
         """Open a model file (or its bytes) and check it against the feature schema.
 
+        ``threads`` > 1 splits a batch's rows over that many intra-op threads (same predictions, see
+        ``benchmarks/bench_model.py`` for what it buys); one thread is the default for shared cores.
+
         :raises ModelError: onnxruntime missing, unreadable file, or features/version/width mismatch.
         """
         try:
@@ -54,6 +57,10 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if threads > 1:
+            # Helper threads sleep between batches instead of spinning: the node's cores are shared
+            # with lightningd and bitcoind, and a batch comes once per interval.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = "<bytes>" if isinstance(model, bytes) else str(model)
         try:
             payload = model if isinstance(model, bytes) else Path(model).read_bytes()

@@ -98,3 +98,11 @@ def test_batch_and_nan_rows(tiny, sim_data):
     assert model.predict(np.zeros((0, len(FEATURE_NAMES)))).shape == (0,)
     with pytest.raises(ModelError, match="features"):
         model.predict(np.zeros((2, 3)))
+
+
+def test_threads_split_rows_without_changing_predictions(tiny, sim_data):
+    rows = np.random.default_rng(0).integers(0, len(sim_data.x), 2_000)  # past onnxruntime's row-parallel size
+    x = sim_data.x[rows]
+    one, two = OnnxModel.load(tiny[1], threads=1), OnnxModel.load(tiny[1], threads=2)
+    # Two threads sum the trees in another order: float32 rounding (a few 1e-9), nothing more.
+    np.testing.assert_allclose(two.predict(x), one.predict(x), rtol=0, atol=1e-6)
