@@ -15,7 +15,7 @@ SQLite's integers are 64-bit, so amounts stay exact while ``amount * fee_ppm`` s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,19 +224,20 @@ class FlowQueries:
                        for since in starts]  # fmt: skip
         return stats_from_groups(groups, starts, until, corrections)
 
-    def payment_events(self, since: float, until: float) -> list[HtlcEvent]:
+    def payment_events(self, since: float, until: float) -> Iterator[HtlcEvent]:
         """The resolved forwards in ``[since, until)`` that can belong to a payment refused here, oldest first.
 
         :class:`~lnlens_core.flows.PaymentMatcher` ties an HTLC to a refused payment by its payment hash,
         or else on the same incoming channel within ``MATCH_WINDOW_S`` of the payment's previous HTLC. So
         only forwards sharing a refused one's hash, or in a run of forwards on its incoming channel with
-        no gap over that window, can match: a few rows, the same matches as over every forward.
+        no gap over that window, can match; a refused forward alone in its run (or alone with its hash)
+        changes nothing. A few rows, streamed, and the same matches as over every forward.
         """
         params = {"since": since, "until": until, "gap": MATCH_WINDOW_S}
         sql = f"SELECT EXISTS (SELECT 1 FROM forwards WHERE {_REFUSED_HERE} AND received_time >= :since" \
               " AND received_time < :until)"
         if not self.db.execute(sql, params).fetchone()[0]:
-            return []
+            return
         columns = ", ".join(FORWARD_COLUMNS)
         sql = f"""
             WITH w AS (
@@ -247,15 +248,21 @@ class FlowQueries:
             ), c AS (
                 SELECT *, sum(gap IS NULL OR gap > :gap)
                     OVER (PARTITION BY in_channel ORDER BY received_time, key) AS run FROM w
-            ), r AS (SELECT in_channel, run, payment_hash FROM c WHERE {_REFUSED_HERE})
-            SELECT {columns} FROM c
+            ), n AS (
+                SELECT *, count(*) OVER (PARTITION BY in_channel, run) AS in_run,
+                    count(*) OVER (PARTITION BY payment_hash) AS with_hash FROM c
+            ), r AS (SELECT in_channel, run, payment_hash FROM n WHERE {_REFUSED_HERE}
+                     AND (CASE WHEN payment_hash IS NULL THEN in_run ELSE with_hash END) > 1)
+            SELECT {columns} FROM n
             WHERE (payment_hash IS NULL AND (in_channel, run) IN (SELECT in_channel, run FROM r WHERE payment_hash IS NULL))
                OR payment_hash IN (SELECT payment_hash FROM r WHERE payment_hash IS NOT NULL)
             ORDER BY received_time, key
         """  # noqa: E501
         cursor = self.db.execute(sql, params)
         names = [d[0] for d in cursor.description]
-        return [forward_from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        while rows := cursor.fetchmany(10_000):
+            for row in rows:
+                yield forward_from_row(dict(zip(names, row, strict=True)))
 
 
 def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
