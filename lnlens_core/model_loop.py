@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from importlib.util import find_spec
 from time import perf_counter  # durations only, never the wall clock
 from typing import Any
 
 from .errors import MissingExtra, ModelError
 from .events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
-from .extras import require
 from .inference import OnnxModel
 from .learning import OnlineTrainer, PolicyHistory, SampleStream, drift_report, drift_summary
 from .liquidity import liquidity_view
@@ -43,12 +43,17 @@ A full day, because traffic follows the time of day."""
 
 
 def online_learning_problem() -> str | None:
-    """Why online learning cannot run in this environment (the ``train`` extra is missing), or None."""
-    try:
-        for module in ("sklearn", "skl2onnx", "onnx"):
-            require(module, extra="train", what="online learning")
-    except MissingExtra as exc:
-        return str(exc)
+    """Why online learning cannot run in this environment (the ``train`` extra is missing), or None.
+
+    Only looks the modules up: the training runs in child processes (:mod:`lnlens_core.learning.child`),
+    so the daemon never imports scikit-learn (~100 MB of memory for the life of the process)."""
+    for module in ("sklearn", "skl2onnx", "onnx"):
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return str(MissingExtra("online learning", "train", module))
     return None
 
 
