@@ -15,6 +15,7 @@ daemon logs it and goes on), and the batches of that step are forgotten.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import subprocess
@@ -25,7 +26,10 @@ from typing import Any
 from ..errors import ModelError
 from .dataset import Dataset
 
-__all__ = ["ChildLearner", "run_step"]
+__all__ = ["ChildLearner", "TRAIN_MODULES", "missing_training_module", "run_step"]
+
+TRAIN_MODULES = ("sklearn", "skl2onnx", "onnx")
+"""The ``train`` extra's packages, imported only by the training child."""
 
 FLUSH_ROWS = 20_000
 """Pending rows that start an update-only child run (bounds the daemon's memory while it catches up)."""
@@ -89,16 +93,34 @@ class ChildLearner:
         return answer
 
 
+@functools.cache
+def missing_training_module() -> str | None:
+    """The first of :data:`TRAIN_MODULES` a child process cannot import (missing or broken), or None.
+
+    Asked once per process, of a child, so that this process does not import them."""
+    probe = ("import importlib, sys\nfor m in sys.argv[1:]:\n    try:\n        importlib.import_module(m)\n"
+             "    except Exception:\n        print(m)\n        break\n")  # fmt: skip
+    try:
+        done = subprocess.run([sys.executable, "-c", probe, *TRAIN_MODULES], capture_output=True, text=True,
+                              timeout=300, env=_env(), check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return TRAIN_MODULES[0]
+    return done.stdout.strip() or (None if done.returncode == 0 else TRAIN_MODULES[0])
+
+
+def _env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parents[2])  # the folder lnlens_core is in
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+
+
 def _command() -> list[str]:
     return [sys.executable, "-m", __name__]
 
 
 def _call_child(request: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
-    root = str(Path(__file__).resolve().parents[2])  # the folder lnlens_core is in
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
     try:
         done = subprocess.run(_command(), input=pickle.dumps(request), capture_output=True,
-                              timeout=timeout_s, env=env, check=False)  # fmt: skip
+                              timeout=timeout_s, env=_env(), check=False)  # fmt: skip
     except subprocess.TimeoutExpired as exc:  # run() has killed and reaped the child
         raise ModelError(f"the training process ran past {timeout_s:g} s and was stopped") from exc
     except OSError as exc:
