@@ -7,7 +7,6 @@ from time import perf_counter  # durations only, never the wall clock
 from typing import Any
 
 from ..target import TARGET_HORIZON_S
-from .child import ChildLearner
 from .dataset import Dataset, dataset_from_store
 from .incremental import SampleStream
 from .models import OnlineLearner
@@ -101,6 +100,8 @@ class OnlineTrainer:
         self.registry, self.every_s, self.name, self.max_times = registry, every_s, name, max_times
         self.gate = gate
         self.budget_s = budget_s
+        from .child import ChildLearner  # here: `python -m lnlens_core.learning.child` runs it as __main__
+
         self.learner = ChildLearner(seed=seed, timeout_s=timeout_s)
         self.stream = SampleStream(window_s=holdout_s, lookback_s=warmup_s + holdout_s, history=history)
         self.last_offer: float | None = None
