@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from importlib.util import find_spec
 from time import perf_counter  # durations only, never the wall clock
 from typing import Any
 
 from .errors import MissingExtra, ModelError
 from .events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
-from .extras import require
 from .inference import OnnxModel
 from .learning import OnlineTrainer, PolicyHistory, SampleStream, drift_report, drift_summary
+from .learning.child import TRAIN_MODULES, missing_training_module
 from .liquidity import liquidity_view
 
 __all__ = ["ModelLoop", "WINDOW_S"]
@@ -43,13 +44,19 @@ A full day, because traffic follows the time of day."""
 
 
 def online_learning_problem() -> str | None:
-    """Why online learning cannot run in this environment (the ``train`` extra is missing), or None."""
-    try:
-        for module in ("sklearn", "skl2onnx", "onnx"):
-            require(module, extra="train", what="online learning")
-    except MissingExtra as exc:
-        return str(exc)
-    return None
+    """Why online learning cannot run in this environment (the ``train`` extra is missing or broken), or None.
+
+    The modules are looked up here and imported only by a child process (:mod:`lnlens_core.learning.child`,
+    where the training runs), so the daemon never imports scikit-learn (~100 MB for the life of the process)."""
+    for module in TRAIN_MODULES:
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return str(MissingExtra("online learning", "train", module))
+    broken = missing_training_module()
+    return None if broken is None else str(MissingExtra("online learning", "train", broken))
 
 
 class ModelLoop:

@@ -9,7 +9,7 @@ from typing import Any
 from ..target import TARGET_HORIZON_S
 from .dataset import Dataset, dataset_from_store
 from .incremental import SampleStream
-from .models import OnlineLearner, baselines, evaluate, export_onnx
+from .models import OnlineLearner
 from .policy_history import PolicyHistory
 
 __all__ = ["OnlineSession", "OnlineTrainer", "TickResult"]
@@ -86,17 +86,23 @@ class OnlineTrainer:
     of history, a few sample times per tick. Once it
     has caught up, at most every ``every_s`` and only when it learned something new, it exports
     the learner to ONNX and offers it to the registry, which promotes it only if it beats the
-    serving model on the held-out window. Needs the ``train`` extra.
+    serving model on the held-out window. Needs the ``train`` extra, in a child process only: the
+    learner lives in short-lived children (:class:`~lnlens_core.learning.child.ChildLearner`), so
+    this process never imports scikit-learn.
     """
 
     def __init__(self, registry, *, every_s: float = 6 * 3_600, seed: int = 0, name: str = "online",
                  holdout_s: float = 86_400, warmup_s: float = 7 * 86_400, max_times: int = 6,
-                 budget_s: float | None = None, history: PolicyHistory | None = None, gate=None) -> None:  # fmt: skip
-        """:param gate: the promotion rule (:class:`~lnlens_core.model_registry.Gate`; None: its defaults)."""
+                 budget_s: float | None = None, history: PolicyHistory | None = None, gate=None,
+                 timeout_s: float = 3_600.0) -> None:  # fmt: skip
+        """:param gate: the promotion rule (:class:`~lnlens_core.model_registry.Gate`; None: its defaults).
+        :param timeout_s: a training child running longer is stopped (the tick fails)."""
         self.registry, self.every_s, self.name, self.max_times = registry, every_s, name, max_times
         self.gate = gate
         self.budget_s = budget_s
-        self.learner = OnlineLearner(seed=seed)
+        from .child import ChildLearner  # here: `python -m lnlens_core.learning.child` runs it as __main__
+
+        self.learner = ChildLearner(seed=seed, timeout_s=timeout_s)
         self.stream = SampleStream(window_s=holdout_s, lookback_s=warmup_s + holdout_s, history=history)
         self.last_offer: float | None = None
         self.new_since_offer = 0
@@ -141,14 +147,7 @@ class OnlineTrainer:
     def _offer(self, now: float, holdout: Dataset):
         self.versions += 1
         version = f"{now:.0f}-{self.versions}"
-        metrics = {
-            "model": evaluate(self.learner.predict(holdout.x), holdout),
-            "baselines": baselines(holdout),
-            "kind": "sgd",
-            "samples_seen": self.learner.seen,
-            "sample_times_seen": len(self.train_times),
-        }
-        payload = export_onnx(self.learner.pipeline, name=self.name, version=version, trained_at=now,
-                              metrics=metrics, feature_stats=self.learner.stats)  # fmt: skip
+        payload, metrics = self.learner.offer(holdout, name=self.name, version=version, trained_at=now,
+                                              metrics={"sample_times_seen": len(self.train_times)})  # fmt: skip
         return self.registry.consider(payload, holdout, name=self.name, version=version, metrics=metrics, now=now,
                                       training=(self.learner.seen, len(self.train_times)), gate=self.gate)  # fmt: skip

@@ -10,7 +10,6 @@ import pytest
 from lnlens_core import hookimpl
 from lnlens_core.clock import ManualClock
 from lnlens_core.config import LensConfig
-from lnlens_core.errors import MissingExtra
 from lnlens_core.events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
 from lnlens_core.lens import Lens
 from lnlens_core.model_loop import ModelLoop
@@ -95,10 +94,7 @@ def test_an_unchanged_window_is_not_stored_again(node_lens, tmp_path, monkeypatc
 
 
 def test_without_the_train_extra_it_says_why_once_and_goes_on(node_lens, tmp_path, monkeypatch, caplog):
-    def missing(module, *, extra, what):
-        raise MissingExtra(what, extra, module)
-
-    monkeypatch.setattr("lnlens_core.model_loop.require", missing)
+    monkeypatch.setattr("lnlens_core.model_loop.find_spec", lambda module: None)  # not installed
     lens, collect = node_lens
     with caplog.at_level(logging.WARNING, logger="lnlens_core.model_loop"):
         loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None)
@@ -134,3 +130,73 @@ def test_model_messages_on_the_stream_have_their_documented_fields():
     assert (kind, when, data["id"], data["status"], data["model_version"]) == ("suggestion", 6.0, None, "open",
                                                                                "online-1-1")  # fmt: skip
     assert data["source_channel"] == "4x5x6" and data["amount_msat"] == 5_000 and data["max_fee_msat"] == 7
+
+
+_DAEMON = """
+import json, shutil, sys
+from pathlib import Path
+from lnlens_core.clock import ManualClock
+from lnlens_core.config import LensConfig
+from lnlens_core.lens import Lens
+from lnlens_core import model_registry
+from lnlens_core.model_loop import ModelLoop
+from lnlens_core.model_registry import Gate, ModelRegistry
+from lnlens_core.plugins import get_plugin_manager
+from lnlens_core.storage import Store
+
+model_registry.default_model_path = lambda: None
+tmp = Path(sys.argv[2])
+store = Store(sys.argv[1])
+lens = Lens(LensConfig(data_dir=tmp, db_path=Path(sys.argv[1])), store=store,
+            clock=ManualClock(store.latest_data_time() + 60), pm=get_plugin_manager(load_entrypoints=False))
+loop = ModelLoop(lens, ModelRegistry(store, tmp / "models"), max_times=100, budget_s=None,
+                 gate=Gate(min_train_samples=100, min_train_times=10))
+status = loop.run()
+print(json.dumps({"decision": status["online_learning"]["last_decision"], "model": status["last_run"]["model"],
+                  "modules": sorted(m for m in ("sklearn", "skl2onnx", "onnx") if m in sys.modules)}))
+"""
+
+
+def test_the_daemon_never_imports_scikit_learn_its_training_runs_in_a_child(grown, tmp_path):
+    """A fresh process (as the plugin or the sidecar is) learns, offers and serves a candidate, and has
+    imported none of the train extra's packages: they live only in the short-lived training child."""
+    import json
+    import subprocess
+    import sys
+
+    db = tmp_path / "node.sqlite3"
+    shutil.copy(grown[0], db)
+    done = subprocess.run([sys.executable, "-c", _DAEMON, str(db), str(tmp_path)], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    out = json.loads(done.stdout)
+    assert out["decision"]["promoted"] and out["model"] == out["decision"]["model"]
+    assert out["modules"] == []
+
+
+@pytest.mark.parametrize("child, message", [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "exit status -9"),
+    ("import time; time.sleep(60)", "ran past 2 s"),
+])  # fmt: skip
+def test_a_failed_or_killed_training_child_is_logged_and_the_daemon_goes_on(node_lens, tmp_path, monkeypatch, caplog,
+                                                                           child, message):  # fmt: skip
+    import os
+    import sys
+
+    pid_file = tmp_path / "child.pid"
+    script = f"import os; open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n{child}"
+    monkeypatch.setattr("lnlens_core.learning.child._command", lambda: [sys.executable, "-c", script])
+    lens, collect = node_lens
+    loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None,
+                     gate=SMALL_GATE)  # fmt: skip
+    loop.trainer.learner.timeout_s = 2.0
+    with caplog.at_level(logging.WARNING, logger="lnlens_core.model_loop"):
+        status = loop.run()
+    failed = [r.getMessage() for r in caplog.records if "online learning failed" in r.getMessage()]
+    assert len(failed) == 1 and message in failed[0] and message in status["online_learning"]["last_tick"]["error"]
+    assert lens.store.model_runs() == [] and status["online_learning"]["last_decision"] is None
+    assert loop.trainer.learner.seen == 0 and loop.trainer.learner.pending == []  # that step's batches forgotten
+    # The rest of the interval went on with the shipped model.
+    assert status["last_run"]["model"].startswith("liquidity-default") and status["last_run"]["predictions"] > 0
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # the child is gone and reaped, not a zombie
+        os.kill(pid, 0)
