@@ -17,7 +17,8 @@ most one second's worth of events, however long the history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -131,6 +132,8 @@ class LndBackend:
         self._funding: dict[ChannelId, tuple[str, list[int]]] = {}
         """Per channel, its funding txid and the capacities of our channels in that transaction, from the last
         ListChannels (the fee engine lists channels at the start of each run, then asks for funding fees)."""
+        self._answers: dict[Any, Any] | None = None
+        """lnd's answers read during :meth:`interval` (None outside one: every read asks lnd)."""
 
     @classmethod
     def connect(cls, settings: LndSettings, *, clock: Clock) -> LndBackend:
@@ -180,6 +183,42 @@ class LndBackend:
     def close(self) -> None:
         self._rpc.close()
 
+    @contextmanager
+    def interval(self) -> Iterator[None]:
+        """One interval's work (``lnlens lnd run``): inside, ListChannels and FeeReport are asked once and each
+        channel's graph edge (GetChanInfo) at most once, however many reads the analysis, the fee policy and the
+        model make. The answers are dropped when it ends, and after any change sent to lnd, so a read never
+        returns an answer older than the interval or than our own last change."""
+        self._answers = {}
+        try:
+            yield
+        finally:
+            self._answers = None
+
+    def _ask(self, method: str, request: Any = None, key: Any = None) -> Any:
+        """``rpc.call(method, request)``; inside :meth:`interval`, the interval's earlier answer to the same
+        ``method`` and ``key`` (an edge lnd does not have is remembered as such too)."""
+        if self._answers is None:
+            return self._rpc.call(method, request)
+        key = (method, key)
+        if key not in self._answers:
+            try:
+                self._answers[key] = self._rpc.call(method, request)
+            except LndNotFound as exc:
+                self._answers[key] = exc
+        answer = self._answers[key]
+        if isinstance(answer, LndNotFound):
+            raise answer
+        return answer
+
+    def _forget(self) -> None:
+        """Drop the interval's answers (we are changing what lnd would answer)."""
+        if self._answers is not None:
+            self._answers.clear()
+
+    def _edge(self, chan_id: int):
+        return self._ask("GetChanInfo", ln.ChanInfoRequest(chan_id=chan_id), chan_id)
+
     # -- NodeBackend ------------------------------------------------------------------
 
     def get_info(self) -> NodeInfo:
@@ -191,7 +230,7 @@ class LndBackend:
         """Our policy from the graph edge (FeeReport's fees win); None when lnd's graph lacks the channel or our
         side of it: lnd then cannot tell the current policy (and refuses to update it), so none is invented."""
         try:
-            edge = self._rpc.call("GetChanInfo", ln.ChanInfoRequest(chan_id=chan_id))
+            edge = self._edge(chan_id)
         except BackendRejected as exc:
             if isinstance(exc, LndAuthError):
                 raise
@@ -203,14 +242,14 @@ class LndBackend:
         return convert.policy(getattr(edge, mine), fee)
 
     def _channels(self, only: ChannelId | None = None) -> list[tuple[Channel, Any]]:
-        channels = self._rpc.call("ListChannels", ln.ListChannelsRequest(peer_alias_lookup=True)).channels
+        channels = self._ask("ListChannels", ln.ListChannelsRequest(peer_alias_lookup=True)).channels
         if only is not None:
             channels = [c for c in channels if c.chan_id == only.to_int()]
             if not channels:
                 raise BackendRejected(f"channel {only} is not one of ours")
         if only is None:
             self._remember_funding(channels)
-        fees = {f.chan_id: f for f in self._rpc.call("FeeReport").channel_fees}
+        fees = {f.chan_id: f for f in self._ask("FeeReport").channel_fees}
         out = []
         for ch in channels:
             policy = self._own_policy(ch.chan_id, fees.get(ch.chan_id))
@@ -222,7 +261,7 @@ class LndBackend:
 
     def get_peer_policy(self, channel_id: ChannelId) -> ChannelPolicy | None:
         (channel, raw), *_ = self._channels(channel_id)
-        edge = self._rpc.call("GetChanInfo", ln.ChanInfoRequest(chan_id=raw.chan_id))
+        edge = self._edge(raw.chan_id)
         if edge.node1_pub == raw.remote_pubkey:
             return convert.policy(edge.node1_policy) if edge.HasField("node1_policy") else None
         return convert.policy(edge.node2_policy) if edge.HasField("node2_policy") else None
@@ -256,16 +295,20 @@ class LndBackend:
             gap = self.capability_gaps.get(Capability.DISABLE_CHANNEL) if "disabled" in missing else None
             why = gap or f"lnd {self.info.version.split()[0]} cannot set {', '.join(missing)}"
             raise BackendRejected(f"channel {channel_id}: {why}")
+        self._forget()  # the policy sent back unchanged must be lnd's current one, not the interval's first read
         (channel, raw), *_ = self._channels(channel_id)
         if channel.local_policy is None:
             raise BackendRejected(f"channel {channel_id} is not in lnd's graph (GetChanInfo: edge not found): its "
                                   "current policy is unknown and lnd cannot update it")
         txid, _, index = raw.channel_point.partition(":")
         policy_fields = {k: v for k, v in update.fields_set().items() if k != "disabled"}
-        if policy_fields:
-            self._update_policy(channel_id, channel, update, txid, int(index))
-        if update.disabled is not None:
-            self._update_status(channel_id, update.disabled, txid, int(index))
+        try:
+            if policy_fields:
+                self._update_policy(channel_id, channel, update, txid, int(index))
+            if update.disabled is not None:
+                self._update_status(channel_id, update.disabled, txid, int(index))
+        finally:
+            self._forget()
         (after, _), *_ = self._channels(channel_id)
         if after.local_policy is None:
             raise BackendRejected(f"channel {channel_id}: lnd's graph lost the channel during the update")

@@ -67,6 +67,8 @@ class LiveForwards:
     :param backoff_s: first and longest wait between reconnects (doubling in between).
     :param resync_s: re-read the history this often even when nothing asks for it.
     :param batch: most messages stored in one transaction.
+    :param linger_s: after a message arrives, wait this long for more before storing, so a busy stream is
+        stored in a few large transactions rather than many small ones (each commit costs a disk sync).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class LiveForwards:
         resync_s: float = 300.0,
         page_size: int = 1000,
         batch: int = 5000,
+        linger_s: float = 0.05,
         on_tick: Callable[[], object] | None = None,
     ) -> None:
         self.backend = backend
@@ -90,6 +93,7 @@ class LiveForwards:
         self.resync_s = resync_s
         self.page_size = page_size
         self.batch = batch
+        self.linger_s = linger_s
         self.on_tick = on_tick
         """Called between batches and before each reconnect wait, on the thread that stores (the daemon's
         scheduler runs here, so one thread owns the database)."""
@@ -183,6 +187,8 @@ class LiveForwards:
                     self.resync()
                     next_sync = self.clock.now() + self.resync_s
                 continue
+            if q.qsize() < self.batch:
+                self.stop.wait(self.linger_s)
             while len(items) < self.batch:
                 try:
                     items.append(q.get_nowait())

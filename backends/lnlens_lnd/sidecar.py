@@ -81,29 +81,31 @@ class Sidecar:
         if self.clock.now() < self._next or not self.feed.connected.is_set():
             return
         self._next = self.clock.now() + self.interval_s
-        try:
-            channels = self.backend.list_channels()
-            self.lens.monitor.observe_channels(channels)
-            self.last = run_analysis(self.lens, since_s=self.since_s, channels=channels)
-        except BackendError as exc:
-            log.warning("analysis skipped: %s", exc)
-            return
-        self.runs += 1
-        if self.on_result is not None:
-            self.on_result(self.last)
-        if self.engine is not None:
-            self.policy_run(channels)
-        if self.model_loop is not None:
-            self.model_run()
-        top = max((o.urgency for o in self.last.opportunities), default=0)
-        log.info(
-            "analysis %d: %d channels, %d opportunities (top urgency %d), %d forwards stored",
-            self.runs,
-            self.last.channels_seen,
-            len(self.last.opportunities),
-            top,
-            self.feed.stats.recorded + self.feed.stats.backfilled,
-        )
+        # One interval: one ListChannels and FeeReport, and one GetChanInfo per channel, for all of its reads.
+        with self.backend.interval():
+            try:
+                channels = self.backend.list_channels()
+                self.lens.monitor.observe_channels(channels)
+                self.last = run_analysis(self.lens, since_s=self.since_s, channels=channels)
+            except BackendError as exc:
+                log.warning("analysis skipped: %s", exc)
+                return
+            self.runs += 1
+            if self.on_result is not None:
+                self.on_result(self.last)
+            if self.engine is not None:
+                self.policy_run(channels)
+            if self.model_loop is not None:
+                self.model_run()
+            top = max((o.urgency for o in self.last.opportunities), default=0)
+            log.info(
+                "analysis %d: %d channels, %d opportunities (top urgency %d), %d forwards stored",
+                self.runs,
+                self.last.channels_seen,
+                len(self.last.opportunities),
+                top,
+                self.feed.stats.recorded + self.feed.stats.backfilled,
+            )
 
     def model_run(self) -> dict:
         """The liquidity model's interval; its status is logged and handed to ``on_model``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from lnlens_lnd import convert
 from lnlens_lnd.backend import LndBackend, parse_cursor
@@ -149,3 +151,43 @@ def test_history_cursor_pages_exactly_through_equal_seconds(connect, fake, node)
 def test_bad_cursor_is_rejected(connect):
     with pytest.raises(BackendRejected, match="not an lnd history cursor"):
         connect("read").list_forwards("sim:12")
+
+
+def _asked(fake, since: int) -> Counter:
+    return Counter(path.rsplit("/", 1)[1] for path in fake.calls[since:])
+
+
+def test_an_interval_asks_lnd_once_answers_the_same_and_never_carries_over(connect, fake, node):
+    """Issue 16: inside LndBackend.interval() (one `lnlens lnd run` interval) channels and peers' policies are what
+    the same reads return outside one, from one ListChannels, one FeeReport and one GetChanInfo per channel (a
+    channel lnd's graph lacks included); the next interval, and any read after our own change, read lnd again."""
+    off = node.list_channels()[-1].channel_id
+    node.seed_channel(off, in_graph=False)
+    backend = connect("apply")
+
+    def read() -> tuple[list, dict]:
+        channels = backend.list_channels()
+        peers = {}
+        for c in channels:
+            try:
+                peers[c.channel_id] = backend.get_peer_policy(c.channel_id)
+            except BackendRejected as exc:
+                peers[c.channel_id] = str(exc)
+        return channels, peers
+
+    plain = read()
+    assert isinstance(plain[1][off], str) and plain[0][-1].local_policy is None
+    since = len(fake.calls)
+    with backend.interval():
+        assert read() == plain and read() == plain
+        assert backend.list_channels() == plain[0]
+    asked = _asked(fake, since)
+    assert (asked["ListChannels"], asked["FeeReport"], asked["GetChanInfo"]) == (1, 1, len(plain[0])), asked
+
+    first = plain[0][0]
+    node.set_channel_policy(first.channel_id, FeeUpdate(fee_ppm=first.local_policy.fee_ppm + 7))  # lncli, say
+    with backend.interval():
+        now = backend.list_channels()[0].local_policy
+        assert now.fee_ppm == first.local_policy.fee_ppm + 7, "an answer from the last interval"
+        after = backend.set_channel_policy(first.channel_id, FeeUpdate(fee_ppm=now.fee_ppm + 1))
+        assert backend.list_channels()[0].local_policy == after != now, "an answer from before our own change"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from lnlens_lnd.backend import build_backend
@@ -209,3 +210,20 @@ def test_a_channel_missing_from_lnds_graph_has_no_policy_and_is_not_planned(node
     kept = rows[str(off)]
     assert (kept["status"], kept["changes"], kept["reason"]) == ("keep", {}, UNKNOWN_POLICY)
     assert any(r["changes"] for cid, r in rows.items() if cid != str(off)), "the others are planned as usual"
+
+
+def test_one_interval_of_lnd_run_reads_channels_once_and_each_edge_at_most_once(fake, tmp_path, Daemon):
+    """Issue 16: the analysis, the fee policy (reading peers' policies) and the liquidity model of one interval
+    share one ListChannels, one FeeReport and one GetChanInfo per channel."""
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config = _config(tmp_path, fake, mac, dry_run=True)
+    (tmp_path / "policy.ini").write_text("[cheap_peer]\nchan.max_fee_ppm = 100\nstrategy = static\nfee_ppm = 11\n\n"
+                                         + STATIC)  # fmt: skip
+    daemon = Daemon(config, tmp_path / "db.sqlite3", "--json")
+    daemon.wait_for("model 1:")
+    assert daemon.stop() == 0, daemon.text
+    assert "fee policy 1:" in daemon.text and "fee policy 2:" not in daemon.text, daemon.text
+    calls = Counter(path.rsplit("/", 1)[1] for path in fake.calls)
+    channels = len(fake.node.list_channels())
+    assert channels > 1
+    assert (calls["ListChannels"], calls["FeeReport"], calls["GetChanInfo"]) == (1, 1, channels), calls
