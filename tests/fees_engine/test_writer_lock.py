@@ -70,17 +70,23 @@ def test_processes_applying_at_once_change_each_channel_once_per_rail(tmp_path, 
             assert json.loads(after["old_policy"])["fee_ppm"] == json.loads(before["new_policy"])["fee_ppm"]
 
 
-def test_a_busy_database_names_the_holder_and_changes_nothing(tmp_path, capsys):
-    config, db = _setup(tmp_path, 'cooldown = "1h"\n')
-    Store(db).close()
-    holder = subprocess.Popen(
+def _hold_lock(db, holder: str) -> subprocess.Popen:
+    """Another process holding the database's writer lock (named ``holder``) until its stdin closes."""
+    proc = subprocess.Popen(
         [sys.executable, "-c", "import sys\nfrom lnlens_core.storage import Store\n"
-         f"lock = Store({str(db)!r}).writer_lock(holder='lnlens policy apply --confirm')\nlock.__enter__()\n"
+         f"lock = Store({str(db)!r}).writer_lock(holder={holder!r})\nlock.__enter__()\n"
          "print('held', flush=True)\nsys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_busy_database_names_the_holder_and_changes_nothing(tmp_path, capsys):
+    config, db = _setup(tmp_path, 'cooldown = "1h"\n')
+    Store(db).close()
+    holder = _hold_lock(db, "lnlens policy apply --confirm")
     try:
-        assert holder.stdout.readline().strip() == "held"
         rc = main(["--config", str(config), "policy", "apply", "--confirm"])
         err = capsys.readouterr().err
         assert rc == 1 and err.count("\n") == 1, err
@@ -116,14 +122,8 @@ def test_a_daemons_policy_tick_skips_while_another_process_writes(tmp_path, capl
     lens = Lens(LensConfig(data_dir=tmp_path, db_path=db), store=store, clock=node.clock,
                 pm=get_plugin_manager(load_entrypoints=False), backend=node)  # fmt: skip
     runner = PolicyRunner(lens, node, dry_run=False, policy_path=tmp_path / "policy.ini")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom lnlens_core.storage import Store\n"
-         f"lock = Store({str(db)!r}).writer_lock(holder='lnlens policy rollback --change 1')\nlock.__enter__()\n"
-         "print('held', flush=True)\nsys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    holder = _hold_lock(db, "lnlens policy rollback --change 1")
     try:
-        assert holder.stdout.readline().strip() == "held"
         with caplog.at_level(logging.WARNING, logger="lnlens_core.fees.api"):
             assert runner.tick() is None
         assert f"pid {holder.pid} (lnlens policy rollback --change 1)" in caplog.text
