@@ -25,8 +25,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collected nothing: that is a broken suite, never a pass.
-# scripts/real-things.sh puts ../shared's real lightningd/bitcoind on PATH and gives charge-lnd its own
-# virtualenv (both cached under .cache/); with CI=true a real thing it cannot prepare fails the run.
+# scripts/real-things.sh puts ../shared/regtest's real lightningd/bitcoind on PATH and gives ../shared/charge-lnd
+# its own virtualenv (both cached under .cache/); with CI=true a real thing it cannot prepare fails the run.
 test: lint
 	@env_lines=$$(bash scripts/real-things.sh) || exit 1; eval "$$env_lines"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
