@@ -28,8 +28,16 @@ from typing import Any
 import pytest
 
 from lnlens_core.analyzer import AnalyzerParams, analyze
-from lnlens_core.domain import (Channel, ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent,
-                                Opportunity, Recommendation)  # fmt: skip
+from lnlens_core.domain import (
+    Channel,
+    ChannelId,
+    ChannelPolicy,
+    FailureReason,
+    ForwardStatus,
+    HtlcEvent,
+    Opportunity,
+    Recommendation,
+)
 from lnlens_core.flows import METRICS, Flow, FlowCounter, FlowStats, PolicyBook
 from lnlens_core.recommendations import recommend
 from lnlens_core.testing import make_channel
