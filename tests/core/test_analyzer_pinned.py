@@ -257,8 +257,26 @@ def simulated_case(seed: int) -> tuple[FlowStats, list[Channel], AnalyzerParams]
     return counter.stats(), node.list_channels(), AnalyzerParams(min_failures=1, min_missed_msat=0)
 
 
+def edge_case() -> tuple[FlowStats, list[Channel], AnalyzerParams]:
+    """A starved channel that is also full enough to give (it is not its own target), an inactive full channel that
+    then gives to it, and a channel whose own traffic in and back out failed (not its own source)."""
+    a, b, x, s = (ChannelId.parse(t) for t in ("100x1x0", "200x1x0", "300x1x0", "400x1x0"))
+    starved = Flow(attempts=6, failed_liquidity=6, missed_revenue_msat=600_000, missed_volume_msat=6_000_000_000,
+                   missed_liquidity_msat=600_000, missed_revenue_htlc_msat=600_000)  # fmt: skip
+    too_big = Flow(attempts=6, failed_liquidity=6, missed_revenue_msat=900_000, missed_volume_msat=6_000_000_000,
+                   missed_liquidity_msat=900_000, missed_revenue_htlc_msat=900_000,
+                   max_failed_liquidity_msat=1_050_000_000)  # fmt: skip
+    brought = Flow(attempts=3, settled=3, volume_msat=3_000_000)
+    channels = [make_channel(a, local_ratio=0.5), make_channel(b, local_ratio=0.95, active=False),
+                make_channel(x, local_ratio=0.95, spendable_msat=1_000_000_000), make_channel(s, local_ratio=0.93)]
+    stats = FlowStats(0.0, 86_400.0, 86_400.0, {a: starved, x: too_big}, {a: brought, b: brought},
+                      {(x, x): too_big, (s, x): Flow(attempts=1, failed_liquidity=1, missed_liquidity_msat=5)})
+    return stats, channels, AnalyzerParams(target_ratio=0.9, full_ratio=0.4)  # fmt: skip
+
+
 def record() -> None:
     cases = [("empty", FlowStats(0.0, 3_600.0, 0.0, {}, {}, {}), [make_channel()], AnalyzerParams())]
+    cases += [("edges", *edge_case())]
     cases += [(f"random-{seed}", *random_case(seed)) for seed in range(60)]
     cases += [(f"counted-{seed}", *counted_case(seed)) for seed in range(3)]
     cases += [(f"simulated-{seed}", *simulated_case(seed)) for seed in (5, 6)]
