@@ -15,13 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from .config import parse_duration
 from .domain import Channel, ChannelId, Opportunity, Recommendation
 from .errors import ConfigError
-from .flows import NO_FLOW, Flow, FlowStats
-from .recommendations import recommend
+from .flows import Flow, FlowStats
+from .recommendations import C, Frame, P, failed_here, plan
 
-__all__ = ["AnalyzerParams", "analyze", "urgency", "project_monthly", "MONTH_S"]
+__all__ = ["AnalyzerParams", "Analysis", "analyze", "urgency", "project_monthly", "MONTH_S"]
 
 MONTH_S = 30 * 86_400
 _Z90 = 1.645  # two-sided 90 % normal quantile
@@ -165,8 +167,86 @@ def _opportunity(
     )
 
 
-def _significant(flow: Flow, params: AnalyzerParams) -> bool:
-    return flow.failed_here >= params.min_failures and flow.missed_revenue_msat >= params.min_missed_msat
+def _scores(table: np.ndarray, columns: Mapping[str, int], params: AnalyzerParams) -> np.ndarray:
+    """:func:`urgency`'s score of each row of a counter table, by the same float operations in the same order."""
+    if len(table) and (params.revenue_saturation_msat == 0 or params.frequency_saturation == 0):
+        raise ZeroDivisionError("division by zero")  # as urgency() raises
+    here = failed_here(table, columns)
+    decided = table[:, columns["attempts"]] - table[:, columns["failed_downstream"]]
+    revenue = params.revenue_weight * np.minimum(1.0, table[:, columns["missed_revenue_msat"]]
+                                                 / params.revenue_saturation_msat)  # fmt: skip
+    frequency = params.frequency_weight * np.minimum(1.0, here / params.frequency_saturation)
+    rate = params.rate_weight * np.divide(here, decided, out=np.zeros(len(table)), where=decided != 0)
+    return np.minimum(100, np.rint(revenue + frequency + rate)).astype(np.int64)
+
+
+class Analysis:
+    """One analysis with its figures in arrays: ranked and filtered there, built as objects only when asked.
+
+    :meth:`opportunities` and :meth:`pairs` give what :func:`analyze` gives, or the part of it a caller
+    shows (``min_urgency``, ``channel``, ``limit`` as :func:`~lnlens_core.opportunities.filter_opportunities`
+    selects), building an :class:`Opportunity` and its recommendations for those rows only.
+    """
+
+    def __init__(self, stats: FlowStats, channels: Sequence[Channel], params: AnalyzerParams | None = None) -> None:
+        self.stats, self.params = stats, params or AnalyzerParams()
+        params = self.params
+        self.frame = f = Frame.build(stats, channels, counted=True)
+        self.plan = plan(f, params)
+        self.lengths = {"window_s": round(stats.window_s), "observed_s": round(stats.observed_s)}
+        # A channel is reported when its failures here are significant, or when it has a recommendation
+        # (a fast drain, say) however few its failures.
+        significant = (failed_here(f.out) >= params.min_failures) & (f.out[:, C["missed_revenue_msat"]]
+                                                                      >= params.min_missed_msat)  # fmt: skip
+        rows = np.flatnonzero((f.has_out & significant) | self.plan.any)
+        score = _scores(f.out[rows], C, params)
+        order = np.lexsort((f.rank[rows], -f.out[rows, C["missed_revenue_msat"]], -score))
+        self._rows, self._score = rows[order], score[order]
+        pairs = f.pairs
+        missed = pairs[:, P["missed_revenue_msat"]]
+        rows = np.flatnonzero((failed_here(pairs, P) >= params.min_failures) & (missed >= params.min_missed_msat))
+        score = _scores(pairs[rows], P, params)
+        keys = [f.pair_keys[i] for i in rows.tolist()]
+        outs = np.array([str(o) for _, o in keys], dtype=str)
+        ins = np.array([str(i) for i, _ in keys], dtype=str)
+        order = np.lexsort((ins, outs, -missed[rows], -score))
+        self._pair_rows, self._pair_score = rows[order], score[order]
+        self._pair_texts = (outs[order], ins[order])
+
+    def _channel(self, cid: ChannelId) -> Channel | None:
+        row = self.frame.row.get(str(cid))
+        return self.frame.channels[row] if row is not None else None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def opportunities(self, *, min_urgency: int = 0, channel: ChannelId | None = None,
+                      limit: int | None = None) -> list[Opportunity]:  # fmt: skip
+        """Channel opportunities by urgency, then missed revenue, then id; with their recommendations."""
+        rows = self._rows[self._score >= min_urgency]
+        if channel is not None:
+            rows = rows[[self.frame.texts[r] == str(channel) for r in rows.tolist()]]
+        f, plan_ = self.frame, self.plan
+        return [
+            _opportunity(f.ids[r], None, f.flow(r), self.stats, f.channels[r], self.params, plan_.recommendations(r),
+                         **self.lengths)
+            for r in rows[:limit].tolist()
+        ]  # fmt: skip
+
+    def pairs(self, *, min_urgency: int = 0, channel: ChannelId | None = None,
+              limit: int | None = None) -> list[Opportunity]:  # fmt: skip
+        """Pair opportunities (no recommendations) in the same order."""
+        keep = self._pair_score >= min_urgency
+        if channel is not None:
+            outs, ins = self._pair_texts
+            keep &= (outs == str(channel)) | (ins == str(channel))
+        f = self.frame
+        found = []
+        for i in self._pair_rows[keep][:limit].tolist():
+            in_cid, out_cid = f.pair_keys[i]
+            found.append(_opportunity(out_cid, in_cid, self.stats.pairs[(in_cid, out_cid)], self.stats,
+                                      self._channel(out_cid), self.params, **self.lengths))  # fmt: skip
+        return found
 
 
 def analyze(
@@ -179,21 +259,7 @@ def analyze(
     :returns: (channel opportunities, pair opportunities), each by urgency, then missed revenue.
         Channel opportunities carry the recommendations; a channel also appears when it
         has a recommendation but too few failures to be significant (a fast drain, say).
+        :class:`Analysis` gives a part of them without building the rest.
     """
-    params = params or AnalyzerParams()
-    by_id: Mapping[ChannelId, Channel] = {c.channel_id: c for c in channels}
-    recs = recommend(stats, by_id, params)
-    lengths = {"window_s": round(stats.window_s), "observed_s": round(stats.observed_s)}
-    found = []
-    for cid in set(stats.out) | set(recs):
-        flow = stats.out.get(cid, NO_FLOW)
-        if not (_significant(flow, params) or recs.get(cid)):
-            continue
-        found.append(_opportunity(cid, None, flow, stats, by_id.get(cid), params, recs.get(cid, ()), **lengths))
-    pairs = [
-        _opportunity(out_cid, in_cid, flow, stats, by_id.get(out_cid), params, **lengths)
-        for (in_cid, out_cid), flow in stats.pairs.items()
-        if _significant(flow, params)
-    ]
-    order = lambda o: (-o.urgency, -o.missed_revenue_msat, str(o.channel_id), str(o.in_channel))  # noqa: E731
-    return sorted(found, key=order), sorted(pairs, key=order)
+    found = Analysis(stats, channels, params)
+    return found.opportunities(), found.pairs()

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from lnlens_core.analyzer import AnalyzerParams
 from lnlens_core.clock import ManualClock
 from lnlens_core.domain import ChannelId, ForwardStatus
 from lnlens_core.flows import (
@@ -160,7 +159,7 @@ def test_windows_and_exact_counters_equal_sums_done_by_hand(run, tmp_path: Path)
 def test_the_first_channel_still_needing_liquidity_is_the_one_a_scan_finds():
     rng = random.Random(3)
     ids = [ChannelId(800_000 + i, i, 0) for i in range(60)]
-    sources = _Sources({}, FlowStats(0, 1, 1, {}, {}, {}), AnalyzerParams())
+    sources = _Sources({}, [], {})
     for cid in ids:
         sources.need_left[cid] = rng.choice([0, 0, 5, 10])
     for _ in range(500):
