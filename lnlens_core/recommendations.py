@@ -88,6 +88,8 @@ class Frame:
     out: np.ndarray
     """(rows, METRICS): the counters of forwards leaving by the row's channel, zeros when none."""
     has_out: np.ndarray
+    flows: list[Flow]
+    """The :class:`Flow` (as given) of each row, NO_FLOW when none."""
     inbound_volume: np.ndarray
     policy: np.ndarray
     """The channel is given and its own policy is known (only such channels get recommendations)."""
@@ -130,10 +132,14 @@ class Frame:
         out = np.zeros((n, len(METRICS)), dtype=np.int64)
         has_out = np.zeros(n, dtype=bool)
         out_rows = _rows(row, out_texts)
+        flows = [NO_FLOW] * n
         if len(out_rows):
             keep = out_rows >= 0
             out[out_rows[keep]] = _counters(stats.out, METRICS)[keep]
             has_out[out_rows[keep]] = True
+            for r, flow in zip(out_rows.tolist(), stats.out.values(), strict=True):
+                if r >= 0:
+                    flows[r] = flow
         inbound_volume = np.zeros(n, dtype=np.int64)
         in_rows = _rows(row, map(_text, stats.inbound), len(stats.inbound))
         if len(in_rows):
@@ -156,7 +162,7 @@ class Frame:
         return cls(
             stats=stats, ids=ids, texts=texts, channels=chans,
             rank=np.argsort(np.argsort(np.array(texts, dtype=str), kind="stable"), kind="stable"),
-            out=out, has_out=has_out, inbound_volume=inbound_volume,
+            out=out, has_out=has_out, flows=flows, inbound_volume=inbound_volume,
             policy=column((p is not None for p in policies), bool), active=column((c.active for c in given), bool),
             local=full[:, 0], total=full[:, 0] + full[:, 1], capacity=full[:, 2], reserve=full[:, 3],
             commit_fee=full[:, 4], spendable=column(s or 0 for s in spendable),
@@ -167,7 +173,7 @@ class Frame:
 
     def flow(self, row: int) -> Flow:
         """The counters leaving by the row's channel."""
-        return self.stats.out.get(self.ids[row], NO_FLOW)
+        return self.flows[row]
 
     def pair_rows(self, pairs: np.ndarray, end: int) -> np.ndarray:
         """The row of the in (``end`` 0) or out (1) channel of each pair numbered, -1 for a channel without one."""

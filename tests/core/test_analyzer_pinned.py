@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from lnlens_core.analyzer import AnalyzerParams, analyze
+from lnlens_core.analyzer import Analysis, AnalyzerParams, analyze
 from lnlens_core.domain import (
     Channel,
     ChannelId,
@@ -39,7 +39,9 @@ from lnlens_core.domain import (
     Recommendation,
 )
 from lnlens_core.flows import METRICS, Flow, FlowCounter, FlowStats, PolicyBook
+from lnlens_core.opportunities import filter_opportunities
 from lnlens_core.recommendations import recommend
+from lnlens_core.report import opportunity_json
 from lnlens_core.testing import make_channel
 
 DATA = Path(__file__).parent / "data" / "analyzer_pinned.json.gz"
@@ -136,6 +138,22 @@ def test_the_analyzer_gives_the_recorded_output(case):
         assert len(got[part]) == len(case["expected"][part]), part
         for i, (mine, recorded) in enumerate(zip(got[part], case["expected"][part], strict=True)):
             assert mine == recorded, f"{part}[{i}]"
+
+
+@pytest.mark.parametrize("case", CASES[:20], ids=[c["name"] for c in CASES[:20]])
+def test_a_selection_builds_what_filtering_everything_keeps(case):
+    """Analysis selects on its arrays what filter_opportunities keeps of the whole JSON output."""
+    stats, channels, params = load_inputs(case["inputs"])
+    found = Analysis(stats, channels, params)
+    everything = {"opportunities": [opportunity_json(o) for o in found.opportunities()],
+                  "pairs": [opportunity_json(o) for o in found.pairs()]}  # fmt: skip
+    named = [None, *{o["short_channel_id"] for o in everything["pairs"] + everything["opportunities"]}]
+    for min_urgency, channel, limit in [(0, None, None), (0, None, 3), (20, None, None), (101, None, 1),
+                                        *((0, ChannelId.parse(c), 2) for c in sorted(named[1:])[:4])]:  # fmt: skip
+        pick = {"min_urgency": min_urgency, "channel": channel, "limit": limit}
+        assert [opportunity_json(o) for o in found.opportunities(**pick)] == filter_opportunities(
+            everything["opportunities"], **pick)
+        assert [opportunity_json(o) for o in found.pairs(**pick)] == filter_opportunities(everything["pairs"], **pick)
 
 
 def test_the_recorded_cases_cover_the_edges():
