@@ -53,12 +53,17 @@ _text = operator.attrgetter("_text")
 """A ChannelId's text, formatted once when it was made (``str()`` costs a Python call per id)."""
 
 
+def _fields(items: Iterable[Any], count: int, names: Sequence[str]) -> np.ndarray:
+    """The named integer attributes of ``count`` objects, a row each in their order."""
+    values = map(operator.attrgetter(*names), items)
+    if len(names) > 1:
+        values = itertools.chain.from_iterable(values)
+    return np.fromiter(values, dtype=np.int64, count=count * len(names)).reshape(count, len(names))
+
+
 def _counters(mapping: Mapping[Any, Flow], names: Sequence[str]) -> np.ndarray:
     """The named counters of each flow in the mapping, one row each in its order."""
-    values = map(operator.attrgetter(*names), mapping.values())
-    if len(names) == 1:
-        return np.fromiter(values, dtype=np.int64, count=len(mapping)).reshape(-1, 1)
-    return np.array(list(values), dtype=np.int64).reshape(len(mapping), len(names))
+    return _fields(mapping.values(), len(mapping), names)
 
 
 def _rows(row: Mapping[str, int], texts: Iterable[str], count: int | None = None) -> np.ndarray:
@@ -151,9 +156,8 @@ class Frame:
             a[:listed] = np.fromiter(values, dtype=dtype, count=listed)
             return a
 
-        state = np.array(list(map(operator.attrgetter("local_balance_msat", "remote_balance_msat", "capacity_msat",
-                                                      "local_reserve_msat", "commit_fee_msat"), given)),
-                         dtype=np.int64).reshape(listed, 5)  # fmt: skip
+        state = _fields(given, listed, ("local_balance_msat", "remote_balance_msat", "capacity_msat",
+                                        "local_reserve_msat", "commit_fee_msat"))  # fmt: skip
         full = np.zeros((n, 5), dtype=np.int64)
         full[:listed] = state
         spendable = [c.spendable_msat for c in given]
