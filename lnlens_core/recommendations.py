@@ -433,13 +433,12 @@ def plan(f: Frame, params: AnalyzerParams) -> Plan:
 
     sources = _sources(f, params, outbound, surplus)
     picked: dict[int, tuple[int | None, int]] = {}
-    for r in starved:
-        if not outbound[r]:
-            continue
+    targets = [r for r in starved if outbound[r]]
+    for r, at_least, wanted in zip(targets, carry[targets].tolist(), need[targets].tolist(), strict=True):
         # The source must spare at least what lets the failed HTLCs through; beyond that, what it has.
-        source, spare = sources.pick(r, at_least=int(carry[r]))
-        amount = min(int(need[r]), spare)
-        sources.need_left[r] = int(need[r]) - amount
+        source, spare = sources.pick(r, at_least=at_least)
+        amount = min(wanted, spare)
+        sources.need_left[r] = wanted - amount
         if source is not None:
             sources.take(source, amount)
         picked[r] = (source, amount)
