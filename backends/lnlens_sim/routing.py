@@ -122,6 +122,15 @@ class RoutingView:
         )
 
 
+def stable_rank(f: list[float]) -> list[int]:
+    """The positions of ``f`` in the order of numpy's ``argsort(kind="stable")``: by value, ties by
+    position, NaN last (a few values: cheaper than a round trip through numpy)."""
+    if all(x == x for x in f):
+        return sorted(range(len(f)), key=f.__getitem__)
+    keep = [i for i in range(len(f)) if f[i] == f[i]]
+    return sorted(keep, key=f.__getitem__) + [i for i in range(len(f)) if f[i] != f[i]]
+
+
 @dataclass(slots=True)
 class _Tree:
     dist: np.ndarray  # cost from each (compact) node to the receiver
@@ -371,11 +380,7 @@ class Router:
                 # order, so the ranking is numpy's stable argsort: by cost, ties by position, NaN last.
                 heads = head_l[u]
                 f = [w_item(e) + h_item(x) + g for e, x in zip(es, heads, strict=True)]
-                if all(x == x for x in f):
-                    order = sorted(range(len(f)), key=f.__getitem__)
-                else:
-                    keep = [i for i in range(len(f)) if f[i] == f[i]]
-                    order = sorted(keep, key=f.__getitem__) + [i for i in range(len(f)) if f[i] != f[i]]
+                order = stable_rank(f)
                 succ[u] = [es, heads, f, order, True]
             push(heap, (float(f[order[0]]), u, 0))
 
