@@ -183,6 +183,9 @@ class Router:
         ptr = self._fwd_ptr.tolist()
         fwd_edge, fwd_head = order.tolist(), self._fwd_head.tolist()
         self._out_l = [fwd_edge[ptr[u] : ptr[u + 1]] for u in range(self.n)]
+        # a hub's successors as numpy views (its successors are ranked by numpy): (edges, heads)
+        self._out_a = {u: (order[ptr[u] : ptr[u + 1]], self._fwd_head[ptr[u] : ptr[u + 1]])
+                       for u in range(self.n) if ptr[u + 1] - ptr[u] > _PARTIAL}  # fmt: skip
         self._out_head_l = [fwd_head[ptr[u] : ptr[u + 1]] for u in range(self.n)]
         into = self._edges[np.argsort(cdst[self._edges], kind="stable")]
         iptr = np.searchsorted(cdst[into], np.arange(self.n + 1)).tolist()
@@ -354,8 +357,7 @@ class Router:
     def _astar(self, s: int, t: int, amount: int, excluded, tree: _Tree, weights: np.ndarray):
         self.stats["astar"] += 1
         h = tree.dist
-        ptr, fwd_edge, fwd_head = self._fwd_ptr, self._fwd_edge, self._fwd_head
-        out_l, head_l, lo_l, hi_l = self._out_l, self._out_head_l, self._fit_lo, self._fit_hi
+        out_a, out_l, head_l, lo_l, hi_l = self._out_a, self._out_l, self._out_head_l, self._fit_lo, self._fit_hi
         w_item, h_item = weights.item, h.item
         parent: dict[int, int] = {s: -1}
         depth: dict[int, int] = {s: 0}
@@ -369,8 +371,7 @@ class Router:
                 return
             if len(es) > _PARTIAL:
                 # A hub's successors are ranked lazily: the best few first, the rest only if needed.
-                lo, hi = ptr[u], ptr[u + 1]
-                es_a, heads = fwd_edge[lo:hi], fwd_head[lo:hi]
+                es_a, heads = out_a[u]
                 f = weights[es_a] + h[heads] + g
                 first = f.argpartition(_PARTIAL)[:_PARTIAL]  # the array methods np.arg* call, minus the wrapper
                 order, complete = first[f[first].argsort(kind="stable")].tolist(), False
