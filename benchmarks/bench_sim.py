@@ -7,7 +7,8 @@ channels (what a naive simulator would pay per payment, before retries).
 - payments/s on (a) the whole mainnet graph and (b) a 1,000-node synthetic graph,
   after a warm-up so the route cache is in its steady state, and cold (from start);
 - time to load (decode) the mainnet graph;
-- peak RSS of the process, against its RSS with numpy/scipy imported and nothing built.
+- peak RSS of the process, against its RSS with numpy/scipy imported and nothing built;
+- where the time goes: the whole-mainnet run continued under cProfile (CPU time), each stage's share.
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_sim.py --quick``).
 Not collected by pytest; timings are never asserted.
@@ -16,6 +17,9 @@ Not collected by pytest; timings are never asserted.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import os
+import pstats
 import resource
 import statistics
 import time
@@ -48,7 +52,48 @@ def dijkstra_baseline(graph: Graph, sources: int = 30) -> float:
     return statistics.median(times)
 
 
-def payments_per_s(settings: SimSettings, graph: Graph | None, warm_s: float, measure_s: float) -> dict[str, float]:
+# Stages of the payment loop, by the function whose cumulative time is the stage (docs/SIMULATOR.md#performance).
+STAGES = [
+    ("route trees: scipy Dijkstra per (receiver, amount class)", "routing.py", "_tree"),
+    ("retry searches: A* in Python", "routing.py", "_astar"),
+    ("wide retries: scipy Dijkstra with exclusions", "routing.py", "_dijkstra"),
+    ("route lookup: following the tree, exact limits", "routing.py", "route"),
+    ("HTLC walk and settlement", "network.py", "attempt"),
+    ("onion amounts", "network.py", "amounts_for"),
+    ("paying: retries, exclusions", "payments.py", "pay"),
+    ("forward events and counters", "node.py", "_account"),
+    ("traffic draw", "traffic.py", "draw"),
+    ("gossip: our fee changes reach senders", "network.py", "propagate"),
+]
+
+
+def profile_stages(node, seconds: float) -> tuple[float, int, list[tuple[str, float]]]:
+    """Continue ``node`` for ``seconds`` under cProfile (CPU time); each stage's own share of the time.
+
+    A stage's share is its function's cumulative time less that of the stages inside it (route holds
+    the trees and searches, pay holds route, attempt and amounts_for).
+    """
+    before = node.stats.payments
+    prof = cProfile.Profile(time.process_time)
+    prof.enable()
+    node.run(seconds)
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    cum = {name: 0.0 for _, _, name in STAGES}
+    total = 0.0
+    for (path, _, name), (_, _, own_s, cum_s, _) in stats.items():
+        total += own_s
+        if any(path.endswith("lnlens_sim/" + f) and name == n for _, f, n in STAGES):
+            cum[name] += cum_s
+    inside = {"route": ("_tree", "_astar", "_dijkstra"), "pay": ("route", "attempt", "amounts_for")}
+    own = {name: cum[name] - sum(cum[sub] for sub in inside.get(name, ())) for name in cum}
+    rows = [(label, own[name] / total) for label, _, name in STAGES]
+    rows.append(("everything else (run loop, sink, clock)", 1.0 - sum(share for _, share in rows)))
+    return total, node.stats.payments - before, rows
+
+
+def payments_per_s(settings: SimSettings, graph: Graph | None, warm_s: float, measure_s: float,
+                   profile_s: float = 0.0) -> dict:  # fmt: skip
     node = build(settings, clock=ManualClock(SIM_START), graph=graph)
     t = time.perf_counter()
     node.run(warm_s)
@@ -59,7 +104,7 @@ def payments_per_s(settings: SimSettings, graph: Graph | None, warm_s: float, me
     node.run(measure_s)
     wall = time.perf_counter() - t
     n = node.stats.payments - before
-    return {
+    out = {
         "cold": cold_payments / cold_wall,
         "warm": n / wall,
         "payments": n,
@@ -68,13 +113,18 @@ def payments_per_s(settings: SimSettings, graph: Graph | None, warm_s: float, me
         "our_forwards": len(node.events),
         **{k: float(v) for k, v in node.network.router.stats.items()},
     }
+    if profile_s:
+        out["profile"] = profile_stages(node, profile_s)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the benchmark)")
+    parser.add_argument("--repeats", type=int, default=3, help="whole-mainnet runs, each from scratch (median)")
     args = parser.parse_args()
     warm, measure = (1800.0, 1800.0) if args.quick else (6 * 3600.0, 12 * 3600.0)
+    profile = 1800.0 if args.quick else 3 * 3600.0
     base_rss = rss_mb()
 
     loads = []
@@ -88,18 +138,35 @@ def main() -> None:
     print(f"baseline: one scipy Dijkstra on mainnet = {dij_main * 1e3:.2f} ms")
     print(f"graph load: {load_s:.3f} s = {load_s / dij_main:,.0f} Dijkstras")
 
-    main_run = payments_per_s(SimSettings(network="mainnet", seed=1), mainnet, warm, measure)
-    rate = main_run["warm"]
+    runs, dijs = [], []
+    for i in range(max(1, args.repeats)):
+        dijs.append(dijkstra_baseline(mainnet, sources=10))  # the baseline again beside each run: load moves
+        last = i == max(1, args.repeats) - 1
+        runs.append(payments_per_s(SimSettings(network="mainnet", seed=1), mainnet, warm, measure,
+                                   profile_s=profile if last else 0.0))  # fmt: skip
+    main_run = runs[-1]
+    rate = statistics.median(r["warm"] for r in runs)
+    cold = statistics.median(r["cold"] for r in runs)
+    ratio = statistics.median(r["warm"] * d for r, d in zip(runs, dijs, strict=True))
     print(
-        f"(a) whole mainnet: {rate:,.0f} payments/s warm, {main_run['cold']:,.0f} cold "
+        f"(a) whole mainnet: {rate:,.0f} payments/s warm, {cold:,.0f} cold "
         f"({main_run['payments']:,.0f} payments, {main_run['attempts_per_payment']:.2f} attempts each, "
-        f"success {main_run['success_rate']:.1%}); one payment = {1 / rate / dij_main:.2f} Dijkstras, "
-        f"i.e. {rate * dij_main:.1f}x the rate of one Dijkstra per payment"
+        f"success {main_run['success_rate']:.1%}); {ratio:.1f}x the rate of one Dijkstra per payment "
+        f"(each run against a Dijkstra measured just before it)"
     )
+    print(f"    median of {len(runs)} run(s) from scratch: warm " + ", ".join(f"{r['warm']:,.0f}" for r in runs)
+          + " payments/s beside Dijkstras of " + ", ".join(f"{d * 1e3:.2f}" for d in dijs)
+          + f" ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(
         f"    route cache: {main_run['tree_builds']:,.0f} trees built, {main_run['tree_hits']:,.0f} hits, "
         f"{main_run['astar']:,.0f} A* retries, {main_run['dijkstra']:,.0f} of them finished by scipy"
     )
+
+    cpu, n, rows = main_run["profile"]
+    print(f"    where the time goes (the same node {profile / 3600:g} h further under cProfile, CPU time, "
+          f"{n:,} payments, {cpu / n * 1e6:,.0f} us each with the profiler's overhead):")
+    for label, share in rows:
+        print(f"      {share:6.1%}  {label}")
 
     synth_settings = SimSettings(network="synthetic", nodes=1000, seed=1, payments_per_hour=9000)
     synth = build(synth_settings).network.graph

@@ -122,6 +122,15 @@ class RoutingView:
         )
 
 
+def stable_rank(f: list[float]) -> list[int]:
+    """The positions of ``f`` in the order of numpy's ``argsort(kind="stable")``: by value, ties by
+    position, NaN last (a few values: cheaper than a round trip through numpy)."""
+    if all(x == x for x in f):
+        return sorted(range(len(f)), key=f.__getitem__)
+    keep = [i for i in range(len(f)) if f[i] == f[i]]
+    return sorted(keep, key=f.__getitem__) + [i for i in range(len(f)) if f[i] != f[i]]
+
+
 @dataclass(slots=True)
 class _Tree:
     dist: np.ndarray  # cost from each (compact) node to the receiver
@@ -164,10 +173,41 @@ class Router:
         self._fwd_head = cdst[order]
         self._fwd_ptr = np.searchsorted(csrc[order], np.arange(self.n + 1))
         self._csrc, self._cdst = csrc, cdst
-        self._in_edges: tuple[np.ndarray, np.ndarray] | None = None
         self._buckets: dict[int, _Bucket] = {}
         self._trees: OrderedDict[tuple[int, int], _Tree] = OrderedDict()
         self.stats = {"tree_builds": 0, "tree_hits": 0, "astar": 0, "dijkstra": 0, "invalidated": 0}
+        # Python mirrors for the per-payment loop, which reads single values (lists serve those fastest).
+        self._compact_l: list[int] = self.compact.tolist()
+        self._csrc_l: list[int] = csrc.tolist()
+        self._cdst_l: list[int] = cdst.tolist()
+        ptr = self._fwd_ptr.tolist()
+        fwd_edge, fwd_head = order.tolist(), self._fwd_head.tolist()
+        self._out_l = [fwd_edge[ptr[u] : ptr[u + 1]] for u in range(self.n)]
+        # a hub's successors as numpy views (its successors are ranked by numpy): (edges, heads)
+        self._out_a = {u: (order[ptr[u] : ptr[u + 1]], self._fwd_head[ptr[u] : ptr[u + 1]])
+                       for u in range(self.n) if ptr[u + 1] - ptr[u] > _PARTIAL}  # fmt: skip
+        self._out_head_l = [fwd_head[ptr[u] : ptr[u + 1]] for u in range(self.n)]
+        into = self._edges[np.argsort(cdst[self._edges], kind="stable")]
+        iptr = np.searchsorted(cdst[into], np.arange(self.n + 1)).tolist()
+        into_l = into.tolist()
+        self._in_l = [into_l[iptr[u] : iptr[u + 1]] for u in range(self.n)]
+        # fits(e, a) == fit_lo[e] <= a <= fit_hi[e]: enabled, within htlc_min..htlc_max, below the capacity.
+        self._fit_lo: list[int] = []
+        self._fit_hi: list[int] = []
+        self._refit(None)
+
+    def _refit(self, edges: np.ndarray | None) -> None:
+        """Recompute the exact-amount limits of ``edges`` (all when None) from the view."""
+        v = self.view
+        sel = slice(None) if edges is None else edges
+        enabled = v.enabled[sel]
+        lo = np.where(enabled, v.htlc_min[sel], 1)
+        hi = np.where(enabled, np.minimum(v.htlc_max[sel], v.capacity_msat[sel] - 1), 0)
+        if edges is None:
+            self._fit_lo, self._fit_hi = lo.tolist(), hi.tolist()
+            return
+        for e, a, z in zip(edges.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            self._fit_lo[e], self._fit_hi[e] = a, z
 
     # -- weights and trees ------------------------------------------------------
 
@@ -221,6 +261,7 @@ class Router:
         if not edges:
             return
         arr = np.asarray(edges, dtype=np.int64)
+        self._refit(arr)
         for b, bucket in self._buckets.items():
             old = bucket.weights[arr].copy()
             new = self.view.weights(bucket_amount(b), arr, fit=_tree_fit(b))
@@ -247,28 +288,33 @@ class Router:
 
         :param excluded: half-channels the sender has learned to avoid for this payment.
         """
-        s, t = self.compact[sender], self.compact[receiver]
+        compact = self._compact_l
+        s, t = compact[sender], compact[receiver]
         if s < 0 or t < 0 or s == t:
             return None
-        b = bucket_of(amount)
-        tree = self._tree(int(t), b)
-        if not math.isfinite(tree.dist[s]):
+        b = (amount.bit_length() - 1 - _BUCKET_SHIFT) // _BUCKET_BITS  # bucket_of, inlined
+        if b < 0:
+            b = 0
+        tree = self._tree(t, b)
+        if not math.isfinite(tree.dist.item(s)):
             return None
-        path, node, view = [], int(s), self.view
-        while node != t and len(path) < MAX_HOPS:
-            e = int(tree.next_edge[node])
-            if e in excluded or not view.fits(e, amount):
+        path, node, hops = [], s, 0
+        next_edge, lo, hi, cdst = tree.next_edge, self._fit_lo, self._fit_hi, self._cdst_l
+        while node != t and hops < MAX_HOPS:
+            e = next_edge.item(node)
+            if e in excluded or not lo[e] <= amount <= hi[e]:
                 break
             path.append(e)
-            node = int(self._cdst[e])
+            hops += 1
+            node = cdst[e]
         else:
             if node == t:
                 return path
-        if not (self._has_way_in(int(t), excluded, amount) and self._has_way_out(int(s), excluded, amount)):
+        if not (self._has_way_in(t, excluded, amount) and self._has_way_out(s, excluded, amount)):
             return None  # cut off by exclusions: a search would only prove it the slow way
-        path = self._astar(int(s), int(t), amount, excluded, tree, self._bucket(b).weights)
+        path = self._astar(s, t, amount, excluded, tree, self._bucket(b).weights)
         if path is _GAVE_UP:
-            return self._dijkstra(int(s), int(t), amount, excluded, b)
+            return self._dijkstra(s, t, amount, excluded, b)
         return path
 
     def _dijkstra(self, s: int, t: int, amount: int, excluded, b: int):
@@ -301,20 +347,18 @@ class Router:
         return path
 
     def _has_way_out(self, s: int, excluded, amount: int) -> bool:
-        lo, hi = self._fwd_ptr[s], self._fwd_ptr[s + 1]
-        return any(e not in excluded and self.view.fits(e, amount) for e in self._fwd_edge[lo:hi].tolist())
+        lo, hi = self._fit_lo, self._fit_hi
+        return any(e not in excluded and lo[e] <= amount <= hi[e] for e in self._out_l[s])
 
     def _has_way_in(self, t: int, excluded, amount: int) -> bool:
-        if self._in_edges is None:
-            order = self._edges[np.argsort(self._cdst[self._edges], kind="stable")]
-            self._in_edges = (order, np.searchsorted(self._cdst[order], np.arange(self.n + 1)))
-        order, ptr = self._in_edges
-        return any(e not in excluded and self.view.fits(e, amount) for e in order[ptr[t] : ptr[t + 1]].tolist())
+        lo, hi = self._fit_lo, self._fit_hi
+        return any(e not in excluded and lo[e] <= amount <= hi[e] for e in self._in_l[t])
 
     def _astar(self, s: int, t: int, amount: int, excluded, tree: _Tree, weights: np.ndarray):
         self.stats["astar"] += 1
-        h, view = tree.dist, self.view
-        ptr, fwd_edge, fwd_head = self._fwd_ptr, self._fwd_edge, self._fwd_head
+        h = tree.dist
+        out_a, out_l, head_l, lo_l, hi_l = self._out_a, self._out_l, self._out_head_l, self._fit_lo, self._fit_hi
+        w_item, h_item = weights.item, h.item
         parent: dict[int, int] = {s: -1}
         depth: dict[int, int] = {s: 0}
         succ: dict[int, list] = {}
@@ -322,18 +366,23 @@ class Router:
         push, pop = heapq.heappush, heapq.heappop
 
         def expand(u: int, g: float) -> None:
-            lo, hi = ptr[u], ptr[u + 1]
-            if lo == hi:
+            es = out_l[u]
+            if not es:
                 return
-            es, heads = fwd_edge[lo:hi], fwd_head[lo:hi]
-            f = weights[es] + h[heads] + g
-            if hi - lo > _PARTIAL:
+            if len(es) > _PARTIAL:
                 # A hub's successors are ranked lazily: the best few first, the rest only if needed.
-                first = np.argpartition(f, _PARTIAL)[:_PARTIAL]
-                order, complete = first[np.argsort(f[first], kind="stable")].tolist(), False
+                es_a, heads = out_a[u]
+                f = weights[es_a] + h[heads] + g
+                first = f.argpartition(_PARTIAL)[:_PARTIAL]  # the array methods np.arg* call, minus the wrapper
+                order, complete = first[f[first].argsort(kind="stable")].tolist(), False
+                succ[u] = [es, heads, f, order, complete]
             else:
-                order, complete = np.argsort(f, kind="stable").tolist(), True
-            succ[u] = [es, heads, f, order, complete]
+                # The same sums as numpy's (float64 weight + float32 distance, then + g), in the same
+                # order, so the ranking is numpy's stable argsort: by cost, ties by position, NaN last.
+                heads = head_l[u]
+                f = [w_item(e) + h_item(x) + g for e, x in zip(es, heads, strict=True)]
+                order = stable_rank(f)
+                succ[u] = [es, heads, f, order, True]
             push(heap, (float(f[order[0]]), u, 0))
 
         # Successors are pushed one at a time in cost order, so a hub with a thousand
@@ -350,13 +399,13 @@ class Router:
                 rest = np.ones(len(fs), dtype=bool)
                 rest[order] = False
                 idx = np.flatnonzero(rest)
-                order += idx[np.argsort(fs[idx], kind="stable")].tolist()
+                order += idx[fs[idx].argsort(kind="stable")].tolist()
                 rec[4] = True
             if k + 1 < len(order):
                 push(heap, (float(fs[order[k + 1]]), u, k + 1))
             i = order[k]
-            v, e = int(heads[i]), int(es[i])
-            if v in parent or e in excluded or depth[u] >= MAX_HOPS or not view.fits(e, amount):
+            v, e = int(heads[i]), es[i]
+            if v in parent or e in excluded or depth[u] >= MAX_HOPS or not lo_l[e] <= amount <= hi_l[e]:
                 continue
             parent[v], depth[v] = e, depth[u] + 1
             budget -= 1
@@ -364,10 +413,11 @@ class Router:
                 return _GAVE_UP  # a wide detour: scipy does a full search faster than Python
             if v == t:
                 path = []
+                csrc = self._csrc_l
                 while v != s:
                     e = parent[v]
                     path.append(e)
-                    v = int(self._csrc[e])
+                    v = csrc[e]
                 return path[::-1]
-            expand(v, f - float(h[v]))
+            expand(v, f - h_item(v))
         return None

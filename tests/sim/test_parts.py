@@ -330,3 +330,15 @@ def test_reactive_competitors_reprice_by_liquidity():
     assert [e.key for e in again.events] == [e.key for e in node.events]
     with pytest.raises(ValueError):
         net.set_public_fee_ppm([net.our_out[0]], [5])
+
+
+def test_small_rankings_are_numpys_stable_argsort():
+    # The retry search ranks a small node's successors in Python: the order must be numpy's (ties by
+    # position, NaN last), or runs would change (tests/sim/test_determinism.py).
+    from lnlens_sim.routing import stable_rank
+
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        n = int(rng.integers(1, 13))
+        f = rng.choice([0.5, 1.0, 1.0 + 1e-12, 2.0, np.inf, np.nan], n) + rng.choice([0.0, 0.25], n)
+        assert stable_rank(f.tolist()) == np.argsort(f, kind="stable").tolist()

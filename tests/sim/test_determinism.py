@@ -1,0 +1,34 @@
+"""Every simulated run stays bit-identical per seed to the runs recorded before the speed work ([M]).
+
+The digests (``sim_digests.json``, made by ``tests/sim/digest.py`` from commit 104f873) cover every HTLC
+attempt in the network (route, amounts, where it failed, our hop), every forward event and its ground
+truth, the final balances, the counters, our policies and the rebalancer's actions, on the whole mainnet
+graph, a 200-node neighbourhood and a synthetic graph, with and without fee changes during the run.
+``LNLENS_SIM_DIGEST_LONG=1`` adds the long scenarios (the ``make demo`` day: minutes of CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from . import digest
+
+RECORDED = json.loads(digest.DIGESTS.read_text())
+LONG = os.environ.get("LNLENS_SIM_DIGEST_LONG") == "1"
+CASES = [sc for sc in digest.SCENARIOS if LONG or not sc.long]
+
+
+@pytest.fixture(scope="module")
+def mainnet():
+    from lnlens_sim.graph import load_mainnet
+
+    return load_mainnet()
+
+
+@pytest.mark.parametrize("scenario", CASES, ids=[sc.name for sc in CASES])
+def test_runs_are_identical_to_the_recorded_ones(scenario, mainnet):
+    got = digest.run(scenario, mainnet if scenario.settings.network == "mainnet" else None)
+    assert got == RECORDED[scenario.name]
