@@ -35,6 +35,8 @@ class OnnxModel:
     input_name: str
     metadata: dict[str, str]
     source: str
+    outputs: tuple[list[str], list[str], int] = ([], [], 0)
+    """(output for a batch, output for a small batch, rows below which a batch is small)."""
 
     INPUT_NAMES: ClassVar[tuple[str, ...]] = FEATURE_NAMES
     """The columns this class feeds the model, in order; its metadata must name exactly these."""
@@ -69,7 +71,13 @@ class OnnxModel:
             raise ModelError(f"{source}: cannot load the model ({exc})") from exc
         meta = read_metadata(session)
         cls._check(meta, session, source)
-        return cls(session, session.get_inputs()[0].name, meta, source)
+        main = [session.get_outputs()[0].name]
+        try:
+            small = json.loads(meta.get("small_batch") or "{}")
+            outputs = (main, [str(small["output"])], int(small["below_rows"])) if small else (main, main, 0)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{source}: unreadable small_batch metadata ({exc})") from exc
+        return cls(session, session.get_inputs()[0].name, meta, source, outputs)
 
     @classmethod
     def _check(cls, meta: dict[str, str], session: Any, source: str) -> None:
@@ -111,13 +119,20 @@ class OnnxModel:
         return json.loads(raw) if raw else None
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(the rows as float32, the model's raw output per row) for a batch of rows of :attr:`INPUT_NAMES`."""
+        """(the rows as float32, the model's raw output per row) for a batch of rows of :attr:`INPUT_NAMES`.
+
+        A model exported as lookup tables (lnlens_core/learning/treegraph.py) names, in its metadata
+        (``small_batch``), a second output for batches under so many rows: onnxruntime then runs only
+        the operators that output needs (the trees walked, as fast for one channel as before).
+        """
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.INPUT_NAMES):
             raise ModelError(f"expected rows of {len(self.INPUT_NAMES)} input features, got shape {x.shape}")
         if not len(x):
             return x, np.zeros(0)
-        return x, np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64).reshape(-1)
+        batch, small, below = self.outputs
+        out = self.session.run(small if len(x) < below else batch, {self.input_name: x})[0]
+        return x, np.asarray(out, dtype=np.float64).reshape(-1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Optimal local ratios for a batch of feature rows (NaN allowed), clipped to [0, 1]."""

@@ -158,13 +158,16 @@ def export_onnx(
     require("skl2onnx", extra="train", what="exporting the liquidity model")
     from skl2onnx import to_onnx
 
-    from .treegraph import compile_pipeline
+    from .treegraph import SMALL_BATCH, SMALL_BATCH_META, SMALL_OUTPUT, compile_pipeline
 
     # Tree ensembles become binned lookup tables (same predictions, ~3x faster batches: treegraph.py);
     # anything else is converted by skl2onnx.
     onx = compile_pipeline(pipeline, len(input_names), sample=rows)
+    serving: dict[str, Any] = {}
     if onx is None:
         onx = to_onnx(pipeline, np.zeros((1, len(input_names)), dtype=np.float32))
+    else:
+        serving[SMALL_BATCH_META] = {"output": SMALL_OUTPUT, "below_rows": SMALL_BATCH}
     props = {
         "name": name,
         "version": version,
@@ -179,7 +182,7 @@ def export_onnx(
     }
     if feature_stats is not None:
         props["feature_stats"] = json.dumps(feature_stats.to_json(), sort_keys=True)
-    for key, value in (extra or {}).items():
+    for key, value in {**serving, **(extra or {})}.items():
         props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     del onx.metadata_props[:]
     for key, value in props.items():

@@ -18,9 +18,9 @@ the two tie). The exporter rewrites the fitted ensemble, exactly:
    tables and a ``ReduceSum`` adds the groups and the base value.
 
 A tree whose own grid is over the limit (deep forests) stays a tree, walked as before. Missing
-values are imputed first (the pipeline's ``SimpleImputer``, as an ``Imputer`` operator). Batches of
-fewer than :data:`SMALL_BATCH` rows take an ``If`` branch that walks the original trees: fewer
-operators, so one channel is served as fast as before.
+values are imputed first (the pipeline's ``SimpleImputer``, as an ``Imputer`` operator). A second
+output walks the original trees, for batches under :data:`SMALL_BATCH` rows (fewer operators, so one
+channel is served as fast as before).
 
 Only numpy and onnx are needed: the fitted scikit-learn objects are read through their public
 attributes (``tree_``, ``estimators_``, ``learning_rate``, ``init_``, ``statistics_``).
@@ -34,7 +34,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_CELLS", "MAX_LEAVES", "SMALL_BATCH", "Tree", "compile_pipeline", "ensemble_trees", "group_trees"]
+__all__ = [
+    "MAX_CELLS", "MAX_LEAVES", "SMALL_BATCH", "SMALL_BATCH_META", "SMALL_OUTPUT",
+    "Tree", "compile_pipeline", "ensemble_trees", "group_trees",
+]
 
 MAX_CELLS = 2**19
 """The largest table one group of trees may have (float32 cells, 2 MiB). Larger groups mean fewer
@@ -265,7 +268,14 @@ MAX_LEAVES = 4096
 since onnxruntime's cost is mostly per tree walked, not per comparison."""
 
 SMALL_BATCH = 64
-"""Batches smaller than this walk the original trees (fewer operators: a single channel stays as fast)."""
+"""Batches smaller than this are better served by walking the original trees (fewer operators: a single
+channel stays as fast): the graph's second output, :data:`SMALL_OUTPUT`, does that, and the model's
+metadata says so (:data:`SMALL_BATCH_META`), so the server asks for that output alone (onnxruntime then
+runs only the operators it needs)."""
+
+SMALL_OUTPUT = "variable_small_batch"
+SMALL_BATCH_META = "small_batch"
+"""Metadata key: JSON ``{"output": SMALL_OUTPUT, "below_rows": SMALL_BATCH}``."""
 
 
 @dataclass(slots=True)
@@ -307,7 +317,8 @@ def compile_pipeline(
 
     :param sample: training rows: the search trees put their frequent bins near the root (any rows
         give the same predictions; these only make the usual ones faster).
-    Input ``X`` float32 (N, width); output ``variable`` float32 (N, 1), as skl2onnx's.
+    Input ``X`` float32 (N, width); output ``variable`` float32 (N, 1), as skl2onnx's, and the same by
+    walking the trees as :data:`SMALL_OUTPUT`.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -333,8 +344,6 @@ def compile_pipeline(
     inits = [
         numpy_helper.from_array(np.array([1, -1], dtype=np.int64), "flat"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
-        numpy_helper.from_array(np.array([SMALL_BATCH], dtype=np.int64), "small_batch"),
-        numpy_helper.from_array(np.array([0], dtype=np.int64), "first"),
     ]
     parts: list[str] = []
     lookup: list = []
@@ -419,24 +428,16 @@ def compile_pipeline(
         helper.make_node("Identity", ["walked_all"], ["by_trees"]),
     ]
     out = helper.make_tensor_value_info
-    nodes = [
-        helper.make_node(
-            "Imputer", ["X"], ["Ximp"], domain="ai.onnx.ml",
-            imputed_value_floats=[float(v) for v in impute], replaced_value_float=float("nan"),
-        ),
-        helper.make_node("Shape", ["X"], ["x_shape"]),
-        helper.make_node("Gather", ["x_shape", "first"], ["rows"]),
-        helper.make_node("Less", ["rows", "small_batch"], ["small"]),
-        helper.make_node(
-            "If", ["small"], ["variable"],
-            then_branch=helper.make_graph(walk, "walk", [], [out("by_trees", TensorProto.FLOAT, [None, 1])]),
-            else_branch=helper.make_graph(lookup, "tables", [], [out("by_tables", TensorProto.FLOAT, [None, 1])]),
-        ),
-    ]
+    imputer = helper.make_node(
+        "Imputer", ["X"], ["Ximp"], domain="ai.onnx.ml",
+        imputed_value_floats=[float(v) for v in impute], replaced_value_float=float("nan"),
+    )
     graph = helper.make_graph(
-        nodes, "lnlens_tree_tables",
+        [imputer, *lookup, helper.make_node("Identity", ["by_tables"], ["variable"]), *walk,
+         helper.make_node("Identity", ["by_trees"], [SMALL_OUTPUT])],
+        "lnlens_tree_tables",
         [out("X", TensorProto.FLOAT, [None, width])],
-        [out("variable", TensorProto.FLOAT, [None, 1])],
+        [out("variable", TensorProto.FLOAT, [None, 1]), out(SMALL_OUTPUT, TensorProto.FLOAT, [None, 1])],
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
