@@ -77,6 +77,8 @@ class OnnxModel:
             outputs = (main, [str(small["output"])], int(small["below_rows"])) if small else (main, main, 0)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{source}: unreadable small_batch metadata ({exc})") from exc
+        if outputs[1][0] not in {o.name for o in session.get_outputs()}:
+            raise ModelError(f"{source}: its small_batch metadata names output {outputs[1][0]!r}, which it lacks")
         return cls(session, session.get_inputs()[0].name, meta, source, outputs)
 
     @classmethod

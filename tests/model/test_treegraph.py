@@ -7,6 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from lnlens_core.errors import ModelError
 from lnlens_core.features import FEATURE_NAMES
 from lnlens_core.inference import OnnxModel
 from lnlens_core.learning import build_pipeline, export_onnx
@@ -116,3 +117,12 @@ def test_small_batches_walk_the_trees(gbr, train_rows):
     x = _rows(np.random.default_rng(4), 500)
     tables, walked = (model.session.run(name, {"X": x})[0][:, 0] for name in (batch, small))
     assert np.max(np.abs(tables - walked)) < 1e-5
+
+
+def test_a_missing_small_batch_output_is_a_clear_error(gbr):
+    model = onnx.load_from_string(export_onnx(gbr, name="t", version="1", trained_at=0.0, metrics={}))
+    for entry in model.metadata_props:
+        if entry.key == "small_batch":
+            entry.value = '{"output": "nowhere", "below_rows": 64}'
+    with pytest.raises(ModelError, match="names output 'nowhere'"):
+        OnnxModel.load(model.SerializeToString())
