@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import platform
 from collections.abc import Sequence
@@ -158,16 +159,20 @@ def export_onnx(
     require("skl2onnx", extra="train", what="exporting the liquidity model")
     from skl2onnx import to_onnx
 
-    from .treegraph import SMALL_BATCH, SMALL_BATCH_META, SMALL_OUTPUT, compile_pipeline
+    from .treegraph import SMALL_BATCH, SMALL_BATCH_META, compile_pipeline
 
     # Tree ensembles become binned lookup tables (same predictions, ~3x faster batches: treegraph.py);
     # anything else is converted by skl2onnx.
-    onx = compile_pipeline(pipeline, len(input_names), sample=rows)
+    compiled = compile_pipeline(pipeline, len(input_names), sample=rows)
     serving: dict[str, Any] = {}
-    if onx is None:
+    if compiled is None:
         onx = to_onnx(pipeline, np.zeros((1, len(input_names)), dtype=np.float32))
     else:
-        serving[SMALL_BATCH_META] = {"output": SMALL_OUTPUT, "below_rows": SMALL_BATCH}
+        onx, small = compiled
+        serving[SMALL_BATCH_META] = {
+            "below_rows": SMALL_BATCH,
+            "model_base64": base64.b64encode(small.SerializeToString()).decode("ascii"),
+        }
     props = {
         "name": name,
         "version": version,

@@ -18,9 +18,9 @@ the two tie). The exporter rewrites the fitted ensemble, exactly:
    tables and a ``ReduceSum`` adds the groups and the base value.
 
 A tree whose own grid is over the limit (deep forests) stays a tree, walked as before. Missing
-values are imputed first (the pipeline's ``SimpleImputer``, as an ``Imputer`` operator). A second
-output walks the original trees, for batches under :data:`SMALL_BATCH` rows (fewer operators, so one
-channel is served as fast as before).
+values are imputed first (the pipeline's ``SimpleImputer``, as an ``Imputer`` operator). A second,
+small graph walks the original trees, for batches under :data:`SMALL_BATCH` rows (fewer operators, so
+one channel is served as fast as before).
 
 Only numpy and onnx are needed: the fitted scikit-learn objects are read through their public
 attributes (``tree_``, ``estimators_``, ``learning_rate``, ``init_``, ``statistics_``).
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "MAX_CELLS", "MAX_LEAVES", "SMALL_BATCH", "SMALL_BATCH_META", "SMALL_OUTPUT",
+    "MAX_CELLS", "MAX_LEAVES", "SMALL_BATCH", "SMALL_BATCH_META",
     "Tree", "compile_pipeline", "ensemble_trees", "group_trees",
 ]
 
@@ -269,13 +269,13 @@ since onnxruntime's cost is mostly per tree walked, not per comparison."""
 
 SMALL_BATCH = 64
 """Batches smaller than this are better served by walking the original trees (fewer operators: a single
-channel stays as fast): the graph's second output, :data:`SMALL_OUTPUT`, does that, and the model's
-metadata says so (:data:`SMALL_BATCH_META`), so the server asks for that output alone (onnxruntime then
-runs only the operators it needs)."""
+channel stays as fast). The exporter stores that second, small graph in the model's metadata
+(:data:`SMALL_BATCH_META`, JSON ``{"below_rows": SMALL_BATCH, "model_base64": ...}``) and the server
+opens it beside the main one (onnxruntime runs every operator of a graph whichever outputs are asked
+for, so one graph with both would cost the sum)."""
 
-SMALL_OUTPUT = "variable_small_batch"
 SMALL_BATCH_META = "small_batch"
-"""Metadata key: JSON ``{"output": SMALL_OUTPUT, "below_rows": SMALL_BATCH}``."""
+
 
 
 @dataclass(slots=True)
@@ -317,8 +317,8 @@ def compile_pipeline(
 
     :param sample: training rows: the search trees put their frequent bins near the root (any rows
         give the same predictions; these only make the usual ones faster).
-    Input ``X`` float32 (N, width); output ``variable`` float32 (N, 1), as skl2onnx's, and the same by
-    walking the trees as :data:`SMALL_OUTPUT`.
+    :returns: (the tables' model, the plain trees' model for small batches): input ``X`` float32
+        (N, width), output ``variable`` float32 (N, 1), as skl2onnx's.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -423,26 +423,27 @@ def compile_pipeline(
         lookup.append(helper.make_node("Add", [total, part], [f"sum{k}"]))
         total = f"sum{k}"
     lookup.append(helper.make_node("Identity", [total], ["by_tables"]))
-    walk = [
-        _tree_ensemble("walk", "Ximp", "walked_all", 1, [_walk(t) for t in trees], [base]),
-        helper.make_node("Identity", ["walked_all"], ["by_trees"]),
-    ]
-    out = helper.make_tensor_value_info
+    walk = [_tree_ensemble("walk", "Ximp", "by_trees", 1, [_walk(t) for t in trees], [base])]
     imputer = helper.make_node(
         "Imputer", ["X"], ["Ximp"], domain="ai.onnx.ml",
         imputed_value_floats=[float(v) for v in impute], replaced_value_float=float("nan"),
     )
-    graph = helper.make_graph(
-        [imputer, *lookup, helper.make_node("Identity", ["by_tables"], ["variable"]), *walk,
-         helper.make_node("Identity", ["by_trees"], [SMALL_OUTPUT])],
-        "lnlens_tree_tables",
-        [out("X", TensorProto.FLOAT, [None, width])],
-        [out("variable", TensorProto.FLOAT, [None, 1]), out(SMALL_OUTPUT, TensorProto.FLOAT, [None, 1])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
-    model.ir_version = 8
-    return model
+
+    def model(nodes: list, result: str, initializers: list):
+        out = helper.make_tensor_value_info
+        graph = helper.make_graph(
+            [imputer, *nodes, helper.make_node("Identity", [result], ["variable"])],
+            "lnlens_tree_tables",
+            [out("X", TensorProto.FLOAT, [None, width])],
+            [out("variable", TensorProto.FLOAT, [None, 1])],
+            initializer=initializers,
+        )
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+        made = helper.make_model(graph, opset_imports=opsets)
+        made.ir_version = 8
+        return made
+
+    return model(lookup, "by_tables", inits), model(walk, "by_trees", [])
 
 
 def _chunks(sizes: list[int], limit: int) -> list[list[int]]:

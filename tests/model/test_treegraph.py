@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -95,7 +98,7 @@ def test_shallow_ensembles_export_as_tables_and_others_as_before(gbr, train_rows
 def test_small_limits_still_exact(gbr, train_rows, max_cells, max_leaves):
     """Tiny tables: many groups packed several to an output, trees too large to tabulate walked as
     trees; one feature per search tree or several."""
-    model = compile_pipeline(gbr, WIDTH, sample=train_rows, max_cells=max_cells, max_leaves=max_leaves)
+    model, _ = compile_pipeline(gbr, WIDTH, sample=train_rows, max_cells=max_cells, max_leaves=max_leaves)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = _rows(np.random.default_rng(2), 3_000)
     got = session.run(None, {"X": x})[0][:, 0]
@@ -110,19 +113,21 @@ def test_training_rows_change_speed_not_predictions(gbr, train_rows):
 
 
 def test_small_batches_walk_the_trees(gbr, train_rows):
-    """Under SMALL_BATCH rows the server asks for the walked-trees output alone; both outputs agree."""
+    """Under SMALL_BATCH rows the server uses the plain trees' graph from the metadata; both agree."""
     model = OnnxModel.load(export_onnx(gbr, name="t", version="1", trained_at=0.0, metrics={}))
-    batch, small, below = model.outputs
-    assert small != batch and below == SMALL_BATCH
+    walk, below = model.small
+    assert below == SMALL_BATCH
+    assert "GatherElements" not in {n.op_type for n in onnx.load_from_string(
+        base64.b64decode(json.loads(model.metadata["small_batch"])["model_base64"])).graph.node}
     x = _rows(np.random.default_rng(4), 500)
-    tables, walked = (model.session.run(name, {"X": x})[0][:, 0] for name in (batch, small))
+    tables, walked = (s.run(None, {"X": x})[0][:, 0] for s in (model.session, walk))
     assert np.max(np.abs(tables - walked)) < 1e-5
 
 
-def test_a_missing_small_batch_output_is_a_clear_error(gbr):
+def test_a_broken_small_batch_graph_is_a_clear_error(gbr):
     model = onnx.load_from_string(export_onnx(gbr, name="t", version="1", trained_at=0.0, metrics={}))
     for entry in model.metadata_props:
         if entry.key == "small_batch":
-            entry.value = '{"output": "nowhere", "below_rows": 64}'
-    with pytest.raises(ModelError, match="names output 'nowhere'"):
+            entry.value = '{"model_base64": "bm90IGEgbW9kZWw=", "below_rows": 64}'
+    with pytest.raises(ModelError, match="unreadable small_batch metadata"):
         OnnxModel.load(model.SerializeToString())
