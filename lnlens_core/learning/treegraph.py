@@ -41,8 +41,9 @@ __all__ = [
 
 MAX_CELLS = 2**19
 """The largest table one group of trees may have (float32 cells, 2 MiB). Larger groups mean fewer
-groups, hence fewer outputs and lookups per row, at the price of a larger file: for the default model's
-kind, 2**16 gave 2.7x scikit-learn's speed (1.5 MB file), 2**18 3.0x (5.4 MB), 2**19 3.4x (7.2 MB)."""
+groups, hence fewer outputs and lookups per row, at the price of a larger file. For a model of the default
+kind fitted on 3,089 simulated rows: 2**16 gave 2.7x scikit-learn's speed (1.5 MB file), 2**18 3.0x (5.4 MB),
+2**19 3.4x (7.2 MB); docs/MODEL.md has the benchmark's figures."""
 
 
 @dataclass(slots=True)
