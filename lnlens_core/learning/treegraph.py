@@ -209,7 +209,7 @@ def _tree_ensemble(
     """
     from onnx import helper
 
-    a: dict[str, list] = {k: [] for k in (
+    a: dict[str, Any] = {k: [] for k in (
         "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
         "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true",
         "target_treeids", "target_nodeids", "target_ids", "target_weights",
@@ -301,7 +301,8 @@ def _pack(cells: list[int], features: list[set[int]]) -> _Layout:
         if fits:
             k = max(fits, key=lambda k: (len(features[g] & members[k]), -k))
         else:
-            used.append(0), members.append(set())
+            used.append(0)
+            members.append(set())
             k = len(used) - 1
         slot[g], shift[g] = k, used[k]
         used[k] += bits[g]
@@ -374,7 +375,9 @@ def compile_pipeline(
                 # the group's own bin for each global bin: how many of its thresholds lie below
                 local_bin = np.searchsorted(np.searchsorted(glob, thr), np.arange(len(glob) + 1), side="left")
                 w[layout.slot[g]] += local_bin * stride * 2.0 ** layout.shift[g]
-            feats.append(f), globs.append(glob), weights.append(w)
+            feats.append(f)
+            globs.append(glob)
+            weights.append(w)
         search = [
             _nested_tree([feats[i] for i in chunk], [globs[i] for i in chunk], [weights[i] for i in chunk], sample)
             for chunk in _chunks([len(g) + 1 for g in globs], max_leaves)
@@ -454,7 +457,8 @@ def _chunks(sizes: list[int], limit: int) -> list[list[int]]:
     for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
         k = next((k for k in range(len(chunks)) if room[k] >= sizes[i]), None)
         if k is None:
-            chunks.append([]), room.append(limit)
+            chunks.append([])
+            room.append(limit)
             k = len(chunks) - 1
         chunks[k].append(i)
         room[k] //= sizes[i]
@@ -469,7 +473,7 @@ def _nested_tree(feats: list[int], globs: list[np.ndarray], weights: list[np.nda
     nodes: list[tuple[int, int, float, int, int]] = []
     leaves: list[tuple[int, int, float]] = []
     rows = sample if sample is not None else np.zeros((0, 0), np.float32)
-    bins = [np.searchsorted(g, rows[:, f], side="left") if len(rows) else None
+    bins = [np.searchsorted(g, rows[:, f], side="left") if len(rows) else np.zeros(0, np.intp)
             for f, g in zip(feats, globs, strict=True)]
 
     def search(level: int, lo: int, hi: int, acc: np.ndarray, at: np.ndarray) -> int:
