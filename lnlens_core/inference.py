@@ -9,6 +9,7 @@ callers catch it and carry on rule-based. scikit-learn is never imported here.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ class OnnxModel:
     input_name: str
     metadata: dict[str, str]
     source: str
+    small: tuple[Any, int] | None = None
+    """(a session walking the plain trees, the rows below which a batch goes to it), when the model
+    carries one (lookup-table models, lnlens_core/learning/treegraph.py)."""
 
     INPUT_NAMES: ClassVar[tuple[str, ...]] = FEATURE_NAMES
     """The columns this class feeds the model, in order; its metadata must name exactly these."""
@@ -69,7 +73,16 @@ class OnnxModel:
             raise ModelError(f"{source}: cannot load the model ({exc})") from exc
         meta = read_metadata(session)
         cls._check(meta, session, source)
-        return cls(session, session.get_inputs()[0].name, meta, source)
+        small = None
+        if meta.get("small_batch"):
+            try:
+                spec = json.loads(meta["small_batch"])
+                walk = base64.b64decode(spec["model_base64"], validate=True)
+                small = (ort.InferenceSession(walk, sess_options=options, providers=["CPUExecutionProvider"]),
+                         int(spec["below_rows"]))
+            except Exception as exc:  # noqa: BLE001 - JSON, base64 and onnxruntime errors alike
+                raise ModelError(f"{source}: unreadable small_batch metadata ({exc})") from exc
+        return cls(session, session.get_inputs()[0].name, meta, source, small)
 
     @classmethod
     def _check(cls, meta: dict[str, str], session: Any, source: str) -> None:
@@ -111,13 +124,19 @@ class OnnxModel:
         return json.loads(raw) if raw else None
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(the rows as float32, the model's raw output per row) for a batch of rows of :attr:`INPUT_NAMES`."""
+        """(the rows as float32, the model's raw output per row) for a batch of rows of :attr:`INPUT_NAMES`.
+
+        A model exported as lookup tables (lnlens_core/learning/treegraph.py) carries in its metadata
+        (``small_batch``) the plain trees' graph, which serves batches under so many rows (fewer
+        operators: as fast for one channel as before).
+        """
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.INPUT_NAMES):
             raise ModelError(f"expected rows of {len(self.INPUT_NAMES)} input features, got shape {x.shape}")
         if not len(x):
             return x, np.zeros(0)
-        return x, np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64).reshape(-1)
+        session = self.small[0] if self.small is not None and len(x) < self.small[1] else self.session
+        return x, np.asarray(session.run(None, {self.input_name: x})[0], dtype=np.float64).reshape(-1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Optimal local ratios for a batch of feature rows (NaN allowed), clipped to [0, 1]."""
