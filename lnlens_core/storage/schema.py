@@ -32,6 +32,12 @@ FORWARD_INDEXES: dict[str, str] = {
     f" received_time, status, out_channel, failure_reason) WHERE {REFUSED_HERE} AND payment_hash IS NOT NULL",
     "forwards_hash": "CREATE INDEX IF NOT EXISTS forwards_hash ON forwards (payment_hash, received_time)"
     " WHERE payment_hash IS NOT NULL",
+    # m011: the settled forwards by incoming and by outgoing channel, covering what the fee policy's inputs sum
+    # (storage/settled.py): each channel's rows in one range, read in order, without the table.
+    "forwards_settled_in": "CREATE INDEX IF NOT EXISTS forwards_settled_in ON forwards (in_channel, received_time,"
+    " resolved_time, in_msat) WHERE status = 'settled'",
+    "forwards_settled_out": "CREATE INDEX IF NOT EXISTS forwards_settled_out ON forwards (out_channel, received_time,"
+    " resolved_time, out_msat, fee_msat) WHERE status = 'settled'",
 }
 
 
@@ -213,4 +219,11 @@ def m009_forward_payment_hash(db: Database) -> None:
 def m010_payment_indexes(db: Database) -> None:
     # Refused payments tied together from the refused and hashed forwards, not a pass over every forward.
     for name in ("forwards_refused", "forwards_refused_hash", "forwards_hash"):
+        db.execute(FORWARD_INDEXES[name])
+
+
+@migrations()
+def m011_settled_indexes(db: Database) -> None:
+    # The fee policy's per-channel sums of settled forwards read these, not every forward as an object.
+    for name in ("forwards_settled_in", "forwards_settled_out"):
         db.execute(FORWARD_INDEXES[name])

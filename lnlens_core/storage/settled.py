@@ -23,6 +23,9 @@ class SettledQueries:
 
     db: Database
 
+    def _has_index(self, name: str) -> bool:
+        return any(row[1] == name for row in self.db.execute("PRAGMA index_list(forwards)").fetchall())
+
     def settled_activity(self, windows: Sequence[tuple[float, float]], *, received_since: float,
                          received_until: float) -> list[dict[ChannelId, tuple[int, int, int, int]]]:  # fmt: skip
         """Settled forwards received in ``[received_since, received_until)``, per channel and window.
@@ -38,26 +41,28 @@ class SettledQueries:
         columns = []
         for k, (start, end) in enumerate(windows):
             params[f"s{k}"], params[f"e{k}"] = start, end
-            inside = f"(t >= :s{k} AND t < :e{k})"
-            columns += [f"sum({inside})", f"coalesce(sum(CASE WHEN {inside} THEN msat END), 0)"]
+            inside = f"(coalesce(resolved_time, received_time) >= :s{k} AND coalesce(resolved_time, received_time)" \
+                     f" < :e{k})"
+            columns += [f"sum({inside})", f"coalesce(sum(CASE WHEN {inside} THEN {{msat}} END), 0)"]
         if not columns:
             return []
-        picked = ", ".join(columns)
-        sql = (f"WITH s AS (SELECT in_channel, out_channel, in_msat, coalesce(out_msat, 0) AS out_msat,"
-               " coalesce(resolved_time, received_time) AS t FROM forwards"
-               " WHERE status = 'settled' AND received_time >= :rs AND received_time < :ru)"
-               f" SELECT 0, in_channel, {picked} FROM (SELECT in_channel, t, in_msat AS msat FROM s) GROUP BY 2"
-               f" UNION ALL SELECT 1, out_channel, {picked} FROM (SELECT out_channel, t, out_msat AS msat FROM s"
-               " WHERE out_channel IS NOT NULL) GROUP BY 2")  # fmt: skip
         found: list[dict[ChannelId, list[int]]] = [{} for _ in windows]
         ids: dict[str, ChannelId] = {}
-        for side, text, *sums in self.db.execute(sql, params).fetchall():
-            cid = ids.get(text) or ids.setdefault(text, ChannelId.parse(text))
-            for k, per in enumerate(found):
-                count, msat = sums[2 * k], sums[2 * k + 1]
-                if count:
-                    row = per.setdefault(cid, [0, 0, 0, 0])
-                    row[side], row[2 + side] = count, msat
+        # each side read in the order of its index, summed per channel as it goes
+        for side, channel, msat in ((0, "in_channel", "in_msat"), (1, "out_channel", "coalesce(out_msat, 0)")):
+            picked = ", ".join(columns).format(msat=msat)
+            index = f"forwards_settled_{channel[:-8]}"
+            hint = f"INDEXED BY {index}" if self._has_index(index) else ""  # a first backfill builds it at its end
+            sql = (f"SELECT {channel}, {picked} FROM forwards {hint}"
+                   f" WHERE status = 'settled' AND {channel} IS NOT NULL AND received_time >= :rs"
+                   f" AND received_time < :ru GROUP BY {channel}")  # fmt: skip
+            for text, *sums in self.db.execute(sql, params).fetchall():
+                cid = ids.get(text) or ids.setdefault(text, ChannelId.parse(text))
+                for k, per in enumerate(found):
+                    count, summed = sums[2 * k], sums[2 * k + 1]
+                    if count:
+                        row = per.setdefault(cid, [0, 0, 0, 0])
+                        row[side], row[2 + side] = count, summed
         return [{cid: (a, b, c, d) for cid, (a, b, c, d) in per.items()} for per in found]
 
     def settled_by_fee_level(self, steps: Sequence[tuple[ChannelId, float, float, int]], since: float,
@@ -75,13 +80,19 @@ class SettledQueries:
                             " fee_ppm INTEGER NOT NULL)")  # fmt: skip
             self.db.conn.executemany(f"INSERT INTO {_STEPS} VALUES (?, ?, ?, ?)",
                                      [(str(cid), start, end, fee) for cid, start, end, fee in steps])  # fmt: skip
-            self.db.execute("CREATE INDEX temp.lnlens_fee_steps_at ON lnlens_fee_steps (channel_id, end)")
-        sql = (f"SELECT s.channel_id, s.fee_ppm, count(*), coalesce(sum(f.fee_msat), 0) FROM forwards f"
-               f" JOIN {_STEPS} s ON s.channel_id = f.out_channel AND s.end > f.received_time"
-               " AND s.start <= f.received_time WHERE f.status = 'settled' AND f.received_time >= ?"
-               " AND f.received_time < ? GROUP BY 1, 2")  # fmt: skip
-        rows = self.db.execute(sql, [since, until]).fetchall()
+        # level by level (few), each a range of the channel's settled forwards in the index: no lookup per forward
+        # (while a first backfill defers the index: each forward's level looked up instead)
+        join = "CROSS JOIN forwards f INDEXED BY forwards_settled_out" if self._has_index("forwards_settled_out") \
+            else "JOIN forwards f"
+        sql = (f"SELECT s.rowid, count(f.received_time), coalesce(sum(f.fee_msat), 0) FROM {_STEPS} s {join}"
+               " ON f.out_channel = s.channel_id AND f.received_time >= max(s.start, :since)"
+               " AND f.received_time < min(s.end, :until) WHERE f.status = 'settled' GROUP BY s.rowid")  # fmt: skip
+        rows = self.db.execute(sql, {"since": since, "until": until}).fetchall()
         with self.db.atomic():
             self.db.execute(f"DROP TABLE IF EXISTS {_STEPS}")
-        ids = {str(cid): cid for cid, *_ in steps}
-        return {(ids[text], int(fee)): (int(n), int(revenue)) for text, fee, n, revenue in rows}
+        found: dict[tuple[ChannelId, int], tuple[int, int]] = {}
+        for rowid, n, revenue in rows:
+            cid, _, _, fee = steps[rowid - 1]  # rows were inserted in order: rowid k is step k - 1
+            before = found.get((cid, int(fee)), (0, 0))
+            found[(cid, int(fee))] = (before[0] + int(n), before[1] + int(revenue))
+        return found

@@ -148,8 +148,7 @@ def test_a_read_only_command_on_an_older_database_upgrades_its_schema_only(env, 
     raw = Store(path)
     last = raw.schema_version()[-1]
     raw.db.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [last])  # as an older lnlens left it
-    undo = {"m010_payment_indexes": "DROP INDEX forwards_refused; DROP INDEX forwards_refused_hash;"
-                                    " DROP INDEX forwards_hash"}  # the newest migration's
+    undo = {"m011_settled_indexes": "DROP INDEX forwards_settled_in; DROP INDEX forwards_settled_out"}  # the newest
     assert last in undo, f"teach this test to undo {last}"
     raw.db.executescript(undo[last])
     raw.db.conn.commit()
