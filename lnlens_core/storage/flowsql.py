@@ -406,13 +406,18 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
         values, count = counters[:, w], groups.sums[:, w, 0]
         tables = [sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)),
                   sum_by_key(keys.inbound, values, len(keys.channels)), sum_by_key(keys.pair, values, len(keys.pairs))]
+        places: list[tuple[list[int], list[list[int]]]] = [([], []), ([], []), ([], [])]  # out, in, pair
         for event, row in corrections[w] if w < len(corrections) else ():
             out_text, in_text = (str(event.out_channel) if event.out_channel else None), str(event.in_channel)
-            places = [(tables[1], channel_row[in_text])]
+            targets = [(1, channel_row[in_text])]
             if out_text is not None:
-                places += [(tables[0], channel_row[out_text]), (tables[2], pair_row[(out_text, in_text)])]
-            for table, i in places:
-                add_counters(table, np.array([i], dtype=np.intp), np.array([row], dtype=np.int64))
+                targets += [(0, channel_row[out_text]), (2, pair_row[(out_text, in_text)])]
+            for table, i in targets:
+                places[table][0].append(i)
+                places[table][1].append(row)
+        for table, (rows, values) in zip(tables, places, strict=True):
+            if rows:  # one call per table: a month's corrections are thousands of rows
+                add_counters(table, np.array(rows, dtype=np.intp), np.array(values, dtype=np.int64))
         out, inbound, pairs = _flows(keys.channels, tables[0]), _flows(keys.channels, tables[1]), \
             _flows(keys.pairs, tables[2])
         first = groups.first[:, w].min(initial=np.inf)
