@@ -6,7 +6,8 @@ something on any machine:
   a raw ``sqlite_utils`` ``insert_all`` of the same rows into a table of the same shape;
 - backfill: 1,000,000 forwards paged from a FakeNode into a file database;
 - windows: any window over 1,000,000 stored forwards summed by SQLite, beside a plain SQL
-  count of the same rows;
+  count of the same rows; the refused payments' forwards over 30 days; the time the m010/m011
+  indexes take on a store that already holds the forwards (an upgrade), beside a count of them;
 - analyzer: 1,000 and 10,000 channels, the top opportunities built against every one of them built;
 - analysis: 10,000 channels with 30 days of history: the 30 d window by SQLite against the old
   in-memory path over the same store (same numbers, checked), the analyzer, and whole runs;
@@ -40,6 +41,7 @@ from lnlens_core.opportunities import run_analysis, store_window_stats
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 from lnlens_core.storage.rows import FORWARD_COLUMNS, forward_row
+from lnlens_core.storage.schema import FORWARD_INDEXES
 from lnlens_core.testing import FakeNode, make_channel
 
 DAY = 86_400
@@ -228,9 +230,18 @@ def bench_windows(tmp: Path, n: int) -> None:
         parts.append(f"{name} ({rows:,} forwards) {t_sql * 1000:.0f} ms vs count {t_count * 1000:.0f} ms")
     spans = [now - s for s in (7_200, 3_600, DAY, 7 * DAY)]
     t_all, _ = timed(lambda: store.flow_stats(book, spans, now))
+    t_payments, found = timed(lambda: list(store.payment_events(0, now)))
+    # what m010 and m011 build on a store that already holds the forwards (its upgrade), beside a count of them
+    names = ("forwards_refused", "forwards_refused_hash", "forwards_hash", "forwards_settled_in",
+             "forwards_settled_out")
+    store.db.executescript("; ".join(f"DROP INDEX {name}" for name in names))
+    t_build, _ = timed(lambda: store.db.executescript("; ".join(FORWARD_INDEXES[name] for name in names)))
+    t_rows, _ = timed(lambda: store.db.execute("SELECT count(*), sum(in_msat) FROM forwards").fetchone())
     print(f"windows     {n:,} forwards, 1,000 channels: counters by SQLite (aim < 1 s each) beside a plain SQL count "
           f"of the same rows: {'; '.join(parts)}; an ad-hoc 2h analysis's four windows (2h + alerts' 1h, 24h, "
-          f"7d) in one pass {t_all * 1000:.0f} ms")  # fmt: skip
+          f"7d) in one pass {t_all * 1000:.0f} ms; refused payments' forwards over 30 d {t_payments * 1000:.0f} ms "
+          f"({len(found):,} rows); upgrading a store of these forwards (m010/m011 indexes) {t_build:.1f} s beside "
+          f"{t_rows * 1000:.0f} ms for a count+sum of every row")  # fmt: skip
 
 
 def bench_memory(tmp: Path, n: int) -> None:

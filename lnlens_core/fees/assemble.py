@@ -34,9 +34,10 @@ from ..backend import NodeBackend
 from ..clock import Clock
 from ..domain import Channel, ChannelId, ChannelPolicy, NodeInfo
 from ..errors import BackendError
+from ..flows import FlowStats, PolicyBook
 from ..storage import Store
-from .chargelnd import ActivityStats, PolicyEnvironment, PolicyInputs, PolicySet, activity_by_channel
-from .signals import FEE_HISTORY_S, SIGNAL_WINDOW_S, ChannelSignals, ModelPrediction, compute_signals, fee_epochs
+from .chargelnd import ActivityStats, PolicyEnvironment, PolicyInputs, PolicySet
+from .signals import SIGNAL_WINDOW_S, ChannelSignals, ModelPrediction, compute_signals, fee_epochs
 
 __all__ = ["Assembled", "assemble", "wait_for_sync", "SYNC_WAIT_S"]
 
@@ -130,10 +131,19 @@ def _environment(
 
 
 def _activity(store: Store, windows: set[int], now: float) -> dict[int, dict[ChannelId, ActivityStats]]:
+    """Settled forwards per channel in each window, summed by SQLite (what :func:`activity_by_channel` gives
+    for the forwards received since a day before the longest window, a settle being timed when it settled)."""
     if not windows:
         return {}
-    events = list(store.iter_forwards(since=now - max(windows) - 86_400, until=now))
-    return {w: activity_by_channel(events, start_time=now - w, end_time=now) for w in windows}
+    spans = sorted(windows)
+    found = store.settled_activity([(now - w, now) for w in spans], received_since=now - spans[-1] - 86_400,
+                                   received_until=now)  # fmt: skip
+    return {w: {cid: ActivityStats(*row) for cid, row in per.items()} for w, per in zip(spans, found, strict=True)}
+
+
+def _flow_sums(store: Store) -> Callable[[PolicyBook, float, float, float], FlowStats]:
+    return lambda book, since, until, propagation_s: store.flow_stats(book, [since], until,
+                                                                      propagation_s=propagation_s)[0]  # fmt: skip
 
 
 def assemble(
@@ -165,12 +175,12 @@ def assemble(
     signals: dict[ChannelId, ChannelSignals] = {}
     if want_signals and (policies is None or _reads_signals(policies, strategies)):
         with_history = policies is None or _reads(policies, strategies, "reads_fee_history", False)
-        since = now - (FEE_HISTORY_S if with_history else signal_window_s)
-        forwards = list(store.iter_forwards(since=since - 3_600, until=now))
+        # the forwards summed by SQLite: the same numbers as counting each one (tests/fees_engine/test_assemble_sql.py)
         book = list(store.policy_history())
-        history = fee_epochs(channels, forwards, book, now=now) if with_history else None
-        signals = compute_signals(channels, forwards, book, now=now, window_s=signal_window_s,
-                                  predictions=predictions, history=history)  # fmt: skip
+        history = fee_epochs(channels, (), book, now=now, level_sums=store.settled_by_fee_level) if with_history \
+            else None
+        signals = compute_signals(channels, (), book, now=now, window_s=signal_window_s, predictions=predictions,
+                                  history=history, flow_sums=_flow_sums(store))  # fmt: skip
     peer_stats = _peer_stats(backend, channels, needs, notes)
     funding = _funding(backend, channels, needs, notes)
     inputs: dict[ChannelId, PolicyInputs] = {}

@@ -13,15 +13,23 @@ produces a :class:`ModelPrediction` per channel and passes the mapping to the en
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..analyzer import AnalyzerParams
 from ..domain import Channel, ChannelId, ForwardStatus, HtlcEvent, RecommendationKind
-from ..flows import Flow, FlowCounter, PolicyBook
+from ..flows import Flow, FlowCounter, FlowStats, PolicyBook
 from ..recommendations import recommend
 
-__all__ = ["ChannelSignals", "FeeEpoch", "ModelPrediction", "compute_signals", "fee_epochs", "SIGNAL_WINDOW_S"]
+__all__ = ["ChannelSignals", "FeeEpoch", "ModelPrediction", "compute_signals", "fee_epochs", "SIGNAL_WINDOW_S",
+           "signal_book"]  # fmt: skip
+
+FlowSums = Callable[[PolicyBook, float, float, float], FlowStats]
+"""Counters over ``[since, until)`` of the stored forwards given (book, since, until, propagation_s)."""
+LevelSums = Callable[[Sequence[tuple[ChannelId, float, float, int]], float, float],
+                     Mapping[tuple[ChannelId, int], tuple[int, int]]]  # fmt: skip
+"""Settled forwards per (channel, fee level) given the levels' ``(channel, start, end, fee_ppm)``, since, until."""
 
 SIGNAL_WINDOW_S = 7 * 86_400
 FEE_HISTORY_S = 30 * 86_400
@@ -114,27 +122,30 @@ def compute_signals(
     predictions: Mapping[ChannelId, ModelPrediction] | None = None,
     params: AnalyzerParams | None = None,
     history: Mapping[ChannelId, tuple[FeeEpoch, ...]] | None = None,
+    flow_sums: FlowSums | None = None,
 ) -> dict[ChannelId, ChannelSignals]:
     """Signals for every channel over ``[now - window_s, now)``.
 
     :param forwards: stored forwards covering the window (older ones are ignored).
     :param policy_history: ``(time, channel, policy)`` as :meth:`Store.policy_history` yields,
         to price failed forwards at the policy then in force.
+    :param flow_sums: sums the window's counters instead of counting ``forwards`` (the store's
+        :meth:`~lnlens_core.storage.Store.flow_stats`: the same numbers, summed by SQLite).
     """
     params = params or AnalyzerParams()
-    book = PolicyBook()
-    for time, cid, policy in policy_history:
-        book.observe(cid, policy, time)  # type: ignore[arg-type]
-    book.observe_channels(channels, now)
-    counter = FlowCounter(book, since=now - window_s, until=now, propagation_s=params.propagation_s)
-    batch: list[HtlcEvent] = []
-    for event in forwards:
-        batch.append(event)
-        if len(batch) >= 10_000:
-            counter.add(batch)
-            batch = []
-    counter.add(batch)
-    stats = counter.stats()
+    book = signal_book(channels, policy_history, now)
+    if flow_sums is not None:
+        stats = flow_sums(book, now - window_s, now, params.propagation_s)
+    else:
+        counter = FlowCounter(book, since=now - window_s, until=now, propagation_s=params.propagation_s)
+        batch: list[HtlcEvent] = []
+        for event in forwards:
+            batch.append(event)
+            if len(batch) >= 10_000:
+                counter.add(batch)
+                batch = []
+        counter.add(batch)
+        stats = counter.stats()
     by_id = {c.channel_id: c for c in channels}
     recs = recommend(stats, by_id, params)
     predictions = predictions or {}
@@ -156,6 +167,16 @@ def compute_signals(
     return out
 
 
+def signal_book(channels: Sequence[Channel], policy_history: Iterable[tuple[float, ChannelId, object]],
+                now: float) -> PolicyBook:  # fmt: skip
+    """The policy book the signals price failed forwards with: the history, then the channels as they are now."""
+    book = PolicyBook()
+    for time, cid, policy in policy_history:
+        book.observe(cid, policy, time)  # type: ignore[arg-type]
+    book.observe_channels(channels, now)
+    return book
+
+
 def fee_epochs(
     channels: Sequence[Channel],
     forwards: Iterable[HtlcEvent],
@@ -163,12 +184,16 @@ def fee_epochs(
     *,
     now: float,
     window_s: int = FEE_HISTORY_S,
+    level_sums: LevelSums | None = None,
 ) -> dict[ChannelId, tuple[FeeEpoch, ...]]:
     """Revenue by outbound fee level per channel over ``[now - window_s, now)``.
 
     A level is in force from the snapshot that first shows it until the next change;
     time before the first snapshot in the window is not counted. Only settled forwards
     leaving over the channel count, each at the level in force when it arrived.
+
+    :param level_sums: sums the settled forwards per level instead of reading ``forwards`` (the
+        store's :meth:`~lnlens_core.storage.Store.settled_by_fee_level`: the same numbers, by SQLite).
     """
     since = now - window_s
     changes: dict[ChannelId, list[tuple[float, int]]] = {}
@@ -191,6 +216,15 @@ def fee_epochs(
             seconds = min(end, now) - max(start, since)
             if seconds > 0:
                 levels.setdefault(fee, [0.0, 0, 0])[0] += seconds
+    if level_sums is not None:
+        # level i is in force from its start until the next one's (bisect_right: the last of equal starts wins)
+        spans = [(cid, start, steps[i + 1][0] if i + 1 < len(steps) else math.inf, fee)
+                 for cid, steps in changes.items() for i, (start, fee) in enumerate(steps)]  # fmt: skip
+        for (cid, fee), (n, revenue) in level_sums(spans, since, now).items():
+            row = acc[cid].setdefault(fee, [0.0, 0, 0])
+            row[1] += n
+            row[2] += revenue
+        forwards = ()
     times = {cid: [t for t, _ in steps] for cid, steps in changes.items()}
     for e in forwards:
         if e.status is not ForwardStatus.SETTLED or e.out_channel not in changes or not since <= e.received_time < now:

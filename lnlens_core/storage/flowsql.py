@@ -36,6 +36,7 @@ from ..flows import (
     payment_corrections,
 )
 from .rows import FORWARD_COLUMNS, forward_from_row
+from .schema import REFUSED_HERE as _REFUSED_HERE
 
 __all__ = ["FlowQueries", "FlowGroups", "GroupKeys", "group_counters", "group_keys", "sum_by_key", "stats_from_groups",
            "channel_rows",
@@ -54,8 +55,6 @@ _DOWNSTREAM = "(failure_reason IS 'downstream' OR (failure_reason IS NULL AND st
 # settled; failed downstream or before an outgoing channel was chosen (counted, not priced); failed here.
 _UNPRICED = f"{_FAILED} AND (out_channel IS NULL OR {_DOWNSTREAM})"
 _PRICED = f"{_FAILED} AND out_channel IS NOT NULL AND NOT {_DOWNSTREAM}"
-# Refused here (flows._refused_here): what a payment's later HTLCs are tied to (payment_events).
-_REFUSED_HERE = "status = 'local_failed' AND out_channel IS NOT NULL AND failure_reason IS NOT 'downstream'"
 _BOOK = "temp.lnlens_policy_book"
 # The period in force at a forward's receive time: one index step for a channel whose policy never changed, and
 # for a recent forward, from the first period that ends after it (a binary search on start would cost two seeks).
@@ -220,8 +219,10 @@ class FlowQueries:
                    propagation_s: float = 3_600) -> list[FlowStats]:  # fmt: skip
         """Exact counters over ``[start, until)`` for each start: what FlowCounter gives for the same forwards."""
         groups = self.flow_groups(book, starts, until, propagation_s=propagation_s)
-        corrections = [payment_corrections(self.payment_events(since, until), book, propagation_s=propagation_s)
-                       for since in starts]  # fmt: skip
+        # read once for the longest window: a shorter window's chains lie inside the longer one's
+        events = list(self.payment_events(min(starts), until))
+        corrections = [payment_corrections((e for e in events if e.received_time >= since), book,
+                                           propagation_s=propagation_s) for since in starts]  # fmt: skip
         return stats_from_groups(groups, starts, until, corrections)
 
     def payment_events(self, since: float, until: float) -> Iterator[HtlcEvent]:
@@ -229,40 +230,78 @@ class FlowQueries:
 
         :class:`~lnlens_core.flows.PaymentMatcher` ties an HTLC to a refused payment by its payment hash,
         or else on the same incoming channel within ``MATCH_WINDOW_S`` of the payment's previous HTLC. So
-        only forwards sharing a refused one's hash, or in a run of forwards on its incoming channel with
-        no gap over that window, can match; a refused forward alone in its run (or alone with its hash)
-        changes nothing. A few rows, streamed, and the same matches as over every forward.
+        only forwards sharing a refused one's hash, or in a chain of forwards on its incoming channel with
+        no gap over that window, can match; a refused forward alone in its chain (or alone with its hash)
+        changes nothing. The chains grow from the refused forwards that have a neighbour (one seek each
+        in ``forwards_in``, from the partial index ``forwards_refused``), the hashes from
+        ``forwards_refused_hash`` and ``forwards_hash`` (m010): no pass over every forward of the window.
+        Chains are followed over every forward (any status, with or without a hash), a superset of the
+        matcher's, and extra forwards that match nothing change nothing: the same matches as over every
+        forward. A few rows, streamed.
         """
         params = {"since": since, "until": until, "gap": MATCH_WINDOW_S}
         sql = f"SELECT EXISTS (SELECT 1 FROM forwards WHERE {_REFUSED_HERE} AND received_time >= :since" \
               " AND received_time < :until)"
         if not self.db.execute(sql, params).fetchone()[0]:
             return
-        columns = ", ".join(FORWARD_COLUMNS)
-        sql = f"""
-            WITH w AS (
-                SELECT {columns}, received_time - lag(received_time)
-                    OVER (PARTITION BY in_channel ORDER BY received_time, key) AS gap
-                FROM forwards
-                WHERE received_time >= :since AND received_time < :until AND status != 'offered'
-            ), c AS (
-                SELECT *, sum(gap IS NULL OR gap > :gap)
-                    OVER (PARTITION BY in_channel ORDER BY received_time, key) AS run FROM w
-            ), n AS (
-                SELECT *, count(*) OVER (PARTITION BY in_channel, run) AS in_run,
-                    count(*) OVER (PARTITION BY payment_hash) AS with_hash FROM c
-            ), r AS (SELECT in_channel, run, payment_hash FROM n WHERE {_REFUSED_HERE}
-                     AND (CASE WHEN payment_hash IS NULL THEN in_run ELSE with_hash END) > 1)
-            SELECT {columns} FROM n
-            WHERE (payment_hash IS NULL AND (in_channel, run) IN (SELECT in_channel, run FROM r WHERE payment_hash IS NULL))
-               OR payment_hash IN (SELECT payment_hash FROM r WHERE payment_hash IS NOT NULL)
-            ORDER BY received_time, key
-        """  # noqa: E501
+        names = {row[1] for row in self.db.execute("PRAGMA index_list(forwards)").fetchall()}
+        sql = _PAYMENT_CHAINS if _PAYMENT_INDEXES <= names else _PAYMENT_RUNS
         cursor = self.db.execute(sql, params)
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(10_000):
             for row in rows:
                 yield forward_from_row(dict(zip(names, row, strict=True)))
+
+
+_COLUMNS = ", ".join(FORWARD_COLUMNS)
+_PAYMENT_INDEXES = {"forwards_in", "forwards_refused", "forwards_refused_hash", "forwards_hash"}
+_IN_WINDOW = "{t}.received_time >= :since AND {t}.received_time < :until"
+# Indexed: chains of forwards on an incoming channel grown from the refused forwards with a neighbour within the
+# matching window, and the forwards sharing a hash with a refused one that is not alone with it.
+_PAYMENT_CHAINS = f"""
+    WITH RECURSIVE chain(id, in_channel, t) AS (
+        SELECT r.rowid, r.in_channel, r.received_time FROM forwards r INDEXED BY forwards_refused
+        WHERE {_REFUSED_HERE} AND r.payment_hash IS NULL AND {_IN_WINDOW.format(t="r")}
+          AND EXISTS (SELECT 1 FROM forwards f INDEXED BY forwards_in WHERE f.in_channel = r.in_channel
+                      AND f.received_time BETWEEN r.received_time - :gap AND r.received_time + :gap
+                      AND {_IN_WINDOW.format(t="f")} AND f.rowid != r.rowid)
+        UNION
+        SELECT f.rowid, f.in_channel, f.received_time FROM chain c JOIN forwards f INDEXED BY forwards_in
+            ON f.in_channel = c.in_channel AND f.received_time BETWEEN c.t - :gap AND c.t + :gap
+        WHERE {_IN_WINDOW.format(t="f")}
+    ), hashes(h) AS (
+        SELECT DISTINCT r.payment_hash FROM forwards r INDEXED BY forwards_refused_hash
+        WHERE {_REFUSED_HERE} AND r.payment_hash IS NOT NULL AND {_IN_WINDOW.format(t="r")}
+          AND EXISTS (SELECT 1 FROM forwards f INDEXED BY forwards_hash WHERE f.payment_hash = r.payment_hash
+                      AND f.payment_hash IS NOT NULL AND {_IN_WINDOW.format(t="f")} AND f.rowid != r.rowid)
+    )
+    SELECT {_COLUMNS} FROM forwards WHERE rowid IN (SELECT id FROM chain) AND payment_hash IS NULL
+        AND status != 'offered'
+    UNION ALL
+    SELECT {_COLUMNS} FROM forwards INDEXED BY forwards_hash WHERE payment_hash IS NOT NULL
+        AND payment_hash IN (SELECT h FROM hashes) AND {_IN_WINDOW.format(t="forwards")} AND status != 'offered'
+    ORDER BY received_time, key
+"""
+# Without those indexes (a first backfill builds them at its end): runs found by window functions in one pass.
+_PAYMENT_RUNS = f"""
+    WITH w AS (
+        SELECT {_COLUMNS}, received_time - lag(received_time)
+            OVER (PARTITION BY in_channel ORDER BY received_time, key) AS gap
+        FROM forwards
+        WHERE received_time >= :since AND received_time < :until AND status != 'offered'
+    ), c AS (
+        SELECT *, sum(gap IS NULL OR gap > :gap)
+            OVER (PARTITION BY in_channel ORDER BY received_time, key) AS run FROM w
+    ), n AS (
+        SELECT *, count(*) OVER (PARTITION BY in_channel, run) AS in_run,
+            count(*) OVER (PARTITION BY payment_hash) AS with_hash FROM c
+    ), r AS (SELECT in_channel, run, payment_hash FROM n WHERE {_REFUSED_HERE}
+             AND (CASE WHEN payment_hash IS NULL THEN in_run ELSE with_hash END) > 1)
+    SELECT {_COLUMNS} FROM n
+    WHERE (payment_hash IS NULL AND (in_channel, run) IN (SELECT in_channel, run FROM r WHERE payment_hash IS NULL))
+       OR payment_hash IN (SELECT payment_hash FROM r WHERE payment_hash IS NOT NULL)
+    ORDER BY received_time, key
+"""  # noqa: E501
 
 
 def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
@@ -367,13 +406,18 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
         values, count = counters[:, w], groups.sums[:, w, 0]
         tables = [sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)),
                   sum_by_key(keys.inbound, values, len(keys.channels)), sum_by_key(keys.pair, values, len(keys.pairs))]
+        places: list[tuple[list[int], list[list[int]]]] = [([], []), ([], []), ([], [])]  # out, in, pair
         for event, row in corrections[w] if w < len(corrections) else ():
             out_text, in_text = (str(event.out_channel) if event.out_channel else None), str(event.in_channel)
-            places = [(tables[1], channel_row[in_text])]
+            targets = [(1, channel_row[in_text])]
             if out_text is not None:
-                places += [(tables[0], channel_row[out_text]), (tables[2], pair_row[(out_text, in_text)])]
-            for table, i in places:
-                add_counters(table, np.array([i], dtype=np.intp), np.array([row], dtype=np.int64))
+                targets += [(0, channel_row[out_text]), (2, pair_row[(out_text, in_text)])]
+            for table, i in targets:
+                places[table][0].append(i)
+                places[table][1].append(row)
+        for table, (rows, values) in zip(tables, places, strict=True):
+            if rows:  # one call per table: a month's corrections are thousands of rows
+                add_counters(table, np.array(rows, dtype=np.intp), np.array(values, dtype=np.int64))
         out, inbound, pairs = _flows(keys.channels, tables[0]), _flows(keys.channels, tables[1]), \
             _flows(keys.pairs, tables[2])
         first = groups.first[:, w].min(initial=np.inf)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-__all__ = ["migrations", "FORWARD_INDEXES"]
+__all__ = ["migrations", "FORWARD_INDEXES", "REFUSED_HERE"]
 
 migrations = Migrations("lnlens")
+
+# A forward refused here (flows._refused_here): what a payment's later HTLCs are tied to (Store.payment_events).
+REFUSED_HERE = "status = 'local_failed' AND out_channel IS NOT NULL AND failure_reason IS NOT 'downstream'"
 
 # The forwards table's secondary indexes exactly as m001 creates them (SQLite stores the text without
 # "IF NOT EXISTS", so a rebuilt index is indistinguishable). A first backfill into an empty table drops
@@ -21,6 +24,20 @@ FORWARD_INDEXES: dict[str, str] = {
     # so SQLite sums a window in one pass over this index without sorting or reading the table.
     "forwards_flow": "CREATE INDEX IF NOT EXISTS forwards_flow ON forwards (status, out_channel, in_channel,"
     " failure_reason, received_time, fee_msat, out_msat, in_msat)",
+    # m010: where Store.payment_events starts its few seeks: the refused forwards without a payment hash (by
+    # incoming channel and time) and with one (by hash), each covering what it is filtered by; the hashed forwards.
+    "forwards_refused": "CREATE INDEX IF NOT EXISTS forwards_refused ON forwards (in_channel, received_time,"
+    f" status, out_channel, failure_reason, payment_hash) WHERE {REFUSED_HERE} AND payment_hash IS NULL",
+    "forwards_refused_hash": "CREATE INDEX IF NOT EXISTS forwards_refused_hash ON forwards (payment_hash,"
+    f" received_time, status, out_channel, failure_reason) WHERE {REFUSED_HERE} AND payment_hash IS NOT NULL",
+    "forwards_hash": "CREATE INDEX IF NOT EXISTS forwards_hash ON forwards (payment_hash, received_time)"
+    " WHERE payment_hash IS NOT NULL",
+    # m011: the settled forwards by incoming and by outgoing channel, covering what the fee policy's inputs sum
+    # (storage/settled.py): each channel's rows in one range, read in order, without the table.
+    "forwards_settled_in": "CREATE INDEX IF NOT EXISTS forwards_settled_in ON forwards (in_channel, received_time,"
+    " resolved_time, in_msat) WHERE status = 'settled'",
+    "forwards_settled_out": "CREATE INDEX IF NOT EXISTS forwards_settled_out ON forwards (out_channel, received_time,"
+    " resolved_time, out_msat, fee_msat) WHERE status = 'settled'",
 }
 
 
@@ -196,3 +213,17 @@ def m009_forward_payment_hash(db: Database) -> None:
     # The payment hash where the backend reports it: missed revenue counts a payment refused on several
     # of our channels once, and not at all when it then went through us (docs/opportunities.md).
     db.execute("ALTER TABLE forwards ADD COLUMN payment_hash TEXT")
+
+
+@migrations()
+def m010_payment_indexes(db: Database) -> None:
+    # Refused payments tied together from the refused and hashed forwards, not a pass over every forward.
+    for name in ("forwards_refused", "forwards_refused_hash", "forwards_hash"):
+        db.execute(FORWARD_INDEXES[name])
+
+
+@migrations()
+def m011_settled_indexes(db: Database) -> None:
+    # The fee policy's per-channel sums of settled forwards read these, not every forward as an object.
+    for name in ("forwards_settled_in", "forwards_settled_out"):
+        db.execute(FORWARD_INDEXES[name])

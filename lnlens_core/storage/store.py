@@ -35,6 +35,7 @@ from .rows import (
     snapshot_row,
 )
 from .schema import FORWARD_INDEXES, migrations
+from .settled import SettledQueries
 
 __all__ = ["Store", "PRUNABLE", "JOURNAL_STATES", "private_dir"]
 
@@ -57,7 +58,7 @@ _KEY_CHUNK = 900  # stays under SQLite's default limit of 999 bound parameters
 _BULK_CACHE_KIB = 65_536  # page cache during a bulk ingest: holds the key index of some million forwards
 
 
-class Store(FlowQueries, HistoryQueries, RecordQueries):
+class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
     """The lnlens database. Not thread-safe: use one Store per thread, or a lock.
 
     :param path: the database file; None for an in-memory database (tests).
@@ -101,14 +102,15 @@ class Store(FlowQueries, HistoryQueries, RecordQueries):
 
     def _migrate(self) -> None:
         """WAL mode and pending migrations. Processes that open a new database at once race to migrate it:
-        the loser (its table already made, or the file locked) looks again once the winner is done."""
+        the loser (its table already made, the file locked, or an idempotent migration already recorded by
+        the winner) looks again once the winner is done."""
         for attempt in range(_MIGRATE_TRIES):
             try:
                 if self.path is not None:
                     self.db.enable_wal()
                 migrations.apply(self.db)
                 return
-            except sqlite3.OperationalError:
+            except (sqlite3.OperationalError, sqlite3.IntegrityError):
                 if attempt == _MIGRATE_TRIES - 1:
                     raise
                 SystemClock().sleep(0.1)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.flows import FlowCounter, FlowStats, PolicyBook
 from lnlens_core.storage import Store
+from lnlens_core.storage.schema import FORWARD_INDEXES
 from lnlens_core.testing import make_channel
 
 IDS = [ChannelId(810_000 + i, i, 0) for i in range(5)]  # the last one never gets a policy
@@ -151,3 +152,43 @@ def test_a_forward_is_priced_at_the_last_policy_of_its_instant_as_in_memory():
     assert_same(got, reference(book, events, T0 - 100, T0 + 100, 3_600))
     assert got.out[IDS[1]].missed_revenue_htlc_msat == 1_100 + 1_200 + 1_200 + 1  # each HTLC at its instant's policy
     assert got.out[IDS[1]].missed_revenue_msat == 1_100  # one payment retried within seconds: counted once
+
+
+@st.composite
+def retried_payments(draw):
+    """Payments refused here and retried within seconds, over our channels, with or without a payment hash:
+    what the store's payment matching must tie together exactly as the in-memory matcher does."""
+    events, t = [], T0
+    for p in range(draw(st.integers(1, 12))):
+        t += draw(st.sampled_from([0.0, 3.0, 9.5, 10.0, 11.0, 400.0]))
+        in_cid, amount = draw(st.sampled_from(IDS)), draw(st.integers(10_000, 2_000_000))
+        payment_hash = draw(st.one_of(st.none(), st.just(f"{p % 4:064x}")))
+        for k in range(draw(st.integers(1, 4))):
+            t += draw(st.sampled_from([0.0, 2.0, 10.0, 10.5, 700.0])) if k else 0.0
+            status = draw(st.sampled_from([ForwardStatus.LOCAL_FAILED, ForwardStatus.LOCAL_FAILED,
+                                           ForwardStatus.SETTLED, ForwardStatus.FAILED, ForwardStatus.OFFERED]))
+            failed = status.resolved and status is not ForwardStatus.SETTLED
+            reasons = [FailureReason.INSUFFICIENT_BALANCE, FailureReason.FEE_INSUFFICIENT, FailureReason.DOWNSTREAM]
+            reason = draw(st.sampled_from(reasons)) if failed else None
+            events.append(HtlcEvent(in_cid, amount + draw(st.integers(0, 30_000)), status, round(t, 3),
+                                    in_htlc_id=len(events), out_channel=draw(st.sampled_from(IDS)),
+                                    out_msat=amount, fee_msat=1_000 if status is ForwardStatus.SETTLED else None,
+                                    failure_reason=reason, payment_hash=payment_hash))  # fmt: skip
+    return events
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(retried_payments(), st.lists(st.floats(0, 3_000), min_size=1, max_size=3), st.floats(0, 3_000))
+def test_refused_payments_are_tied_together_in_sql_as_in_memory(events, spans, end):
+    book = PolicyBook()
+    for i, cid in enumerate(IDS[:-1]):
+        book.observe(cid, ChannelPolicy(1_000, 100 * (i + 1)), T0)
+    store = stored(events)
+    until = T0 + end
+    starts = [until - span for span in spans]
+    for stats, since in zip(store.flow_stats(book, starts, until), starts, strict=True):
+        assert_same(stats, reference(book, store.iter_forwards(), since, until, 3_600))
+        store.db.executescript("DROP INDEX forwards_refused")  # the one-pass form, as during a first backfill
+        assert_same(store.flow_stats(book, [since], until)[0], reference(book, store.iter_forwards(), since, until,
+                                                                         3_600))  # fmt: skip
+        store.db.execute(FORWARD_INDEXES["forwards_refused"])
