@@ -280,19 +280,22 @@ class PaymentMatcher:
     def __init__(self) -> None:
         self._by_hash: dict[str, _Payment] = {}
         self._by_channel: dict[ChannelId, list[_Payment]] = {}
-        self._latest = float("-inf")
+        self._channels_swept = float("-inf")
+        self._hashes_swept = float("-inf")
 
     def _prune(self, now: float) -> None:
-        if now < self._latest:
-            return
-        self._latest = now
-        for key, open_ in list(self._by_channel.items()):
-            kept = [p for p in open_ if now - p.last <= MATCH_WINDOW_S]
-            if kept:
-                self._by_channel[key] = kept
-            else:
-                del self._by_channel[key]
-        if len(self._by_hash) > 64:
+        # Memory only: _find checks every bound itself, so dropping expired payments later never changes
+        # a match. Sweeping once per window of data time (not per event) keeps a backfill linear.
+        if now - self._channels_swept >= MATCH_WINDOW_S:
+            self._channels_swept = now
+            for key, open_ in list(self._by_channel.items()):
+                kept = [p for p in open_ if now - p.last <= MATCH_WINDOW_S]
+                if kept:
+                    self._by_channel[key] = kept
+                else:
+                    del self._by_channel[key]
+        if now - self._hashes_swept >= MATCH_HASH_WINDOW_S / 8:
+            self._hashes_swept = now
             for h in [h for h, p in self._by_hash.items() if now - p.last > MATCH_HASH_WINDOW_S]:
                 del self._by_hash[h]
 
