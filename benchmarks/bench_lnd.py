@@ -256,7 +256,8 @@ def bench_memory(forwards_n: int) -> dict[str, float]:
         finally:
             fake.stop()
     return {"forwards": forwards_n, "rss": rss, "peak": peak, "lean": lean, "lean_peak": lean_peak,
-            "bare": bare_rss_mb(), "first_s": t_first}
+            "bare": bare_rss_mb("lnlens_lnd.cli, lnlens_lnd.sidecar, lnlens_core.lens, lnlens_core.opportunities"),
+            "first_s": t_first}
 
 
 def _daemon_rss(config: Path, db: Path, env: dict[str, str]) -> tuple[float, float, float]:
@@ -315,7 +316,7 @@ def main() -> None:
     print(f"lnd sidecar memory, {m['forwards']:,} stored forwards over 1,000 channels: RSS {m['rss']:.0f} MB after "
           f"three analyses, peak {m['peak']:.0f} MB with the train extra (scikit-learn, online learning); without it "
           f"{m['lean']:.0f} MB, peak {m['lean_peak']:.0f} MB (aim < 200 MB); a process that only imports the "
-          f"plugin's modules {m['bare']:.0f} MB; first analysis {m['first_s']:.1f} s after start")  # fmt: skip
+          f"sidecar's modules {m['bare']:.0f} MB; first analysis {m['first_s']:.1f} s after start")  # fmt: skip
 
 
 if __name__ == "__main__":
