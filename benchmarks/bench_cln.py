@@ -87,9 +87,9 @@ def latencies(call, n: int) -> list[float]:
     return out
 
 
-def bare_rss_mb() -> float:
-    """VmRSS of a process that imports what the plugin imports and does nothing else."""
-    code = ("import lnlens_cln.plugin, lnlens_core.lens, lnlens_core.opportunities, pathlib; "
+def bare_rss_mb(modules: str = "lnlens_cln.plugin, lnlens_core.lens, lnlens_core.opportunities") -> float:
+    """VmRSS of a process that imports ``modules`` (by default what the plugin imports) and does nothing else."""
+    code = (f"import {modules}, pathlib; "
             "status = pathlib.Path('/proc/self/status').read_text().splitlines(); "
             "print(next(line for line in status if line.startswith('VmRSS')))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -181,6 +181,7 @@ class LndBackend:
         return backend
 
     def close(self) -> None:
+        self._answers = None
         self._rpc.close()
 
     @contextmanager
@@ -188,12 +189,22 @@ class LndBackend:
         """One interval's work (``lnlens lnd run``): inside, ListChannels and FeeReport are asked once and each
         channel's graph edge (GetChanInfo) at most once, however many reads the analysis, the fee policy and the
         model make. The answers are dropped when it ends, and after any change sent to lnd, so a read never
-        returns an answer older than the interval or than our own last change."""
+        returns an answer older than the interval or than our own last change. Inside a longer one (a one-shot
+        command's, :meth:`hold_answers`) it is part of that one."""
+        if self._answers is not None:
+            yield
+            return
         self._answers = {}
         try:
             yield
         finally:
             self._answers = None
+
+    def hold_answers(self) -> None:
+        """A one-shot command (``lnlens policy plan|apply|explain|rollback --backend lnd``): one interval from now
+        until :meth:`close`, so the whole command reads channels and each edge as one interval of ``lnlens lnd
+        run`` does (answers still dropped after each change sent to lnd)."""
+        self._answers = {}
 
     def _ask(self, method: str, request: Any = None, key: Any = None) -> Any:
         """``rpc.call(method, request)``; inside :meth:`interval`, the interval's earlier answer to the same
@@ -420,13 +431,16 @@ class LndBackend:
 
 
 def build_backend(settings: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> LndBackend:
-    """The ``lnlens.backends`` entry point (``lnlens policy ... --backend lnd``): an LndBackend from ``[lnd]``.
+    """The ``lnlens.backends`` entry point (``lnlens policy ... --backend lnd``): an LndBackend from ``[lnd]``, its
+    answers held for the command (:meth:`LndBackend.hold_answers`).
 
     The mode is ``auto``: fee changes are possible exactly when the macaroon allows UpdateChannelPolicy.
     """
     from lnlens_core.clock import SystemClock
 
-    return LndBackend.connect(LndSettings.from_sources(settings or {}, mode="auto"), clock=clock or SystemClock())
+    backend = LndBackend.connect(LndSettings.from_sources(settings or {}, mode="auto"), clock=clock or SystemClock())
+    backend.hold_answers()  # the entry point serves one-shot commands only (`lnlens lnd run` connects itself)
+    return backend
 
 
 def _second(event) -> int:

@@ -206,6 +206,7 @@ def cmd_opportunities(args: argparse.Namespace, ctx: CliContext) -> int:
     from .events import history_stream
 
     backend = _connect(args, ctx, mode="read")
+    backend.hold_answers()
     try:
         lens = _lens(ctx, backend)
         lens.monitor.backfill(backend, stream=history_stream(backend))
@@ -273,6 +274,7 @@ def status_data(backend, store) -> dict[str, Any]:
 
 def cmd_status(args: argparse.Namespace, ctx: CliContext) -> int:
     backend = _connect(args, ctx)
+    backend.hold_answers()
     try:
         # Read only; before the sidecar's first run there is no database yet, and status makes none.
         store = ctx.store(readonly=True) if ctx.config().db_path.exists() else None

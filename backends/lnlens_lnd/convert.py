@@ -178,6 +178,16 @@ class HtlcConverter:
         self.unmatched_fails = 0
         self.forgotten = 0
         self._newest = 0.0
+        self._ids: dict[int, ChannelId] = {}
+        """Channel ids by lnd's uint64: a busy stream names the same few channels in every message."""
+
+    def _channel(self, value: int) -> ChannelId:
+        cid = self._ids.get(value)
+        if cid is None:
+            if len(self._ids) >= 100_000:  # closed channels' ids never come back: start over rather than grow
+                self._ids.clear()
+            cid = self._ids[value] = ChannelId.from_int(value)
+        return cid
 
     def feed(self, msg) -> HtlcEvent | None:
         """The resolved forward this message completes, if any."""
@@ -188,7 +198,7 @@ class HtlcConverter:
         when = msg.timestamp_ns / 1e9
         if kind == "forward_event":
             info = msg.forward_event.info
-            out = ChannelId.from_int(msg.outgoing_channel_id) if msg.outgoing_channel_id else None
+            out = self._channel(msg.outgoing_channel_id) if msg.outgoing_channel_id else None
             self._offered[key] = _Offered(out, info.incoming_amt_msat, info.outgoing_amt_msat, when)
             if when > self._newest + 86_400:  # once a day (event time) at most
                 self._newest = when
@@ -208,7 +218,7 @@ class HtlcConverter:
             return None
         settled = kind == "settle_event"
         return HtlcEvent(
-            in_channel=ChannelId.from_int(msg.incoming_channel_id),
+            in_channel=self._channel(msg.incoming_channel_id),
             in_msat=offered.in_msat,
             status=ForwardStatus.SETTLED if settled else ForwardStatus.FAILED,
             received_time=offered.time,
@@ -220,8 +230,7 @@ class HtlcConverter:
             failure_reason=None if settled else FailureReason.DOWNSTREAM,
         )
 
-    @staticmethod
-    def _link_fail(msg, when: float) -> HtlcEvent:
+    def _link_fail(self, msg, when: float) -> HtlcEvent:
         fail = msg.link_fail_event
         info = fail.info
         out_known = bool(msg.outgoing_channel_id) and info.outgoing_amt_msat > 0
@@ -230,12 +239,12 @@ class HtlcConverter:
         detail = DETAIL_NAMES.get(fail.failure_detail, str(fail.failure_detail))
         text = f"{name} ({detail})" + (f": {fail.failure_string}" if fail.failure_string else "")
         return HtlcEvent(
-            in_channel=ChannelId.from_int(msg.incoming_channel_id),
+            in_channel=self._channel(msg.incoming_channel_id),
             in_msat=info.incoming_amt_msat,
             status=ForwardStatus.LOCAL_FAILED,
             received_time=when,
             in_htlc_id=msg.incoming_htlc_id,
-            out_channel=ChannelId.from_int(msg.outgoing_channel_id) if msg.outgoing_channel_id else None,
+            out_channel=self._channel(msg.outgoing_channel_id) if msg.outgoing_channel_id else None,
             out_msat=out_msat,
             fee_msat=info.incoming_amt_msat - out_msat if out_msat is not None else None,
             resolved_time=when,

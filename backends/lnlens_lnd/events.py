@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,8 +68,10 @@ class LiveForwards:
     :param backoff_s: first and longest wait between reconnects (doubling in between).
     :param resync_s: re-read the history this often even when nothing asks for it.
     :param batch: most messages stored in one transaction.
-    :param linger_s: after a message arrives, wait this long for more before storing, so a busy stream is
-        stored in a few large transactions rather than many small ones (each commit costs a disk sync).
+    :param linger_s: store at most once per this many seconds: a message arriving sooner after the last store
+        waits for the rest of that time, so a busy stream is stored in a few large transactions rather than many
+        small ones (each commit costs a disk sync); one arriving after a quiet spell is stored at once, and a
+        stream that keeps the consumer busy longer than this is never held back.
     """
 
     def __init__(
@@ -178,6 +181,7 @@ class LiveForwards:
     def _consume(self, q: queue.Queue) -> None:
         live_settles = self.backend.history_has_htlc_ids
         next_sync = self.clock.now() + self.resync_s
+        next_store = 0.0  # time.monotonic(): the earliest the next batch is stored
         while not self.stop.is_set():
             try:
                 items = [q.get(timeout=0.2)]
@@ -187,8 +191,10 @@ class LiveForwards:
                     self.resync()
                     next_sync = self.clock.now() + self.resync_s
                 continue
-            if q.qsize() < self.batch:
-                self.stop.wait(self.linger_s)
+            wait = next_store - time.monotonic()
+            if wait > 0 and q.qsize() < self.batch:
+                self.stop.wait(wait)
+            next_store = time.monotonic() + self.linger_s
             while len(items) < self.batch:
                 try:
                     items.append(q.get_nowait())

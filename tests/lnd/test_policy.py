@@ -227,3 +227,26 @@ def test_one_interval_of_lnd_run_reads_channels_once_and_each_edge_at_most_once(
     channels = len(fake.node.list_channels())
     assert channels > 1
     assert (calls["ListChannels"], calls["FeeReport"], calls["GetChanInfo"]) == (1, 1, channels), calls
+
+
+@pytest.mark.parametrize("argv", [
+    ("lnd", "status", "--json"),
+    ("lnd", "opportunities", "--json"),
+    ("policy", "plan", "--backend", "lnd", "--json"),
+    ("policy", "explain", "{channel}", "--backend", "lnd", "--json"),
+    ("policy", "apply", "--backend", "lnd", "--json"),  # without --confirm: the plan, nothing sent
+])  # fmt: skip
+def test_a_one_shot_command_reads_channels_once_and_each_edge_at_most_once(fake, tmp_path, capsys, argv):
+    """Issue 16: a one-shot command reads as one interval of `lnlens lnd run` does (one ListChannels, one FeeReport,
+    at most one GetChanInfo per channel), with a policy that reads peers' policies too."""
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config = _config(tmp_path, fake, mac, dry_run=True)
+    (tmp_path / "policy.ini").write_text("[cheap_peer]\nchan.max_fee_ppm = 100\nstrategy = static\nfee_ppm = 11\n\n"
+                                         + STATIC)  # fmt: skip
+    channel = str(fake.node.list_channels()[0].channel_id)
+    before = len(fake.calls)
+    code = main(["--config", config, "--db", str(tmp_path / "db.sqlite3"), *(a.format(channel=channel) for a in argv)])
+    assert code == 0, capsys.readouterr().err
+    calls = Counter(path.rsplit("/", 1)[1] for path in fake.calls[before:])
+    assert (calls["ListChannels"], calls["FeeReport"]) == (1, 1), calls
+    assert 0 < calls["GetChanInfo"] <= len(fake.node.list_channels()), calls

@@ -106,3 +106,25 @@ def test_training_and_serving_compute_the_same_rows(sim_db, sim_data, tiny):
     served = {tuple(np.nan_to_num(r, nan=-12345.0)) for r in view.features}
     for row in trained:
         assert tuple(np.nan_to_num(row, nan=-12345.0)) in served
+
+
+def test_windows_counted_in_chunks_equal_one_pass(monkeypatch):
+    """The day is counted in chunks (issue 16: bounded memory); a refused payment retried across a chunk boundary
+    is still tied together, so the windows are exactly those of one pass."""
+    import lnlens_core.features as features
+
+    book = PolicyBook()
+    book.observe_channels(_channels(), NOW - 90_000)
+    events = []
+    for i in range(40):
+        t = NOW - 80_000 + i * 2_000
+        events.append(_ev(t, ForwardStatus.LOCAL_FAILED, reason=FailureReason.INSUFFICIENT_BALANCE, htlc=2 * i))
+        events.append(_ev(t + 5, ForwardStatus.SETTLED if i % 3 else ForwardStatus.LOCAL_FAILED,
+                          reason=None if i % 3 else FailureReason.FEE_INSUFFICIENT, htlc=2 * i + 1))  # fmt: skip
+    whole = windows_from_events(events, book, NOW)
+    monkeypatch.setattr(features, "_CHUNK", 3)
+    chunked = windows_from_events(events, book, NOW)
+    assert chunked == whole
+    flow = whole.long.out[A]
+    assert flow.settled and flow.missed_recovered_msat, flow
+    assert flow.missed_revenue_msat < flow.missed_revenue_htlc_msat, flow

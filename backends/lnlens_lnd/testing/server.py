@@ -169,6 +169,11 @@ class FakeLnd:
 
     def publish(self, batch: list[HtlcEvent]) -> None:
         """The SimNode's sink: log settled forwards, stream every forward to subscribers."""
+        self.release(self.stage(batch))
+
+    def stage(self, batch: list[HtlcEvent]) -> tuple[list[HtlcEvent], list[Any]]:
+        """:meth:`publish`'s first half: log the settled forwards and build the stream's messages, in lnd's order;
+        :meth:`release` sends them (the benchmark times the sending only)."""
         with self.lock:
             msgs: list[tuple[int, int, Any]] = []
             for n, event in enumerate(batch):
@@ -183,10 +188,16 @@ class FakeLnd:
                     self._out_htlc[event.out_channel] = out_id + 1
                 msgs.extend((ts, n, msg) for ts, msg in htlc_messages(event, out_id))
             msgs.sort(key=lambda item: (item[0], item[1]))
+            return batch, [msg for _, _, msg in msgs]
+
+    def release(self, staged: tuple[list[HtlcEvent], list[Any]]) -> None:
+        """Queue :meth:`stage`'s messages for every current subscriber."""
+        batch, msgs = staged
+        with self.lock:
             if self._subscribers:
                 self.emitted.extend(batch)
             for q in self._subscribers:
-                for _, _, msg in msgs:
+                for msg in msgs:
                     q.put(msg)
 
     def chan_point(self, channel_id: ChannelId) -> tuple[str, int]:
