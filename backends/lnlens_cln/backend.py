@@ -280,6 +280,9 @@ class ClnBackend:
         # The created index is read to its end for now: the updates since U come next, in the same page.
         rows = self.rpc.call("listforwards", {"index": "updated", "start": updated, "limit": room})["forwards"]
         events += [forward_from_cln(r) for r in rows if int(r["created_index"]) < created]
+        # A forward created after the created-index read is left to that index's next read; until then the
+        # page is not the last one, or a caller that stops at the last page would not see it before new events.
+        late = any(int(r["created_index"]) >= created for r in rows)
         if rows:
             updated = int(rows[-1]["updated_index"]) + 1
-        return ForwardPage(tuple(events), _cursor(created, updated), len(rows) < room)
+        return ForwardPage(tuple(events), _cursor(created, updated), len(rows) < room and not late)
