@@ -25,6 +25,8 @@ Policies:
 - ``idle-discount``: lnlens's ``idle_discount`` fee strategy (its defaults) through the engine's
   default rails (:class:`lnlens_core.fees.rails.Rails`), reading the fee history the node's own
   forwards and policy changes make; no rebalancing.
+- ``fees-x0.5``, ``fees-x2``, ``fees-x4``: every channel's fee rate times 0.5, 2 or 4 at the start of the
+  evaluation, then kept: the node's demand response, not advice.
 
 The rule baselines (:data:`RULE_POLICIES`) are the ones the paired statistics
 (lnlens_sim.sweepstats) compare every policy with, besides no action. ``model`` and
@@ -55,10 +57,12 @@ from lnlens_core.errors import BackendRejected, ConfigError
 from .graph import Graph
 from .scenario import MAINNET_DEFAULT_NODE, SimSettings, build, load_graph
 
-__all__ = ["POLICIES", "RULE_POLICIES", "SweepSpec", "Task", "ResultStore", "run_task", "tasks_of", "sized_centres",
-           "run_local", "execute", "apply_policy"]  # fmt: skip
+__all__ = ["POLICIES", "RULE_POLICIES", "FEE_SCALES", "SweepSpec", "Task", "ResultStore", "run_task", "tasks_of",
+           "sized_centres", "run_local", "execute", "apply_policy"]  # fmt: skip
 
-POLICIES = ("none", "chargelnd-proportional", "balance-based", "balance-rule", "model", "model-cap", "idle-discount")
+FEE_SCALES = {"fees-x0.5": 0.5, "fees-x2": 2.0, "fees-x4": 4.0}
+POLICIES = ("none", "chargelnd-proportional", "balance-based", "balance-rule", "model", "model-cap", "idle-discount",
+            *FEE_SCALES)  # fmt: skip
 RULE_POLICIES = ("chargelnd-proportional", "balance-based", "balance-rule")
 MODEL_POLICIES = ("model", "model-cap")
 
@@ -230,6 +234,15 @@ def apply_policy(policy: str, node, state: dict[str, Any], now: float) -> None:
         _set_fees(node, BalanceBased(fee_ppm=state["median_fee_ppm"]), now)
     elif policy == "balance-rule":
         _balance_rule(node, *state.get("rule", (0.15, 0.2)))
+    elif policy in FEE_SCALES and not state.get("scaled"):
+        state["scaled"] = True
+        for ch in node.list_channels():
+            new = max(0, round(ch.local_policy.fee_ppm * FEE_SCALES[policy]))
+            if new != ch.local_policy.fee_ppm:
+                try:
+                    node.set_channel_policy(ch.channel_id, FeeUpdate(fee_ppm=new))
+                except BackendRejected:
+                    continue
     elif policy == "idle-discount":
         signals = _fee_history(node, state["book"], state["start"], now)
         _set_fees(node, IdleDiscount(**state.get("idle", {})), now, signals, rails=state.setdefault("journal", {}))
