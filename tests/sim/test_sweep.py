@@ -144,3 +144,17 @@ def test_idle_discount_cuts_only_idle_channels_holding_liquidity_within_the_rail
     book.observe_channels(node.list_channels(), node.clock.now())
     apply_policy("idle-discount", node, state, node.clock.now() + 3_600)
     assert {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()} == after, "not judged again yet"
+
+
+def test_a_demand_response_arm_scales_every_fee_once():
+    from lnlens_sim.scenario import MAINNET_DEFAULT_NODE, SimSettings, build
+    from lnlens_sim.sweep import _graph, apply_policy
+
+    node = build(SimSettings(node=MAINNET_DEFAULT_NODE, nodes=60, seed=5), graph=_graph("mainnet"))
+    before = {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()}
+    state: dict = {}
+    for _ in range(2):
+        apply_policy("fees-x2", node, state, node.clock.now())
+    after = {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()}
+    doubled = [cid for cid in before if after[cid] == 2 * before[cid]]
+    assert len(doubled) >= len(before) - 2 and all(after[c] in (before[c], 2 * before[c]) for c in before)
