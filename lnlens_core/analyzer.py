@@ -106,8 +106,10 @@ def urgency(flow: Flow, params: AnalyzerParams) -> tuple[int, dict[str, float]]:
 def project_monthly(missed_msat: int, failures: int, observed_s: float, params: AnalyzerParams) -> tuple[int, int, int]:
     """Missed revenue per 30 days: (point, low, high).
 
-    Failures are treated as a Poisson count: the range is the normal approximation
-    of its 90 % interval (n ± 1.645·√n), priced at the mean missed fee per failure.
+    ``failures`` is the count ``missed_msat`` is made of: payments refused and lost, once per
+    payment (:attr:`Flow.missed_payments`), not refused HTLCs, which a retried payment repeats.
+    They are treated as a Poisson count: the range is the normal approximation
+    of its 90 % interval (n ± 1.645·√n), priced at the mean missed fee per payment.
     When less than ``min_projection_s`` was observed, the low end assumes the
     failures seen are all a ``min_projection_s`` period would bring, so an hour of
     bad luck shows as a wide range rather than a precise monthly loss.
@@ -138,7 +140,7 @@ def _opportunity(
 ) -> Opportunity:
     # window_s and observed_s are stats' lengths rounded, once per analysis rather than once per opportunity.
     score, components = urgency(flow, params)
-    point, low, high = project_monthly(flow.missed_revenue_msat, flow.failed_here, stats.observed_s, params)
+    point, low, high = project_monthly(flow.missed_revenue_msat, flow.missed_payments, stats.observed_s, params)
     return Opportunity(
         channel_id=channel_id,
         in_channel=in_channel,

@@ -65,6 +65,9 @@ class Flow:
     max_failed_liquidity_msat: int = 0
     """The largest amount a liquidity failure here would have sent out: the window's maximum, never a sum
     (:data:`MAXIMA`), so a refill can be sized to carry every HTLC that failed (docs/opportunities.md)."""
+    missed_payments: int = 0
+    """Payments refused here and lost: once per payment, not when it then went through us (the count behind
+    ``missed_revenue_msat``; ``failed_here`` counts every refused HTLC)."""
 
     @property
     def failed_here(self) -> int:
@@ -213,6 +216,7 @@ def contribution(event: HtlcEvent, book: PolicyBook, *, propagation_s: float, fi
     row[_IDX["missed_revenue_htlc_msat"]] = fee_msat
     row[_IDX["missed_volume_msat"]] = out_msat
     if first:
+        row[_IDX["missed_payments"]] = 1
         row[_IDX["missed_revenue_msat"]] = fee_msat
         if category is FailureCategory.LIQUIDITY:
             row[_IDX["missed_liquidity_msat"]] = fee_msat
@@ -241,6 +245,7 @@ def recovery(first_row: Sequence[int]) -> list[int]:
     for name in ("missed_revenue_msat", "missed_liquidity_msat"):
         row[_IDX[name]] = -first_row[_IDX[name]]
     row[_IDX["missed_recovered_msat"]] = first_row[_IDX["missed_revenue_msat"]]
+    row[_IDX["missed_payments"]] = -first_row[_IDX["missed_payments"]]
     return row
 
 

@@ -34,7 +34,7 @@ from .network import BALANCE_RULES
 from .node import SimNode
 from .rebalance import AutoRecoveryRebalancer
 from .scenario import MAX_NODES, NETWORKS, SimSettings, build, load_graph
-from .sweep import POLICIES
+from .sweep import FEE_SCALES, POLICIES
 
 __all__ = ["register", "summary", "render_sweep"]
 
@@ -78,7 +78,9 @@ def _register_sweep(simsub: argparse._SubParsersAction) -> None:
                        help="managed node (pubkey, alias or index; repeatable); default: sized ones")  # fmt: skip
     sweep.add_argument("--centres", type=int, default=3, help="how many nodes of different sizes (default 3)")
     sweep.add_argument("--seeds", default="1001-1024", help="seeds: 1001-1024 or 5,7,9 (default 1001-1024)")
-    sweep.add_argument("--policies", default=",".join(POLICIES), help="comma-separated (default: all)")
+    sweep.add_argument("--policies", default=",".join(p for p in POLICIES if p not in FEE_SCALES),
+                       help=f"comma-separated, from {', '.join(POLICIES)} (default: all but the fees-x* "
+                            "demand-response arms)")  # fmt: skip
     sweep.add_argument("--nodes", type=int, default=200, help="neighbourhood size around each node (default 200)")
     sweep.add_argument("--warmup", default="24h", help="simulated warm-up before the evaluation (default 24h)")
     sweep.add_argument("--eval", default="48h", help="simulated evaluation window (default 48h)")

@@ -22,6 +22,11 @@ Policies:
   liquidity model's rebalances with their own fee ceiling, and fee opinions through the
   ``model_driven`` strategy (the fee-response model's when it is installed).
 - ``model-cap``: the same rebalances under the balance rule's fee ceiling and no fee changes.
+- ``idle-discount``: lnlens's ``idle_discount`` fee strategy (its defaults) through the engine's
+  default rails (:class:`lnlens_core.fees.rails.Rails`), reading the fee history the node's own
+  forwards and policy changes make; no rebalancing.
+- ``fees-x0.5``, ``fees-x2``, ``fees-x4``: every channel's fee rate times 0.5, 2 or 4 at the start of the
+  evaluation, then kept: the node's demand response, not advice.
 
 The rule baselines (:data:`RULE_POLICIES`) are the ones the paired statistics
 (lnlens_sim.sweepstats) compare every policy with, besides no action. ``model`` and
@@ -52,10 +57,12 @@ from lnlens_core.errors import BackendRejected, ConfigError
 from .graph import Graph
 from .scenario import MAINNET_DEFAULT_NODE, SimSettings, build, load_graph
 
-__all__ = ["POLICIES", "RULE_POLICIES", "SweepSpec", "Task", "ResultStore", "run_task", "tasks_of", "sized_centres",
-           "run_local", "execute", "apply_policy"]  # fmt: skip
+__all__ = ["POLICIES", "RULE_POLICIES", "FEE_SCALES", "SweepSpec", "Task", "ResultStore", "run_task", "tasks_of",
+           "sized_centres", "run_local", "execute", "apply_policy"]  # fmt: skip
 
-POLICIES = ("none", "chargelnd-proportional", "balance-based", "balance-rule", "model", "model-cap")
+FEE_SCALES = {"fees-x0.5": 0.5, "fees-x2": 2.0, "fees-x4": 4.0}
+POLICIES = ("none", "chargelnd-proportional", "balance-based", "balance-rule", "model", "model-cap", "idle-discount",
+            *FEE_SCALES)  # fmt: skip
 RULE_POLICIES = ("chargelnd-proportional", "balance-based", "balance-rule")
 MODEL_POLICIES = ("model", "model-cap")
 
@@ -113,8 +120,13 @@ def sized_centres(graph: Graph, count: int) -> list[str]:
 # --- the policies -------------------------------------------------------------------------------------------------
 
 
-def _set_fees(node, strategy, now: float, signals=None) -> None:
-    """Apply ``strategy``'s fee rate to every channel (``signals``: per channel, for those that read them)."""
+def _set_fees(node, strategy, now: float, signals=None, rails: dict | None = None) -> None:
+    """Apply ``strategy``'s fee rate to every channel (``signals``: per channel, for those that read them).
+
+    With ``rails`` (the run's journal: channel -> times and directions of its applied changes), each
+    proposal first passes the engine's default rails, as ``lnlens policy apply`` would apply it.
+    """
+    from lnlens_core.fees.rails import ChannelHistory, Rails, apply_rails
     from lnlens_core.fees.strategy import FeeContext
 
     info = node.get_info()
@@ -122,13 +134,31 @@ def _set_fees(node, strategy, now: float, signals=None) -> None:
         sig = signals.get(ch.channel_id) if signals is not None else None
         ctx = FeeContext(now=now, node=info, capabilities=frozenset(Capability), signals=sig)
         proposal = strategy.propose(ch, ctx)
-        if proposal is not None and proposal.update.fee_ppm not in (None, ch.local_policy.fee_ppm):
+        update = proposal.update if proposal is not None else None
+        if rails is not None:
+            done = rails.setdefault(ch.channel_id, [])
+            last = done[-1] if done else (None, 0)
+            history = ChannelHistory(last_change_time=last[0], last_fee_direction=last[1],
+                                     changes_last_day=sum(now - t < 86_400 for t, _ in done))  # fmt: skip
+            update = apply_rails(ch, update, Rails(), history, now=now).update
+        if update is not None and update.fee_ppm not in (None, ch.local_policy.fee_ppm):
             # Only the fee rate. The simulator refuses any change on a channel whose snapshot policy it
             # considers invalid (e.g. a CLTV delta outside 1..2016): that channel keeps its fee.
             try:
-                node.set_channel_policy(ch.channel_id, FeeUpdate(fee_ppm=proposal.update.fee_ppm))
+                node.set_channel_policy(ch.channel_id, FeeUpdate(fee_ppm=update.fee_ppm))
             except BackendRejected:
                 continue
+            if rails is not None:
+                rails[ch.channel_id].append((now, 1 if update.fee_ppm > ch.local_policy.fee_ppm else -1))
+
+
+def _fee_history(node, book, start: float, now: float) -> dict:
+    """Each channel's fee history (lnlens_core.fees.signals.fee_epochs) from the run's policy book and forwards."""
+    from lnlens_core.fees.signals import ChannelSignals, fee_epochs
+
+    changes = sorted((max(t, start), cid, p) for cid, t, _, p in book.periods())
+    epochs = fee_epochs(list(node.list_channels()), node.events, changes, now=now)
+    return {cid: ChannelSignals(int(now - start), fee_history=h) for cid, h in epochs.items()}
 
 
 def _balance_rule(node, threshold: float = 0.15, share: float = 0.2) -> None:
@@ -196,7 +226,7 @@ def _model(node, models: Models, book, peers, now: float, *, cap: bool) -> None:
 def apply_policy(policy: str, node, state: dict[str, Any], now: float) -> None:
     """One step of ``policy`` on ``node`` at ``now``; ``state`` is the run's (book, peers, strategies)."""
     from lnlens_core.fees.chargelnd.strategies import Proportional
-    from lnlens_core.fees.lnlens_strategies import BalanceBased
+    from lnlens_core.fees.lnlens_strategies import BalanceBased, IdleDiscount
 
     if policy == "chargelnd-proportional":
         _set_fees(node, Proportional(min_fee_ppm=1, max_fee_ppm=2000), now)
@@ -204,6 +234,18 @@ def apply_policy(policy: str, node, state: dict[str, Any], now: float) -> None:
         _set_fees(node, BalanceBased(fee_ppm=state["median_fee_ppm"]), now)
     elif policy == "balance-rule":
         _balance_rule(node, *state.get("rule", (0.15, 0.2)))
+    elif policy in FEE_SCALES and not state.get("scaled"):
+        state["scaled"] = True
+        for ch in node.list_channels():
+            new = max(0, round(ch.local_policy.fee_ppm * FEE_SCALES[policy]))
+            if new != ch.local_policy.fee_ppm:
+                try:
+                    node.set_channel_policy(ch.channel_id, FeeUpdate(fee_ppm=new))
+                except BackendRejected:
+                    continue
+    elif policy == "idle-discount":
+        signals = _fee_history(node, state["book"], state["start"], now)
+        _set_fees(node, IdleDiscount(**state.get("idle", {})), now, signals, rails=state.setdefault("journal", {}))
     elif policy in MODEL_POLICIES:
         models = state.get("models") or Models.shipped()
         _model(node, models, state["book"], state["peers"], now, cap=policy == "model-cap")
@@ -232,6 +274,7 @@ def run_task(task: Task, *, models: Models | None = None, rule: tuple[float, flo
         "median_fee_ppm": max(int(np.median([c.local_policy.fee_ppm for c in node.list_channels()])), 1),
         "models": models,
         "rule": rule,
+        "start": start,
     }
     node.run(spec.warmup_h * 3_600)
     t0, end = node.clock.now(), node.clock.now() + spec.eval_h * 3_600

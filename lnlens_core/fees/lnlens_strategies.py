@@ -11,6 +11,8 @@ parameters below as keys). Each strategy proposes; the engine's rails
 - ``model_driven``: follows the liquidity model's fee opinion (cheaper above the predicted optimal
   ratio, dearer below it); no opinion or "no model" keeps the channel.
 - ``revenue_max``: bounded search on measured revenue per fee level, static fallback without data.
+- ``idle_discount``: cheaper where outbound liquidity sits idle (the current fee earned nothing for
+  long enough); never raises a fee, never touches a channel that earns.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ..domain import Channel, FeeUpdate, RecommendationKind
 from ..errors import StrategyError
 from .strategy import FeeContext, FeeProposal
 
-__all__ = ["BalanceBased", "FlowBased", "InboundFee", "ModelDriven", "RevenueMax", "LNLENS_STRATEGIES", "balance_curve"]
+__all__ = ["BalanceBased", "FlowBased", "IdleDiscount", "InboundFee", "ModelDriven", "RevenueMax", "LNLENS_STRATEGIES",
+           "balance_curve"]  # fmt: skip
 
 
 def _ratio(channel: Channel) -> float:
@@ -349,4 +352,61 @@ class RevenueMax:
         return FeeProposal(FeeUpdate(), f"{current} ppm is the best level measured ({rate:.0f} msat/day)")
 
 
-LNLENS_STRATEGIES = (BalanceBased, FlowBased, InboundFee, ModelDriven, RevenueMax)
+class IdleDiscount:
+    """Sells idle outbound liquidity: a channel whose current fee earned nothing gets cheaper, step by step.
+
+    Reads the channel's fee history (:attr:`ChannelSignals.fee_history`, as ``revenue_max``
+    does). When the channel's current fee level has been in force for at least ``idle_s``
+    (summed over the last 30 days) without one settled forward out over the channel, and the
+    channel holds at least ``min_ratio`` of its capacity on our side, its fee is cut to
+    ``cut`` × the current one (rounded down, not below ``min_fee_ppm``). Everything else keeps
+    its fee: a channel that forwarded at its current level, one holding less than
+    ``min_ratio`` (its liquidity is not idle), one whose level is younger than ``idle_s``. It
+    never raises a fee, so it never prices away a channel's paying traffic.
+
+    Why: in the simulator senders choose routes by fee among routes of similar length
+    (docs/FEES.md "What earns in the simulator"): doubling every fee cut the forwards through
+    a node by 32-88 % per (node, seed), and a channel that earns nothing loses nothing by a cut. The
+    engine's rails bound each step (by default at most ``max(50 ppm, 25 %)`` per change).
+    """
+
+    name: ClassVar[str] = "idle_discount"
+    reads_fee_history: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        cut: float = 0.5,
+        min_ratio: float = 0.3,
+        idle_s: int = 43_200,
+        min_fee_ppm: int = 1,
+        base_fee_msat: int | None = None,
+    ) -> None:
+        if not 0 < cut < 1 or not 0 <= min_ratio <= 1 or idle_s <= 0 or min_fee_ppm < 0:
+            raise ValueError("need 0 < cut < 1, 0 <= min_ratio <= 1, idle_s > 0, min_fee_ppm >= 0")
+        self.cut, self.min_ratio, self.idle_s, self.min_fee_ppm = cut, min_ratio, idle_s, min_fee_ppm
+        self.base_fee_msat = base_fee_msat
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        current = channel.local_policy.fee_ppm
+        ratio = _ratio(channel)
+        keep = FeeUpdate(base_fee_msat=self.base_fee_msat)
+        history = ctx.signals.fee_history if ctx.signals is not None else ()
+        here = next((e for e in history if e.fee_ppm == current), None)
+        if here is None or here.seconds < self.idle_s:
+            held = 0 if here is None else here.seconds
+            return FeeProposal(keep, f"{current} ppm in force {held / 3600:.0f} h of the {self.idle_s / 3600:g} h "
+                                     "needed to judge it: kept")  # fmt: skip
+        if here.forwards:
+            return FeeProposal(keep, f"{current} ppm earns ({here.forwards} forwards in {here.seconds / 3600:.0f} h): "
+                                     "kept")  # fmt: skip
+        if ratio < self.min_ratio:
+            return FeeProposal(keep, f"no forwards at {current} ppm, but only {ratio:.0%} local: kept")
+        new = max(self.min_fee_ppm, int(current * self.cut))
+        if new >= current:
+            return FeeProposal(keep, f"no forwards at {current} ppm, already at the floor {self.min_fee_ppm} ppm")
+        why = f"idle: no forwards in {here.seconds / 3600:.0f} h at {current} ppm with {ratio:.0%} local"
+        return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat, fee_ppm=new), f"{why}: {current} → {new} ppm")
+
+
+LNLENS_STRATEGIES = (BalanceBased, FlowBased, IdleDiscount, InboundFee, ModelDriven, RevenueMax)

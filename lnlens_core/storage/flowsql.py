@@ -73,7 +73,7 @@ def _floordiv(a: str, b: str) -> str:
 
 
 def _pricing(inbound_fees: bool, negative_ppm: bool) -> tuple[str, ...]:
-    """Per forward failed here, SQL for what flows.contribution counts: missed fee and amount, stale, offered rate.
+    """Per forward failed here, SQL for what flows.contribution counts: missed fee and amount, stale, offered rate, 1.
 
     ``po`` is the out channel's policy then in force (NULL columns when the book has none), ``pi``
     the in channel's (joined only when the book holds an inbound fee). SQLite's ``/`` is Python's
@@ -98,12 +98,13 @@ def _pricing(inbound_fees: bool, negative_ppm: bool) -> tuple[str, ...]:
         f"({is_fee} AND received_time - po.changed < :propagation_s)",
         f"(CASE WHEN {is_fee} AND out_msat > 0 THEN max({offered}, 0) ELSE 0 END)",
         f"({is_fee} AND out_msat > 0)",
+        "1",  # a refused payment per HTLC here; payment_corrections then ties a payment's HTLCs together
     )
 
 
 SETTLED_SUMS = ("fee_msat", "coalesce(out_msat, in_msat)")
-_SUMS = 5
-_WIDTH = 2 + _SUMS + 1  # per window: count, five sums, the largest amount refused, first time
+_SUMS = 6
+_WIDTH = 2 + _SUMS + 1  # per window: count, six sums, the largest amount refused, first time
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +376,7 @@ def group_counters(groups: FlowGroups) -> np.ndarray:
         out[:, :, _I[name]] = sums[:, :, k] * failed
     # every HTLC on its own here; payment_corrections then ties a refused payment's HTLCs together
     out[:, :, _I["missed_revenue_htlc_msat"]] = out[:, :, _I["missed_revenue_msat"]]
+    out[:, :, _I["missed_payments"]] = sums[:, :, 6] * failed
     out[:, :, _I["missed_liquidity_msat"]] = sums[:, :, 1] * (cat == LIQUIDITY)
     out[:, :, _I["max_failed_liquidity_msat"]] = sums[:, :, 1 + _SUMS] * (cat == LIQUIDITY)
     return out

@@ -339,3 +339,23 @@ def test_a_channel_too_cheap_to_refill_gets_a_fee_raise_not_a_rebalance():
     (rec,) = [r for o in opps if o.channel_id == B for r in o.recommendations]
     assert rec.kind is K.RAISE_FEES and rec.proposed_fee_ppm == 160  # the median of 300 and 20
     assert "earn less than a refill costs" in rec.reason
+
+
+def test_the_monthly_range_counts_refused_payments_not_their_retried_htlcs():
+    channels = [make_channel(A), make_channel(B, local_ratio=0.05, fee_ppm=100, base_fee_msat=1000)]
+    liquidity, big = FailureReason.INSUFFICIENT_BALANCE, 1_000_000_000  # 101,000 msat each
+    # Four payments, each refused on B and retried there 0.4 s later, refused again.
+    events = [failed(k, B, liquidity, t=NOW - 5000 + 20 * i, gap=0.4, out_msat=big, in_msat=big + 101_000)
+              for i in range(4) for k in range(2)]  # fmt: skip
+    book = PolicyBook()
+    book.observe_channels(channels, 0.0)
+    counter = FlowCounter(book, since=NOW - 86_400, until=NOW, propagation_s=P.propagation_s)
+    counter.add(events)
+    stats = counter.stats()
+    (opp,), _ = analyze(stats, channels, P)
+    flow = stats.out[B]
+    assert flow.failed_here == 8 and flow.missed_payments == 4 and opp.missed_revenue_msat == 4 * 101_000
+    want = project_monthly(4 * 101_000, 4, stats.observed_s, P)
+    assert (opp.projected_monthly_missed_msat, opp.projected_monthly_missed_low_msat,
+            opp.projected_monthly_missed_high_msat) == want  # fmt: skip
+    assert want != project_monthly(4 * 101_000, 8, stats.observed_s, P)

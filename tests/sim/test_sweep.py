@@ -113,3 +113,48 @@ def test_a_sweep_on_a_local_cluster_equals_a_plain_loop_and_resumes(tmp_path, ca
     assert main([*argv, "--plot", str(plot)]) == 0
     text = capsys.readouterr().out
     assert "balance-based" in text and "Holm" in text and plot.stat().st_size > 0
+
+
+def test_idle_discount_cuts_only_idle_channels_holding_liquidity_within_the_rails():
+    from lnlens_sim.scenario import MAINNET_DEFAULT_NODE, SimSettings, build
+    from lnlens_sim.sweep import _graph, apply_policy
+
+    from lnlens_core.domain import ForwardStatus
+    from lnlens_core.flows import PolicyBook
+
+    node = build(SimSettings(node=MAINNET_DEFAULT_NODE, nodes=60, seed=5), graph=_graph("mainnet"))
+    start = node.clock.now()
+    book = PolicyBook()
+    book.observe_channels(node.list_channels(), start)
+    node.run(13 * 3_600)
+    before = {c.channel_id: c for c in node.list_channels()}
+    earned = {e.out_channel for e in node.events if e.status is ForwardStatus.SETTLED}
+    state = {"book": book, "start": start}
+    apply_policy("idle-discount", node, state, node.clock.now())
+    after = {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()}
+    cut = {cid for cid, fee in after.items() if fee != before[cid].local_policy.fee_ppm}
+    assert cut and set(state["journal"]) == set(after)
+    for cid in cut:
+        old = before[cid].local_policy.fee_ppm
+        assert cid not in earned and before[cid].balance_ratio >= 0.3
+        assert old - max(50, old // 4) - 1 <= after[cid] < old  # the default rails' step
+    idle = [cid for cid, c in before.items()
+            if cid not in earned and c.balance_ratio >= 0.3 and c.local_policy.fee_ppm > 1]  # fmt: skip
+    assert len(cut) >= len(idle) - 2  # (a snapshot policy the simulator refuses to change keeps its fee)
+    book.observe_channels(node.list_channels(), node.clock.now())
+    apply_policy("idle-discount", node, state, node.clock.now() + 3_600)
+    assert {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()} == after, "not judged again yet"
+
+
+def test_a_demand_response_arm_scales_every_fee_once():
+    from lnlens_sim.scenario import MAINNET_DEFAULT_NODE, SimSettings, build
+    from lnlens_sim.sweep import _graph, apply_policy
+
+    node = build(SimSettings(node=MAINNET_DEFAULT_NODE, nodes=60, seed=5), graph=_graph("mainnet"))
+    before = {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()}
+    state: dict = {}
+    for _ in range(2):
+        apply_policy("fees-x2", node, state, node.clock.now())
+    after = {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()}
+    doubled = [cid for cid in before if after[cid] == 2 * before[cid]]
+    assert len(doubled) >= len(before) - 2 and all(after[c] in (before[c], 2 * before[c]) for c in before)

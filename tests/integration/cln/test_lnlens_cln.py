@@ -23,6 +23,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import time
 from collections import Counter
 from concurrent import futures
 from pathlib import Path
@@ -280,6 +281,42 @@ def test_payments_show_at_once_and_a_liquidity_failure_gets_a_refill_that_carrie
     again = _call(l2, "lens-opportunities")
     assert again["run_time"] > result["run_time"] and again["newest_event_time"] > newest
     assert _call(l2, "lens-status")["db"]["forwards"] == len(l2.rpc.listforwards()["forwards"])
+
+
+def test_a_payment_refused_then_carried_by_us_is_recovered_not_lost_by_its_payment_hash(net):
+    from lnlens_core.flows import MATCH_WINDOW_S
+
+    l1, l2, l3, l4 = net["l1"], net["l2"], net["l3"], net["l4"]
+    scid23 = l2.get_channel_scid(l3)
+
+    def scid23_opportunity() -> dict:
+        return next(o for o in _call(l2, "lens-opportunities")["opportunities"] if o["short_channel_id"] == scid23)
+
+    before = scid23_opportunity()
+    spendable = next(c for c in l2.rpc.listpeerchannels(l3.info["id"])["channels"])["spendable_msat"]
+    amount = spendable + 50_000_000
+    inv = _invoice(l3, amount, "refused-then-carried")
+    l1.rpc.sendpay(_route(l1, l2, l3, amount), inv["payment_hash"], payment_secret=inv["payment_secret"])
+    with pytest.raises(RpcError):
+        l1.rpc.waitsendpay(inv["payment_hash"])  # refused at l2: l2→l3 lacks the balance
+    refused_at = max(f["received_time"] for f in l2.rpc.listforwards(status="local_failed")["forwards"])
+    _pay(l3, l4, 200_000_000, "refill")  # l3→l2→l4 gives l2→l3 the balance back
+    # Later than the heuristic's window: only the payment hash lightningd reports can tie the two together.
+    time.sleep(max(0.0, refused_at + MATCH_WINDOW_S + 1 - time.time()))
+    l1.rpc.sendpay(_route(l1, l2, l3, amount), inv["payment_hash"], payment_secret=inv["payment_secret"])
+    assert l1.rpc.waitsendpay(inv["payment_hash"])["status"] == "complete"
+
+    path = l2.rpc.call("lens-status")["db"]["path"]
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        stored = db.execute("SELECT status, received_time FROM forwards WHERE payment_hash = ? ORDER BY received_time",
+                            (inv["payment_hash"],)).fetchall()  # fmt: skip
+    assert [s for s, _ in stored] == ["local_failed", "settled"] and stored[1][1] - stored[0][1] > MATCH_WINDOW_S
+    after = scid23_opportunity()
+    fee = 1000 + amount * 1000 // 1_000_000  # l2's policy: 1,000 msat + 1,000 ppm
+    assert after["failed_liquidity"] == before["failed_liquidity"] + 1
+    assert after["missed_revenue_msat"] == before["missed_revenue_msat"], "carried by us: not lost"
+    assert after["missed_recovered_msat"] == before["missed_recovered_msat"] + fee
+    assert after["missed_revenue_htlc_msat"] == before["missed_revenue_htlc_msat"] + fee
 
 
 def test_policy_apply_reaches_gossip_and_rollback_restores_it_once(net):
