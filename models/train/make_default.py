@@ -20,7 +20,7 @@ DEFAULT_PLAN = Plan(train_centres=3, seeds=(1, 2, 3), val_seeds=(101, 102), node
 
 
 def _row(name: str, m: dict) -> str:
-    return (f"| {name} | {m['n']} | {m['mae']:.5f} | {m['r2']:.5f} | {m['gain_msat']:.1f} | "
+    return (f"| {name} | {m['n']} | {m['mae']:.6f} | {m['r2']:.6f} | {m['gain_msat']:,.1f} | "
             f"{m['captured_share']:.4f} | {m['beats_current']:.4f} |")
 
 
@@ -72,32 +72,18 @@ def card_markdown(report: dict) -> str:
         _row("linear (ridge)", b["linear"]),
         "",
     ]
-    if "held_out_network" in report:
-        h = report["held_out_network"]
-        lines += [
-            "Held-out network only (a mainnet neighbourhood no training run saw):",
-            "",
-            head,
-            _row("model", h["model"]),
-            _row("current ratio", h["current"]),
-            _row("50/50", h["half"]),
-            "",
-        ]
-    for node, r in report.get("held_out_sweep_nodes", {}).items():
-        lines += [
-            f"Held-out evaluation on sweep node {node} (seeds {list(report['plan']['eval_seeds'])}, never trained or "
-            "tuned on):",
-            "",
-            head,
-            _row("model", r["model"]),
-            _row("current ratio", r["current"]),
-            _row("50/50", r["half"]),
-            "",
-        ]
+    tables = [("Held-out network only (a mainnet neighbourhood no training run saw):", report.get("held_out_network"))]
+    seeds = list(report.get("plan", {}).get("eval_seeds", ()))
+    tables += [(f"Held-out evaluation on sweep node {node} (seeds {seeds}, never trained or tuned on):", r)
+               for node, r in report.get("held_out_sweep_nodes", {}).items()]  # fmt: skip
+    for title, r in tables:
+        if r is not None:
+            lines += [title, "", head, _row("model", r["model"]), _row("current ratio", r["current"]),
+                      _row("50/50", r["half"]), ""]  # fmt: skip
     lines += ["Per validation run (model MAE / current-ratio MAE; model gain over staying, msat per sample):", ""]
     for group, r in report.get("by_validation_run", {}).items():
         lines.append(
-            f"- {group}: {r['model']['mae']:.5f} / {r['current']['mae']:.5f}; "
+            f"- {group}: {r['model']['mae']:.6f} / {r['current']['mae']:.6f}; "
             f"{r['model']['gain_msat']:.1f} ({r['model']['n']} samples)"
         )
     lines += ["", "Confidence table (held-out win rate by size of the proposed move):", ""]
