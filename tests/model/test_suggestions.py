@@ -86,3 +86,32 @@ def test_amount_is_clamped_and_nothing_without_a_gain():
     # (it once offered a 1,000,000-sat rebalance with 0 expected gain and a 0 budget).
     assert rebalance_suggestions(_channels(), np.array([0.9, 0.1, 0.6, np.nan]), [], now=NOW, cost_ppm=0) == []
     assert rebalance_suggestions(_channels()[:1], np.array([0.9]), RECENT, now=NOW, cost_ppm=0) == []
+
+
+def test_on_a_simulated_node_suggestions_pay_for_their_quoted_route_and_run_within_budget():
+    from lnlens_sim.scenario import SimSettings, build
+
+    from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events
+    from lnlens_core.flows import PolicyBook
+    from lnlens_core.inference import OnnxModel
+
+    from .test_fee_opinions import _centring_model
+
+    node = build(SimSettings(network="synthetic", nodes=150, seed=5, payments_per_hour=4000))
+    node.run(12 * 3600)
+    now, channels = node.clock.now(), node.list_channels()
+    book = PolicyBook()
+    book.observe_channels(channels, now)
+    recent = [e for e in node.events if now - LONG_WINDOW_S <= e.received_time < now]
+    x = compute_features(channels, windows_from_events(recent, book, now), book=book)
+    predicted = OnnxModel.load(_centring_model(0.5)).predict(x)  # asks to move every channel to 50 %
+    recs = rebalance_suggestions(channels, predicted, recent, now=now, quote=node.quote_rebalance)
+    assert recs, "this busy node has moves that pay"
+    for rec in recs:
+        ev = rec.evidence
+        quoted = node.quote_rebalance(rec.source_channel, rec.target_channel, rec.amount_msat)
+        assert ev["route_cost"] == "quoted" and ev["route_cost_msat"] == quoted < ev["expected_gain_msat"]
+        assert ev["max_fee_msat"] == ev["expected_gain_msat"] == ev["expected_net_msat"] + quoted
+        done = node.rebalance(rec.source_channel, rec.target_channel, rec.amount_msat, max_fee_msat=ev["max_fee_msat"])
+        # the quote reads public fees only: a hop may lack the balance (then another route, or none, is tried)
+        assert done.fee_msat <= ev["max_fee_msat"] if done.ok else done.reason
