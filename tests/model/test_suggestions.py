@@ -6,7 +6,7 @@ import numpy as np
 
 from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
 from lnlens_core.suggestions import ORIGIN, rebalance_suggestions
-from lnlens_core.testing import make_channel
+from lnlens_core.testing import centring_model, make_channel
 
 NOW = 1_770_000_000.0
 T, S, Q, N = (ChannelId(i, 1, 0) for i in (1, 2, 3, 4))
@@ -95,8 +95,6 @@ def test_on_a_simulated_node_suggestions_pay_for_their_quoted_route_and_run_with
     from lnlens_core.flows import PolicyBook
     from lnlens_core.inference import OnnxModel
 
-    from .test_fee_opinions import _centring_model
-
     node = build(SimSettings(network="synthetic", nodes=150, seed=5, payments_per_hour=4000))
     node.run(12 * 3600)
     now, channels = node.clock.now(), node.list_channels()
@@ -104,7 +102,7 @@ def test_on_a_simulated_node_suggestions_pay_for_their_quoted_route_and_run_with
     book.observe_channels(channels, now)
     recent = [e for e in node.events if now - LONG_WINDOW_S <= e.received_time < now]
     x = compute_features(channels, windows_from_events(recent, book, now), book=book)
-    predicted = OnnxModel.load(_centring_model(0.5)).predict(x)  # asks to move every channel to 50 %
+    predicted = OnnxModel.load(centring_model(0.5)).predict(x)  # asks to move every channel to 50 %
     recs = rebalance_suggestions(channels, predicted, recent, now=now, quote=node.quote_rebalance)
     assert recs, "this busy node has moves that pay"
     for rec in recs:
