@@ -61,9 +61,9 @@ _STEPS = (0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.
 MOVES = np.array([-s for s in reversed(_STEPS)] + [0.0] + list(_STEPS))
 """The moves (shares of local + remote) a target chooses among: staying, and finer steps near it."""
 TARGET_HORIZON_S = 6 * 3_600
-DEFAULT_ROUTE_COST_PPM = 2_000
-"""The route cost rate assumed where no route can be quoted (a node's own store): about the median of the
-circular routes the simulator quoted for the training nodes' channels (docs/MODEL.md)."""
+DEFAULT_ROUTE_COST_PPM = 200
+"""The route cost rate assumed where no route can be quoted (a node's own store): the median of the circular
+routes the simulator quoted for ``liquidity-default-2``'s training channels (196 ppm), rounded (docs/MODEL.md)."""
 
 
 @dataclass(frozen=True, slots=True)
