@@ -11,8 +11,17 @@ from .features import LONG_WINDOW_S, compute_features, windows_from_events
 from .inference import OnnxModel
 from .learning.policy_history import PolicyHistory
 from .suggestions import fee_suggestions, rebalance_suggestions
+from .target import DEFAULT_ROUTE_COST_PPM
 
-__all__ = ["LiquidityView", "liquidity_view", "recommend", "store_predictions", "fee_predictions"]
+__all__ = [
+    "LiquidityView",
+    "liquidity_view",
+    "recommend",
+    "store_predictions",
+    "fee_predictions",
+    "route_quote",
+    "route_cost_ppm",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,8 @@ def liquidity_view(
         model_version=f"{model.name}-{model.version}",
         min_gap=min_gap,
         limit=limit,
+        quote=route_quote(backend),
+        cost_ppm=route_cost_ppm(model),
     )
     if save and channels:
         rows = [
@@ -69,6 +80,18 @@ def liquidity_view(
         ]
         store.save_predictions(rows, time=now, model=f"{model.name}-{model.version}")
     return LiquidityView(now, channels, x, predicted, recent, suggestions)
+
+
+def route_quote(backend):
+    """The backend's circular-route quote (the simulator has one), or None: suggestions then estimate."""
+    quote = getattr(backend, "quote_rebalance", None)
+    return quote if callable(quote) else None
+
+
+def route_cost_ppm(model: OnnxModel) -> float:
+    """The route cost rate to estimate with where nothing quotes: the model's training median, else the default."""
+    value = model.json_meta("route_cost_ppm")
+    return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_ROUTE_COST_PPM
 
 
 def recommend(lens, registry, *, since_s: int = 86_400, min_gap: float = 0.1, limit: int = 10) -> dict:

@@ -16,7 +16,7 @@ from .clock import ManualClock
 from .domain import Channel, ChannelId, ChannelPolicy, FeeUpdate, ForwardPage, HtlcEvent, NodeInfo
 from .errors import BackendError, BackendRejected
 
-__all__ = ["FakeNode", "make_channel", "Call", "ManualClock", "ALL_CAPABILITIES"]
+__all__ = ["FakeNode", "make_channel", "Call", "ManualClock", "ALL_CAPABILITIES", "centring_model"]
 
 ALL_CAPABILITIES = frozenset(Capability)
 FAKE_PUBKEY = "02" + "11" * 32
@@ -128,3 +128,21 @@ class FakeNode:
         policy = update.apply_to(channel.local_policy)
         self.channels[channel_id] = replace(channel, local_policy=policy)
         return policy
+
+
+def centring_model(optimum: float) -> bytes:
+    """A liquidity model (ONNX bytes) that puts every channel's best ratio at ``optimum``, whatever the data:
+    it learns the move ``optimum − current ratio`` (feature 0), which is what a served model outputs. For tests
+    that need the model to ask for moves (the shipped one rarely does). Needs the ``train`` extra."""
+    import numpy as np
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    from .features import FEATURE_NAMES
+    from .learning import export_onnx
+
+    x = np.random.default_rng(0).uniform(size=(200, len(FEATURE_NAMES)))
+    pipe = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), LinearRegression())
+    pipe.fit(x, optimum - x[:, 0])
+    return export_onnx(pipe, name="centre", version=str(optimum), trained_at=0.0, metrics={})

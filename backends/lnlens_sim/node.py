@@ -39,7 +39,7 @@ from lnlens_core.fees.chargelnd import funding_fee_share_msat
 from .chain import SimChain
 from .graph import channel_id_of
 from .network import SimNetwork
-from .payments import PaymentResult, RebalanceResult, circular_rebalance, pay
+from .payments import PaymentResult, RebalanceResult, circular_rebalance, pay, quote_rebalance
 from .records import GroundTruth, RunStats
 
 __all__ = ["SimNode", "GroundTruth", "RunStats", "CAPABILITIES", "build_backend"]
@@ -401,6 +401,14 @@ class SimNode:
             st.rebalance_volume_msat += result.amount_msat
         log.debug("rebalance %s -> %s %d msat: %s", source, target, amount_msat, result)
         return result
+
+    def quote_rebalance(self, source: ChannelId, target: ChannelId, amount_msat: int) -> int | None:
+        """What a circular rebalance of ``amount_msat`` from ``source`` into ``target`` would pay on the route it
+        would try first (public fees only, nothing sent, nothing changed); None when no route exists."""
+        if source == target:
+            return None
+        quote = quote_rebalance(self.network, self.out_edge(source), self.out_edge(target), amount_msat)
+        return None if quote is None else quote[1]
 
     # -- state between processes ---------------------------------------------------------
 

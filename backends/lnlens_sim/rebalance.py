@@ -18,7 +18,14 @@ from lnlens_core.domain import Channel, ChannelId, FailureReason, ForwardStatus,
 from .node import SimNode
 from .payments import quote_rebalance
 
-__all__ = ["AutoRecoveryConfig", "AutoRecoveryRebalancer", "RebalanceAction", "RebalanceCandidate", "candidates"]
+__all__ = [
+    "AutoRecoveryConfig",
+    "AutoRecoveryRebalancer",
+    "RebalanceAction",
+    "RebalanceCandidate",
+    "candidates",
+    "route_costs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +160,37 @@ def candidates(
             )
     out.sort(key=lambda c: (not c.within_budget, c.fee_ppm, -c.amount_msat))
     return out[:limit]
+
+
+NO_ROUTE_PPM = 1_000_000.0
+"""The cost rate of a direction no route can take: the whole amount, more than any fee it could earn back."""
+
+
+def route_costs(node: SimNode, *, partners: int = 3, share: float = 0.1, max_amount_msat: int = 1_000_000_000):
+    """Each of our channels' route cost rates (:class:`lnlens_core.target.RouteCost`), quoted on the real graph.
+
+    Into a channel: the cheapest quote for moving ``share`` of its capacity (at most ``max_amount_msat``)
+    into it from one of the ``partners`` channels holding the most local balance; out of it: into one of
+    the ``partners`` holding the least. A channel without any route gets no entry (the defaults apply).
+    Quotes read public fees only: nothing is sent and the simulation is unchanged.
+    """
+    from lnlens_core.target import RouteCost
+
+    chans = [c for c in node.list_channels() if c.capacity_msat > 0]
+    fullest = sorted(chans, key=lambda c: (-c.local_balance_msat, str(c.channel_id)))
+    emptiest = sorted(chans, key=lambda c: (c.local_balance_msat, str(c.channel_id)))
+    out = {}
+    for ch in chans:
+        amount = max(min(int(ch.capacity_msat * share), max_amount_msat), 1_000)
+        rates = []
+        for pool, into in ((fullest, True), (emptiest, False)):
+            best = None
+            for other in [o for o in pool if o.channel_id != ch.channel_id][:partners]:
+                src, tgt = (other, ch) if into else (ch, other)
+                fee = node.quote_rebalance(src.channel_id, tgt.channel_id, amount)
+                if fee is not None and (best is None or fee < best):
+                    best = fee
+            rates.append(None if best is None else best * 1_000_000 / amount)
+        into, away = (NO_ROUTE_PPM if r is None else r for r in rates)
+        out[ch.channel_id] = RouteCost(into, away)
+    return out

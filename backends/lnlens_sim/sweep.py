@@ -198,6 +198,7 @@ def _model(node, models: Models, book, peers, now: float, *, cap: bool) -> None:
     from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events
     from lnlens_core.fees.lnlens_strategies import ModelDriven
     from lnlens_core.fees.signals import ChannelSignals
+    from lnlens_core.liquidity import route_cost_ppm
     from lnlens_core.suggestions import fee_suggestions, rebalance_suggestions
 
     channels = list(node.list_channels())
@@ -206,7 +207,8 @@ def _model(node, models: Models, book, peers, now: float, *, cap: bool) -> None:
     x = compute_features(channels, windows_from_events(recent, book, now), peer_policies=peers, book=book)
     predicted = models.liquidity.predict(x)
     table = models.liquidity.json_meta("confidence") or ()
-    recs = rebalance_suggestions(channels, predicted, recent, now=now, confidence_table=table)
+    recs = rebalance_suggestions(channels, predicted, recent, now=now, confidence_table=table,
+                                 quote=node.quote_rebalance, cost_ppm=route_cost_ppm(models.liquidity))  # fmt: skip
     by_id = {c.channel_id: c for c in channels}
     for rec in recs:
         budget = (

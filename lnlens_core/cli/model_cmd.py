@@ -255,7 +255,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _metrics_table(console: Console, metrics: dict[str, Any], *, title: str) -> None:
-    table = Table("predictor", "samples", "MAE", "R²", "carried share", title=title)
+    table = Table("predictor", "samples", "MAE", "R²", "gain over staying msat", "captured share", title=title)
     rows = {"model": metrics.get("model", {}), **metrics.get("baselines", {})}
     names = {"half": "50/50", "current": "current ratio", "linear": "linear (ridge)"}
     for name, m in rows.items():
@@ -264,7 +264,8 @@ def _metrics_table(console: Console, metrics: dict[str, Any], *, title: str) -> 
             str(m.get("n", "-")),
             _fmt(m.get("mae")),
             _fmt(m.get("r2")),
-            _fmt(m.get("carried_share")),
+            _fmt(m.get("gain_msat")),
+            _fmt(m.get("captured_share")),
         )
     console.print(table)
 

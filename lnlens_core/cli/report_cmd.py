@@ -80,18 +80,19 @@ def write_report(
         "",
         "## Model quality on held-out data (from training)",
         "",
-        "| predictor | samples | MAE | R² | carried share |",
-        "| --- | --- | --- | --- | --- |",
+        "| predictor | samples | MAE | R² | gain over staying msat | captured share |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     names = {"model": "model", "half": "50/50", "current": "current ratio", "linear": "linear (ridge)"}
     for key, m in {"model": metrics.get("model", {}), **metrics.get("baselines", {})}.items():
         lines.append(
             f"| {names.get(key, key)} | {m.get('n', '–')} | {_num(m.get('mae'))} | {_num(m.get('r2'))} "
-            f"| {_num(m.get('carried_share'), 3)} |"
+            f"| {_num(m.get('gain_msat'), 1)} | {_num(m.get('captured_share'), 3)} |"
         )
     lines += [
         "",
-        "*carried share*: volume the ratios would have carried over the best possible, summed (docs/MODEL.md).",
+        "*gain over staying*: mean fees the ratios would have earned, net of the route cost of reaching them, "
+        "minus staying's; *captured share*: that gain over the best possible (docs/MODEL.md).",
         "",
         "## Channels",
         "",
@@ -123,7 +124,8 @@ def write_report(
     lines += _health_lines(health or {})
     lines += ["", f"## Top {top} rebalance suggestions (model)", ""]
     if not view.suggestions:
-        lines.append("None: no channel is far enough from its predicted optimum, or none has balance to spare.")
+        lines.append("None: no channel is far enough from its predicted ratio with a move that would have earned more "
+                     "than its route costs, or none has balance to spare.")
     for n, rec in enumerate(view.suggestions[:top], 1):
         lines.append(
             f"{n}. **{rec.source_channel} → {rec.target_channel}**, {(rec.amount_msat or 0) // 1000:,} sats. "

@@ -6,8 +6,8 @@ Serving a model needs only onnxruntime (:mod:`lnlens_core.inference`).
 
 A :class:`Dataset` holds one row per (channel, sample time): the features of
 :mod:`lnlens_core.features` and the replay target of :mod:`lnlens_core.target`,
-with the carried-volume curve kept so that any prediction can be scored by what it
-would have carried. The simulator's data (``models/train``) and the store's
+with the net-value curve kept so that any prediction can be scored by what it
+would have earned, net of reaching it. The simulator's data (``models/train``) and the store's
 (:func:`dataset_from_store`) build it with the same functions; a running process builds
 the store's samples as they mature (:class:`SampleStream`), reading only what each needs.
 """

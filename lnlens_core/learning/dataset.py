@@ -1,21 +1,22 @@
-"""Training data: one row per (channel, sample time) with features, target and the carried-volume curve."""
+"""Training data: one row per (channel, sample time) with features, target and the net-value curve."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..domain import Channel, HtlcEvent
+from ..domain import Channel, ChannelId, HtlcEvent
 from ..features import FEATURE_NAMES, LONG_WINDOW_S, compute_features, windows_from_events
 from ..flows import PolicyBook
-from ..target import RATIO_GRID, TARGET_HORIZON_S, targets
+from ..target import MOVES, TARGET_HORIZON_S, RouteCost, targets
 
 
 @dataclass(slots=True)
 class Dataset:
-    """Samples: features ``x``, target ``y``, current ratio, carried-volume curves, group and time."""
+    """Samples: features ``x``, target ``y``, current ratio, net-value curves (msat at each ``candidates``
+    ratio), group and time."""
 
     x: np.ndarray
     y: np.ndarray
@@ -27,7 +28,7 @@ class Dataset:
     @classmethod
     def empty(cls) -> Dataset:
         return cls(
-            np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0), np.zeros((0, len(RATIO_GRID))), [], np.zeros(0)
+            np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0), np.zeros((0, len(MOVES))), [], np.zeros(0)
         )
 
     def __len__(self) -> int:
@@ -76,10 +77,13 @@ def samples_at(
     group: str,
     peer_policies=None,
     horizon_s: float = TARGET_HORIZON_S,
+    costs: Mapping[ChannelId, RouteCost] | None = None,
 ) -> Dataset:
     """Rows for every channel at ``now``: features from the past day, target from the next ``horizon_s``.
 
-    Channels whose future demand is empty at every ratio have no target and are left out.
+    Channels without balance-relevant demand in the future window have no target and are left out.
+
+    :param costs: each channel's route cost rates (quoted where the backend can); defaults otherwise.
     """
     windows = windows_from_events((e for e in events if now - LONG_WINDOW_S <= e.received_time < now), book, now)
     x = compute_features(channels, windows, peer_policies=peer_policies, book=book)
@@ -89,7 +93,7 @@ def samples_at(
         if ch.balance_ratio is not None
     }
     future = [e for e in events if now <= e.received_time < now + horizon_s]
-    found = targets(future, totals, now, horizon_s)
+    found = targets(future, totals, now, horizon_s, costs)
     keep, ys, curves = [], [], []
     for i, ch in enumerate(channels):
         if ch.channel_id not in found or found[ch.channel_id][0] is None:

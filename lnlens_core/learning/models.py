@@ -12,14 +12,16 @@ import numpy as np
 
 from ..extras import require
 from ..features import FEATURE_NAMES, FEATURE_VERSION
-from ..target import RATIO_GRID, TARGET_HORIZON_S
+from ..target import MOVES, TARGET_HORIZON_S, candidates
 from .dataset import Dataset, iter_chunks
 from .drift import FeatureStats
 
 KINDS = ("gbr", "forest", "linear", "sgd")
 TARGET_DEFINITION = (
-    f"the local ratio nearest the current one among those (grid step {RATIO_GRID[1]:.3f}) that would have carried "
-    f"the most of the channel's realised forward demand over the next {TARGET_HORIZON_S // 3600} h (docs/MODEL.md)"
+    f"the local ratio (the current one moved by one of {len(MOVES)} steps from -100 % to +100 %, the finest "
+    f"±{MOVES[len(MOVES) // 2 + 1]:.2%}) at which the channel would have earned the most fees from its "
+    f"realised forward demand over the next {TARGET_HORIZON_S // 3600} h, net of the circular-rebalance route cost "
+    "of reaching it (the current ratio when staying is among the best; docs/MODEL.md)"
 )
 _GAP_BINS = (0.0, 0.1, 0.2, 0.35, 0.5, 1.01)
 
@@ -68,28 +70,34 @@ def predict(pipeline, x: np.ndarray) -> np.ndarray:
     return np.clip(x32[:, 0].astype(np.float64) + pipeline.predict(x32), 0.0, 1.0)
 
 
-def _carried(curves: np.ndarray, ratios: np.ndarray) -> np.ndarray:
-    idx = np.abs(RATIO_GRID[None, :] - ratios[:, None]).argmin(axis=1)
-    return curves[np.arange(len(ratios)), idx]
+def _value(data: Dataset, ratios: np.ndarray) -> np.ndarray:
+    """Each sample's net value at the candidate ratio nearest ``ratios`` (staying on a tie)."""
+    cand = candidates(data.current)
+    dist = np.abs(cand - ratios[:, None])
+    dist[:, len(MOVES) // 2] -= 1e-12  # a ratio halfway between staying and a move stays
+    return data.curves[np.arange(len(ratios)), dist.argmin(axis=1)]
 
 
 def evaluate(pred: np.ndarray, data: Dataset) -> dict[str, float]:
-    """MAE and R² against the target; and what the ratios would have carried.
+    """MAE and R² against the target; and what following the ratios would have earned.
 
-    ``carried_share``: volume carried at the predicted ratios over the volume carried at the
-    optimal ones, summed over samples. ``beats_current``: the share of samples where starting at
-    the predicted ratio would have carried at least as much as the current ratio did.
+    ``gain_msat``: the mean, per sample, of the net value (replayed fees minus the route cost of
+    getting there) at the predicted ratio minus the value of staying; ``captured_share``: the sum
+    of those gains over the sum of the gains the targets offered (1 = all of it, 0 = no better than
+    staying, negative = worse). ``beats_current``: the share of samples where the predicted ratio
+    is worth at least as much as staying.
     """
     y = data.y
     resid = y - pred
     ss_tot = float(((y - y.mean()) ** 2).sum()) if len(y) else 0.0
-    best = data.curves.max(axis=1)
-    got, stay = _carried(data.curves, pred), _carried(data.curves, data.current)
+    got, stay = _value(data, pred), _value(data, data.current)
+    best = _value(data, y) - stay
     return {
         "n": int(len(y)),
         "mae": float(np.abs(resid).mean()) if len(y) else float("nan"),
         "r2": 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else float("nan"),
-        "carried_share": float(got.sum() / best.sum()) if best.sum() > 0 else float("nan"),
+        "gain_msat": float((got - stay).mean()) if len(y) else float("nan"),
+        "captured_share": float((got - stay).sum() / best.sum()) if best.sum() > 0 else float("nan"),
         "beats_current": float((got >= stay).mean()) if len(y) else float("nan"),
     }
 
@@ -103,12 +111,12 @@ def confidence_table(pred: np.ndarray, data: Dataset, *, min_cases: int = 20) ->
     """Held-out calibration of suggestions by the size of the proposed move.
 
     For each bin of ``|predicted - current|``: the share of held-out cases where moving to the
-    predicted ratio would have carried strictly more volume than staying (the *confidence* a
+    predicted ratio would have earned strictly more, net of the route cost, than staying (the *confidence* a
     suggestion with that gap gets), and how many cases it rests on. Bins with fewer than
     ``min_cases`` are dropped: no confidence is shown rather than one from a handful of cases.
     """
     gap = np.abs(pred - data.current)
-    got, stay = _carried(data.curves, pred), _carried(data.curves, data.current)
+    got, stay = _value(data, pred), _value(data, data.current)
     table = []
     for lo, hi in zip(_GAP_BINS[:-1], _GAP_BINS[1:], strict=True):
         m = (gap >= lo) & (gap < hi)
@@ -255,6 +263,7 @@ def make_model(
     version: str,
     now: float,
     data_note: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """Fit ``kind`` and the linear model on ``train``, score both and the baselines on ``val``,
     export ``kind`` to ONNX with its metrics, confidence table and importance in the metadata.
@@ -287,7 +296,7 @@ def make_model(
         version=version,
         trained_at=now,
         metrics=metrics,
-        extra={"confidence": table, "importance": importance, "data": data},
+        extra={"confidence": table, "importance": importance, "data": data, **(extra or {})},
         feature_stats=FeatureStats.of(train.x),
         rows=train.x,
     )

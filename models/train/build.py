@@ -2,8 +2,10 @@
 
 Training runs: mainnet neighbourhoods (``nodes`` nodes around each centre) with seeds
 ``seeds``; validation: a held-out centre (a network none of the training runs saw) with
-held-out seeds, plus the training centres under held-out seeds. Everything is seeded,
-so the same arguments give the same model bytes up to library versions.
+held-out seeds, plus the training centres under held-out seeds. No training or validation
+centre is one of the nodes ``lnlens sim sweep --centres 3`` measures decisions on; those
+nodes, under ``eval_seeds`` (never trained or tuned on), give the held-out evaluation.
+Everything is seeded, so the same arguments give the same model bytes up to library versions.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import simdata
 from lnlens_sim.scenario import SIM_START, SimSettings, load_graph
-from simdata import Run, collect, mainnet_centres
+from simdata import Run, collect, training_centres
 
 from lnlens_core.learning import Dataset, make_model
 
@@ -32,24 +35,31 @@ class Plan:
     hours: float = 30.0
     kind: str = "gbr"
     seed: int = 0
+    eval_seeds: tuple[int, ...] = ()
 
 
 def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes, dict[str, Any], Dataset]:
     """(ONNX bytes, report, validation set)."""
     graph = load_graph(SimSettings(network="mainnet"))
-    centres = mainnet_centres(graph, plan.train_centres + 1)
+    centres = training_centres(graph, plan.train_centres + 1)
     train_c, held_c = centres[:-1], centres[-1]
     train_runs = [Run(c, s, nodes=plan.nodes, hours=plan.hours) for c in train_c for s in plan.seeds]
     val_runs = [Run(c, s, nodes=plan.nodes, hours=plan.hours) for c in [*train_c, held_c] for s in plan.val_seeds]
+    simdata.ROUTE_COSTS.clear()
     train = collect(train_runs)
+    route_cost = float(np.median(simdata.ROUTE_COSTS)) if simdata.ROUTE_COSTS else None
     val = collect(val_runs)
     note = (
         f"simulated mainnet (2026-02-03 gossip snapshot) neighbourhoods of {plan.nodes} nodes, {plan.hours:g} h each; "
         f"training centres {[c[:12] for c in train_c]} seeds {list(plan.seeds)}; validation: held-out centre "
         f"{held_c[:12]} and every centre under held-out seeds {list(plan.val_seeds)}"
     )
+    extra = {"route_cost_ppm": round(route_cost, 1)} if route_cost is not None else {}
     payload, report = make_model(train, val, kind=plan.kind, seed=plan.seed, name=name, version=version,
-                                 now=SIM_START, data_note=note)  # fmt: skip
+                                 now=SIM_START, data_note=note, extra=extra)  # fmt: skip
+    report["route_cost_ppm"] = extra.get("route_cost_ppm")
+    report["target_moves"] = {name: {"samples": len(d), "moved": int((np.abs(d.y - d.current) > 1e-12).sum())}
+                              for name, d in (("train", train), ("validation", val))}  # fmt: skip
     from lnlens_core.inference import OnnxModel
     from lnlens_core.learning import baselines, evaluate
 
@@ -62,9 +72,26 @@ def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes
     for group in sorted(set(val.groups)):
         part = val.select(np.array([g == group for g in val.groups]))
         report["by_validation_run"][group] = {"model": evaluate(served.predict(part.x), part), **baselines(part)}
+    if plan.eval_seeds:
+        report["held_out_sweep_nodes"] = evaluate_on_sweep_nodes(served, plan, graph)
     report["plan"] = {k: getattr(plan, k) for k in plan.__dataclass_fields__}
     report["data"]["simulator_sources_sha256"] = simulator_hash()
     return payload, report, val
+
+
+def evaluate_on_sweep_nodes(served, plan: Plan, graph) -> dict[str, Any]:
+    """The model against keeping the current ratio and 50/50 on the sweep's nodes under ``plan.eval_seeds``:
+    nodes and seeds no training, validation or tuning saw. One entry per node, all seeds pooled."""
+    from lnlens_sim.sweep import sized_centres
+
+    from lnlens_core.learning import baselines, evaluate
+
+    out = {}
+    for centre in sized_centres(graph, 3):
+        data = collect([Run(centre, s, nodes=plan.nodes, hours=plan.hours) for s in plan.eval_seeds])
+        if len(data):
+            out[centre[:12]] = {"model": evaluate(served.predict(data.x), data), **baselines(data)}
+    return out
 
 
 def simulator_hash() -> str:

@@ -1,7 +1,8 @@
 """Training data from the simulator: run seeded simulations, sample every channel every hour.
 
 Features at time t come from the forwards of the day before t (``lnlens_core.features``),
-the target from the forwards of the next six hours (``lnlens_core.target``): the same
+the target from the forwards of the next six hours and each channel's quoted route costs
+(``lnlens_core.target``, ``lnlens_sim.rebalance.route_costs``): the same
 functions the store-based learner and the inference side use.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from lnlens_sim.graph import Graph
+from lnlens_sim.rebalance import NO_ROUTE_PPM, route_costs
 from lnlens_sim.scenario import MAINNET_DEFAULT_NODE, SimSettings, build, load_graph
 
 from lnlens_core.flows import PolicyBook
@@ -48,12 +50,33 @@ def mainnet_centres(graph: Graph, count: int) -> list[str]:
     return out[:count]
 
 
+def training_centres(graph: Graph, count: int, *, avoid: int = 3) -> list[str]:
+    """``count`` mainnet neighbourhood centres that are none of the first ``avoid`` nodes ``lnlens sim sweep``
+    measures decisions on (``lnlens_sim.sweep.sized_centres``): a model is judged on nodes it never saw."""
+    from lnlens_sim.sweep import sized_centres
+
+    taken = set(sized_centres(graph, avoid))
+    order = np.argsort(-graph.degree(), kind="stable")
+    out = []
+    for rank in range(80, 80 + 40 * (count + avoid + 2), 40):
+        key = graph.pubkeys[int(order[rank])]
+        if key not in taken and key not in out:
+            out.append(key)
+    return out[:count]
+
+
+ROUTE_COSTS: list[float] = []
+"""Every finite refill cost rate (ppm) quoted while simulating, in this process: the training median."""
+
+
 def simulate(run: Run, graph: Graph | None = None) -> Dataset:
     """Run one simulation and return its samples."""
     settings = SimSettings(network="mainnet", node=run.centre, nodes=run.nodes, seed=run.seed)
     node = build(settings, graph=graph)
     start = node.clock.now()
     peers = {ch.channel_id: node.get_peer_policy(ch.channel_id) for ch in node.list_channels()}
+    costs = route_costs(node)  # public fees are static in the simulator: one quote per channel and direction
+    ROUTE_COSTS.extend(c.into_ppm for c in costs.values() if c.into_ppm < NO_ROUTE_PPM)
     book = PolicyBook()
     snapshots = []
     elapsed = 0.0
@@ -69,7 +92,7 @@ def simulate(run: Run, graph: Graph | None = None) -> Dataset:
     for t, channels in snapshots:
         if t - start < run.warmup_hours * 3_600 or t + TARGET_HORIZON_S > start + total_s:
             continue
-        parts.append(samples_at(t, channels, events, book, group=run.group, peer_policies=peers))
+        parts.append(samples_at(t, channels, events, book, group=run.group, peer_policies=peers, costs=costs))
     data = Dataset.concat(parts)
     log.info("simulated %s: %d events, %d samples", run.group, len(events), len(data))
     return data

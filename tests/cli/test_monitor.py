@@ -67,7 +67,7 @@ def test_monitor_runs_the_model_loop_so_candidates_gate_decisions_and_drift_show
                                    interval="6h")  # fmt: skip
     models = [line["model"] for line in lines]
     assert code == 0 and len(models) == 6
-    assert all(m["serving"] == "liquidity-default-1" and m["online_learning"] for m in models)
+    assert all(m["serving"] == "liquidity-default-2" and m["online_learning"] for m in models)
     assert "no sample has matured yet" in models[0]["waiting"]
     (decision,) = [m["decision"] for m in models if m["decision"] is not None]
     # the first candidate has learned from one sample time: the gate refuses it, the shipped model serves on

@@ -42,7 +42,8 @@ def test_train_list_use_evaluate(db, capsys):
     assert [m["id"] for m in listed] == [1, 2]
     assert sum(m["active"] for m in listed) == 1
     assert listed[1]["active"] == second["promoted"]
-    assert _json(capsys, ["--db", db, "model", "use", "2", "--json"])["active"] == 2
+    force = [] if second["promoted"] else ["--force"]  # the gate may refuse it: `use` then needs --force
+    assert _json(capsys, ["--db", db, "model", "use", "2", *force, "--json"])["active"] == 2
     assert _json(capsys, ["--db", db, "model", "use", "--previous", "--json"])["active"] == 1
     evaluated = _json(capsys, ["--db", db, "model", "evaluate", "--json"])
     assert evaluated["model"] == "liquidity-1" and evaluated["metrics"]["model"]["n"] > 0

@@ -32,3 +32,25 @@ def test_model_card_agrees_with_the_model():
     text = lnlens_models.model_card_text()
     for section in ("## Data", "## Features", "## Target", "## Metrics", "## Limits"):
         assert section in text
+
+
+def test_the_default_model_carries_its_route_cost_and_learned_the_net_value_target():
+    from lnlens_core.inference import OnnxModel
+    from lnlens_core.learning import TARGET_DEFINITION
+    from lnlens_core.liquidity import route_cost_ppm
+
+    card = lnlens_models.model_card()
+    model = OnnxModel.load(lnlens_models.model_bytes())
+    assert model.metadata["target"] == TARGET_DEFINITION
+    assert "net of the circular-rebalance route cost" in TARGET_DEFINITION
+    assert route_cost_ppm(model) == card["route_cost_ppm"] > 0  # what suggestions estimate with where nothing quotes
+    assert card["plan"]["eval_seeds"] and card["held_out_sweep_nodes"]  # judged on nodes and seeds it never saw
+
+
+def test_suggestions_quote_where_the_backend_can():
+    from lnlens_sim.scenario import SimSettings, build
+
+    from lnlens_core.liquidity import route_quote
+
+    node = build(SimSettings(network="synthetic", nodes=60, seed=1))
+    assert route_quote(node) == node.quote_rebalance and route_quote(object()) is None and route_quote(None) is None

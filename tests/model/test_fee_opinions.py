@@ -8,11 +8,10 @@ import numpy as np
 
 from lnlens_core.domain import ChannelId
 from lnlens_core.fees.engine import FeeEngine
-from lnlens_core.learning import export_onnx
 from lnlens_core.lens import Lens
 from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.suggestions import fee_suggestions
-from lnlens_core.testing import FakeNode, make_channel
+from lnlens_core.testing import FakeNode, centring_model, make_channel
 
 TABLE = [{"gap_min": 0.1, "gap_max": 0.2, "n": 50, "win_rate": 0.8}]
 A, B, C, D, E = (ChannelId(i, 1, 0) for i in range(1, 6))
@@ -36,21 +35,6 @@ def test_cheaper_above_the_optimum_dearer_below_silent_near_it():
     assert tiny_fee[A].fee_ppm == 0  # one ppm lower at least, never negative
 
 
-def _centring_model(optimum: float) -> bytes:
-    """A served model that puts every channel's optimum at ``optimum``: it learns the move
-    ``optimum − current ratio`` (feature 0), which is what the served model outputs."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LinearRegression
-    from sklearn.pipeline import make_pipeline
-
-    from lnlens_core.features import FEATURE_NAMES
-
-    x = np.random.default_rng(0).uniform(size=(200, len(FEATURE_NAMES)))
-    pipe = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), LinearRegression())
-    pipe.fit(x, optimum - x[:, 0])
-    return export_onnx(pipe, name="centre", version=str(optimum), trained_at=0.0, metrics={})
-
-
 POLICY = "[default]\nstrategy = model_driven\nmin_confidence = 0\n"
 
 
@@ -63,7 +47,7 @@ def test_the_engine_runs_the_serving_model_for_model_driven(lens, tmp_path, monk
         make_channel("800002x3x0", local_ratio=0.9, fee_ppm=50),
     ])  # fmt: skip
     registry = ModelRegistry(lens.store, lens.config.data_dir / "models")
-    registry.use(registry.register(_centring_model(0.5), name="centre", version="1", metrics={}, now=0.0), now=0.0)
+    registry.use(registry.register(centring_model(0.5), name="centre", version="1", metrics={}, now=0.0), now=0.0)
     path = tmp_path / "policy.ini"
     path.write_text(POLICY)
     engine = FeeEngine.from_config(lens, node, policy_path=path)

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.target import RATIO_GRID, carried_volume, demand, optimal_ratio
+from lnlens_core.target import (
+    MOVES,
+    RATIO_GRID,
+    RouteCost,
+    candidates,
+    carried_volume,
+    demand,
+    move_cost,
+    optimal_ratio,
+    revenue_curve,
+    targets,
+)
 
 A, B = ChannelId(1, 1, 0), ChannelId(2, 2, 0)
 
@@ -58,3 +69,38 @@ def test_demand_keeps_balance_relevant_forwards_only():
 
 def test_grid_covers_zero_to_one():
     assert RATIO_GRID[0] == 0.0 and RATIO_GRID[-1] == 1.0
+
+
+def test_revenue_curve_counts_the_fees_of_leaving_htlcs_that_fit():
+    grid = np.array([0.0, 0.5, 1.0])
+    # total 100: +60 leaves paying 6, -30 arrives (no fee for this channel), +50 leaves paying 5
+    earned = revenue_curve(np.array([60, -30, 50]), np.array([6, 0, 5]), 100, grid)
+    assert earned.tolist() == [0, 5, 11]
+
+
+def _ev(t, amount, fee, status=ForwardStatus.SETTLED, reason=None, htlc=0):
+    return HtlcEvent(in_channel=B, in_msat=amount + fee, status=status, received_time=t, in_htlc_id=htlc,
+                     out_channel=A, out_msat=amount, fee_msat=fee, failure_reason=reason)  # fmt: skip
+
+
+def test_target_moves_only_where_the_fees_beat_the_route_cost():
+    total = 1_000_000_000  # 1M sat, 10 % local: a refused 150k-sat HTLC offering 500 ppm (75,000 msat)
+    refused = [_ev(10, 150_000_000, 75_000, ForwardStatus.LOCAL_FAILED, FailureReason.INSUFFICIENT_BALANCE)]
+    totals = {A: (total, 0.1)}
+    # moving 5 % (50k sat) at 100 ppm costs 5,000 msat and earns 75,000: the smallest move that carries it
+    cheap = targets(refused, totals, 0, 100, {A: RouteCost(into_ppm=100, out_ppm=100)})
+    assert cheap[A][0] == pytest.approx(0.15)
+    # at 2,000 ppm the same move costs 100,000 msat, more than it earns: stay
+    dear = targets(refused, totals, 0, 100, {A: RouteCost(into_ppm=2_000, out_ppm=2_000)})
+    assert dear[A][0] == pytest.approx(0.1)
+    stay = int(np.flatnonzero(MOVES == 0)[0])
+    assert dear[A][1][stay] == 0 and dear[A][1].max() == 0
+    best = int(np.flatnonzero(np.isclose(candidates(0.1), 0.15))[0])
+    assert cheap[A][1][best] == 75_000 - 5_000
+    # no demand at all: nothing to learn
+    assert targets([], totals, 0, 100)[A][0] is None
+
+
+def test_move_cost_charges_each_direction_its_own_rate():
+    cost = move_cost(1_000, 0.5, RouteCost(into_ppm=1_000_000, out_ppm=500_000), np.array([0.0, 0.5, 1.0]))
+    assert cost.tolist() == [250.0, 0.0, 500.0]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from lnlens_sim.export import EVENT_COLUMNS, write_events_csv
 from lnlens_sim.node import build_backend
-from lnlens_sim.rebalance import AutoRecoveryConfig, AutoRecoveryRebalancer, candidates
+from lnlens_sim.rebalance import NO_ROUTE_PPM, AutoRecoveryConfig, AutoRecoveryRebalancer, candidates, route_costs
 from lnlens_sim.routing import Router, bucket_amount, bucket_of, bucket_range
 from lnlens_sim.scenario import SIM_START, SimSettings, build, default_node, load_graph, traffic_share
 from lnlens_sim.topology import largest_scc, lightninglens, load_simln, neighbourhood, synthetic
@@ -342,3 +342,21 @@ def test_small_rankings_are_numpys_stable_argsort():
         n = int(rng.integers(1, 13))
         f = rng.choice([0.5, 1.0, 1.0 + 1e-12, 2.0, np.inf, np.nan], n) + rng.choice([0.0, 0.25], n)
         assert stable_rank(f.tolist()) == np.argsort(f, kind="stable").tolist()
+
+def test_quote_prices_the_route_a_rebalance_pays_and_changes_nothing():
+    node = build(SimSettings(network="synthetic", nodes=300, seed=9, payments_per_hour=4000))
+    node.run(2 * 3600)
+    chans = sorted(node.list_channels(), key=lambda c: -c.local_balance_msat)
+    source, target = chans[0].channel_id, chans[-1].channel_id
+    amount = chans[0].capacity_msat // 50
+    before = [c.local_balance_msat for c in node.list_channels()]
+    fee = node.quote_rebalance(source, target, amount)
+    assert fee is not None and fee >= 0 and node.quote_rebalance(source, source, amount) is None
+    assert [c.local_balance_msat for c in node.list_channels()] == before and node.stats.rebalances == 0
+    assert not node.rebalance(source, target, amount, max_fee_msat=fee - 1).ok  # the route tried first costs that
+    done = node.rebalance(source, target, amount, max_fee_msat=fee)
+    assert not done.ok or done.fee_msat <= fee
+    costs = route_costs(node)
+    assert set(costs) == {c.channel_id for c in node.list_channels()}
+    assert all(0 <= c.into_ppm <= NO_ROUTE_PPM and 0 <= c.out_ppm <= NO_ROUTE_PPM for c in costs.values())
+    assert any(c.into_ppm < NO_ROUTE_PPM for c in costs.values())

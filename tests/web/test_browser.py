@@ -128,6 +128,11 @@ def test_dashboard_shows_the_api_figures_in_chromium(live_sim, tmp_path):
             suggestions = api("recommendations")["suggestions"]
             assert suggestions
             first = suggestions[0]["id"]
+            # expected gain / route cost / budget, as the suggestion carries them (the rules' have no gain or route)
+            ev = suggestions[0]["evidence"]
+            money = page.inner_text(f'#suggestions tr[data-suggestion="{first}"] .money')
+            assert money == " / ".join(_sat3(v) for v in (ev.get("expected_gain_msat"), ev.get("route_cost_msat"),
+                                                          suggestions[0]["max_fee_msat"]))  # fmt: skip
             page.click(f'#suggestions tr[data-suggestion="{first}"] button')
             page.wait_for_function(f"document.getElementById('rebalance-result').textContent.startsWith('#{first}:')")
             assert node.stats.rebalances == 1
@@ -161,3 +166,8 @@ def test_the_suggestions_panel_of_a_live_simulator_does_not_send_the_user_to_sim
                 browser.close()
     finally:
         server.stop()
+
+
+def _sat3(msat) -> str:
+    """The dashboard's ``sats3``: sats with up to three decimals, thousands separated; ``-`` when absent."""
+    return "-" if msat is None else f"{msat / 1000:,.3f}".rstrip("0").rstrip(".")

@@ -15,6 +15,7 @@ from lnlens_core.events import ForwardRecorded
 from lnlens_core.lens import Lens
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
+from lnlens_core.testing import centring_model
 from lnlens_core.web.driver import SimDriver
 from lnlens_core.web.messages import SERVER_TYPES, STREAM_VERSION
 from lnlens_core.web.server import STREAM_PATH, WebServer
@@ -30,7 +31,7 @@ def _forward(i: int, t: float) -> HtlcEvent:
 
 
 def _server(tmp_path, **kw) -> WebServer:
-    config = LensConfig(data_dir=tmp_path / "data", db_path=tmp_path / "s.sqlite3")
+    config = LensConfig(data_dir=tmp_path / "data", db_path=tmp_path / "s.sqlite3", model_path=kw.pop("model", None))
     Store(config.db_path).close()
     return WebServer(config, kw.pop("clock", SystemClock()), port=0,
                      pm_factory=lambda: get_plugin_manager(load_entrypoints=False), **kw)  # fmt: skip
@@ -158,7 +159,11 @@ def test_a_slow_client_is_dropped_and_the_monitor_keeps_its_rate(tmp_path):
 
 def test_simulator_executes_an_acknowledged_suggestion_and_reports_the_outcome(tmp_path):
     node = build_backend({"network": "synthetic", "nodes": 150, "seed": 5, "payments_per_hour": 4000})
-    server = _server(tmp_path, clock=node.clock, live_clock=True)
+    # A model that asks to move every channel to 50 %: the shipped one asks for moves only where they pay, which
+    # this node's first hours do not offer. Only moves that pay for their quoted route are suggested (from the 7th h).
+    model = tmp_path / "centre.onnx"
+    model.write_bytes(centring_model(0.5))
+    server = _server(tmp_path, clock=node.clock, live_clock=True, model=model)
     server.live.backend = node
     config = server.config
 
@@ -167,12 +172,12 @@ def test_simulator_executes_an_acknowledged_suggestion_and_reports_the_outcome(t
         store.set_meta("clock", "simulated")
         return Lens(config, store=store, clock=node.clock, pm=get_plugin_manager(load_entrypoints=False), backend=node)
 
-    driver = SimDriver(make_lens, server.hub, server.live, speed=1e7, interval_s=3600, max_steps=6)
+    driver = SimDriver(make_lens, server.hub, server.live, speed=1e7, interval_s=3600, max_steps=8)
     with TestClient(server.app) as client, client.websocket_connect(f"{STREAM_PATH}?token={server.token}") as ws:
         assert json.loads(ws.receive_text())["data"]["acks"] is True
         driver.start()
         driver._thread.join(300)  # it stops on its own after max_steps (each step also runs the model loop)
-        assert driver.error is None and driver.steps == 6
+        assert driver.error is None and driver.steps == 8
         # The reply to this ack is queued after everything the driver published: it marks the end.
         ws.send_text(json.dumps({"type": "ack", "suggestion_id": -1}))
         kinds, suggestions = set(), []

@@ -5,6 +5,9 @@ const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const HEADERS = { Authorization: "Bearer " + TOKEN };
 const $ = (id) => document.getElementById(id);
 const sat = (msat) => msat == null ? "-" : Math.floor(msat / 1000).toLocaleString("en-US");
+const sats3 = (msat) => msat == null ? "-" : (msat / 1000).toLocaleString("en-US", { maximumFractionDigits: 3 });
+// expected gain / route cost / budget (max fee), sat: the model's suggestions carry all three, the rules' a budget at most
+const money = (s) => [(s.evidence || {}).expected_gain_msat, (s.evidence || {}).route_cost_msat, s.max_fee_msat].map(sats3).join(" / ");
 const pct = (r) => r == null ? "-" : Math.round(r * 100) + "%";
 const when = (t) => t == null ? "-" : new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) + "Z";
 let acks = false, socket = null, pending = null, seriesChannel = null;
@@ -58,8 +61,8 @@ function drawSuggestions(data, live) {
     const button = el("button", { disabled: !acks || s.status !== "open" }, "execute");
     button.onclick = () => { socket.send(JSON.stringify({ type: "ack", suggestion_id: s.id })); button.disabled = true; };
     return el("tr", { "data-suggestion": s.id }, el("td", {}, s.id), el("td", {}, s.origin),
-      el("td", { class: "channel" }, `${chan(s.source_channel)} → ${chan(s.target_channel)}`), el("td", { class: "num" }, sat(s.amount_msat)),
-      el("td", { class: "status" }, s.status), el("td", {}, button));
+      el("td", { class: "channel" }, `${chan(s.source_channel)} →`, el("br"), chan(s.target_channel)), el("td", { class: "num" }, sat(s.amount_msat)),
+      el("td", { class: "num money" }, money(s)), el("td", { class: "status" }, s.status), el("td", {}, button));
   }, data.suggestions_time != null ? `none in the model's latest run (${when(data.suggestions_time)})`
     : live ? "none yet: the model suggests rebalances at each analysis interval"
     : "none: this server reads a database only; rebalance suggestions come from a running node (lnlens serve --simulate, or the CLN plugin with lens-http-port)");
