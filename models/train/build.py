@@ -52,6 +52,7 @@ def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes
                                  now=SIM_START, data_note=note)  # fmt: skip
     from lnlens_core.inference import OnnxModel
     from lnlens_core.learning import baselines, evaluate
+    from lnlens_core.model_registry import sample_times
 
     served = OnnxModel.load(payload)
     held = val.select(np.array([g.startswith(held_c[:12]) for g in val.groups]))
@@ -63,6 +64,7 @@ def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes
         part = val.select(np.array([g == group for g in val.groups]))
         report["by_validation_run"][group] = {"model": evaluate(served.predict(part.x), part), **baselines(part)}
     report["plan"] = {k: getattr(plan, k) for k in plan.__dataclass_fields__}
+    report["data"]["train_times"] = sample_times(train)  # what the promotion gate counts
     report["data"]["simulator_sources_sha256"] = simulator_hash()
     return payload, report, val
 
