@@ -23,6 +23,7 @@ with 95 % Wilson intervals; ``--compare`` adds the plain before/after test (no c
 
     nice -n 10 .venv/bin/python scripts/rollback_rates.py simulate out/rb --seeds 201 202 203
     .venv/bin/python scripts/rollback_rates.py judge out/rb --seeds 201 202 203 --json out/rb.json
+    .venv/bin/python scripts/rollback_rates.py summarise out/rb.json      # the rates again, from the saved cases
 
 Seeds 1, 2, 5 and 101–106 were used while writing the rule; report other seeds only.
 """
@@ -166,11 +167,12 @@ def _cases(index: RevenueIndex, changes: dict, t_of: dict, times: dict, window: 
     """Judge each ``changes`` channel (→ (old, new) policies, or None: a placebo judged as an increase)."""
     out = []
     for cid, policies in changes.items():
-        old, new = policies or (None, None)
+        old, new = policies if policies and controlled else (None, None)  # the plain test: the rule before
         j = judge(index, cid, t_of[cid], window, change_times=times, drop_share=rails.rollback_drop_share,
                   min_forwards=rails.rollback_min_forwards, alpha=rails.rollback_alpha, controlled=controlled,
                   old_policy=old, new_policy=new)  # fmt: skip
-        if j.before_forwards >= rails.rollback_min_forwards:
+        # a case: enough forwards before to be judged, and revenue to lose (a channel earning nothing cannot)
+        if j.before_forwards >= rails.rollback_min_forwards and j.revenue_before_msat > 0:
             out.append({"channel": str(cid), "rolled_back": j.verdict is not None, **j.to_json()})
     return out
 
@@ -210,6 +212,14 @@ def judge_seed(path: Path, windows: list[float], compare: bool) -> dict:
             out["auto_rollback_matches_judge"] = (
                 sorted(c["channel"] for c in judged if c["rolled_back"]) == out["auto_rollback_reverted"])
         result["arms"][arm] = out
+    # the true effect of a harmful change: its channel's revenue against the placebo arm's (the same
+    # simulation without the change) over the same after window
+    for arm in ("harmful", "harmful_all"):
+        for window, per in result["arms"][arm]["windows"].items():
+            placebo = {c["channel"]: c for c in result["arms"]["placebo"]["windows"][window]["one"]}
+            for c in per["changed"]:
+                base = placebo.get(c["channel"])
+                c["placebo_after_msat"] = None if base is None else base["revenue_after_msat"]
     return result
 
 
@@ -244,7 +254,7 @@ CELLS = (("placebo, one channel", "placebo", "one"), ("placebo, every channel", 
          ("harmful 10x, every channel", "harmful_all", "changed"))  # fmt: skip
 
 
-def summarise(rows: list[dict], windows: list[str]) -> list[str]:
+def summarise(rows: list[dict], windows: list[str], drop_share: float = 0.3) -> list[str]:
     lines = [f"seeds {', '.join(str(r['seed']) for r in rows)}"]
     for window in windows:
         for suffix, name in (("", "rule"), ("/plain", "before/after alone")):
@@ -253,7 +263,14 @@ def summarise(rows: list[dict], windows: list[str]) -> list[str]:
                 cases = [c for r in rows for c in r["arms"][arm]["windows"][window].get(key + suffix, [])]
                 if suffix and not cases:
                     continue
-                cells.append(f"{label}: {wilson(sum(c['rolled_back'] for c in cases), len(cases))}")
+                unjudged = sum(c.get("note") is not None for c in cases)
+                cells.append(f"{label}: {wilson(sum(c['rolled_back'] for c in cases), len(cases))}"
+                             + (f" [{unjudged} not judged]" if unjudged else ""))  # fmt: skip
+                if arm.startswith("harmful") and not suffix:
+                    lost = [c for c in cases if c.get("placebo_after_msat")
+                            and c["revenue_after_msat"] < (1 - drop_share) * c["placebo_after_msat"]]  # fmt: skip
+                    cells.append(f"  of those that lost > {drop_share:.0%} against the placebo arm: "
+                                 f"{wilson(sum(c['rolled_back'] for c in lost), len(lost))}")  # fmt: skip
             if cells:
                 lines.append(f"window {window}, {name}: " + "; ".join(cells))
     matches = [r["arms"][a].get("auto_rollback_matches_judge") for r in rows for a in ARMS if a != "placebo"]
@@ -300,9 +317,17 @@ def main(argv: list[str] | None = None) -> int:
     j.add_argument("--windows", nargs="+", default=["48", "24", "6"], help="window lengths in hours")
     j.add_argument("--compare", action="store_true", help="also the plain before/after test (no control)")
     j.add_argument("--json", type=Path, help="write every judged case here too")
+    m = sub.add_parser("summarise", help="the rates of judged seeds saved with judge --json (several files)")
+    m.add_argument("files", type=Path, nargs="+")
+    m.add_argument("--windows", nargs="+", default=["48", "24", "6"], help="window lengths in hours")
     args = p.parse_args(argv)
     if args.step == "simulate":
         return cmd_simulate(args)
+    if args.step == "summarise":
+        rows = [row for path in args.files for row in json.loads(path.read_text())]
+        for line in summarise(sorted(rows, key=lambda r: r["seed"]), [f"{float(w):g}h" for w in args.windows]):
+            print(line)
+        return 0
     return cmd_judge(args)
 
 
