@@ -369,44 +369,58 @@ def judge(
     own = [(sums_of(channel_id, t - s - length, t - s, t - s + length)) for s in shifts
            if not _changed(own_times, t - s - length, t - s + length)]  # fmt: skip
     own = [p for p in own if p[0]]
-    if not controlled:
-        kind, growth, q = "plain", 1.0, 0.0
-    elif ctrl is not None:
-        kind, (growth, q) = "channels", ctrl
-    elif own and sum(p[1] for p in own) > 0 and sum(p[4] for p in own) > 0:
-        kind, growth, q = "history", sum(p[4] for p in own) / sum(p[1] for p in own), 0.0
-    else:
-        kind, growth, q = "none", 1.0, 0.0
-    # Placebo pairs, all from before the change (its spill-over onto other channels cannot inflate
-    # them): every channel with enough forwards on the same hours of previous days, against the
-    # control over the same past windows (against 1 without a control).
-    # Each: (before forwards, revenue, Σx²; after revenue; growth, control's relative variance).
-    pairs: list[tuple[float, ...]] = []
-    days_used: set[float] = set()
-    for s in shifts if kind in ("channels", "history") else ():
-        span = (t - s - length, t - s, t - s + length)
-        total = control_sums(*span)
-        for c in index.channels():
-            if _changed(change_times.get(c, ()), span[0], span[2]):
-                continue
-            mine = sums_of(c, *span)
-            if mine[0] < min_forwards:
-                continue
-            if kind == "channels":
-                rest = [x - y for x, y in zip(total, mine, strict=True)] if c in controls else total
-                past = growth_of(rest)
+    has_history = bool(own) and sum(p[1] for p in own) > 0 and sum(p[4] for p in own) > 0
+
+    def placebo_pairs(kind: str) -> tuple[list[tuple[float, float]], set[float]]:
+        """Placebo pairs, all from before the change (its spill-over onto other channels cannot inflate
+        them): every channel with enough forwards on the same hours of previous days, against the
+        control over the same past windows (``channels``) or against 1 (``history``). Returns their
+        log residuals with Poisson variances, and the past days they come from."""
+        found, days = [], set()
+        for s in shifts:
+            span = (t - s - length, t - s, t - s + length)
+            total = control_sums(*span) if kind == "channels" else []
+            for c in index.channels():
+                if _changed(change_times.get(c, ()), span[0], span[2]):
+                    continue
+                mine = sums_of(c, *span)
+                if mine[0] < min_forwards:
+                    continue
+                past: tuple[float, float] | None = (1.0, 0.0)
+                if kind == "channels":
+                    past = growth_of([x - y for x, y in zip(total, mine, strict=True)] if c in controls else total)
                 if past is not None:
-                    pairs.append((mine[0], mine[1], mine[2], mine[4], *past))
-                    days_used.add(s)
-            else:
-                pairs.append((mine[0], mine[1], mine[2], mine[4], 1.0, 0.0))
-                days_used.add(s)
-    residuals = [_log_residual(*p) for p in pairs]
-    drift = max(0.0, statistics.fmean(r * r - var for r, var in residuals)) if residuals else 0.0
-    if kind == "history":
-        # g is the mean of the channel's own past ratios, each as noisy as the change's own: its variance adds
-        own_v = [_log_residual(p[0], p[1], p[2], p[4], 1.0, 0.0)[1] for p in own]
-        q = (drift + statistics.fmean(own_v)) / len(own)
+                    found.append(_log_residual(mine[0], mine[1], mine[2], mine[4], *past))
+                    days.add(s)
+        return found, days
+
+    options: list[tuple[float, str, float, float, list[tuple[float, float]], set[float], float]] = []
+    for kind in ("channels", "history") if controlled else ():
+        if kind == "channels" and ctrl is not None:
+            growth, q = ctrl
+        elif kind == "history" and has_history:
+            growth, q = sum(p[4] for p in own) / sum(p[1] for p in own), 0.0
+        else:
+            continue
+        residuals, days_used = placebo_pairs(kind)
+        drift = max(0.0, statistics.fmean(r * r - var for r, var in residuals)) if residuals else 0.0
+        if kind == "history":
+            # g is the mean of the channel's own past ratios, each as noisy as the change's own: its variance adds
+            own_v = [_log_residual(p[0], p[1], p[2], p[4], 1.0, 0.0)[1] for p in own]
+            q = (drift + statistics.fmean(own_v)) / len(own)
+        total_var = sb * (growth + growth * growth) / (rb * growth + (max(1.0, rb / nb) if nb else 1.0)) ** 2
+        options.append((total_var + q + drift, kind, growth, q, residuals, days_used, drift))
+    # Of the two controls, the one whose prediction the past (placebo pairs) shows to be less noisy: the
+    # other channels remove what the whole node shares, but are thin on a node with one busy channel and
+    # take on the change's spill-over (a channel made expensive also changes its neighbours' liquidity).
+    chosen = min((o for o in options if o[4]), key=lambda o: o[0], default=options[0] if options else None)
+    if not controlled:
+        kind, growth, q, residuals, days_used, drift = "plain", 1.0, 0.0, [], set(), 0.0
+    elif chosen is None:
+        kind, growth, q, residuals, days_used, drift = "none", 1.0, 0.0, [], set(), 0.0
+    else:
+        _, kind, growth, q, residuals, days_used, drift = chosen
+    pairs = residuals
     critical = NormalDist().inv_cdf(1 - alpha)
     if kind in ("channels", "history"):
         # The pairs of one past day share that day's drift (and overlap the next day's), so τ² rests on about
