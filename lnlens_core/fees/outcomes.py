@@ -12,29 +12,26 @@ have the same rate, so ``D = R_before - R_after`` has mean 0 and variance
 ``Σ x²`` over both windows (the unbiased estimate for a compound Poisson sum). The
 band on a delta is ``±1.96·sqrt(Σ x²)`` (95 %), the same for flow with ``v``.
 
-**Rollback rule** (:func:`judge`): the change's effect is estimated against what the channel
-would have earned without it, and judged against the noise that the same estimate shows when
-nothing changed.
+**Rollback rule** (:func:`judge`; docs/FEES.md states it in full): the change's effect is estimated
+against what the channel would have earned without it, and judged against the noise that the same
+estimate shows when nothing changed.
 
-- *Expected* revenue after the change: ``E = R_before · g``, where ``g`` is the control's growth
-  over the same two windows: the revenue ratio after/before of the node's other channels that had
-  no change in ``[t - L, t + L)`` (a difference-in-differences against the rest of the node). When
-  those channels carry fewer than ``rollback_min_forwards`` forwards, the control is the channel
-  itself on the same hours of previous days (``g`` = its after/before ratio summed over the
-  placebo pairs below), else ``g = 1``.
-- *Placebo pairs*, where no change happened, all from before the change (so its spill-over onto
-  other channels cannot inflate them): every channel with at least ``rollback_min_forwards``
-  forwards on the same hours of previous days (the pair of windows shifted back by whole days, at
-  least ``L``, up to ``HISTORY_DAYS``, never across one of its own changes), against the control
-  over the same past windows (against 1 when the control is the channel's history). Demand drift is
-  multiplicative, so each pair is read on the log scale: residual ``r = log((A + h)/(g·B + h))``
-  (``h`` one mean fee) and ``v``, its compound-Poisson variance under "no change" (delta method,
-  from the before window's ``Σ x²``); ``τ² = max(0, mean(r² − v))`` is the drift that Poisson
-  noise does not explain (a method-of-moments random effect).
-- The rule — all three must hold: (1) at least ``rollback_min_forwards`` settled forwards before;
-  (2) a material drop, ``R_after < (1 - rollback_drop_share) · E``; (3) for the change's own
-  residual, ``z = -r / sqrt(v + τ²) > z(1 - rollback_alpha)`` (``v`` here also holds the control's
-  own relative Poisson variance).
+- *Expected* revenue after the change: ``E = R_before · g``. ``g`` comes from one of two controls:
+  the revenue ratio after/before of the node's other channels that had no change in ``[t - L, t + L)``
+  (a difference-in-differences), or the channel's own ratio on the same hours of previous days
+  (whose estimation variance is added). When both exist, the one whose prediction the placebo pairs
+  show to be less noisy is used.
+- A *cut* (:func:`is_cut`) cannot have lost more than what the after window's forwards would have paid
+  at the old policy (demand is monotone in the fee), so ``E`` is at most that.
+- *Placebo pairs*, where no change happened, all from before the change: every channel with at least
+  ``rollback_min_forwards`` forwards on the same hours of previous days, against the control over the
+  same past windows. On the log scale ``τ² = max(0, mean(r² − v))`` is the drift Poisson noise does not
+  explain (a method-of-moments random effect).
+- The rule — all must hold: (1) at least ``rollback_min_forwards`` settled forwards before; (2) a
+  material drop, ``R_after < (1 - rollback_drop_share) · E``; (3) ``z = -r / sqrt(v + τ²)`` above the
+  larger of Student's ``t(1 - α, k - 1)`` (``k`` past days with placebo pairs) and the ``(1 - α)``
+  quantile of the placebo pairs' own standardised drops.
+- No control, or no placebo pair: not judged (``Judgement.note`` says why).
 
 Changes on channels with fewer than ``rollback_min_forwards`` forwards in the before window are
 not judged: a handful of forwards cannot tell a 30 % drop from chance at any useful error rate.
