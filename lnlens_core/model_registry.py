@@ -26,7 +26,7 @@ from .errors import ModelError
 from .inference import OnnxModel
 from .storage import private_dir
 
-__all__ = ["ModelRegistry", "Decision", "Gate", "default_model_path", "paired_test"]
+__all__ = ["ModelRegistry", "Decision", "Gate", "default_model_path", "paired_test", "sample_times"]
 
 
 def default_model_path() -> Path | None:
@@ -271,6 +271,11 @@ def _clusters(data) -> list[Any]:
     if times is None or len(times) != len(data):
         return list(range(len(data)))
     return [(g, float(t)) for g, t in zip(groups, times, strict=True)]
+
+
+def sample_times(data) -> int:
+    """Distinct sample times in ``data`` (per group: each simulated run's moments are its own)."""
+    return len(set(_clusters(data)))
 
 
 def paired_test(cand_err: np.ndarray, cur_err: np.ndarray, clusters: list[Any]) -> dict[str, Any]:

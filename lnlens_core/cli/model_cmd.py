@@ -15,7 +15,7 @@ from ..errors import ConfigError, LnlensError, ModelError
 from ..inference import OnnxModel
 from ..learning.drift import drift_summary
 from ..model_info import model_name, stored_drift, with_drift
-from ..model_registry import Gate, ModelRegistry, default_model_path
+from ..model_registry import Gate, ModelRegistry, default_model_path, sample_times
 from .context import MAX_DAYS, CliContext, add_json_flag, float_arg, int_arg
 from .model_info_cmd import cmd_info, drift_cells
 
@@ -183,7 +183,12 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
             kind=args.kind,
             seed=args.seed,
         )
-        payload, report, holdout = build.train_from_simulation(plan, name=args.name, version=version)
+        try:
+            payload, report, holdout = build.train_from_simulation(plan, name=args.name, version=version)
+        except ValueError as exc:
+            raise ModelError(f"the simulation gave too little to train on ({exc}); the gate needs at least "
+                             f"{args.min_train_samples} training samples from {args.min_train_times} sample times: "
+                             "simulate more --hours, --nodes, --seeds or --centres") from None  # fmt: skip
         if args.out:
             build.write(payload, report, Path(args.out), f"{args.name}-{version}")
     else:
@@ -221,8 +226,11 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
             (out / f"{args.name}-{version}.onnx").write_bytes(payload)
-    # the simulator's training set is many runs of simulated data; a node's own history is checked for size
-    training = None if args.simulate else (len(older), len({float(t) for t in older.times}))
+    # the gate's minimums hold for both sources; the simulator's sample times are counted per run
+    if args.simulate:
+        training = (report["data"]["train_samples"], report["data"]["train_times"])
+    else:
+        training = (len(older), sample_times(older))
     decision = reg.consider(payload, holdout, name=args.name, version=version, metrics=report["metrics"], now=now,
                             training=training, gate=Gate(min_train_samples=args.min_train_samples,
                                                          min_train_times=args.min_train_times,
@@ -238,7 +246,7 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
     def render(console: Console) -> None:
         _metrics_table(console, report["metrics"], title=f"Model {args.name}-{version} on held-out data")
         verdict = "now active" if decision.promoted else "kept inactive"
-        console.print(f"model id {decision.candidate_id}: {verdict} ({decision.reason})")
+        console.print(f"model id {decision.candidate_id}: {verdict} ({decision.reason})", markup=False)
 
     ctx.emit(result, render)
     return 0

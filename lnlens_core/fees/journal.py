@@ -200,7 +200,11 @@ def rollback(
 def auto_rollback(lens: Lens, backend: NodeBackend, rails: Rails) -> list[Applied]:
     """Evaluate every change whose after-window has just completed; revert those the rule condemns.
 
-    Each change is judged once (remembered in the store's meta table). The rule is in
+    Each change is judged once (remembered in the store's meta table), over ``L = min(window, time
+    since the channel's previous change)`` on either side. A change followed by others within its
+    after window is judged with them: the after window is what the channel earned since the change,
+    whatever came next, against the policy before it; when condemned, that policy is restored and the
+    later changes are marked ``rolled_back`` too (the restore undid them). The rule is in
     :mod:`.outcomes`. Off unless ``auto_rollback = true`` in ``[policy]``.
     """
     if not rails.auto_rollback:
@@ -208,30 +212,42 @@ def auto_rollback(lens: Lens, backend: NodeBackend, rails: Rails) -> list[Applie
     now = lens.clock.now()
     checked = set(json.loads(lens.store.get_meta(_OUTCOME_META) or "[]"))
     rows = lens.store.journal(states=("applied", "verified", "rolled_back"))
+    times = applied_change_times(rows)
+    window = rails.rollback_window_s
+
+    def length_of(row: Mapping[str, Any]) -> float:
+        t = row["applied_time"]
+        earlier = [x for x in times.get(ChannelId.parse(row["channel_id"]), []) if x < t]
+        return min(window, t - earlier[-1]) if earlier else window
+
     due = [r for r in rows if r["id"] not in checked and r["state"] == "verified" and r["rollback_of"] is None
-           and r["applied_time"] is not None and r["applied_time"] + rails.rollback_window_s <= now]  # fmt: skip
+           and r["applied_time"] is not None and r["applied_time"] + length_of(r) <= now]  # fmt: skip
     if not due:
         return []
-    window = rails.rollback_window_s
     first = min(r["applied_time"] for r in due) - 2 * window - HISTORY_DAYS * 86_400
     index = RevenueIndex(lens.store.iter_forwards(since=first, until=now))
-    times = applied_change_times(rows)
-    done = []
+    done, undone = [], set()
     for row in due:
         checked.add(row["id"])
-        cid, t = ChannelId.parse(row["channel_id"]), row["applied_time"]
-        own = times.get(cid, [])
-        later = [x for x in own if x > t]
-        if later and later[0] < t + window:
-            continue  # superseded within its window: the later change is judged, not this one
-        earlier = [x for x in own if x < t]
-        length = min(window, t - earlier[-1]) if earlier else window
-        if length <= 0:
+        length = length_of(row)
+        if row["id"] in undone or length <= 0:
             continue
+        cid, t = ChannelId.parse(row["channel_id"]), row["applied_time"]
         found = judge(index, cid, t, length, change_times=times, drop_share=rails.rollback_drop_share,
-                      min_forwards=rails.rollback_min_forwards, alpha=rails.rollback_alpha)  # fmt: skip
-        if found.verdict is not None:
-            done.append(rollback(lens, backend, change_id=row["id"], reason=found.verdict.removeprefix("auto: "),
-                                 automatic=True, rails=rails))  # fmt: skip
+                      min_forwards=rails.rollback_min_forwards, alpha=rails.rollback_alpha,
+                      old_policy=policy_from_json(row["old_policy"]),
+                      new_policy=policy_from_json(row["new_policy"]))  # fmt: skip
+        if found.verdict is None:
+            continue
+        applied = rollback(lens, backend, change_id=row["id"], reason=found.verdict.removeprefix("auto: "),
+                           automatic=True, rails=rails)  # fmt: skip
+        done.append(applied)
+        if applied.state in ("verified", "rolled_back"):
+            for later in rows:
+                if (later["channel_id"] == row["channel_id"] and later["id"] != applied.journal_id
+                        and later["state"] == "verified" and later["applied_time"] > t):  # fmt: skip
+                    undone.add(later["id"])
+                    why = f"undone by the automatic rollback of change {row['id']}"
+                    lens.store.journal_mark(later["id"], "rolled_back", now=lens.clock.now(), detail=why)
     lens.store.set_meta(_OUTCOME_META, json.dumps(sorted(checked)))
     return done

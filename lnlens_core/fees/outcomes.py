@@ -12,29 +12,26 @@ have the same rate, so ``D = R_before - R_after`` has mean 0 and variance
 ``Σ x²`` over both windows (the unbiased estimate for a compound Poisson sum). The
 band on a delta is ``±1.96·sqrt(Σ x²)`` (95 %), the same for flow with ``v``.
 
-**Rollback rule** (:func:`judge`): the change's effect is estimated against what the channel
-would have earned without it, and judged against the noise that the same estimate shows when
-nothing changed.
+**Rollback rule** (:func:`judge`; docs/FEES.md states it in full): the change's effect is estimated
+against what the channel would have earned without it, and judged against the noise that the same
+estimate shows when nothing changed.
 
-- *Expected* revenue after the change: ``E = R_before · g``, where ``g`` is the control's growth
-  over the same two windows: the revenue ratio after/before of the node's other channels that had
-  no change in ``[t - L, t + L)`` (a difference-in-differences against the rest of the node). When
-  those channels carry fewer than ``rollback_min_forwards`` forwards, the control is the channel
-  itself on the same hours of previous days (``g`` = its after/before ratio summed over the
-  placebo pairs below), else ``g = 1``.
-- *Placebo pairs*, where no change happened, all from before the change (so its spill-over onto
-  other channels cannot inflate them): every channel with at least ``rollback_min_forwards``
-  forwards on the same hours of previous days (the pair of windows shifted back by whole days, at
-  least ``L``, up to ``HISTORY_DAYS``, never across one of its own changes), against the control
-  over the same past windows (against 1 when the control is the channel's history). Demand drift is
-  multiplicative, so each pair is read on the log scale: residual ``r = log((A + h)/(g·B + h))``
-  (``h`` one mean fee) and ``v``, its compound-Poisson variance under "no change" (delta method,
-  from the before window's ``Σ x²``); ``τ² = max(0, mean(r² − v))`` is the drift that Poisson
-  noise does not explain (a method-of-moments random effect).
-- The rule — all three must hold: (1) at least ``rollback_min_forwards`` settled forwards before;
-  (2) a material drop, ``R_after < (1 - rollback_drop_share) · E``; (3) for the change's own
-  residual, ``z = -r / sqrt(v + τ²) > z(1 - rollback_alpha)`` (``v`` here also holds the control's
-  own relative Poisson variance).
+- *Expected* revenue after the change: ``E = R_before · g``. ``g`` comes from one of two controls:
+  the revenue ratio after/before of the node's other channels that had no change in ``[t - L, t + L)``
+  (a difference-in-differences), or the channel's own ratio on the same hours of previous days
+  (whose estimation variance is added). When both exist, the one whose prediction the placebo pairs
+  show to be less noisy is used.
+- A *cut* (:func:`is_cut`) cannot have lost more than what the after window's forwards would have paid
+  at the old policy (demand is monotone in the fee), so ``E`` is at most that.
+- *Placebo pairs*, where no change happened, all from before the change: every channel with at least
+  ``rollback_min_forwards`` forwards on the same hours of previous days, against the control over the
+  same past windows. On the log scale ``τ² = max(0, mean(r² − v))`` is the drift Poisson noise does not
+  explain (a method-of-moments random effect).
+- The rule — all must hold: (1) at least ``rollback_min_forwards`` settled forwards before; (2) a
+  material drop, ``R_after < (1 - rollback_drop_share) · E``; (3) ``z = -r / sqrt(v + τ²)`` above the
+  larger of Student's ``t(1 - α, k - 1)`` (``k`` past days with placebo pairs) and the ``(1 - α)``
+  quantile of the placebo pairs' own standardised drops.
+- No control, or no placebo pair: not judged (``Judgement.note`` says why).
 
 Changes on channels with fewer than ``rollback_min_forwards`` forwards in the before window are
 not judged: a handful of forwards cannot tell a 30 % drop from chance at any useful error rate.
@@ -52,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..domain import ChannelId, ForwardStatus, HtlcEvent
+from ..domain import ChannelId, ChannelPolicy, ForwardStatus, HtlcEvent
 
 __all__ = [
     "WindowStats",
@@ -61,6 +58,7 @@ __all__ = [
     "judge",
     "Judgement",
     "RevenueIndex",
+    "is_cut",
     "policy_aggregates",
     "applied_change_times",
     "ROLLBACK_GROUP",
@@ -204,29 +202,52 @@ class RevenueIndex:
     """Settled forwards leaving over each channel, as sorted times and running sums, for window sums."""
 
     def __init__(self, events: Iterable[HtlcEvent]) -> None:
-        acc: dict[ChannelId, list[tuple[float, int]]] = {}
+        acc: dict[ChannelId, list[tuple[float, int, int]]] = {}
         for e in events:
             if e.out_channel is not None and e.status is ForwardStatus.SETTLED:
-                acc.setdefault(e.out_channel, []).append((e.received_time, e.fee_msat or 0))
-        self._by: dict[ChannelId, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+                acc.setdefault(e.out_channel, []).append((e.received_time, e.fee_msat or 0, e.out_msat or 0))
+        self._by: dict[ChannelId, tuple[np.ndarray, ...]] = {}
         for cid, rows in acc.items():
             rows.sort()
             times = np.fromiter((r[0] for r in rows), float, len(rows))
             fees = np.fromiter((r[1] for r in rows), float, len(rows))
+            amounts = np.fromiter((r[2] for r in rows), float, len(rows))
             zero = np.zeros(1)
-            self._by[cid] = (times, np.concatenate([zero, np.cumsum(fees)]), np.concatenate([zero, np.cumsum(fees**2)]))
+            self._by[cid] = (times, *(np.concatenate([zero, np.cumsum(x)]) for x in (fees, fees**2, amounts)))
+        self.first_time = min((float(v[0][0]) for v in self._by.values()), default=math.inf)
+        """The earliest forward held: windows starting before it are not fully covered by the data."""
 
     def channels(self) -> list[ChannelId]:
         return list(self._by)
 
     def window(self, cid: ChannelId, start: float, end: float) -> tuple[int, float, float]:
         """Forwards, revenue (msat) and ``Σ x²`` of ``cid`` in ``[start, end)``."""
+        n, fees, squares, _ = self.sums(cid, start, end)
+        return n, fees, squares
+
+    def sums(self, cid: ChannelId, start: float, end: float) -> tuple[int, float, float, float]:
+        """Forwards, revenue, ``Σ x²`` and amount forwarded (msat) of ``cid`` in ``[start, end)``."""
         found = self._by.get(cid)
         if found is None:
-            return 0, 0.0, 0.0
-        times, fees, squares = found
+            return 0, 0.0, 0.0, 0.0
+        times, *cums = found
         i, j = np.searchsorted(times, [start, end], side="left")
-        return int(j - i), float(fees[j] - fees[i]), float(squares[j] - squares[i])
+        return int(j - i), *(float(c[j] - c[i]) for c in cums)
+
+
+def is_cut(old: ChannelPolicy, new: ChannelPolicy) -> bool:
+    """True when ``new`` charges no more than ``old`` on any amount and forwards everything ``old`` did.
+
+    Outbound base fee and ppm not higher, inbound fees not higher, ``min_htlc`` not higher, ``max_htlc``
+    not lower, ``cltv_delta`` not higher, not newly disabled: every payment that could take the
+    channel before can take it after, at the same or a lower fee.
+    """
+    never = float("inf")
+    return (new.base_fee_msat <= old.base_fee_msat and new.fee_ppm <= old.fee_ppm
+            and new.inbound_base_fee_msat <= old.inbound_base_fee_msat and new.inbound_fee_ppm <= old.inbound_fee_ppm
+            and new.min_htlc_msat <= old.min_htlc_msat and new.cltv_delta <= old.cltv_delta
+            and (new.max_htlc_msat or never) >= (old.max_htlc_msat or never)
+            and (old.disabled or not new.disabled))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +263,8 @@ class Judgement:
     expected_msat: float
     """What the channel would have earned after, without the change: ``R_before · g``."""
     control: str
-    """``"channels"`` (the node's unchanged channels), ``"history"`` (the same hours of previous days) or ``"none"``."""
+    """``"channels"`` (the node's unchanged channels), ``"history"`` (the same hours of previous days),
+    ``"none"`` (no control: not judged) or ``"plain"`` (``controlled=False``)."""
     control_channels: int
     growth: float
     placebos: int
@@ -251,6 +273,12 @@ class Judgement:
     z: float
     verdict: str | None
     """Why the change is rolled back, else None."""
+    critical: float = math.inf
+    """The z the change had to exceed."""
+    cut_bound_msat: float | None = None
+    """For a cut: what the after window's forwards would have paid at the old policy (the most it could have earned)."""
+    note: str | None = None
+    """Why the change was not judged (too few forwards, no control), else None."""
 
     def to_json(self) -> dict[str, Any]:
         return {"short_channel_id": str(self.channel_id), "window_s": self.window_s,
@@ -259,7 +287,9 @@ class Judgement:
                 "revenue_after_msat": round(self.revenue_after_msat), "expected_msat": round(self.expected_msat),
                 "control": self.control, "control_channels": self.control_channels,
                 "growth": round(self.growth, 4), "placebos": self.placebos, "drift_var": round(self.drift_var, 5),
-                "z": round(self.z, 3), "verdict": self.verdict}  # fmt: skip
+                "z": round(self.z, 3), "critical": round(self.critical, 3),
+                "cut_bound_msat": None if self.cut_bound_msat is None else round(self.cut_bound_msat),
+                "verdict": self.verdict, "note": self.note}  # fmt: skip
 
 
 def _changed(times: Sequence[float], start: float, end: float) -> bool:
@@ -292,6 +322,8 @@ def judge(
     alpha: float,
     history_days: int = HISTORY_DAYS,
     controlled: bool = True,
+    old_policy: ChannelPolicy | None = None,
+    new_policy: ChannelPolicy | None = None,
 ) -> Judgement:
     """Judge the change at ``change_time`` on ``channel_id`` over windows of ``window_s`` (its ``L``).
 
@@ -299,10 +331,13 @@ def judge(
         changed within ``[t - L, t + L)`` is no control, and no placebo pair crosses a change.
     :param controlled: False gives the rule without control or placebos (``g = 1``, ``τ² = 0``): the plain
         before/after test of earlier versions, kept for ``scripts/rollback_rates.py``'s comparison.
+    :param old_policy: the policy before the change and ``new_policy`` the one it set; when the change
+        is a cut (:func:`is_cut`) the expected revenue is bounded by what the after window's forwards
+        would have paid at the old policy. Without them the change is judged as an increase.
     """
     t, length = change_time, window_s
     nb, rb, sb = index.window(channel_id, t - length, t)
-    na, ra, sa = index.window(channel_id, t, t + length)
+    na, ra, _sa, va = index.sums(channel_id, t, t + length)
     controls = [c for c in index.channels() if controlled and c != channel_id
                 and not _changed(change_times.get(c, ()), t - length, t + length)]  # fmt: skip
 
@@ -326,53 +361,107 @@ def judge(
     # The control's growth over the change's own windows.
     ctrl = growth_of(control_sums(t - length, t, t + length))
     own_times = change_times.get(channel_id, ())
-    shifts = [k * _DAY for k in range(max(1, math.ceil(length / _DAY - 1e-9)), history_days * controlled + 1)]
+    shifts = [k * _DAY for k in range(max(1, math.ceil(length / _DAY - 1e-9)), history_days * controlled + 1)
+              if t - k * _DAY - length >= index.first_time]  # fmt: skip
     own = [(sums_of(channel_id, t - s - length, t - s, t - s + length)) for s in shifts
            if not _changed(own_times, t - s - length, t - s + length)]  # fmt: skip
     own = [p for p in own if p[0]]
-    if ctrl is not None:
-        kind, (growth, q) = "channels", ctrl
-    elif own and sum(p[1] for p in own) > 0 and sum(p[4] for p in own) > 0:
-        kind, growth, q = "history", sum(p[4] for p in own) / sum(p[1] for p in own), 0.0
-    else:
-        kind, growth, q = "none", 1.0, 0.0
-    # Placebo pairs, all from before the change (its spill-over onto other channels cannot inflate
-    # them): every channel with enough forwards on the same hours of previous days, against the
-    # control over the same past windows (against 1 without a control).
-    # Each: (before forwards, revenue, Σx²; after revenue; growth, control's relative variance).
-    pairs: list[tuple[float, ...]] = []
-    for s in shifts if kind != "none" else ():
-        span = (t - s - length, t - s, t - s + length)
-        total = control_sums(*span)
-        for c in index.channels():
-            if _changed(change_times.get(c, ()), span[0], span[2]):
-                continue
-            mine = sums_of(c, *span)
-            if mine[0] < min_forwards:
-                continue
-            if kind == "channels":
-                rest = [x - y for x, y in zip(total, mine, strict=True)] if c in controls else total
-                past = growth_of(rest)
+    has_history = bool(own) and sum(p[1] for p in own) > 0 and sum(p[4] for p in own) > 0
+
+    def placebo_pairs(kind: str) -> tuple[list[tuple[float, float]], set[float]]:
+        """Placebo pairs, all from before the change (its spill-over onto other channels cannot inflate
+        them): every channel with enough forwards on the same hours of previous days, against the
+        control over the same past windows (``channels``) or against 1 (``history``). Returns their
+        log residuals with Poisson variances, and the past days they come from."""
+        found, days = [], set()
+        for s in shifts:
+            span = (t - s - length, t - s, t - s + length)
+            total = control_sums(*span) if kind == "channels" else []
+            for c in index.channels():
+                if _changed(change_times.get(c, ()), span[0], span[2]):
+                    continue
+                mine = sums_of(c, *span)
+                if mine[0] < min_forwards:
+                    continue
+                past: tuple[float, float] | None = (1.0, 0.0)
+                if kind == "channels":
+                    past = growth_of([x - y for x, y in zip(total, mine, strict=True)] if c in controls else total)
                 if past is not None:
-                    pairs.append((mine[0], mine[1], mine[2], mine[4], *past))
-            else:
-                pairs.append((mine[0], mine[1], mine[2], mine[4], 1.0, 0.0))
-    residuals = [_log_residual(*p) for p in pairs]
-    drift = max(0.0, statistics.fmean(r * r - var for r, var in residuals)) if residuals else 0.0
-    expected = rb * growth
-    d, v = _log_residual(nb, rb, sb, ra, growth, q)
-    z = -d / math.sqrt(v + drift) if v + drift > 0 else 0.0
+                    found.append(_log_residual(mine[0], mine[1], mine[2], mine[4], *past))
+                    days.add(s)
+        return found, days
+
+    options: list[tuple[float, str, float, float, list[tuple[float, float]], set[float], float]] = []
+    for kind in ("channels", "history") if controlled else ():
+        if kind == "channels" and ctrl is not None:
+            growth, q = ctrl
+        elif kind == "history" and has_history:
+            growth, q = sum(p[4] for p in own) / sum(p[1] for p in own), 0.0
+        else:
+            continue
+        residuals, days_used = placebo_pairs(kind)
+        drift = max(0.0, statistics.fmean(r * r - var for r, var in residuals)) if residuals else 0.0
+        if kind == "history":
+            # g is the mean of the channel's own past ratios, each as noisy as the change's own: its variance adds
+            own_v = [_log_residual(p[0], p[1], p[2], p[4], 1.0, 0.0)[1] for p in own]
+            q = (drift + statistics.fmean(own_v)) / len(own)
+        total_var = sb * (growth + growth * growth) / (rb * growth + (max(1.0, rb / nb) if nb else 1.0)) ** 2
+        options.append((total_var + q + drift, kind, growth, q, residuals, days_used, drift))
+    # Of the two controls, the one whose prediction the past (placebo pairs) shows to be less noisy: the
+    # other channels remove what the whole node shares, but are thin on a node with one busy channel and
+    # take on the change's spill-over (a channel made expensive also changes its neighbours' liquidity).
+    chosen = min((o for o in options if o[4]), key=lambda o: o[0], default=options[0] if options else None)
+    if not controlled:
+        kind, growth, q, residuals, days_used, drift = "plain", 1.0, 0.0, [], set(), 0.0
+    elif chosen is None:
+        kind, growth, q, residuals, days_used, drift = "none", 1.0, 0.0, [], set(), 0.0
+    else:
+        _, kind, growth, q, residuals, days_used, drift = chosen
+    pairs = residuals
     critical = NormalDist().inv_cdf(1 - alpha)
+    if kind in ("channels", "history"):
+        # The pairs of one past day share that day's drift (and overlap the next day's), so τ² rests on about
+        # as many independent draws as there are past days: Student's t with (days - 1) degrees of freedom.
+        from scipy.stats import t as student_t  # a core dependency (the simulator's routing); imported when used
+
+        critical = float(student_t.ppf(1 - alpha, max(1, len(days_used) - 1)))
+    expected = rb * growth
+    bound = None
+    if old_policy is not None and new_policy is not None and is_cut(old_policy, new_policy):
+        # demand is monotone in the fee: the old policy would not have drawn more forwards than the new one,
+        # so it would have earned at most what the after window's forwards pay at the old policy
+        bound = na * old_policy.base_fee_msat + va * old_policy.fee_ppm / 1_000_000
+        expected = min(expected, bound)
+    h = max(1.0, rb / nb) if nb else 1.0
+    d = math.log((ra + h) / (expected + h))
+    v = sb * (growth + growth * growth) / (rb * growth + h) ** 2 + q
+    z = -d / math.sqrt(v + drift) if v + drift > 0 else 0.0
+    # the placebos' own standardised drops: the change's must also lie beyond their (1 - α) quantile
+    placebo_z = sorted(-r / math.sqrt(var + drift) for r, var in residuals if var + drift > 0)
+    if placebo_z:
+        critical = max(critical, placebo_z[max(0, math.ceil((1 - alpha) * len(placebo_z)) - 1)])
     verdict = None
-    if nb >= min_forwards and ra < (1 - drop_share) * expected and z > critical:
-        against = {"channels": f"{len(controls)} unchanged channel(s) grew ×{growth:.2f}",
-                   "history": f"the same hours of previous days grew ×{growth:.2f}",
-                   "none": "no control"}[kind]  # fmt: skip
-        verdict = (f"auto: revenue fell from {rb:.0f} to {ra:.0f} msat over {length:.0f} s ({nb} → {na} forwards) "
-                   f"against {expected:.0f} expected ({against}; drop > {drop_share:.0%}, "
-                   f"{len(pairs)} placebo pair(s), drift τ² = {drift:.3f}, z = {z:.2f} > {critical:.2f})")  # fmt: skip
+    if kind == "none":
+        note = ("not judged: no unchanged channel with enough forwards and no history on the same hours of "
+                "previous days to tell the change from demand drift")  # fmt: skip
+    elif kind != "plain" and not pairs:
+        note = ("not judged: no placebo pair (a channel with enough forwards on the same hours of a previous day) "
+                "to measure demand drift with")  # fmt: skip
+    elif nb < min_forwards:
+        note = f"not judged: {nb} settled forward(s) before, fewer than rollback_min_forwards ({min_forwards})"
+    else:
+        note = None
+        if ra < (1 - drop_share) * expected and z > critical:
+            against = {"channels": f"{len(controls)} unchanged channel(s) grew ×{growth:.2f}",
+                       "history": f"the same hours of previous days grew ×{growth:.2f}",
+                       "plain": "no control (comparison rule)"}[kind]  # fmt: skip
+            cap = "" if bound is None else f", at most {bound:.0f} at the old fee"
+            verdict = (f"auto: revenue fell from {rb:.0f} to {ra:.0f} msat over {length:.0f} s "
+                       f"({nb} → {na} forwards) against {expected:.0f} expected ({against}{cap}; "
+                       f"drop > {drop_share:.0%}, {len(pairs)} placebo pair(s), drift τ² = {drift:.3f}, "
+                       f"z = {z:.2f} > {critical:.2f})")  # fmt: skip
     return Judgement(channel_id, length, nb, na, rb, ra, expected, kind, len(controls), growth, len(pairs), drift,
-                     z, verdict)  # fmt: skip
+                     z, verdict, critical, bound, note)  # fmt: skip
 
 
 def policy_aggregates(outcomes: Iterable[ChangeOutcome]) -> dict[str, dict[str, Any]]:

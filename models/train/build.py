@@ -62,6 +62,7 @@ def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes
                               for name, d in (("train", train), ("validation", val))}  # fmt: skip
     from lnlens_core.inference import OnnxModel
     from lnlens_core.learning import baselines, evaluate
+    from lnlens_core.model_registry import sample_times
 
     served = OnnxModel.load(payload)
     held = val.select(np.array([g.startswith(held_c[:12]) for g in val.groups]))
@@ -75,6 +76,7 @@ def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes
     if plan.eval_seeds:
         report["held_out_sweep_nodes"] = evaluate_on_sweep_nodes(served, plan, graph)
     report["plan"] = {k: getattr(plan, k) for k in plan.__dataclass_fields__}
+    report["data"]["train_times"] = sample_times(train)  # what the promotion gate counts
     report["data"]["simulator_sources_sha256"] = simulator_hash()
     return payload, report, val
 

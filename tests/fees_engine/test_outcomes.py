@@ -102,3 +102,68 @@ def test_a_rollback_is_its_own_outcome_and_the_losing_policy_keeps_its_loss():
     agg = policy_aggregates([change, revert])
     assert agg["p"]["revenue_delta_msat"] == -1800 and agg["p"]["changes"] == 1
     assert agg["(rollback)"]["revenue_delta_msat"] == 1800
+
+
+def steady_channel(rng, *, per_day=60, days=8, after_share=1.0, fee=1000):
+    """C alone (every channel changed: no control), with steady demand for ``days`` days ending one
+    window after T, 1,000 msat a forward; after T a share ``after_share`` of the forwards remain,
+    each paying ``fee`` msat."""
+    events = []
+    for d in range(days):
+        start = T + (d - days + 1) * W
+        after = start >= T
+        n = rng.poisson(per_day * (after_share if after else 1.0))
+        for t in rng.uniform(start, start + W, n):
+            events.append(HtlcEvent(OTHER, len(events), ForwardStatus.SETTLED, float(t), out_channel=C,
+                                    out_msat=1_000_000, fee_msat=fee if after else 1000))  # fmt: skip
+    return RevenueIndex(events)
+
+
+def test_a_cut_is_judged_against_what_the_old_fee_could_have_earned():
+    from lnlens_core.domain import ChannelPolicy
+
+    old, new = ChannelPolicy(base_fee_msat=0, fee_ppm=1000), ChannelPolicy(base_fee_msat=0, fee_ppm=980)
+    # demand fell by 60 % just as the fee was cut by 2 %: the cut cannot have lost more than 2 %
+    index = steady_channel(np.random.default_rng(3), after_share=0.4, fee=980)
+    kw = {"change_times": {C: [T]}, "drop_share": 0.3, "min_forwards": 10, "alpha": 0.05}
+    as_increase = judge(index, C, T, W, **kw)
+    assert as_increase.verdict is not None, "without the policies the fall looks like the change's doing"
+    j = judge(index, C, T, W, old_policy=old, new_policy=new, **kw)
+    assert j.verdict is None and j.cut_bound_msat == j.after_forwards * 1000 == j.expected_msat
+    # a cut to a tenth can lose 90 %: the bound does not shield it
+    gone = steady_channel(np.random.default_rng(3), after_share=1.0, fee=100)
+    deep = judge(gone, C, T, W, old_policy=old, new_policy=ChannelPolicy(base_fee_msat=0, fee_ppm=100), **kw)
+    assert deep.verdict is not None and deep.revenue_after_msat < 0.2 * deep.cut_bound_msat
+
+
+def test_is_cut():
+    from lnlens_core.domain import ChannelPolicy
+    from lnlens_core.fees.outcomes import is_cut
+
+    p = ChannelPolicy(base_fee_msat=1000, fee_ppm=500, max_htlc_msat=10**9, cltv_delta=80)
+    assert is_cut(p, p.__class__(base_fee_msat=1000, fee_ppm=490, max_htlc_msat=10**9, cltv_delta=80))
+    assert is_cut(p, p.__class__(base_fee_msat=0, fee_ppm=500, max_htlc_msat=None, cltv_delta=40))
+    assert not is_cut(p, p.__class__(base_fee_msat=1001, fee_ppm=100, max_htlc_msat=10**9, cltv_delta=80))
+    assert not is_cut(p, p.__class__(base_fee_msat=0, fee_ppm=100, max_htlc_msat=10**6, cltv_delta=80))
+    assert not is_cut(p, p.__class__(base_fee_msat=0, fee_ppm=100, max_htlc_msat=10**9, cltv_delta=144))
+    assert not is_cut(p, p.__class__(base_fee_msat=0, fee_ppm=100, max_htlc_msat=10**9, disabled=True))
+
+
+def test_a_node_wide_change_with_few_days_of_history_is_judged_with_a_wider_band():
+    rng = np.random.default_rng(78)
+    # every channel changed, six days of data: the control is the channel's own previous days, three of them
+    placebo = [drifting_node(rng, days=6) for _ in range(60)]
+    fired = sum(verdict(i, alone=False).verdict is not None for i in placebo)
+    assert fired / len(placebo) <= 0.05, f"{fired} false rollbacks in {len(placebo)}"
+    gone = [drifting_node(rng, days=6, factor_after=0.0) for _ in range(20)]
+    caught = [verdict(i, alone=False) for i in gone]
+    assert sum(j.verdict is not None for j in caught) >= 16, "revenue that vanishes everywhere is still caught"
+    assert caught[0].control == "history" and caught[0].critical > 2.3, "Student's t on 3 days (2 degrees of freedom)"
+
+
+def test_without_any_control_a_change_is_not_judged():
+    index = steady_channel(np.random.default_rng(5), days=2, after_share=0.0)  # no history, no other channel
+    j = judge(index, C, T, W, change_times={C: [T]}, drop_share=0.3, min_forwards=10, alpha=0.05)
+    assert j.control == "none" and j.verdict is None and "no unchanged channel" in j.note
+    assert judge(index, C, T, W, change_times={C: [T]}, drop_share=0.3, min_forwards=10, alpha=0.05,
+                 controlled=False).verdict is not None, "the plain before/after test would have reverted it"

@@ -173,3 +173,16 @@ def test_use_of_a_refused_candidate_needs_force_the_default_is_a_fallback_and_a_
     assert not third["promoted"] and "pinned model default" in third["reason"]
     assert _json(capsys, ["--db", db, "model", "unpin", "--json"])["unpinned"]["model"] == "default"
     assert _json(capsys, ["--db", db, "model", "list", "--json"])["pinned"] is None
+
+
+def test_train_simulate_holds_the_gate_minimums(db, capsys):
+    # a real (small) simulation: 30 nodes for 14 h gives tens of samples, fewer than the gate's 200
+    small = ["--simulate", "--nodes", "30", "--seeds", "1", "--val-seeds", "2", "--centres", "1"]
+    out = _json(capsys, ["--db", db, "model", "train", *small, "--hours", "14", "--json"])
+    assert not out["promoted"] and out["reason"].startswith("trained on ") and "fewer than 200" in out["reason"]
+    listed = _json(capsys, ["--db", db, "model", "list", "--json"])["models"]
+    assert [m["active"] for m in listed] == [False]
+    # an hour gives no sample at all: one clear line, no traceback
+    assert main(["--db", db, "model", "train", *small, "--hours", "1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "too little to train on" in err and "at least 200" in err
