@@ -34,10 +34,9 @@ from ..backend import NodeBackend
 from ..clock import Clock
 from ..domain import Channel, ChannelId, ChannelPolicy, NodeInfo
 from ..errors import BackendError
-from ..flows import FlowStats, PolicyBook
 from ..storage import Store
 from .chargelnd import ActivityStats, PolicyEnvironment, PolicyInputs, PolicySet
-from .signals import SIGNAL_WINDOW_S, ChannelSignals, ModelPrediction, compute_signals, fee_epochs
+from .signals import SIGNAL_WINDOW_S, ChannelSignals, FlowSums, ModelPrediction, compute_signals, fee_epochs
 
 __all__ = ["Assembled", "assemble", "wait_for_sync", "SYNC_WAIT_S"]
 
@@ -141,7 +140,7 @@ def _activity(store: Store, windows: set[int], now: float) -> dict[int, dict[Cha
     return {w: {cid: ActivityStats(*row) for cid, row in per.items()} for w, per in zip(spans, found, strict=True)}
 
 
-def _flow_sums(store: Store) -> Callable[[PolicyBook, float, float, float], FlowStats]:
+def _flow_sums(store: Store) -> FlowSums:
     return lambda book, since, until, propagation_s: store.flow_stats(book, [since], until,
                                                                       propagation_s=propagation_s)[0]  # fmt: skip
 
