@@ -11,7 +11,7 @@ saturation points configurable. docs/opportunities.md documents every formula.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -62,8 +62,16 @@ class AnalyzerParams:
     """Fallback cut when no offered fee is known (lnflow's -30 %)."""
 
     @classmethod
-    def from_mapping(cls, table: Mapping[str, Any] | None, *, where: str = "analyzer") -> AnalyzerParams:
+    def from_mapping(
+        cls,
+        table: Mapping[str, Any] | None,
+        *,
+        where: str = "analyzer",
+        name: Callable[[str], str] = str,
+    ) -> AnalyzerParams:
         """From the ``[analyzer]`` settings table; ``*_s`` fields accept ``"1h"``-style durations.
+
+        :param name: how to name ``"analyzer.key"`` in an error (``LensConfig.name_of`` adds file and line).
 
         :raises ConfigError: listing every unknown key and bad value.
         """
@@ -72,7 +80,7 @@ class AnalyzerParams:
         types = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
         for key, raw in (table or {}).items():
             if key not in types:
-                problems.append(f"{where}.{key}: unknown setting (accepted: {', '.join(sorted(types))})")
+                problems.append(f"{name(f'{where}.{key}')}: unknown setting (accepted: {', '.join(sorted(types))})")
                 continue
             try:
                 if key.endswith("_s"):
@@ -85,13 +93,19 @@ class AnalyzerParams:
                     raise ValueError(f"must be a {'whole number' if types[key] is int else 'number'}, not {raw!r}")
                 if value < 0:
                     raise ValueError("cannot be negative")
+                if value == 0 and key in _DIVISORS:
+                    raise ValueError("must be above 0: scores are divided by it")
             except ValueError as exc:
-                problems.append(f"{where}.{key}: {exc}")
+                problems.append(f"{name(f'{where}.{key}')}: {exc}")
                 continue
             values[key] = value
         if problems:
             raise ConfigError(problems)
         return cls(**values)
+
+
+_DIVISORS = frozenset({"revenue_saturation_msat", "frequency_saturation"})
+"""Settings the urgency score divides by: 0 is refused with the rest of a bad ``[analyzer]`` table."""
 
 
 def urgency(flow: Flow, params: AnalyzerParams) -> tuple[int, dict[str, float]]:

@@ -138,6 +138,12 @@ class LensConfig:
     blocked_plugins: tuple[str, ...] = ()
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    table_keys: Mapping[str, str] = field(default_factory=dict)
+    """``"table.key"`` of the settings file's tables → ``"file:line: table.key"``, for errors found later."""
+
+    def name_of(self, dotted: str) -> str:
+        """How to name a table setting (``"analyzer.min_failures"``) in an error: with file and line if known."""
+        return self.table_keys.get(dotted, dotted)
 
     @classmethod
     def from_cln_options(cls, options: Mapping[str, Any], lightning_dir: str | Path) -> LensConfig:
@@ -153,10 +159,25 @@ class LensConfig:
         )
 
 
-def _line_of(text: str, key: str) -> int | None:
+def _line_of(text: str, key: str, start: int = 0, end: int | None = None) -> int | None:
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
-    match = pattern.search(text)
+    match = pattern.search(text, start, len(text) if end is None else end)
     return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _table_key_lines(text: str, path: Path, data: Mapping[str, Any]) -> dict[str, str]:
+    """``"table.key"`` → ``"file:line: table.key"`` for each key of each top-level table, found under its header."""
+    names: dict[str, str] = {}
+    for table, body in data.items():
+        if not isinstance(body, Mapping):
+            continue
+        header = re.search(rf"^\s*\[\s*{re.escape(table)}\s*\]", text, re.MULTILINE)
+        start = header.end() if header else 0
+        following = re.compile(r"^\s*\[", re.MULTILINE).search(text, start)
+        for key in body:
+            line = _line_of(text, key, start, following.start() if following else None) if header else None
+            names[f"{table}.{key}"] = f"{path}:{line}: {table}.{key}" if line else f"{path}: {table}.{key}"
+    return names
 
 
 def load_toml(path: Path) -> tuple[dict[str, Any], Callable[[str], str]]:
@@ -205,11 +226,18 @@ def resolve_secrets(value: Any, where: str, problems: list[str]) -> Any:
 Layer = tuple[str, Mapping[str, Any], Mapping[str, str]]  # (source kind, field -> raw value, field -> name to report)
 
 
-def resolve(*, data_dir: Path, layers: list[Layer], toml_tables: Mapping[str, Any] | None = None) -> LensConfig:
+def resolve(
+    *,
+    data_dir: Path,
+    layers: list[Layer],
+    toml_tables: Mapping[str, Any] | None = None,
+    table_keys: Mapping[str, str] | None = None,
+) -> LensConfig:
     """Merge layers (later wins) over the defaults and validate the result.
 
     :param layers: ``(source, {field: raw value}, {field: how to name it in errors})``.
     :param toml_tables: the non-setting tables of the TOML file (``plugins``, backends).
+    :param table_keys: how to name those tables' keys in later errors (``file:line``).
     :raises ConfigError: listing every problem found.
     """
     problems: list[str] = []
@@ -241,6 +269,7 @@ def resolve(*, data_dir: Path, layers: list[Layer], toml_tables: Mapping[str, An
         blocked_plugins=tuple(blocked),
         plugins=MappingProxyType(plugin_cfg),
         backends=MappingProxyType(backends),
+        table_keys=MappingProxyType(dict(table_keys or {})),
         **values,
     )
 
@@ -263,6 +292,7 @@ def load(
     data_dir = default_data_dir(env)
     layers: list[Layer] = []
     tables: dict[str, Any] = {}
+    table_keys: dict[str, str] = {}
     config_path = config_path or (Path(env["LNLENS_CONFIG"]) if env.get("LNLENS_CONFIG") else None)
     if config_path is not None:
         data, where = load_toml(config_path)
@@ -287,7 +317,8 @@ def load(
         tables = {k: v for k, v in data.items() if k in allowed_tables and k not in known}
         if policy_table is not None:
             tables["policy"] = policy_table
+        table_keys = _table_key_lines(config_path.read_text(encoding="utf-8"), config_path, tables)
     env_values = {s.field: env[f"LNLENS_{s.field.upper()}"] for s in SETTINGS if f"LNLENS_{s.field.upper()}" in env}
     layers.append(("env", env_values, {s.field: f"LNLENS_{s.field.upper()}" for s in SETTINGS}))
     layers.append(("cli", dict(cli or {}), {s.field: s.cli_flag for s in SETTINGS}))
-    return resolve(data_dir=data_dir, layers=layers, toml_tables=tables)
+    return resolve(data_dir=data_dir, layers=layers, toml_tables=tables, table_keys=table_keys)

@@ -74,7 +74,7 @@ class Lens:
     @cached_property
     def analyzer_params(self) -> AnalyzerParams:
         """Thresholds and weights from the ``[analyzer]`` settings table (defaults when absent)."""
-        return AnalyzerParams.from_mapping(self.config.backends.get("analyzer"))
+        return AnalyzerParams.from_mapping(self.config.backends.get("analyzer"), name=self.config.name_of)
 
     @cached_property
     def strategies(self) -> Mapping[str, type[FeeStrategy]]:

@@ -311,6 +311,12 @@ def test_params_from_the_analyzer_settings_table():
         AnalyzerParams.from_mapping({"min_failure": 5, "target_ratio": "half", "min_missed_msat": -1})
     problems = info.value.problems
     assert len(problems) == 3 and problems[0].startswith("analyzer.min_failure: unknown setting (accepted: ")
+    with pytest.raises(Exception) as info:
+        AnalyzerParams.from_mapping({"revenue_saturation_msat": 0, "frequency_saturation": 0, "min_failures": 0})
+    assert list(info.value.problems) == [
+        "analyzer.revenue_saturation_msat: must be above 0: scores are divided by it",
+        "analyzer.frequency_saturation: must be above 0: scores are divided by it",
+    ]
 
 
 def test_opportunities_cli_uses_the_analyzer_table(tmp_path, monkeypatch, capsys):
@@ -359,3 +365,21 @@ def test_the_monthly_range_counts_refused_payments_not_their_retried_htlcs():
     assert (opp.projected_monthly_missed_msat, opp.projected_monthly_missed_low_msat,
             opp.projected_monthly_missed_high_msat) == want  # fmt: skip
     assert want != project_monthly(4 * 101_000, 8, stats.observed_s, P)
+
+
+def test_a_zero_divisor_in_the_settings_file_is_one_line_naming_file_and_field(tmp_path, monkeypatch, capsys):
+    from lnlens_core.cli import main
+    from lnlens_core.storage import Store
+
+    monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path))
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_snapshots([make_channel(B, local_ratio=0.05)], time=NOW - 10)
+    store.ingest_forwards([failed(i, B, FailureReason.INSUFFICIENT_BALANCE) for i in range(4)], source="live")
+    store.set_meta("clock", "simulated")
+    store.close()
+    settings = tmp_path / "lnlens.toml"
+    settings.write_text("[analyzer]\nfrequency_saturation = 0\n")
+    assert main(["--config", str(settings), "--db", str(tmp_path / "db.sqlite3"), "opportunities"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{settings}:2: analyzer.frequency_saturation: must be above 0" in err
