@@ -40,11 +40,11 @@ def _sklearn_missing(tmp_path: Path) -> dict[str, str]:
 
 
 def _answers(url: str, headers: dict[str, str]) -> bool:
-    import httpx
+    import httpx2
 
     try:
-        return httpx.get(url, headers=headers).status_code == 200
-    except httpx.TransportError:  # not listening yet
+        return httpx2.get(url, headers=headers).status_code == 200
+    except httpx2.TransportError:  # not listening yet
         return False
 
 

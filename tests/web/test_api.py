@@ -210,7 +210,7 @@ def _serve_in_thread(argv, monkeypatch):
 
 
 def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypatch):
-    import httpx
+    import httpx2
 
     monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
     server, thread, done = _serve_in_thread(["--db", str(db_copy), "serve", "--port", "0"], monkeypatch)
@@ -218,8 +218,8 @@ def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypa
         assert server.host == "127.0.0.1"
         token = (tmp_path / "data" / "http-token").read_text().strip()
         url = f"{server.url}/api/v1/channels"
-        assert httpx.get(url).status_code == 401
-        r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert httpx2.get(url).status_code == 401
+        r = httpx2.get(url, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["channels"]
     finally:
         server.stop()
@@ -228,7 +228,7 @@ def test_lnlens_serve_answers_over_http_on_localhost(db_copy, tmp_path, monkeypa
 
 
 def test_lnlens_serve_simulate_plans_on_the_live_node(tmp_path, monkeypatch):
-    import httpx
+    import httpx2
 
     monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
     from lnlens_core.fees.sample import SAMPLE_POLICY
@@ -242,13 +242,13 @@ def test_lnlens_serve_simulate_plans_on_the_live_node(tmp_path, monkeypatch):
     server, thread, done = _serve_in_thread(argv, monkeypatch)
     try:
         headers = {"Authorization": f"Bearer {server.token}"}
-        node = httpx.get(f"{server.url}/api/v1/node", headers=headers).json()
+        node = httpx2.get(f"{server.url}/api/v1/node", headers=headers).json()
         assert node["node"]["backend"] == "sim" and node["database"]["clock"] == "simulated"
-        plan = httpx.get(f"{server.url}/api/v1/policy/plan", headers=headers)
+        plan = httpx2.get(f"{server.url}/api/v1/policy/plan", headers=headers)
         assert plan.status_code == 200 and plan.json()["backend"] == "sim"
-        first = httpx.get(f"{server.url}/api/v1/channels", headers=headers).json()["time"]
+        first = httpx2.get(f"{server.url}/api/v1/channels", headers=headers).json()["time"]
         for _ in range(500):  # the simulation goes on while the server answers
-            if httpx.get(f"{server.url}/api/v1/channels", headers=headers).json()["time"] > first:
+            if httpx2.get(f"{server.url}/api/v1/channels", headers=headers).json()["time"] > first:
                 break
         else:
             raise AssertionError("no new snapshot from the running simulation")

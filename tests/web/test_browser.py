@@ -8,7 +8,7 @@ import math
 import shutil
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from lnlens_core.lens import Lens
@@ -62,7 +62,7 @@ def test_dashboard_shows_the_api_figures_in_chromium(live_sim, tmp_path):
     headers = {"Authorization": f"Bearer {server.token}"}
 
     def api(path):
-        return httpx.get(f"{server.url}/api/v1/{path}", headers=headers).json()
+        return httpx2.get(f"{server.url}/api/v1/{path}", headers=headers).json()
 
     with sync_api.sync_playwright() as p:
         # A fresh profile each run (Playwright passes it as --user-data-dir).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 
-import httpx
+import httpx2
 import pytest
 
 standin_mod = pytest.importorskip("lnlens_cln.standin")
@@ -31,10 +31,10 @@ def test_cln_plugin_serves_the_api_and_streams_live_forwards(tmp_path):
         standin.wait_backfill()
         token = (standin.lightning_dir / "http-token").read_text().strip()
         base, headers = f"http://127.0.0.1:{port}/api/v1", {"Authorization": f"Bearer {token}"}
-        assert httpx.get(f"{base}/node").status_code == 401
-        info = standin.wait_for(lambda: httpx.get(f"{base}/node", headers=headers).json()["node"])
+        assert httpx2.get(f"{base}/node").status_code == 401
+        info = standin.wait_for(lambda: httpx2.get(f"{base}/node", headers=headers).json()["node"])
         assert info["backend"] == "cln"
-        stored = httpx.get(f"{base}/node", headers=headers).json()["database"]["rows"]["forwards"]
+        stored = httpx2.get(f"{base}/node", headers=headers).json()["database"]["rows"]["forwards"]
         assert stored == standin.plugin.call("lens-status")["db"]["forwards"] > 0
         with connect(f"ws://127.0.0.1:{port}/api/v1/stream?token={token}", open_timeout=10) as ws:
             assert json.loads(ws.recv(timeout=10))["type"] == "hello"

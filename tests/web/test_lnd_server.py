@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 
-import httpx
+import httpx2
 import pytest
 
 lnd_testing = pytest.importorskip("lnlens_lnd.testing")
@@ -47,9 +47,9 @@ def test_lnd_daemon_serves_the_api(tmp_path):
         assert any(f"http://127.0.0.1:{port}/api/v1/" in line for line in lines), "".join(lines)
         token = (tmp_path / "data" / "http-token").read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
-        node_info = httpx.get(f"http://127.0.0.1:{port}/api/v1/node", headers=headers).json()["node"]
+        node_info = httpx2.get(f"http://127.0.0.1:{port}/api/v1/node", headers=headers).json()["node"]
         assert node_info["backend"] == "lnd" and node_info["pubkey"] == fake.node.get_info().pubkey
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/node").status_code == 401
+        assert httpx2.get(f"http://127.0.0.1:{port}/api/v1/node").status_code == 401
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
