@@ -108,6 +108,11 @@ def _lens(ctx: CliContext, backend) -> Lens:
     )
 
 
+class _StoppedStarting(Exception):
+    """SIGTERM or SIGINT before the sidecar runs: start-up stops where it is (a child process it waits for is
+    killed by ``subprocess``), instead of finishing work that would be thrown away."""
+
+
 def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     from .sidecar import Sidecar
 
@@ -116,7 +121,10 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     def on_signal(signum: int, frame: Any) -> None:
         ctx.err.print(f"lnlens lnd: {signal.Signals(signum).name}, stopping")
+        first = not stop.is_set()
         stop.set()
+        if first and not running:  # still starting (store, plugins, the model's probe of its extra): abandon it
+            raise _StoppedStarting
         for sidecar in running:
             sidecar.shutdown()
 
@@ -153,6 +161,8 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
             if web is not None:
                 web.stop()
             backend.close()
+    except _StoppedStarting:
+        return 0
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
