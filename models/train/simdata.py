@@ -33,6 +33,7 @@ class Run:
     hours: float = 30.0
     warmup_hours: float = 3.0
     every_s: float = 3_600.0
+    payments_per_hour: float | None = None  # None: the neighbourhood's share of the network's payments
 
     @property
     def group(self) -> str:
@@ -69,9 +70,34 @@ ROUTE_COSTS: list[float] = []
 """Every finite refill cost rate (ppm) quoted while simulating, in this process: the training median."""
 
 
-def simulate(run: Run, graph: Graph | None = None) -> Dataset:
-    """Run one simulation and return its samples."""
-    settings = SimSettings(network="mainnet", node=run.centre, nodes=run.nodes, seed=run.seed)
+@dataclass(slots=True)
+class Simulated:
+    """One simulation's raw record: hourly snapshots, every forward, peers' policies and quoted route costs."""
+
+    run: Run
+    start: float
+    snapshots: list
+    events: list
+    book: PolicyBook
+    peers: dict
+    costs: dict
+
+    def samples(self, horizon_s: float = TARGET_HORIZON_S) -> Dataset:
+        """Every channel at every snapshot after the warm-up whose next ``horizon_s`` was simulated."""
+        run, end = self.run, self.start + self.run.hours * 3_600
+        parts = [
+            samples_at(t, channels, self.events, self.book, group=run.group, peer_policies=self.peers,
+                       costs=self.costs, horizon_s=horizon_s)
+            for t, channels in self.snapshots
+            if t - self.start >= run.warmup_hours * 3_600 and t + horizon_s <= end
+        ]  # fmt: skip
+        return Dataset.concat(parts)
+
+
+def simulate_raw(run: Run, graph: Graph | None = None) -> Simulated:
+    """Run one simulation, keeping what sampling needs (any target horizon)."""
+    settings = SimSettings(network="mainnet", node=run.centre, nodes=run.nodes, seed=run.seed,
+                           payments_per_hour=run.payments_per_hour)
     node = build(settings, graph=graph)
     start = node.clock.now()
     peers = {ch.channel_id: node.get_peer_policy(ch.channel_id) for ch in node.list_channels()}
@@ -87,14 +113,14 @@ def simulate(run: Run, graph: Graph | None = None) -> Dataset:
         snapshots.append((node.clock.now(), channels))
         node.run(min(run.every_s, total_s - elapsed))
         elapsed = node.clock.now() - start
-    events = node.events
-    parts = []
-    for t, channels in snapshots:
-        if t - start < run.warmup_hours * 3_600 or t + TARGET_HORIZON_S > start + total_s:
-            continue
-        parts.append(samples_at(t, channels, events, book, group=run.group, peer_policies=peers, costs=costs))
-    data = Dataset.concat(parts)
-    log.info("simulated %s: %d events, %d samples", run.group, len(events), len(data))
+    return Simulated(run, start, snapshots, node.events, book, peers, costs)
+
+
+def simulate(run: Run, graph: Graph | None = None) -> Dataset:
+    """Run one simulation and return its samples."""
+    sim = simulate_raw(run, graph)
+    data = sim.samples()
+    log.info("simulated %s: %d events, %d samples", run.group, len(sim.events), len(data))
     return data
 
 
