@@ -1,6 +1,7 @@
-"""Every simulated run stays bit-identical per seed to the runs recorded before the speed work ([M]).
+"""Every simulated run stays bit-identical per seed to the runs recorded by another process (digest.py --write).
 
-The digests (``sim_digests.json``, made by ``tests/sim/digest.py`` from commit 104f873) cover every HTLC
+The digests (``sim_digests.json``, made by ``tests/sim/digest.py`` when the route searches became compiled,
+docs/SIMULATOR.md#performance) cover every HTLC
 attempt in the network (route, amounts, where it failed, our hop), every forward event and its ground
 truth, the final balances, the counters, our policies and the rebalancer's actions, on the whole mainnet
 graph, a 200-node neighbourhood and a synthetic graph, with and without fee changes during the run.
@@ -32,3 +33,4 @@ def mainnet():
 def test_runs_are_identical_to_the_recorded_ones(scenario, mainnet):
     got = digest.run(scenario, mainnet if scenario.settings.network == "mainnet" else None)
     assert got == RECORDED[scenario.name]
+
