@@ -1,17 +1,18 @@
 """Compiled route searches (numba): the reverse shortest-path tree and the A* retry search.
 
 Both are deterministic on any machine: plain float64 additions in a fixed order (no fast-math), a binary
-heap ordered by (cost, node number) (an entry whose cost is no longer its node's is skipped), and a
-fixed tie rule, so a run depends on its seed only.
+heap ordered by cost and, among equal costs, the larger node number first (the order scipy's Dijkstra
+settled ties in, which the trees used before), an entry whose cost is no longer its node's being skipped,
+and a fixed tie rule, so a run depends on its seed only.
 
 * :func:`grow_tree`: Dijkstra from the receiver over the half-channels *into* each settled node, in
   edge-number order, grown only as far as the senders asked so far. A node's next hop is the first
   half-channel that reaches it at its least cost: among equal costs, the one from the node settled first
-  (lower cost, then lower node number), and among parallel channels of one pair, the lower edge number.
+  (lower cost, then larger node number), and among parallel channels of one pair, the lower edge number.
 * :func:`astar`: forward search from the sender toward the receiver over the half-channels that fit the
   exact amount and are not excluded, with the tree's distance as heuristic (exclusions and exact limits
-  only remove channels, so it is admissible and consistent). Nodes leave the heap by (cost + heuristic,
-  node number); a node's parent is the first half-channel (out of the node settled first, in edge-number
+  only remove channels, so it is admissible and consistent). Nodes leave the heap by cost + heuristic,
+  then larger node number; a node's parent is the first half-channel (out of the node settled first, in edge-number
   order) that reaches it at its least cost. Nodes ``max_hops`` hops from the sender are not expanded.
   A node's cost is known once it is settled, so the heap holds ``cost + heuristic`` per node and a
   settled node is marked by a cost of -inf in the working memory.
@@ -29,7 +30,7 @@ __all__ = ["grow_tree", "astar"]
 
 @njit(cache=True, inline="always")
 def _lt(ka, va, kb, vb):
-    return ka < kb or (ka == kb and va < vb)
+    return ka < kb or (ka == kb and va > vb)
 
 
 @njit(cache=True, inline="always")
@@ -132,16 +133,45 @@ def grow_tree(dist, nxt, mark, stop, bound, rev_ptr, rev_tail, rev_edge, rev_w):
     mark[1] = 1
 
 
+@njit(cache=True, inline="always")
+def _excluded(e, excluded):
+    for x in excluded:
+        if x == e:
+            return True
+    return False
+
+
 @njit(cache=True)
-def astar(s, t, amount, cap, excluded, fwd_ptr, fwd_edge, fwd_head, weights, dist, fit_lo, fit_hi, max_hops, scratch_f,
-          scratch_i, hk, hv):  # fmt: skip
+def _onward(v, hops, t, amount, excluded, nxt, head, fit_lo, fit_hi, max_hops):
+    """How many hops the tree's route from ``v`` to ``t`` takes, if every one of them fits the amount, is
+    not excluded and the route stays within ``max_hops`` counting the ``hops`` already made (else -1)."""
+    n = 0
+    while v != t:
+        e = nxt[v]
+        if e < 0 or hops + n >= max_hops or not fit_lo[e] <= amount <= fit_hi[e] or _excluded(e, excluded):
+            return -1
+        v = head[e]
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def astar(s, t, amount, cap, excluded, fwd_ptr, fwd_edge, fwd_head, weights, dist, nxt, head, fit_lo, fit_hi,
+          max_hops, scratch_f, scratch_i, hk, hv):  # fmt: skip
     """The cheapest route from ``s`` to ``t`` as half-channels (empty: none).
 
     ``excluded``: half-channels the sender avoids; ``fit_lo[e] <= amount <= fit_hi[e]``: ``e`` can carry
-    the exact amount. ``dist``: the tree of ``t`` grown at least until every node cheaper than ``cap`` is
-    settled (``cap``: the sender's distance); the heuristic is ``min(dist[v], cap)``, exact for those
-    nodes and the same whatever else the tree has settled, so a route never depends on how far the
-    cached tree has grown.
+    the exact amount. ``dist``/``nxt``: the tree of ``t``, grown at least until every node cheaper than
+    ``cap`` is settled (``cap``: the sender's distance); ``head``: each half-channel's compact head. The
+    heuristic is ``min(dist[v], cap)``, exact for those nodes and the same whatever else the tree has
+    settled, so a route never depends on how far the cached tree has grown.
+
+    A node cheaper than ``cap`` whose tree route onward is usable (fits, not excluded, within the hops)
+    completes a route of cost ``g + dist``, which equals its heap key: when such a node leaves the heap,
+    that route is optimal and the search ends there (the route: the search's way to the node, then the
+    tree's); while one is known, nodes whose key is above its cost are never pushed (they could not
+    leave the heap before it).
+
     ``scratch_f`` (n, inf) and ``scratch_i`` (4 x n, -1) are working memory, left as found; ``hk``/``hv``
     hold the heap (as many entries as half-channels plus nodes).
     """
@@ -153,7 +183,8 @@ def astar(s, t, amount, cap, excluded, fwd_ptr, fwd_edge, fwd_head, weights, dis
     touched[nt] = s
     nt += 1
     size = _hpush(hk, hv, 0, min(dist[s], cap), s)
-    found = False
+    best = np.inf  # the cost of a complete route known so far
+    end, onward = -1, -1
     while size > 0:
         u = hv[0]
         fu = hk[0]
@@ -161,9 +192,11 @@ def astar(s, t, amount, cap, excluded, fwd_ptr, fwd_edge, fwd_head, weights, dis
         gu = g[u]
         if gu == -np.inf or fu != gu + min(dist[u], cap):
             continue  # settled already, or a stale entry
-        if u == t:
-            found = True
-            break
+        if dist[u] < cap or u == t:
+            onward = _onward(u, depth[u], t, amount, excluded, nxt, head, fit_lo, fit_hi, max_hops)
+            if onward >= 0:
+                end = u
+                break
         g[u] = -np.inf  # settled
         if depth[u] >= max_hops:
             continue
@@ -176,17 +209,13 @@ def astar(s, t, amount, cap, excluded, fwd_ptr, fwd_edge, fwd_head, weights, dis
             if not fit_lo[e] <= amount <= fit_hi[e]:
                 continue
             w = weights[e]
-            if not w < np.inf:
-                continue
-            skip = False
-            for x in excluded:
-                if x == e:
-                    skip = True
-                    break
-            if skip:
+            if not w < np.inf or _excluded(e, excluded):
                 continue
             d = gu + w
             if d < gv:
+                f = d + min(dist[v], cap)
+                if f > best:
+                    continue
                 if gv == np.inf:
                     touched[nt] = v
                     nt += 1
@@ -194,13 +223,20 @@ def astar(s, t, amount, cap, excluded, fwd_ptr, fwd_edge, fwd_head, weights, dis
                 parent[v] = e
                 via[v] = u
                 depth[v] = depth[u] + 1
-                size = _hpush(hk, hv, size, d + min(dist[v], cap), v)
-    path = np.empty(depth[t] if found else 0, dtype=np.int64)
-    if found:
-        v = t
-        for i in range(len(path) - 1, -1, -1):
+                if dist[v] < cap and _onward(v, depth[v], t, amount, excluded, nxt, head, fit_lo, fit_hi,
+                                             max_hops) >= 0:  # fmt: skip
+                    best = min(best, f)
+                size = _hpush(hk, hv, size, f, v)
+    path = np.empty(depth[end] + onward if end >= 0 else 0, dtype=np.int64)
+    if end >= 0:
+        v = end
+        for i in range(depth[end] - 1, -1, -1):
             path[i] = parent[v]
             v = via[v]
+        v = end
+        for i in range(depth[end], len(path)):
+            path[i] = nxt[v]
+            v = head[nxt[v]]
     for i in range(nt):
         v = touched[i]
         g[v] = np.inf

@@ -361,16 +361,16 @@ def test_a_channel_too_small_for_the_buckets_midpoint_is_unusable_not_nan():
     assert router.route(0, 2, lo + 1) is None and router.route(1, 2, lo + 1) == [2]
 
 
-def test_ties_go_to_the_lower_node_and_edge_number_at_a_hub():
-    # Twenty equally good ways from 0 to 21 through 1..20: the first attempt goes through node 1 and a retry
-    # without it through node 2 (the search's tie rule, whatever the hub's size; numpy's argpartition, used
-    # before for hubs, has no defined order among ties).
+def test_ties_go_to_the_larger_node_number_at_a_hub():
+    # Twenty equally good ways from 0 to 21 through 1..20: the first attempt goes through node 20 and a retry
+    # without it through node 19 (the searches' tie rule, whatever the hub's size; numpy's argpartition, used
+    # before for hubs' successors, has no defined order among ties).
     pairs = [(0, k) for k in range(1, 21)] + [(k, 21) for k in range(1, 21)]
     router = Router(_view(pairs, [10**9] * len(pairs)), 22)
     via = {k: (2 * (k - 1), 2 * (20 + k - 1)) for k in range(1, 21)}  # half-channels 0 -> k and k -> 21
-    assert router.route(0, 21, 5_000_000) == list(via[1])
-    assert router.route(0, 21, 5_000_000, {via[1][0]}) == list(via[2])
-    assert router.route(0, 21, 5_000_000, {via[1][0], via[2][1]}) == list(via[3])
+    assert router.route(0, 21, 5_000_000) == list(via[20])
+    assert router.route(0, 21, 5_000_000, {via[20][0]}) == list(via[19])
+    assert router.route(0, 21, 5_000_000, {via[20][0], via[19][1]}) == list(via[18])
 
 
 def test_quote_prices_the_route_a_rebalance_pays_and_changes_nothing():
