@@ -30,7 +30,14 @@ __all__ = ["grow_tree", "astar"]
 
 @njit(cache=True, inline="always")
 def _lt(ka, va, kb, vb):
+    """The heap's order: by cost, then the larger node number first (routing.Router.route mirrors it)."""
     return ka < kb or (ka == kb and va > vb)
+
+
+@njit(cache=True, inline="always")
+def _settled(dist, v, last):
+    """Whether the search whose last settled node is ``last`` has settled ``v`` (it went in heap order)."""
+    return last >= 0 and (v == last or _lt(dist[v], v, dist[last], last))
 
 
 @njit(cache=True, inline="always")
@@ -78,8 +85,8 @@ def grow_tree(dist, nxt, mark, stop, bound, rev_ptr, rev_tail, rev_edge, rev_w):
 
     ``dist`` (float64, inf: not reached) and ``nxt`` (next half-channel, -1: none) hold the search so far:
     final for settled nodes, tentative for the others. ``mark[0]`` is the last node settled (-1: none yet;
-    the target has ``dist`` 0), ``mark[1]`` 1 once the search has ended. Nodes settle in (cost, node
-    number) order, so ``v`` is settled exactly when ``(dist[v], v) <= (dist[mark[0]], mark[0])``, and a
+    the target has ``dist`` 0), ``mark[1]`` 1 once the search has ended. Nodes settle in the heap's
+    order, so ``v`` is settled exactly when it comes before ``mark[0]`` in that order or is it, and a
     search paused and continued settles the same nodes with the same costs and next hops as one run
     through. ``rev_ptr``/``rev_tail``/``rev_edge``/``rev_w``: per node, the usable half-channels into it
     in edge-number order, their tails and weights (inf: unusable).
@@ -89,7 +96,7 @@ def grow_tree(dist, nxt, mark, stop, bound, rev_ptr, rev_tail, rev_edge, rev_w):
     n = len(dist)
     last = mark[0]
     r = dist[last] if last >= 0 else -1.0
-    if last >= 0 and r >= bound and (stop < 0 or dist[stop] < r or (dist[stop] == r and stop <= last)):
+    if last >= 0 and r >= bound and (stop < 0 or _settled(dist, stop, last)):
         return
     done = np.zeros(n, dtype=np.bool_)
     # a heap of (cost, node) entries; an entry whose cost is no longer the node's is skipped when popped
@@ -99,7 +106,7 @@ def grow_tree(dist, nxt, mark, stop, bound, rev_ptr, rev_tail, rev_edge, rev_w):
     for v in range(n):
         d = dist[v]
         if d < np.inf:
-            if d < r or (d == r and v <= last):
+            if _settled(dist, v, last):
                 done[v] = True
             else:
                 size = _hpush(hk, hv, size, d, v)

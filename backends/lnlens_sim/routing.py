@@ -131,6 +131,16 @@ class _Tree:
     dist: np.ndarray  # cost from each (compact) node to the receiver: final once settled, inf if not reached
     next_edge: np.ndarray  # half-channel to take from each node, -1 if none
     mark: np.ndarray  # [last node settled, 1 once complete]
+    # the same as Python values for the per-payment check: the last node settled (-1: none) and its cost
+    last: int = -1
+    radius: float = -1.0
+    complete: bool = False
+
+    def settled(self, node: int, cost: float) -> bool:
+        """Whether ``node`` (of cost ``dist[node]``) is settled: it comes before ``last`` in the heap's order
+        (kernels._lt: by cost, then the larger node number first) or is it."""
+        r = self.radius
+        return self.complete or cost < r or (cost == r and node >= self.last >= 0)
 
 
 @dataclass(slots=True)
@@ -218,23 +228,22 @@ class Router:
         """The tree of (``target``, ``b``), grown until ``sender`` is settled."""
         key = (target, b)
         tree = self._trees.get(key)
-        if tree is not None:
-            self._trees.move_to_end(key)
-            self.stats["tree_hits"] += 1
-            dist, last = tree.dist, tree.mark.item(0)
-            ds, r = dist.item(sender), dist.item(last)
-            if tree.mark.item(1) or ds < r or (ds == r and sender <= last):
-                return tree  # settled already
-        else:
+        if tree is None:
             dist = np.full(self.n, np.inf)
             dist[target] = 0.0
             tree = self._trees[key] = _Tree(dist, np.full(self.n, -1, dtype=np.int32), np.array([-1, 0]))
             self.stats["tree_builds"] += 1
             if len(self._trees) > self.max_trees:
                 self._trees.popitem(last=False)
-        bucket = self._bucket(b)
+        else:
+            self._trees.move_to_end(key)
+            self.stats["tree_hits"] += 1
+            if tree.settled(sender, tree.dist.item(sender)):
+                return tree
         grow_tree(tree.dist, tree.next_edge, tree.mark, sender, -math.inf, self._rev_ptr, self._rev_tail,
-                  self._rev_edge, bucket.rev_w)  # fmt: skip
+                  self._rev_edge, self._bucket(b).rev_w)  # fmt: skip
+        tree.last, tree.complete = tree.mark.item(0), bool(tree.mark.item(1))
+        tree.radius = tree.dist.item(tree.last)
         return tree
 
     # -- gossip ---------------------------------------------------------------------
@@ -281,8 +290,20 @@ class Router:
         b = (amount.bit_length() - 1 - _BUCKET_SHIFT) // _BUCKET_BITS  # bucket_of, inlined
         if b < 0:
             b = 0
-        tree = self._tree(t, b, s)
-        if not math.isfinite(tree.dist.item(s)):
+        trees = self._trees
+        tree = trees.get((t, b))
+        if tree is not None:
+            ds, r = tree.dist.item(s), tree.radius
+            if tree.complete or ds < r or (ds == r and s >= tree.last >= 0):  # tree.settled(s, ds), inlined
+                trees.move_to_end((t, b))
+                self.stats["tree_hits"] += 1
+            else:
+                tree = self._tree(t, b, s)
+                ds = tree.dist.item(s)
+        else:
+            tree = self._tree(t, b, s)
+            ds = tree.dist.item(s)
+        if ds == math.inf:
             return None
         path, node, hops = [], s, 0
         next_edge, lo, hi, cdst = tree.next_edge, self._fit_lo, self._fit_hi, self._cdst_l
@@ -302,7 +323,7 @@ class Router:
         # The heuristic: the tree's distance, capped at the sender's (every node cheaper is settled).
         excl = np.fromiter(excluded, dtype=np.int64, count=len(excluded))
         found = astar(
-            s, t, amount, tree.dist.item(s), excl, self._fwd_ptr, self._fwd_edge, self._fwd_head,
+            s, t, amount, ds, excl, self._fwd_ptr, self._fwd_edge, self._fwd_head,
             self._bucket(b).weights, tree.dist, tree.next_edge, self._cdst, self._fit_lo_a, self._fit_hi_a, MAX_HOPS,
             self._scratch_f, self._scratch_i, self._heap_k, self._heap_v,
         )  # fmt: skip
