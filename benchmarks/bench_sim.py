@@ -57,7 +57,7 @@ STAGES = [
     ("route trees: compiled Dijkstra per (receiver, amount class), grown per sender", "kernels.py", "grow_tree"),
     ("tree cache: LRU lookup, is the sender settled", "routing.py", "_tree"),
     ("retry searches: compiled A*", "kernels.py", "astar"),
-    ("route lookup: following the tree, exact limits, way in / way out", "routing.py", "route"),
+    ("route lookup: the tree's settled check, following it, exact limits, way in / out", "routing.py", "route"),
     ("HTLC walk and settlement", "network.py", "attempt"),
     ("onion amounts", "network.py", "amounts_for"),
     ("paying: retries, exclusions", "payments.py", "pay"),
