@@ -22,8 +22,8 @@ Speed comes from caching, kept exact under change:
   admissible and consistent, and it never depends on how far the tree has grown.
 * Channels too small for a bucket's midpoint amount are unusable for that bucket.
 * When gossip changes an edge, each cached tree is checked in O(1) for whether the
-  change can alter it (the edge is on the tree, or now offers a shortcut) and is
-  dropped if so; balance changes never affect routes because senders cannot see them.
+  change can alter it (the edge is on the tree, or now offers a shortcut or an
+  equal-cost way) and is dropped if so; balance changes never affect routes because senders cannot see them.
 """
 
 from __future__ import annotations
