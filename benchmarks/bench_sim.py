@@ -54,10 +54,10 @@ def dijkstra_baseline(graph: Graph, sources: int = 30) -> float:
 
 # Stages of the payment loop, by the function whose cumulative time is the stage (docs/SIMULATOR.md#performance).
 STAGES = [
-    ("route trees: scipy Dijkstra per (receiver, amount class)", "routing.py", "_tree"),
-    ("retry searches: A* in Python", "routing.py", "_astar"),
-    ("wide retries: scipy Dijkstra with exclusions", "routing.py", "_dijkstra"),
-    ("route lookup: following the tree, exact limits", "routing.py", "route"),
+    ("route trees: compiled Dijkstra per (receiver, amount class), grown per sender", "kernels.py", "grow_tree"),
+    ("tree cache: LRU lookup, is the sender settled", "routing.py", "_tree"),
+    ("retry searches: compiled A*", "kernels.py", "astar"),
+    ("route lookup: the tree's settled check, following it, exact limits, way in / out", "routing.py", "route"),
     ("HTLC walk and settlement", "network.py", "attempt"),
     ("onion amounts", "network.py", "amounts_for"),
     ("paying: retries, exclusions", "payments.py", "pay"),
@@ -71,7 +71,7 @@ def profile_stages(node, seconds: float) -> tuple[float, int, list[tuple[str, fl
     """Continue ``node`` for ``seconds`` under cProfile (CPU time); each stage's own share of the time.
 
     A stage's share is its function's cumulative time less that of the stages inside it (route holds
-    the trees and searches, pay holds route, attempt and amounts_for).
+    the tree cache and the searches, the cache the tree growth, pay holds route, attempt and amounts_for).
     """
     before = node.stats.payments
     prof = cProfile.Profile(time.process_time)
@@ -85,7 +85,7 @@ def profile_stages(node, seconds: float) -> tuple[float, int, list[tuple[str, fl
         total += own_s
         if any(path.endswith("lnlens_sim/" + f) and name == n for _, f, n in STAGES):
             cum[name] += cum_s
-    inside = {"route": ("_tree", "_astar", "_dijkstra"), "pay": ("route", "attempt", "amounts_for")}
+    inside = {"route": ("_tree", "astar"), "_tree": ("grow_tree",), "pay": ("route", "attempt", "amounts_for")}
     own = {name: cum[name] - sum(cum[sub] for sub in inside.get(name, ())) for name in cum}
     rows = [(label, own[name] / total) for label, _, name in STAGES]
     rows.append(("everything else (run loop, sink, clock)", 1.0 - sum(share for _, share in rows)))
@@ -159,7 +159,7 @@ def main() -> None:
           + f" ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(
         f"    route cache: {main_run['tree_builds']:,.0f} trees built, {main_run['tree_hits']:,.0f} hits, "
-        f"{main_run['astar']:,.0f} A* retries, {main_run['dijkstra']:,.0f} of them finished by scipy"
+        f"{main_run['astar']:,.0f} A* searches"
     )
 
     cpu, n, rows = main_run["profile"]

@@ -13,26 +13,28 @@ Speed comes from caching, kept exact under change:
 * Amounts fall into *buckets* (below 4,194 sat, then factor 8 wide); a bucket's
   weights are computed for its geometric midpoint in one vectorised expression over
   every half-channel.
-* For each (receiver, bucket) a reverse shortest-path tree (scipy Dijkstra from the
-  receiver) gives every sender's best next hop. A first attempt just follows it.
-* A retry, with failing channels excluded, runs A* whose heuristic is that tree's
-  distance: exclusions only lengthen paths, so the heuristic is admissible and
-  consistent, and the search touches little more than the detour.
+* For each (receiver, bucket) a reverse shortest-path tree (a compiled Dijkstra from the
+  receiver, :mod:`.kernels`) gives every sender's best next hop. It is grown only until
+  the sender asking is settled and continued for the next one, which settles the same
+  nodes with the same costs and next hops as one full run. A first attempt follows it.
+* A retry, with failing channels excluded, runs a compiled A* whose heuristic is that
+  tree's distance capped at the sender's: exclusions only lengthen paths, so it is
+  admissible and consistent, and it never depends on how far the tree has grown.
+* Channels too small for a bucket's midpoint amount are unusable for that bucket.
 * When gossip changes an edge, each cached tree is checked in O(1) for whether the
-  change can alter it (the edge is on the tree, or now offers a shortcut) and is
-  dropped if so; balance changes never affect routes because senders cannot see them.
+  change can alter it (the edge is on the tree, or now offers a shortcut or an
+  equal-cost way) and is dropped if so; balance changes never affect routes because senders cannot see them.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+
+from .kernels import astar, grow_tree
 
 __all__ = ["Router", "RoutingView", "bucket_of", "ATTEMPT_COST_MSAT", "ATTEMPT_COST_PPM", "MAX_HOPS"]
 
@@ -40,11 +42,8 @@ ATTEMPT_COST_MSAT = 100_000  # LND routerrpc.attemptcost default: 100 sat
 ATTEMPT_COST_PPM = 1_000  # LND routerrpc.attemptcostppm default
 HOP_PRIOR = 0.6  # LND routerrpc.apriori.hopprob default: success odds of a hop it knows nothing about
 _LN_HOP_PRIOR = math.log(HOP_PRIOR)
-_ASTAR_BUDGET = 16  # nodes A* may settle before a retry is handed to scipy's Dijkstra
-_GAVE_UP = object()  # sentinel: A* ran out of budget (distinct from None, "no route")
-_PARTIAL = 12  # successors ranked up front when a node has more than this many channels
 MAX_HOPS = 20  # BOLT 4 onions fit about 20 hops; longer routes are never built
-_EPS = 1e-3  # keeps zero-fee edges strictly positive (scipy drops explicit zeros)
+_EPS = 1e-3  # keeps zero-fee edges strictly positive
 _BUCKET_SHIFT = 19  # bucket 0 holds every amount below 2**22 msat (4,194 sat)
 
 
@@ -111,6 +110,9 @@ class RoutingView:
         cost = fee + (ATTEMPT_COST_MSAT + amount * ATTEMPT_COST_PPM / 1e6) * risk + _EPS
         usable = self.enabled[edges] & (cap > lo) & (self.htlc_max[edges] >= lo)
         usable &= self.htlc_min[edges] <= hi
+        # A channel too small for the amount weighed (a bucket's midpoint above its capacity) has no success
+        # probability at that amount (the log of a negative number): unusable for the bucket's route choice.
+        usable &= cap + 1.0 > amount
         return np.where(usable, cost, np.inf)
 
     def fits(self, edge: int, amount: int) -> bool:
@@ -122,35 +124,36 @@ class RoutingView:
         )
 
 
-def stable_rank(f: list[float]) -> list[int]:
-    """The positions of ``f`` in the order of numpy's ``argsort(kind="stable")``: by value, ties by
-    position, NaN last (a few values: cheaper than a round trip through numpy)."""
-    if all(x == x for x in f):
-        return sorted(range(len(f)), key=f.__getitem__)
-    keep = [i for i in range(len(f)) if f[i] == f[i]]
-    return sorted(keep, key=f.__getitem__) + [i for i in range(len(f)) if f[i] != f[i]]
-
-
 @dataclass(slots=True)
 class _Tree:
-    dist: np.ndarray  # cost from each (compact) node to the receiver
+    """A reverse Dijkstra from one receiver, grown as far as senders needed (see kernels.grow_tree)."""
+
+    dist: np.ndarray  # cost from each (compact) node to the receiver: final once settled, inf if not reached
     next_edge: np.ndarray  # half-channel to take from each node, -1 if none
+    mark: np.ndarray  # [last node settled, 1 once complete]
+    # the same as Python values for the per-payment check: the last node settled (-1: none) and its cost
+    last: int = -1
+    radius: float = -1.0
+    complete: bool = False
+
+    def settled(self, node: int, cost: float) -> bool:
+        """Whether ``node`` (of cost ``dist[node]``) is settled: it comes before ``last`` in the heap's order
+        (kernels._lt: by cost, then the larger node number first) or is it."""
+        r = self.radius
+        return self.complete or cost < r or (cost == r and node >= self.last >= 0)
 
 
 @dataclass(slots=True)
 class _Bucket:
-    weights: np.ndarray  # over all half-channels
-    rev: csr_matrix | None = None  # reverse graph, parallel channels reduced to the cheapest
-    pair_keys: np.ndarray | None = None
-    pair_edge: np.ndarray | None = None
-    sorted_edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (pair key, edge, weight) sorted
+    weights: np.ndarray  # over all half-channels (inf: unusable for the bucket)
+    rev_w: np.ndarray  # the same in the order of the reverse adjacency (Router._rev_edge)
 
 
 class Router:
     """Cached sender-side route finding over a :class:`RoutingView`.
 
     :param max_trees: how many (receiver, bucket) trees to keep (LRU); each costs
-        8 bytes per routable node (56 kB on the mainnet graph's 6,978; 4,096 trees ~230 MB).
+        12 bytes per routable node (84 kB on the mainnet graph's 6,978; 4,096 trees ~340 MB).
     """
 
     def __init__(self, view: RoutingView, n_nodes: int, *, keep_nodes: np.ndarray | None = None, max_trees: int = 4096):
@@ -168,33 +171,34 @@ class Router:
         self.n = len(self.nodes)
         csrc, cdst = self.compact[view.src], self.compact[view.dst]
         self._edges = np.flatnonzero((csrc >= 0) & (cdst >= 0))
-        order = self._edges[np.argsort(csrc[self._edges], kind="stable")]
-        self._fwd_edge = order
-        self._fwd_head = cdst[order]
-        self._fwd_ptr = np.searchsorted(csrc[order], np.arange(self.n + 1))
+        # Per compact node, the half-channels out of it and into it, in edge-number order (the searches' scan order).
+        out = self._edges[np.argsort(csrc[self._edges], kind="stable")]
+        self._fwd_edge, self._fwd_head = out, cdst[out]
+        self._fwd_ptr = np.searchsorted(csrc[out], np.arange(self.n + 1))
+        into = self._edges[np.argsort(cdst[self._edges], kind="stable")]
+        self._rev_edge, self._rev_tail = into, csrc[into]
+        self._rev_ptr = np.searchsorted(cdst[into], np.arange(self.n + 1))
         self._csrc, self._cdst = csrc, cdst
         self._buckets: dict[int, _Bucket] = {}
         self._trees: OrderedDict[tuple[int, int], _Tree] = OrderedDict()
-        self.stats = {"tree_builds": 0, "tree_hits": 0, "astar": 0, "dijkstra": 0, "invalidated": 0}
+        self.stats = {"tree_builds": 0, "tree_hits": 0, "astar": 0, "invalidated": 0}
         # Python mirrors for the per-payment loop, which reads single values (lists serve those fastest).
         self._compact_l: list[int] = self.compact.tolist()
-        self._csrc_l: list[int] = csrc.tolist()
         self._cdst_l: list[int] = cdst.tolist()
-        ptr = self._fwd_ptr.tolist()
-        fwd_edge, fwd_head = order.tolist(), self._fwd_head.tolist()
-        self._out_l = [fwd_edge[ptr[u] : ptr[u + 1]] for u in range(self.n)]
-        # a hub's successors as numpy views (its successors are ranked by numpy): (edges, heads)
-        self._out_a = {u: (order[ptr[u] : ptr[u + 1]], self._fwd_head[ptr[u] : ptr[u + 1]])
-                       for u in range(self.n) if ptr[u + 1] - ptr[u] > _PARTIAL}  # fmt: skip
-        self._out_head_l = [fwd_head[ptr[u] : ptr[u + 1]] for u in range(self.n)]
-        into = self._edges[np.argsort(cdst[self._edges], kind="stable")]
-        iptr = np.searchsorted(cdst[into], np.arange(self.n + 1)).tolist()
-        into_l = into.tolist()
+        ptr, iptr = self._fwd_ptr.tolist(), self._rev_ptr.tolist()
+        out_l, into_l = out.tolist(), into.tolist()
+        self._out_l = [out_l[ptr[u] : ptr[u + 1]] for u in range(self.n)]
         self._in_l = [into_l[iptr[u] : iptr[u + 1]] for u in range(self.n)]
         # fits(e, a) == fit_lo[e] <= a <= fit_hi[e]: enabled, within htlc_min..htlc_max, below the capacity.
         self._fit_lo: list[int] = []
         self._fit_hi: list[int] = []
+        self._fit_lo_a = self._fit_hi_a = np.zeros(0, dtype=np.int64)  # the same as arrays, for the A* kernel
         self._refit(None)
+        # the A* kernel's working memory (left as found after each search)
+        self._scratch_f = np.full(self.n, np.inf)
+        self._scratch_i = np.full((4, self.n), -1, dtype=np.int64)
+        self._heap_k = np.empty(len(out) + self.n, dtype=np.float64)
+        self._heap_v = np.empty(len(out) + self.n, dtype=np.int64)
 
     def _refit(self, edges: np.ndarray | None) -> None:
         """Recompute the exact-amount limits of ``edges`` (all when None) from the view."""
@@ -204,8 +208,10 @@ class Router:
         lo = np.where(enabled, v.htlc_min[sel], 1)
         hi = np.where(enabled, np.minimum(v.htlc_max[sel], v.capacity_msat[sel] - 1), 0)
         if edges is None:
+            self._fit_lo_a, self._fit_hi_a = lo.astype(np.int64), hi.astype(np.int64)
             self._fit_lo, self._fit_hi = lo.tolist(), hi.tolist()
             return
+        self._fit_lo_a[edges], self._fit_hi_a[edges] = lo, hi
         for e, a, z in zip(edges.tolist(), lo.tolist(), hi.tolist(), strict=True):
             self._fit_lo[e], self._fit_hi[e] = a, z
 
@@ -214,44 +220,30 @@ class Router:
     def _bucket(self, b: int) -> _Bucket:
         bucket = self._buckets.get(b)
         if bucket is None:
-            bucket = self._buckets[b] = _Bucket(self.view.weights(bucket_amount(b), fit=_tree_fit(b)))
+            weights = self.view.weights(bucket_amount(b), fit=_tree_fit(b))
+            bucket = self._buckets[b] = _Bucket(weights, weights[self._rev_edge])
         return bucket
 
-    def _reverse_graph(self, bucket: _Bucket) -> csr_matrix:
-        if bucket.rev is None:
-            e = self._edges[np.isfinite(bucket.weights[self._edges])]
-            u, v, w = self._csrc[e], self._cdst[e], bucket.weights[e]
-            key = u * self.n + v
-            order = np.lexsort((w, key))
-            key, e, w = key[order], e[order], w[order]
-            bucket.sorted_edges = (key, e, w)
-            first = np.ones(len(key), dtype=bool)
-            first[1:] = key[1:] != key[:-1]
-            bucket.pair_keys, bucket.pair_edge = key[first], e[first]
-            u, v = bucket.pair_keys // self.n, bucket.pair_keys % self.n
-            bucket.rev = csr_matrix((w[first], (v, u)), shape=(self.n, self.n))
-        return bucket.rev
-
-    def _tree(self, target: int, b: int) -> _Tree:
+    def _tree(self, target: int, b: int, sender: int) -> _Tree:
+        """The tree of (``target``, ``b``), grown until ``sender`` is settled."""
         key = (target, b)
         tree = self._trees.get(key)
-        if tree is not None:
+        if tree is None:
+            dist = np.full(self.n, np.inf)
+            dist[target] = 0.0
+            tree = self._trees[key] = _Tree(dist, np.full(self.n, -1, dtype=np.int32), np.array([-1, 0]))
+            self.stats["tree_builds"] += 1
+            if len(self._trees) > self.max_trees:
+                self._trees.popitem(last=False)
+        else:
             self._trees.move_to_end(key)
             self.stats["tree_hits"] += 1
-            return tree
-        bucket = self._bucket(b)
-        rev = self._reverse_graph(bucket)
-        dist, pred = dijkstra(rev, indices=target, return_predecessors=True)
-        next_edge = np.full(self.n, -1, dtype=np.int32)
-        has = pred >= 0
-        nodes = np.flatnonzero(has)
-        keys = nodes * self.n + pred[has]
-        next_edge[nodes] = bucket.pair_edge[np.searchsorted(bucket.pair_keys, keys)]
-        # float32 halves the cache; the rounding (relative 1e-7) only blurs exact ties.
-        tree = self._trees[key] = _Tree(dist.astype(np.float32), next_edge)
-        self.stats["tree_builds"] += 1
-        if len(self._trees) > self.max_trees:
-            self._trees.popitem(last=False)
+            if tree.settled(sender, tree.dist.item(sender)):
+                return tree
+        grow_tree(tree.dist, tree.next_edge, tree.mark, sender, -math.inf, self._rev_ptr, self._rev_tail,
+                  self._rev_edge, self._bucket(b).rev_w)  # fmt: skip
+        tree.last, tree.complete = tree.mark.item(0), bool(tree.mark.item(1))
+        tree.radius = tree.dist.item(tree.last)
         return tree
 
     # -- gossip ---------------------------------------------------------------------
@@ -266,18 +258,21 @@ class Router:
             old = bucket.weights[arr].copy()
             new = self.view.weights(bucket_amount(b), arr, fit=_tree_fit(b))
             bucket.weights[arr] = new
+            bucket.rev_w = bucket.weights[self._rev_edge]
             changed = old != new  # inf == inf: an edge unusable before and after changes nothing
             if not changed.any():
                 continue
-            # rebuilt on the next tree miss
-            bucket.rev = bucket.pair_keys = bucket.pair_edge = bucket.sorted_edges = None
             e, w = arr[changed], new[changed]
             u, v = self._csrc[e], self._cdst[e]
             keep = (u >= 0) & (v >= 0)
             e, w, u, v = e[keep], w[keep], u[keep], v[keep]
             for key, tree in list(self._trees.items()):
-                # A tree changes only if a changed edge is on it or now offers a shortcut.
-                if key[1] == b and ((tree.next_edge[u] == e).any() or (tree.dist[v] + w < tree.dist[u]).any()):
+                # A tree changes only if a changed edge is on it or now offers a shortcut or a tie (which the
+                # scan order might settle otherwise); a grown tree continues exactly as a new one would.
+                if key[1] != b:
+                    continue
+                via = tree.dist[v] + w
+                if (tree.next_edge[u] == e).any() or ((via <= tree.dist[u]) & (via < math.inf)).any():
                     del self._trees[key]
                     self.stats["invalidated"] += 1
 
@@ -295,8 +290,20 @@ class Router:
         b = (amount.bit_length() - 1 - _BUCKET_SHIFT) // _BUCKET_BITS  # bucket_of, inlined
         if b < 0:
             b = 0
-        tree = self._tree(t, b)
-        if not math.isfinite(tree.dist.item(s)):
+        trees = self._trees
+        tree = trees.get((t, b))
+        if tree is not None:
+            ds, r = tree.dist.item(s), tree.radius
+            if tree.complete or ds < r or (ds == r and s >= tree.last >= 0):  # tree.settled(s, ds), inlined
+                trees.move_to_end((t, b))
+                self.stats["tree_hits"] += 1
+            else:
+                tree = self._tree(t, b, s)
+                ds = tree.dist.item(s)
+        else:
+            tree = self._tree(t, b, s)
+            ds = tree.dist.item(s)
+        if ds == math.inf:
             return None
         path, node, hops = [], s, 0
         next_edge, lo, hi, cdst = tree.next_edge, self._fit_lo, self._fit_hi, self._cdst_l
@@ -312,39 +319,15 @@ class Router:
                 return path
         if not (self._has_way_in(t, excluded, amount) and self._has_way_out(s, excluded, amount)):
             return None  # cut off by exclusions: a search would only prove it the slow way
-        path = self._astar(s, t, amount, excluded, tree, self._bucket(b).weights)
-        if path is _GAVE_UP:
-            return self._dijkstra(s, t, amount, excluded, b)
-        return path
-
-    def _dijkstra(self, s: int, t: int, amount: int, excluded, b: int):
-        """The same search as A*, done by scipy over a graph rebuilt for this amount and these exclusions."""
-        self.stats["dijkstra"] += 1
-        bucket = self._bucket(b)
-        self._reverse_graph(bucket)
-        keys, edges, weights = bucket.sorted_edges
-        view = self.view
-        valid = (view.capacity_msat[edges] > amount) & (view.htlc_max[edges] >= amount)
-        valid &= view.htlc_min[edges] <= amount
-        if excluded:
-            valid &= ~np.isin(edges, np.fromiter(excluded, dtype=np.int64))
-        idx = np.flatnonzero(valid)
-        k = keys[idx]
-        first = np.ones(len(idx), dtype=bool)
-        first[1:] = k[1:] != k[:-1]
-        idx, k = idx[first], k[first]  # the cheapest usable channel of each node pair
-        rev = csr_matrix((weights[idx], (k % self.n, k // self.n)), shape=(self.n, self.n))
-        dist, pred = dijkstra(rev, indices=t, return_predecessors=True)
-        if not math.isfinite(dist[s]):
-            return None
-        path, node = [], s
-        while node != t:
-            nxt = int(pred[node])
-            path.append(int(edges[idx[np.searchsorted(k, node * self.n + nxt)]]))
-            node = nxt
-            if len(path) > MAX_HOPS:
-                return None
-        return path
+        self.stats["astar"] += 1
+        # The heuristic: the tree's distance, capped at the sender's (every node cheaper is settled).
+        excl = np.fromiter(excluded, dtype=np.int64, count=len(excluded))
+        found = astar(
+            s, t, amount, ds, excl, self._fwd_ptr, self._fwd_edge, self._fwd_head,
+            self._bucket(b).weights, tree.dist, tree.next_edge, self._cdst, self._fit_lo_a, self._fit_hi_a, MAX_HOPS,
+            self._scratch_f, self._scratch_i, self._heap_k, self._heap_v,
+        )  # fmt: skip
+        return found.tolist() if len(found) else None
 
     def _has_way_out(self, s: int, excluded, amount: int) -> bool:
         lo, hi = self._fit_lo, self._fit_hi
@@ -353,71 +336,3 @@ class Router:
     def _has_way_in(self, t: int, excluded, amount: int) -> bool:
         lo, hi = self._fit_lo, self._fit_hi
         return any(e not in excluded and lo[e] <= amount <= hi[e] for e in self._in_l[t])
-
-    def _astar(self, s: int, t: int, amount: int, excluded, tree: _Tree, weights: np.ndarray):
-        self.stats["astar"] += 1
-        h = tree.dist
-        out_a, out_l, head_l, lo_l, hi_l = self._out_a, self._out_l, self._out_head_l, self._fit_lo, self._fit_hi
-        w_item, h_item = weights.item, h.item
-        parent: dict[int, int] = {s: -1}
-        depth: dict[int, int] = {s: 0}
-        succ: dict[int, list] = {}
-        heap: list[tuple[float, int, int]] = []
-        push, pop = heapq.heappush, heapq.heappop
-
-        def expand(u: int, g: float) -> None:
-            es = out_l[u]
-            if not es:
-                return
-            if len(es) > _PARTIAL:
-                # A hub's successors are ranked lazily: the best few first, the rest only if needed.
-                es_a, heads = out_a[u]
-                f = weights[es_a] + h[heads] + g
-                first = f.argpartition(_PARTIAL)[:_PARTIAL]  # the array methods np.arg* call, minus the wrapper
-                order, complete = first[f[first].argsort(kind="stable")].tolist(), False
-                succ[u] = [es, heads, f, order, complete]
-            else:
-                # The same sums as numpy's (float64 weight + float32 distance, then + g), in the same
-                # order, so the ranking is numpy's stable argsort: by cost, ties by position, NaN last.
-                heads = head_l[u]
-                f = [w_item(e) + h_item(x) + g for e, x in zip(es, heads, strict=True)]
-                order = stable_rank(f)
-                succ[u] = [es, heads, f, order, True]
-            push(heap, (float(f[order[0]]), u, 0))
-
-        # Successors are pushed one at a time in cost order, so a hub with a thousand
-        # channels costs one partial sort, not a thousand heap pushes.
-        expand(s, 0.0)
-        budget = _ASTAR_BUDGET
-        while heap:
-            f, u, k = pop(heap)
-            if f == math.inf:
-                return None  # everything left is unreachable
-            rec = succ[u]
-            es, heads, fs, order = rec[0], rec[1], rec[2], rec[3]
-            if k + 1 == len(order) and not rec[4]:
-                rest = np.ones(len(fs), dtype=bool)
-                rest[order] = False
-                idx = np.flatnonzero(rest)
-                order += idx[fs[idx].argsort(kind="stable")].tolist()
-                rec[4] = True
-            if k + 1 < len(order):
-                push(heap, (float(fs[order[k + 1]]), u, k + 1))
-            i = order[k]
-            v, e = int(heads[i]), es[i]
-            if v in parent or e in excluded or depth[u] >= MAX_HOPS or not lo_l[e] <= amount <= hi_l[e]:
-                continue
-            parent[v], depth[v] = e, depth[u] + 1
-            budget -= 1
-            if budget < 0:
-                return _GAVE_UP  # a wide detour: scipy does a full search faster than Python
-            if v == t:
-                path = []
-                csrc = self._csrc_l
-                while v != s:
-                    e = parent[v]
-                    path.append(e)
-                    v = csrc[e]
-                return path[::-1]
-            expand(v, f - h_item(v))
-        return None

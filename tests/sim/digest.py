@@ -1,8 +1,9 @@
 """Digests of whole simulation runs: every attempt in the network, every forward, balances, counters.
 
-The digests in ``sim_digests.json`` were recorded from the simulator as it was before the speed work of
-issue [M] (commit 104f873). Speed-ups must keep every run bit-identical per seed, because sweeps over
-seeds and rollback rates measured by others depend on the exact stream; ``test_determinism.py`` checks it.
+The digests in ``sim_digests.json`` were recorded when the route searches became compiled (issue [M]: the
+tie rule of lnlens_sim/kernels.py, channels too small for a bucket's midpoint unusable instead of NaN; before
+that, from commit 104f873). Speed-ups must keep every run bit-identical per seed, because sweeps over seeds
+and rollback rates measured by others depend on the exact stream; ``test_determinism.py`` checks it.
 
 ``python tests/sim/digest.py`` prints every scenario's digest (``--long`` adds the ``make demo`` day;
 ``--write`` records them into the JSON file, which only a deliberate change of the simulation's behaviour
