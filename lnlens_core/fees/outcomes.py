@@ -422,7 +422,7 @@ def judge(
     if kind in ("channels", "history"):
         # The pairs of one past day share that day's drift (and overlap the next day's), so τ² rests on about
         # as many independent draws as there are past days: Student's t with (days - 1) degrees of freedom.
-        from scipy.stats import t as student_t  # a core dependency (the simulator's routing); imported when used
+        from scipy.stats import t as student_t  # a core dependency (statistics, the simulator); imported when used
 
         critical = float(student_t.ppf(1 - alpha, max(1, len(days_used) - 1)))
     expected = rb * growth
@@ -532,7 +532,7 @@ def mean_band(values: Sequence[float], *, level: float = 0.95) -> tuple[float, t
     mean = math.fsum(values) / n
     if n < 2:
         return mean, None
-    from scipy.stats import t  # a core dependency already (the simulator's routing); imported only here
+    from scipy.stats import t  # a core dependency (statistics, the simulator); imported only here
 
     half = float(t.ppf(0.5 + level / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
     return mean, (mean - half, mean + half)
