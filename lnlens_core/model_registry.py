@@ -61,7 +61,7 @@ class ModelRegistry:
 
     def register(self, payload: bytes, *, name: str, version: str, metrics: dict[str, Any], now: float) -> int:
         """Write the model file atomically and record it (inactive); returns its id."""
-        OnnxModel.load(payload)  # refuse a model this lnlens cannot serve before it is stored
+        OnnxModel.load(payload).tables_session()  # refuse a model this lnlens cannot serve before it is stored
         private_dir(self.dir)
         path = self.dir / f"{name}-{version}.onnx"
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".onnx")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import platform
 from collections.abc import Sequence
@@ -167,20 +166,18 @@ def export_onnx(
     require("skl2onnx", extra="train", what="exporting the liquidity model")
     from skl2onnx import to_onnx
 
-    from .treegraph import SMALL_BATCH, SMALL_BATCH_META, compile_pipeline
+    from .treegraph import TABLES_META, compile_pipeline, tables_entry
 
-    # Tree ensembles become binned lookup tables (same predictions, ~3x faster batches: treegraph.py);
-    # anything else is converted by skl2onnx.
+    # A tree ensemble's file walks its trees (exact thresholds, treegraph.py) and carries, compressed in
+    # its metadata, the same trees as binned lookup tables for large batches (same predictions, several
+    # times faster); anything else is converted by skl2onnx.
     compiled = compile_pipeline(pipeline, len(input_names), sample=rows)
     serving: dict[str, Any] = {}
     if compiled is None:
         onx = to_onnx(pipeline, np.zeros((1, len(input_names)), dtype=np.float32))
     else:
-        onx, small = compiled
-        serving[SMALL_BATCH_META] = {
-            "below_rows": SMALL_BATCH,
-            "model_base64": base64.b64encode(small.SerializeToString()).decode("ascii"),
-        }
+        tables, onx = compiled
+        serving[TABLES_META] = tables_entry(tables)
     props = {
         "name": name,
         "version": version,

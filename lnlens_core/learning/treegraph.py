@@ -9,7 +9,9 @@ the two tie). The exporter rewrites the fitted ensemble, exactly:
    feature is how many of that feature's thresholds lie below its value.
 2. Trees are grouped, greedily (the pair whose merged grid is smallest first), while the grid of a
    group's own bins stays within :data:`MAX_CELLS` cells; the group's table holds, for every cell,
-   the sum of its trees' leaves (summed in float64, stored as float32).
+   the sum of its trees' leaves (summed in float64, stored as float32). The graph computes the tables
+   from each tree's values on its own small grid (``Gather`` to spread them, ``Sum``): every input is
+   a constant, so onnxruntime builds them once, when the session opens, and the file stays small.
 3. A few search trees over the features' bins (several features nested in one tree, up to
    :data:`MAX_LEAVES` leaves; each split at the weighted median of the training rows that reach it,
    so usual rows take few steps) add, at their leaves, each group's share of its cell number. The
@@ -19,8 +21,11 @@ the two tie). The exporter rewrites the fitted ensemble, exactly:
 
 A tree whose own grid is over the limit (deep forests) stays a tree, walked as before. Missing
 values are imputed first (the pipeline's ``SimpleImputer``, as an ``Imputer`` operator). A second,
-small graph walks the original trees, for batches under :data:`SMALL_BATCH` rows (fewer operators, so
-one channel is served as fast as before).
+small graph walks the original trees: it is the model file's own graph (any ONNX runtime reads it)
+and serves batches under :data:`SMALL_BATCH` rows (fewer operators, so one channel is served as fast
+as before); the tables' graph travels compressed in the file's metadata (:data:`TABLES_META`).
+:func:`compile_onnx` reads the trees from a graph skl2onnx wrote instead (:func:`with_tables` adds
+tables to such a file without retraining).
 
 Only numpy and onnx are needed: the fitted scikit-learn objects are read through their public
 attributes (``tree_``, ``estimators_``, ``learning_rate``, ``init_``, ``statistics_``).
@@ -35,15 +40,15 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "MAX_CELLS", "MAX_LEAVES", "SMALL_BATCH", "SMALL_BATCH_META",
-    "Tree", "compile_pipeline", "ensemble_trees", "group_trees",
+    "MAX_CELLS", "MAX_LEAVES", "SMALL_BATCH", "SMALL_BATCH_META", "TABLES_META",
+    "Tree", "compile_onnx", "compile_pipeline", "ensemble_trees", "group_trees", "tables_entry", "with_tables",
 ]
 
 MAX_CELLS = 2**19
 """The largest table one group of trees may have (float32 cells, 2 MiB). Larger groups mean fewer
-groups, hence fewer outputs and lookups per row, at the price of a larger file. For a model of the default
-kind fitted on 3,089 simulated rows: 2**16 gave 2.7x scikit-learn's speed (1.5 MB file), 2**18 3.0x (5.4 MB),
-2**19 3.4x (7.2 MB); docs/MODEL.md has the benchmark's figures."""
+groups, hence fewer outputs and lookups per row, at the price of memory and of the time to build the
+tables when the model loads (not of file size: the file holds the trees, see the module docstring);
+docs/MODEL.md has the benchmark's figures."""
 
 
 @dataclass(slots=True)
@@ -180,24 +185,63 @@ def _grid_values(tree: Tree, feats: list[int], axes: list[np.ndarray], width: in
     return tree.predict(x).reshape(tuple(len(a) for a in axes))
 
 
-def _table(group: _Group, trees: list[Tree], width: int) -> tuple[list[int], list[np.ndarray], np.ndarray]:
-    """(features, their sorted local thresholds, the float64 table in C order over local bins)."""
+@dataclass(slots=True)
+class _Piece:
+    """One tree of a group on its own small grid, and how that grid spreads over the group's."""
+
+    values: np.ndarray  # float64, over the tree's own bins (its features in the group's order)
+    index: list[np.ndarray]  # per own feature: the own bin of each of the group's bins on it
+    shape: tuple[int, ...]  # the group's grid shape, 1 on the features the tree does not test
+
+
+def _table(group: _Group, trees: list[Tree], width: int) -> tuple[list[int], list[np.ndarray], list[_Piece]]:
+    """(features, their sorted local thresholds, the pieces whose sum is the table over local bins)."""
     feats = sorted(group.splits)
     local = [np.array(sorted(group.splits[f]), dtype=np.float32) for f in feats]
     # A representative value for each bin j: the j-th threshold itself (j thresholds lie below it),
     # and +inf for the last bin.
     axes = [np.append(t, np.float32(np.inf)) for t in local]
-    table = np.zeros(tuple(len(a) for a in axes), dtype=np.float64)
+    pieces = []
     for i in group.trees:
-        # Each tree on its own small grid (its own thresholds), spread over the group's axes.
         own = trees[i].splits()
         mine = [k for k, f in enumerate(feats) if f in own]
         small = [np.append(np.array(sorted(own[feats[k]]), np.float32), np.float32(np.inf)) for k in mine]
         values = _grid_values(trees[i], [feats[k] for k in mine], small, width)
         index = [np.searchsorted(small[j][:-1], axes[k], side="left") for j, k in enumerate(mine)]
-        spread = values[np.ix_(*index)] if index else values
-        table += spread.reshape(tuple(len(axes[k]) if k in mine else 1 for k in range(len(feats))))
-    return feats, local, table.reshape(-1)
+        pieces.append(_Piece(values, index, tuple(len(axes[k]) if k in mine else 1 for k in range(len(feats)))))
+    return feats, local, pieces
+
+
+def _spread(piece: _Piece) -> np.ndarray:
+    """The piece over the group's grid (broadcastable to it)."""
+    return (piece.values[np.ix_(*piece.index)] if piece.index else piece.values).reshape(piece.shape)
+
+
+def _table_nodes(name: str, pieces: list[_Piece]) -> tuple[list, list]:
+    """(nodes, initializers) computing a group's table, flat float32, from its trees' small grids.
+
+    Every input is a constant, so onnxruntime computes the table once, when the session is created
+    (constant folding): the file holds each tree's few values instead of the table's cells.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, terms = [], [], []
+    for p, piece in enumerate(pieces):
+        at = f"{name}_p{p}"
+        inits.append(numpy_helper.from_array(np.asarray(piece.values, np.float64), at))
+        for j, idx in enumerate(piece.index):
+            inits.append(numpy_helper.from_array(idx.astype(np.int64), f"{at}_i{j}"))
+            nodes.append(helper.make_node("Gather", [at, f"{at}_i{j}"], [f"{at}_g{j}"], axis=j))
+            at = f"{at}_g{j}"
+        inits.append(numpy_helper.from_array(np.array(piece.shape, np.int64), f"{name}_p{p}_shape"))
+        nodes.append(helper.make_node("Reshape", [at, f"{name}_p{p}_shape"], [f"{name}_p{p}_spread"]))
+        terms.append(f"{name}_p{p}_spread")
+    nodes += [
+        helper.make_node("Sum", terms, [f"{name}_sum"]),
+        helper.make_node("Reshape", [f"{name}_sum", "minus_one"], [f"{name}_flat64"]),
+        helper.make_node("Cast", [f"{name}_flat64"], [f"{name}_flat"], to=TensorProto.FLOAT),
+    ]
+    return nodes, inits
 
 
 def _tree_ensemble(
@@ -270,13 +314,48 @@ since onnxruntime's cost is mostly per tree walked, not per comparison."""
 
 SMALL_BATCH = 64
 """Batches smaller than this are better served by walking the original trees (fewer operators: a single
-channel stays as fast). The exporter stores that second, small graph in the model's metadata
-(:data:`SMALL_BATCH_META`, JSON ``{"below_rows": SMALL_BATCH, "model_base64": ...}``) and the server
-opens it beside the main one (onnxruntime runs every operator of a graph whichever outputs are asked
-for, so one graph with both would cost the sum)."""
+channel stays as fast); larger ones go to the tables."""
+
+TABLES_META = "lookup_tables"
+"""The metadata entry carrying the tables' graph in a model file whose own graph walks the plain trees:
+JSON ``{"from_rows": SMALL_BATCH, "model_zlib_base64": ...}``. The server opens it as a second session
+(onnxruntime runs every operator of a graph whichever outputs are asked for, so one graph with both
+would cost the sum). Compressed, it is ~15x smaller (its search trees' attributes repeat), and the
+tables themselves are not in it: onnxruntime builds them from the trees' small grids when the session
+is created. Any other ONNX runtime reads the file's own graph: the same predictions."""
 
 SMALL_BATCH_META = "small_batch"
+"""The earlier layout (tables as the file's graph, the plain trees' graph in this entry as
+``{"below_rows": ..., "model_base64": ...}``, 6.5 MB files): still served."""
 
+
+def tables_entry(tables: Any, from_rows: int = SMALL_BATCH) -> str:
+    """The :data:`TABLES_META` metadata value for a tables model."""
+    import base64
+    import json
+    import zlib
+
+    packed = base64.b64encode(zlib.compress(tables.SerializeToString(), 9)).decode("ascii")
+    return json.dumps({"from_rows": from_rows, "model_zlib_base64": packed}, sort_keys=True)
+
+
+def with_tables(payload: bytes, *, sample: np.ndarray | None = None) -> bytes | None:
+    """A tree-ensemble model file (``Imputer`` + ``TreeEnsembleRegressor``, as skl2onnx writes it) with
+    its lookup tables added in :data:`TABLES_META`, its own graph and other metadata unchanged; None if
+    the graph is of another kind. Re-exports a shipped model without retraining (exact: see
+    :func:`compile_onnx`)."""
+    import onnx
+
+    model = onnx.load_from_string(payload)
+    compiled = compile_onnx(model, sample=sample)
+    if compiled is None:
+        return None
+    props = [(e.key, e.value) for e in model.metadata_props if e.key not in (TABLES_META, SMALL_BATCH_META)]
+    del model.metadata_props[:]
+    for key, value in [*props, (TABLES_META, tables_entry(compiled[0]))]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model.SerializeToString()
 
 
 @dataclass(slots=True)
@@ -322,8 +401,6 @@ def compile_pipeline(
     :returns: (the tables' model, the plain trees' model for small batches): input ``X`` float32
         (N, width), output ``variable`` float32 (N, 1), as skl2onnx's.
     """
-    from onnx import TensorProto, helper, numpy_helper
-
     steps = [step for _, step in getattr(pipeline, "steps", [])]
     if len(steps) != 2 or type(steps[0]).__name__ != "SimpleImputer":
         return None
@@ -338,6 +415,66 @@ def compile_pipeline(
     if found is None:
         return None
     trees, base = found
+    return _compile(trees, base, impute, width, sample, max_cells, max_leaves)
+
+
+def compile_onnx(model: Any, *, sample: np.ndarray | None = None, max_cells: int = MAX_CELLS,
+                 max_leaves: int = MAX_LEAVES):
+    """:func:`compile_pipeline` for a model already in ONNX: an ``Imputer`` (NaN replaced) feeding one
+    single-target ``TreeEnsembleRegressor`` (sum, no post-transform, ``BRANCH_LEQ`` splits), as skl2onnx
+    converts a ``[SimpleImputer, gradient boosting or forest]`` pipeline; None for any other graph.
+
+    The tables then give that graph's predictions exactly (its float32 thresholds are compared as
+    stored), so a shipped model gains them without retraining.
+    """
+    from onnx import helper
+
+    graph = model.graph
+    ops = [n.op_type for n in graph.node]
+    if ops != ["Imputer", "TreeEnsembleRegressor"] or len(graph.input) != 1:
+        return None
+    imp, ens = graph.node
+    if ens.input[0] != imp.output[0] or imp.input[0] != graph.input[0].name:
+        return None
+    ia = {a.name: helper.get_attribute_value(a) for a in imp.attribute}
+    a = {x.name: helper.get_attribute_value(x) for x in ens.attribute}
+    dims = graph.input[0].type.tensor_type.shape.dim
+    width = dims[-1].dim_value if dims else 0
+    impute = np.asarray(ia.get("imputed_value_floats", []), dtype=np.float32)
+    if not np.isnan(ia.get("replaced_value_float", 0.0)) or not width or len(impute) not in (1, width):
+        return None
+    impute = np.broadcast_to(impute, (width,)).copy()
+    if (a.get("n_targets", 1) != 1 or a.get("aggregate_function", b"SUM") != b"SUM"
+            or a.get("post_transform", b"NONE") != b"NONE" or "nodes_values" not in a):
+        return None
+    modes = [m.decode() for m in a["nodes_modes"]]
+    if set(modes) - {"BRANCH_LEQ", "LEAF"} or set(a.get("target_ids", [0])) - {0}:
+        return None
+    tree_ids = np.asarray(a["nodes_treeids"])
+    node_ids = np.asarray(a["nodes_nodeids"])
+    trees = []
+    for t in np.unique(tree_ids):
+        at = np.flatnonzero(tree_ids == t)
+        n = int(node_ids[at].max()) + 1
+        tree = Tree(np.full(n, -1, np.intp), np.full(n, -1, np.intp), np.full(n, -2, np.intp),
+                    np.zeros(n, np.float32), np.zeros(n))
+        for k in at:
+            node = int(node_ids[k])
+            if modes[k] == "BRANCH_LEQ":
+                tree.left[node], tree.right[node] = a["nodes_truenodeids"][k], a["nodes_falsenodeids"][k]
+                tree.feature[node], tree.threshold[node] = a["nodes_featureids"][k], a["nodes_values"][k]
+        for t2, node, w in zip(a["target_treeids"], a["target_nodeids"], a["target_weights"], strict=True):
+            if t2 == t:
+                tree.value[node] += float(np.float32(w))
+        trees.append(tree)
+    base = float(np.float32(a.get("base_values", [0.0])[0]))
+    return _compile(trees, base, impute, width, sample, max_cells, max_leaves)
+
+
+def _compile(trees: list[Tree], base: float, impute: np.ndarray, width: int, sample: np.ndarray | None,
+             max_cells: int, max_leaves: int):
+    from onnx import TensorProto, helper, numpy_helper
+
     if sample is not None:
         sample = np.asarray(sample, dtype=np.float32)
         sample = np.where(np.isnan(sample), impute[None, :], sample)
@@ -350,22 +487,22 @@ def compile_pipeline(
     parts: list[str] = []
     lookup: list = []
     fixed = base
-    tables: list[np.ndarray] = []
+    tables: list[tuple[int, list[_Piece]]] = []  # (cells, pieces) per group
     pairs: list[tuple[int, int, np.ndarray, int]] = []  # (group, feature, its thresholds there, stride)
     for group in groups:
-        feats, local, table = _table(group, trees, width)
+        feats, local, pieces = _table(group, trees, width)
         if not feats:  # trees without a split: a constant
-            fixed += float(table[0])
+            fixed += float(sum(float(p.values.reshape(-1)[0]) for p in pieces))
             continue
         sizes = [len(t) + 1 for t in local]
         for k, (f, thr) in enumerate(zip(feats, local, strict=True)):
             pairs.append((len(tables), f, thr, prod(sizes[k + 1 :])))
-        tables.append(table)
+        tables.append((prod(sizes), pieces))
     if not tables:  # no tree small enough to tabulate: the usual graph is as fast
         return None
     if tables:
         ng = len(tables)
-        layout = _pack([len(t) for t in tables], [{f for g, f, _, _ in pairs if g == k} for k in range(ng)])
+        layout = _pack([n for n, _ in tables], [{f for g, f, _, _ in pairs if g == k} for k in range(ng)])
         feats, globs, weights = [], [], []
         for f in sorted({f for _, f, _, _ in pairs}):
             mine = [p for p in pairs if p[1] == f]
@@ -382,8 +519,16 @@ def compile_pipeline(
             _nested_tree([feats[i] for i in chunk], [globs[i] for i in chunk], [weights[i] for i in chunk], sample)
             for chunk in _chunks([len(g) + 1 for g in globs], max_leaves)
         ]
-        offsets = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.float32)
-        inits.append(numpy_helper.from_array(np.concatenate(tables).astype(np.float32)[None, :], "tables"))
+        offsets = np.cumsum([0] + [n for n, _ in tables[:-1]]).astype(np.float32)
+        inits.append(numpy_helper.from_array(np.array([-1], np.int64), "minus_one"))
+        for k, (_, pieces) in enumerate(tables):
+            built, consts = _table_nodes(f"table{k}", pieces)
+            lookup += built
+            inits += consts
+        lookup += [
+            helper.make_node("Concat", [f"table{k}_flat" for k in range(len(tables))], ["tables_flat"], axis=0),
+            helper.make_node("Reshape", ["tables_flat", "flat"], ["tables"]),
+        ]
         lookup.append(_tree_ensemble("bins", "Ximp", "packed", layout.slots, search, [0.0] * layout.slots))
         if layout.slots == ng:  # one group per output: the outputs are the cell numbers
             by_slot = np.zeros(ng, np.float32)
