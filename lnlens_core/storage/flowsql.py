@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import starmap
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..domain import ChannelId, HtlcEvent
 from ..flows import (
     IN,
     MATCH_WINDOW_S,
+    MAXIMA,
     METRICS,
     OUT,
     Flow,
@@ -365,6 +367,7 @@ def _groups(rows: list[tuple[Any, ...]], member: np.ndarray, *, bucketed: bool) 
 
 
 _I = {name: i for i, name in enumerate(METRICS)}
+_MAX = np.array([_I[name] for name in MAXIMA], dtype=np.intp)
 
 
 def group_counters(groups: FlowGroups) -> np.ndarray:
@@ -399,27 +402,51 @@ class GroupKeys:
     out: np.ndarray
     inbound: np.ndarray
     pair: np.ndarray
+    row: dict[str | None, int]
+    """A channel's row by its text (None: -1)."""
+    codes: np.ndarray
+    """Each pair's ``in row * len(channels) + out row``, ascending (a pair's row is its place here)."""
+
+    def pair_rows(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The rows of pairs given as (in, out) channel texts, each of which has a group."""
+        n = len(self.channels)
+        wanted = np.array([self.row[i] * n + self.row[o] for i, o in pairs], dtype=np.int64)
+        return np.searchsorted(self.codes, wanted)
 
 
 def group_keys(groups: FlowGroups) -> GroupKeys:
-    texts = sorted({*groups.in_channel, *(t for t in groups.out_channel if t is not None)})
-    row = {t: i for i, t in enumerate(texts)}
-    out = np.array([row[t] if t is not None else -1 for t in groups.out_channel], dtype=np.int64)
-    inbound = np.array([row[t] for t in groups.in_channel], dtype=np.int64)
-    codes = np.where(out >= 0, inbound * len(texts) + out, -1)
+    texts = sorted(set(groups.in_channel).union(groups.out_channel).difference([None]))
+    n = len(texts)
+    row: dict[str | None, int] = dict(zip(texts, range(n), strict=True))
+    row[None] = -1
+    out = np.array(list(map(row.__getitem__, groups.out_channel)), dtype=np.int64)
+    inbound = np.array(list(map(row.__getitem__, groups.in_channel)), dtype=np.int64)
+    codes = np.where(out >= 0, inbound * n + out, -1)
     unique, pair = np.unique(codes, return_inverse=True)
     offset = int(len(unique) and unique[0] < 0)  # code -1 (no out channel) sorts first
     channels = [ChannelId.parse(t) for t in texts]
-    pairs = [(channels[c // len(texts)], channels[c % len(texts)]) for c in unique[offset:].tolist()]
-    return GroupKeys(channels, pairs, out, inbound, np.where(out >= 0, pair.reshape(-1) - offset, -1))
+    unique = unique[offset:]
+    pairs = list(zip(map(channels.__getitem__, (unique // max(n, 1)).tolist()),
+                     map(channels.__getitem__, (unique % max(n, 1)).tolist()), strict=True))  # fmt: skip
+    return GroupKeys(channels, pairs, out, inbound, np.where(out >= 0, pair.reshape(-1) - offset, -1), row, unique)
 
 
 def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """``table[rows[i]] += values[i]`` for ``rows >= 0``, in an (n, M) table; exact integer sums (the
-    :data:`~lnlens_core.flows.MAXIMA` columns keep the largest value, as everywhere counters add up)."""
+    :data:`~lnlens_core.flows.MAXIMA` columns keep the largest value, as everywhere counters add up).
+
+    The same table as :func:`~lnlens_core.flows.add_counters` into zeros, by sorting the rows and summing
+    each run of equal ones (numpy's reduceat): several times faster than ``add.at`` on many groups."""
     keep = rows >= 0
+    rows, values = rows[keep], values[keep]
     table = np.zeros((n, values.shape[-1]), dtype=np.int64)
-    add_counters(table, rows[keep], values[keep])
+    if len(rows):
+        order = np.argsort(rows, kind="stable")
+        rows, values = rows[order], values[order]
+        heads = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        sums = np.add.reduceat(values, heads, axis=0)
+        sums[:, _MAX] = np.maximum(np.maximum.reduceat(values[:, _MAX], heads, axis=0), 0)
+        table[rows[heads]] = sums
     return table
 
 
@@ -432,25 +459,20 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
     the window's :func:`~lnlens_core.flows.payment_corrections` (none by default) at their events' keys."""
     keys = group_keys(groups)
     counters = group_counters(groups)
-    channel_row = {str(c): i for i, c in enumerate(keys.channels)}
-    pair_row = {(str(o), str(i)): k for k, (i, o) in enumerate(keys.pairs)}
     result = []
     for w, since in enumerate(starts):
         values, count = counters[:, w], groups.sums[:, w, 0]
         tables = [sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)),
                   sum_by_key(keys.inbound, values, len(keys.channels)), sum_by_key(keys.pair, values, len(keys.pairs))]
-        places: list[tuple[list[int], list[list[int]]]] = [([], []), ([], []), ([], [])]  # out, in, pair
-        for event, row in corrections[w] if w < len(corrections) else ():
-            out_text, in_text = (str(event.out_channel) if event.out_channel else None), str(event.in_channel)
-            targets = [(1, channel_row[in_text])]
-            if out_text is not None:
-                targets += [(0, channel_row[out_text]), (2, pair_row[(out_text, in_text)])]
-            for table, i in targets:
-                places[table][0].append(i)
-                places[table][1].append(row)
-        for table, (rows, values) in zip(tables, places, strict=True):
-            if rows:  # one call per table: a month's corrections are thousands of rows
-                add_counters(table, np.array(rows, dtype=np.intp), np.array(values, dtype=np.int64))
+        fixes = corrections[w] if w < len(corrections) else ()
+        if fixes:  # one call per table: a month's corrections are thousands of rows
+            rows = np.array([row for _, row in fixes], dtype=np.int64)
+            add_counters(tables[1], np.array([keys.row[str(e.in_channel)] for e, _ in fixes], dtype=np.intp), rows)
+            routed = [k for k, (e, _) in enumerate(fixes) if e.out_channel is not None]
+            if routed:
+                texts = [(str(fixes[k][0].in_channel), str(fixes[k][0].out_channel)) for k in routed]
+                add_counters(tables[0], np.array([keys.row[o] for _, o in texts], dtype=np.intp), rows[routed])
+                add_counters(tables[2], keys.pair_rows(texts).astype(np.intp), rows[routed])
         out, inbound, pairs = _flows(keys.channels, tables[0]), _flows(keys.channels, tables[1]), \
             _flows(keys.pairs, tables[2])
         first = groups.first[:, w].min(initial=np.inf)
@@ -483,4 +505,4 @@ def channel_rows(groups: FlowGroups) -> tuple[list[FlowKey], np.ndarray, np.ndar
 def _flows(keys: Sequence[Any], table: np.ndarray) -> dict[Any, Flow]:
     """The keys with any counted forward (attempts > 0) and their counters."""
     rows = np.flatnonzero(table[:, 0])
-    return {keys[i]: Flow(*values) for i, values in zip(rows.tolist(), table[rows].tolist(), strict=True)}
+    return dict(zip(map(keys.__getitem__, rows.tolist()), starmap(Flow, table[rows].tolist()), strict=True))
