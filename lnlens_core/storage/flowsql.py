@@ -461,9 +461,11 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
     counters = group_counters(groups)
     result = []
     for w, since in enumerate(starts):
-        values, count = counters[:, w], groups.sums[:, w, 0]
-        tables = [sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)),
-                  sum_by_key(keys.inbound, values, len(keys.channels)), sum_by_key(keys.pair, values, len(keys.pairs))]
+        inside = np.flatnonzero(groups.sums[:, w, 0])  # the groups of this window's segments
+        values = counters[inside, w]
+        tables = [sum_by_key(keys.out[inside], values, len(keys.channels)),
+                  sum_by_key(keys.inbound[inside], values, len(keys.channels)),
+                  sum_by_key(keys.pair[inside], values, len(keys.pairs))]  # fmt: skip
         fixes = corrections[w] if w < len(corrections) else ()
         if fixes:  # one call per table: a month's corrections are thousands of rows
             rows = np.array([row for _, row in fixes], dtype=np.int64)
