@@ -57,7 +57,7 @@ PAGE_SIZE = 1000
 
 
 class LensService(ServiceRequests):
-    """lnlens inside one lightningd: a worker thread plus stored results.
+    """lnlens inside one lightningd: a worker thread, a thread for the liquidity model's runs, stored results.
 
     :param rpc_factory: makes the worker's own RPC connection (pyln's is not thread-safe).
     """
