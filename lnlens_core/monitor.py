@@ -96,21 +96,35 @@ class HtlcMonitor:
             # Refused payments tied together as the live windows tie them, from the longest window's start.
             corrections = payment_corrections(self.store.payment_events(min(slots.values()), math.inf), self.book,
                                               propagation_s=self.flows.propagation_s)  # fmt: skip
-            for name, (_, bucket_s) in WINDOWS.items():
-                oldest = slots[name]
-                for by in ("out", "in"):  # a few rows per channel and bucket, never one per pair
-                    groups = self.store.flow_groups(self.book, [oldest], math.inf, bucket_s=bucket_s, by=by,
+            # The windows' oldest slots cut the time into segments, each summed once per side at the finest
+            # bucket of the windows that hold it; a window adds its segments' buckets up into its own (the sizes
+            # divide, and every slot starts on its window's grid): one pass over the month, not one per window.
+            starts = sorted(set(slots.values()))
+            for by in ("out", "in"):  # a few rows per channel and bucket, never one per pair
+                parts = []
+                for lo, hi in zip(starts, [*starts[1:], math.inf], strict=True):
+                    fine = math.gcd(*(bucket_s for name, (_, bucket_s) in WINDOWS.items() if slots[name] <= lo))
+                    groups = self.store.flow_groups(self.book, [lo], hi, bucket_s=fine, by=by,
                                                     propagation_s=self.flows.propagation_s)  # fmt: skip
-                    first = float(groups.first.min(initial=math.inf))
-                    self.flows.load(name, *channel_rows(groups), first if math.isfinite(first) else None)
+                    if by == "in":
+                        counted += int(groups.sums[:, 0, 0].sum())  # every forward has an in channel
+                    parts.append((lo, fine, float(groups.first.min(initial=math.inf)), *channel_rows(groups)))
+                for name, (_, bucket_s) in WINDOWS.items():
+                    oldest = slots[name]
+                    mine = [part for part in parts if part[0] >= oldest]
+                    keys = [key for part in mine for key in part[3]]
+                    if keys:
+                        first = min(part[2] for part in mine)
+                        buckets = np.concatenate([b * fine // bucket_s for _, fine, _, _, b, _ in mine])
+                        self.flows.load(name, keys, buckets, np.concatenate([part[5] for part in mine]),
+                                        first if math.isfinite(first) else None)  # fmt: skip
                     fixes = [(e, row) for e, row in corrections if e.received_time >= oldest
                              and (by == "in" or e.out_channel is not None)]  # fmt: skip
                     if fixes:
-                        keys = [(OUT, e.out_channel, None) if by == "out" else (IN, e.in_channel, None)
-                                for e, _ in fixes]  # fmt: skip
+                        at = [(OUT, e.out_channel, None) if by == "out" else (IN, e.in_channel, None)
+                              for e, _ in fixes]  # fmt: skip
                         buckets = np.array([e.received_time // bucket_s for e, _ in fixes], dtype=np.int64)
-                        self.flows.load(name, keys, buckets, np.array([r for _, r in fixes], dtype=np.int64), None)
-                counted = max(counted, int(groups.sums[:, 0, 0].sum()))  # every forward has an in channel
+                        self.flows.load(name, at, buckets, np.array([r for _, r in fixes], dtype=np.int64), None)
             self.history_loaded = True
             return counted
 

@@ -7,7 +7,9 @@ windows, backfill ``listforwards`` from the stored cursor, then record live
 events, refresh channels and run the analysis every ``lens-interval``. A call
 whose stored answer is not current (events arrived since, or a window nobody
 stored) is a job the worker runs between backfill pages or ticks: it records
-what is queued (:meth:`LensService.catch_up`), then answers the caller.
+what is queued (:meth:`LensService.catch_up`), then answers the caller. The
+liquidity model's run (seconds: learning catches up after a start) has a thread
+of its own, with its own store and RPC connections, so that no call waits for it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import pluggy
+
 from lnlens_core.clock import Clock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import Channel, ChannelId, HtlcEvent
 from lnlens_core.errors import BackendError, LnlensError
+from lnlens_core.events import LensEvent
 from lnlens_core.failures import refine_temporary_failure
 from lnlens_core.fees.api import PolicyRunner
 from lnlens_core.flows import WINDOWS
@@ -52,7 +57,7 @@ PAGE_SIZE = 1000
 
 
 class LensService(ServiceRequests):
-    """lnlens inside one lightningd: a worker thread plus stored results.
+    """lnlens inside one lightningd: a worker thread, a thread for the liquidity model's runs, stored results.
 
     :param rpc_factory: makes the worker's own RPC connection (pyln's is not thread-safe).
     """
@@ -70,6 +75,7 @@ class LensService(ServiceRequests):
         self._on_alerts = on_alerts
         self._policy: PolicyRunner | None = None
         self._model: ModelLoop | None = None
+        self._model_pm: pluggy.PluginManager | None = None
         self._web: Any = None  # the lens-http-port server (lnlens_core.web), when running
         self._raised: set[tuple[str, str]] = set()
         self._rpc_factory = rpc_factory
@@ -86,6 +92,9 @@ class LensService(ServiceRequests):
         self._live_seen = 0  # live events offered when the worker last emptied the queue
         self._channels_changed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lnlens-worker", daemon=True)
+        self._model_due = threading.Event()
+        self._model_events: queue.SimpleQueue[Sequence[LensEvent]] = queue.SimpleQueue()
+        self._model_thread = threading.Thread(target=self._model_worker, name="lnlens-model", daemon=True)
 
     # -- I/O thread -------------------------------------------------------------------------
 
@@ -95,8 +104,10 @@ class LensService(ServiceRequests):
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+        self._model_due.set()
+        for thread in (self._thread, self._model_thread):
+            if thread.is_alive() and threading.current_thread() is not thread:
+                thread.join(timeout)
 
     def offer_live(self, event: HtlcEvent) -> None:
         """Queue one live forward event for the worker (never blocks)."""
@@ -182,9 +193,9 @@ class LensService(ServiceRequests):
             self._policy = PolicyRunner(lens, backend, dry_run=self.config.dry_run, policy_path=self.config.policy_path)
         plugins = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": list(p.hooks)}
                    for p in list_plugins(lens.pm)]  # fmt: skip
-        self._model = ModelLoop(lens, ModelRegistry(store, self.config.data_dir / "models",
-                                                    configured=self.config.model_path))  # fmt: skip
-        self._publish(worker="running", plugins=plugins, liquidity_model=self._model.status())
+        self._publish(worker="running", plugins=plugins)
+        self._model_pm = lens.pm
+        self._model_thread.start()  # its runs wait for the first analysis (_cycle)
         previous = restored_result(store)
         if previous is not None and previous["window_s"] == DEFAULT_WINDOW_S:
             with self._lock:  # until the first analysis of this run replaces it
@@ -242,9 +253,16 @@ class LensService(ServiceRequests):
             }  # fmt: skip
 
     def _drain(self, lens: Lens) -> None:
-        """Record queued live events (refined against the channels we know) and run queued jobs."""
+        """Record queued live events (refined against the channels we know), run queued jobs and pass the
+        model thread's events to the plugins (every hook runs on this thread)."""
         self._record_pending(lens)
         self._drain_jobs(lens)
+        while True:
+            try:
+                events = self._model_events.get_nowait()
+            except queue.Empty:
+                return
+            lens.emit(events)
 
     def version(self, lens: Lens) -> tuple[int, int, int]:
         """What the worker's state includes: (live events offered, events recorded, channels version)."""
@@ -349,9 +367,37 @@ class LensService(ServiceRequests):
             self.results.forwards_stored, self.results.forwards_version = stored, version[:2]
         if self._policy is not None:
             self._run_policy()
-        self._run_model(lens)
+        self._model_due.set()
 
-    def _run_model(self, lens: Lens) -> None:
+    def _model_worker(self) -> None:
+        """The liquidity model's runs, one each time the worker's periodic analysis asks for it, on this thread
+        with its own store and RPC connections: a call to the worker (a new window) never waits for a model
+        run. Its events go to the worker, which hands them to the plugins."""
+        self._model_due.wait()
+        if self._stop.is_set():
+            return
+        try:
+            store = Store(self.config.db_path)
+        except LnlensError as exc:
+            log.warning("lnlens: liquidity model: cannot open the database: %s", exc)
+            return
+        try:
+            lens = _ModelLens(self.config, store=store, clock=self.clock, backend=ClnBackend(self._rpc_factory()),
+                              pm=self._model_pm, forward=self._model_events.put)  # fmt: skip
+            self._model = ModelLoop(lens, ModelRegistry(store, self.config.data_dir / "models",
+                                                        configured=self.config.model_path))  # fmt: skip
+            self._publish(liquidity_model=self._model.status())
+            while not self._stop.is_set():
+                self._model_due.clear()
+                self._run_model()
+                self._wake.set()  # the worker passes the run's events on
+                self._model_due.wait()
+        except Exception:  # noqa: BLE001 - the model is optional: analyses and fees go on without it
+            log.exception("lnlens: the liquidity model's thread stopped")
+        finally:
+            store.close()
+
+    def _run_model(self) -> None:
         """The liquidity model's interval (model_loop): learn what matured, predict, suggest, measure drift.
 
         Rule-based lnlens goes on whatever happens here; the outcome is published for lens-status.
@@ -388,6 +434,18 @@ class LensService(ServiceRequests):
         self._raised = active
         if new and self._on_alerts is not None:
             self._on_alerts(new)
+
+
+class _ModelLens(Lens):
+    """The model thread's Lens: its events are passed to the worker (``forward``), which emits them."""
+
+    def __init__(self, *args: Any, forward: Callable[[Sequence[LensEvent]], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._forward = forward
+
+    def emit(self, events: Sequence[LensEvent]) -> None:
+        if events:
+            self._forward(list(events))
 
 
 def default_rpc_factory(lightning_dir: str, rpc_file: str) -> Callable[[], RpcLike]:

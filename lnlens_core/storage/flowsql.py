@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import starmap
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..domain import ChannelId, HtlcEvent
 from ..flows import (
     IN,
     MATCH_WINDOW_S,
+    MAXIMA,
     METRICS,
     OUT,
     Flow,
@@ -142,10 +144,9 @@ class FlowQueries:
             self.db.execute(
                 f"CREATE TABLE {_BOOK} (channel_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,"
                 " changed REAL, base_fee_msat INTEGER, fee_ppm INTEGER, inbound_base_fee_msat INTEGER,"
-                " inbound_fee_ppm INTEGER)"
-            )
+                " inbound_fee_ppm INTEGER, PRIMARY KEY (channel_id, end)) WITHOUT ROWID"
+            )  # a failed forward's policy in one seek of the primary key, which holds every column
             self.db.conn.executemany(f"INSERT INTO {_BOOK} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _period_rows(book))
-            self.db.execute("CREATE INDEX temp.lnlens_policy_book_at ON lnlens_policy_book (channel_id, end)")
         sql = (f"SELECT EXISTS (SELECT 1 FROM {_BOOK} WHERE inbound_base_fee_msat != 0 OR inbound_fee_ppm != 0),"
                f" EXISTS (SELECT 1 FROM {_BOOK} WHERE fee_ppm < 0)")  # fmt: skip
         inbound, negative = self.db.execute(sql).fetchone()
@@ -183,43 +184,49 @@ class FlowQueries:
         """
         if by not in _GROUP_BY:
             raise ValueError(f"group by pair, out or in, not {by!r}")
-        channels, group_by = _GROUP_BY[by]
-        smin = min(starts)
+        # The windows cut [min(starts), until) into segments at their starts; each forward is summed once, in
+        # its segment, and a window's figures are its segments' (one pass per segment, each over the index that
+        # suits its length, rather than one set of conditional sums per window for every forward).
+        edges = sorted({s for s in starts if s < until})
         inbound_fees, negative_ppm = self._load_book(book)
-        index = self._flow_index(smin, until)
+        sql = self._segment_sql(inbound_fees, negative_ppm, bucket_s, by)
+        # Converted to arrays a chunk at a time: a month's groups as Python objects all at once cost a daemon
+        # ~50 MB of peak RSS at a million forwards (issue 16).
+        chunks = []
+        try:
+            for lo, hi in zip(edges, [*edges[1:], until][: len(edges)], strict=True):
+                member = np.array([s <= lo for s in starts], dtype=bool)
+                params = {"lo": lo, "hi": hi, "propagation_s": propagation_s}
+                cursor = self.db.execute(sql.format(index=self._flow_index(lo, hi)), params)
+                while rows := cursor.fetchmany(_GROUP_CHUNK):
+                    chunks.append(_groups(rows, member, bucketed=bool(bucket_s)))
+        finally:
+            with self.db.atomic():
+                self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
+        return _concat(chunks, len(starts), bucketed=bool(bucket_s))
+
+    @staticmethod
+    def _segment_sql(inbound_fees: bool, negative_ppm: bool, bucket_s: float | None, by: str) -> str:
+        """The forwards received in ``[:lo, :hi)`` summed per group, ``{index}`` to fill in: one row per group of
+        category, channels, bucket, count, six sums, the largest amount refused, the first receive time."""
+        channels, group_by = _GROUP_BY[by]
         bucket = f"CAST(floor(received_time / {float(bucket_s)!r}) AS INTEGER)" if bucket_s else "NULL"
-        params: dict[str, Any] = {"smin": smin, "until": until, "propagation_s": propagation_s}
-        params.update({f"s{k}": s for k, s in enumerate(starts)})
         joins = _LOOKUP.format(book=_BOOK, alias="po", column="out_channel")
         if inbound_fees:
             joins += _LOOKUP.format(book=_BOOK, alias="pi", column="in_channel")
         parts = []
         for where, sums, join in (("status = 'settled'", SETTLED_SUMS, ""), (_UNPRICED, (), ""),
                                   (_PRICED, _pricing(inbound_fees, negative_ppm), joins)):  # fmt: skip
-            columns = []
-            for k in range(len(starts)):
-                inside = "1" if starts[k] == smin else f"received_time >= :s{k}"
-                columns.append(f"sum({inside})")
-                columns += [f"coalesce(sum(CASE WHEN {inside} THEN {expr} END), 0)" for expr in sums]
-                columns += ["0"] * (_SUMS - len(sums))
-                # the largest amount refused (flows.MAXIMA: a refill is sized to carry every failed HTLC)
-                columns.append(f"coalesce(max(CASE WHEN {inside} THEN {sums[1]} END), 0)" if join else "0")
-                columns.append(f"min(CASE WHEN {inside} THEN received_time END)")
+            columns = ["count(*)", *(f"coalesce(sum({expr}), 0)" for expr in sums), *["0"] * (_SUMS - len(sums)),
+                       # the largest amount refused (flows.MAXIMA: a refill is sized to carry every failed HTLC)
+                       f"coalesce(max({sums[1]}), 0)" if join else "0", "min(received_time)"]  # fmt: skip
             parts.append(
                 f"SELECT {_CATEGORY}, {channels}, {bucket}, {', '.join(columns)}"
-                f" FROM forwards {index}{join}"
-                f" WHERE {where} AND received_time >= :smin AND received_time < :until"
+                f" FROM forwards {{index}}{join}"
+                f" WHERE {where} AND received_time >= :lo AND received_time < :hi"
                 f" GROUP BY status, {group_by}, failure_reason{', 4' if bucket_s else ''}"
             )
-        cursor = self.db.execute(" UNION ALL ".join(parts), params)
-        # Converted to arrays a chunk at a time: a month's groups as Python objects all at once cost a daemon
-        # ~50 MB of peak RSS at a million forwards (issue 16).
-        chunks = []
-        while rows := cursor.fetchmany(_GROUP_CHUNK):
-            chunks.append(_groups(rows, len(starts), bucketed=bool(bucket_s)))
-        with self.db.atomic():
-            self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
-        return _concat(chunks, len(starts), bucketed=bool(bucket_s))
+        return " UNION ALL ".join(parts)
 
     def flow_stats(self, book: PolicyBook, starts: Sequence[float], until: float, *,
                    propagation_s: float = 3_600) -> list[FlowStats]:  # fmt: skip
@@ -319,7 +326,9 @@ def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
             rows[-1] = (*rows[-1][:2], start, *rows[-1][3:])
         rows.append((text, start, math.inf, changed, p.base_fee_msat, p.fee_ppm, p.inbound_base_fee_msat,
                      p.inbound_fee_ppm))  # fmt: skip
-    return rows
+    # Policies observed at one instant leave empty periods between them (start == end), which price nothing:
+    # without them a channel's periods end at distinct times (the table's key).
+    return [row for row in rows if row[1] < row[2]]
 
 
 _GROUP_CHUNK = 4096
@@ -327,7 +336,7 @@ _GROUP_CHUNK = 4096
 
 def _concat(chunks: list[FlowGroups], windows: int, *, bucketed: bool) -> FlowGroups:
     if not chunks:
-        return _groups([], windows, bucketed=bucketed)
+        return _groups([], np.ones(windows, dtype=bool), bucketed=bucketed)
     if len(chunks) == 1:
         return chunks[0]
     return FlowGroups(
@@ -340,23 +349,25 @@ def _concat(chunks: list[FlowGroups], windows: int, *, bucketed: bool) -> FlowGr
     )
 
 
-def _groups(rows: list[tuple[Any, ...]], windows: int, *, bucketed: bool) -> FlowGroups:
+def _groups(rows: list[tuple[Any, ...]], member: np.ndarray, *, bucketed: bool) -> FlowGroups:
+    """One segment's rows as groups of every window: its sums in the windows it belongs to (``member``), none
+    (zero, first time ``inf``) in the others."""
     width = _WIDTH
-    table = np.array(rows, dtype=object).reshape(len(rows), 4 + windows * width)
-    numbers = table[:, 4:].reshape(len(rows), windows, width)
-    first = numbers[:, :, width - 1]
-    first[first == None] = np.inf  # noqa: E711 - elementwise on an object array
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (4 + width)
+    numbers = np.array(columns[4 : 4 + width - 1], dtype=np.int64).T.reshape(len(rows), width - 1)
+    first = np.array([np.inf if t is None else t for t in columns[-1]], dtype=np.float64)
     return FlowGroups(
-        category=table[:, 0].astype(np.int64),
-        out_channel=table[:, 1].tolist(),
-        in_channel=table[:, 2].tolist(),
-        bucket=table[:, 3].astype(np.int64) if bucketed else None,
-        sums=numbers[:, :, : width - 1].astype(np.int64),
-        first=first.astype(np.float64),
+        category=np.array(columns[0], dtype=np.int64),
+        out_channel=list(columns[1]),
+        in_channel=list(columns[2]),
+        bucket=np.array(columns[3], dtype=np.int64) if bucketed else None,
+        sums=np.where(member[None, :, None], numbers[:, None, :], 0),
+        first=np.where(member[None, :], first[:, None], np.inf),
     )
 
 
 _I = {name: i for i, name in enumerate(METRICS)}
+_MAX = np.array([_I[name] for name in MAXIMA], dtype=np.intp)
 
 
 def group_counters(groups: FlowGroups) -> np.ndarray:
@@ -391,27 +402,51 @@ class GroupKeys:
     out: np.ndarray
     inbound: np.ndarray
     pair: np.ndarray
+    row: dict[str | None, int]
+    """A channel's row by its text (None: -1)."""
+    codes: np.ndarray
+    """Each pair's ``in row * len(channels) + out row``, ascending (a pair's row is its place here)."""
+
+    def pair_rows(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The rows of pairs given as (in, out) channel texts, each of which has a group."""
+        n = len(self.channels)
+        wanted = np.array([self.row[i] * n + self.row[o] for i, o in pairs], dtype=np.int64)
+        return np.searchsorted(self.codes, wanted)
 
 
 def group_keys(groups: FlowGroups) -> GroupKeys:
-    texts = sorted({*groups.in_channel, *(t for t in groups.out_channel if t is not None)})
-    row = {t: i for i, t in enumerate(texts)}
-    out = np.array([row[t] if t is not None else -1 for t in groups.out_channel], dtype=np.int64)
-    inbound = np.array([row[t] for t in groups.in_channel], dtype=np.int64)
-    codes = np.where(out >= 0, inbound * len(texts) + out, -1)
+    texts = sorted(set(groups.in_channel).union(groups.out_channel).difference([None]))
+    n = len(texts)
+    row: dict[str | None, int] = dict(zip(texts, range(n), strict=True))
+    row[None] = -1
+    out = np.array(list(map(row.__getitem__, groups.out_channel)), dtype=np.int64)
+    inbound = np.array(list(map(row.__getitem__, groups.in_channel)), dtype=np.int64)
+    codes = np.where(out >= 0, inbound * n + out, -1)
     unique, pair = np.unique(codes, return_inverse=True)
     offset = int(len(unique) and unique[0] < 0)  # code -1 (no out channel) sorts first
     channels = [ChannelId.parse(t) for t in texts]
-    pairs = [(channels[c // len(texts)], channels[c % len(texts)]) for c in unique[offset:].tolist()]
-    return GroupKeys(channels, pairs, out, inbound, np.where(out >= 0, pair.reshape(-1) - offset, -1))
+    unique = unique[offset:]
+    pairs = list(zip(map(channels.__getitem__, (unique // max(n, 1)).tolist()),
+                     map(channels.__getitem__, (unique % max(n, 1)).tolist()), strict=True))  # fmt: skip
+    return GroupKeys(channels, pairs, out, inbound, np.where(out >= 0, pair.reshape(-1) - offset, -1), row, unique)
 
 
 def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """``table[rows[i]] += values[i]`` for ``rows >= 0``, in an (n, M) table; exact integer sums (the
-    :data:`~lnlens_core.flows.MAXIMA` columns keep the largest value, as everywhere counters add up)."""
+    :data:`~lnlens_core.flows.MAXIMA` columns keep the largest value, as everywhere counters add up).
+
+    The same table as :func:`~lnlens_core.flows.add_counters` into zeros, by sorting the rows and summing
+    each run of equal ones (numpy's reduceat): several times faster than ``add.at`` on many groups."""
     keep = rows >= 0
+    rows, values = rows[keep], values[keep]
     table = np.zeros((n, values.shape[-1]), dtype=np.int64)
-    add_counters(table, rows[keep], values[keep])
+    if len(rows):
+        order = np.argsort(rows, kind="stable")
+        rows, values = rows[order], values[order]
+        heads = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        sums = np.add.reduceat(values, heads, axis=0)
+        sums[:, _MAX] = np.maximum(np.maximum.reduceat(values[:, _MAX], heads, axis=0), 0)
+        table[rows[heads]] = sums
     return table
 
 
@@ -424,25 +459,22 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
     the window's :func:`~lnlens_core.flows.payment_corrections` (none by default) at their events' keys."""
     keys = group_keys(groups)
     counters = group_counters(groups)
-    channel_row = {str(c): i for i, c in enumerate(keys.channels)}
-    pair_row = {(str(o), str(i)): k for k, (i, o) in enumerate(keys.pairs)}
     result = []
     for w, since in enumerate(starts):
-        values, count = counters[:, w], groups.sums[:, w, 0]
-        tables = [sum_by_key(np.where(count > 0, keys.out, -1), values, len(keys.channels)),
-                  sum_by_key(keys.inbound, values, len(keys.channels)), sum_by_key(keys.pair, values, len(keys.pairs))]
-        places: list[tuple[list[int], list[list[int]]]] = [([], []), ([], []), ([], [])]  # out, in, pair
-        for event, row in corrections[w] if w < len(corrections) else ():
-            out_text, in_text = (str(event.out_channel) if event.out_channel else None), str(event.in_channel)
-            targets = [(1, channel_row[in_text])]
-            if out_text is not None:
-                targets += [(0, channel_row[out_text]), (2, pair_row[(out_text, in_text)])]
-            for table, i in targets:
-                places[table][0].append(i)
-                places[table][1].append(row)
-        for table, (rows, values) in zip(tables, places, strict=True):
-            if rows:  # one call per table: a month's corrections are thousands of rows
-                add_counters(table, np.array(rows, dtype=np.intp), np.array(values, dtype=np.int64))
+        inside = np.flatnonzero(groups.sums[:, w, 0])  # the groups of this window's segments
+        values = counters[inside, w]
+        tables = [sum_by_key(keys.out[inside], values, len(keys.channels)),
+                  sum_by_key(keys.inbound[inside], values, len(keys.channels)),
+                  sum_by_key(keys.pair[inside], values, len(keys.pairs))]  # fmt: skip
+        fixes = corrections[w] if w < len(corrections) else ()
+        if fixes:  # one call per table: a month's corrections are thousands of rows
+            rows = np.array([row for _, row in fixes], dtype=np.int64)
+            add_counters(tables[1], np.array([keys.row[str(e.in_channel)] for e, _ in fixes], dtype=np.intp), rows)
+            routed = [k for k, (e, _) in enumerate(fixes) if e.out_channel is not None]
+            if routed:
+                texts = [(str(fixes[k][0].in_channel), str(fixes[k][0].out_channel)) for k in routed]
+                add_counters(tables[0], np.array([keys.row[o] for _, o in texts], dtype=np.intp), rows[routed])
+                add_counters(tables[2], keys.pair_rows(texts).astype(np.intp), rows[routed])
         out, inbound, pairs = _flows(keys.channels, tables[0]), _flows(keys.channels, tables[1]), \
             _flows(keys.pairs, tables[2])
         first = groups.first[:, w].min(initial=np.inf)
@@ -475,4 +507,4 @@ def channel_rows(groups: FlowGroups) -> tuple[list[FlowKey], np.ndarray, np.ndar
 def _flows(keys: Sequence[Any], table: np.ndarray) -> dict[Any, Flow]:
     """The keys with any counted forward (attempts > 0) and their counters."""
     rows = np.flatnonzero(table[:, 0])
-    return {keys[i]: Flow(*values) for i, values in zip(rows.tolist(), table[rows].tolist(), strict=True)}
+    return dict(zip(map(keys.__getitem__, rows.tolist()), starmap(Flow, table[rows].tolist()), strict=True))

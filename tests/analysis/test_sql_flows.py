@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.flows import FlowCounter, FlowStats, PolicyBook
-from lnlens_core.storage import Store
+from lnlens_core.storage import Store, flowsql
 from lnlens_core.storage.schema import FORWARD_INDEXES
 from lnlens_core.testing import make_channel
 
@@ -88,7 +88,7 @@ def test_sql_counters_equal_the_in_memory_counter(history, spans, until, propaga
         assert_same(stats, reference(book, store.iter_forwards(), since, until, propagation_s))
 
 
-def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path: Path):
+def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path: Path, monkeypatch):
     sim = pytest.importorskip("lnlens_sim.scenario")
     node = sim.build(sim.SimSettings(network="synthetic", nodes=150, seed=5, payments_per_hour=4_000))
     node.set_sink(None)
@@ -108,6 +108,28 @@ def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path:
     for stats, since in zip(store.flow_stats(book, starts, now), starts, strict=True):
         assert_same(stats, reference(book, events, since, now, 3_600))
         assert stats.pairs
+    # Each segment between the windows' starts read over the time index, or over the covering one: the same sums.
+    for share in (0.0, 1.0):
+        monkeypatch.setattr(flowsql, "_TIME_INDEX_SHARE", share)
+        for stats, since in zip(store.flow_stats(book, starts, now), starts, strict=True):
+            assert_same(stats, reference(book, events, since, now, 3_600))
+
+
+def test_windows_that_repeat_or_start_at_their_end_are_summed_as_in_memory():
+    """Windows cut the time into segments at their starts: one start twice, one at the end, one after it."""
+    book = PolicyBook()
+    book.observe(IDS[1], ChannelPolicy(1_000, 100), T0)
+    events = [HtlcEvent(IDS[0], 2_000_000, status, T0 + 10 * i, in_htlc_id=i, out_channel=IDS[1], out_msat=1_000_000,
+                        fee_msat=1_000 if status is ForwardStatus.SETTLED else None,
+                        failure_reason=None if status is ForwardStatus.SETTLED else FailureReason.INSUFFICIENT_BALANCE)
+              for i, status in enumerate([ForwardStatus.SETTLED, ForwardStatus.LOCAL_FAILED] * 5)]  # fmt: skip
+    store = stored(events)
+    until = T0 + 60
+    starts = [T0 + 20, T0, T0 + 20, until, until + 5, T0 - 1_000]
+    got = store.flow_stats(book, starts, until)
+    for stats, since in zip(got, starts, strict=True):
+        assert_same(stats, reference(book, store.iter_forwards(), since, until, 3_600))
+    assert got[1].out[IDS[1]].attempts == 6 and got[3].out == {} == got[4].out
 
 
 def test_policy_changes_build_the_book_every_snapshot_builds():

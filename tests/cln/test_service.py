@@ -1,13 +1,18 @@
-"""The worker's results without a process: what a restarted plugin answers before its first run."""
+"""The worker in-process: what a restarted plugin answers before its first run; answers while the model runs."""
 
 from __future__ import annotations
 
-from lnlens_cln.service import restored_result
-from lnlens_cln.standin.checks import validate
+import queue
+import threading
 
-from lnlens_core.clock import ManualClock
+from lnlens_cln.service import LensService, restored_result
+from lnlens_cln.standin.checks import validate
+from lnlens_cln.standin.rpc import SimLightningRpc
+
+from lnlens_core.clock import ManualClock, SystemClock
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.lens import Lens
+from lnlens_core.model_loop import ModelLoop
 from lnlens_core.opportunities import run_analysis
 from lnlens_core.storage import Store
 from lnlens_core.testing import FakeNode, make_channel
@@ -37,3 +42,38 @@ def test_a_restart_answers_with_the_last_saved_analysis(tmp_path, config, pm):
     assert restored["channels"] == 2
     assert restored["opportunities"][0]["short_channel_id"] == str(ChannelId.parse("800000x1x0"))
     store.close()
+
+
+class _Rpc:
+    """pyln's ``call`` over the stand-in's RPC methods, in-process."""
+
+    def __init__(self, node) -> None:
+        self.rpc = SimLightningRpc(node)
+
+    def call(self, method, payload=None):
+        return self.rpc.handle(method, payload or {})
+
+
+def test_a_new_window_is_answered_while_the_model_runs(config, monkeypatch):
+    """The first window asked after start does not wait for the liquidity model's run (seconds at start, as
+    learning catches up): the run has a thread of its own. Here it never ends until the answer came."""
+    running, release = threading.Event(), threading.Event()
+
+    def slow_run(loop):
+        running.set()
+        release.wait(60)
+        return loop.status()
+
+    monkeypatch.setattr(ModelLoop, "run", slow_run)
+    node = FakeNode([make_channel("800000x1x0", local_ratio=0.01), make_channel("800000x2x0", local_ratio=0.9)])
+    service = LensService(config, lambda: _Rpc(node), clock=SystemClock())
+    service.start()
+    try:
+        assert running.wait(60), "the premise: the first analysis ran and the model run began"
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+        service.opportunities(7_200, min_urgency=0, limit=None, reply=answers.put)
+        answer = answers.get(timeout=30)
+        assert answer["window_s"] == 7_200 and not release.is_set()
+    finally:
+        release.set()
+        service.stop()

@@ -98,6 +98,9 @@ def test_restart_rebuilds_windows_from_the_store_without_double_counting(tmp_pat
     restarted.record(events)  # the same history again changes nothing
     assert restarted.flows.stats("7d", now) == before
     assert restarted.flows.stats("30d", now).out == monitor.flows.stats("30d", now).out
+    for name in WINDOWS:  # each window rebuilt from the segments between the windows' oldest slots
+        got, want = restarted.flows.stats(name, now), monitor.flows.stats(name, now)
+        assert (got.out, got.inbound, got.observed_s) == (want.out, want.inbound, want.observed_s), name
     assert sum(f.attempts for f in before.out.values()) == sum(1 for e in events if e.received_time >= now - 7 * 86_400)
 
 
