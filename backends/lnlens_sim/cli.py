@@ -169,9 +169,10 @@ def _versus(v: dict[str, Any] | None) -> list[str]:
 
 def render_sweep(console: Console, report: dict[str, Any]) -> None:
     spec = report["spec"]
-    console.print(f"[bold]lnlens sim sweep[/] {len(report['nodes'])} node(s) x {len(report['seeds'])} seed(s), "
-                  f"neighbourhoods of {spec['nodes']}, {spec['warmup_h']:g} h warm-up, {spec['eval_h']:g} h "
-                  f"evaluated, actions every {spec['every_h']:g} h; results in {report['results']}")  # fmt: skip
+    console.print(styled(("lnlens sim sweep", "bold"), f" {len(report['nodes'])} node(s) x {len(report['seeds'])} "
+                         f"seed(s), neighbourhoods of {spec['nodes']}, {spec['warmup_h']:g} h warm-up, "
+                         f"{spec['eval_h']:g} h evaluated, actions every {spec['every_h']:g} h; results in "
+                         f"{report['results']}"))  # fmt: skip
     for group in report["groups"]:
         table = Table(title=f"{group['alias']} ({group['channels'] or '-'} channels, {group['seeds']} seeds); "
                       f"best rule: {group['best_rule'] or '-'}", title_justify="left")  # fmt: skip

@@ -113,6 +113,8 @@ def test_a_sweep_on_a_local_cluster_equals_a_plain_loop_and_resumes(tmp_path, ca
     assert main([*argv, "--plot", str(plot)]) == 0
     text = capsys.readouterr().out
     assert "balance-based" in text and "Holm" in text and plot.stat().st_size > 0
+    # the heading is styled text: the safe console reads no markup
+    assert text.startswith("lnlens sim sweep 1 node(s) x 2 seed(s)") and "[bold]" not in text
 
 
 def test_idle_discount_cuts_only_idle_channels_holding_liquidity_within_the_rails():
