@@ -75,8 +75,10 @@ def test_backfill_then_live_events_store_exactly_what_the_node_forwarded(standin
     sources = Counter(source for _, _, source in stored.values())
     assert sources == {"backfill": history, "live": len(live)}
     status = validate("lens-status", standin.plugin.call("lens-status"))
-    # Each live forward counted once when stored; the held ones once more when they resolved.
-    assert status["events"]["recorded"] == history + len(live) + 4
+    # `recorded` counts forwards new to the store or newly resolved: each live forward once when stored, and once
+    # more when it was first stored as offered and then resolved. The held ones surely were; for the others it
+    # depends on whether their `offered` and resolving notifications reached the worker in one batch (load).
+    assert history + len(live) + 4 <= status["events"]["recorded"] <= history + 2 * len(live)
     assert not standin.plugin.violations
 
 
