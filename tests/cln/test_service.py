@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from lnlens_cln.service import restored_result
 from lnlens_cln.standin.checks import validate
 
-from lnlens_core.clock import ManualClock
+from lnlens_core.clock import ManualClock, SystemClock
+from lnlens_core.config import LensConfig
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.lens import Lens
 from lnlens_core.opportunities import run_analysis
@@ -37,3 +40,37 @@ def test_a_restart_answers_with_the_last_saved_analysis(tmp_path, config, pm):
     assert restored["channels"] == 2
     assert restored["opportunities"][0]["short_channel_id"] == str(ChannelId.parse("800000x1x0"))
     store.close()
+
+
+def test_the_worker_hands_freed_memory_back_after_start_up_and_each_interval(tmp_path, monkeypatch, standin):
+    """Issue 16: after the start-up rebuild and backfill, and after each periodic analysis, the worker asks the C
+    heap to hand its free pages back (lnlens_core.memory), as the LND sidecar does: counted, not measured."""
+    import lnlens_cln.service as service
+
+    seen: list[tuple[str, int]] = []
+    worker: dict[str, service.LensService] = {}
+
+    def release() -> bool:
+        results = worker["lens"].results
+        seen.append((results.backfill["state"], len(results.analyses) and results.last_analysis["run_time"]))
+        return True
+
+    monkeypatch.setattr(service, "release_free_memory", release)
+    config = LensConfig(data_dir=tmp_path, db_path=tmp_path / "lnlens.sqlite3", interval_s=600)
+    clock = ManualClock(SystemClock().now())
+    lens = worker["lens"] = service.LensService(
+        config, service.default_rpc_factory(str(standin.lightning_dir), "lightning-rpc"), clock=clock)  # fmt: skip
+    lens.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(seen) < 3 and time.monotonic() < deadline and lens.results.error is None:
+            time.sleep(0.05)
+    finally:
+        lens.stop()
+    assert lens.results.error is None, lens.results.error
+    assert len(seen) >= 3, seen
+    (state, analysed), *cycles = seen
+    assert (state, analysed) == ("done", 0), "first after the backfill, before any analysis"
+    times = [t for _, t in cycles]
+    assert all(times) and times == sorted(set(times)), "then once after each interval's analysis"
+    assert times[1] - times[0] >= config.interval_s
