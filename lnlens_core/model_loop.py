@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import replace
 from importlib.util import find_spec
 from time import perf_counter  # durations only, never the wall clock
 from typing import Any
@@ -140,13 +139,13 @@ class ModelLoop:
             try:
                 with self.backend_lock:
                     view = liquidity_view(lens.store, model, now=now, backend=lens.backend, save=True,
-                                          history=self.history)  # fmt: skip
+                                          history=self.history, keep_forwards=False)  # fmt: skip
             except ModelError as exc:
                 unavailable = str(exc)
             else:
-                # Kept until the next run without its day of forwards (a daemon holds O(channels) between
-                # intervals, not O(forwards): ~10 MB at a million stored forwards, issue 16).
-                self.view = view = replace(view, recent=[])
+                # Without its day of forwards (keep_forwards=False): a daemon holds O(channels) between intervals,
+                # and never a day of forwards at once (issue 16).
+                self.view = view
                 predictions, suggestions = len(view.channels), len(view.suggestions)
                 if self.publish_suggestions:
                     events.append(ModelSuggested(now, name, tuple(view.suggestions)))
