@@ -16,9 +16,7 @@ Rounds alternate between the feed as it runs and the feed with ``linger_s=0`` (e
 is queued, as before issue 16). The forwards are a simulated node's (lnlens_sim), repeated with fresh HTLC ids;
 each forward is 2-3 stream messages as lnd sends them.
 
-- **memory** (issue [M]): ``lnlens lnd run`` (the sidecar, its own process) against the fake
-  lnd with a database of 1,000,000 forwards over 1,000 channels: its RSS after three analyses
-  (VmRSS) and its peak (VmHWM), beside a process that only imports its modules.
+The sidecar's memory over stores of 100,000 to 1,000,000 forwards is ``bench_memory.py``'s (:func:`sidecar_rss`).
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_lnd.py --quick``).
 """
@@ -230,34 +228,19 @@ def bench(count: int, rounds: int = 3) -> dict[str, float]:
     }
 
 
-def bench_memory(forwards_n: int) -> dict[str, float]:
-    """The sidecar's RSS over a big store: it rebuilds its windows from it, then analyses every second."""
-    from bench_cln import bare_rss_mb, fill
-    from bench_cln import node as big_node
-
-    node = sim_node(payments_per_hour=600)
-    with tempfile.TemporaryDirectory(prefix="lnlens-bench-lnd-") as tmp:
-        folder = Path(tmp)
-        db = folder / "db.sqlite3"
-        fill(db, big_node(1000), forwards_n, now=SystemClock().now(), hot_pairs=20_000)
-        fake = FakeLnd(node, folder / "lnd")
-        fake.start()
+def sidecar_rss(db: Path, folder: Path, env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """``lnlens lnd run`` over the store ``db`` against a fake lnd, analysing every second, until its third
+    analysis: (VmRSS MB, VmHWM MB, seconds to the first analysis)."""
+    fake = FakeLnd(sim_node(payments_per_hour=600), folder / "lnd")
+    fake.start()
+    try:
         mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("read"))
         config = folder / "lnlens.toml"
         config.write_text(f'interval = "1s"\n[lnd]\nhost = "{fake.host}"\nnetwork = "regtest"\n'
                           f'tlscert = "{fake.cert_path}"\nmacaroon = "{mac}"\n')  # fmt: skip
-        shim = folder / "no-sklearn" / "sklearn"
-        shim.mkdir(parents=True)
-        (shim / "__init__.py").write_text('raise ImportError("No module named \'sklearn\' (simulated)")\n')
-        try:
-            rss, peak, t_first = _daemon_rss(config, db, {})
-            # Without the train extra (scikit-learn), as most operators install it: no online learning.
-            lean, lean_peak, _ = _daemon_rss(config, db, {"PYTHONPATH": str(shim.parent)})
-        finally:
-            fake.stop()
-    return {"forwards": forwards_n, "rss": rss, "peak": peak, "lean": lean, "lean_peak": lean_peak,
-            "bare": bare_rss_mb("lnlens_lnd.cli, lnlens_lnd.sidecar, lnlens_core.lens, lnlens_core.opportunities"),
-            "first_s": t_first}
+        return _daemon_rss(config, db, env or {})
+    finally:
+        fake.stop()
 
 
 def _daemon_rss(config: Path, db: Path, env: dict[str, str]) -> tuple[float, float, float]:
@@ -312,11 +295,6 @@ def main() -> None:
     print(f"  ratio consume/emit          : {r['ratio']:>10.2f} median (rounds {r['ratio_min']:.2f}-"
           f"{r['ratio_max']:.2f}); each batch stored at once (linger_s=0, as before issue 16): "
           f"{r['eager_ratio']:.2f} ({r['eager_min']:.2f}-{r['eager_max']:.2f})")  # fmt: skip
-    m = bench_memory(100_000 if args.quick else 1_000_000)
-    print(f"lnd sidecar memory, {m['forwards']:,} stored forwards over 1,000 channels: RSS {m['rss']:.0f} MB after "
-          f"three analyses, peak {m['peak']:.0f} MB with the train extra (scikit-learn, online learning); without it "
-          f"{m['lean']:.0f} MB, peak {m['lean_peak']:.0f} MB (aim < 200 MB); a process that only imports the "
-          f"sidecar's modules {m['bare']:.0f} MB; first analysis {m['first_s']:.1f} s after start")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,13 +37,17 @@ class LiquidityView:
 
 def liquidity_view(
     store, model: OnnxModel, *, now: float, backend=None, min_gap: float = 0.1, limit: int = 10, save: bool = False,
-    history: PolicyHistory | None = None,
+    history: PolicyHistory | None = None, keep_forwards: bool = True,
 ) -> LiquidityView:
     """Predict every channel's optimal ratio from the store (and the backend's peer policies, if any).
 
     :param save: keep the predictions in the store (``model_predictions``), tagged with the model version.
     :param history: our policy history as this process has read it so far (a daemon keeps one, so each
         run reads only the snapshots since the last); the store's last day is read either way, never all of it.
+    :param keep_forwards: return the last day's forwards in the view (``recent``). A daemon passes False: the
+        day is then streamed from the store twice (the features, then the suggestions' backtest) and never held
+        at once (issue 16: a day of a busy node's forwards as objects, ~33,000 at a million stored forwards,
+        was ~30 MB of a daemon's peak); the view's ``recent`` is empty.
     """
     if backend is not None:
         channels = list(backend.list_channels())
@@ -50,21 +55,25 @@ def liquidity_view(
     else:
         _, channels = store.latest_channels(at=now)
         peers = None
-    recent = list(store.iter_forwards(since=now - LONG_WINDOW_S, until=now))
-    seen = {ch.channel_id for ch in channels} | {e.in_channel for e in recent}
-    seen |= {e.out_channel for e in recent if e.out_channel is not None}
+    since = now - LONG_WINDOW_S
+    recent = list(store.iter_forwards(since=since, until=now)) if keep_forwards else []
+
+    def day() -> Iterable[HtlcEvent]:
+        return recent if keep_forwards else store.iter_forwards(since=since, until=now)
+
+    seen = {ch.channel_id for ch in channels} | store.forward_channels(since, now)
     history = history or PolicyHistory()
     history.cover(store, now - LONG_WINDOW_S, now, channels=seen)
     # The live policies are an observation at `now` that no snapshot may ever repeat: a copy takes them.
     book = history.book_copy()
     if backend is not None:
         book.observe_channels(channels, now)
-    x = compute_features(channels, windows_from_events(recent, book, now), peer_policies=peers, book=book)
+    x = compute_features(channels, windows_from_events(day(), book, now), peer_policies=peers, book=book)
     predicted = model.predict(x) if len(channels) else np.zeros(0)
     suggestions = rebalance_suggestions(
         channels,
         predicted,
-        recent,
+        day(),
         now=now,
         confidence_table=model.json_meta("confidence") or (),
         model_version=f"{model.name}-{model.version}",

@@ -139,10 +139,12 @@ class ModelLoop:
             try:
                 with self.backend_lock:
                     view = liquidity_view(lens.store, model, now=now, backend=lens.backend, save=True,
-                                          history=self.history)  # fmt: skip
+                                          history=self.history, keep_forwards=False)  # fmt: skip
             except ModelError as exc:
                 unavailable = str(exc)
             else:
+                # Without its day of forwards (keep_forwards=False): a daemon holds O(channels) between intervals,
+                # and never a day of forwards at once (issue 16).
                 self.view = view
                 predictions, suggestions = len(view.channels), len(view.suggestions)
                 if self.publish_suggestions:

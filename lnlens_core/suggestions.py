@@ -35,7 +35,7 @@ made ``step_share`` dearer (to slow the drain and earn more on scarce liquidity)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +73,7 @@ def _earned_at(seq: tuple[np.ndarray, np.ndarray], total: int, ratio: float) -> 
 def rebalance_suggestions(
     channels: Sequence[Channel],
     predicted: np.ndarray,
-    recent: Sequence[HtlcEvent],
+    recent: Iterable[HtlcEvent],
     *,
     now: float,
     confidence_table: Sequence[dict] = (),
@@ -88,7 +88,7 @@ def rebalance_suggestions(
 ) -> list[Recommendation]:
     """Rebalances toward the predicted ratios that pay for their route, biggest need first, at most ``limit``.
 
-    :param recent: forwards of the last 24 h (for the backtest gain).
+    :param recent: forwards of the last 24 h (for the backtest gain), read once.
     :param max_amount_msat: the largest single rebalance (default 1,000,000 sats, LightningLens's upper clamp):
         a larger need is served over several runs, each priced and budgeted on its own.
     :param quote: prices a circular route (the backend's, where it has one); without it the route cost is

@@ -33,6 +33,7 @@ from lnlens_core.failures import refine_temporary_failure
 from lnlens_core.fees.api import PolicyRunner
 from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
+from lnlens_core.memory import release_free_memory
 from lnlens_core.model_loop import ModelLoop
 from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.monitor import BackfillProgress
@@ -204,6 +205,7 @@ class LensService(ServiceRequests):
         self._publish(history_loaded=True, newest_event_time=lens.monitor.newest_event_time)
         self._refresh_channels(lens, snapshot=False)  # the first analysis run stores the snapshot
         self._backfill(lens)
+        release_free_memory()  # the rebuild and the backfill's pages, freed: hand them back (lnlens_core.memory)
         next_analysis = self.clock.now()
         next_channels, next_stats = self.clock.now() + CHANNEL_REFRESH_S, self.clock.now()
         while not self._stop.is_set():
@@ -215,6 +217,7 @@ class LensService(ServiceRequests):
                 if now >= next_analysis:
                     self._refresh_channels(lens, snapshot=True)
                     self._cycle(lens)
+                    release_free_memory()
                     next_analysis = now + self.config.interval_s
                 elif now >= next_channels or self._channels_changed.is_set():
                     self._channels_changed.clear()

@@ -187,10 +187,12 @@ class LndBackend:
     @contextmanager
     def interval(self) -> Iterator[None]:
         """One interval's work (``lnlens lnd run``): inside, ListChannels and FeeReport are asked once and each
-        channel's graph edge (GetChanInfo) at most once, however many reads the analysis, the fee policy and the
-        model make. The answers are dropped when it ends, and after any change sent to lnd, so a read never
-        returns an answer older than the interval or than our own last change. Inside a longer one (a one-shot
-        command's, :meth:`hold_answers`) it is part of that one."""
+        channel's graph edge (GetChanInfo) at most once, however many reads the analysis, the fee policy (applying
+        and verifying its changes included) and the model make. The answers are dropped when it ends, so a read
+        never returns an answer older than the interval; a change lnd accepted (UpdateChannelPolicy without
+        ``failed_updates``, UpdateChanStatus without an error) is written into them, so a read after it returns
+        our own last change without asking lnd again. Inside a longer one (a one-shot command's,
+        :meth:`hold_answers`) it is part of that one."""
         if self._answers is not None:
             yield
             return
@@ -203,7 +205,7 @@ class LndBackend:
     def hold_answers(self) -> None:
         """A one-shot command (``lnlens policy plan|apply|explain|rollback --backend lnd``): one interval from now
         until :meth:`close`, so the whole command reads channels and each edge as one interval of ``lnlens lnd
-        run`` does (answers still dropped after each change sent to lnd)."""
+        run`` does (each change lnd accepts written into the answers)."""
         self._answers = {}
 
     def _ask(self, method: str, request: Any = None, key: Any = None) -> Any:
@@ -222,10 +224,10 @@ class LndBackend:
             raise answer
         return answer
 
-    def _forget(self) -> None:
-        """Drop the interval's answers (we are changing what lnd would answer)."""
+    def _accepted(self, chan_id: int, policy: ChannelPolicy) -> None:
+        """lnd accepted ``policy`` as ours on ``chan_id``: the rest of the interval reads it from here."""
         if self._answers is not None:
-            self._answers.clear()
+            self._answers[("accepted", chan_id)] = policy
 
     def _edge(self, chan_id: int):
         return self._ask("GetChanInfo", ln.ChanInfoRequest(chan_id=chan_id), chan_id)
@@ -239,7 +241,10 @@ class LndBackend:
 
     def _own_policy(self, chan_id: int, fee) -> ChannelPolicy | None:
         """Our policy from the graph edge (FeeReport's fees win); None when lnd's graph lacks the channel or our
-        side of it: lnd then cannot tell the current policy (and refuses to update it), so none is invented."""
+        side of it: lnd then cannot tell the current policy (and refuses to update it), so none is invented. Inside
+        an interval, a policy lnd accepted from us since its first read wins."""
+        if self._answers is not None and ("accepted", chan_id) in self._answers:
+            return self._answers[("accepted", chan_id)]
         try:
             edge = self._edge(chan_id)
         except BackendRejected as exc:
@@ -306,32 +311,36 @@ class LndBackend:
             gap = self.capability_gaps.get(Capability.DISABLE_CHANNEL) if "disabled" in missing else None
             why = gap or f"lnd {self.info.version.split()[0]} cannot set {', '.join(missing)}"
             raise BackendRejected(f"channel {channel_id}: {why}")
-        self._forget()  # the policy sent back unchanged must be lnd's current one, not the interval's first read
         (channel, raw), *_ = self._channels(channel_id)
         if channel.local_policy is None:
             raise BackendRejected(f"channel {channel_id} is not in lnd's graph (GetChanInfo: edge not found): its "
                                   "current policy is unknown and lnd cannot update it")
         txid, _, index = raw.channel_point.partition(":")
         policy_fields = {k: v for k, v in update.fields_set().items() if k != "disabled"}
-        try:
-            if policy_fields:
-                self._update_policy(channel_id, channel, update, txid, int(index))
-            if update.disabled is not None:
-                self._update_status(channel_id, update.disabled, txid, int(index))
-        finally:
-            self._forget()
-        (after, _), *_ = self._channels(channel_id)
-        if after.local_policy is None:
-            raise BackendRejected(f"channel {channel_id}: lnd's graph lost the channel during the update")
-        return after.local_policy
+        # lnd answers each update with what it could not do (PolicyUpdateResponse.failed_updates: not found,
+        # pending, invalid parameter) and writes the rest to its graph before answering, so what it accepted is the
+        # policy now in force: no read-back (which would cost another ListChannels, FeeReport and GetChanInfo).
+        policy = channel.local_policy
+        if policy_fields:
+            self._update_policy(channel_id, channel, update, txid, int(index))
+            policy = FeeUpdate(**policy_fields).apply_to(policy)
+            self._accepted(raw.chan_id, policy)
+        if update.disabled is not None:
+            enabled_now = self._update_status(channel_id, update.disabled, txid, int(index))
+            if update.disabled or enabled_now:
+                policy = replace(policy, disabled=update.disabled)
+                self._accepted(raw.chan_id, policy)
+        return policy
 
-    def _update_status(self, channel_id: ChannelId, disabled: bool, txid: str, index: int) -> None:
-        """routerrpc UpdateChanStatus, as charge-lnd: DISABLE or ENABLE; an ENABLE lnd refuses is retried as AUTO
-        (lnd re-enables the channel itself once it is usable)."""
+    def _update_status(self, channel_id: ChannelId, disabled: bool, txid: str, index: int) -> bool:
+        """routerrpc UpdateChanStatus, as charge-lnd: DISABLE or ENABLE; an ENABLE lnd refuses (the channel is not
+        active) is retried as AUTO (lnd re-enables the channel itself once it is usable). True when lnd did what was
+        asked now; False after the AUTO fallback (the channel stays disabled until lnd enables it)."""
         point = ln.ChannelPoint(funding_txid_str=txid, output_index=index)
         action = router.DISABLE if disabled else router.ENABLE
         try:
             self._rpc.call("UpdateChanStatus", router.UpdateChanStatusRequest(chan_point=point, action=action))
+            return True
         except LndAuthError:
             raise
         except BackendRejected as exc:
@@ -341,6 +350,7 @@ class LndBackend:
                 self._rpc.call("UpdateChanStatus", router.UpdateChanStatusRequest(chan_point=point, action=router.AUTO))
             except BackendRejected as again:
                 raise type(again)(f"channel {channel_id}: {again}") from None
+            return False
 
     def _update_policy(self, channel_id: ChannelId, channel: Channel, update: FeeUpdate, txid: str, index: int) -> None:
         assert channel.local_policy is not None  # set_channel_policy refuses a channel without one

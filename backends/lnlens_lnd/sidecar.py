@@ -8,7 +8,6 @@ A second thread only reads the gRPC stream. Stopping is a ``threading.Event``
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 from collections import Counter
@@ -21,6 +20,7 @@ from lnlens_core.errors import BackendError
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.journal import apply_plan, auto_rollback, reconcile
 from lnlens_core.lens import Lens
+from lnlens_core.memory import release_free_memory
 from lnlens_core.model_loop import ModelLoop
 from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.opportunities import AnalysisResult, run_analysis
@@ -29,19 +29,9 @@ from lnlens_core.storage import WriterBusy
 from .backend import LndBackend
 from .events import LiveForwards
 
-__all__ = ["Sidecar", "release_free_memory"]
+__all__ = ["Sidecar"]
 
 log = logging.getLogger(__name__)
-
-
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere). An analysis
-    frees what it built, but glibc keeps the freed pages, so without this the daemon's RSS stays at its peak."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return
-    trim(0)
 
 
 @dataclass

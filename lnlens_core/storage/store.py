@@ -191,6 +191,13 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
             found.update(self.db.execute(sql, chunk).fetchall())
         return found
 
+    def forward_channels(self, since: float, until: float) -> set[ChannelId]:
+        """Every channel a forward received in ``[since, until)`` came in or went out by (one indexed pass)."""
+        sql = ("SELECT in_channel FROM forwards WHERE received_time >= :since AND received_time < :until UNION "
+               "SELECT out_channel FROM forwards WHERE received_time >= :since AND received_time < :until "
+               "AND out_channel IS NOT NULL")  # fmt: skip
+        return {ChannelId.parse(cid) for (cid,) in self.db.execute(sql, {"since": since, "until": until}) if cid}
+
     def iter_forwards(
         self, *, since: float | None = None, until: float | None = None, batch: int = 10_000
     ) -> Iterator[HtlcEvent]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 from lnlens_cln.service import LensService, restored_result
 from lnlens_cln.standin.checks import validate
 from lnlens_cln.standin.rpc import SimLightningRpc
 
 from lnlens_core.clock import ManualClock, SystemClock
+from lnlens_core.config import LensConfig
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.lens import Lens
 from lnlens_core.model_loop import ModelLoop
@@ -77,3 +79,37 @@ def test_a_new_window_is_answered_while_the_model_runs(config, monkeypatch):
     finally:
         release.set()
         service.stop()
+
+
+def test_the_worker_hands_freed_memory_back_after_start_up_and_each_interval(tmp_path, monkeypatch, standin):
+    """Issue 16: after the start-up rebuild and backfill, and after each periodic analysis, the worker asks the C
+    heap to hand its free pages back (lnlens_core.memory), as the LND sidecar does: counted, not measured."""
+    import lnlens_cln.service as service
+
+    seen: list[tuple[str, int]] = []
+    worker: dict[str, service.LensService] = {}
+
+    def release() -> bool:
+        results = worker["lens"].results
+        seen.append((results.backfill["state"], len(results.analyses) and results.last_analysis["run_time"]))
+        return True
+
+    monkeypatch.setattr(service, "release_free_memory", release)
+    config = LensConfig(data_dir=tmp_path, db_path=tmp_path / "lnlens.sqlite3", interval_s=600)
+    clock = ManualClock(SystemClock().now())
+    lens = worker["lens"] = service.LensService(
+        config, service.default_rpc_factory(str(standin.lightning_dir), "lightning-rpc"), clock=clock)  # fmt: skip
+    lens.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(seen) < 3 and time.monotonic() < deadline and lens.results.error is None:
+            time.sleep(0.05)
+    finally:
+        lens.stop()
+    assert lens.results.error is None, lens.results.error
+    assert len(seen) >= 3, seen
+    (state, analysed), *cycles = seen
+    assert (state, analysed) == ("done", 0), "first after the backfill, before any analysis"
+    times = [t for _, t in cycles]
+    assert all(times) and times == sorted(set(times)), "then once after each interval's analysis"
+    assert times[1] - times[0] >= config.interval_s

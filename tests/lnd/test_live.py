@@ -43,6 +43,7 @@ def check_against_truth(node, rows: dict) -> None:
 
 def test_backfill_and_live_stream_agree_with_the_simulator(node, fake, connect, feed, raise_fees):
     node.run(1800)  # before the sidecar starts: lnd's history keeps only the settled forwards
+    since = len(fake.calls)
     f = feed(connect(), node.clock)
     f.wait_connected(1)
     assert f.live.stats.backfilled == sum(e.status is SETTLED for e in node.events) > 0
@@ -58,6 +59,9 @@ def test_backfill_and_live_stream_agree_with_the_simulator(node, fake, connect, 
     assert {k for k, e in rows.items() if e.status is not SETTLED} == failed_streamed
     assert Counter(e.status for e in rows.values())[ForwardStatus.LOCAL_FAILED] > 0, "the run needs local failures"
     assert f.counted == len(rows), "every forward counted exactly once"
+    # Issue 16: the stream path asks lnd for no channel data (only the interval's reads do, once each).
+    asked = Counter(path.rsplit("/", 1)[1] for path in fake.calls[since:])
+    assert not {"ListChannels", "FeeReport", "GetChanInfo"} & set(asked), asked
 
 
 def drained(feed, fake) -> None:

@@ -55,13 +55,18 @@ def test_policy_plan_and_apply_through_lnd(fake, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     verified = [r for r in out["results"] if r["state"] == "verified"]
     assert verified, out
+    _check_journal_against_node(fake, db, verified)
+
+
+def _check_journal_against_node(fake, db: str, verified: list[dict]) -> None:
+    """What the journal says was applied is what the simulated node now routes with (and not what it had)."""
     policies = {str(c.channel_id): c.local_policy for c in fake.node.list_channels()}
     store = Store(db)
     try:
         rows = {row["id"]: row for row in store.journal()}
     finally:
         store.close()
-    for r in verified:  # what the journal says was applied is what the simulated node now routes with
+    for r in verified:
         row = rows[r["journal_id"]]
         assert policy_from_json(row["new_policy"]) == policies[r["short_channel_id"]]
         assert policy_from_json(row["old_policy"]) != policies[r["short_channel_id"]]
@@ -212,11 +217,13 @@ def test_a_channel_missing_from_lnds_graph_has_no_policy_and_is_not_planned(node
     assert any(r["changes"] for cid, r in rows.items() if cid != str(off)), "the others are planned as usual"
 
 
-def test_one_interval_of_lnd_run_reads_channels_once_and_each_edge_at_most_once(fake, tmp_path, Daemon):
-    """Issue 16: the analysis, the fee policy (reading peers' policies) and the liquidity model of one interval
-    share one ListChannels, one FeeReport and one GetChanInfo per channel."""
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_one_interval_of_lnd_run_reads_channels_once_and_each_edge_at_most_once(fake, tmp_path, Daemon, dry_run):
+    """Issue 16: the analysis, the fee policy (reading peers' policies; applying and verifying its changes when not
+    a dry run) and the liquidity model of one interval share one ListChannels, one FeeReport and one GetChanInfo per
+    channel."""
     mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
-    config = _config(tmp_path, fake, mac, dry_run=True)
+    config = _config(tmp_path, fake, mac, dry_run=dry_run)
     (tmp_path / "policy.ini").write_text("[cheap_peer]\nchan.max_fee_ppm = 100\nstrategy = static\nfee_ppm = 11\n\n"
                                          + STATIC)  # fmt: skip
     daemon = Daemon(config, tmp_path / "db.sqlite3", "--json")
@@ -227,6 +234,28 @@ def test_one_interval_of_lnd_run_reads_channels_once_and_each_edge_at_most_once(
     channels = len(fake.node.list_channels())
     assert channels > 1
     assert (calls["ListChannels"], calls["FeeReport"], calls["GetChanInfo"]) == (1, 1, channels), calls
+    assert (calls["UpdateChannelPolicy"] > 1) is (not dry_run), calls
+
+
+def test_policy_apply_sends_and_verifies_every_change_within_one_interval_of_reads(fake, tmp_path, capsys):
+    """Issue 16: `policy apply --confirm` over many changes still makes one ListChannels, one FeeReport and at most
+    one GetChanInfo per channel: lnd's answer to each UpdateChannelPolicy (no failed_updates) is the verification,
+    and what the journal calls verified is what the node then routes with."""
+    mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("apply"))
+    config = _config(tmp_path, fake, mac, dry_run=True)
+    (tmp_path / "policy.ini").write_text("[cheap_peer]\nchan.max_fee_ppm = 100\nstrategy = static\nfee_ppm = 11\n\n"
+                                         + STATIC)  # fmt: skip
+    db = str(tmp_path / "db.sqlite3")
+    before = len(fake.calls)
+    code = main(["--config", config, "--db", db, "policy", "apply", "--backend", "lnd", "--confirm", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    calls = Counter(path.rsplit("/", 1)[1] for path in fake.calls[before:])
+    verified = [r for r in out["results"] if r["state"] == "verified"]
+    assert len(verified) == len(out["results"]) == calls["UpdateChannelPolicy"] > 1, (out, calls)
+    assert (calls["ListChannels"], calls["FeeReport"]) == (1, 1), calls
+    assert 0 < calls["GetChanInfo"] <= len(fake.node.list_channels()), calls
+    _check_journal_against_node(fake, db, verified)
 
 
 @pytest.mark.parametrize("argv", [

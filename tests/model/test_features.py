@@ -108,6 +108,30 @@ def test_training_and_serving_compute_the_same_rows(sim_db, sim_data, tiny):
         assert tuple(np.nan_to_num(row, nan=-12345.0)) in served
 
 
+def test_a_daemons_view_streams_the_day_and_serves_the_same(sim_db, sim_data, tiny):
+    """Issue 16: a daemon's view (keep_forwards=False) never holds the day of forwards; the channels it covers, its
+    features, predictions and suggestions are those of the view that keeps them."""
+    from lnlens_core.inference import OnnxModel
+    from lnlens_core.liquidity import liquidity_view
+    from lnlens_core.storage import Store
+
+    store = Store(sim_db)
+    try:
+        t = float(np.unique(sim_data.times)[-1])
+        model = OnnxModel.load(tiny[1])
+        kept = liquidity_view(store, model, now=t)
+        streamed = liquidity_view(store, model, now=t, keep_forwards=False)
+        day = {e.in_channel for e in kept.recent} | {e.out_channel for e in kept.recent if e.out_channel}
+        assert store.forward_channels(t - 86_400, t) == day
+    finally:
+        store.close()
+    assert kept.recent and streamed.recent == []
+    assert [c.channel_id for c in streamed.channels] == [c.channel_id for c in kept.channels]
+    np.testing.assert_array_equal(streamed.features, kept.features)
+    np.testing.assert_array_equal(streamed.predicted, kept.predicted)
+    assert streamed.suggestions == kept.suggestions
+
+
 def test_windows_counted_in_chunks_equal_one_pass(monkeypatch):
     """The day is counted in chunks (issue 16: bounded memory); a refused payment retried across a chunk boundary
     is still tied together, so the windows are exactly those of one pass."""

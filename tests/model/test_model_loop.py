@@ -67,6 +67,9 @@ def test_a_run_learns_records_the_decision_and_publishes_it(node_lens, tmp_path,
     assert {r["model"] for r in lens.store.predictions()} == {status["last_run"]["model"]}
     suggested = [e for e in collect.events if isinstance(e, ModelSuggested)]
     assert len(suggested) == 1 and len(suggested[0].suggestions) == status["last_run"]["suggestions"]
+    # Kept for readers between runs (web): its predictions and suggestions, not the day of forwards (issue 16).
+    assert len(loop.view.channels) == status["last_run"]["predictions"] and loop.view.recent == []
+    assert tuple(loop.view.suggestions) == suggested[0].suggestions
     drift = [e for e in collect.events if isinstance(e, ModelDriftMeasured)]
     assert len(drift) == 1 and drift[0].summary == status["drift"]
     # Trained with feature statistics: the input drift has numbers (the window is its own held-out day).
