@@ -456,47 +456,37 @@ class ZeroRevenue:
                 or free_step_ppm < 1:  # fmt: skip
             raise ValueError("need 0 < cut < 1, 0 <= min_ratio <= 1, idle_s > 0, min_fee_ppm >= 0, "
                              "free_forwards >= 1, free_step_ppm >= 1")  # fmt: skip
-        self.cut, self.min_ratio, self.idle_s, self.min_fee_ppm = cut, min_ratio, idle_s, min_fee_ppm
+        self.min_ratio, self.idle_s = min_ratio, idle_s
         self.free_forwards, self.free_step_ppm = free_forwards, free_step_ppm
         self.base_fee_msat = base_fee_msat
-
-    def _to(self, current: int, new: int, why: str) -> FeeProposal:
-        return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat, fee_ppm=new), f"{why}: {current} → {new} ppm")
+        self._idle = IdleDiscount(cut=cut, min_ratio=min_ratio, idle_s=idle_s, min_fee_ppm=min_fee_ppm,
+                                  base_fee_msat=base_fee_msat)  # fmt: skip
 
     def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
         current = channel.local_policy.fee_ppm
         ratio = _ratio(channel)
-        keep = FeeUpdate(base_fee_msat=self.base_fee_msat)
         history = ctx.signals.fee_history if ctx.signals is not None else ()
         here = next((e for e in history if e.fee_ppm == current), None)
-        if here is None or here.seconds < self.idle_s:
-            held = 0 if here is None else here.seconds
-            return FeeProposal(keep, f"{current} ppm in force {held / 3600:.0f} h of the {self.idle_s / 3600:g} h "
-                                     "needed to judge it: kept")  # fmt: skip
-        hours = f"{here.seconds / 3600:.0f} h"
-        if here.revenue_msat > 0:
-            return FeeProposal(keep, f"{current} ppm earns ({here.forwards} forwards, {here.revenue_msat} msat in "
-                                     f"{hours}): kept")  # fmt: skip
-        if here.forwards:
-            if here.forwards < self.free_forwards:
-                return FeeProposal(keep, f"{here.forwards} forward(s) for nothing at {current} ppm in {hours}, fewer "
-                                         f"than free_forwards ({self.free_forwards}): kept")  # fmt: skip
-            new = current + self.free_step_ppm
-            why = f"forwards for free: {here.forwards} forwards earned 0 msat at {current} ppm in {hours}"
-            return self._to(current, new, why)
-        if ratio >= self.min_ratio:
-            new = max(self.min_fee_ppm, int(current * self.cut))
-            if new >= current:
-                return FeeProposal(keep, f"no forwards at {current} ppm, already at the floor {self.min_fee_ppm} ppm")
-            why = f"idle: no forwards in {hours} at {current} ppm with {ratio:.0%} local"
-            return self._to(current, new, why)
-        siblings = [c.local_policy.fee_ppm for c in ctx.peer_channels
-                    if c.channel_id != channel.channel_id and c.local_policy is not None]  # fmt: skip
-        top = max(siblings, default=current)
-        if top > current:
-            why = f"drained ({ratio:.0%} local, no forwards in {hours}) and cheaper than a channel to the same peer"
-            return self._to(current, top, why)
-        return FeeProposal(keep, f"no forwards at {current} ppm, but only {ratio:.0%} local: kept")
+        if here is not None and here.seconds >= self.idle_s and here.revenue_msat == 0:
+            hours = f"{here.seconds / 3600:.0f} h"
+            if here.forwards >= self.free_forwards:
+                why = f"forwards for free: {here.forwards} forwards earned 0 msat at {current} ppm in {hours}"
+                return self._to(current, current + self.free_step_ppm, why)
+            if here.forwards:
+                return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat),
+                                   f"{here.forwards} forward(s) for nothing at {current} ppm in {hours}, fewer than "
+                                   f"free_forwards ({self.free_forwards}): kept")  # fmt: skip
+            if ratio < self.min_ratio:
+                siblings = [c.local_policy.fee_ppm for c in ctx.peer_channels
+                            if c.channel_id != channel.channel_id and c.local_policy is not None]  # fmt: skip
+                top = max(siblings, default=current)
+                if top > current:
+                    why = f"drained ({ratio:.0%} local, no forwards in {hours}), cheaper than its sibling to the peer"
+                    return self._to(current, top, why)
+        return self._idle.propose(channel, ctx)  # the idle cut, and every reason to keep a fee
+
+    def _to(self, current: int, new: int, why: str) -> FeeProposal:
+        return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat, fee_ppm=new), f"{why}: {current} → {new} ppm")
 
 
 LNLENS_STRATEGIES = (BalanceBased, FlowBased, IdleDiscount, InboundFee, ModelDriven, RevenueMax, ZeroRevenue)
