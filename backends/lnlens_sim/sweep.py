@@ -25,6 +25,9 @@ Policies:
 - ``idle-discount``: lnlens's ``idle_discount`` fee strategy (its defaults) through the engine's
   default rails (:class:`lnlens_core.fees.rails.Rails`), reading the fee history the node's own
   forwards and policy changes make; no rebalancing.
+- ``zero-revenue``: lnlens's ``zero_revenue`` fee strategy (its defaults; lnlens's recommended
+  default) through the engine's default rails, reading the fee history as ``idle-discount`` does and
+  each channel's siblings (our other channels to the same peer); no rebalancing.
 - ``fees-x0.5``, ``fees-x2``, ``fees-x4``: every channel's fee rate times 0.5, 2 or 4 at the start of the
   evaluation, then kept: the node's demand response, not advice.
 
@@ -62,7 +65,7 @@ __all__ = ["POLICIES", "RULE_POLICIES", "FEE_SCALES", "SweepSpec", "Task", "Resu
 
 FEE_SCALES = {"fees-x0.5": 0.5, "fees-x2": 2.0, "fees-x4": 4.0}
 POLICIES = ("none", "chargelnd-proportional", "balance-based", "balance-rule", "model", "model-cap", "idle-discount",
-            *FEE_SCALES)  # fmt: skip
+            "zero-revenue", *FEE_SCALES)  # fmt: skip
 RULE_POLICIES = ("chargelnd-proportional", "balance-based", "balance-rule")
 MODEL_POLICIES = ("model", "model-cap")
 
@@ -130,9 +133,14 @@ def _set_fees(node, strategy, now: float, signals=None, rails: dict | None = Non
     from lnlens_core.fees.strategy import FeeContext
 
     info = node.get_info()
-    for ch in node.list_channels():
+    channels = list(node.list_channels())
+    by_peer: dict[str, list] = {}
+    for ch in channels:
+        by_peer.setdefault(ch.peer_id, []).append(ch)
+    for ch in channels:
         sig = signals.get(ch.channel_id) if signals is not None else None
-        ctx = FeeContext(now=now, node=info, capabilities=frozenset(Capability), signals=sig)
+        ctx = FeeContext(now=now, node=info, capabilities=frozenset(Capability), signals=sig,
+                         peer_channels=tuple(by_peer[ch.peer_id]))  # fmt: skip
         proposal = strategy.propose(ch, ctx)
         update = proposal.update if proposal is not None else None
         if rails is not None:
@@ -228,7 +236,7 @@ def _model(node, models: Models, book, peers, now: float, *, cap: bool) -> None:
 def apply_policy(policy: str, node, state: dict[str, Any], now: float) -> None:
     """One step of ``policy`` on ``node`` at ``now``; ``state`` is the run's (book, peers, strategies)."""
     from lnlens_core.fees.chargelnd.strategies import Proportional
-    from lnlens_core.fees.lnlens_strategies import BalanceBased, IdleDiscount
+    from lnlens_core.fees.lnlens_strategies import BalanceBased, IdleDiscount, ZeroRevenue
 
     if policy == "chargelnd-proportional":
         _set_fees(node, Proportional(min_fee_ppm=1, max_fee_ppm=2000), now)
@@ -248,6 +256,9 @@ def apply_policy(policy: str, node, state: dict[str, Any], now: float) -> None:
     elif policy == "idle-discount":
         signals = _fee_history(node, state["book"], state["start"], now)
         _set_fees(node, IdleDiscount(**state.get("idle", {})), now, signals, rails=state.setdefault("journal", {}))
+    elif policy == "zero-revenue":
+        signals = _fee_history(node, state["book"], state["start"], now)
+        _set_fees(node, ZeroRevenue(), now, signals, rails=state.setdefault("journal", {}))
     elif policy in MODEL_POLICIES:
         models = state.get("models") or Models.shipped()
         _model(node, models, state["book"], state["peers"], now, cap=policy == "model-cap")

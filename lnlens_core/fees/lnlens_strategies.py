@@ -13,6 +13,9 @@ parameters below as keys). Each strategy proposes; the engine's rails
 - ``revenue_max``: bounded search on measured revenue per fee level, static fallback without data.
 - ``idle_discount``: cheaper where outbound liquidity sits idle (the current fee earned nothing for
   long enough); never raises a fee, never touches a channel that earns.
+- ``zero_revenue``: lnlens's default. Changes only channels whose current fee earned nothing for
+  long enough: idle liquidity gets cheaper (as ``idle_discount``, judged every 6 h), a channel
+  forwarding for free gets a price, a drained channel stops undercutting its siblings.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from ..domain import Channel, FeeUpdate, RecommendationKind
 from ..errors import StrategyError
 from .strategy import FeeContext, FeeProposal
 
-__all__ = ["BalanceBased", "FlowBased", "IdleDiscount", "InboundFee", "ModelDriven", "RevenueMax", "LNLENS_STRATEGIES",
-           "balance_curve"]  # fmt: skip
+__all__ = ["BalanceBased", "FlowBased", "IdleDiscount", "InboundFee", "ModelDriven", "RevenueMax", "ZeroRevenue",
+           "LNLENS_STRATEGIES", "balance_curve"]  # fmt: skip
 
 
 def _ratio(channel: Channel) -> float:
@@ -409,4 +412,81 @@ class IdleDiscount:
         return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat, fee_ppm=new), f"{why}: {current} → {new} ppm")
 
 
-LNLENS_STRATEGIES = (BalanceBased, FlowBased, IdleDiscount, InboundFee, ModelDriven, RevenueMax)
+class ZeroRevenue:
+    """Changes a channel only when its current fee level earned nothing: such a channel loses nothing by a change.
+
+    Reads the channel's fee history (:attr:`ChannelSignals.fee_history`) and its siblings
+    (:attr:`FeeContext.peer_channels`). A level is judged once it has been in force ``idle_s``
+    (summed over the last 30 days) and earned 0 msat there. Then, in this order:
+
+    - **free**: it forwarded at least ``free_forwards`` times out over the channel for nothing
+      (0 msat in fees: 0 ppm and no base fee): the fee rate goes up by ``free_step_ppm``;
+    - **idle**: it forwarded nothing and holds at least ``min_ratio`` of its capacity on our side:
+      the fee is cut to ``cut`` × the current one (rounded down, not below ``min_fee_ppm``);
+    - **drained and cheaper than a sibling**: it forwarded nothing, holds less than ``min_ratio``,
+      and another of our channels to the same peer charges more: it takes that sibling's fee rate
+      (the highest), so senders stop choosing it and failing on its missing balance.
+
+    Every other channel keeps its fee: one that earned anything at its current fee, one whose
+    level is younger than ``idle_s``. The engine's rails bound each step (by default at most
+    ``max(50 ppm, 25 %)`` per change, two changes a day, no reversal within 24 h).
+
+    Why (docs/FEES.md, "What earns in the simulator"): senders choose among similar routes by
+    fee, so demand is very elastic where a channel earns, and a channel that earns nothing has
+    nothing to lose: a cut can only win routes, a price on free forwards can only add revenue on
+    that channel, and a drained channel priced like its siblings only stops attracting payments
+    it refuses.
+    """
+
+    name: ClassVar[str] = "zero_revenue"
+    reads_fee_history: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        cut: float = 0.5,
+        min_ratio: float = 0.3,
+        idle_s: int = 21_600,
+        free_forwards: int = 3,
+        free_step_ppm: int = 50,
+        min_fee_ppm: int = 1,
+        base_fee_msat: int | None = None,
+    ) -> None:
+        if not 0 < cut < 1 or not 0 <= min_ratio <= 1 or idle_s <= 0 or min_fee_ppm < 0 or free_forwards < 1 \
+                or free_step_ppm < 1:  # fmt: skip
+            raise ValueError("need 0 < cut < 1, 0 <= min_ratio <= 1, idle_s > 0, min_fee_ppm >= 0, "
+                             "free_forwards >= 1, free_step_ppm >= 1")  # fmt: skip
+        self.min_ratio, self.idle_s = min_ratio, idle_s
+        self.free_forwards, self.free_step_ppm = free_forwards, free_step_ppm
+        self.base_fee_msat = base_fee_msat
+        self._idle = IdleDiscount(cut=cut, min_ratio=min_ratio, idle_s=idle_s, min_fee_ppm=min_fee_ppm,
+                                  base_fee_msat=base_fee_msat)  # fmt: skip
+
+    def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
+        current = channel.local_policy.fee_ppm
+        ratio = _ratio(channel)
+        history = ctx.signals.fee_history if ctx.signals is not None else ()
+        here = next((e for e in history if e.fee_ppm == current), None)
+        if here is not None and here.seconds >= self.idle_s and here.revenue_msat == 0:
+            hours = f"{here.seconds / 3600:.0f} h"
+            if here.forwards >= self.free_forwards:
+                why = f"forwards for free: {here.forwards} forwards earned 0 msat at {current} ppm in {hours}"
+                return self._to(current, current + self.free_step_ppm, why)
+            if here.forwards:
+                return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat),
+                                   f"{here.forwards} forward(s) for nothing at {current} ppm in {hours}, fewer than "
+                                   f"free_forwards ({self.free_forwards}): kept")  # fmt: skip
+            if ratio < self.min_ratio:
+                siblings = [c.local_policy.fee_ppm for c in ctx.peer_channels
+                            if c.channel_id != channel.channel_id and c.local_policy is not None]  # fmt: skip
+                top = max(siblings, default=current)
+                if top > current:
+                    why = f"drained ({ratio:.0%} local, no forwards in {hours}), cheaper than its sibling to the peer"
+                    return self._to(current, top, why)
+        return self._idle.propose(channel, ctx)  # the idle cut, and every reason to keep a fee
+
+    def _to(self, current: int, new: int, why: str) -> FeeProposal:
+        return FeeProposal(FeeUpdate(base_fee_msat=self.base_fee_msat, fee_ppm=new), f"{why}: {current} → {new} ppm")
+
+
+LNLENS_STRATEGIES = (BalanceBased, FlowBased, IdleDiscount, InboundFee, ModelDriven, RevenueMax, ZeroRevenue)

@@ -99,6 +99,7 @@ def test_sample_passes_the_strict_check(setup, capsys, tmp_path):
     _, run = setup
     rc, out, _ = run(capsys, "sample")
     assert rc == 0 and "[default]" in out
+    assert "\nstrategy = zero_revenue\n" in out, "lnlens's measured default (docs/FEES.md, Decision quality)"
     path = tmp_path / "sample.ini"
     path.write_text(out)
     rc, out, _ = run(capsys, "check", str(path), "--json")

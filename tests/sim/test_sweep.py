@@ -117,21 +117,30 @@ def test_a_sweep_on_a_local_cluster_equals_a_plain_loop_and_resumes(tmp_path, ca
     assert text.startswith("lnlens sim sweep 1 node(s) x 2 seed(s)") and "[bold]" not in text
 
 
-def test_idle_discount_cuts_only_idle_channels_holding_liquidity_within_the_rails():
+def _warmed_up(hours: float):
+    """The default node's 60-node neighbourhood after ``hours``, with the run's policy book and start: (node, state)."""
     from lnlens_sim.scenario import MAINNET_DEFAULT_NODE, SimSettings, build
-    from lnlens_sim.sweep import _graph, apply_policy
+    from lnlens_sim.sweep import _graph
 
-    from lnlens_core.domain import ForwardStatus
     from lnlens_core.flows import PolicyBook
 
     node = build(SimSettings(node=MAINNET_DEFAULT_NODE, nodes=60, seed=5), graph=_graph("mainnet"))
     start = node.clock.now()
     book = PolicyBook()
     book.observe_channels(node.list_channels(), start)
-    node.run(13 * 3_600)
+    node.run(hours * 3_600)
+    return node, {"book": book, "start": start}
+
+
+def test_idle_discount_cuts_only_idle_channels_holding_liquidity_within_the_rails():
+    from lnlens_sim.sweep import apply_policy
+
+    from lnlens_core.domain import ForwardStatus
+
+    node, state = _warmed_up(13)
+    book = state["book"]
     before = {c.channel_id: c for c in node.list_channels()}
     earned = {e.out_channel for e in node.events if e.status is ForwardStatus.SETTLED}
-    state = {"book": book, "start": start}
     apply_policy("idle-discount", node, state, node.clock.now())
     after = {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()}
     cut = {cid for cid, fee in after.items() if fee != before[cid].local_policy.fee_ppm}
@@ -146,6 +155,30 @@ def test_idle_discount_cuts_only_idle_channels_holding_liquidity_within_the_rail
     book.observe_channels(node.list_channels(), node.clock.now())
     apply_policy("idle-discount", node, state, node.clock.now() + 3_600)
     assert {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()} == after, "not judged again yet"
+
+
+def test_zero_revenue_changes_only_channels_that_earned_nothing_within_the_rails():
+    from lnlens_sim.sweep import apply_policy
+
+    from lnlens_core.domain import ForwardStatus
+
+    node, state = _warmed_up(7)
+    before = {c.channel_id: c for c in node.list_channels()}
+    settled = [e for e in node.events if e.status is ForwardStatus.SETTLED]
+    earned = {e.out_channel for e in settled if e.fee_msat}
+    free = {cid for cid in before if cid not in earned and sum(e.out_channel == cid for e in settled) >= 3}
+    apply_policy("zero-revenue", node, state, node.clock.now())
+    after = {c.channel_id: c.local_policy.fee_ppm for c in node.list_channels()}
+    changed = {cid for cid, fee in after.items() if fee != before[cid].local_policy.fee_ppm}
+    assert changed and not changed & earned, "a channel that earned anything keeps its fee"
+    for cid in changed:
+        old, ch = before[cid].local_policy.fee_ppm, before[cid]
+        assert abs(after[cid] - old) <= max(50, old // 4), "the default rails' step"
+        if after[cid] > old:  # free forwards, or a drained channel cheaper than a sibling to the same peer
+            dearer = any(c.peer_id == ch.peer_id and c.local_policy.fee_ppm > old for c in before.values())
+            assert cid in free or (ch.balance_ratio < 0.3 and dearer)
+        else:
+            assert ch.balance_ratio >= 0.3 and not any(e.out_channel == cid for e in settled)
 
 
 def test_a_demand_response_arm_scales_every_fee_once():
