@@ -40,6 +40,8 @@ def collect(directory: str | Path) -> dict[str, tuple[str, Any]]:
         standin.wait_for(standin.settled)
         assert standin.plugin is not None
         call = standin.plugin.cli
+        # The liquidity model runs on a thread of its own: wait for its first run, so lens-status shows it.
+        standin.wait_for(lambda: (call("lens-status")["liquidity_model"] or {}).get("last_run"), timeout=120)
         top = call("lens-opportunities", "3h", "0", "1")
         channel = top["opportunities"][0]["short_channel_id"] if top["opportunities"] else None
         out: dict[str, tuple[str, Any]] = {
