@@ -187,6 +187,8 @@ class OnnxModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Optimal local ratios for a batch of feature rows (NaN allowed), clipped to [0, 1]."""
-        x, out = self.run(x)
-        # The model gives the move from the current ratio (feature 0); no current ratio, no prediction (NaN).
-        return np.clip(x[:, 0].astype(np.float64) + out, 0.0, 1.0)
+        rows = np.asarray(x, dtype=np.float64)
+        _, out = self.run(rows)
+        # The model gives the move from the current ratio (feature 0); no current ratio, no prediction (NaN). The
+        # move is added to the caller's ratio, not to its float32 copy the model read: a move of 0 is no move.
+        return np.clip(rows[:, 0] + out, 0.0, 1.0)

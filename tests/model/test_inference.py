@@ -106,3 +106,13 @@ def test_threads_split_rows_without_changing_predictions(tiny, sim_data):
     one, two = OnnxModel.load(tiny[1], threads=1), OnnxModel.load(tiny[1], threads=2)
     # Two threads sum the trees in another order: float32 rounding (a few 1e-9), nothing more.
     np.testing.assert_allclose(two.predict(x), one.predict(x), rtol=0, atol=1e-6)
+
+
+def test_the_move_is_added_to_the_callers_ratio_not_its_float32_copy(tiny, sim_data):
+    """A predicted move of 0 must leave the ratio exactly as the caller gave it (the error against "keep the
+    current ratio" is measured in float64): the model reads float32 rows, the answer adds to the float64 ratio."""
+    model = OnnxModel.load(tiny[1])
+    x = sim_data.x[:50].astype(np.float64)
+    x[:, 0] = 0.1 + np.arange(50) * 1e-9  # ratios float32 cannot hold
+    _, move = model.run(x)
+    assert np.array_equal(model.predict(x), np.clip(x[:, 0] + move, 0.0, 1.0))
