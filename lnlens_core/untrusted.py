@@ -16,7 +16,9 @@ Markdown viewer. So:
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -71,6 +73,13 @@ class SafeConsole(Console):
         return super().render_str(clean(text), **kwargs)
 
 
+PIPED_WIDTH = 200
+"""Columns a table gets when the output is not a terminal and ``COLUMNS`` is unset (Rich would take 80 and cut
+cells to "…"): a report piped to a file or a mail stays readable."""
+
+
 def console(*, stderr: bool = False) -> SafeConsole:
     """The console every command prints with (standard output, or standard error)."""
-    return SafeConsole(stderr=stderr)
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty()) and not os.environ.get("COLUMNS")
+    return SafeConsole(stderr=stderr, width=PIPED_WIDTH if piped else None)

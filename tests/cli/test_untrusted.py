@@ -77,3 +77,19 @@ def test_report_md_keeps_its_table(capsys, hostile_db, tmp_path):
 def test_the_dashboard_builds_text_nodes_only():
     js = (Path(__file__).parents[2] / "lnlens_core/web/static/dashboard.js").read_text()
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", js)
+
+
+def test_a_table_piped_to_a_file_is_not_cut_to_80_columns(monkeypatch, capsys):
+    """Not a terminal and no COLUMNS: Rich would lay tables out in 80 columns and cut cells to "…"."""
+    from rich.table import Table
+
+    from lnlens_core.untrusted import console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    table = Table()
+    for i in range(12):
+        table.add_column(f"column {i}", no_wrap=True)
+    table.add_row(*(f"value-{i:03d}" for i in range(12)))
+    console().print(table)
+    out = capsys.readouterr().out
+    assert all(f"value-{i:03d}" in out for i in range(12)), out
