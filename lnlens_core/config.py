@@ -165,25 +165,10 @@ def _line_of(text: str, key: str, start: int = 0, end: int | None = None) -> int
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
-def _table_key_lines(text: str, path: Path, data: Mapping[str, Any]) -> dict[str, str]:
-    """``"table.key"`` → ``"file:line: table.key"`` for each key of each top-level table, found under its header."""
-    names: dict[str, str] = {}
-    for table, body in data.items():
-        if not isinstance(body, Mapping):
-            continue
-        header = re.search(rf"^\s*\[\s*{re.escape(table)}\s*\]", text, re.MULTILINE)
-        start = header.end() if header else 0
-        following = re.compile(r"^\s*\[", re.MULTILINE).search(text, start)
-        for key in body:
-            line = _line_of(text, key, start, following.start() if following else None) if header else None
-            names[f"{table}.{key}"] = f"{path}:{line}: {table}.{key}" if line else f"{path}: {table}.{key}"
-    return names
-
-
-def load_toml(path: Path) -> tuple[dict[str, Any], Callable[[str], str]]:
+def load_toml(path: Path) -> tuple[dict[str, Any], Callable[..., str]]:
     """Read a settings file.
 
-    :returns: the table, and a function naming ``file:line`` for a key (for errors).
+    :returns: the table, and a function naming ``file:line`` for a key, or for a key of a table (for errors).
     :raises ConfigError: the file is missing or not valid TOML (with line and column).
     """
     try:
@@ -197,8 +182,14 @@ def load_toml(path: Path) -> tuple[dict[str, Any], Callable[[str], str]]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
-    def where(key: str) -> str:
-        line = _line_of(text, key)
+    def where(key: str, table: str | None = None) -> str:
+        if table is None:
+            line = _line_of(text, key)
+        else:  # a key of `[table]`: looked for between its header and the next one
+            header = re.search(rf"^\s*\[\s*{re.escape(table)}\s*\]", text, re.MULTILINE)
+            following = re.compile(r"^\s*\[", re.MULTILINE).search(text, header.end()) if header else None
+            line = _line_of(text, key, header.end(), following.start() if following else None) if header else None
+            key = f"{table}.{key}"
         return f"{path}:{line}: {key}" if line else f"{path}: {key}"
 
     return data, where
@@ -317,7 +308,8 @@ def load(
         tables = {k: v for k, v in data.items() if k in allowed_tables and k not in known}
         if policy_table is not None:
             tables["policy"] = policy_table
-        table_keys = _table_key_lines(config_path.read_text(encoding="utf-8"), config_path, tables)
+        table_keys = {f"{t}.{k}": where(k, table=t) for t, body in tables.items() if isinstance(body, Mapping)
+                      for k in body}  # fmt: skip
     env_values = {s.field: env[f"LNLENS_{s.field.upper()}"] for s in SETTINGS if f"LNLENS_{s.field.upper()}" in env}
     layers.append(("env", env_values, {s.field: f"LNLENS_{s.field.upper()}" for s in SETTINGS}))
     layers.append(("cli", dict(cli or {}), {s.field: s.cli_flag for s in SETTINGS}))
