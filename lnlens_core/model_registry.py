@@ -58,6 +58,7 @@ class ModelRegistry:
         self.store = store
         self.dir = Path(models_dir)
         self.configured = Path(configured) if configured else None
+        self._served: tuple[tuple[str, int, int, int], OnnxModel] | None = None
 
     def register(self, payload: bytes, *, name: str, version: str, metrics: dict[str, Any], now: float) -> int:
         """Write the model file atomically and record it (inactive); returns its id."""
@@ -125,14 +126,26 @@ class ModelRegistry:
         :raises ModelError: none available, or it does not load or match the schema.
         """
         if self.configured is not None:
-            return OnnxModel.load(self.configured, threads=threads)
+            return self._load(self.configured, threads)
         row = self.active()
         if row is not None:
-            return OnnxModel.load(row["path"], threads=threads)
+            return self._load(row["path"], threads)
         default = default_model_path()
         if default is None:
             raise ModelError("no active model and no shipped default (lnlens_models) installed")
-        return OnnxModel.load(default, threads=threads)
+        return self._load(default, threads)
+
+    def _load(self, path: str | Path, threads: int) -> OnnxModel:
+        """The model in ``path``, loaded once while the file stays the same: a daemon asks every interval, and
+        loading costs a session (and, for a batch, opening the lookup tables: ~0.1-0.2 s of CPU)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return OnnxModel.load(path, threads=threads)  # its own clear error
+        key = (str(path), st.st_mtime_ns, st.st_size, threads)
+        if self._served is None or self._served[0] != key:
+            self._served = (key, OnnxModel.load(path, threads=threads))
+        return self._served[1]
 
     # -- the operator's pin ---------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,18 @@ def test_prune_forgets_old_inactive_models_and_their_files_only(registry, tiny, 
     assert {r["id"] for r in registry.list()} == {serving, recent}
     assert not (tmp_path / "models" / "m-old.onnx").exists() and outside.exists()
     assert all(Path(paths[i]).exists() for i in (serving, recent)) and old not in {r["id"] for r in registry.list()}
+
+
+def test_the_serving_model_is_loaded_once_while_its_file_and_the_choice_stay_the_same(registry, tiny):
+    """A daemon asks every interval; a session (and for batches the lookup tables) is not rebuilt each time."""
+    a = registry.register(tiny[1], name="m", version="a", metrics={}, now=1.0)
+    b = registry.register(tiny[1], name="m", version="b", metrics={}, now=1.0)
+    registry.use(a, now=2.0)
+    first = registry.load_active()
+    assert registry.load_active() is first
+    registry.use(b, now=3.0)
+    second = registry.load_active()
+    assert second is not first and registry.load_active() is second
+    path = Path(registry.active()["path"])
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))  # the file replaced
+    assert registry.load_active() is not second
