@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import starmap
 from typing import Any
 
@@ -74,8 +74,8 @@ def _floordiv(a: str, b: str) -> str:
     return f"(({a}) / ({b}) - (({a}) % ({b}) < 0))"
 
 
-def _pricing(inbound_fees: bool, negative_ppm: bool) -> tuple[str, ...]:
-    """Per forward failed here, SQL for what flows.contribution counts: missed fee and amount, stale, offered rate, 1.
+def _pricing(inbound_fees: bool, negative_ppm: bool) -> tuple[str, str]:
+    """Per forward failed here, SQL for the missed fee and amount flows.contribution counts.
 
     ``po`` is the out channel's policy then in force (NULL columns when the book has none), ``pi``
     the in channel's (joined only when the book holds an inbound fee). SQLite's ``/`` is Python's
@@ -92,21 +92,25 @@ def _pricing(inbound_fees: bool, negative_ppm: bool) -> tuple[str, ...]:
         fee_out += f" + coalesce(pi.inbound_base_fee_msat + {inbound}, 0)"
     fee = (f"(CASE WHEN po.fee_ppm IS NOT NULL THEN max({fee_out}, 0) WHEN out_msat IS NULL THEN 0"
            " ELSE max(in_msat - out_msat, 0) END)")  # fmt: skip
-    is_fee = "failure_reason = 'fee_insufficient'"
-    offered = "(in_msat - out_msat - coalesce(po.base_fee_msat, 0)) * 1000000 / out_msat"
-    return (
-        fee,
-        out_eff,
-        f"({is_fee} AND received_time - po.changed < :propagation_s)",
-        f"(CASE WHEN {is_fee} AND out_msat > 0 THEN max({offered}, 0) ELSE 0 END)",
-        f"({is_fee} AND out_msat > 0)",
-        "1",  # a refused payment per HTLC here; payment_corrections then ties a payment's HTLCs together
-    )
+    return fee, out_eff
+
+
+# Fee failures only (each SELECT sums one failure reason's groups): stale, the offered rate's sum and count.
+_FEE_SUMS = ("(received_time - po.changed < :propagation_s)",
+             "(CASE WHEN out_msat > 0 THEN max((in_msat - out_msat - coalesce(po.base_fee_msat, 0)) * 1000000"
+             " / out_msat, 0) ELSE 0 END)", "(out_msat > 0)")  # fmt: skip
 
 
 SETTLED_SUMS = ("fee_msat", "coalesce(out_msat, in_msat)")
 _SUMS = 6
-_WIDTH = 2 + _SUMS + 1  # per window: count, six sums, the largest amount refused, first time
+_WIDTH = 2 + _SUMS  # per group: count, five sums, whether it is priced (1 or 0), the largest amount refused
+_PRICED_AT = _SUMS
+# A priced group's failure reason -> the sums beyond the missed fee and amount (each SELECT sums only its own:
+# SQLite's cost is per row and per aggregate), and whether it keeps the largest amount refused (a liquidity one).
+_REASONS = (("failure_reason = 'fee_insufficient'", _FEE_SUMS, False),
+            ("failure_reason = 'insufficient_balance'", (), True),
+            ("failure_reason IS NOT 'fee_insufficient' AND failure_reason IS NOT 'insufficient_balance'", (),
+             False))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +119,17 @@ class FlowGroups:
 
     ``sums[g, w]`` holds, for group ``g`` in window ``w``: count, then the settled sums (fee, amount)
     for settled groups or the priced sums (missed fee, missed amount, stale, offered rate sum and count)
-    for failed ones, then the largest amount a priced group refused; ``first[g, w]`` the earliest
-    receive time (``inf`` when the group has none there).
+    for failed ones, 1 for a priced group, then the largest amount a priced group refused (all 0 when
+    the group has no forward in the window); ``first[w]`` the earliest receive time of a forward summed
+    in window ``w`` (``inf`` when none).
     """
 
     category: np.ndarray
     out_channel: list[str | None]
     in_channel: list[str]
     bucket: np.ndarray | None
-    sums: np.ndarray  # (groups, windows, 7) int64: count, up to 5 sums, the largest amount refused
-    first: np.ndarray  # (groups, windows) float64
+    sums: np.ndarray  # (groups, windows, 8) int64: count, up to 5 sums, priced, the largest amount refused
+    first: np.ndarray  # (windows,) float64
 
 
 class FlowQueries:
@@ -193,6 +198,7 @@ class FlowQueries:
         # Converted to arrays a chunk at a time: a month's groups as Python objects all at once cost a daemon
         # ~50 MB of peak RSS at a million forwards (issue 16).
         chunks = []
+        first = np.full(len(starts), np.inf)
         try:
             for lo, hi in zip(edges, [*edges[1:], until][: len(edges)], strict=True):
                 member = np.array([s <= lo for s in starts], dtype=bool)
@@ -200,26 +206,34 @@ class FlowQueries:
                 cursor = self.db.execute(sql.format(index=self._flow_index(lo, hi)), params)
                 while rows := cursor.fetchmany(_GROUP_CHUNK):
                     chunks.append(_groups(rows, member, bucketed=bool(bucket_s)))
+                # the segment's earliest forward summed: the first in time order that is not in flight
+                (earliest,) = self.db.execute(_EARLIEST, params).fetchone() or (None,)
+                if earliest is not None:
+                    first[member] = np.minimum(first[member], earliest)
         finally:
             with self.db.atomic():
                 self.db.execute(f"DROP TABLE IF EXISTS {_BOOK}")
-        return _concat(chunks, len(starts), bucketed=bool(bucket_s))
+        return _concat(chunks, first, bucketed=bool(bucket_s))
 
     @staticmethod
     def _segment_sql(inbound_fees: bool, negative_ppm: bool, bucket_s: float | None, by: str) -> str:
         """The forwards received in ``[:lo, :hi)`` summed per group, ``{index}`` to fill in: one row per group of
-        category, channels, bucket, count, six sums, the largest amount refused, the first receive time."""
+        category, channels, bucket, count, five sums, 1 if priced, the largest amount refused."""
         channels, group_by = _GROUP_BY[by]
         bucket = f"CAST(floor(received_time / {float(bucket_s)!r}) AS INTEGER)" if bucket_s else "NULL"
         joins = _LOOKUP.format(book=_BOOK, alias="po", column="out_channel")
         if inbound_fees:
             joins += _LOOKUP.format(book=_BOOK, alias="pi", column="in_channel")
+        priced = _pricing(inbound_fees, negative_ppm)
+        kinds = [("status = 'settled'", SETTLED_SUMS, "", False), (_UNPRICED, (), "", False),
+                 *((f"{_PRICED} AND {reason}", (*priced, *extra), joins, largest)
+                   for reason, extra, largest in _REASONS)]  # fmt: skip
         parts = []
-        for where, sums, join in (("status = 'settled'", SETTLED_SUMS, ""), (_UNPRICED, (), ""),
-                                  (_PRICED, _pricing(inbound_fees, negative_ppm), joins)):  # fmt: skip
-            columns = ["count(*)", *(f"coalesce(sum({expr}), 0)" for expr in sums), *["0"] * (_SUMS - len(sums)),
+        for where, sums, join, largest in kinds:
+            columns = ["count(*)", *(f"coalesce(sum({expr}), 0)" for expr in sums),
+                       *["0"] * (_SUMS - 1 - len(sums)), "1" if join else "0",
                        # the largest amount refused (flows.MAXIMA: a refill is sized to carry every failed HTLC)
-                       f"coalesce(max({sums[1]}), 0)" if join else "0", "min(received_time)"]  # fmt: skip
+                       f"coalesce(max({sums[1]}), 0)" if largest else "0"]  # fmt: skip
             parts.append(
                 f"SELECT {_CATEGORY}, {channels}, {bucket}, {', '.join(columns)}"
                 f" FROM forwards {{index}}{join}"
@@ -332,37 +346,37 @@ def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
 
 
 _GROUP_CHUNK = 4096
+_EARLIEST = ("SELECT received_time FROM forwards WHERE received_time >= :lo AND received_time < :hi"
+             " AND status != 'offered' ORDER BY received_time LIMIT 1")  # fmt: skip
 
 
-def _concat(chunks: list[FlowGroups], windows: int, *, bucketed: bool) -> FlowGroups:
+def _concat(chunks: list[FlowGroups], first: np.ndarray, *, bucketed: bool) -> FlowGroups:
     if not chunks:
-        return _groups([], np.ones(windows, dtype=bool), bucketed=bucketed)
+        chunks = [_groups([], np.ones(len(first), dtype=bool), bucketed=bucketed)]
     if len(chunks) == 1:
-        return chunks[0]
+        return replace(chunks[0], first=first)
     return FlowGroups(
         category=np.concatenate([c.category for c in chunks]),
         out_channel=[x for c in chunks for x in c.out_channel],
         in_channel=[x for c in chunks for x in c.in_channel],
         bucket=np.concatenate([c.bucket for c in chunks]) if bucketed else None,  # type: ignore[misc]
         sums=np.concatenate([c.sums for c in chunks]),
-        first=np.concatenate([c.first for c in chunks]),
+        first=first,
     )
 
 
 def _groups(rows: list[tuple[Any, ...]], member: np.ndarray, *, bucketed: bool) -> FlowGroups:
     """One segment's rows as groups of every window: its sums in the windows it belongs to (``member``), none
     (zero, first time ``inf``) in the others."""
-    width = _WIDTH
-    columns = list(zip(*rows, strict=True)) if rows else [()] * (4 + width)
-    numbers = np.array(columns[4 : 4 + width - 1], dtype=np.int64).T.reshape(len(rows), width - 1)
-    first = np.array([np.inf if t is None else t for t in columns[-1]], dtype=np.float64)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (4 + _WIDTH)
+    numbers = np.array(columns[4:], dtype=np.int64).T.reshape(len(rows), _WIDTH)
     return FlowGroups(
         category=np.array(columns[0], dtype=np.int64),
         out_channel=list(columns[1]),
         in_channel=list(columns[2]),
         bucket=np.array(columns[3], dtype=np.int64) if bucketed else None,
         sums=np.where(member[None, :, None], numbers[:, None, :], 0),
-        first=np.where(member[None, :], first[:, None], np.inf),
+        first=np.full(len(member), np.inf),
     )
 
 
@@ -387,7 +401,7 @@ def group_counters(groups: FlowGroups) -> np.ndarray:
         out[:, :, _I[name]] = sums[:, :, k] * failed
     # every HTLC on its own here; payment_corrections then ties a refused payment's HTLCs together
     out[:, :, _I["missed_revenue_htlc_msat"]] = out[:, :, _I["missed_revenue_msat"]]
-    out[:, :, _I["missed_payments"]] = sums[:, :, 6] * failed
+    out[:, :, _I["missed_payments"]] = n * sums[:, :, _PRICED_AT]  # 1 per refused HTLC (priced groups)
     out[:, :, _I["missed_liquidity_msat"]] = sums[:, :, 1] * (cat == LIQUIDITY)
     out[:, :, _I["max_failed_liquidity_msat"]] = sums[:, :, 1 + _SUMS] * (cat == LIQUIDITY)
     return out
@@ -477,7 +491,7 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
                 add_counters(tables[2], keys.pair_rows(texts).astype(np.intp), rows[routed])
         out, inbound, pairs = _flows(keys.channels, tables[0]), _flows(keys.channels, tables[1]), \
             _flows(keys.pairs, tables[2])
-        first = groups.first[:, w].min(initial=np.inf)
+        first = groups.first[w]
         observed = until - float(first) if np.isfinite(first) else 0.0
         result.append(FlowStats(since, until, observed, out, inbound, pairs))
     return result
