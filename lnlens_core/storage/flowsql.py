@@ -259,9 +259,10 @@ class FlowQueries:
         or else on the same incoming channel within ``MATCH_WINDOW_S`` of the payment's previous HTLC. So
         only forwards sharing a refused one's hash, or in a chain of forwards on its incoming channel with
         no gap over that window, can match; a refused forward alone in its chain (or alone with its hash)
-        changes nothing. The chains grow from the refused forwards that have a neighbour (one seek each
-        in ``forwards_in``, from the partial index ``forwards_refused``), the hashes from
-        ``forwards_refused_hash`` and ``forwards_hash`` (m010): no pass over every forward of the window.
+        changes nothing. The chains grow from the refused forwards that have a neighbour: those flagged
+        ``near`` at ingest (m012, the partial index ``forwards_refused_near``: a few rows, not one per refused
+        forward), each checked for a neighbour inside the window by one seek in ``forwards_in``; the hashes
+        from ``forwards_refused_hash`` and ``forwards_hash`` (m010): no pass over every forward of the window.
         Chains are followed over every forward (any status, with or without a hash), a superset of the
         matcher's, and extra forwards that match nothing change nothing: the same matches as over every
         forward. A few rows, streamed.
@@ -281,14 +282,14 @@ class FlowQueries:
 
 
 _COLUMNS = ", ".join(FORWARD_COLUMNS)
-_PAYMENT_INDEXES = {"forwards_in", "forwards_refused", "forwards_refused_hash", "forwards_hash"}
+_PAYMENT_INDEXES = {"forwards_in", "forwards_refused_near", "forwards_refused_hash", "forwards_hash"}
 _IN_WINDOW = "{t}.received_time >= :since AND {t}.received_time < :until"
 # Indexed: chains of forwards on an incoming channel grown from the refused forwards with a neighbour within the
 # matching window, and the forwards sharing a hash with a refused one that is not alone with it.
 _PAYMENT_CHAINS = f"""
     WITH RECURSIVE chain(id, in_channel, t) AS (
-        SELECT r.rowid, r.in_channel, r.received_time FROM forwards r INDEXED BY forwards_refused
-        WHERE {_REFUSED_HERE} AND r.payment_hash IS NULL AND {_IN_WINDOW.format(t="r")}
+        SELECT r.rowid, r.in_channel, r.received_time FROM forwards r INDEXED BY forwards_refused_near
+        WHERE {_REFUSED_HERE} AND r.payment_hash IS NULL AND r.near = 1 AND {_IN_WINDOW.format(t="r")}
           AND EXISTS (SELECT 1 FROM forwards f INDEXED BY forwards_in WHERE f.in_channel = r.in_channel
                       AND f.received_time BETWEEN r.received_time - :gap AND r.received_time + :gap
                       AND {_IN_WINDOW.format(t="f")} AND f.rowid != r.rowid)

@@ -5,12 +5,34 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-__all__ = ["migrations", "FORWARD_INDEXES", "REFUSED_HERE"]
+__all__ = ["migrations", "FORWARD_INDEXES", "REFUSED_HERE", "NEAR_GAP_S", "MARK_NEAR", "MARK_ALL_NEAR"]
 
 migrations = Migrations("lnlens")
 
 # A forward refused here (flows._refused_here): what a payment's later HTLCs are tied to (Store.payment_events).
 REFUSED_HERE = "status = 'local_failed' AND out_channel IS NOT NULL AND failure_reason IS NOT 'downstream'"
+
+# m012: ``forwards.near`` is 1 when another forward (any status) arrived on the same incoming channel within
+# NEAR_GAP_S (flows.MATCH_WINDOW_S) of this one: only such a refused forward can start a chain of HTLCs of one
+# payment (Store.payment_events), so the chains start from a partial index of these few rows. Set at ingest
+# (MARK_NEAR, for each new or moved forward) and over the whole table (MARK_ALL_NEAR) by m012 and wherever the
+# indexes are rebuilt after a bulk ingest. A flag is never cleared: once its neighbour is pruned the row still
+# says 1, a superset that the chains' own test (a neighbour inside the window) narrows to the same forwards.
+NEAR_GAP_S = 10.0
+_NEAR = "in_channel = :in_channel AND received_time BETWEEN :t - :gap AND :t + :gap"
+# The forwards within the gap of one (at :in_channel, :t), itself included, when it is not alone there.
+MARK_NEAR = (f"UPDATE forwards SET near = 1 WHERE {_NEAR} AND near = 0"
+             f" AND (SELECT count(*) FROM forwards WHERE {_NEAR}) > 1")  # fmt: skip
+MARK_ALL_NEAR = """
+    UPDATE forwards SET near = 1 WHERE near = 0 AND rowid IN (
+        SELECT id FROM (SELECT rowid AS id, received_time - lag(received_time) OVER w AS before,
+                               lead(received_time) OVER w - received_time AS after
+                        FROM forwards WINDOW w AS (PARTITION BY in_channel ORDER BY received_time))
+        WHERE before <= :gap OR after <= :gap)
+"""
+# m010's index, as it made it (m012 replaces it with forwards_refused_near).
+_M010_REFUSED = ("CREATE INDEX IF NOT EXISTS forwards_refused ON forwards (in_channel, received_time, status,"
+                 f" out_channel, failure_reason, payment_hash) WHERE {REFUSED_HERE} AND payment_hash IS NULL")
 
 # The forwards table's secondary indexes exactly as m001 creates them (SQLite stores the text without
 # "IF NOT EXISTS", so a rebuilt index is indistinguishable). A first backfill into an empty table drops
@@ -24,10 +46,8 @@ FORWARD_INDEXES: dict[str, str] = {
     # so SQLite sums a window in one pass over this index without sorting or reading the table.
     "forwards_flow": "CREATE INDEX IF NOT EXISTS forwards_flow ON forwards (status, out_channel, in_channel,"
     " failure_reason, received_time, fee_msat, out_msat, in_msat)",
-    # m010: where Store.payment_events starts its few seeks: the refused forwards without a payment hash (by
-    # incoming channel and time) and with one (by hash), each covering what it is filtered by; the hashed forwards.
-    "forwards_refused": "CREATE INDEX IF NOT EXISTS forwards_refused ON forwards (in_channel, received_time,"
-    f" status, out_channel, failure_reason, payment_hash) WHERE {REFUSED_HERE} AND payment_hash IS NULL",
+    # m010: where Store.payment_events starts its few seeks: the refused forwards with a payment hash (by hash),
+    # covering what it is filtered by; the hashed forwards.
     "forwards_refused_hash": "CREATE INDEX IF NOT EXISTS forwards_refused_hash ON forwards (payment_hash,"
     f" received_time, status, out_channel, failure_reason) WHERE {REFUSED_HERE} AND payment_hash IS NOT NULL",
     "forwards_hash": "CREATE INDEX IF NOT EXISTS forwards_hash ON forwards (payment_hash, received_time)"
@@ -38,6 +58,11 @@ FORWARD_INDEXES: dict[str, str] = {
     " resolved_time, in_msat) WHERE status = 'settled'",
     "forwards_settled_out": "CREATE INDEX IF NOT EXISTS forwards_settled_out ON forwards (out_channel, received_time,"
     " resolved_time, out_msat, fee_msat) WHERE status = 'settled'",
+    # m012 (replaces m010's forwards_refused): the refused forwards without a payment hash that have a neighbour
+    # (near), by incoming channel and time, covering what they are filtered by.
+    "forwards_refused_near": "CREATE INDEX IF NOT EXISTS forwards_refused_near ON forwards (in_channel,"
+    f" received_time, status, out_channel, failure_reason) WHERE {REFUSED_HERE} AND payment_hash IS NULL"
+    " AND near = 1",
 }
 
 
@@ -218,7 +243,8 @@ def m009_forward_payment_hash(db: Database) -> None:
 @migrations()
 def m010_payment_indexes(db: Database) -> None:
     # Refused payments tied together from the refused and hashed forwards, not a pass over every forward.
-    for name in ("forwards_refused", "forwards_refused_hash", "forwards_hash"):
+    db.execute(_M010_REFUSED)
+    for name in ("forwards_refused_hash", "forwards_hash"):
         db.execute(FORWARD_INDEXES[name])
 
 
@@ -227,3 +253,13 @@ def m011_settled_indexes(db: Database) -> None:
     # The fee policy's per-channel sums of settled forwards read these, not every forward as an object.
     for name in ("forwards_settled_in", "forwards_settled_out"):
         db.execute(FORWARD_INDEXES[name])
+
+
+@migrations()
+def m012_forward_neighbours(db: Database) -> None:
+    # Refused payments' chains start from the few refused forwards with a neighbour (Store.payment_events), not
+    # from a seek per refused forward: the flag for every stored forward, in one pass, then its index.
+    db.execute("ALTER TABLE forwards ADD COLUMN near INTEGER NOT NULL DEFAULT 0")
+    db.execute(MARK_ALL_NEAR, {"gap": NEAR_GAP_S})
+    db.execute("DROP INDEX IF EXISTS forwards_refused")
+    db.execute(FORWARD_INDEXES["forwards_refused_near"])

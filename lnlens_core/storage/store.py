@@ -34,7 +34,7 @@ from .rows import (
     policy_from_row,
     snapshot_row,
 )
-from .schema import FORWARD_INDEXES, migrations
+from .schema import FORWARD_INDEXES, MARK_ALL_NEAR, MARK_NEAR, NEAR_GAP_S, migrations
 from .settled import SettledQueries
 
 __all__ = ["Store", "PRUNABLE", "JOURNAL_STATES", "private_dir"]
@@ -172,6 +172,7 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         assignments = ",".join(
             f"{c}=COALESCE(?, {c})" if c == "payment_hash" else f"{c}=?" for c in FORWARD_COLUMNS[1:]
         )
+        changed = [e for _, e in inserts] + [e for _, e in upgrades]
         with self.db.atomic():
             self.db.conn.executemany(
                 f"INSERT INTO forwards ({','.join(FORWARD_COLUMNS)}) VALUES ({marks})",
@@ -181,7 +182,20 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
                 f"UPDATE forwards SET {assignments} WHERE key=? AND status='offered'",
                 [(*forward_row(e, source, key)[1:], key) for key, e in upgrades],
             )
-        return [e for _, e in inserts] + [e for _, e in upgrades]
+            self._mark_near(changed)
+        return changed
+
+    def _mark_near(self, events: Sequence[HtlcEvent]) -> None:
+        """Flag the forwards within the matching gap of each new or resolved one (schema.MARK_NEAR), one index
+        seek each; while the indexes are deferred (a first backfill), their rebuild flags every row instead."""
+        if not events or not self._near_indexed():
+            return
+        self.db.conn.executemany(MARK_NEAR, [{"in_channel": str(e.in_channel), "t": e.received_time,
+                                              "gap": NEAR_GAP_S} for e in events])  # fmt: skip
+
+    def _near_indexed(self) -> bool:
+        names = {row[1] for row in self.db.execute("PRAGMA index_list(forwards)").fetchall()}
+        return "forwards_in" in names and "forwards_refused_near" in names
 
     def _stored_status(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -210,7 +224,8 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
             where.append("received_time < ?")
             params.append(until)
         cursor = self.db.execute(
-            f"SELECT * FROM forwards WHERE {' AND '.join(where)} ORDER BY received_time, key", params
+            f"SELECT {','.join(FORWARD_COLUMNS)} FROM forwards WHERE {' AND '.join(where)}"
+            " ORDER BY received_time, key", params
         )
         columns = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
@@ -241,7 +256,8 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         if channel is not None:
             where.append("(in_channel = ? OR out_channel = ?)")
             params.extend([str(channel), str(channel)])
-        sql = f"SELECT * FROM forwards WHERE {' AND '.join(where)} ORDER BY received_time DESC, key DESC LIMIT ?"
+        sql = (f"SELECT {','.join(FORWARD_COLUMNS)} FROM forwards WHERE {' AND '.join(where)}"
+               " ORDER BY received_time DESC, key DESC LIMIT ?")  # fmt: skip
         return list(self.db.query(sql, [*params, limit]))
 
     def failure_counts(self, *, since: float) -> dict[str, int]:
@@ -325,18 +341,31 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         self._cache_size = self.db.execute("PRAGMA cache_size").fetchone()[0]
         self.db.execute(f"PRAGMA cache_size = {-_BULK_CACHE_KIB}")
         empty = self.db.execute("SELECT 1 FROM forwards LIMIT 1").fetchone() is None
-        with self.db.atomic():
-            for name, sql in FORWARD_INDEXES.items():
-                self.db.execute(f"DROP INDEX IF EXISTS {name}" if empty else sql)
+        if empty:
+            with self.db.atomic():
+                for name in FORWARD_INDEXES:
+                    self.db.execute(f"DROP INDEX IF EXISTS {name}")
+        else:
+            self._build_indexes()
         return empty
 
     def end_bulk_ingest(self, deferred: bool) -> None:
         """Build the indexes :meth:`begin_bulk_ingest` deferred, and give the page cache back."""
         if deferred:
-            with self.db.atomic():
-                for sql in FORWARD_INDEXES.values():
-                    self.db.execute(sql)
+            self._build_indexes()
         self.db.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
+
+    def _build_indexes(self) -> None:
+        """The forwards indexes that are missing, and, if any was, every forward's ``near`` flag (the rows
+        stored meanwhile were not flagged one by one): in one transaction, so a writer that sees the indexes
+        sees the flags."""
+        names = {row[1] for row in self.db.execute("PRAGMA index_list(forwards)").fetchall()}
+        if set(FORWARD_INDEXES) <= names:
+            return
+        with self.db.atomic():
+            for sql in FORWARD_INDEXES.values():
+                self.db.execute(sql)
+            self.db.execute(MARK_ALL_NEAR, {"gap": NEAR_GAP_S})
 
     # -- channel snapshots ----------------------------------------------------
 
@@ -402,7 +431,8 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
     def prunable_rows(self, kind: str, cutoff: float) -> Iterator[dict[str, Any]]:
         """The rows :meth:`prune` would delete, for review or export."""
         table, where, params = self._prune_where(kind, cutoff)
-        yield from self.db.query(f"SELECT * FROM {table} WHERE {where}", params)
+        columns = ",".join(FORWARD_COLUMNS) if table == "forwards" else "*"  # not the index flag (near)
+        yield from self.db.query(f"SELECT {columns} FROM {table} WHERE {where}", params)
 
     def count_prunable(self, kind: str, cutoff: float) -> int:
         table, where, params = self._prune_where(kind, cutoff)

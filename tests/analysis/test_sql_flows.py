@@ -9,17 +9,20 @@ and negative rates. A simulated node's history checks the same on realistic traf
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlite_utils import Database
 
 from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.flows import FlowCounter, FlowStats, PolicyBook
+from lnlens_core.flows import MATCH_WINDOW_S, FlowCounter, FlowStats, PolicyBook
 from lnlens_core.storage import Store, flowsql
-from lnlens_core.storage.schema import FORWARD_INDEXES
+from lnlens_core.storage.rows import FORWARD_COLUMNS, forward_row
+from lnlens_core.storage.schema import FORWARD_INDEXES, NEAR_GAP_S, migrations
 from lnlens_core.testing import make_channel
 
 IDS = [ChannelId(810_000 + i, i, 0) for i in range(5)]  # the last one never gets a policy
@@ -210,7 +213,133 @@ def test_refused_payments_are_tied_together_in_sql_as_in_memory(events, spans, e
     starts = [until - span for span in spans]
     for stats, since in zip(store.flow_stats(book, starts, until), starts, strict=True):
         assert_same(stats, reference(book, store.iter_forwards(), since, until, 3_600))
-        store.db.executescript("DROP INDEX forwards_refused")  # the one-pass form, as during a first backfill
+        store.db.executescript("DROP INDEX forwards_refused_near")  # the one-pass form, as in a first backfill
         assert_same(store.flow_stats(book, [since], until)[0], reference(book, store.iter_forwards(), since, until,
                                                                          3_600))  # fmt: skip
-        store.db.execute(FORWARD_INDEXES["forwards_refused"])
+        store.db.execute(FORWARD_INDEXES["forwards_refused_near"])
+
+
+def exact_near(store: Store) -> tuple[dict[str, int], dict[str, int]]:
+    """(stored, exact) ``near`` flag per forward key: exact is 1 when another forward arrived on the same incoming
+    channel within the matching gap (any status), found by comparing every pair of rows."""
+    rows = store.db.execute("SELECT key, in_channel, received_time, near FROM forwards").fetchall()
+    exact = {key: int(any(other != key and c2 == c and abs(t2 - t) <= MATCH_WINDOW_S for other, c2, t2, _ in rows))
+             for key, c, t, _ in rows}  # fmt: skip
+    return {key: near for key, _, _, near in rows}, exact
+
+
+def assert_windows_same(store: Store, book: PolicyBook, until: float, spans) -> None:
+    starts = [until - span for span in spans]
+    for stats, since in zip(store.flow_stats(book, starts, until), starts, strict=True):
+        assert_same(stats, reference(book, store.iter_forwards(), since, until, 3_600))
+
+
+def fixed_book() -> PolicyBook:
+    book = PolicyBook()
+    for i, cid in enumerate(IDS[:-1]):
+        book.observe(cid, ChannelPolicy(1_000, 100 * (i + 1)), T0)
+    return book
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(retried_payments(), st.data())
+def test_near_flags_and_payments_hold_for_late_out_of_order_forwards_and_later_resolutions(events, data):
+    """m012's flag kept at ingest: forwards stored in any order and in several batches, some first as offered and
+    resolved in a later batch (at the same or, as a listforwards row may say, another receive time). Every
+    forward with a neighbour is flagged (exactly those when no forward moved), and the counters stay the
+    in-memory ones."""
+    order = data.draw(st.permutations(range(len(events))))
+    batches: list[list[HtlcEvent]] = [[]]
+    moved = False
+    for i in order:
+        event = events[i]
+        if event.status.resolved and data.draw(st.booleans()):
+            offered = replace(event, status=ForwardStatus.OFFERED, failure_reason=None, fee_msat=None)
+            shift = data.draw(st.sampled_from([0.0, 0.0, 4.0, -15.0]))
+            moved |= shift != 0.0
+            batches[0].append(offered)  # offered first, resolved in a later batch
+            event = replace(event, received_time=event.received_time + shift)
+        if data.draw(st.booleans()):
+            batches.append([])
+        batches[-1].append(event)
+    store = Store()
+    for batch in batches:
+        store.ingest_forwards(batch, source="live")
+    stored_flags, exact = exact_near(store)
+    assert all(stored_flags[key] >= flag for key, flag in exact.items())
+    if not moved:
+        assert stored_flags == exact
+    assert_windows_same(store, fixed_book(), T0 + data.draw(st.floats(0, 3_000)), [3_000, 400])
+
+
+def neighbourly_events(n: int, seed: int) -> list[HtlcEvent]:
+    """Forwards on few channels, many of them within seconds of another (refused payments retried), by hash or not."""
+    rng = random.Random(seed)
+    events, t = [], T0
+    for i in range(n):
+        t += rng.choice([0.0, 2.0, 9.0, 10.0, 30.0, 600.0])
+        status = rng.choice([ForwardStatus.LOCAL_FAILED, ForwardStatus.LOCAL_FAILED, ForwardStatus.SETTLED,
+                             ForwardStatus.FAILED])  # fmt: skip
+        reason = None if status is ForwardStatus.SETTLED else rng.choice(list(FailureReason))
+        events.append(HtlcEvent(rng.choice(IDS[:3]), 1_010_000, status, t, in_htlc_id=i, out_channel=rng.choice(IDS),
+                                out_msat=1_000_000, fee_msat=1_000 if reason is None else None, failure_reason=reason,
+                                payment_hash=rng.choice([None, None, f"{i % 7:064x}"])))  # fmt: skip
+    return events
+
+
+def test_m012_flags_a_store_the_previous_schema_made_and_loses_nothing(tmp_path: Path):
+    """A store made by the schema before m012 (forwards stored then): the upgrade flags every forward with a
+    neighbour, keeps every row once, and the counters are the in-memory ones (also after more ingest)."""
+    path = tmp_path / "old.sqlite3"
+    old = Database(path)
+    migrations.apply(old, stop_before="m012_forward_neighbours")
+    events = neighbourly_events(400, seed=3)
+    marks = ",".join("?" * len(FORWARD_COLUMNS))
+    old.conn.executemany(f"INSERT INTO forwards ({','.join(FORWARD_COLUMNS)}) VALUES ({marks})",
+                         [forward_row(e, "backfill") for e in events])  # fmt: skip
+    old.conn.commit()
+    before = old.execute("SELECT count(*), sum(in_msat), sum(coalesce(fee_msat, 0)) FROM forwards").fetchone()
+    old.close()
+    store = Store(path)
+    assert store.pending_migrations() == []
+    assert store.db.execute("SELECT count(*), sum(in_msat), sum(coalesce(fee_msat, 0)) FROM forwards").fetchone() \
+        == before  # fmt: skip
+    names = {row[1] for row in store.db.execute("PRAGMA index_list(forwards)").fetchall()}
+    assert "forwards_refused_near" in names and "forwards_refused" not in names
+    stored_flags, exact = exact_near(store)
+    assert stored_flags == exact and 0 < sum(exact.values()) < len(exact)
+    until = events[-1].received_time + 1
+    assert_windows_same(store, fixed_book(), until, [until - T0 + 1, 3_600, 600])
+    later = [replace(e, in_htlc_id=1_000 + i, received_time=e.received_time + 5) for i, e in enumerate(events[-50:])]
+    assert store.ingest_forwards([*later, *events[:10]], source="live") == later  # the old ones stored once
+    stored_flags, exact = exact_near(store)
+    assert stored_flags == exact
+    assert_windows_same(store, fixed_book(), until + 10, [until - T0 + 11, 3_600])
+
+
+def test_a_bulk_ingest_flags_every_forward_when_it_builds_the_indexes(tmp_path: Path):
+    """A first backfill defers the indexes and the flags with them; the rebuild at its end, or at the next bulk
+    ingest when a process died in between, flags every forward stored meanwhile."""
+    events = neighbourly_events(300, seed=4)
+    for finished in (True, False):
+        store = Store(tmp_path / f"bulk-{finished}.sqlite3")
+        deferred = store.begin_bulk_ingest()
+        assert deferred
+        for start in range(0, len(events), 100):
+            store.ingest_forwards(events[start : start + 100], source="backfill")
+        if finished:
+            store.end_bulk_ingest(deferred)
+        else:  # died: the next run finds forwards and no indexes
+            store.close()
+            store = Store(tmp_path / f"bulk-{finished}.sqlite3")
+            assert not store.begin_bulk_ingest()
+            store.end_bulk_ingest(False)
+        stored_flags, exact = exact_near(store)
+        assert stored_flags == exact and sum(exact.values())
+        until = events[-1].received_time + 1
+        assert_windows_same(store, fixed_book(), until, [until - T0 + 1, 3_600])
+
+
+def test_the_flag_gap_covers_the_matching_window():
+    """m012's flag is stored with a fixed gap: the payment matcher may never look further than it."""
+    assert NEAR_GAP_S >= MATCH_WINDOW_S
