@@ -2,7 +2,7 @@
 
 The same numbers as :class:`~lnlens_core.flows.FlowCounter` fed with the same forwards (a property
 test holds them equal), without building one Python object per forward: SQLite groups the forwards
-by (status, out channel, in channel, failure reason) over the covering index ``forwards_flow`` (or,
+by (status, failure reason, out channel, in channel) over the covering index ``forwards_sums`` (or,
 for a window holding a small share of the table, over ``forwards_received``), and prices each failed
 forward at the policy then in force by looking it up in a temporary copy of the
 :class:`~lnlens_core.flows.PolicyBook`. Several windows ending at the same time are summed in the
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from ..domain import ChannelId, HtlcEvent
+from ..domain import ChannelId, FailureReason, HtlcEvent
 from ..flows import (
     IN,
     MATCH_WINDOW_S,
@@ -52,11 +52,35 @@ _CATEGORY = (
     " WHEN failure_reason = 'insufficient_balance' THEN 2 WHEN failure_reason = 'fee_insufficient' THEN 3 ELSE 4 END"
 )
 _FAILED = "status IN ('failed', 'local_failed')"
+_OTHER_REASONS = ", ".join(f"'{r.value}'" for r in FailureReason if r.value not in (
+    "downstream", "fee_insufficient", "insufficient_balance"))  # fmt: skip
+_HERE_REASONS = f"'fee_insufficient', 'insufficient_balance', {_OTHER_REASONS}"
+# Kinds of rows, each summed by its own SELECT over its own ranges of the index forwards_sums (status and failure
+# reason first), so that no per-row expression has to ask which it is, and no SELECT walks another's rows:
+# (WHERE, what it sums: "settled" its fee and amount, "" nothing, else a priced kind: "fee" also stale and the
+# offered rate, "liquidity" also the largest amount refused, "other" the missed fee and amount only).
+# Settled; failed downstream or before an outgoing channel was chosen (counted, not priced); refused here for a
+# fee (stale, the offered rate), for liquidity (the largest amount refused) or another reason (also none: CLN's
+# local failures without one). A group (status, failure reason, channels) lies within one kind.
+_KINDS = (
+    ("status = 'settled'", "settled"),
+    (f"{_FAILED} AND failure_reason = 'downstream'", ""),
+    ("status = 'failed' AND failure_reason IS NULL", ""),
+    (f"{_FAILED} AND failure_reason IN ({_HERE_REASONS}) AND out_channel IS NULL", ""),
+    ("status = 'local_failed' AND failure_reason IS NULL AND out_channel IS NULL", ""),
+    (f"{_FAILED} AND failure_reason = 'fee_insufficient' AND out_channel IS NOT NULL", "fee"),
+    (f"{_FAILED} AND failure_reason = 'insufficient_balance' AND out_channel IS NOT NULL", "liquidity"),
+    (f"{_FAILED} AND failure_reason IN ({_OTHER_REASONS}) AND out_channel IS NOT NULL", "other"),
+    ("status = 'local_failed' AND failure_reason IS NULL AND out_channel IS NOT NULL", "other"),
+)
+# Over the time index (a short window) or no index, each SELECT walks every row of the window: three kinds only,
+# the priced one with every priced sum (those of one reason are 0 in another's groups).
 _DOWNSTREAM = "(failure_reason IS 'downstream' OR (failure_reason IS NULL AND status = 'failed'))"  # never NULL
-# Three kinds of rows, each summed by its own SELECT so that no per-row expression has to ask which it is:
-# settled; failed downstream or before an outgoing channel was chosen (counted, not priced); failed here.
-_UNPRICED = f"{_FAILED} AND (out_channel IS NULL OR {_DOWNSTREAM})"
-_PRICED = f"{_FAILED} AND out_channel IS NOT NULL AND NOT {_DOWNSTREAM}"
+_WALKED_KINDS = (
+    ("status = 'settled'", "settled"),
+    (f"{_FAILED} AND (out_channel IS NULL OR {_DOWNSTREAM})", ""),
+    (f"{_FAILED} AND out_channel IS NOT NULL AND NOT {_DOWNSTREAM}", "any"),
+)
 _BOOK = "temp.lnlens_policy_book"
 # The period in force at a forward's receive time: one index step for a channel whose policy never changed, and
 # for a recent forward, from the first period that ends after it (a binary search on start would cost two seeks).
@@ -99,18 +123,13 @@ def _pricing(inbound_fees: bool, negative_ppm: bool) -> tuple[str, str]:
 _FEE_SUMS = ("(received_time - po.changed < :propagation_s)",
              "(CASE WHEN out_msat > 0 THEN max((in_msat - out_msat - coalesce(po.base_fee_msat, 0)) * 1000000"
              " / out_msat, 0) ELSE 0 END)", "(out_msat > 0)")  # fmt: skip
+_ANY_FEE_SUMS = tuple(f"(CASE WHEN failure_reason = 'fee_insufficient' THEN {expr} ELSE 0 END)" for expr in _FEE_SUMS)
 
 
 SETTLED_SUMS = ("fee_msat", "coalesce(out_msat, in_msat)")
 _SUMS = 6
 _WIDTH = 2 + _SUMS  # per group: count, five sums, whether it is priced (1 or 0), the largest amount refused
 _PRICED_AT = _SUMS
-# A priced group's failure reason -> the sums beyond the missed fee and amount (each SELECT sums only its own:
-# SQLite's cost is per row and per aggregate), and whether it keeps the largest amount refused (a liquidity one).
-_REASONS = (("failure_reason = 'fee_insufficient'", _FEE_SUMS, False),
-            ("failure_reason = 'insufficient_balance'", (), True),
-            ("failure_reason IS NOT 'fee_insufficient' AND failure_reason IS NOT 'insufficient_balance'", (),
-             False))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +179,7 @@ class FlowQueries:
     def _flow_index(self, since: float, until: float) -> str:
         """``INDEXED BY`` the cheaper index for a window, or nothing when the indexes are being rebuilt."""
         names = {row[1] for row in self.db.execute("PRAGMA index_list(forwards)").fetchall()}
-        if "forwards_flow" not in names or "forwards_received" not in names:
+        if "forwards_sums" not in names or "forwards_received" not in names:
             return ""
         (rows,) = self.db.execute("SELECT max(rowid) FROM forwards").fetchone()
         if not rows:
@@ -168,7 +187,7 @@ class FlowQueries:
         sql = "SELECT count(*) FROM (SELECT 1 FROM forwards WHERE received_time >= ? AND received_time < ? LIMIT ?)"
         limit = int(rows * _TIME_INDEX_SHARE)
         (inside,) = self.db.execute(sql, [since, until, limit]).fetchone()
-        return "INDEXED BY forwards_received" if inside < limit else "INDEXED BY forwards_flow"
+        return "INDEXED BY forwards_received" if inside < limit else "INDEXED BY forwards_sums"
 
     def flow_groups(
         self,
@@ -194,7 +213,8 @@ class FlowQueries:
         # suits its length, rather than one set of conditional sums per window for every forward).
         edges = sorted({s for s in starts if s < until})
         inbound_fees, negative_ppm = self._load_book(book)
-        sql = self._segment_sql(inbound_fees, negative_ppm, bucket_s, by)
+        sql = {kinds: self._segment_sql(inbound_fees, negative_ppm, bucket_s, by, kinds)
+               for kinds in (_KINDS, _WALKED_KINDS)}  # fmt: skip
         # Converted to arrays a chunk at a time: a month's groups as Python objects all at once cost a daemon
         # ~50 MB of peak RSS at a million forwards (issue 16).
         chunks = []
@@ -203,7 +223,9 @@ class FlowQueries:
             for lo, hi in zip(edges, [*edges[1:], until][: len(edges)], strict=True):
                 member = np.array([s <= lo for s in starts], dtype=bool)
                 params = {"lo": lo, "hi": hi, "propagation_s": propagation_s}
-                cursor = self.db.execute(sql.format(index=self._flow_index(lo, hi)), params)
+                index = self._flow_index(lo, hi)
+                cursor = self.db.execute(sql[_KINDS if "forwards_sums" in index else _WALKED_KINDS].format(index=index),
+                                         params)  # fmt: skip
                 while rows := cursor.fetchmany(_GROUP_CHUNK):
                     chunks.append(_groups(rows, member, bucketed=bool(bucket_s)))
                 # the segment's earliest forward summed: the first in time order that is not in flight
@@ -216,7 +238,8 @@ class FlowQueries:
         return _concat(chunks, first, bucketed=bool(bucket_s))
 
     @staticmethod
-    def _segment_sql(inbound_fees: bool, negative_ppm: bool, bucket_s: float | None, by: str) -> str:
+    def _segment_sql(inbound_fees: bool, negative_ppm: bool, bucket_s: float | None, by: str,
+                     kinds: tuple[tuple[str, str], ...] = _KINDS) -> str:
         """The forwards received in ``[:lo, :hi)`` summed per group, ``{index}`` to fill in: one row per group of
         category, channels, bucket, count, five sums, 1 if priced, the largest amount refused."""
         channels, group_by = _GROUP_BY[by]
@@ -225,20 +248,22 @@ class FlowQueries:
         if inbound_fees:
             joins += _LOOKUP.format(book=_BOOK, alias="pi", column="in_channel")
         priced = _pricing(inbound_fees, negative_ppm)
-        kinds = [("status = 'settled'", SETTLED_SUMS, "", False), (_UNPRICED, (), "", False),
-                 *((f"{_PRICED} AND {reason}", (*priced, *extra), joins, largest)
-                   for reason, extra, largest in _REASONS)]  # fmt: skip
         parts = []
-        for where, sums, join, largest in kinds:
+        for where, kind in kinds:
+            # Each SELECT sums only what its kind needs: SQLite's cost is per row and per aggregate.
+            is_priced = kind not in ("settled", "")
+            sums = {"settled": SETTLED_SUMS, "": (), "fee": (*priced, *_FEE_SUMS),
+                    "any": (*priced, *_ANY_FEE_SUMS)}.get(kind, priced)  # fmt: skip
             columns = ["count(*)", *(f"coalesce(sum({expr}), 0)" for expr in sums),
-                       *["0"] * (_SUMS - 1 - len(sums)), "1" if join else "0",
-                       # the largest amount refused (flows.MAXIMA: a refill is sized to carry every failed HTLC)
-                       f"coalesce(max({sums[1]}), 0)" if largest else "0"]  # fmt: skip
+                       *["0"] * (_SUMS - 1 - len(sums)), "1" if is_priced else "0",
+                       # the largest amount refused (flows.MAXIMA: a refill is sized to carry every failed HTLC;
+                       # group_counters keeps it for liquidity groups only)
+                       f"coalesce(max({sums[1]}), 0)" if kind in ("liquidity", "any") else "0"]  # fmt: skip
             parts.append(
                 f"SELECT {_CATEGORY}, {channels}, {bucket}, {', '.join(columns)}"
-                f" FROM forwards {{index}}{join}"
+                f" FROM forwards {{index}}{joins if is_priced else ''}"
                 f" WHERE {where} AND received_time >= :lo AND received_time < :hi"
-                f" GROUP BY status, {group_by}, failure_reason{', 4' if bucket_s else ''}"
+                f" GROUP BY status, failure_reason, {group_by}{', 4' if bucket_s else ''}"
             )
         return " UNION ALL ".join(parts)
 

@@ -30,7 +30,9 @@ MARK_ALL_NEAR = """
                         FROM forwards WINDOW w AS (PARTITION BY in_channel ORDER BY received_time))
         WHERE before <= :gap OR after <= :gap)
 """
-# m010's index, as it made it (m012 replaces it with forwards_refused_near).
+# m008's and m010's indexes, as they made them (m012 replaces them with forwards_sums and forwards_refused_near).
+_M008_FLOW = ("CREATE INDEX IF NOT EXISTS forwards_flow ON forwards (status, out_channel, in_channel, failure_reason,"
+              " received_time, fee_msat, out_msat, in_msat)")  # fmt: skip
 _M010_REFUSED = ("CREATE INDEX IF NOT EXISTS forwards_refused ON forwards (in_channel, received_time, status,"
                  f" out_channel, failure_reason, payment_hash) WHERE {REFUSED_HERE} AND payment_hash IS NULL")
 
@@ -42,10 +44,11 @@ FORWARD_INDEXES: dict[str, str] = {
     "forwards_received": "CREATE INDEX IF NOT EXISTS forwards_received ON forwards (received_time)",
     "forwards_out": "CREATE INDEX IF NOT EXISTS forwards_out ON forwards (out_channel, received_time)",
     "forwards_in": "CREATE INDEX IF NOT EXISTS forwards_in ON forwards (in_channel, received_time)",
-    # m008: covers every column the flow counters read (storage/flowsql.py), in the order they are grouped by,
-    # so SQLite sums a window in one pass over this index without sorting or reading the table.
-    "forwards_flow": "CREATE INDEX IF NOT EXISTS forwards_flow ON forwards (status, out_channel, in_channel,"
-    " failure_reason, received_time, fee_msat, out_msat, in_msat)",
+    # m012 (replaces m008's forwards_flow): covers every column the flow counters read (storage/flowsql.py), in
+    # the order they are grouped by, so SQLite sums a window without sorting or reading the table; status and
+    # failure reason first, so that each kind of forward (settled, refused for a reason, ...) is one range of it.
+    "forwards_sums": "CREATE INDEX IF NOT EXISTS forwards_sums ON forwards (status, failure_reason, out_channel,"
+    " in_channel, received_time, fee_msat, out_msat, in_msat)",
     # m010: where Store.payment_events starts its few seeks: the refused forwards with a payment hash (by hash),
     # covering what it is filtered by; the hashed forwards.
     "forwards_refused_hash": "CREATE INDEX IF NOT EXISTS forwards_refused_hash ON forwards (payment_hash,"
@@ -230,7 +233,7 @@ def m007_model_drift(db: Database) -> None:
 @migrations()
 def m008_forwards_flow_index(db: Database) -> None:
     # Flow counters summed by SQLite over any window (storage/flowsql.py) read only this index.
-    db.execute(FORWARD_INDEXES["forwards_flow"])
+    db.execute(_M008_FLOW)
 
 
 @migrations()
@@ -256,10 +259,13 @@ def m011_settled_indexes(db: Database) -> None:
 
 
 @migrations()
-def m012_forward_neighbours(db: Database) -> None:
+def m012_forward_neighbours_and_sums(db: Database) -> None:
     # Refused payments' chains start from the few refused forwards with a neighbour (Store.payment_events), not
     # from a seek per refused forward: the flag for every stored forward, in one pass, then its index.
     db.execute("ALTER TABLE forwards ADD COLUMN near INTEGER NOT NULL DEFAULT 0")
     db.execute(MARK_ALL_NEAR, {"gap": NEAR_GAP_S})
     db.execute("DROP INDEX IF EXISTS forwards_refused")
     db.execute(FORWARD_INDEXES["forwards_refused_near"])
+    # The flow sums' covering index, by status and failure reason first (each kind of forward one range).
+    db.execute("DROP INDEX IF EXISTS forwards_flow")
+    db.execute(FORWARD_INDEXES["forwards_sums"])
