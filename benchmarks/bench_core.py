@@ -7,8 +7,8 @@ something on any machine:
 - backfill: 1,000,000 forwards paged from a FakeNode into a file database;
 - windows: any window over 1,000,000 stored forwards summed by SQLite (wall and CPU time, best of 3;
   the flow sums and the refused payments' forwards apart), beside a plain SQL count of the same rows;
-  four windows in one call beside the same four one by one; the time the m010/m011 indexes take on
-  a store that already holds the forwards (an upgrade), beside a count of them;
+  four windows in one call beside the same four one by one; the time the m010-m012 indexes and flags take
+  on a store that already holds the forwards (an upgrade), beside a count of them;
 - analyzer: 1,000 and 10,000 channels, the top opportunities built against every one of them built;
 - analysis: 10,000 channels with 30 days of history: the 30 d window by SQLite against the old
   in-memory path over the same store (same numbers, checked), the analyzer, and whole runs;
@@ -42,7 +42,7 @@ from lnlens_core.opportunities import run_analysis, store_window_stats
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 from lnlens_core.storage.rows import FORWARD_COLUMNS, forward_row
-from lnlens_core.storage.schema import FORWARD_INDEXES
+from lnlens_core.storage.schema import FORWARD_INDEXES, MARK_ALL_NEAR, NEAR_GAP_S
 from lnlens_core.testing import FakeNode, make_channel
 
 DAY = 86_400
@@ -242,15 +242,22 @@ def bench_windows(tmp: Path, n: int) -> None:
     spans = [now - s for s in (7_200, 3_600, DAY, 7 * DAY)]
     all_wall, all_cpu, _ = best(lambda: store.flow_stats(book, spans, now))
     one_wall, one_cpu, _ = best(lambda: [store.flow_stats(book, [s], now) for s in spans])
-    # what m010 and m011 build on a store that already holds the forwards (its upgrade), beside a count of them
-    names = ("forwards_refused", "forwards_refused_hash", "forwards_hash", "forwards_settled_in",
-             "forwards_settled_out")
-    store.db.executescript("; ".join(f"DROP INDEX {name}" for name in names))
-    t_build, _ = timed(lambda: store.db.executescript("; ".join(FORWARD_INDEXES[name] for name in names)))
+    # what m010, m011 and m012 build on a store that already holds the forwards (its upgrade: indexes and the
+    # neighbour flags), beside a count of them
+    names = ("forwards_refused_near", "forwards_refused_hash", "forwards_hash", "forwards_settled_in",
+             "forwards_settled_out", "forwards_sums")
+    store.db.executescript("; ".join(f"DROP INDEX {name}" for name in names) + "; UPDATE forwards SET near = 0")
+
+    def upgrade() -> None:
+        with store.db.atomic():
+            store.db.executescript("; ".join(FORWARD_INDEXES[name] for name in names))
+            store.db.execute(MARK_ALL_NEAR, {"gap": NEAR_GAP_S})
+
+    t_build, _ = timed(upgrade)
     t_rows, _ = timed(lambda: store.db.execute("SELECT count(*), sum(in_msat) FROM forwards").fetchone())
     print(f"windows     {n:,} forwards, 1,000 channels, best of 3: an ad-hoc 2h analysis's four windows (2h + "
           f"alerts' 1h, 24h, 7d) in one call {ms(all_wall, all_cpu)} beside the same four one by one "
-          f"{ms(one_wall, one_cpu)}; upgrading a store of these forwards (m010/m011 indexes) {t_build:.1f} s beside "
+          f"{ms(one_wall, one_cpu)}; upgrading a store of these forwards (m010-m012) {t_build:.1f} s beside "
           f"{t_rows * 1000:.0f} ms for a count+sum of every row; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
