@@ -236,12 +236,15 @@ def counterfactual(
     channels = list(node.list_channels())
     totals = {c.channel_id: (c.local_balance_msat + c.remote_balance_msat, c.balance_ratio)
               for c in channels if c.balance_ratio is not None}  # fmt: skip
-    asked: list[tuple[str, Any, Any, int, int, int]] = []
+    asked: list[tuple[str, Any, Any, int, int, int, int | None]] = []
     if model is not None:
-        asked += [("model", *m) for m in _model_moves(node, model, book, peers, t, min_gap)]
-    rev0 = node.stats.revenue_msat
-    node.run(horizon_h * H)
-    base_rev, base_events = node.stats.revenue_msat - rev0, node.events
+        asked += [("model", *m, None) for m in _model_moves(node, model, book, peers, t, min_gap)]
+    # The hindsight moves are known only after the horizon: it runs in a rebuild, so that ``node`` stays at the
+    # decision time, where their partners are chosen and their routes quoted.
+    future, _, _ = _at(centre, seed, graph, warmup_h, rate)
+    rev0 = future.stats.revenue_msat
+    future.run(horizon_h * H)
+    base_rev, base_events = future.stats.revenue_msat - rev0, future.events
     for cid, (target, curve) in targets(base_events, totals, t, horizon_h * H, costs).items():
         if target is None or target == totals[cid][1]:
             continue
@@ -254,7 +257,7 @@ def counterfactual(
         gain = int(curve[k] - curve[len(MOVES) // 2] + replay_cost)  # the replay's extra revenue: the budget
         pick = _partner(node, cid, amount, refill)
         if pick is not None:
-            asked.append(("target", pick[0], pick[1], amount, gain, gain))
+            asked.append(("target", pick[0], pick[1], amount, gain, gain, pick[2]))
     rows = []
     if demand_hindsight:
         stay = len(MOVES) // 2
@@ -268,7 +271,7 @@ def counterfactual(
             gain, amount = int(rev[k] - rev[stay]), int(abs(grid[k] - current) * total)
             pick = _partner(node, cid, amount, grid[k] > current)
             if pick is not None and 0 < gain and pick[2] < gain:
-                asked.append(("demand-hindsight", pick[0], pick[1], amount, gain, gain))
+                asked.append(("demand-hindsight", pick[0], pick[1], amount, gain, gain, pick[2]))
                 continue
             why = "no route" if pick is None else "no fee to gain" if gain <= 0 else f"route {pick[2]} msat"
             rows.append({"centre": centre[:12], "seed": seed, "by": "demand-hindsight", "channel": str(cid),
@@ -276,7 +279,7 @@ def counterfactual(
                          "reason": f"not run: {why}", "quote_msat": None if pick is None else pick[2],
                          "fee_msat": 0, "revenue_gain_msat": 0, "pair_revenue_gain_msat": 0,
                          "net_msat": 0})  # fmt: skip
-    for who, src, tgt, amount, budget, expected in asked:
+    for who, src, tgt, amount, budget, expected, quote in asked:
         fork, _, _ = _at(centre, seed, graph, warmup_h, rate)
         before = fork.stats.revenue_msat
         result = fork.rebalance(src, tgt, amount, max_fee_msat=budget)
@@ -285,7 +288,8 @@ def counterfactual(
         pair = _channel_fees(fork.events, {src, tgt}, t, end) - _channel_fees(base_events, {src, tgt}, t, end)
         rows.append({
             "centre": centre[:12], "seed": seed, "by": who, "source": str(src), "target": str(tgt),
-            "amount_msat": amount, "budget_msat": budget, "expected_gain_msat": expected, "ok": result.ok,
+            "amount_msat": amount, "budget_msat": budget, "expected_gain_msat": expected, "quote_msat": quote,
+            "ok": result.ok,
             "reason": result.reason, "fee_msat": result.fee_msat if result.ok else 0,
             "revenue_gain_msat": gained, "pair_revenue_gain_msat": pair,
             "net_msat": gained - (result.fee_msat if result.ok else 0),
