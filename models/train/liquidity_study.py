@@ -11,10 +11,18 @@
    executed in a simulation of its own (rebuilt from the same seed, so the same state and traffic), and its revenue
    over the horizon is compared with the run that did nothing: completed or not, fee paid, revenue gained, and whether
    it earned back its fee.
+4. ``--target demand``: the learned quantity is the **demand-optimal** ratio instead (:func:`demand_samples`: the
+   ratio that would have carried the most of the realised demand over the horizon, no route cost; the money decision
+   stays with :func:`lnlens_core.suggestions.rebalance_suggestions`, which prices each move by a quote for its own
+   amount). A regressor on it is compared with keeping the current ratio and 50/50 on the sweep's nodes, its
+   suggestions (at ``--min-gap``) are executed in the counterfactual, and so is every hindsight demand-optimal move
+   whose replayed fee gain beats its quoted route.
 
 Source checkout only (needs ``lnlens[train]``)::
 
     nice -n 10 .venv/bin/python models/train/liquidity_study.py --json > study.json
+    nice -n 10 .venv/bin/python models/train/liquidity_study.py --target demand --horizons 6,24 --hours 54 \
+        --eval-seeds 9104-9106 --cf-seeds 9107-9112 --min-gap 0.0025 --json > demand.json
 """
 
 from __future__ import annotations
@@ -37,7 +45,17 @@ from lnlens_sim.sweep import iter_seeds, sized_centres  # noqa: E402
 from simdata import Run, Simulated, simulate_raw, training_centres  # noqa: E402
 
 from lnlens_core.learning import Dataset, baselines, build_pipeline, evaluate  # noqa: E402
-from lnlens_core.target import MOVES, RouteCost, targets  # noqa: E402
+from lnlens_core.target import (  # noqa: E402
+    MOVES,
+    RouteCost,
+    best_move,
+    candidates,
+    carried_volume,
+    demand,
+    demand_fees,
+    revenue_curve,
+    targets,
+)
 
 H = 3_600
 
@@ -46,8 +64,37 @@ def _moved(d: Dataset) -> np.ndarray:
     return np.abs(d.y - d.current) > 1e-12
 
 
-def horizon_row(name: str, sims: list[Simulated], horizon_h: float) -> dict[str, Any]:
-    d = Dataset.concat([s.samples(horizon_h * H) for s in sims])
+def demand_samples(sim: Simulated, horizon_s: float) -> Dataset:
+    """``sim.samples(horizon_s)`` (features, net-value curves with the quoted route costs) with the target replaced by
+    the **demand-optimal** ratio: the candidate (:func:`lnlens_core.target.candidates`) from which the channel would
+    have carried the most of its realised demand over the horizon (volume, with no route cost), the current ratio when
+    it is among the best, else the smallest best move (:func:`lnlens_core.target.best_move`)."""
+    d = sim.samples(horizon_s)
+    ys: list[float] = []
+    end = sim.start + sim.run.hours * H
+    for t, channels in sim.snapshots:
+        if t - sim.start < sim.run.warmup_hours * H or t + horizon_s > end:
+            continue
+        chans = [ch for ch in channels if ch.balance_ratio is not None]
+        seqs = demand(sim.events, [ch.channel_id for ch in chans], t, t + horizon_s)
+        for ch in chans:  # the rows samples_at keeps: channels with a ratio and demand in the window, in order
+            signed = seqs[ch.channel_id]
+            if len(signed):
+                grid = candidates(ch.balance_ratio)
+                total = ch.local_balance_msat + ch.remote_balance_msat
+                ys.append(float(grid[best_move(carried_volume(signed, total, grid).astype(np.float64))]))
+    if len(ys) != len(d):
+        raise SystemExit(f"{sim.run.group}: {len(ys)} demand targets for {len(d)} samples")
+    d.y = np.array(ys)
+    return d
+
+
+def _samples(sim: Simulated, horizon_s: float, target: str) -> Dataset:
+    return demand_samples(sim, horizon_s) if target == "demand" else sim.samples(horizon_s)
+
+
+def horizon_row(name: str, sims: list[Simulated], horizon_h: float, target: str = "net") -> dict[str, Any]:
+    d = Dataset.concat([_samples(s, horizon_h * H, target) for s in sims])
     m = _moved(d)
     stay = d.curves[:, len(MOVES) // 2] if len(d) else np.zeros(0)
     gain = d.curves.max(axis=1) - stay if len(d) else np.zeros(0)
@@ -132,9 +179,10 @@ def _channel_fees(events, cids, since: float, until: float) -> int:
                and e.status is ForwardStatus.SETTLED and e.out_channel in cids)  # fmt: skip
 
 
-def _model_moves(node, model, book, peers, now: float) -> list[tuple[Any, Any, int, int, int]]:
-    """The shipped serving path's rebalances at ``now`` (``lnlens_sim.sweep``'s model policy):
-    (source, target, amount, budget, expected gain) each."""
+def _model_moves(node, model, book, peers, now: float, min_gap: float = 0.1) -> list[tuple[Any, Any, int, int, int]]:
+    """The serving path's rebalances at ``now`` (``lnlens_sim.sweep``'s model policy) for ``model`` (an
+    :class:`~lnlens_core.inference.OnnxModel`, or a :class:`Fitted` pipeline): (source, target, amount, budget,
+    expected gain) each."""
     from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events
     from lnlens_core.liquidity import route_cost_ppm
     from lnlens_core.suggestions import rebalance_suggestions
@@ -144,27 +192,59 @@ def _model_moves(node, model, book, peers, now: float) -> list[tuple[Any, Any, i
     x = compute_features(channels, windows_from_events(recent, book, now), peer_policies=peers, book=book)
     recs = rebalance_suggestions(channels, model.predict(x), recent, now=now,
                                  confidence_table=model.json_meta("confidence") or (), quote=node.quote_rebalance,
-                                 cost_ppm=route_cost_ppm(model))  # fmt: skip
+                                 cost_ppm=route_cost_ppm(model), min_gap=min_gap)  # fmt: skip
     return [(r.source_channel, r.target_channel, r.amount_msat, int(r.evidence["max_fee_msat"]),
              int(r.evidence["expected_gain_msat"])) for r in recs]  # fmt: skip
 
 
-def counterfactual(centre: str, seed: int, graph, *, warmup_h: float, horizon_h: float, model=None,
-                   rate: float | None = None) -> list[dict]:
+@dataclass(slots=True)
+class Fitted:
+    """A fitted scikit-learn pipeline on the move, served like an :class:`~lnlens_core.inference.OnnxModel`."""
+
+    move: Any
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x32 = x.astype(np.float32)
+        return np.clip(x32[:, 0].astype(np.float64) + self.move.predict(x32), 0.0, 1.0)
+
+    def json_meta(self, key: str) -> None:
+        return None
+
+
+def counterfactual(
+    centre: str,
+    seed: int,
+    graph,
+    *,
+    warmup_h: float,
+    horizon_h: float,
+    model=None,
+    rate: float | None = None,
+    min_gap: float = 0.1,
+    demand_hindsight: bool = False,
+) -> list[dict]:
     """Every move the hindsight target asks for at ``warmup_h`` (and every rebalance ``model`` suggests there),
-    each executed alone in its own rebuilt simulation and compared with doing nothing over ``horizon_h``."""
+    each executed alone in its own rebuilt simulation and compared with doing nothing over ``horizon_h``.
+
+    ``demand_hindsight``: also every move to the hindsight demand-optimal ratio (:func:`demand_samples`' target),
+    budgeted at the fees the replay says it adds and priced by a quote for its own amount; those whose replayed fee
+    gain is not positive or whose route costs at least that gain are listed, not executed (their budget refuses
+    them)."""
     node, book, peers = _at(centre, seed, graph, warmup_h, rate)
     t, end = node.clock.now(), node.clock.now() + horizon_h * H
     costs: dict = route_costs(node)
     channels = list(node.list_channels())
     totals = {c.channel_id: (c.local_balance_msat + c.remote_balance_msat, c.balance_ratio)
               for c in channels if c.balance_ratio is not None}  # fmt: skip
-    asked: list[tuple[str, Any, Any, int, int, int]] = []
+    asked: list[tuple[str, Any, Any, int, int, int, int | None]] = []
     if model is not None:
-        asked += [("model", *m) for m in _model_moves(node, model, book, peers, t)]
-    rev0 = node.stats.revenue_msat
-    node.run(horizon_h * H)
-    base_rev, base_events = node.stats.revenue_msat - rev0, node.events
+        asked += [("model", *m, None) for m in _model_moves(node, model, book, peers, t, min_gap)]
+    # The hindsight moves are known only after the horizon: it runs in a rebuild, so that ``node`` stays at the
+    # decision time, where their partners are chosen and their routes quoted.
+    future, _, _ = _at(centre, seed, graph, warmup_h, rate)
+    rev0 = future.stats.revenue_msat
+    future.run(horizon_h * H)
+    base_rev, base_events = future.stats.revenue_msat - rev0, future.events
     for cid, (target, curve) in targets(base_events, totals, t, horizon_h * H, costs).items():
         if target is None or target == totals[cid][1]:
             continue
@@ -177,9 +257,29 @@ def counterfactual(centre: str, seed: int, graph, *, warmup_h: float, horizon_h:
         gain = int(curve[k] - curve[len(MOVES) // 2] + replay_cost)  # the replay's extra revenue: the budget
         pick = _partner(node, cid, amount, refill)
         if pick is not None:
-            asked.append(("target", pick[0], pick[1], amount, gain, gain))
+            asked.append(("target", pick[0], pick[1], amount, gain, gain, pick[2]))
     rows = []
-    for who, src, tgt, amount, budget, expected in asked:
+    if demand_hindsight:
+        stay = len(MOVES) // 2
+        for cid, (signed, fees) in demand_fees(base_events, totals, t, end).items():
+            total, current = totals[cid]
+            grid = candidates(current)
+            k = best_move(carried_volume(signed, total, grid).astype(np.float64)) if len(signed) else stay
+            if k == stay:
+                continue
+            rev = revenue_curve(signed, fees, total, grid)
+            gain, amount = int(rev[k] - rev[stay]), int(abs(grid[k] - current) * total)
+            pick = _partner(node, cid, amount, grid[k] > current)
+            if pick is not None and 0 < gain and pick[2] < gain:
+                asked.append(("demand-hindsight", pick[0], pick[1], amount, gain, gain, pick[2]))
+                continue
+            why = "no route" if pick is None else "no fee to gain" if gain <= 0 else f"route {pick[2]} msat"
+            rows.append({"centre": centre[:12], "seed": seed, "by": "demand-hindsight", "channel": str(cid),
+                         "amount_msat": amount, "budget_msat": gain, "expected_gain_msat": gain, "ok": False,
+                         "reason": f"not run: {why}", "quote_msat": None if pick is None else pick[2],
+                         "fee_msat": 0, "revenue_gain_msat": 0, "pair_revenue_gain_msat": 0,
+                         "net_msat": 0})  # fmt: skip
+    for who, src, tgt, amount, budget, expected, quote in asked:
         fork, _, _ = _at(centre, seed, graph, warmup_h, rate)
         before = fork.stats.revenue_msat
         result = fork.rebalance(src, tgt, amount, max_fee_msat=budget)
@@ -188,7 +288,8 @@ def counterfactual(centre: str, seed: int, graph, *, warmup_h: float, horizon_h:
         pair = _channel_fees(fork.events, {src, tgt}, t, end) - _channel_fees(base_events, {src, tgt}, t, end)
         rows.append({
             "centre": centre[:12], "seed": seed, "by": who, "source": str(src), "target": str(tgt),
-            "amount_msat": amount, "budget_msat": budget, "expected_gain_msat": expected, "ok": result.ok,
+            "amount_msat": amount, "budget_msat": budget, "expected_gain_msat": expected, "quote_msat": quote,
+            "ok": result.ok,
             "reason": result.reason, "fee_msat": result.fee_msat if result.ok else 0,
             "revenue_gain_msat": gained, "pair_revenue_gain_msat": pair,
             "net_msat": gained - (result.fee_msat if result.ok else 0),
@@ -214,8 +315,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizons", default="6,24,48")
     ap.add_argument("--horizon", type=float, default=24.0, help="the gated model's and the counterfactual's horizon")
     ap.add_argument("--warmup", type=float, default=24.0, help="hours before the counterfactual's decision")
-    ap.add_argument("--payments-scale", type=float, default=1.0,
-                    help="each neighbourhood's payments per hour times this (1: its share of the network's)")
+    ap.add_argument(
+        "--payments-scale",
+        type=float,
+        default=1.0,
+        help="each neighbourhood's payments per hour times this (1: its share of the network's)",
+    )
+    ap.add_argument(
+        "--target",
+        choices=("net", "demand"),
+        default="net",
+        help="net: the shipped target (revenue net of the quoted route); demand: the demand-optimal ratio "
+        "(most volume carried, no route cost), a regressor learns it and its suggestions are judged",
+    )
+    ap.add_argument("--min-gap", type=float, default=0.1, help="the suggestions' min_gap in the counterfactual")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     import lnlens_models
@@ -245,26 +358,37 @@ def main(argv: list[str] | None = None) -> int:
                            "horizons": []}  # fmt: skip
     sets = {"training": train, "validation": val, **{f"held-out {k}": v for k, v in held.items()}}
     for h in (float(v) for v in a.horizons.split(",")):
-        out["horizons"] += [horizon_row(name, s, h) for name, s in sets.items()]
+        out["horizons"] += [horizon_row(name, s, h, a.target) for name, s in sets.items()]
     hs = a.horizon * H
-    tr, va = Dataset.concat([s.samples(hs) for s in train]), Dataset.concat([s.samples(hs) for s in val])
-    gated, tried = fit_gated(tr, va)
+    tr, va = (Dataset.concat([_samples(s, hs, a.target) for s in part]) for part in (train, val))
     shipped = OnnxModel.load(lnlens_models.model_bytes())
-    out["gated"] = {"tau_tried": tried, "tau": gated.tau, "by_node": {}}
-    for name, s in held.items():
-        d = Dataset.concat([x.samples(hs) for x in s])
-        d6 = Dataset.concat([x.samples(6 * H) for x in s])
-        out["gated"]["by_node"][name] = {
-            f"{a.horizon:g}h": _mae_row(d, {"gated": gated.predict(d.x), "gbr": np.clip(d.current + gated.move.predict(
-                d.x.astype(np.float32)), 0, 1)}),
-            "6h": _mae_row(d6, {"shipped": shipped.predict(d6.x)}),
-        }  # fmt: skip
+    advisor: Any = shipped
+    if a.target == "demand":
+        advisor = Fitted(build_pipeline("gbr").fit(tr.x.astype(np.float32), tr.y - tr.current))
+        out["demand"] = {
+            "validation": _mae_row(va, {"model": advisor.predict(va.x)}),
+            "by_node": {
+                name: _mae_row(d, {"model": advisor.predict(d.x)})
+                for name, d in ((n, Dataset.concat([demand_samples(x, hs) for x in s])) for n, s in held.items())
+            },
+        }
+    else:
+        out["gated"] = _gated_rows(a.horizon, tr, va, held, shipped)
     _check_rebuild(sweep_nodes[0], next(iter(iter_seeds(a.cf_seeds))), graph, 2.0, rates[sweep_nodes[0]])
     rows = []
     for c in sweep_nodes:
         for seed in iter_seeds(a.cf_seeds):
-            rows += counterfactual(c, seed, graph, warmup_h=a.warmup, horizon_h=a.horizon, model=shipped,
-                                   rate=rates[c])
+            rows += counterfactual(
+                c,
+                seed,
+                graph,
+                warmup_h=a.warmup,
+                horizon_h=a.horizon,
+                model=advisor,
+                rate=rates[c],
+                min_gap=a.min_gap,
+                demand_hindsight=a.target == "demand",
+            )
     out["counterfactual"] = rows
     if a.json:
         print(json.dumps(out, indent=1, default=str))
@@ -272,12 +396,30 @@ def main(argv: list[str] | None = None) -> int:
         for r in out["horizons"]:
             print(f"{r['set']:<28} {r['horizon_h']:>4g} h: {r['moved']:>4} of {r['samples']:>6} samples move, "
                   f"{len(r['channels_moved'])} channel(s), gain {r['target_gain_sat']} sat")  # fmt: skip
-        print("gated tau", gated.tau, tried)
-        for name, r in out["gated"]["by_node"].items():
-            print(name, {h: {k: v["mae"] for k, v in x.items() if isinstance(v, dict)} for h, x in r.items()})
+        for part in ("gated", "demand"):
+            if part in out:
+                print(part, {k: v for k, v in out[part].items() if k != "by_node"})
+                for name, r in out[part]["by_node"].items():
+                    print(name, json.dumps(r, default=str))
         for r in rows:
             print(r)
     return 0
+
+
+def _gated_rows(horizon_h: float, tr: Dataset, va: Dataset, held: dict, shipped) -> dict[str, Any]:
+    """The gated model fitted at ``horizon_h`` against the baselines, and the shipped model at 6 h, per sweep node."""
+    hs = horizon_h * H
+    gated, tried = fit_gated(tr, va)
+    out: dict[str, Any] = {"tau_tried": tried, "tau": gated.tau, "by_node": {}}
+    for name, s in held.items():
+        d = Dataset.concat([x.samples(hs) for x in s])
+        d6 = Dataset.concat([x.samples(6 * H) for x in s])
+        out["by_node"][name] = {
+            f"{horizon_h:g}h": _mae_row(d, {"gated": gated.predict(d.x), "gbr": np.clip(d.current + gated.move.predict(
+                d.x.astype(np.float32)), 0, 1)}),
+            "6h": _mae_row(d6, {"shipped": shipped.predict(d6.x)}),
+        }  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":
