@@ -6,6 +6,7 @@ import random
 
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.flows import WINDOWS, FlowCounter, PolicyBook, WindowedFlows
+import lnlens_core.monitor as monitor_module
 from lnlens_core.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 from lnlens_core.testing import make_channel
@@ -102,6 +103,35 @@ def test_restart_rebuilds_windows_from_the_store_without_double_counting(tmp_pat
         got, want = restarted.flows.stats(name, now), monitor.flows.stats(name, now)
         assert (got.out, got.inbound, got.observed_s) == (want.out, want.inbound, want.observed_s), name
     assert sum(f.attempts for f in before.out.values()) == sum(1 for e in events if e.received_time >= now - 7 * 86_400)
+
+
+def test_restart_loads_a_bounded_number_of_groups_at_a_time(tmp_path, manual_clock, monkeypatch):
+    """The rebuild hands the live windows at most ``_LOAD_ROWS`` groups of stored forwards at once, never a
+    month's groups together (issue 16: ~100 MB of a daemon's peak at a million forwards), and gets the same
+    windows, their keys in the same order, as in one go."""
+    now = manual_clock.now()
+    store = Store(tmp_path / "db.sqlite3")
+    monitor = HtlcMonitor(store, manual_clock, lambda e: None)
+    monitor.observe_channels(CHANNELS)
+    monitor.record(random_events(3_000, start=now - 35 * 86_400, span_s=35 * 86_400 - 1))
+    whole = HtlcMonitor(store, manual_clock, lambda e: None)
+    counted = whole.load_history()
+    sizes = []
+    real = monitor_module.channel_rows
+
+    def spy(groups):
+        sizes.append(len(groups.category))
+        return real(groups)
+
+    monkeypatch.setattr(monitor_module, "_LOAD_ROWS", 5)
+    monkeypatch.setattr(monitor_module, "channel_rows", spy)
+    chunked = HtlcMonitor(store, manual_clock, lambda e: None)
+    assert chunked.load_history() == counted > 2_000
+    assert max(sizes) == 5 and sum(sizes) > 100
+    for name in WINDOWS:
+        got, want = chunked.flows.stats(name, now), whole.flows.stats(name, now)
+        assert (got.out, got.inbound, got.observed_s) == (want.out, want.inbound, want.observed_s), name
+        assert (list(got.out), list(got.inbound)) == (list(want.out), list(want.inbound)), name
 
 
 def test_offered_events_are_not_counted_until_they_resolve(manual_clock, tmp_path):
