@@ -88,6 +88,7 @@ class LensService(ServiceRequests):
         self.results = Results()
         self._by_id: dict[ChannelId, Channel] = {}
         self._stats_dirty = False
+        self._trim_due = False  # a job ran an analysis since the worker last handed freed memory back
         self._channels_stale = False  # events recorded since the last re-read: balances moved
         self._channels_version = 0
         self._live_seen = 0  # live events offered when the worker last emptied the queue
@@ -212,12 +213,14 @@ class LensService(ServiceRequests):
             # Cleared before draining, so a job or event queued from here on wakes the sleep below at once.
             self._wake.clear()
             self._drain(lens)
+            if self._trim_due:  # a job analysed a new window: hand its pages back too
+                self._release()
             now = self.clock.now()
             try:
                 if now >= next_analysis:
                     self._refresh_channels(lens, snapshot=True)
                     self._cycle(lens)
-                    release_free_memory()
+                    self._release()
                     next_analysis = now + self.config.interval_s
                 elif now >= next_channels or self._channels_changed.is_set():
                     self._channels_changed.clear()
@@ -229,6 +232,11 @@ class LensService(ServiceRequests):
                 self._publish_channels(lens)
                 next_stats = now + STATS_MIN_S
             self.clock.sleep(TICK_S, self._wake)
+
+    def _release(self) -> None:
+        """Hand the worker's freed heap pages back to the system (lnlens_core.memory)."""
+        self._trim_due = False
+        release_free_memory()
 
     def _backfill(self, lens: Lens) -> None:
         def on_page(progress: BackfillProgress) -> None:
@@ -341,6 +349,7 @@ class LensService(ServiceRequests):
         # The live sliding windows answer their own lengths in milliseconds; other windows read the store.
         from_monitor = window in {length for length, _ in WINDOWS.values()}
         result = run_analysis(lens, since_s=window, channels=channels, save=save, from_monitor=from_monitor).to_json()
+        self._trim_due = True
         with self._lock:
             done = self.results.backfill["state"] == "done"
         newest = lens.monitor.newest_event_time
@@ -393,6 +402,7 @@ class LensService(ServiceRequests):
             while not self._stop.is_set():
                 self._model_due.clear()
                 self._run_model()
+                release_free_memory()  # the run's pages (the session opened on the first one, its batch), freed
                 self._wake.set()  # the worker passes the run's events on
                 self._model_due.wait()
         except Exception:  # noqa: BLE001 - the model is optional: analyses and fees go on without it
