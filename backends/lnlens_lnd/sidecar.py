@@ -179,6 +179,8 @@ class Sidecar:
 
     def run(self) -> None:
         """Until :meth:`shutdown`: feed the store, analyse every interval."""
+        if self.model_loop is not None:
+            self.model_loop.prepare()  # the model opened while the daemon holds little, before the history
         self.lens.monitor.load_history()
         release_free_memory()
         log.info("lnlens lnd sidecar running (analysis every %g s over %d s)", self.interval_s, self.since_s)
