@@ -96,6 +96,7 @@ class HtlcMonitor:
             for time, channel_id, policy in self.store.policy_changes():
                 self.book.observe(channel_id, policy, time)
             self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s, pairs=False)
+            self.flows.reserve(2 * self.book.channel_count())  # an in and an out key per channel we had
             newest = self.store.latest_forward_time()
             if newest is not None and (self.newest_event_time is None or newest > self.newest_event_time):
                 self.newest_event_time = newest
