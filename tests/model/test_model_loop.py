@@ -237,13 +237,16 @@ def test_prepare_opens_the_model_and_its_tables_only_for_a_batch_that_uses_them(
 
 
 def test_the_lnd_sidecar_opens_the_model_before_it_rebuilds_the_history(tmp_path, monkeypatch):
+    """Issue 16: first one heap for every thread (lnlens_core.memory), then the model, then the history."""
     from types import SimpleNamespace
 
+    import lnlens_lnd.sidecar as sidecar_module
     from lnlens_lnd.sidecar import Sidecar
 
     from lnlens_core.monitor import HtlcMonitor
 
     order: list[str] = []
+    monkeypatch.setattr(sidecar_module, "share_one_heap", lambda: order.append("one heap"))
     monkeypatch.setattr(ModelLoop, "prepare", lambda self: order.append("model"))
     monkeypatch.setattr(HtlcMonitor, "load_history", lambda self: order.append("history"))
     store = Store(tmp_path / "db.sqlite3")
@@ -252,5 +255,5 @@ def test_the_lnd_sidecar_opens_the_model_before_it_rebuilds_the_history(tmp_path
     sidecar = Sidecar(lens, backend=None, clock=lens.clock, models=ModelRegistry(store, tmp_path / "models"))  # type: ignore[arg-type]
     sidecar.feed = SimpleNamespace(run=lambda: order.append("feed"), stats=None)  # type: ignore[assignment]
     sidecar.run()
-    assert order == ["model", "history", "feed"]
+    assert order == ["one heap", "model", "history", "feed"]
     store.close()
