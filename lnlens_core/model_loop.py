@@ -124,8 +124,8 @@ class ModelLoop:
             _, channels = self.lens.store.latest_channels()
             if model.tables_graph is not None and len(channels) >= model.tables_from:
                 model.tables_session()
-        except ModelError as exc:
-            log.debug("lnlens: liquidity model not opened at start: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - the model is optional; its run says what is wrong, as before
+            log.debug("lnlens: liquidity model not opened at start: %r", exc)
 
     def run_safely(self) -> dict[str, Any]:
         """:meth:`run`, but a failure is logged and returned in the status (``error``), never raised."""

@@ -233,6 +233,9 @@ def test_prepare_opens_the_model_and_its_tables_only_for_a_batch_that_uses_them(
     assert opened == [served.tables_from] and served.tables_session() is not None
     monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
     ModelLoop(lens, ModelRegistry(store, tmp_path / "none")).prepare()  # no model to serve: said by run, later
+    broken = ModelLoop(lens, ModelRegistry(store, tmp_path / "none"))
+    monkeypatch.setattr(broken.registry, "load_active", lambda: (_ for _ in ()).throw(OSError("disk")))
+    broken.prepare()  # nor anything else: the daemon starts, and its runs report it
     store.close()
 
 
