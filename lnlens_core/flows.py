@@ -140,6 +140,10 @@ class PolicyBook:
         return [c.channel_id for c in channels
                 if c.local_policy is not None and self.observe(c.channel_id, c.local_policy, time)]
 
+    def channel_count(self) -> int:
+        """How many channels the book knows a policy of."""
+        return len(self._times)
+
     def policy_at(self, channel_id: ChannelId, time: float) -> ChannelPolicy | None:
         """The policy in force at ``time`` (the earliest known one before our first observation)."""
         times = self._times.get(channel_id)
@@ -511,6 +515,12 @@ class _KeyIndex:
             found = self._routes[route] = tuple(self.row(key) for key in keys)
         return found
 
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` keys in every array at once."""
+        extra = rows - len(self.arrays[0])
+        if extra > 0:
+            self.arrays = [np.concatenate([a, np.zeros((extra, *a.shape[1:]), dtype=a.dtype)]) for a in self.arrays]
+
     def row(self, key: FlowKey) -> int:
         i = self.index.get(key)
         if i is None:
@@ -588,6 +598,12 @@ class WindowedFlows:
 
     def nbytes(self) -> int:
         return sum(int(a.nbytes) for a in self._rows.arrays)
+
+    def reserve(self, keys: int) -> None:
+        """Room for ``keys`` keys in every ring at once, for a caller that knows about how many it will load (a
+        restart): the rings then never grow by half as keys arrive, each growth holding the old and the new
+        rings for a moment, nor keep an unused third (~20 MB and ~5 MB at 1,000 channels; issue 16)."""
+        self._rows.reserve(keys)
 
     def advance_to(self, now: float) -> None:
         for ring, data in zip(self._rings, self._rows.arrays, strict=True):

@@ -26,11 +26,21 @@ from .domain import Channel, HtlcEvent
 from .events import ForwardRecorded, LensEvent
 from .flows import IN, OUT, WINDOWS, PolicyBook, WindowedFlows, payment_corrections
 from .storage import Store
-from .storage.flowsql import channel_rows
+from .storage.flowsql import FlowGroups, channel_rows
 
 __all__ = ["HtlcMonitor", "BackfillProgress"]
 
 log = logging.getLogger(__name__)
+
+_LOAD_ROWS = 8_192
+"""Groups of stored forwards loaded into the live windows at a time by :meth:`HtlcMonitor.load_history`."""
+
+
+def _group_rows(groups: FlowGroups, start: int, stop: int) -> FlowGroups:
+    """Rows ``[start, stop)`` of ``groups`` (numpy views, list slices)."""
+    return FlowGroups(groups.category[start:stop], groups.out_channel[start:stop], groups.in_channel[start:stop],
+                      None if groups.bucket is None else groups.bucket[start:stop], groups.sums[start:stop],
+                      groups.first[start:stop])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,7 @@ class HtlcMonitor:
             for time, channel_id, policy in self.store.policy_changes():
                 self.book.observe(channel_id, policy, time)
             self.flows = WindowedFlows(self.book, propagation_s=self.flows.propagation_s, pairs=False)
+            self.flows.reserve(2 * self.book.channel_count())  # an in and an out key per channel we had
             newest = self.store.latest_forward_time()
             if newest is not None and (self.newest_event_time is None or newest > self.newest_event_time):
                 self.newest_event_time = newest
@@ -99,34 +110,43 @@ class HtlcMonitor:
             # The windows' oldest slots cut the time into segments, each summed once per side at the finest
             # bucket of the windows that hold it; a window adds its segments' buckets up into its own (the sizes
             # divide, and every slot starts on its window's grid): one pass over the month, not one per window.
+            # Each segment's groups go into its windows' rings _LOAD_ROWS at a time and are dropped before the next
+            # segment's are read, so the rebuild's memory does not grow with the groups a busy month has (issue
+            # 16). Newest segment first, and a window's corrections once its oldest segment is in: the keys get
+            # their rows in the order a window-by-window load gives them.
             starts = sorted(set(slots.values()))
+            segments = list(zip(starts, [*starts[1:], math.inf], strict=True))[::-1]
             for by in ("out", "in"):  # a few rows per channel and bucket, never one per pair
-                parts = []
-                for lo, hi in zip(starts, [*starts[1:], math.inf], strict=True):
-                    fine = math.gcd(*(bucket_s for name, (_, bucket_s) in WINDOWS.items() if slots[name] <= lo))
+                for lo, hi in segments:
+                    windows = [(name, bucket_s) for name, (_, bucket_s) in WINDOWS.items() if slots[name] <= lo]
+                    fine = math.gcd(*(bucket_s for _, bucket_s in windows))
                     groups = self.store.flow_groups(self.book, [lo], hi, bucket_s=fine, by=by,
                                                     propagation_s=self.flows.propagation_s)  # fmt: skip
                     if by == "in":
                         counted += int(groups.sums[:, 0, 0].sum())  # every forward has an in channel
-                    parts.append((lo, fine, float(groups.first.min(initial=math.inf)), *channel_rows(groups)))
-                for name, (_, bucket_s) in WINDOWS.items():
-                    oldest = slots[name]
-                    mine = [part for part in parts if part[0] >= oldest]
-                    keys = [key for part in mine for key in part[3]]
-                    if keys:
-                        first = min(part[2] for part in mine)
-                        buckets = np.concatenate([b * fine // bucket_s for _, fine, _, _, b, _ in mine])
-                        self.flows.load(name, keys, buckets, np.concatenate([part[5] for part in mine]),
-                                        first if math.isfinite(first) else None)  # fmt: skip
-                    fixes = [(e, row) for e, row in corrections if e.received_time >= oldest
-                             and (by == "in" or e.out_channel is not None)]  # fmt: skip
-                    if fixes:
-                        at = [(OUT, e.out_channel, None) if by == "out" else (IN, e.in_channel, None)
-                              for e, _ in fixes]  # fmt: skip
-                        buckets = np.array([e.received_time // bucket_s for e, _ in fixes], dtype=np.int64)
-                        self.flows.load(name, at, buckets, np.array([r for _, r in fixes], dtype=np.int64), None)
+                    first = float(groups.first.min(initial=math.inf))
+                    for rows in range(0, len(groups.category), _LOAD_ROWS):
+                        keys, buckets, counters = channel_rows(_group_rows(groups, rows, rows + _LOAD_ROWS))
+                        for name, bucket_s in windows:
+                            self.flows.load(name, keys, buckets * fine // bucket_s, counters,
+                                            first if math.isfinite(first) else None)  # fmt: skip
+                    del groups
+                    for name, _ in windows:
+                        if slots[name] == lo:
+                            self._load_corrections(name, by, corrections, lo)
             self.history_loaded = True
             return counted
+
+    def _load_corrections(self, name: str, by: str, corrections: list[tuple[HtlcEvent, list[int]]],
+                          oldest: float) -> None:  # fmt: skip
+        """A window's share of the refused payments' corrections (received from its oldest slot), on one side."""
+        fixes = [(e, row) for e, row in corrections if e.received_time >= oldest
+                 and (by == "in" or e.out_channel is not None)]  # fmt: skip
+        if fixes:
+            bucket_s = WINDOWS[name][1]
+            at = [(OUT, e.out_channel, None) if by == "out" else (IN, e.in_channel, None) for e, _ in fixes]
+            buckets = np.array([e.received_time // bucket_s for e, _ in fixes], dtype=np.int64)
+            self.flows.load(name, at, buckets, np.array([r for _, r in fixes], dtype=np.int64), None)
 
     def observe_channels(self, channels: Sequence[Channel], *, snapshot: bool = True) -> None:
         """Note our channels' state now: policies for pricing missed forwards, and a snapshot in the store."""

@@ -18,6 +18,7 @@ from lnlens_core.clock import Clock, SystemClock
 from lnlens_core.config import SETTINGS, LensConfig
 from lnlens_core.errors import ConfigError, LnlensError
 from lnlens_core.extras import require
+from lnlens_core.memory import share_one_heap
 from lnlens_core.storage import Store
 
 from .convert import forward_from_cln
@@ -177,6 +178,7 @@ def build_plugin(*, clock: Clock | None = None) -> Any:
 
 def main() -> None:
     """Entry point of the ``lnlens-cln`` console script."""
+    share_one_heap()  # before the worker's and the model's threads (lnlens_core.memory)
     build_plugin().run()
 
 

@@ -55,6 +55,7 @@ TICK_S = 1.0
 CHANNEL_REFRESH_S = 60.0
 STATS_MIN_S = 2.0  # lens-channels counters are recomputed at most this often under live traffic
 PAGE_SIZE = 1000
+MODEL_READY_S = 60.0  # the worker waits at most this long for the model's thread to open the model at start
 
 
 class LensService(ServiceRequests):
@@ -88,12 +89,14 @@ class LensService(ServiceRequests):
         self.results = Results()
         self._by_id: dict[ChannelId, Channel] = {}
         self._stats_dirty = False
+        self._trim_due = False  # a job ran an analysis since the worker last handed freed memory back
         self._channels_stale = False  # events recorded since the last re-read: balances moved
         self._channels_version = 0
         self._live_seen = 0  # live events offered when the worker last emptied the queue
         self._channels_changed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lnlens-worker", daemon=True)
         self._model_due = threading.Event()
+        self._model_ready = threading.Event()
         self._model_events: queue.SimpleQueue[Sequence[LensEvent]] = queue.SimpleQueue()
         self._model_thread = threading.Thread(target=self._model_worker, name="lnlens-model", daemon=True)
 
@@ -197,6 +200,8 @@ class LensService(ServiceRequests):
         self._publish(worker="running", plugins=plugins)
         self._model_pm = lens.pm
         self._model_thread.start()  # its runs wait for the first analysis (_cycle)
+        # It opens the model first, while this process holds little (ModelLoop.prepare), then the history comes.
+        self._model_ready.wait(MODEL_READY_S)
         previous = restored_result(store)
         if previous is not None and previous["window_s"] == DEFAULT_WINDOW_S:
             with self._lock:  # until the first analysis of this run replaces it
@@ -212,12 +217,14 @@ class LensService(ServiceRequests):
             # Cleared before draining, so a job or event queued from here on wakes the sleep below at once.
             self._wake.clear()
             self._drain(lens)
+            if self._trim_due:  # a job analysed a new window: hand its pages back too
+                self._release()
             now = self.clock.now()
             try:
                 if now >= next_analysis:
                     self._refresh_channels(lens, snapshot=True)
                     self._cycle(lens)
-                    release_free_memory()
+                    self._release()
                     next_analysis = now + self.config.interval_s
                 elif now >= next_channels or self._channels_changed.is_set():
                     self._channels_changed.clear()
@@ -229,6 +236,11 @@ class LensService(ServiceRequests):
                 self._publish_channels(lens)
                 next_stats = now + STATS_MIN_S
             self.clock.sleep(TICK_S, self._wake)
+
+    def _release(self) -> None:
+        """Hand the worker's freed heap pages back to the system (lnlens_core.memory)."""
+        self._trim_due = False
+        release_free_memory()
 
     def _backfill(self, lens: Lens) -> None:
         def on_page(progress: BackfillProgress) -> None:
@@ -341,6 +353,7 @@ class LensService(ServiceRequests):
         # The live sliding windows answer their own lengths in milliseconds; other windows read the store.
         from_monitor = window in {length for length, _ in WINDOWS.values()}
         result = run_analysis(lens, since_s=window, channels=channels, save=save, from_monitor=from_monitor).to_json()
+        self._trim_due = True
         with self._lock:
             done = self.results.backfill["state"] == "done"
         newest = lens.monitor.newest_event_time
@@ -375,24 +388,30 @@ class LensService(ServiceRequests):
     def _model_worker(self) -> None:
         """The liquidity model's runs, one each time the worker's periodic analysis asks for it, on this thread
         with its own store and RPC connections: a call to the worker (a new window) never waits for a model
-        run. Its events go to the worker, which hands them to the plugins."""
-        self._model_due.wait()
-        if self._stop.is_set():
-            return
+        run. Its events go to the worker, which hands them to the plugins. At start it opens the model while
+        the worker waits (:meth:`ModelLoop.prepare`), then its runs wait for the first analysis."""
         try:
             store = Store(self.config.db_path)
         except LnlensError as exc:
             log.warning("lnlens: liquidity model: cannot open the database: %s", exc)
+            self._model_ready.set()
             return
         try:
-            lens = _ModelLens(self.config, store=store, clock=self.clock, backend=ClnBackend(self._rpc_factory()),
-                              pm=self._model_pm, forward=self._model_events.put)  # fmt: skip
-            self._model = ModelLoop(lens, ModelRegistry(store, self.config.data_dir / "models",
-                                                        configured=self.config.model_path))  # fmt: skip
+            try:
+                lens = _ModelLens(self.config, store=store, clock=self.clock, pm=self._model_pm,
+                                  backend=ClnBackend(self._rpc_factory()), forward=self._model_events.put)  # fmt: skip
+                self._model = ModelLoop(lens, ModelRegistry(store, self.config.data_dir / "models",
+                                                            configured=self.config.model_path))  # fmt: skip
+                self._model.prepare()
+                release_free_memory()
+            finally:
+                self._model_ready.set()
             self._publish(liquidity_model=self._model.status())
+            self._model_due.wait()
             while not self._stop.is_set():
                 self._model_due.clear()
                 self._run_model()
+                release_free_memory()  # the run's pages (the session opened on the first one, its batch), freed
                 self._wake.set()  # the worker passes the run's events on
                 self._model_due.wait()
         except Exception:  # noqa: BLE001 - the model is optional: analyses and fees go on without it

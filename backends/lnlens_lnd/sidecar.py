@@ -20,7 +20,7 @@ from lnlens_core.errors import BackendError
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.journal import apply_plan, auto_rollback, reconcile
 from lnlens_core.lens import Lens
-from lnlens_core.memory import release_free_memory
+from lnlens_core.memory import release_free_memory, share_one_heap
 from lnlens_core.model_loop import ModelLoop
 from lnlens_core.model_registry import ModelRegistry
 from lnlens_core.opportunities import AnalysisResult, run_analysis
@@ -179,6 +179,9 @@ class Sidecar:
 
     def run(self) -> None:
         """Until :meth:`shutdown`: feed the store, analyse every interval."""
+        share_one_heap()  # before the feed's threads (lnlens_core.memory)
+        if self.model_loop is not None:
+            self.model_loop.prepare()  # the model opened while the daemon holds little, before the history
         self.lens.monitor.load_history()
         release_free_memory()
         log.info("lnlens lnd sidecar running (analysis every %g s over %d s)", self.interval_s, self.since_s)

@@ -46,7 +46,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``lnlens`` parser, every command in it.
+
+    :param argv: the command line it is about to parse: when that names a command (``lnlens lnd run``,
+        ``lnlens monitor``), no other adapter's entry point is loaded. A daemon then does not import another
+        adapter's libraries for its life (the simulator's numba and scipy, ~120 MB; issue 16).
+    """
     parser = _Parser(
         prog="lnlens", description="Liquidity, missed opportunities and fee policy for Lightning routing nodes."
     )
@@ -57,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in CORE_COMMANDS:
         importlib.import_module(module).register(sub)
-    for ep in sorted(entry_points(group="lnlens.cli"), key=lambda e: e.name):
+    adapters = sorted(entry_points(group="lnlens.cli"), key=lambda e: e.name)
+    named = _command(argv) if argv is not None else None
+    if named in sub.choices or any(ep.name == named for ep in adapters):
+        adapters = [ep for ep in adapters if ep.name == named]
+    for ep in adapters:
         try:
             ep.load()(sub)
         except ImportError as exc:
@@ -65,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
             _register_missing(sub, ep.name, exc)
     _global_options_everywhere(parser)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word that is neither a global option nor an option's value)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("--config", "--db"):
+            next(words, None)
+        elif word == "--" or not word.startswith("-"):
+            return next(words, None) if word == "--" else word
+    return None
 
 
 def _register_missing(sub: argparse._SubParsersAction, name: str, exc: ImportError) -> None:
@@ -124,7 +145,7 @@ def _quiet_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Exit codes (docs/cli.md): 0 done, 1 failed, 2 usage or configuration error,
     130 interrupted, 70 an unexpected internal error (a bug: one line, and the traceback with -vv)."""
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)  # a usage error: argparse prints it in one line and exits 2
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

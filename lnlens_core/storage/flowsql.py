@@ -477,11 +477,11 @@ def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
     The same table as :func:`~lnlens_core.flows.add_counters` into zeros, by sorting the rows and summing
     each run of equal ones (numpy's reduceat): several times faster than ``add.at`` on many groups."""
-    keep = rows >= 0
-    rows, values = rows[keep], values[keep]
+    keep = np.flatnonzero(rows >= 0)
     table = np.zeros((n, values.shape[-1]), dtype=np.int64)
-    if len(rows):
-        order = np.argsort(rows, kind="stable")
+    if len(keep):
+        # one sorted copy of the kept rows' values, not a kept copy and then its sorted copy (issue 16)
+        order = keep[np.argsort(rows[keep], kind="stable")]
         rows, values = rows[order], values[order]
         heads = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
         sums = np.add.reduceat(values, heads, axis=0)
@@ -502,10 +502,12 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
     result = []
     for w, since in enumerate(starts):
         inside = np.flatnonzero(groups.sums[:, w, 0])  # the groups of this window's segments
-        values = counters[inside, w]
-        tables = [sum_by_key(keys.out[inside], values, len(keys.channels)),
-                  sum_by_key(keys.inbound[inside], values, len(keys.channels)),
-                  sum_by_key(keys.pair[inside], values, len(keys.pairs))]  # fmt: skip
+        # every group is in the window (one window, or the longest): its counters as they are, no copy (issue 16)
+        every = len(inside) == len(counters)
+        values = counters[:, w] if every else counters[inside, w]
+        tables = [sum_by_key(keys.out if every else keys.out[inside], values, len(keys.channels)),
+                  sum_by_key(keys.inbound if every else keys.inbound[inside], values, len(keys.channels)),
+                  sum_by_key(keys.pair if every else keys.pair[inside], values, len(keys.pairs))]  # fmt: skip
         fixes = corrections[w] if w < len(corrections) else ()
         if fixes:  # one call per table: a month's corrections are thousands of rows
             rows = np.array([row for _, row in fixes], dtype=np.int64)

@@ -83,16 +83,25 @@ def test_a_new_window_is_answered_while_the_model_runs(config, monkeypatch):
 
 def test_the_worker_hands_freed_memory_back_after_start_up_and_each_interval(tmp_path, monkeypatch, standin):
     """Issue 16: after the start-up rebuild and backfill, and after each periodic analysis, the worker asks the C
-    heap to hand its free pages back (lnlens_core.memory), as the LND sidecar does: counted, not measured."""
+    heap to hand its free pages back (lnlens_core.memory), as the LND sidecar does; so does the model's thread
+    after each of its runs (the first opens the model's sessions), and the worker after a job that analysed a
+    new window: counted, not measured."""
     import lnlens_cln.service as service
 
-    seen: list[tuple[str, int]] = []
+    seen: list[tuple[str, str, float]] = []
+    with_2h: list[str] = []  # who released while the 2 h window's answer was stored (a periodic run drops it)
     worker: dict[str, service.LensService] = {}
 
     def release() -> bool:
         results = worker["lens"].results
-        seen.append((results.backfill["state"], len(results.analyses) and results.last_analysis["run_time"]))
+        seen.append((threading.current_thread().name, results.backfill["state"],
+                     len(results.analyses) and results.last_analysis["run_time"]))  # fmt: skip
+        if 7_200 in results.analyses:
+            with_2h.append(threading.current_thread().name)
         return True
+
+    def by(thread: str) -> list[tuple[str, float]]:
+        return [(state, t) for name, state, t in seen if name == thread]
 
     monkeypatch.setattr(service, "release_free_memory", release)
     config = LensConfig(data_dir=tmp_path, db_path=tmp_path / "lnlens.sqlite3", interval_s=600)
@@ -102,14 +111,46 @@ def test_the_worker_hands_freed_memory_back_after_start_up_and_each_interval(tmp
     lens.start()
     try:
         deadline = time.monotonic() + 60
-        while len(seen) < 3 and time.monotonic() < deadline and lens.results.error is None:
+        while (len(by("lnlens-worker")) < 3 or len(by("lnlens-model")) < 2) and time.monotonic() < deadline \
+                and lens.results.error is None:  # fmt: skip
             time.sleep(0.05)
+        cycles = len(by("lnlens-worker"))
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+        lens.opportunities(7_200, min_urgency=0, limit=None, reply=answers.put)
+        assert answers.get(timeout=30)["window_s"] == 7_200
+        while "lnlens-worker" not in with_2h and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         lens.stop()
     assert lens.results.error is None, lens.results.error
-    assert len(seen) >= 3, seen
-    (state, analysed), *cycles = seen
+    ran = by("lnlens-worker")[:cycles]
+    assert len(ran) >= 3, seen
+    (state, analysed), *intervals = ran
     assert (state, analysed) == ("done", 0), "first after the backfill, before any analysis"
-    times = [t for _, t in cycles]
+    times = [t for _, t in intervals]
     assert all(times) and times == sorted(set(times)), "then once after each interval's analysis"
     assert times[1] - times[0] >= config.interval_s
+    (_, opened), *runs = by("lnlens-model")
+    assert opened == 0 and runs and all(t for _, t in runs), "the model's thread at start, then after its runs"
+    assert "lnlens-worker" in with_2h, "and the worker after the job that analysed 2 h"
+
+
+def test_the_model_is_opened_before_the_worker_rebuilds_the_history(config, monkeypatch):
+    """Issue 16: the model's thread opens the model at start (ModelLoop.prepare) while the worker waits, so the
+    lookup tables' transient (~60 MB) comes while the plugin holds little, not on top of the rebuilt windows."""
+    from lnlens_core.monitor import HtlcMonitor
+
+    order: list[str] = []
+    real = HtlcMonitor.load_history
+    monkeypatch.setattr(ModelLoop, "prepare", lambda self: order.append("model") or time.sleep(0.2))
+    monkeypatch.setattr(HtlcMonitor, "load_history", lambda self: order.append("history") or real(self))
+    node = FakeNode([make_channel("800000x1x0", local_ratio=0.01), make_channel("800000x2x0", local_ratio=0.9)])
+    service = LensService(config, lambda: _Rpc(node), clock=SystemClock())
+    service.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not service.results.history_loaded and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        service.stop()
+    assert order[:2] == ["model", "history"], order

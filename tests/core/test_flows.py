@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
+import lnlens_core.monitor as monitor_module
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.flows import WINDOWS, FlowCounter, PolicyBook, WindowedFlows
+from lnlens_core.flows import METRICS, WINDOWS, FlowCounter, PolicyBook, WindowedFlows
 from lnlens_core.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 from lnlens_core.testing import make_channel
@@ -102,6 +103,54 @@ def test_restart_rebuilds_windows_from_the_store_without_double_counting(tmp_pat
         got, want = restarted.flows.stats(name, now), monitor.flows.stats(name, now)
         assert (got.out, got.inbound, got.observed_s) == (want.out, want.inbound, want.observed_s), name
     assert sum(f.attempts for f in before.out.values()) == sum(1 for e in events if e.received_time >= now - 7 * 86_400)
+
+
+def test_restart_loads_a_bounded_number_of_groups_at_a_time(tmp_path, manual_clock, monkeypatch):
+    """The rebuild hands the live windows at most ``_LOAD_ROWS`` groups of stored forwards at once, never a
+    month's groups together (issue 16: ~100 MB of a daemon's peak at a million forwards), and gets the same
+    windows, their keys in the same order, as in one go."""
+    now = manual_clock.now()
+    store = Store(tmp_path / "db.sqlite3")
+    monitor = HtlcMonitor(store, manual_clock, lambda e: None)
+    monitor.observe_channels(CHANNELS)
+    monitor.record(random_events(3_000, start=now - 35 * 86_400, span_s=35 * 86_400 - 1))
+    whole = HtlcMonitor(store, manual_clock, lambda e: None)
+    counted = whole.load_history()
+    sizes = []
+    real = monitor_module.channel_rows
+
+    def spy(groups):
+        sizes.append(len(groups.category))
+        return real(groups)
+
+    monkeypatch.setattr(monitor_module, "_LOAD_ROWS", 5)
+    monkeypatch.setattr(monitor_module, "channel_rows", spy)
+    chunked = HtlcMonitor(store, manual_clock, lambda e: None)
+    assert chunked.load_history() == counted > 2_000
+    assert max(sizes) == 5 and sum(sizes) > 100
+    for name in WINDOWS:
+        got, want = chunked.flows.stats(name, now), whole.flows.stats(name, now)
+        assert (got.out, got.inbound, got.observed_s) == (want.out, want.inbound, want.observed_s), name
+        assert (list(got.out), list(got.inbound)) == (list(want.out), list(want.inbound)), name
+
+
+def test_restart_sizes_the_rings_for_the_channels_it_knows(tmp_path, manual_clock):
+    """The rebuild reserves an in and an out key per channel of the policy history at once: the rings never grow
+    by half as keys arrive (each growth held the old and new rings, ~20 MB at 1,000 channels) nor keep a spare
+    third (issue 16)."""
+    channels = [make_channel(f"80010{i:02d}x1x0") for i in range(20)]
+    now = manual_clock.now()
+    store = Store(tmp_path / "db.sqlite3")
+    monitor = HtlcMonitor(store, manual_clock, lambda e: None)
+    monitor.observe_channels(channels)
+    monitor.record([HtlcEvent(a.channel_id, 101_000, ForwardStatus.SETTLED, now - 3_600 + i, in_htlc_id=i,
+                              out_channel=b.channel_id, out_msat=100_000, fee_msat=1000, resolved_time=now - 3_000)
+                    for i, (a, b) in enumerate(zip(channels, channels[1:] + channels[:1], strict=True))])  # fmt: skip
+    restarted = HtlcMonitor(store, manual_clock, lambda e: None)
+    assert restarted.load_history() == 20
+    per_key = sum(length // bucket + 1 for length, bucket in WINDOWS.values()) * len(METRICS) * 8
+    assert restarted.flows.keys == 40 and restarted.flows.nbytes() == 40 * per_key
+    assert restarted.flows.stats("1h", now).out == monitor.flows.stats("1h", now).out
 
 
 def test_offered_events_are_not_counted_until_they_resolve(manual_clock, tmp_path):

@@ -203,3 +203,60 @@ def test_a_failed_or_killed_training_child_is_logged_and_the_daemon_goes_on(node
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # the child is gone and reaped, not a zombie
         os.kill(pid, 0)
+
+
+def test_prepare_opens_the_model_and_its_tables_only_for_a_batch_that_uses_them(tmp_path, monkeypatch):
+    """A daemon opens the model at start (issue 16: the tables' transient ~60 MB then comes before its history,
+    not on top of it); the lookup tables only when the newest snapshot holds enough channels for a batch to use
+    them, and nothing is raised when no model can serve."""
+    from lnlens_core.inference import OnnxModel
+    from lnlens_core.testing import make_channel
+
+    pytest.importorskip("onnxruntime")
+    opened: list[int] = []
+    real = OnnxModel.tables_session
+    monkeypatch.setattr(OnnxModel, "tables_session", lambda self: opened.append(self.tables_from) or real(self))
+    store = Store(tmp_path / "db.sqlite3")
+    lens = Lens(LensConfig(data_dir=tmp_path, db_path=tmp_path / "db.sqlite3"), store=store, clock=ManualClock(),
+                pm=get_plugin_manager(load_entrypoints=False))  # fmt: skip
+    registry = ModelRegistry(store, tmp_path / "models")
+    loop = ModelLoop(lens, registry)
+    loop.prepare()  # no snapshot yet: the model only
+    served = registry.load_active()
+    assert served.tables_graph is not None and served.tables_from > 1, "the premise: the shipped model has tables"
+    assert opened == [] and served is registry.load_active()
+    store.add_snapshots([make_channel(f"800000x{i}x0") for i in range(served.tables_from - 1)], time=1.0)
+    loop.prepare()
+    assert opened == []
+    store.add_snapshots([make_channel(f"800000x{i}x0") for i in range(served.tables_from)], time=2.0)
+    loop.prepare()
+    assert opened == [served.tables_from] and served.tables_session() is not None
+    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    ModelLoop(lens, ModelRegistry(store, tmp_path / "none")).prepare()  # no model to serve: said by run, later
+    broken = ModelLoop(lens, ModelRegistry(store, tmp_path / "none"))
+    monkeypatch.setattr(broken.registry, "load_active", lambda: (_ for _ in ()).throw(OSError("disk")))
+    broken.prepare()  # nor anything else: the daemon starts, and its runs report it
+    store.close()
+
+
+def test_the_lnd_sidecar_opens_the_model_before_it_rebuilds_the_history(tmp_path, monkeypatch):
+    """Issue 16: first one heap for every thread (lnlens_core.memory), then the model, then the history."""
+    from types import SimpleNamespace
+
+    import lnlens_lnd.sidecar as sidecar_module
+    from lnlens_lnd.sidecar import Sidecar
+
+    from lnlens_core.monitor import HtlcMonitor
+
+    order: list[str] = []
+    monkeypatch.setattr(sidecar_module, "share_one_heap", lambda: order.append("one heap"))
+    monkeypatch.setattr(ModelLoop, "prepare", lambda self: order.append("model"))
+    monkeypatch.setattr(HtlcMonitor, "load_history", lambda self: order.append("history"))
+    store = Store(tmp_path / "db.sqlite3")
+    lens = Lens(LensConfig(data_dir=tmp_path, db_path=tmp_path / "db.sqlite3"), store=store, clock=ManualClock(),
+                pm=get_plugin_manager(load_entrypoints=False))  # fmt: skip
+    sidecar = Sidecar(lens, backend=None, clock=lens.clock, models=ModelRegistry(store, tmp_path / "models"))  # type: ignore[arg-type]
+    sidecar.feed = SimpleNamespace(run=lambda: order.append("feed"), stats=None)  # type: ignore[assignment]
+    sidecar.run()
+    assert order == ["one heap", "model", "history", "feed"]
+    store.close()
