@@ -30,6 +30,7 @@ the same functions.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -86,25 +87,36 @@ def demand_fees(
     events: Iterable[HtlcEvent], channels: Iterable[ChannelId], since: float, until: float
 ) -> dict[ChannelId, tuple[np.ndarray, np.ndarray]]:
     """Per channel, (signed amounts, fees) in arrival order: the sequence :func:`demand` gives, with the fee
-    each leaving HTLC paid or offered (0 for arriving ones)."""
+    each leaving HTLC paid or offered (0 for arriving ones).
+
+    The entries are gathered in typed arrays (8 bytes a field), not a Python tuple each: a day of a busy node's
+    forwards held as tuples was ~30 MB of a daemon's peak, growing with the day's traffic (issue 16). Equal
+    arrival times keep the order the events came in (a stable sort)."""
     wanted = set(channels)
-    seq: dict[ChannelId, list[tuple[float, int, int]]] = {cid: [] for cid in wanted}
+    index = {cid: i for i, cid in enumerate(wanted)}
+    at, times, amounts, fees = array("q"), array("d"), array("q"), array("q")
     for e in events:
         if not since <= e.received_time < until:
             continue
         settled = e.status is ForwardStatus.SETTLED
         refused_balance = e.failure_reason is FailureReason.INSUFFICIENT_BALANCE
         if e.out_channel in wanted and (settled or refused_balance):
-            amount = e.out_msat if e.out_msat is not None else e.in_msat
-            seq[e.out_channel].append((e.received_time, amount, _leaving_fee(e)))
+            at.append(index[e.out_channel])
+            times.append(e.received_time)
+            amounts.append(e.out_msat if e.out_msat is not None else e.in_msat)
+            fees.append(_leaving_fee(e))
         if settled and e.in_channel in wanted:
-            seq[e.in_channel].append((e.received_time, -e.in_msat, 0))
-    out = {}
-    for cid, items in seq.items():
-        items.sort(key=lambda t: t[0])
-        amounts = np.array([a for _, a, _ in items], dtype=np.int64)
-        out[cid] = (amounts, np.array([f for _, _, f in items], dtype=np.int64))
-    return out
+            at.append(index[e.in_channel])
+            times.append(e.received_time)
+            amounts.append(-e.in_msat)
+            fees.append(0)
+    channel_of = np.frombuffer(at, dtype=np.int64) if at else np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.frombuffer(times, dtype=np.float64) if times else np.zeros(0), channel_of))
+    signed = (np.frombuffer(amounts, dtype=np.int64) if amounts else np.zeros(0, dtype=np.int64))[order]
+    paid = (np.frombuffer(fees, dtype=np.int64) if fees else np.zeros(0, dtype=np.int64))[order]
+    bounds = np.searchsorted(channel_of[order], np.arange(len(index) + 1))
+    return {cid: (signed[bounds[i]:bounds[i + 1]], paid[bounds[i]:bounds[i + 1]])
+            for cid, i in index.items()}  # fmt: skip
 
 
 def demand(events: Iterable[HtlcEvent], channels: Iterable[ChannelId], since: float, until: float) -> dict:

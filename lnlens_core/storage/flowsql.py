@@ -218,6 +218,7 @@ class FlowQueries:
         # Converted to arrays a chunk at a time: a month's groups as Python objects all at once cost a daemon
         # ~50 MB of peak RSS at a million forwards (issue 16).
         chunks = []
+        names: dict[str | None, str | None] = {}  # one string per channel for every group, not two per group
         first = np.full(len(starts), np.inf)
         try:
             for lo, hi in zip(edges, [*edges[1:], until][: len(edges)], strict=True):
@@ -227,7 +228,7 @@ class FlowQueries:
                 cursor = self.db.execute(sql[_KINDS if "forwards_sums" in index else _WALKED_KINDS].format(index=index),
                                          params)  # fmt: skip
                 while rows := cursor.fetchmany(_GROUP_CHUNK):
-                    chunks.append(_groups(rows, member, bucketed=bool(bucket_s)))
+                    chunks.append(_groups(rows, member, bucketed=bool(bucket_s), names=names))
                 # the segment's earliest forward summed: the first in time order that is not in flight
                 (earliest,) = self.db.execute(_EARLIEST, params).fetchone() or (None,)
                 if earliest is not None:
@@ -391,15 +392,20 @@ def _concat(chunks: list[FlowGroups], first: np.ndarray, *, bucketed: bool) -> F
     )
 
 
-def _groups(rows: list[tuple[Any, ...]], member: np.ndarray, *, bucketed: bool) -> FlowGroups:
+def _groups(rows: list[tuple[Any, ...]], member: np.ndarray, *, bucketed: bool,
+            names: dict[str | None, str | None] | None = None) -> FlowGroups:  # fmt: skip
     """One segment's rows as groups of every window: its sums in the windows it belongs to (``member``), none
-    (zero, first time ``inf``) in the others."""
+    (zero, first time ``inf``) in the others.
+
+    :param names: the channel ids' texts seen so far, shared by a call's chunks: SQLite returns a new string for
+        each row's channel, and a window's groups grow with the forwards in it (a day of 3,000,000 stored forwards
+        held ~20 MB of duplicate strings at a daemon's peak; issue 16), while the channels are a few thousand."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * (4 + _WIDTH)
     numbers = np.array(columns[4:], dtype=np.int64).T.reshape(len(rows), _WIDTH)
     return FlowGroups(
         category=np.array(columns[0], dtype=np.int64),
-        out_channel=list(columns[1]),
-        in_channel=list(columns[2]),
+        out_channel=list(columns[1]) if names is None else [names.setdefault(x, x) for x in columns[1]],
+        in_channel=list(columns[2]) if names is None else [names.setdefault(x, x) for x in columns[2]],
         bucket=np.array(columns[3], dtype=np.int64) if bucketed else None,
         sums=np.where(member[None, :, None], numbers[:, None, :], 0),
         first=np.full(len(member), np.inf),

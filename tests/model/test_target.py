@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.target import (
@@ -13,6 +15,7 @@ from lnlens_core.target import (
     candidates,
     carried_volume,
     demand,
+    demand_fees,
     move_cost,
     optimal_ratio,
     revenue_curve,
@@ -65,6 +68,46 @@ def test_demand_keeps_balance_relevant_forwards_only():
     seq = demand(events, [A, B], 0, 50)
     assert seq[A].tolist() == [1_000, 1_000]
     assert seq[B].tolist() == [-1_010]
+
+
+def _demand_fees_by_tuples(events, channels, since, until):
+    """demand_fees as it was written first: a Python list of (time, amount, fee) per channel, sorted by time."""
+    seq = {cid: [] for cid in set(channels)}
+    for e in events:
+        if not since <= e.received_time < until:
+            continue
+        settled = e.status is ForwardStatus.SETTLED
+        if e.out_channel in seq and (settled or e.failure_reason is FailureReason.INSUFFICIENT_BALANCE):
+            fee = max(e.fee_msat, 0) if e.fee_msat is not None else max(e.in_msat - e.out_msat, 0)
+            seq[e.out_channel].append((e.received_time, e.out_msat, fee))
+        if settled and e.in_channel in seq:
+            seq[e.in_channel].append((e.received_time, -e.in_msat, 0))
+    return {cid: ([a for _, a, _ in sorted(items, key=lambda t: t[0])],
+                  [f for _, _, f in sorted(items, key=lambda t: t[0])]) for cid, items in seq.items()}  # fmt: skip
+
+
+C = ChannelId(3, 3, 0)
+_KINDS = [(ForwardStatus.SETTLED, None), (ForwardStatus.LOCAL_FAILED, FailureReason.INSUFFICIENT_BALANCE),
+          (ForwardStatus.LOCAL_FAILED, FailureReason.FEE_INSUFFICIENT),
+          (ForwardStatus.FAILED, FailureReason.DOWNSTREAM)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([A, B, C]), st.sampled_from([A, B, C]), st.integers(0, 12),
+                          st.sampled_from(_KINDS), st.integers(1, 5_000_000),
+                          st.one_of(st.none(), st.integers(-5, 900))),
+                max_size=40))  # fmt: skip
+def test_demand_fees_equal_a_plain_per_channel_sort_with_ties_in_arrival_order(rows):
+    # few distinct times: many ties, which must keep the order the events came in
+    events = [HtlcEvent(in_channel=i, in_msat=amount + 1_000, status=status, received_time=float(t), in_htlc_id=n,
+                        out_channel=o, out_msat=amount, fee_msat=fee, failure_reason=reason)
+              for n, (i, o, t, (status, reason), amount, fee) in enumerate(rows)]  # fmt: skip
+    got = demand_fees(events, [A, C], 1, 11)
+    want = _demand_fees_by_tuples(events, [A, C], 1, 11)
+    assert set(got) == set(want) == {A, C}
+    for cid, (amounts, fees) in want.items():
+        assert got[cid][0].dtype == got[cid][1].dtype == np.int64
+        assert got[cid][0].tolist() == amounts and got[cid][1].tolist() == fees
 
 
 def test_grid_covers_zero_to_one():
