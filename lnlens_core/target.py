@@ -110,10 +110,9 @@ def demand_fees(
             times.append(e.received_time)
             amounts.append(-e.in_msat)
             fees.append(0)
-    channel_of = np.frombuffer(at, dtype=np.int64) if at else np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.frombuffer(times, dtype=np.float64) if times else np.zeros(0), channel_of))
-    signed = (np.frombuffer(amounts, dtype=np.int64) if amounts else np.zeros(0, dtype=np.int64))[order]
-    paid = (np.frombuffer(fees, dtype=np.int64) if fees else np.zeros(0, dtype=np.int64))[order]
+    channel_of = np.frombuffer(at, dtype=np.int64)  # an empty buffer gives an empty array
+    order = np.lexsort((np.frombuffer(times, dtype=np.float64), channel_of))
+    signed, paid = np.frombuffer(amounts, dtype=np.int64)[order], np.frombuffer(fees, dtype=np.int64)[order]
     bounds = np.searchsorted(channel_of[order], np.arange(len(index) + 1))
     return {cid: (signed[bounds[i]:bounds[i + 1]], paid[bounds[i]:bounds[i + 1]])
             for cid, i in index.items()}  # fmt: skip

@@ -5,8 +5,9 @@ test holds them equal), without building one Python object per forward: SQLite g
 by (status, failure reason, out channel, in channel) over the covering index ``forwards_sums`` (or,
 for a window holding a small share of the table, over ``forwards_received``), and prices each failed
 forward at the policy then in force by looking it up in a temporary copy of the
-:class:`~lnlens_core.flows.PolicyBook`. Several windows ending at the same time are summed in the
-same pass, one set of conditional sums per window.
+:class:`~lnlens_core.flows.PolicyBook`. Several windows ending at the same time are cut into segments
+at their starts: each forward is summed once, in its segment, and a window's figures are the sums of its
+segments (:meth:`FlowQueries.flow_groups`).
 
 Integer arithmetic matches Python's: divisions round down (floor), also for negative inbound fees.
 SQLite's integers are 64-bit, so amounts stay exact while ``amount * fee_ppm`` stays under 9.2e18.
