@@ -64,7 +64,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for module in CORE_COMMANDS:
         importlib.import_module(module).register(sub)
     adapters = sorted(entry_points(group="lnlens.cli"), key=lambda e: e.name)
-    named = _command(argv) if argv is not None else None
+    named = _command(parser, argv) if argv is not None else None
     if named in sub.choices or any(ep.name == named for ep in adapters):
         adapters = [ep for ep in adapters if ep.name == named]
     for ep in adapters:
@@ -77,11 +77,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _command(argv: Sequence[str]) -> str | None:
+def _command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
     """The command ``argv`` names (its first word that is neither a global option nor an option's value)."""
+    takes_value = {s for a in parser._actions if a.option_strings and a.nargs != 0 for s in a.option_strings}
     words = iter(argv)
     for word in words:
-        if word in ("--config", "--db"):
+        if word in takes_value:
             next(words, None)
         elif word == "--" or not word.startswith("-"):
             return next(words, None) if word == "--" else word
