@@ -24,7 +24,7 @@ from lnlens_core.clock import ManualClock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.lens import Lens
-from lnlens_core.opportunities import run_analysis
+from lnlens_core.opportunities.run import run_analysis
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 from lnlens_core.testing import make_channel

@@ -88,7 +88,7 @@ def latencies(call, n: int) -> list[float]:
     return out
 
 
-def bare_rss_mb(modules: str = "lnlens_cln.plugin, lnlens_core.lens, lnlens_core.opportunities") -> float:
+def bare_rss_mb(modules: str = "lnlens_cln.plugin, lnlens_core.lens, lnlens_core.opportunities.run") -> float:
     """VmRSS of a process that imports ``modules`` (by default what the plugin imports) and does nothing else."""
     code = (f"import {modules}, pathlib; "
             "status = pathlib.Path('/proc/self/status').read_text().splitlines(); "

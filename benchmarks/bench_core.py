@@ -31,14 +31,14 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from lnlens_core.analyzer import Analysis, analyze
 from lnlens_core.clock import ManualClock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.flows import FlowCounter, FlowStats, PolicyBook
 from lnlens_core.lens import Lens
-from lnlens_core.monitor import HtlcMonitor
-from lnlens_core.opportunities import run_analysis, store_window_stats
+from lnlens_core.opportunities.analyzer import Analysis, analyze
+from lnlens_core.opportunities.flows import FlowCounter, FlowStats, PolicyBook
+from lnlens_core.opportunities.monitor import HtlcMonitor
+from lnlens_core.opportunities.run import run_analysis, store_window_stats
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 from lnlens_core.storage.rows import FORWARD_COLUMNS, forward_row

@@ -42,7 +42,7 @@ from lnlens_lnd.events import LiveForwards
 from lnlens_lnd.testing import FakeLnd, htlc_messages, minimal_ops, sim_node
 
 from lnlens_core.clock import SystemClock
-from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.opportunities.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 
 

@@ -93,7 +93,7 @@ def main() -> None:
         folder = args.stores
         folder.mkdir(parents=True, exist_ok=True)
         bare = {"cln": bare_rss_mb(), "lnd": bare_rss_mb("lnlens_lnd.cli, lnlens_lnd.sidecar, lnlens_core.lens, "
-                                                          "lnlens_core.opportunities")}  # fmt: skip
+                                                          "lnlens_core.opportunities.run")}  # fmt: skip
         print(f"memory, {CHANNELS:,} channels, {PAIRS:,} pairs; baseline, same run: a process that only imports the "
               f"adapter's modules, CLN plugin {bare['cln']:.0f} MB, LND sidecar {bare['lnd']:.0f} MB",
               flush=True)  # fmt: skip

@@ -2,7 +2,7 @@
 
 - batch: onnxruntime predicting 10,000 channels at once vs scikit-learn's ``predict`` on the same
   fitted pipeline and the same float32 rows (C-contiguous, prepared once; raw outputs on both sides):
-  the model as lnlens exports it (its trees as binned lookup tables, lnlens_core/learning/treegraph.py)
+  the model as lnlens exports it (its trees as binned lookup tables, lnlens_core/model/learning/treegraph.py)
   with one and two intra-op threads, and skl2onnx's plain conversion of the same pipeline (how models
   were exported before);
 - single: one channel per call (the latency a plugin sees per decision), same comparison;
@@ -78,7 +78,7 @@ def _line(label: str, r: dict, unit: float, unit_name: str, base: str = "scikit-
 def _load_times(payloads: list[bytes], pairs: int) -> list[tuple[float, float]]:
     """Median (wall, CPU) seconds of OnnxModel.load and opening the tables' session (what the first batch
     of 64 rows or more adds) for each payload, loads interleaved."""
-    from lnlens_core.inference import OnnxModel
+    from lnlens_core.model.inference import OnnxModel
 
     wall: list[list[float]] = [[] for _ in payloads]
     cpu: list[list[float]] = [[] for _ in payloads]
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     from simdata import Run, collect, mainnet_centres
     from skl2onnx import to_onnx
 
-    from lnlens_core.inference import OnnxModel
-    from lnlens_core.learning import build_pipeline, export_onnx, fit
-    from lnlens_core.learning.treegraph import TABLES_META, compile_pipeline
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.model.learning import build_pipeline, export_onnx, fit
+    from lnlens_core.model.learning.treegraph import TABLES_META, compile_pipeline
 
     graph = load_graph(SimSettings(network="mainnet"))
     hours = 12.0 if args.quick else 24.0

@@ -104,10 +104,10 @@ def main() -> None:
     if args.quick:
         args.forwards, args.days = 100_000, 10
 
-    from lnlens_core.learning import OnlineTrainer, SampleStream, dataset_from_store
-    from lnlens_core.model_loop import ModelLoop
-    from lnlens_core.model_registry import ModelRegistry
-    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.model.learning import OnlineTrainer, SampleStream, dataset_from_store
+    from lnlens_core.model.loop import ModelLoop
+    from lnlens_core.model.registry import ModelRegistry
+    from lnlens_core.opportunities.run import run_analysis
 
     with tempfile.TemporaryDirectory(prefix="lnl") as work:
         db = Path(work) / "lnlens.sqlite3"

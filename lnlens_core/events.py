@@ -125,7 +125,7 @@ class ModelCandidateDecided:
 
 @dataclass(frozen=True, slots=True)
 class ModelDriftMeasured:
-    """A daemon measured the served model's drift indicators (``summary``: lnlens_core.learning.drift_summary)."""
+    """A daemon measured the served model's drift indicators (``summary``: lnlens_core.model.learning.drift_summary)."""
 
     time: float
     model: str

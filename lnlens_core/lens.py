@@ -9,7 +9,6 @@ from typing import Any
 
 import pluggy
 
-from .analyzer import AnalyzerParams
 from .backend import NodeBackend
 from .clock import Clock
 from .config import LensConfig
@@ -17,7 +16,8 @@ from .domain import Channel, FeeUpdate, NodeInfo
 from .errors import PluginError
 from .events import LensEvent
 from .fees.strategy import FeeStrategy, StrategyChoice
-from .monitor import HtlcMonitor
+from .opportunities.analyzer import AnalyzerParams
+from .opportunities.monitor import HtlcMonitor
 from .plugins import call_each, get_plugin_manager
 from .storage import Store
 

@@ -139,8 +139,8 @@ def centring_model(optimum: float) -> bytes:
     from sklearn.linear_model import LinearRegression
     from sklearn.pipeline import make_pipeline
 
-    from .features import FEATURE_NAMES
-    from .learning import export_onnx
+    from .model.features import FEATURE_NAMES
+    from .model.learning import export_onnx
 
     x = np.random.default_rng(0).uniform(size=(200, len(FEATURE_NAMES)))
     pipe = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), LinearRegression())

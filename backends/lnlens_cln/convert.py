@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lnlens_core.domain import Channel, ChannelId, ChannelPolicy, FeeUpdate, ForwardStatus, HtlcEvent, PendingHtlc
-from lnlens_core.failures import classify_cln
+from lnlens_core.opportunities.failures import classify_cln
 
 __all__ = [
     "msat",

@@ -18,9 +18,9 @@ from lnlens_core.errors import LnlensError
 from lnlens_core.fees.api import history as policy_history
 from lnlens_core.fees.api import plan_or_apply, rollback_change
 from lnlens_core.lens import Lens
-from lnlens_core.liquidity import recommend
-from lnlens_core.model_registry import ModelRegistry
-from lnlens_core.opportunities import filter_opportunities
+from lnlens_core.model.liquidity import recommend
+from lnlens_core.model.registry import ModelRegistry
+from lnlens_core.opportunities.run import filter_opportunities
 
 from .methods import ANALYSIS_FAILED, POLICY_FAILED, UNAVAILABLE, UNKNOWN_CHANNEL, LensRpcError, Reply
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lnlens_core.report import SCHEMA_VERSION
+from lnlens_core.opportunities.report import SCHEMA_VERSION
 from lnlens_core.storage import Store
 
 __all__ = ["Results", "restored_result"]
@@ -43,7 +43,7 @@ class Results:
     channels_rows_version: tuple[int, int, int] | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
     liquidity_model: dict[str, Any] | None = None
-    """The model loop's status (lnlens_core.model_loop): online learning, its last decision, drift."""
+    """The model loop's status (lnlens_core.model.loop): online learning, its last decision, drift."""
 
 
 def restored_result(store: Store) -> dict[str, Any] | None:

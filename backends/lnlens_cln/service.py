@@ -29,17 +29,17 @@ from lnlens_core.config import LensConfig
 from lnlens_core.domain import Channel, ChannelId, HtlcEvent
 from lnlens_core.errors import BackendError, LnlensError
 from lnlens_core.events import LensEvent
-from lnlens_core.failures import refine_temporary_failure
 from lnlens_core.fees.api import PolicyRunner
-from lnlens_core.flows import WINDOWS
 from lnlens_core.lens import Lens
 from lnlens_core.memory import release_free_memory
-from lnlens_core.model_loop import ModelLoop
-from lnlens_core.model_registry import ModelRegistry
-from lnlens_core.monitor import BackfillProgress
-from lnlens_core.opportunities import run_analysis
+from lnlens_core.model.loop import ModelLoop
+from lnlens_core.model.registry import ModelRegistry
+from lnlens_core.opportunities.failures import refine_temporary_failure
+from lnlens_core.opportunities.flows import WINDOWS
+from lnlens_core.opportunities.monitor import BackfillProgress
+from lnlens_core.opportunities.report import channel_json
+from lnlens_core.opportunities.run import run_analysis
 from lnlens_core.plugins import list_plugins
-from lnlens_core.report import channel_json
 from lnlens_core.storage import Store
 
 from .backend import ClnBackend, RpcLike

@@ -25,8 +25,8 @@ from lnlens_core.domain import ChannelId
 from lnlens_core.errors import BackendUnavailable
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.lens import Lens
-from lnlens_core.model_registry import ModelRegistry
-from lnlens_core.opportunities import filter_opportunities, run_analysis
+from lnlens_core.model.registry import ModelRegistry
+from lnlens_core.opportunities.run import filter_opportunities, run_analysis
 from lnlens_core.plugins import get_plugin_manager
 
 __all__ = ["register"]

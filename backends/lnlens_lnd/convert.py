@@ -5,7 +5,7 @@ HTLC events follow CLN's ``forward_event`` vocabulary (DESIGN.md 5.4):
 - ``forward_event`` (sent out) is remembered until the HTLC resolves;
 - ``settle_event`` -> ``settled``; ``forward_fail_event`` -> ``failed`` (downstream);
 - ``link_fail_event`` -> ``local_failed``, its reason from the wire failure and
-  FailureDetail (:func:`lnlens_core.failures.classify_lnd_link_fail`). ``failcode``
+  FailureDetail (:func:`lnlens_core.opportunities.failures.classify_lnd_link_fail`). ``failcode``
   holds the BOLT 4 code of lnd's wire failure (lnd numbers them its own way) and
   ``failreason`` its name with the detail.
 
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from lnlens_core.domain import Channel, ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent, PendingHtlc
-from lnlens_core.failures import classify_lnd_link_fail
+from lnlens_core.opportunities.failures import classify_lnd_link_fail
 
 __all__ = [
     "parse_version",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from lnlens_core.clock import Clock
 from lnlens_core.domain import ForwardStatus, HtlcEvent
 from lnlens_core.errors import BackendError, BackendUnavailable
-from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.opportunities.monitor import HtlcMonitor
 
 from .backend import LndBackend
 from .convert import HtlcConverter

@@ -23,7 +23,7 @@ from pathlib import Path
 from lnlens_core.cli import build_parser
 from lnlens_core.cli.context import CliContext
 from lnlens_core.clock import ManualClock, SystemClock
-from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.opportunities.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 from lnlens_core.untrusted import SafeConsole
 

@@ -21,9 +21,9 @@ from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.journal import apply_plan, auto_rollback, reconcile
 from lnlens_core.lens import Lens
 from lnlens_core.memory import release_free_memory, share_one_heap
-from lnlens_core.model_loop import ModelLoop
-from lnlens_core.model_registry import ModelRegistry
-from lnlens_core.opportunities import AnalysisResult, run_analysis
+from lnlens_core.model.loop import ModelLoop
+from lnlens_core.model.registry import ModelRegistry
+from lnlens_core.opportunities.run import AnalysisResult, run_analysis
 from lnlens_core.storage import WriterBusy
 
 from .backend import LndBackend
@@ -58,7 +58,7 @@ class Sidecar:
     on_plan: Callable[[dict], object] | None = None
     models: ModelRegistry | None = None
     """The liquidity model's registry: each run learns what matured (with lnlens[train]), stores predictions,
-    publishes suggestions and measures drift (lnlens_core.model_loop)."""
+    publishes suggestions and measures drift (lnlens_core.model.loop)."""
     on_model: Callable[[dict], object] | None = None
     """Called with each model run's status (``lnlens lnd run --json`` prints it as ``{"liquidity_model": ...}``)."""
     policy_runs: int = 0

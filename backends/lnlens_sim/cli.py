@@ -147,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace, ctx: CliContext) -> int:
     report.update(spec=asdict(spec), seeds=seeds, nodes=centres, results=str(store.path), tasks=len(tasks),
                   ran=len(todo) - len(failures), failed=len(failures))  # fmt: skip
     if args.plot and report["groups"]:
-        from lnlens_core.plots import sweep_differences
+        from lnlens_core.model.plots import sweep_differences
 
         sweep_differences(report["groups"], Path(args.plot))
         report["plot"] = args.plot

@@ -167,14 +167,14 @@ NO_ROUTE_PPM = 1_000_000.0
 
 
 def route_costs(node: SimNode, *, partners: int = 3, share: float = 0.1, max_amount_msat: int = 1_000_000_000):
-    """Each of our channels' route cost rates (:class:`lnlens_core.target.RouteCost`), quoted on the real graph.
+    """Each of our channels' route cost rates (:class:`lnlens_core.model.target.RouteCost`), quoted on the real graph.
 
     Into a channel: the cheapest quote for moving ``share`` of its capacity (at most ``max_amount_msat``)
     into it from one of the ``partners`` channels holding the most local balance; out of it: into one of
     the ``partners`` holding the least. A channel without any route gets no entry (the defaults apply).
     Quotes read public fees only: nothing is sent and the simulation is unchanged.
     """
-    from lnlens_core.target import RouteCost
+    from lnlens_core.model.target import RouteCost
 
     chans = [c for c in node.list_channels() if c.capacity_msat > 0]
     fullest = sorted(chans, key=lambda c: (-c.local_balance_msat, str(c.channel_id)))

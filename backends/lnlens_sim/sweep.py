@@ -194,8 +194,8 @@ class Models:
     def shipped(cls) -> Models:
         import lnlens_models
 
-        from lnlens_core.fee_model import FeeResponseModel, default_fee_model_path
-        from lnlens_core.inference import OnnxModel
+        from lnlens_core.model.fee_model import FeeResponseModel, default_fee_model_path
+        from lnlens_core.model.inference import OnnxModel
 
         fee_path = default_fee_model_path()
         fee = FeeResponseModel.load(fee_path) if fee_path is not None else None
@@ -203,11 +203,11 @@ class Models:
 
 
 def _model(node, models: Models, book, peers, now: float, *, cap: bool) -> None:
-    from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events
     from lnlens_core.fees.lnlens_strategies import ModelDriven
     from lnlens_core.fees.signals import ChannelSignals
-    from lnlens_core.liquidity import route_cost_ppm
-    from lnlens_core.suggestions import fee_suggestions, rebalance_suggestions
+    from lnlens_core.model.features import LONG_WINDOW_S, compute_features, windows_from_events
+    from lnlens_core.model.liquidity import route_cost_ppm
+    from lnlens_core.model.suggestions import fee_suggestions, rebalance_suggestions
 
     channels = list(node.list_channels())
     book.observe_channels(channels, now)
@@ -272,7 +272,7 @@ def _graph(network: str) -> Graph:
 
 def run_task(task: Task, *, models: Models | None = None, rule: tuple[float, float] = (0.15, 0.2)) -> dict[str, Any]:
     """Run one (node, seed, policy) simulation and return its result row (plain data)."""
-    from lnlens_core.flows import PolicyBook
+    from lnlens_core.opportunities.flows import PolicyBook
 
     wall0 = time.perf_counter()
     spec = task.spec

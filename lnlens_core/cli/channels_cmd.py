@@ -8,9 +8,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..flows import WINDOWS
-from ..opportunities import store_window_stats
-from ..report import channel_json
+from ..opportunities.flows import WINDOWS
+from ..opportunities.report import channel_json
+from ..opportunities.run import store_window_stats
 from .context import CliContext, add_json_flag
 
 SPANS = {name: length for name, (length, _) in WINDOWS.items()}

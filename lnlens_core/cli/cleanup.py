@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _registry(ctx: CliContext):
-    from ..model_registry import ModelRegistry
+    from ..model.registry import ModelRegistry
 
     config = ctx.config()
     return ModelRegistry(ctx.store(), config.data_dir / "models", configured=config.model_path)

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError, LnlensError, ModelError
-from ..inference import OnnxModel
-from ..learning.drift import drift_summary
-from ..model_info import model_name, stored_drift, with_drift
-from ..model_registry import Gate, ModelRegistry, default_model_path, sample_times
+from ..model.inference import OnnxModel
+from ..model.info import model_name, stored_drift, with_drift
+from ..model.learning.drift import drift_summary
+from ..model.registry import Gate, ModelRegistry, default_model_path, sample_times
 from .context import MAX_DAYS, CliContext, add_json_flag, float_arg, int_arg
 from .model_info_cmd import cmd_info, drift_cells
 
@@ -167,7 +167,7 @@ def _train_module():
 
 
 def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
-    from ..learning import OnlineSession, dataset_from_store, export_onnx, make_model, time_split
+    from ..model.learning import OnlineSession, dataset_from_store, export_onnx, make_model, time_split
 
     reg = registry(ctx)
     now = ctx.lens().clock.now()
@@ -197,7 +197,7 @@ def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
         if args.kind == "sgd":
             session = OnlineSession(seed=args.seed)
             session.learner.update(older)
-            from ..learning import baselines, evaluate
+            from ..model.learning import baselines, evaluate
 
             metrics = {
                 "model": evaluate(session.learner.predict(recent.x), recent),
@@ -283,7 +283,7 @@ def _fmt(v: Any) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
-    from ..learning import baselines, dataset_from_store, evaluate
+    from ..model.learning import baselines, dataset_from_store, evaluate
 
     reg = registry(ctx)
     if args.id is not None:

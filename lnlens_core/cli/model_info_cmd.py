@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ModelError
-from ..inference import OnnxModel
-from ..learning import drift_summary
-from ..model_info import describe, measure_drift, model_name, stored_drift
+from ..model.inference import OnnxModel
+from ..model.info import describe, measure_drift, model_name, stored_drift
+from ..model.learning import drift_summary
 from .context import CliContext
 
 __all__ = ["cmd_info", "drift_cells"]

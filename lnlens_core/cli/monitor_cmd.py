@@ -16,9 +16,9 @@ import time
 from rich.console import Console
 
 from ..errors import ConfigError
-from ..flows import WINDOWS
-from ..model_loop import ModelLoop
-from ..opportunities import run_analysis
+from ..model.loop import ModelLoop
+from ..opportunities.flows import WINDOWS
+from ..opportunities.run import run_analysis
 from .context import CliContext, add_json_flag, duration_arg, int_arg
 from .node import backend_lens
 from .opportunities_cmd import render_table

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from ..domain import ChannelId
 from ..errors import LnlensError
-from ..opportunities import filter_opportunities, run_analysis
-from ..report import SCHEMA_VERSION
+from ..opportunities.report import SCHEMA_VERSION
+from ..opportunities.run import filter_opportunities, run_analysis
 from ..untrusted import markdown as md
 from ..untrusted import styled
 from .context import CliContext, add_json_flag, duration_arg, int_arg

@@ -14,7 +14,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from ..liquidity import recommend
+from ..model.liquidity import recommend
 from .context import CliContext, add_json_flag, duration_arg, float_arg, int_arg
 from .model_cmd import registry
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from rich.console import Console
 
-from .. import plots
 from ..errors import ModelError
-from ..features import FEATURE_NAMES, windows_from_events
-from ..flows import PolicyBook
-from ..liquidity import LiquidityView, liquidity_view
-from ..opportunities import run_analysis
-from ..report import recommendation_json
+from ..model import plots
+from ..model.features import FEATURE_NAMES, windows_from_events
+from ..model.liquidity import LiquidityView, liquidity_view
+from ..opportunities.flows import PolicyBook
+from ..opportunities.report import recommendation_json
+from ..opportunities.run import run_analysis
 from ..untrusted import markdown as md
 from .context import CliContext, add_json_flag, float_arg, int_arg
 from .model_cmd import registry

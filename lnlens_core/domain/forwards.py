@@ -78,7 +78,7 @@ class HtlcEvent:
     failreason: str | None = None
     payment_hash: str | None = None
     """Hex payment hash, where the backend reports it (CLN's ``forward_event``); it ties together the
-    HTLCs one payment sent through us (lnlens_core.flows.PaymentMatcher)."""
+    HTLCs one payment sent through us (lnlens_core.opportunities.flows.PaymentMatcher)."""
 
     def __post_init__(self) -> None:
         if self.in_msat < 0 or (self.out_msat is not None and self.out_msat < 0):

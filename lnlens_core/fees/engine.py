@@ -115,7 +115,7 @@ class FeeEngine:
             )
         predictions, notes = self.predictions, []
         if self.runs_model:
-            from ..liquidity import fee_predictions
+            from ..model.liquidity import fee_predictions
 
             predictions, why = fee_predictions(self.lens, self.backend)
             notes = [why] if why else []

@@ -256,7 +256,7 @@ class ModelDriven:
     """Follows a served model's fee suggestion, by at most ``max_step_share`` of the current fee per run.
 
     Reads :attr:`ChannelSignals.model <lnlens_core.fees.signals.ChannelSignals.model>`, which the
-    engine fills from the serving liquidity model (:func:`lnlens_core.suggestions.fee_suggestions`)
+    engine fills from the serving liquidity model (:func:`lnlens_core.model.suggestions.fee_suggestions`)
     because this class declares ``reads_model``. Without a prediction (no model served, or it has
     no opinion on this channel), or below ``min_confidence``, it keeps the channel and says why.
     """

@@ -4,7 +4,7 @@ Strategies do no I/O, so the engine computes these once per run from the store
 (:func:`compute_signals`) and hands each channel its :class:`ChannelSignals`
 through :attr:`FeeContext.signals <lnlens_core.fees.strategy.FeeContext.signals>`.
 
-The model interface is deliberately small: whoever serves a model (``lnlens_core.inference``)
+The model interface is deliberately small: whoever serves a model (``lnlens_core.model.inference``)
 produces a :class:`ModelPrediction` per channel and passes the mapping to the engine
 (``FeeEngine(predictions=...)``). Without one, ``signals.model`` is None and the
 ``model_driven`` strategy keeps the channel, saying "no model".
@@ -17,10 +17,10 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..analyzer import AnalyzerParams
 from ..domain import Channel, ChannelId, ForwardStatus, HtlcEvent, RecommendationKind
-from ..flows import Flow, FlowCounter, FlowStats, PolicyBook
-from ..recommendations import recommend
+from ..opportunities.analyzer import AnalyzerParams
+from ..opportunities.flows import Flow, FlowCounter, FlowStats, PolicyBook
+from ..opportunities.recommendations import recommend
 
 __all__ = ["ChannelSignals", "FeeEpoch", "ModelPrediction", "compute_signals", "fee_epochs", "SIGNAL_WINDOW_S",
            "signal_book"]  # fmt: skip

@@ -1,11 +1,11 @@
 """Flow counters over windows of the stored forwards, summed by SQLite (the store's analysis path).
 
-The same numbers as :class:`~lnlens_core.flows.FlowCounter` fed with the same forwards (a property
+The same numbers as :class:`~lnlens_core.opportunities.flows.FlowCounter` fed with the same forwards (a property
 test holds them equal), without building one Python object per forward: SQLite groups the forwards
 by (status, failure reason, out channel, in channel) over the covering index ``forwards_sums`` (or,
 for a window holding a small share of the table, over ``forwards_received``), and prices each failed
 forward at the policy then in force by looking it up in a temporary copy of the
-:class:`~lnlens_core.flows.PolicyBook`. Several windows ending at the same time are cut into segments
+:class:`~lnlens_core.opportunities.flows.PolicyBook`. Several windows ending at the same time are cut into segments
 at their starts: each forward is summed once, in its segment, and a window's figures are the sums of its
 segments (:meth:`FlowQueries.flow_groups`).
 
@@ -25,7 +25,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from ..domain import ChannelId, FailureReason, HtlcEvent
-from ..flows import (
+from ..opportunities.flows import (
     IN,
     MATCH_WINDOW_S,
     MAXIMA,
@@ -282,7 +282,7 @@ class FlowQueries:
     def payment_events(self, since: float, until: float) -> Iterator[HtlcEvent]:
         """The resolved forwards in ``[since, until)`` that can belong to a payment refused here, oldest first.
 
-        :class:`~lnlens_core.flows.PaymentMatcher` ties an HTLC to a refused payment by its payment hash,
+        :class:`~lnlens_core.opportunities.flows.PaymentMatcher` ties an HTLC to a refused payment by its payment hash,
         or else on the same incoming channel within ``MATCH_WINDOW_S`` of the payment's previous HTLC. So
         only forwards sharing a refused one's hash, or in a chain of forwards on its incoming channel with
         no gap over that window, can match; a refused forward alone in its chain (or alone with its hash)
@@ -418,7 +418,8 @@ _MAX = np.array([_I[name] for name in MAXIMA], dtype=np.intp)
 
 
 def group_counters(groups: FlowGroups) -> np.ndarray:
-    """The counters (:data:`~lnlens_core.flows.METRICS` order) of each group in each window: (groups, windows, M)."""
+    """The counters (:data:`~lnlens_core.opportunities.flows.METRICS` order) of each group in each window:
+    (groups, windows, M)."""
     cat, sums = groups.category[:, None], groups.sums
     n = sums[:, :, 0]
     out = np.zeros((*n.shape, len(METRICS)), dtype=np.int64)
@@ -480,9 +481,9 @@ def group_keys(groups: FlowGroups) -> GroupKeys:
 
 def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """``table[rows[i]] += values[i]`` for ``rows >= 0``, in an (n, M) table; exact integer sums (the
-    :data:`~lnlens_core.flows.MAXIMA` columns keep the largest value, as everywhere counters add up).
+    :data:`~lnlens_core.opportunities.flows.MAXIMA` columns keep the largest value, as everywhere counters add up).
 
-    The same table as :func:`~lnlens_core.flows.add_counters` into zeros, by sorting the rows and summing
+    The same table as :func:`~lnlens_core.opportunities.flows.add_counters` into zeros, by sorting the rows and summing
     each run of equal ones (numpy's reduceat): several times faster than ``add.at`` on many groups."""
     keep = np.flatnonzero(rows >= 0)
     table = np.zeros((n, values.shape[-1]), dtype=np.int64)
@@ -503,7 +504,8 @@ Corrections = Sequence[tuple[HtlcEvent, list[int]]]
 def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
                       corrections: Sequence[Corrections] = ()) -> list[FlowStats]:  # fmt: skip
     """One :class:`FlowStats` per window: each group's counters added to its out, in and pair keys, then
-    the window's :func:`~lnlens_core.flows.payment_corrections` (none by default) at their events' keys."""
+    the window's :func:`~lnlens_core.opportunities.flows.payment_corrections` (none by default) at their events'
+    keys."""
     keys = group_keys(groups)
     counters = group_counters(groups)
     result = []

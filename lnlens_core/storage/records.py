@@ -71,8 +71,8 @@ class RecordQueries:
     # -- opportunities --------------------------------------------------------
 
     def save_opportunities(self, rows: Sequence[dict[str, Any]], *, run_time: float) -> None:
-        """Store one analysis run: each row is an opportunity's JSON form (see lnlens_core.report). A run at
-        the same time as a stored one (a simulator's database: every command's "now" is its newest data)
+        """Store one analysis run: each row is an opportunity's JSON form (see lnlens_core.opportunities.report). A
+        run at the same time as a stored one (a simulator's database: every command's "now" is its newest data)
         replaces it, so each run's opportunities are stored, and listed, once."""
         with self.db.atomic():
             self.db.execute("DELETE FROM opportunities WHERE run_time = ?", [run_time])
@@ -168,7 +168,7 @@ class RecordQueries:
     # -- drift indicators -----------------------------------------------------
 
     def save_drift(self, report: dict[str, Any], *, time: float) -> int:
-        """Store one drift report (lnlens_core.learning.drift) of the model it names."""
+        """Store one drift report (lnlens_core.model.learning.drift) of the model it names."""
         with self.db.atomic():
             cur = self.db.execute("INSERT INTO model_drift (time, model, body) VALUES (?, ?, ?)",
                                   [time, report["model"], json.dumps(report, sort_keys=True)])  # fmt: skip

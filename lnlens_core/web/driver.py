@@ -18,9 +18,9 @@ from typing import Any
 
 from ..errors import LnlensError
 from ..lens import Lens
-from ..model_loop import ModelLoop
-from ..opportunities import run_analysis
-from ..report import recommendation_json
+from ..model.loop import ModelLoop
+from ..opportunities.report import recommendation_json
+from ..opportunities.run import run_analysis
 from .stream import Hub, StreamObserver
 from .views import Live
 
@@ -97,7 +97,7 @@ class SimDriver:
         self._offer([s for s in suggestions if s["source_channel"] and s["target_channel"] and s["amount_msat"]], now)
 
     def _model_suggestions(self, lens: Lens) -> list[dict[str, Any]]:
-        """The liquidity model's loop (lnlens_core.model_loop: online learning, the gate, predictions,
+        """The liquidity model's loop (lnlens_core.model.loop: online learning, the gate, predictions,
         drift; its decisions and drift go out as ``model`` messages); its suggestions, to offer with ids."""
         if self.model_loop is None:
             self.model_loop = ModelLoop.for_lens(lens, publish_suggestions=False, backend_lock=self.live.backend_lock)

@@ -24,7 +24,7 @@ from ..events import (
     OpportunitiesFound,
     StrategyFailed,
 )
-from ..report import opportunity_json, recommendation_json
+from ..opportunities.report import opportunity_json, recommendation_json
 
 __all__ = ["STREAM_VERSION", "SERVER_TYPES", "CLIENT_TYPES", "from_events", "policy_json"]
 

@@ -16,11 +16,11 @@ from ..domain import ForwardStatus
 from ..errors import LnlensError, ModelError
 from ..fees.api import history, plan_or_apply
 from ..lens import Lens
-from ..model_info import model_name, stored_drift, with_drift
-from ..model_registry import ModelRegistry, default_model_path
-from ..opportunities import filter_opportunities
-from ..report import SCHEMA_VERSION, channel_json
-from ..suggestions import ORIGIN
+from ..model.info import model_name, stored_drift, with_drift
+from ..model.registry import ModelRegistry, default_model_path
+from ..model.suggestions import ORIGIN
+from ..opportunities.report import SCHEMA_VERSION, channel_json
+from ..opportunities.run import filter_opportunities
 from .params import Param
 
 __all__ = ["Live", "ROUTES", "Conflict"]

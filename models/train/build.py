@@ -21,7 +21,7 @@ import simdata
 from lnlens_sim.scenario import SIM_START, SimSettings, load_graph
 from simdata import Run, collect, training_centres
 
-from lnlens_core.learning import Dataset, make_model
+from lnlens_core.model.learning import Dataset, make_model
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ def train_from_simulation(plan: Plan, *, name: str, version: str) -> tuple[bytes
     report["route_cost_ppm"] = extra.get("route_cost_ppm")
     report["target_moves"] = {name: {"samples": len(d), "moved": int((np.abs(d.y - d.current) > 1e-12).sum())}
                               for name, d in (("train", train), ("validation", val))}  # fmt: skip
-    from lnlens_core.inference import OnnxModel
-    from lnlens_core.learning import baselines, evaluate
-    from lnlens_core.model_registry import sample_times
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.model.learning import baselines, evaluate
+    from lnlens_core.model.registry import sample_times
 
     served = OnnxModel.load(payload)
     held = val.select(np.array([g.startswith(held_c[:12]) for g in val.groups]))
@@ -86,7 +86,7 @@ def evaluate_on_sweep_nodes(served, plan: Plan, graph) -> dict[str, Any]:
     nodes and seeds no training, validation or tuning saw. One entry per node, all seeds pooled."""
     from lnlens_sim.sweep import sized_centres
 
-    from lnlens_core.learning import baselines, evaluate
+    from lnlens_core.model.learning import baselines, evaluate
 
     out = {}
     for centre in sized_centres(graph, 3):

@@ -17,11 +17,11 @@ traffic from its own seeded stream, so only the policy differs):
 - ``balance-based``: [F]'s ``balance_based`` fee strategy (lnlens_core.fees.lnlens_strategies,
   ``fee_ppm`` = the node's median fee at the start, its other defaults); no rebalancing.
 - ``model``: what lnlens's models suggest (the shipped defaults through onnxruntime): the
-  liquidity model's rebalances (lnlens_core.suggestions), executed as circular rebalances
+  liquidity model's rebalances (lnlens_core.model.suggestions), executed as circular rebalances
   with their own fee ceiling (the backtest gain), and fee opinions through the
   ``model_driven`` strategy with its defaults: the fee-response model's
-  (lnlens_core.fee_model) when it is installed, as lnlens serves them, else the liquidity
-  model's balance opinions (:func:`lnlens_core.suggestions.fee_suggestions`, ``--balance-opinions``).
+  (lnlens_core.model.fee_model) when it is installed, as lnlens serves them, else the liquidity
+  model's balance opinions (:func:`lnlens_core.model.suggestions.fee_suggestions`, ``--balance-opinions``).
 - ``model-cap``: the same rebalances under the balance rule's fee ceiling and no fee changes,
   which separates what the model chooses from how much it is allowed to pay.
 
@@ -49,8 +49,8 @@ from lnlens_sim.scenario import SimSettings, load_graph  # noqa: E402
 from lnlens_sim.sweep import POLICIES, Models, SweepSpec, Task, run_task  # noqa: E402
 from simdata import mainnet_centres  # noqa: E402
 
-from lnlens_core.fee_model import FeeResponseModel, default_fee_model_path  # noqa: E402
-from lnlens_core.inference import OnnxModel  # noqa: E402
+from lnlens_core.model.fee_model import FeeResponseModel, default_fee_model_path  # noqa: E402
+from lnlens_core.model.inference import OnnxModel  # noqa: E402
 
 
 @dataclass(slots=True)

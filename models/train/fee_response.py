@@ -8,14 +8,14 @@ per node and channel. This script tests the next step before anything ships:
 1. Data (training centres and seeds only): after a day of warm-up, every day each
    channel of ours with a non-zero fee gets its starting fee times a random multiplier
    from ``MULTIPLIERS``; the sample is the channel's features at that moment
-   (``lnlens_core.features``, the serving schema), log2 of the multiplier, and the fee
+   (``lnlens_core.model.features``, the serving schema), log2 of the multiplier, and the fee
    revenue the channel earned over the next 24 h (msat).
 2. A gradient-boosted regressor learns revenue from features and multiplier.
 3. Policy on held-out seeds: every 24 h, each channel gets the multiplier (applied to
    its current fee) with the highest predicted revenue, if that beats keeping the fee by
    ``--min-gain``. Compared with no action on the same network, seed and traffic.
 
-The policy is evaluated through the serving code (:class:`lnlens_core.fee_model.FeeResponseModel`
+The policy is evaluated through the serving code (:class:`lnlens_core.model.fee_model.FeeResponseModel`
 on the exported ONNX bytes), so what is measured is what lnlens serves. ``--out DIR`` writes
 the model as ``fee-response-default.onnx`` with its card ``fee-response-default.json``; the
 model's ``confidence`` metadata is the share of held-out runs in which the policy earned more
@@ -40,10 +40,10 @@ from simdata import mainnet_centres  # noqa: E402
 
 from lnlens_core.domain import FeeUpdate, ForwardStatus  # noqa: E402
 from lnlens_core.errors import BackendRejected  # noqa: E402
-from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events  # noqa: E402
-from lnlens_core.fee_model import FEE_INPUTS, FEE_OUTPUT, FeeResponseModel  # noqa: E402
-from lnlens_core.flows import PolicyBook  # noqa: E402
-from lnlens_core.learning import export_onnx  # noqa: E402
+from lnlens_core.model.features import LONG_WINDOW_S, compute_features, windows_from_events  # noqa: E402
+from lnlens_core.model.fee_model import FEE_INPUTS, FEE_OUTPUT, FeeResponseModel  # noqa: E402
+from lnlens_core.model.learning import export_onnx  # noqa: E402
+from lnlens_core.opportunities.flows import PolicyBook  # noqa: E402
 
 MULTIPLIERS = (0.5, 0.7, 1.0, 1.4, 2.0)
 DAY_S = 86_400

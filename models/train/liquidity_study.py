@@ -13,7 +13,7 @@
    it earned back its fee.
 4. ``--target demand``: the learned quantity is the **demand-optimal** ratio instead (:func:`demand_samples`: the
    ratio that would have carried the most of the realised demand over the horizon, no route cost; the money decision
-   stays with :func:`lnlens_core.suggestions.rebalance_suggestions`, which prices each move by a quote for its own
+   stays with :func:`lnlens_core.model.suggestions.rebalance_suggestions`, which prices each move by a quote for its own
    amount). A regressor on it is compared with keeping the current ratio and 50/50 on the sweep's nodes, its
    suggestions (at ``--min-gap``) are executed in the counterfactual, and so is every hindsight demand-optimal move
    whose replayed fee gain beats its quoted route.
@@ -44,8 +44,8 @@ from lnlens_sim.scenario import SimSettings, build, load_graph  # noqa: E402
 from lnlens_sim.sweep import iter_seeds, sized_centres  # noqa: E402
 from simdata import Run, Simulated, simulate_raw, training_centres  # noqa: E402
 
-from lnlens_core.learning import Dataset, baselines, build_pipeline, evaluate  # noqa: E402
-from lnlens_core.target import (  # noqa: E402
+from lnlens_core.model.learning import Dataset, baselines, build_pipeline, evaluate  # noqa: E402
+from lnlens_core.model.target import (  # noqa: E402
     MOVES,
     RouteCost,
     best_move,
@@ -66,9 +66,9 @@ def _moved(d: Dataset) -> np.ndarray:
 
 def demand_samples(sim: Simulated, horizon_s: float) -> Dataset:
     """``sim.samples(horizon_s)`` (features, net-value curves with the quoted route costs) with the target replaced by
-    the **demand-optimal** ratio: the candidate (:func:`lnlens_core.target.candidates`) from which the channel would
-    have carried the most of its realised demand over the horizon (volume, with no route cost), the current ratio when
-    it is among the best, else the smallest best move (:func:`lnlens_core.target.best_move`)."""
+    the **demand-optimal** ratio: the candidate (:func:`lnlens_core.model.target.candidates`) from which the channel
+    would have carried the most of its realised demand over the horizon (volume, with no route cost), the current ratio
+    when it is among the best, else the smallest best move (:func:`lnlens_core.model.target.best_move`)."""
     d = sim.samples(horizon_s)
     ys: list[float] = []
     end = sim.start + sim.run.hours * H
@@ -147,7 +147,7 @@ def _mae_row(d: Dataset, preds: dict[str, np.ndarray]) -> dict[str, Any]:
 def _at(centre: str, seed: int, graph, hours: float, rate: float | None = None):
     """The node after ``hours`` of its seeded simulation, with a policy book and its peers' policies (the same state
     and the same traffic to come every time it is rebuilt); ``rate``: payments per hour, None for the default."""
-    from lnlens_core.flows import PolicyBook
+    from lnlens_core.opportunities.flows import PolicyBook
 
     node = build(SimSettings(network="mainnet", node=centre, nodes=200, seed=seed, payments_per_hour=rate), graph=graph)
     book = PolicyBook()
@@ -181,11 +181,11 @@ def _channel_fees(events, cids, since: float, until: float) -> int:
 
 def _model_moves(node, model, book, peers, now: float, min_gap: float = 0.1) -> list[tuple[Any, Any, int, int, int]]:
     """The serving path's rebalances at ``now`` (``lnlens_sim.sweep``'s model policy) for ``model`` (an
-    :class:`~lnlens_core.inference.OnnxModel`, or a :class:`Fitted` pipeline): (source, target, amount, budget,
+    :class:`~lnlens_core.model.inference.OnnxModel`, or a :class:`Fitted` pipeline): (source, target, amount, budget,
     expected gain) each."""
-    from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events
-    from lnlens_core.liquidity import route_cost_ppm
-    from lnlens_core.suggestions import rebalance_suggestions
+    from lnlens_core.model.features import LONG_WINDOW_S, compute_features, windows_from_events
+    from lnlens_core.model.liquidity import route_cost_ppm
+    from lnlens_core.model.suggestions import rebalance_suggestions
 
     channels = list(node.list_channels())
     recent = [e for e in node.events if now - LONG_WINDOW_S <= e.received_time < now]
@@ -199,7 +199,7 @@ def _model_moves(node, model, book, peers, now: float, min_gap: float = 0.1) -> 
 
 @dataclass(slots=True)
 class Fitted:
-    """A fitted scikit-learn pipeline on the move, served like an :class:`~lnlens_core.inference.OnnxModel`."""
+    """A fitted scikit-learn pipeline on the move, served like an :class:`~lnlens_core.model.inference.OnnxModel`."""
 
     move: Any
 
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     import lnlens_models
 
-    from lnlens_core.inference import OnnxModel
+    from lnlens_core.model.inference import OnnxModel
 
     graph = load_graph(SimSettings(network="mainnet"))
     centres = training_centres(graph, 4)

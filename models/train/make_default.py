@@ -26,8 +26,8 @@ def _row(name: str, m: dict) -> str:
 
 def card_markdown(report: dict) -> str:
     """The prose model card; every number in it is read from the report the training wrote."""
-    from lnlens_core.features import FEATURE_NAMES, FEATURE_VERSION
-    from lnlens_core.learning import TARGET_DEFINITION
+    from lnlens_core.model.features import FEATURE_NAMES, FEATURE_VERSION
+    from lnlens_core.model.learning import TARGET_DEFINITION
 
     m, b, d = report["metrics"]["model"], report["metrics"]["baselines"], report["data"]
     head = ("| predictor | samples | MAE | R² | gain over staying msat | captured share | worth staying or more |\n"
@@ -51,7 +51,7 @@ def card_markdown(report: dict) -> str:
         "",
         "## Features",
         "",
-        f"Feature version {FEATURE_VERSION}, {len(FEATURE_NAMES)} features (lnlens_core/features.py): "
+        f"Feature version {FEATURE_VERSION}, {len(FEATURE_NAMES)} features (lnlens_core/model/features.py): "
         + ", ".join(f"`{n}`" for n in FEATURE_NAMES)
         + ". Unknown values are NaN; the pipeline imputes "
         "them with the training medians.",

@@ -1,8 +1,8 @@
 """Training data from the simulator: run seeded simulations, sample every channel every hour.
 
-Features at time t come from the forwards of the day before t (``lnlens_core.features``),
+Features at time t come from the forwards of the day before t (``lnlens_core.model.features``),
 the target from the forwards of the next six hours and each channel's quoted route costs
-(``lnlens_core.target``, ``lnlens_sim.rebalance.route_costs``): the same
+(``lnlens_core.model.target``, ``lnlens_sim.rebalance.route_costs``): the same
 functions the store-based learner and the inference side use.
 """
 
@@ -16,9 +16,9 @@ from lnlens_sim.graph import Graph
 from lnlens_sim.rebalance import NO_ROUTE_PPM, route_costs
 from lnlens_sim.scenario import MAINNET_DEFAULT_NODE, SimSettings, build, load_graph
 
-from lnlens_core.flows import PolicyBook
-from lnlens_core.learning import Dataset, samples_at
-from lnlens_core.target import TARGET_HORIZON_S
+from lnlens_core.model.learning import Dataset, samples_at
+from lnlens_core.model.target import TARGET_HORIZON_S
+from lnlens_core.opportunities.flows import PolicyBook
 
 log = logging.getLogger(__name__)
 

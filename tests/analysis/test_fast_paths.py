@@ -19,7 +19,7 @@ import pytest
 
 from lnlens_core.clock import ManualClock
 from lnlens_core.domain import ChannelId, ForwardStatus
-from lnlens_core.flows import (
+from lnlens_core.opportunities.flows import (
     MATCH_TOLERANCE,
     MATCH_TOLERANCE_MSAT,
     MATCH_WINDOW_S,
@@ -32,8 +32,8 @@ from lnlens_core.flows import (
     contribution,
     recovery,
 )
-from lnlens_core.monitor import HtlcMonitor
-from lnlens_core.recommendations import _Sources
+from lnlens_core.opportunities.monitor import HtlcMonitor
+from lnlens_core.opportunities.recommendations import _Sources
 from lnlens_core.storage import Store
 from lnlens_core.testing import FakeNode
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlite_utils import Database
 
 from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.flows import MATCH_WINDOW_S, FlowCounter, FlowStats, PolicyBook
+from lnlens_core.opportunities.flows import MATCH_WINDOW_S, FlowCounter, FlowStats, PolicyBook
 from lnlens_core.storage import Store, flowsql
 from lnlens_core.storage.rows import FORWARD_COLUMNS, forward_row
 from lnlens_core.storage.schema import FORWARD_INDEXES, NEAR_GAP_S, migrations

@@ -14,10 +14,10 @@ from lnlens_cln.methods import METHODS
 from lnlens_cln.standin import PluginError
 from lnlens_cln.standin.checks import assert_store_matches_simulator, stored_forwards, validate
 
-from lnlens_core.analyzer import AnalyzerParams
 from lnlens_core.config import SETTINGS
 from lnlens_core.domain import FailureReason, ForwardStatus
-from lnlens_core.failures import classify_cln
+from lnlens_core.opportunities.analyzer import AnalyzerParams
+from lnlens_core.opportunities.failures import classify_cln
 
 HISTORY_S = 2 * 3600  # as in conftest.py
 

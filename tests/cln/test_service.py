@@ -14,8 +14,8 @@ from lnlens_core.clock import ManualClock, SystemClock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.lens import Lens
-from lnlens_core.model_loop import ModelLoop
-from lnlens_core.opportunities import run_analysis
+from lnlens_core.model.loop import ModelLoop
+from lnlens_core.opportunities.run import run_analysis
 from lnlens_core.storage import Store
 from lnlens_core.testing import FakeNode, make_channel
 
@@ -138,7 +138,7 @@ def test_the_worker_hands_freed_memory_back_after_start_up_and_each_interval(tmp
 def test_the_model_is_opened_before_the_worker_rebuilds_the_history(config, monkeypatch):
     """Issue 16: the model's thread opens the model at start (ModelLoop.prepare) while the worker waits, so the
     lookup tables' transient (~60 MB) comes while the plugin holds little, not on top of the rebuilt windows."""
-    from lnlens_core.monitor import HtlcMonitor
+    from lnlens_core.opportunities.monitor import HtlcMonitor
 
     order: list[str] = []
     real = HtlcMonitor.load_history

@@ -1,6 +1,6 @@
-from lnlens_core.alerts import AlertKind, AlertParams, find_alerts
 from lnlens_core.domain import ChannelId
-from lnlens_core.flows import Flow, FlowStats
+from lnlens_core.opportunities.alerts import AlertKind, AlertParams, find_alerts
+from lnlens_core.opportunities.flows import Flow, FlowStats
 from lnlens_core.testing import make_channel
 
 A, B, C = (ChannelId.parse(s) for s in ("800000x1x0", "800001x1x0", "800002x1x0"))
@@ -31,7 +31,7 @@ def test_each_alert_fires_on_its_condition_and_not_beside_it():
 
 def test_every_analysis_stores_its_alerts(lens):
     from lnlens_core.domain import FailureReason, ForwardStatus, HtlcEvent
-    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.opportunities.run import run_analysis
 
     now = lens.clock.now()
     channels = [make_channel(A, local_ratio=0.9), make_channel(B, local_ratio=0.01)]

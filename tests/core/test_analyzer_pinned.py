@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 
-from lnlens_core.analyzer import Analysis, AnalyzerParams, analyze
 from lnlens_core.domain import (
     Channel,
     ChannelId,
@@ -38,10 +37,11 @@ from lnlens_core.domain import (
     Opportunity,
     Recommendation,
 )
-from lnlens_core.flows import METRICS, Flow, FlowCounter, FlowStats, PolicyBook
-from lnlens_core.opportunities import filter_opportunities
-from lnlens_core.recommendations import recommend
-from lnlens_core.report import opportunity_json
+from lnlens_core.opportunities.analyzer import Analysis, AnalyzerParams, analyze
+from lnlens_core.opportunities.flows import METRICS, Flow, FlowCounter, FlowStats, PolicyBook
+from lnlens_core.opportunities.recommendations import recommend
+from lnlens_core.opportunities.report import opportunity_json
+from lnlens_core.opportunities.run import filter_opportunities
 from lnlens_core.testing import make_channel
 
 DATA = Path(__file__).parent / "data" / "analyzer_pinned.json.gz"

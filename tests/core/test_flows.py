@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-import lnlens_core.monitor as monitor_module
+import lnlens_core.opportunities.monitor as monitor_module
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.flows import METRICS, WINDOWS, FlowCounter, PolicyBook, WindowedFlows
-from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.opportunities.flows import METRICS, WINDOWS, FlowCounter, PolicyBook, WindowedFlows
+from lnlens_core.opportunities.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 from lnlens_core.testing import make_channel
 
@@ -170,7 +170,7 @@ def test_offered_events_are_not_counted_until_they_resolve(manual_clock, tmp_pat
 
 
 def test_analysis_from_the_monitor_matches_analysis_from_the_store(lens):
-    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.opportunities.run import run_analysis
 
     now = lens.clock.now()
     lens.monitor.observe_channels(CHANNELS)

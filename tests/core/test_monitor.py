@@ -3,7 +3,7 @@ import pytest
 from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
 from lnlens_core.errors import BackendUnavailable
 from lnlens_core.hookspecs import hookimpl
-from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.opportunities.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 from lnlens_core.testing import FakeNode
 

@@ -18,7 +18,7 @@ from lnlens_core.fees.chargelnd import load_policy_file
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.fees.rails import rails_from_table
 from lnlens_core.lens import Lens
-from lnlens_core.monitor import HtlcMonitor
+from lnlens_core.opportunities.monitor import HtlcMonitor
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 

@@ -12,7 +12,7 @@ from lnlens_core.errors import ConfigError, StrategyError
 from lnlens_core.fees.lnlens_strategies import BalanceBased, FlowBased, InboundFee, ModelDriven, balance_curve
 from lnlens_core.fees.signals import ChannelSignals, ModelPrediction
 from lnlens_core.fees.strategy import FeeContext, build_strategy
-from lnlens_core.flows import Flow
+from lnlens_core.opportunities.flows import Flow
 from lnlens_core.testing import make_channel
 
 NODE = NodeInfo("02" + "11" * 32, "me", "regtest", 800_000, "test", "fake")

@@ -19,7 +19,7 @@ from lnlens_lnd.events import LiveForwards  # noqa: E402
 from lnlens_lnd.testing import FakeLnd, minimal_ops, sim_node  # noqa: E402
 
 from lnlens_core.clock import SystemClock  # noqa: E402
-from lnlens_core.monitor import HtlcMonitor  # noqa: E402
+from lnlens_core.opportunities.monitor import HtlcMonitor  # noqa: E402
 from lnlens_core.storage import Store  # noqa: E402
 
 

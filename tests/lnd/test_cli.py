@@ -11,7 +11,7 @@ from lnlens_core.cli import main
 from lnlens_core.clock import ManualClock, SystemClock
 from lnlens_core.config import LensConfig
 from lnlens_core.lens import Lens
-from lnlens_core.opportunities import run_analysis
+from lnlens_core.opportunities.run import run_analysis
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 

@@ -88,13 +88,13 @@ def test_the_read_paths_take_a_channel_whose_policy_lnd_cannot_tell(node, connec
     import math
 
     from lnlens_core.config import LensConfig
-    from lnlens_core.features import FEATURE_NAMES, compute_features, windows_from_events
-    from lnlens_core.flows import PolicyBook
     from lnlens_core.lens import Lens
-    from lnlens_core.monitor import HtlcMonitor
-    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.model.features import FEATURE_NAMES, compute_features, windows_from_events
+    from lnlens_core.opportunities.flows import PolicyBook
+    from lnlens_core.opportunities.monitor import HtlcMonitor
+    from lnlens_core.opportunities.report import channel_json
+    from lnlens_core.opportunities.run import run_analysis
     from lnlens_core.plugins import get_plugin_manager
-    from lnlens_core.report import channel_json
     from lnlens_core.storage import Store
 
     node.run(1800)

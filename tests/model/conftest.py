@@ -9,8 +9,8 @@ import pytest
 from lnlens_core.clock import ManualClock
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import FeeUpdate
-from lnlens_core.learning import Dataset, SampleStream, build_pipeline, export_onnx, fit
 from lnlens_core.lens import Lens
+from lnlens_core.model.learning import Dataset, SampleStream, build_pipeline, export_onnx, fit
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 
@@ -50,7 +50,7 @@ def sim_db(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sim_data(sim_db) -> Dataset:
-    from lnlens_core.learning import dataset_from_store
+    from lnlens_core.model.learning import dataset_from_store
 
     store = Store(sim_db)
     try:

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from lnlens_core.cli import main
-from lnlens_core.model_registry import default_model_path
+from lnlens_core.model.registry import default_model_path
 
 SHIPPED = default_model_path  # the real one; the fixture below hides it from most tests
 
@@ -18,7 +18,7 @@ SHIPPED = default_model_path  # the real one; the fixture below hides it from mo
 def db(tmp_path, sim_db, monkeypatch):
     monkeypatch.setenv("LNLENS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("LNLENS_CONFIG", raising=False)
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", lambda: None)
     path = tmp_path / "node.sqlite3"
     shutil.copy(sim_db, path)
     return str(path)
@@ -96,11 +96,11 @@ def test_rules_keep_running_when_the_model_does_not_match(db, capsys, tmp_path):
 def test_model_info_measures_drift_now_and_list_shows_what_daemons_stored(db, capsys):
     import numpy as np
 
-    from lnlens_core.inference import OnnxModel
-    from lnlens_core.learning import dataset_from_store
-    from lnlens_core.learning.incremental import SETTLE_S
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.model.learning import dataset_from_store
+    from lnlens_core.model.learning.incremental import SETTLE_S
+    from lnlens_core.model.target import TARGET_HORIZON_S
     from lnlens_core.storage import Store
-    from lnlens_core.target import TARGET_HORIZON_S
 
     trained = _json(capsys, ["--db", db, "model", "train", "--db", db, *SMALL, "--json"])
     info = _json(capsys, ["--db", db, "model", "info", "--json"])  # the active model: the one just trained
@@ -163,7 +163,7 @@ def test_use_of_a_refused_candidate_needs_force_the_default_is_a_fallback_and_a_
     assert f"model {again['id']} was refused by the promotion gate (held-out MAE" in err and "--force" in err
     used = _json(capsys, ["--db", db, "model", "use", str(again["id"]), "--force", "--json"])
     assert used["active"] == again["id"] and used["pinned"]["model"] == again["id"]
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", SHIPPED)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", SHIPPED)
     monkeypatch.setattr("lnlens_core.cli.model_cmd.default_model_path", SHIPPED)
     default = _json(capsys, ["--db", db, "model", "use", "default", "--json"])
     assert default["pinned"]["model"] == "default"

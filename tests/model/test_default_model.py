@@ -10,9 +10,9 @@ lnlens_models = pytest.importorskip("lnlens_models")
 
 
 def test_default_model_loads_and_matches_the_schema():
-    from lnlens_core.features import FEATURE_NAMES
-    from lnlens_core.inference import OnnxModel
-    from lnlens_core.model_registry import default_model_path
+    from lnlens_core.model.features import FEATURE_NAMES
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.model.registry import default_model_path
 
     payload = lnlens_models.model_bytes()
     assert len(payload) < 2_000_000  # small enough to commit
@@ -22,7 +22,7 @@ def test_default_model_loads_and_matches_the_schema():
 
 
 def test_model_card_agrees_with_the_model():
-    from lnlens_core.inference import OnnxModel
+    from lnlens_core.model.inference import OnnxModel
 
     card = lnlens_models.model_card()
     model = OnnxModel.load(lnlens_models.model_bytes())
@@ -35,9 +35,9 @@ def test_model_card_agrees_with_the_model():
 
 
 def test_the_default_model_carries_its_route_cost_and_learned_the_net_value_target():
-    from lnlens_core.inference import OnnxModel
-    from lnlens_core.learning import TARGET_DEFINITION
-    from lnlens_core.liquidity import route_cost_ppm
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.model.learning import TARGET_DEFINITION
+    from lnlens_core.model.liquidity import route_cost_ppm
 
     card = lnlens_models.model_card()
     model = OnnxModel.load(lnlens_models.model_bytes())
@@ -50,7 +50,7 @@ def test_the_default_model_carries_its_route_cost_and_learned_the_net_value_targ
 def test_suggestions_quote_where_the_backend_can():
     from lnlens_sim.scenario import SimSettings, build
 
-    from lnlens_core.liquidity import route_quote
+    from lnlens_core.model.liquidity import route_quote
 
     node = build(SimSettings(network="synthetic", nodes=60, seed=1))
     assert route_quote(node) == node.quote_rebalance and route_quote(object()) is None and route_quote(None) is None

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from lnlens_core.features import FEATURE_NAMES
-from lnlens_core.inference import OnnxModel
-from lnlens_core.learning import FeatureStats, build_pipeline, drift_report, export_onnx, fit, time_split
-from lnlens_core.learning.drift import MIN_LIVE_ROWS, PSI_MODERATE, PSI_SHIFTED, input_drift, live_error
+from lnlens_core.model.features import FEATURE_NAMES
+from lnlens_core.model.inference import OnnxModel
+from lnlens_core.model.learning import FeatureStats, build_pipeline, drift_report, export_onnx, fit, time_split
+from lnlens_core.model.learning.drift import MIN_LIVE_ROWS, PSI_MODERATE, PSI_SHIFTED, input_drift, live_error
 
 F = len(FEATURE_NAMES)
 col = FEATURE_NAMES.index

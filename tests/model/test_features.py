@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.features import FEATURE_NAMES, FEATURE_VERSION, compute_features, windows_from_events
-from lnlens_core.flows import PolicyBook
+from lnlens_core.model.features import FEATURE_NAMES, FEATURE_VERSION, compute_features, windows_from_events
+from lnlens_core.opportunities.flows import PolicyBook
 from lnlens_core.testing import make_channel
 
 NOW = 1_770_000_000.0
@@ -91,8 +91,8 @@ def test_values_come_from_the_events():
 
 def test_training_and_serving_compute_the_same_rows(sim_db, sim_data, tiny):
     """The rows a model was trained on are the rows the store-based inference builds at that time."""
-    from lnlens_core.inference import OnnxModel
-    from lnlens_core.liquidity import liquidity_view
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.model.liquidity import liquidity_view
     from lnlens_core.storage import Store
 
     store = Store(sim_db)
@@ -111,8 +111,8 @@ def test_training_and_serving_compute_the_same_rows(sim_db, sim_data, tiny):
 def test_a_daemons_view_streams_the_day_and_serves_the_same(sim_db, sim_data, tiny):
     """Issue 16: a daemon's view (keep_forwards=False) never holds the day of forwards; the channels it covers, its
     features, predictions and suggestions are those of the view that keeps them."""
-    from lnlens_core.inference import OnnxModel
-    from lnlens_core.liquidity import liquidity_view
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.model.liquidity import liquidity_view
     from lnlens_core.storage import Store
 
     store = Store(sim_db)
@@ -135,7 +135,7 @@ def test_a_daemons_view_streams_the_day_and_serves_the_same(sim_db, sim_data, ti
 def test_windows_counted_in_chunks_equal_one_pass(monkeypatch):
     """The day is counted in chunks (issue 16: bounded memory); a refused payment retried across a chunk boundary
     is still tied together, so the windows are exactly those of one pass."""
-    import lnlens_core.features as features
+    import lnlens_core.model.features as features
 
     book = PolicyBook()
     book.observe_channels(_channels(), NOW - 90_000)

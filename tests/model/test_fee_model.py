@@ -7,9 +7,9 @@ import pytest
 
 from lnlens_core.domain import ChannelId
 from lnlens_core.errors import ModelError
-from lnlens_core.fee_model import FEE_INPUTS, FEE_OUTPUT, FeeResponseModel
 from lnlens_core.fees.engine import FeeEngine
-from lnlens_core.learning import export_onnx
+from lnlens_core.model.fee_model import FEE_INPUTS, FEE_OUTPUT, FeeResponseModel
+from lnlens_core.model.learning import export_onnx
 from lnlens_core.testing import FakeNode, make_channel
 
 GRID = [0.5, 0.7, 1.0, 1.4, 2.0]
@@ -73,7 +73,7 @@ def test_a_liquidity_model_is_not_a_fee_model(tmp_path):
 def test_model_driven_follows_the_fee_model_when_one_is_installed(lens, tmp_path, monkeypatch):
     path = tmp_path / "fee.onnx"
     path.write_bytes(_fit()[1])
-    monkeypatch.setattr("lnlens_core.fee_model.default_fee_model_path", lambda: path)
+    monkeypatch.setattr("lnlens_core.model.fee_model.default_fee_model_path", lambda: path)
     node = FakeNode([make_channel("800001x2x1", local_ratio=0.1, fee_ppm=100),
                      make_channel("800002x3x0", local_ratio=0.9, fee_ppm=100)])  # fmt: skip
     policy = tmp_path / "policy.ini"

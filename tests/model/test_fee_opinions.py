@@ -9,8 +9,8 @@ import numpy as np
 from lnlens_core.domain import ChannelId
 from lnlens_core.fees.engine import FeeEngine
 from lnlens_core.lens import Lens
-from lnlens_core.model_registry import ModelRegistry
-from lnlens_core.suggestions import fee_suggestions
+from lnlens_core.model.registry import ModelRegistry
+from lnlens_core.model.suggestions import fee_suggestions
 from lnlens_core.testing import FakeNode, centring_model, make_channel
 
 TABLE = [{"gap_min": 0.1, "gap_max": 0.2, "n": 50, "win_rate": 0.8}]
@@ -40,7 +40,7 @@ POLICY = "[default]\nstrategy = model_driven\nmin_confidence = 0\n"
 
 def test_the_engine_runs_the_serving_model_for_model_driven(lens, tmp_path, monkeypatch):
     # Without a fee-response model installed, model_driven follows the liquidity model's balance opinions.
-    monkeypatch.setattr("lnlens_core.fee_model.default_fee_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.fee_model.default_fee_model_path", lambda: None)
     node = FakeNode([
         make_channel("800000x1x0", local_ratio=0.5, fee_ppm=100),
         make_channel("800001x2x1", local_ratio=0.1, fee_ppm=500),

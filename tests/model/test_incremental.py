@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lnlens_core.features import FEATURE_NAMES, LONG_WINDOW_S
-from lnlens_core.learning import Dataset, PolicyHistory, SampleStream, dataset_from_store
+from lnlens_core.model.features import FEATURE_NAMES, LONG_WINDOW_S
+from lnlens_core.model.learning import Dataset, PolicyHistory, SampleStream, dataset_from_store
+from lnlens_core.model.target import TARGET_HORIZON_S
 from lnlens_core.storage import Store
-from lnlens_core.target import TARGET_HORIZON_S
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_every_query_of_a_tick_searches_an_index(grown):
 
 
 def test_policy_history_answers_like_the_whole_history_book(grown):
-    from lnlens_core.flows import PolicyBook
+    from lnlens_core.opportunities.flows import PolicyBook
 
     path, _, _ = grown
     store = Store(path)

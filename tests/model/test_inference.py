@@ -7,9 +7,9 @@ import onnx
 import pytest
 
 from lnlens_core.errors import ModelError
-from lnlens_core.features import FEATURE_NAMES
-from lnlens_core.inference import OnnxModel
-from lnlens_core.learning import predict, time_split
+from lnlens_core.model.features import FEATURE_NAMES
+from lnlens_core.model.inference import OnnxModel
+from lnlens_core.model.learning import predict, time_split
 
 from .conftest import tiny_model
 
@@ -33,7 +33,7 @@ def test_onnxruntime_matches_sklearn_on_validation_data(sim_data, kind):
 
 
 def _sgd(train):
-    from lnlens_core.learning import OnlineLearner, export_onnx
+    from lnlens_core.model.learning import OnlineLearner, export_onnx
 
     learner = OnlineLearner()
     learner.update(train)
@@ -77,7 +77,7 @@ def test_unreadable_model_is_a_model_error(tmp_path):
 
 
 def test_missing_onnxruntime_is_a_model_error(monkeypatch, tiny):
-    import lnlens_core.inference as inference
+    import lnlens_core.model.inference as inference
     from lnlens_core.errors import MissingExtra
 
     def missing(module, *, extra, what):

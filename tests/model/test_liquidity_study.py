@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.flows import PolicyBook
+from lnlens_core.opportunities.flows import PolicyBook
 from lnlens_core.testing import make_channel
 
 pytest.importorskip("sklearn")

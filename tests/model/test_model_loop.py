@@ -12,8 +12,8 @@ from lnlens_core.clock import ManualClock
 from lnlens_core.config import LensConfig
 from lnlens_core.events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
 from lnlens_core.lens import Lens
-from lnlens_core.model_loop import ModelLoop
-from lnlens_core.model_registry import Gate, ModelRegistry
+from lnlens_core.model.loop import ModelLoop
+from lnlens_core.model.registry import Gate, ModelRegistry
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 from lnlens_core.web.messages import from_events
@@ -49,7 +49,7 @@ def node_lens(grown, tmp_path):
 
 
 def test_a_run_learns_records_the_decision_and_publishes_it(node_lens, tmp_path, monkeypatch):
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", lambda: None)
     lens, collect = node_lens
     registry = ModelRegistry(lens.store, tmp_path / "models")
     loop = ModelLoop(lens, registry, max_times=100, budget_s=None, gate=SMALL_GATE)
@@ -85,7 +85,7 @@ def test_a_run_learns_records_the_decision_and_publishes_it(node_lens, tmp_path,
 
 
 def test_an_unchanged_window_is_not_stored_again(node_lens, tmp_path, monkeypatch):
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", lambda: None)
     lens, _ = node_lens
     loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None,
                      gate=SMALL_GATE)  # fmt: skip
@@ -97,9 +97,9 @@ def test_an_unchanged_window_is_not_stored_again(node_lens, tmp_path, monkeypatc
 
 
 def test_without_the_train_extra_it_says_why_once_and_goes_on(node_lens, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("lnlens_core.model_loop.find_spec", lambda module: None)  # not installed
+    monkeypatch.setattr("lnlens_core.model.loop.find_spec", lambda module: None)  # not installed
     lens, collect = node_lens
-    with caplog.at_level(logging.WARNING, logger="lnlens_core.model_loop"):
+    with caplog.at_level(logging.WARNING, logger="lnlens_core.model.loop"):
         loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None)
         first = loop.run()
         lens.clock.advance(600)
@@ -141,9 +141,9 @@ from pathlib import Path
 from lnlens_core.clock import ManualClock
 from lnlens_core.config import LensConfig
 from lnlens_core.lens import Lens
-from lnlens_core import model_registry
-from lnlens_core.model_loop import ModelLoop
-from lnlens_core.model_registry import Gate, ModelRegistry
+from lnlens_core.model import registry as model_registry
+from lnlens_core.model.loop import ModelLoop
+from lnlens_core.model.registry import Gate, ModelRegistry
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store
 
@@ -187,12 +187,12 @@ def test_a_failed_or_killed_training_child_is_logged_and_the_daemon_goes_on(node
 
     pid_file = tmp_path / "child.pid"
     script = f"import os; open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n{child}"
-    monkeypatch.setattr("lnlens_core.learning.child._command", lambda: [sys.executable, "-c", script])
+    monkeypatch.setattr("lnlens_core.model.learning.child._command", lambda: [sys.executable, "-c", script])
     lens, collect = node_lens
     loop = ModelLoop(lens, ModelRegistry(lens.store, tmp_path / "models"), max_times=100, budget_s=None,
                      gate=SMALL_GATE)  # fmt: skip
     loop.trainer.learner.timeout_s = 2.0
-    with caplog.at_level(logging.WARNING, logger="lnlens_core.model_loop"):
+    with caplog.at_level(logging.WARNING, logger="lnlens_core.model.loop"):
         status = loop.run()
     failed = [r.getMessage() for r in caplog.records if "online learning failed" in r.getMessage()]
     assert len(failed) == 1 and message in failed[0] and message in status["online_learning"]["last_tick"]["error"]
@@ -209,7 +209,7 @@ def test_prepare_opens_the_model_and_its_tables_only_for_a_batch_that_uses_them(
     """A daemon opens the model at start (issue 16: the tables' transient ~60 MB then comes before its history,
     not on top of it); the lookup tables only when the newest snapshot holds enough channels for a batch to use
     them, and nothing is raised when no model can serve."""
-    from lnlens_core.inference import OnnxModel
+    from lnlens_core.model.inference import OnnxModel
     from lnlens_core.testing import make_channel
 
     pytest.importorskip("onnxruntime")
@@ -231,7 +231,7 @@ def test_prepare_opens_the_model_and_its_tables_only_for_a_batch_that_uses_them(
     store.add_snapshots([make_channel(f"800000x{i}x0") for i in range(served.tables_from)], time=2.0)
     loop.prepare()
     assert opened == [served.tables_from] and served.tables_session() is not None
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", lambda: None)
     ModelLoop(lens, ModelRegistry(store, tmp_path / "none")).prepare()  # no model to serve: said by run, later
     broken = ModelLoop(lens, ModelRegistry(store, tmp_path / "none"))
     monkeypatch.setattr(broken.registry, "load_active", lambda: (_ for _ in ()).throw(OSError("disk")))
@@ -246,7 +246,7 @@ def test_the_lnd_sidecar_opens_the_model_before_it_rebuilds_the_history(tmp_path
     import lnlens_lnd.sidecar as sidecar_module
     from lnlens_lnd.sidecar import Sidecar
 
-    from lnlens_core.monitor import HtlcMonitor
+    from lnlens_core.opportunities.monitor import HtlcMonitor
 
     order: list[str] = []
     monkeypatch.setattr(sidecar_module, "share_one_heap", lambda: order.append("one heap"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lnlens_core import plots
 from lnlens_core.domain import ChannelId, Recommendation, RecommendationKind
+from lnlens_core.model import plots
 
 pytest.importorskip("matplotlib")
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from lnlens_core.errors import ModelError
-from lnlens_core.inference import OnnxModel
-from lnlens_core.learning import Dataset, OnlineSession, export_onnx, time_split
-from lnlens_core.model_registry import Gate, ModelRegistry, paired_test
+from lnlens_core.model.inference import OnnxModel
+from lnlens_core.model.learning import Dataset, OnlineSession, export_onnx, time_split
+from lnlens_core.model.registry import Gate, ModelRegistry, paired_test
 from lnlens_core.storage import Store
 
 from .conftest import tiny_model
@@ -20,7 +20,7 @@ from .conftest import tiny_model
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
     # Without an active model the shipped default serves; these tests compare against their own models only.
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", lambda: None)
     store = Store(None)
     yield ModelRegistry(store, tmp_path / "models")
     store.close()
@@ -152,9 +152,9 @@ def test_prediction_history_is_kept_and_prunable():
 def test_online_trainer_offers_candidates_on_schedule(sim_db, tmp_path, monkeypatch):
     import shutil
 
-    from lnlens_core.learning import OnlineTrainer
+    from lnlens_core.model.learning import OnlineTrainer
 
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", lambda: None)
     db = tmp_path / "node.sqlite3"
     shutil.copy(sim_db, db)  # the session database stays without model versions
     store = Store(db)
@@ -186,9 +186,9 @@ def test_online_trainer_offers_candidates_on_schedule(sim_db, tmp_path, monkeypa
 def test_online_trainer_warm_start_catches_up_a_few_sample_times_per_tick(sim_db, tmp_path, monkeypatch):
     import shutil
 
-    from lnlens_core.learning import OnlineTrainer
+    from lnlens_core.model.learning import OnlineTrainer
 
-    monkeypatch.setattr("lnlens_core.model_registry.default_model_path", lambda: None)
+    monkeypatch.setattr("lnlens_core.model.registry.default_model_path", lambda: None)
     db = tmp_path / "node.sqlite3"
     shutil.copy(sim_db, db)
     store = Store(db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
-from lnlens_core.suggestions import ORIGIN, rebalance_suggestions
+from lnlens_core.model.suggestions import ORIGIN, rebalance_suggestions
 from lnlens_core.testing import centring_model, make_channel
 
 NOW = 1_770_000_000.0
@@ -91,9 +91,9 @@ def test_amount_is_clamped_and_nothing_without_a_gain():
 def test_on_a_simulated_node_suggestions_pay_for_their_quoted_route_and_run_within_budget():
     from lnlens_sim.scenario import SimSettings, build
 
-    from lnlens_core.features import LONG_WINDOW_S, compute_features, windows_from_events
-    from lnlens_core.flows import PolicyBook
-    from lnlens_core.inference import OnnxModel
+    from lnlens_core.model.features import LONG_WINDOW_S, compute_features, windows_from_events
+    from lnlens_core.model.inference import OnnxModel
+    from lnlens_core.opportunities.flows import PolicyBook
 
     node = build(SimSettings(network="synthetic", nodes=150, seed=5, payments_per_hour=4000))
     node.run(12 * 3600)

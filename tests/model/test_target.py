@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.target import (
+from lnlens_core.model.target import (
     MOVES,
     RATIO_GRID,
     RouteCost,

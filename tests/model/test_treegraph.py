@@ -1,4 +1,5 @@
-"""Tree ensembles exported as binned lookup tables (lnlens_core/learning/treegraph.py): scikit-learn's predictions."""
+"""Tree ensembles exported as binned lookup tables (lnlens_core/model/learning/treegraph.py): scikit-learn's
+predictions."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import onnxruntime as ort
 import pytest
 
 from lnlens_core.errors import ModelError
-from lnlens_core.features import FEATURE_NAMES
-from lnlens_core.inference import OnnxModel
-from lnlens_core.learning import build_pipeline, export_onnx
-from lnlens_core.learning.treegraph import (
+from lnlens_core.model.features import FEATURE_NAMES
+from lnlens_core.model.inference import OnnxModel
+from lnlens_core.model.learning import build_pipeline, export_onnx
+from lnlens_core.model.learning.treegraph import (
     SMALL_BATCH,
     SMALL_BATCH_META,
     TABLES_META,
@@ -24,7 +25,7 @@ from lnlens_core.learning.treegraph import (
     ensemble_trees,
     with_tables,
 )
-from lnlens_core.model_registry import ModelRegistry
+from lnlens_core.model.registry import ModelRegistry
 
 WIDTH = len(FEATURE_NAMES)
 
@@ -234,7 +235,7 @@ def test_skl2onnx_graphs_gain_tables_that_give_their_predictions(gbr, train_rows
 def test_shipped_models_carry_tables_that_give_their_predictions(name):
     import lnlens_models
 
-    from lnlens_core.fee_model import FeeResponseModel
+    from lnlens_core.model.fee_model import FeeResponseModel
 
     payload = lnlens_models.model_bytes(name)
     model = (FeeResponseModel if name.startswith("fee") else OnnxModel).load(payload)

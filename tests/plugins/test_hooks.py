@@ -217,7 +217,7 @@ def _starved_store(lens):
 
 
 def test_hook_check_recommendation(lens, register_plugin):
-    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.opportunities.run import run_analysis
 
     channels, starved = _starved_store(lens)
 
@@ -237,7 +237,7 @@ def test_hook_check_recommendation(lens, register_plugin):
 
 def test_hook_add_recommendations(lens, register_plugin):
     from lnlens_core.domain import Recommendation, RecommendationKind
-    from lnlens_core.opportunities import run_analysis
+    from lnlens_core.opportunities.run import run_analysis
 
     channels, starved = _starved_store(lens)
 

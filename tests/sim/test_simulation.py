@@ -106,7 +106,7 @@ def test_disabled_channel_fails_during_delay_then_is_avoided():
 
 
 def test_history_pages_and_monitor_receives_each_tick(store):
-    from lnlens_core.monitor import HtlcMonitor
+    from lnlens_core.opportunities.monitor import HtlcMonitor
 
     batches = []
     monitor = HtlcMonitor(store, ManualClock(SIM_START), batches.append)

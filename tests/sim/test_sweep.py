@@ -122,7 +122,7 @@ def _warmed_up(hours: float):
     from lnlens_sim.scenario import MAINNET_DEFAULT_NODE, SimSettings, build
     from lnlens_sim.sweep import _graph
 
-    from lnlens_core.flows import PolicyBook
+    from lnlens_core.opportunities.flows import PolicyBook
 
     node = build(SimSettings(node=MAINNET_DEFAULT_NODE, nodes=60, seed=5), graph=_graph("mainnet"))
     start = node.clock.now()

@@ -16,7 +16,7 @@ from lnlens_core.clock import SystemClock  # noqa: E402
 from lnlens_core.config import LensConfig  # noqa: E402
 from lnlens_core.domain import ChannelPolicy  # noqa: E402
 from lnlens_core.lens import Lens  # noqa: E402
-from lnlens_core.opportunities import run_analysis  # noqa: E402
+from lnlens_core.opportunities.run import run_analysis  # noqa: E402
 from lnlens_core.plugins import get_plugin_manager  # noqa: E402
 from lnlens_core.storage import Store  # noqa: E402
 from lnlens_core.web.app import create_app  # noqa: E402

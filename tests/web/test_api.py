@@ -269,7 +269,7 @@ def test_dashboard_page_is_one_self_contained_document(web):
 
 
 def _report(name: str, *, time: float, psi: float) -> dict:
-    """A drift report as lnlens_core.learning.drift_report writes it (one feature shown)."""
+    """A drift report as lnlens_core.model.learning.drift_report writes it (one feature shown)."""
     return {"model": name, "time": time, "window": {"window_s": 86_400.0, "samples": 40, "from": 1.0, "to": 2.0},
             "inputs": {"status": "shifted" if psi >= 0.25 else "stable", "reason": None, "live_rows": 40,
                        "max_psi": psi, "shifted": ["balance_ratio"] if psi >= 0.25 else [], "moderate": [],

@@ -59,7 +59,7 @@ def liquidity_seed(history_s: float, *, start_s: float, minimum: int = 5) -> int
     from collections import Counter
 
     from lnlens_core.domain import FailureReason
-    from lnlens_core.failures import classify_cln
+    from lnlens_core.opportunities.failures import classify_cln
 
     for seed in range(1, 40):
         node = sim_node(history_s=history_s, seed=seed, start_s=start_s)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lnlens_core.domain import ForwardStatus
-from lnlens_core.failures import classify_cln
+from lnlens_core.opportunities.failures import classify_cln
 from lnlens_core.storage import Store
 
 from ..methods import schema

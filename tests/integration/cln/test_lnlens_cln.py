@@ -284,7 +284,7 @@ def test_payments_show_at_once_and_a_liquidity_failure_gets_a_refill_that_carrie
 
 
 def test_a_payment_refused_then_carried_by_us_is_recovered_not_lost_by_its_payment_hash(net):
-    from lnlens_core.flows import MATCH_WINDOW_S
+    from lnlens_core.opportunities.flows import MATCH_WINDOW_S
 
     l1, l2, l3, l4 = net["l1"], net["l2"], net["l3"], net["l4"]
     scid23 = l2.get_channel_scid(l3)

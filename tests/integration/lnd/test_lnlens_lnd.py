@@ -32,7 +32,7 @@ from lnlens_lnd.events import LiveForwards  # noqa: E402
 
 from lnlens_core.clock import SystemClock  # noqa: E402
 from lnlens_core.errors import BackendUnavailable, ConfigError  # noqa: E402
-from lnlens_core.monitor import HtlcMonitor  # noqa: E402
+from lnlens_core.opportunities.monitor import HtlcMonitor  # noqa: E402
 from lnlens_core.storage import Store  # noqa: E402
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .domain import Channel, ChannelId
+from ..domain import Channel, ChannelId
 from .flows import Flow, FlowStats
 
 __all__ = ["AlertKind", "Alert", "AlertParams", "find_alerts"]

@@ -3,9 +3,9 @@
 A daemon (the CLN plugin, ``lnlens lnd run``, ``lnlens monitor``, ``serve --simulate``) serves
 with onnxruntime only and never imports scikit-learn itself: importing it costs ~100 MB of RSS
 for the life of the process. :class:`ChildLearner` stands in for
-:class:`~lnlens_core.learning.models.OnlineLearner` there. It keeps the learner as pickled bytes
+:class:`~lnlens_core.model.learning.models.OnlineLearner` there. It keeps the learner as pickled bytes
 plus the batches learned since the last run, and replays them, batch by batch and in order,
-in a child (``python -m lnlens_core.learning.child``: request and answer are pickles on its
+in a child (``python -m lnlens_core.model.learning.child``: request and answer are pickles on its
 stdin and stdout) when a candidate is due or the pending batches grow large. So the learner
 sees exactly the same ``update`` calls as in-process, and the candidate, its metrics and the
 gate's decision are the same. The child exits when the step ends; a child that fails, is
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
+from ...errors import ModelError
 from .dataset import Dataset
 
 __all__ = ["ChildLearner", "TRAIN_MODULES", "missing_training_module", "run_step"]
@@ -109,7 +109,7 @@ def missing_training_module() -> str | None:
 
 
 def _env() -> dict[str, str]:
-    root = str(Path(__file__).resolve().parents[2])  # the folder lnlens_core is in
+    root = str(Path(__file__).resolve().parents[3])  # the folder lnlens_core is in
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
+from ..storage import private_dir
 from .inference import OnnxModel
-from .storage import private_dir
 
 __all__ = ["ModelRegistry", "Decision", "Gate", "default_model_path", "paired_test", "sample_times"]
 

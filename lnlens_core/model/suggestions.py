@@ -1,7 +1,7 @@
 """Rebalancing suggestions from the liquidity model, as recommendations.
 
 A channel whose predicted ratio (the balance that pays most net of reaching it,
-:mod:`lnlens_core.target`) lies at least ``min_gap`` above its current ratio needs local
+:mod:`lnlens_core.model.target`) lies at least ``min_gap`` above its current ratio needs local
 balance (a target); one at least ``min_gap`` below has some to spare (a source, down to its
 predicted ratio). A channel the model leaves where it is can still give down to the lowest
 ratio from which it would have earned all the fees of its last 24 h of demand (replayed).
@@ -13,7 +13,7 @@ A pair is suggested **only when its expected gain beats the route cost**:
 
 - ``expected_gain_msat``: a backtest, not a promise — the extra fees the two channels would
   have earned through the last 24 h of their realised demand
-  (:func:`lnlens_core.target.revenue_curve`) had they started at the suggested balances
+  (:func:`lnlens_core.model.target.revenue_curve`) had they started at the suggested balances
   instead of the current ones.
 - ``route_cost_msat``: what the circular route costs: quoted on the routes actually
   available where the backend can quote (``route_cost`` = ``quoted``; the simulator), else
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .domain import Channel, ChannelId, HtlcEvent, Recommendation, RecommendationKind
-from .fees.signals import ModelPrediction
+from ..domain import Channel, ChannelId, HtlcEvent, Recommendation, RecommendationKind
+from ..fees.signals import ModelPrediction
 from .target import DEFAULT_ROUTE_COST_PPM, RATIO_GRID, demand_fees, revenue_curve
 
 __all__ = ["Prediction", "rebalance_suggestions", "fee_suggestions", "ORIGIN", "Quote"]

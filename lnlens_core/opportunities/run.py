@@ -10,16 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..domain import Channel, ChannelId, Opportunity, Recommendation
+from ..events import OpportunitiesFound
+from ..plugins import call_each
 from .alerts import Alert, AlertParams, find_alerts
 from .analyzer import AnalyzerParams, analyze
-from .domain import Channel, ChannelId, Opportunity, Recommendation
-from .events import OpportunitiesFound
 from .flows import WINDOWS, FlowStats, PolicyBook
-from .plugins import call_each
 from .report import SCHEMA_VERSION, opportunity_json, recommendation_json
 
 if TYPE_CHECKING:
-    from .lens import Lens
+    from ..lens import Lens
 
 __all__ = ["AnalysisResult", "run_analysis", "filter_opportunities"]
 

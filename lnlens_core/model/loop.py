@@ -5,7 +5,7 @@ and drift can be watched without a node.
 Every interval, on the thread that owns the store:
 
 1. the samples that matured since the last run are built from a bounded read of the store
-   (:class:`~lnlens_core.learning.SampleStream`); with the ``train`` extra the online learner
+   (:class:`~lnlens_core.model.learning.SampleStream`); with the ``train`` extra the online learner
    learns from them and, when due, offers a candidate to the registry, whose decision is
    stored (``model_runs``) and published (a ``model`` event);
 2. the serving model predicts every channel (stored, ``model_predictions``) and its rebalancing
@@ -27,8 +27,8 @@ from importlib.util import find_spec
 from time import perf_counter  # durations only, never the wall clock
 from typing import Any
 
-from .errors import MissingExtra, ModelError
-from .events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
+from ..errors import MissingExtra, ModelError
+from ..events import ModelCandidateDecided, ModelDriftMeasured, ModelSuggested
 from .inference import OnnxModel
 from .learning import OnlineTrainer, PolicyHistory, SampleStream, drift_report, drift_summary
 from .learning.child import TRAIN_MODULES, missing_training_module
@@ -46,7 +46,7 @@ A full day, because traffic follows the time of day."""
 def online_learning_problem() -> str | None:
     """Why online learning cannot run in this environment (the ``train`` extra is missing or broken), or None.
 
-    The modules are looked up here and imported only by a child process (:mod:`lnlens_core.learning.child`,
+    The modules are looked up here and imported only by a child process (:mod:`lnlens_core.model.learning.child`,
     where the training runs), so the daemon never imports scikit-learn (~100 MB for the life of the process)."""
     for module in TRAIN_MODULES:
         try:
@@ -62,7 +62,7 @@ def online_learning_problem() -> str | None:
 class ModelLoop:
     """One per daemon, used from the thread that owns ``lens.store``.
 
-    :param registry: the daemon's :class:`~lnlens_core.model_registry.ModelRegistry`.
+    :param registry: the daemon's :class:`~lnlens_core.model.registry.ModelRegistry`.
     :param max_times: sample times built per interval at most, and
     :param budget_s: no new one started after this many seconds: together they bound an interval's
         work while the learner catches up after a start (a sample time costs about a second on a
@@ -76,12 +76,12 @@ class ModelLoop:
         that offers them itself (``serve --simulate``, with ids) reads :attr:`view` instead.
         :param backend_lock: held only while the backend is read (the channels for predictions), so that
             learning never blocks other users of the backend (``serve --simulate``'s HTTP threads).
-        :param gate: the promotion rule (:class:`~lnlens_core.model_registry.Gate`; None: its defaults)."""
+        :param gate: the promotion rule (:class:`~lnlens_core.model.registry.Gate`; None: its defaults)."""
         self.backend_lock = backend_lock if backend_lock is not None else contextlib.nullcontext()
         self.lens, self.registry, self.max_times, self.budget_s = lens, registry, max_times, budget_s
         self.publish_suggestions = publish_suggestions
         self.view = None
-        """The last run's :class:`~lnlens_core.liquidity.LiquidityView` (None before one, or without a model)."""
+        """The last run's :class:`~lnlens_core.model.liquidity.LiquidityView` (None before one, or without a model)."""
         self.history = PolicyHistory()
         self.online_off = online_learning_problem()
         self.trainer: OnlineTrainer | None = None
@@ -105,7 +105,7 @@ class ModelLoop:
     def for_lens(cls, lens, **kwargs: Any) -> ModelLoop:
         """A loop over ``lens``'s store, with the registry its configuration names (``<data-dir>/models``,
         the ``model`` setting)."""
-        from .model_registry import ModelRegistry
+        from .registry import ModelRegistry
 
         config = lens.config
         return cls(lens, ModelRegistry(lens.store, config.data_dir / "models", configured=config.model_path),

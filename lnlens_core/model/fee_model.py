@@ -23,10 +23,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from .domain import Channel, ChannelId
-from .errors import ModelError
+from ..domain import Channel, ChannelId
+from ..errors import ModelError
+from ..fees.signals import ModelPrediction
 from .features import FEATURE_NAMES
-from .fees.signals import ModelPrediction
 from .inference import OnnxModel
 
 __all__ = ["FeeResponseModel", "FEE_INPUTS", "FEE_OUTPUT", "default_fee_model_path"]

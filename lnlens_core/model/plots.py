@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .domain import Recommendation
-from .extras import require
-from .untrusted import plot_label
+from ..domain import Recommendation
+from ..extras import require
+from ..untrusted import plot_label
 
 __all__ = ["balance_distribution", "optimal_vs_current", "top_rebalances", "feature_importance", "sweep_differences"]
 

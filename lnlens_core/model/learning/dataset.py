@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..domain import Channel, ChannelId, HtlcEvent
+from ...domain import Channel, ChannelId, HtlcEvent
+from ...opportunities.flows import PolicyBook
 from ..features import FEATURE_NAMES, LONG_WINDOW_S, compute_features, windows_from_events
-from ..flows import PolicyBook
 from ..target import MOVES, TARGET_HORIZON_S, RouteCost, targets
 
 

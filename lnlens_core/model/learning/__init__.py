@@ -2,10 +2,10 @@
 
 Needs the ``train`` extra (scikit-learn, skl2onnx, onnx), imported lazily through
 :func:`~lnlens_core.extras.require`, so nothing here loads unless an operator trains.
-Serving a model needs only onnxruntime (:mod:`lnlens_core.inference`).
+Serving a model needs only onnxruntime (:mod:`lnlens_core.model.inference`).
 
 A :class:`Dataset` holds one row per (channel, sample time): the features of
-:mod:`lnlens_core.features` and the replay target of :mod:`lnlens_core.target`,
+:mod:`lnlens_core.model.features` and the replay target of :mod:`lnlens_core.model.target`,
 with the net-value curve kept so that any prediction can be scored by what it
 would have earned, net of reaching it. The simulator's data (``models/train``) and the store's
 (:func:`dataset_from_store`) build it with the same functions; a running process builds

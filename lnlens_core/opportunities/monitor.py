@@ -1,7 +1,7 @@
 """The HTLC monitor: the single sink every adapter feeds forwards into.
 
 ``record()`` stores events idempotently, counts what is new in the sliding windows
-(:class:`~lnlens_core.flows.WindowedFlows`) and queues it for the ``track_event``
+(:class:`~lnlens_core.opportunities.flows.WindowedFlows`) and queues it for the ``track_event``
 hook; ``flush()`` hands the queue over as one batch per tick, so a busy node costs
 one hook call per tick, not one per HTLC. ``backfill()`` pages a backend's history
 from the stored cursor, storing each page with its cursor in one transaction, so a
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import NodeBackend
-from .clock import Clock
-from .domain import Channel, HtlcEvent
-from .events import ForwardRecorded, LensEvent
+from ..backend import NodeBackend
+from ..clock import Clock
+from ..domain import Channel, HtlcEvent
+from ..events import ForwardRecorded, LensEvent
+from ..storage import Store
+from ..storage.flowsql import FlowGroups, channel_rows
 from .flows import IN, OUT, WINDOWS, PolicyBook, WindowedFlows, payment_corrections
-from .storage import Store
-from .storage.flowsql import FlowGroups, channel_rows
 
 __all__ = ["HtlcMonitor", "BackfillProgress"]
 

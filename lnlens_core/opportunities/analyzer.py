@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import parse_duration
-from .domain import Channel, ChannelId, Opportunity, Recommendation
-from .errors import ConfigError
+from ..config import parse_duration
+from ..domain import Channel, ChannelId, Opportunity, Recommendation
+from ..errors import ConfigError
 from .flows import Flow, FlowStats
 from .recommendations import C, Frame, P, failed_here, plan
 
@@ -200,7 +200,7 @@ class Analysis:
     """One analysis with its figures in arrays: ranked and filtered there, built as objects only when asked.
 
     :meth:`opportunities` and :meth:`pairs` give what :func:`analyze` gives, or the part of it a caller
-    shows (``min_urgency``, ``channel``, ``limit`` as :func:`~lnlens_core.opportunities.filter_opportunities`
+    shows (``min_urgency``, ``channel``, ``limit`` as :func:`~lnlens_core.opportunities.run.filter_opportunities`
     selects), building an :class:`Opportunity` and its recommendations for those rows only.
     """
 

@@ -58,7 +58,7 @@ class TickResult:
     holdout: int
     """Samples in the held-out window now."""
     decision: Any
-    """The registry's :class:`~lnlens_core.model_registry.Decision` when a candidate was offered, else None."""
+    """The registry's :class:`~lnlens_core.model.registry.Decision` when a candidate was offered, else None."""
     waiting: str | None
     """Why no candidate was offered (None when one was)."""
     seconds: float
@@ -87,7 +87,7 @@ class OnlineTrainer:
     has caught up, at most every ``every_s`` and only when it learned something new, it exports
     the learner to ONNX and offers it to the registry, which promotes it only if it beats the
     serving model on the held-out window. Needs the ``train`` extra, in a child process only: the
-    learner lives in short-lived children (:class:`~lnlens_core.learning.child.ChildLearner`), so
+    learner lives in short-lived children (:class:`~lnlens_core.model.learning.child.ChildLearner`), so
     this process never imports scikit-learn.
     """
 
@@ -95,12 +95,12 @@ class OnlineTrainer:
                  holdout_s: float = 86_400, warmup_s: float = 7 * 86_400, max_times: int = 6,
                  budget_s: float | None = None, history: PolicyHistory | None = None, gate=None,
                  timeout_s: float = 3_600.0) -> None:  # fmt: skip
-        """:param gate: the promotion rule (:class:`~lnlens_core.model_registry.Gate`; None: its defaults).
+        """:param gate: the promotion rule (:class:`~lnlens_core.model.registry.Gate`; None: its defaults).
         :param timeout_s: a training child running longer is stopped (the tick fails)."""
         self.registry, self.every_s, self.name, self.max_times = registry, every_s, name, max_times
         self.gate = gate
         self.budget_s = budget_s
-        from .child import ChildLearner  # here: `python -m lnlens_core.learning.child` runs it as __main__
+        from .child import ChildLearner  # here: `python -m lnlens_core.model.learning.child` runs it as __main__
 
         self.learner = ChildLearner(seed=seed, timeout_s=timeout_s)
         self.stream = SampleStream(window_s=holdout_s, lookback_s=warmup_s + holdout_s, history=history)

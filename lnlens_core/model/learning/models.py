@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..extras import require
+from ...extras import require
 from ..features import FEATURE_NAMES, FEATURE_VERSION
 from ..target import MOVES, TARGET_HORIZON_S, candidates
 from .dataset import Dataset, iter_chunks

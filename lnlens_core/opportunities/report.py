@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .domain import Channel, Opportunity, Recommendation
+from ..domain import Channel, Opportunity, Recommendation
 from .flows import Flow, FlowStats
 
 __all__ = ["SCHEMA_VERSION", "opportunity_json", "recommendation_json", "channel_json", "flow_json", "FLOW_FIELDS"]

@@ -8,7 +8,7 @@ a wrong "liquidity" label would send an operator rebalancing for nothing.
 
 from __future__ import annotations
 
-from .domain import FailureReason, ForwardStatus
+from ..domain import FailureReason, ForwardStatus
 
 __all__ = ["classify_cln", "classify_lnd_link_fail", "CLN_FAILCODES", "CLN_FAILREASONS", "LND_WIRE", "LND_DETAIL"]
 

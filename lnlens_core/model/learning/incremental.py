@@ -1,4 +1,4 @@
-"""The samples of :func:`~lnlens_core.learning.dataset.dataset_from_store`, built as they mature.
+"""The samples of :func:`~lnlens_core.model.learning.dataset.dataset_from_store`, built as they mature.
 
 ``dataset_from_store`` reads the whole store and builds every sample each time: fine for a
 one-shot ``lnlens model train``, a minute of a daemon's worker at a million forwards. A
@@ -20,8 +20,8 @@ from time import perf_counter  # durations only, never the wall clock
 
 import numpy as np
 
+from ...storage.rows import channel_from_row
 from ..features import LONG_WINDOW_S
-from ..storage.rows import channel_from_row
 from ..target import TARGET_HORIZON_S
 from .dataset import Dataset, samples_at
 from .policy_history import PolicyHistory

@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .domain import Channel, ChannelId, ChannelPolicy, FailureCategory, FailureReason, ForwardStatus, HtlcEvent
+from ..domain import Channel, ChannelId, ChannelPolicy, FailureCategory, FailureReason, ForwardStatus, HtlcEvent
 
 __all__ = ["Flow", "NO_FLOW", "MAXIMA", "add_counters", "FlowKey", "FlowStats", "FlowCounter", "WindowedFlows",
            "PolicyBook", "contribution", "WINDOWS", "PaymentMatcher", "recovery",

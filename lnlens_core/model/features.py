@@ -2,8 +2,8 @@
 
 One row per channel, in :data:`FEATURE_NAMES` order, computed from the channel as the
 node reports it now and from flow counters over two windows (the last hour and the
-last 24 hours) — :class:`~lnlens_core.flows.FlowStats` from the store
-(:class:`~lnlens_core.flows.FlowCounter`) or from the live monitor's sliding windows.
+last 24 hours) — :class:`~lnlens_core.opportunities.flows.FlowStats` from the store
+(:class:`~lnlens_core.opportunities.flows.FlowCounter`) or from the live monitor's sliding windows.
 Training code (``models/train``) and the store-based learner call the very same
 functions, so the features a model was trained on are the features it is served.
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .domain import Channel, ChannelId, ChannelPolicy
-from .flows import Flow, FlowCounter, FlowStats, PolicyBook
+from ..domain import Channel, ChannelId, ChannelPolicy
+from ..opportunities.flows import Flow, FlowCounter, FlowStats, PolicyBook
 
 __all__ = [
     "FEATURE_NAMES",

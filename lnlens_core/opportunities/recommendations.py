@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .domain import Channel, ChannelId, Recommendation, RecommendationKind
+from ..domain import Channel, ChannelId, Recommendation, RecommendationKind
 from .flows import METRICS, NO_FLOW, Flow, FlowStats
 
 if TYPE_CHECKING:

@@ -191,7 +191,7 @@ def live_error(pred: np.ndarray, window, *, validation_mae: float | None) -> dic
 
 
 def drift_report(model, window, *, time: float, window_s: float) -> dict[str, Any]:
-    """Both indicators for ``model`` (an :class:`~lnlens_core.inference.OnnxModel`) on the matured ``window``."""
+    """Both indicators for ``model`` (an :class:`~lnlens_core.model.inference.OnnxModel`) on the matured ``window``."""
     metrics = model.json_meta("metrics") or {}
     val = (metrics.get("model") or {}).get("mae")
     val = float(val) if isinstance(val, (int, float)) else None

@@ -1,6 +1,6 @@
 """Our policy history for a bounded time range, read from the store in pieces and kept between reads.
 
-Features and missed-forward pricing ask a :class:`~lnlens_core.flows.PolicyBook` two things:
+Features and missed-forward pricing ask a :class:`~lnlens_core.opportunities.flows.PolicyBook` two things:
 the policy in force at a moment, and when it took effect (``hours_since_policy_change``).
 Building the book from every snapshot ever stored (``Store.policy_history``) costs a read of
 the whole snapshot table, which a daemon cannot afford every interval. For any time in
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..domain import ChannelId, ChannelPolicy
-from ..flows import PolicyBook
-from ..storage.rows import policy_from_row
+from ...domain import ChannelId, ChannelPolicy
+from ...opportunities.flows import PolicyBook
+from ...storage.rows import policy_from_row
 
 __all__ = ["PolicyHistory"]
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
+from ..domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 
 __all__ = [
     "RATIO_GRID",

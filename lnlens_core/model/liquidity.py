@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .domain import Channel, HtlcEvent, Recommendation
+from ..domain import Channel, HtlcEvent, Recommendation
 from .features import LONG_WINDOW_S, compute_features, windows_from_events
 from .inference import OnnxModel
 from .learning.policy_history import PolicyHistory
@@ -106,9 +106,9 @@ def route_cost_ppm(model: OnnxModel) -> float:
 def recommend(lens, registry, *, since_s: int = 86_400, min_gap: float = 0.1, limit: int = 10) -> dict:
     """Rule-based recommendations and the model's rebalances, as JSON: what ``lnlens recommend`` prints and
     what an adapter's recommend command returns. The rules run even when the model cannot (ModelError)."""
-    from .errors import ModelError
-    from .opportunities import run_analysis
-    from .report import recommendation_json
+    from ..errors import ModelError
+    from ..opportunities.report import recommendation_json
+    from ..opportunities.run import run_analysis
 
     analysis = run_analysis(lens, since_s=since_s, save=False)
     rules = [rec for opp in analysis.opportunities for rec in opp.recommendations]
@@ -137,7 +137,7 @@ def store_predictions(lens, registry) -> dict:
     The stored history feeds the dashboard's time series and ``lnlens report``. A model that cannot
     be used (no onnxruntime, a schema mismatch) is reported, never raised: lnlens runs rule-based.
     """
-    from .errors import ModelError
+    from ..errors import ModelError
 
     try:
         model = registry.load_active()
@@ -152,13 +152,13 @@ def fee_predictions(lens, backend) -> tuple[dict, str | None]:
     """The fee opinions ``model_driven`` follows, and None; or no opinions and why, when no model can be used
     (the strategy then keeps every channel).
 
-    The fee-response model (:mod:`lnlens_core.fee_model`, shipped in ``lnlens_models``) gives them when it
+    The fee-response model (:mod:`lnlens_core.model.fee_model`, shipped in ``lnlens_models``) gives them when it
     is installed: it predicts revenue at other fees, which is where the money is. Without it, the
-    liquidity model's balance-based opinions (:func:`lnlens_core.suggestions.fee_suggestions`) do.
+    liquidity model's balance-based opinions (:func:`lnlens_core.model.suggestions.fee_suggestions`) do.
     """
-    from .errors import ModelError
+    from ..errors import ModelError
     from .fee_model import FeeResponseModel, default_fee_model_path
-    from .model_registry import ModelRegistry
+    from .registry import ModelRegistry
 
     registry = ModelRegistry(lens.store, lens.config.data_dir / "models", configured=lens.config.model_path)
     try:

@@ -2,7 +2,7 @@
 
 onnxruntime is imported lazily (the ``ml`` extra), so the CLN plugin starts without it.
 :meth:`OnnxModel.load` checks the model's metadata against this code's feature schema
-(:data:`~lnlens_core.features.FEATURE_NAMES`, :data:`~lnlens_core.features.FEATURE_VERSION`)
+(:data:`~lnlens_core.model.features.FEATURE_NAMES`, :data:`~lnlens_core.model.features.FEATURE_VERSION`)
 and the input's width, and raises :class:`~lnlens_core.errors.ModelError` on any mismatch:
 callers catch it and carry on rule-based. scikit-learn is never imported here.
 """
@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import MissingExtra, ModelError
-from .extras import require
+from ..errors import MissingExtra, ModelError
+from ..extras import require
 from .features import FEATURE_NAMES, FEATURE_VERSION
 
 __all__ = ["OnnxModel", "read_metadata"]
@@ -45,7 +45,7 @@ class OnnxModel:
     """(a session walking the plain trees, the rows below which a batch goes to it), for files of the
     earlier layout whose own graph is the lookup tables (``small_batch`` metadata)."""
     tables_graph: bytes | None = None
-    """The same trees as binned lookup tables (``lookup_tables`` metadata, lnlens_core/learning/treegraph.py),
+    """The same trees as binned lookup tables (``lookup_tables`` metadata, lnlens_core/model/learning/treegraph.py),
     a zlib-compressed graph opened on the first batch of at least :attr:`tables_from` rows
     (:meth:`tables_session`): a node with fewer channels never pays for it (~0.15 s of CPU, the tables built
     then, and ~13 MB resident)."""
@@ -165,7 +165,7 @@ class OnnxModel:
         """(the rows as float32, the model's raw output per row) for a batch of rows of :attr:`INPUT_NAMES`.
 
         A tree-ensemble model carries in its metadata (``lookup_tables``) the same trees as binned lookup
-        tables (lnlens_core/learning/treegraph.py), which serve batches from so many rows (several times
+        tables (lnlens_core/model/learning/treegraph.py), which serve batches from so many rows (several times
         faster there; small batches walk the trees, fewer operators).
         """
         x = np.asarray(x, dtype=np.float32)
