@@ -121,7 +121,8 @@ def _connect(server: WebServer, *, rcvbuf: int | None = None):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", server.bound_port))
     url = f"ws://127.0.0.1:{server.bound_port}{STREAM_PATH}?token={server.token}"
-    return connect(url, sock=sock, max_queue=1 if rcvbuf else None, open_timeout=10)
+    # no keepalive pings: a test's reader that is left open must not ping from its thread in a later test
+    return connect(url, sock=sock, max_queue=1 if rcvbuf else None, open_timeout=10, ping_interval=None)
 
 
 def _wait(predicate, seconds: float = 10.0) -> bool:
