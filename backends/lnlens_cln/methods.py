@@ -3,14 +3,11 @@
 Each :class:`RpcMethod` declares its parameters with a parser, so positional and
 keyword calls (lightning-cli's two modes) are checked the same way and a bad value
 is a JSON-RPC error naming the parameter. Handlers are thin: they read results the
-worker stored (:class:`~lnlens_cln.service.LensService`) or hand the work to it and
+worker stored (:class:`~lnlens_cln.requests.ServiceRequests`) or hand the work to it and
 answer when it is done, so lightningd's I/O loop never waits on an analysis.
 Later methods (lens-policy, lens-history, lens-rollback, lens-recommend) are rows
 added to :data:`METHODS`, with a schema file of the same name in ``schemas/``.
-
-Error codes (docs/rpc.md): -32602 invalid parameter; 1601 lnlens is unavailable
-(database or lightningd unreachable); 1602 the analysis failed; 1603 unknown channel;
-1604 the fee policy cannot run (no or a bad policy file, nothing to roll back).
+Errors are :class:`~lnlens_cln.replies.LensRpcError` with the codes of :mod:`lnlens_cln.replies`.
 """
 
 from __future__ import annotations
@@ -25,36 +22,14 @@ from typing import TYPE_CHECKING, Any
 from lnlens_core.config import parse_duration
 from lnlens_core.domain import ChannelId
 
+from .replies import LensRpcError, Reply
+
 if TYPE_CHECKING:
-    from .service import LensService
+    from .requests import ServiceRequests
 
-__all__ = ["Param", "RpcMethod", "METHODS", "LensRpcError", "schema", "bind", "ERROR_CODES"]
+__all__ = ["Param", "RpcMethod", "METHODS", "schema", "bind"]
 
-INVALID_PARAMS = -32602
-UNAVAILABLE = 1601
-ANALYSIS_FAILED = 1602
-UNKNOWN_CHANNEL = 1603
-POLICY_FAILED = 1604
-ERROR_CODES = {
-    INVALID_PARAMS: "a parameter has the wrong type or value, is unknown, or there are too many",
-    UNAVAILABLE: "lnlens cannot work now: its database or lightningd's RPC failed (see lens-status)",
-    ANALYSIS_FAILED: "the analysis raised an error; the message says why",
-    UNKNOWN_CHANNEL: "the short_channel_id is not one of this node's channels",
-    POLICY_FAILED: "the fee policy cannot run: no lens-policy file, a bad one, or nothing to roll back",
-}
 MAX_WINDOW_S = 366 * 86_400
-
-
-class LensRpcError(Exception):
-    """An error for the caller, with its JSON-RPC code (see :data:`ERROR_CODES`)."""
-
-    def __init__(self, message: str, code: int = INVALID_PARAMS) -> None:
-        super().__init__(message)
-        self.message, self.code = message, code
-
-
-Reply = Callable[[Any], None]
-"""Answers the request: called once with a JSON result or a :class:`LensRpcError`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +47,7 @@ class RpcMethod:
     name: str
     summary: str
     params: tuple[Param, ...]
-    handler: Callable[[LensService, dict[str, Any], Reply], None]
+    handler: Callable[[ServiceRequests, dict[str, Any], Reply], None]
 
     def signature(self) -> inspect.Signature:
         """The signature pyln binds calls against (and derives ``usage`` from)."""
@@ -155,27 +130,27 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def _opportunities(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+def _opportunities(service: ServiceRequests, args: dict[str, Any], reply: Reply) -> None:
     service.opportunities(args["since"], min_urgency=args["min_urgency"], limit=args["limit"], reply=reply)
 
 
-def _channels(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+def _channels(service: ServiceRequests, args: dict[str, Any], reply: Reply) -> None:
     service.channels(args["short_channel_id"], reply=reply)
 
 
-def _status(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+def _status(service: ServiceRequests, args: dict[str, Any], reply: Reply) -> None:
     service.status(reply=reply)
 
 
-def _policy(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+def _policy(service: ServiceRequests, args: dict[str, Any], reply: Reply) -> None:
     service.policy(apply=args["apply"], reply=reply)
 
 
-def _history(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+def _history(service: ServiceRequests, args: dict[str, Any], reply: Reply) -> None:
     service.history(args["short_channel_id"], reply=reply)
 
 
-def _recommend(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+def _recommend(service: ServiceRequests, args: dict[str, Any], reply: Reply) -> None:
     service.recommend(args["since"], min_gap=args["min_gap"], limit=args["limit"], reply=reply)
 
 
@@ -187,7 +162,7 @@ def _ratio(value: Any) -> float:
     return float(value)
 
 
-def _rollback(service: LensService, args: dict[str, Any], reply: Reply) -> None:
+def _rollback(service: ServiceRequests, args: dict[str, Any], reply: Reply) -> None:
     if (args["change_id"] is None) == (args["short_channel_id"] is None):
         raise LensRpcError("lens-rollback: give exactly one of change_id and short_channel_id")
     service.rollback(args["change_id"], args["short_channel_id"], reply=reply)

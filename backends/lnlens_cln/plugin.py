@@ -22,7 +22,8 @@ from lnlens_core.memory import share_one_heap
 from lnlens_core.storage import Store
 
 from .convert import forward_from_cln
-from .methods import ANALYSIS_FAILED, METHODS, LensRpcError, RpcMethod, bind
+from .methods import METHODS, RpcMethod, bind
+from .replies import ANALYSIS_FAILED, LensRpcError
 from .service import LensService, default_rpc_factory
 
 __all__ = ["build_plugin", "main", "option_defaults"]

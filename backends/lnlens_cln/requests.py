@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lnlens_core import __version__
 from lnlens_core.backend import NodeBackend
@@ -22,10 +22,7 @@ from lnlens_core.model.liquidity import recommend
 from lnlens_core.model.registry import ModelRegistry
 from lnlens_core.opportunities.run import filter_opportunities
 
-from .methods import ANALYSIS_FAILED, POLICY_FAILED, UNAVAILABLE, UNKNOWN_CHANNEL, LensRpcError, Reply
-
-if TYPE_CHECKING:
-    pass
+from .replies import ANALYSIS_FAILED, POLICY_FAILED, UNAVAILABLE, UNKNOWN_CHANNEL, LensRpcError, Reply
 
 log = logging.getLogger(__name__)
 

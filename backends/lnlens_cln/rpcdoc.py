@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .methods import ERROR_CODES, METHODS, schema
+from .methods import METHODS, schema
+from .replies import ERROR_CODES
 
 __all__ = ["render"]
 

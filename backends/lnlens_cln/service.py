@@ -43,7 +43,7 @@ from lnlens_core.plugins import list_plugins
 from lnlens_core.storage import Store
 
 from .backend import ClnBackend, RpcLike
-from .methods import UNAVAILABLE, LensRpcError
+from .replies import UNAVAILABLE, LensRpcError
 from .requests import DEFAULT_WINDOW_S, ServiceRequests
 from .results import Results, restored_result
 

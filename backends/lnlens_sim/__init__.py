@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from .graph import Graph, channel_id_of, load_mainnet
 from .network import SimNetwork, initial_balances
-from .node import CAPABILITIES, GroundTruth, RunStats, SimNode, build_backend
+from .node import CAPABILITIES, GroundTruth, RunStats, SimNode
 from .payments import PaymentResult, RebalanceResult, circular_rebalance, pay
-from .scenario import MAINNET_DEFAULT_NODE, SIM_START, SimSettings, build, load_graph
+from .scenario import MAINNET_DEFAULT_NODE, SIM_START, SimSettings, build, build_backend, load_graph
 from .topology import lightninglens, load_simln, neighbourhood, synthetic
 from .traffic import CapacityWeightedTraffic, LightningLensTraffic, TrafficConfig
 

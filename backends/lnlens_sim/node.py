@@ -41,8 +41,9 @@ from .graph import channel_id_of
 from .network import SimNetwork
 from .payments import PaymentResult, RebalanceResult, circular_rebalance, pay, quote_rebalance
 from .records import GroundTruth, RunStats
+from .state import restore_state, save_state
 
-__all__ = ["SimNode", "GroundTruth", "RunStats", "CAPABILITIES", "build_backend"]
+__all__ = ["SimNode", "GroundTruth", "RunStats", "CAPABILITIES"]
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,13 @@ class SimNode:
         self.events: list[HtlcEvent] = []
         self._truth: dict[str, GroundTruth] = {}
         self._sink: Callable[[list[HtlcEvent]], object] | None = None
-        self._htlc_ids: Counter[int] = Counter()
-        self._payment_id = 0
+        self.htlc_ids: Counter[int] = Counter()
+        """Per incoming half-channel, the id its next HTLC gets (saved between processes: lnlens_sim.state)."""
+        self.payment_id = 0
+        """The number of the last payment (0: none yet); saved between processes (lnlens_sim.state)."""
+        self.settings: Any = None
+        """The :class:`~lnlens_sim.scenario.SimSettings` this node was built from, when
+        :func:`~lnlens_sim.scenario.build_backend` built it: what a saved state is checked against."""
         self.payment_observers: list[Callable[[int, float, PaymentResult], object]] = []
         """Called with (payment id, arrival time, result) after every payment (see export.AttemptLog)."""
         graph = network.graph
@@ -327,7 +333,7 @@ class SimNode:
 
     def _account(self, result: PaymentResult, t: float, batch: list[HtlcEvent]) -> None:
         st = self.stats
-        self._payment_id += 1
+        self.payment_id += 1
         st.payments += 1
         st.attempts += len(result.attempts)
         st.no_route += result.no_route
@@ -343,13 +349,13 @@ class SimNode:
             failed_at = attempt.failed_at if attempt.failed_at is not None else len(attempt.route)
             when += 2 * self.hop_latency_s * (failed_at + 1)
         for observer in self.payment_observers:
-            observer(self._payment_id, t, result)
+            observer(self.payment_id, t, result)
 
     def _forward_event(self, result: PaymentResult, n: int, attempt, hop, when: float) -> HtlcEvent:
         lat = self.hop_latency_s
         in_cid, out_cid = self._cid[hop.in_edge ^ 1], self._cid[hop.out_edge]
-        htlc_id = self._htlc_ids[hop.in_edge]
-        self._htlc_ids[hop.in_edge] += 1
+        htlc_id = self.htlc_ids[hop.in_edge]
+        self.htlc_ids[hop.in_edge] += 1
         received = when + lat * hop.index
         fee = hop.in_msat - hop.out_msat
         common = dict(in_channel=in_cid, in_msat=hop.in_msat, received_time=received, in_htlc_id=htlc_id,
@@ -372,7 +378,7 @@ class SimNode:
             st.our_failed[FailureReason.DOWNSTREAM.value] += 1
         self.events.append(event)
         self._truth[event.key] = GroundTruth(
-            key=event.key, payment_id=self._payment_id, attempt=n, route_hops=len(attempt.route), hop_index=hop.index,
+            key=event.key, payment_id=self.payment_id, attempt=n, route_hops=len(attempt.route), hop_index=hop.index,
             fee_offered_msat=fee, fee_at_policy_msat=hop.fee_at_policy_msat, refused_here=hop.reason is not None,
             downstream_ok=attempt.downstream_ok,
         )  # fmt: skip
@@ -422,26 +428,13 @@ class SimNode:
         for cid, nxt in next_htlc_ids.items():
             e = self._edge_of.get(cid)
             if e is not None:
-                self._htlc_ids[e ^ 1] = max(self._htlc_ids[e ^ 1], int(nxt))
+                self.htlc_ids[e ^ 1] = max(self.htlc_ids[e ^ 1], int(nxt))
 
     def save_state(self, path: Path) -> None:
         """Write what this simulation has become (see :mod:`lnlens_sim.state`) to ``path``."""
-        from .state import save_state
-
         save_state(self, path)
 
     def restore_state(self, path: Path) -> str | None:
         """Continue the simulation saved in ``path``; returns why it was not restored (None: restored or none)."""
-        from .state import restore_state
-
         return restore_state(self, path)
 
-
-def build_backend(settings=None, *, clock: ManualClock | None = None) -> SimNode:
-    """The ``lnlens.backends`` entry point: a SimNode from the ``[sim]`` settings table."""
-    from .scenario import SimSettings, build
-
-    sim = SimSettings.from_mapping(settings or {})
-    node = build(sim, clock=clock)
-    node.settings = sim  # what saved state is checked against (lnlens_sim.state)
-    return node

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ from .node import SimNode
 from .topology import largest_scc, lightninglens, load_simln, neighbourhood, synthetic
 from .traffic import CapacityWeightedTraffic, LightningLensTraffic, TrafficConfig
 
-__all__ = ["SimSettings", "build", "load_graph", "default_node", "traffic_share", "NETWORKS", "MAINNET_DEFAULT_NODE",
-           "SIM_START"]  # fmt: skip
+__all__ = ["SimSettings", "build", "build_backend", "load_graph", "default_node", "traffic_share", "NETWORKS",
+           "MAINNET_DEFAULT_NODE", "SIM_START"]  # fmt: skip
 
 NETWORKS = ("mainnet", "synthetic", "lightninglens")
 # c-otto.de: 43 channels enabled both ways, 21.9 BTC, in the snapshot's largest
@@ -119,6 +119,16 @@ class SimSettings:
         if problems:
             raise ConfigError(problems)
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What a saved simulation is checked against (lnlens_sim.state): every setting, and for a network
+        file also its size and modification time, since a file can change under the same name."""
+        settings = asdict(self)
+        network = Path(self.network)
+        if self.network not in NETWORKS and network.is_file():
+            stat = network.stat()
+            settings["network_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        return settings
+
 
 def load_graph(settings: SimSettings) -> Graph:
     """The full graph the settings name (before any neighbourhood cut)."""
@@ -208,3 +218,11 @@ def build(settings: SimSettings, *, clock: ManualClock | None = None, graph: Gra
         net, traffic, clock or ManualClock(SIM_START), max_attempts=settings.max_attempts, tick_s=settings.tick_s,
         hop_latency_s=settings.hop_latency_s, chain_seed=seeds[2],
     )  # fmt: skip
+
+
+def build_backend(settings: Mapping[str, Any] | None = None, *, clock: ManualClock | None = None) -> SimNode:
+    """The ``lnlens.backends`` entry point: a SimNode from the ``[sim]`` settings table."""
+    sim = SimSettings.from_mapping(settings or {})
+    node = build(sim, clock=clock)
+    node.settings = sim  # what saved state is checked against (lnlens_sim.state)
+    return node

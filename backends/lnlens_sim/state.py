@@ -27,39 +27,58 @@ import json
 import os
 import zlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from lnlens_core.domain import ChannelPolicy
+from lnlens_core.clock import ManualClock
+from lnlens_core.domain import Channel, ChannelId, ChannelPolicy
 from lnlens_core.errors import LnlensError
 
+from .network import SimNetwork
 from .records import RunStats
 
-if TYPE_CHECKING:
-    from .node import SimNode
-
-__all__ = ["save_state", "restore_state", "STATE_VERSION"]
+__all__ = ["save_state", "restore_state", "StatefulNode", "Fingerprinted", "STATE_VERSION"]
 
 STATE_VERSION = 1
 
 
-def _fingerprint(node: SimNode) -> dict[str, Any]:
-    if getattr(node, "settings", None) is None:
+class Fingerprinted(Protocol):
+    """Settings a saved state is checked against (:class:`lnlens_sim.scenario.SimSettings`)."""
+
+    def fingerprint(self) -> dict[str, Any]: ...
+
+
+class StatefulNode(Protocol):
+    """What saving and restoring read and set of a node: :class:`lnlens_sim.node.SimNode` is one."""
+
+    settings: Fingerprinted | None
+    """The settings it was built from, or None (then its state cannot be saved)."""
+    network: SimNetwork
+    traffic: Any
+    """The traffic generator: ``get_state()`` and ``set_state(state)``."""
+    clock: ManualClock
+    stats: RunStats
+    htlc_ids: Counter[int]
+    payment_id: int
+
+    def channel_id(self, out_edge: int) -> ChannelId: ...
+
+    def out_edge(self, channel_id: ChannelId) -> int: ...
+
+    def list_channels(self) -> Sequence[Channel]: ...
+
+
+def _fingerprint(node: StatefulNode) -> dict[str, Any]:
+    if node.settings is None:
         raise ValueError("this SimNode was not built from SimSettings (lnlens_sim.build): its state cannot be saved")
-    from .scenario import NETWORKS
-
-    settings = asdict(node.settings)
-    network = Path(node.settings.network)
-    if node.settings.network not in NETWORKS and network.is_file():  # a file can change under the same name
-        stat = network.stat()
-        settings["network_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return settings
+    return node.settings.fingerprint()
 
 
-def _heard(node: SimNode, e: int) -> ChannelPolicy:
+def _heard(node: StatefulNode, e: int) -> ChannelPolicy:
     """Our half-channel ``e``'s policy as senders last heard it (their routing view)."""
     v = node.network.view
     return ChannelPolicy(
@@ -69,7 +88,7 @@ def _heard(node: SimNode, e: int) -> ChannelPolicy:
     )  # fmt: skip
 
 
-def _policies(node: SimNode) -> dict[str, dict[str, Any]]:
+def _policies(node: StatefulNode) -> dict[str, dict[str, Any]]:
     net = node.network
     # The gossip queue is the network's own; read here so that saving needs no hook in the hot path.
     pending = sorted((seq, due, e, p) for due, seq, e, p in net._gossip)
@@ -81,7 +100,7 @@ def _policies(node: SimNode) -> dict[str, dict[str, Any]]:
     return out
 
 
-def save_state(node: SimNode, path: Path) -> None:
+def save_state(node: StatefulNode, path: Path) -> None:
     """Write the node's state to ``path`` (atomically: a reader sees the old file or the new one)."""
     balances = np.asarray(node.network.bal, dtype="<i8").tobytes()
     state = {
@@ -93,8 +112,8 @@ def save_state(node: SimNode, path: Path) -> None:
         "policies": _policies(node),
         "balances": base64.b64encode(zlib.compress(balances)).decode(),
         "traffic": node.traffic.get_state(),
-        "htlc_ids": {str(k): v for k, v in node._htlc_ids.items()},
-        "payment_id": node._payment_id,
+        "htlc_ids": {str(k): v for k, v in node.htlc_ids.items()},
+        "payment_id": node.payment_id,
         "stats": {f.name: getattr(node.stats, f.name) for f in fields(RunStats)},
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -107,7 +126,7 @@ def _differences(saved: dict[str, Any], now: dict[str, Any]) -> str:
     return ", ".join(f"{k} {saved.get(k)!r} → {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k))
 
 
-def restore_state(node: SimNode, path: Path) -> str | None:
+def restore_state(node: StatefulNode, path: Path) -> str | None:
     """Continue the simulation saved in ``path`` on ``node``, freshly built from the same settings.
 
     :returns: None when restored or when there is no file; otherwise why the file was not
@@ -137,7 +156,7 @@ def restore_state(node: SimNode, path: Path) -> str | None:
     return None
 
 
-def _apply(node: SimNode, state: dict[str, Any]) -> None:
+def _apply(node: StatefulNode, state: dict[str, Any]) -> None:
     net = node.network
     now = float(state["time"])
     delay = net.gossip_delay_s
@@ -161,8 +180,8 @@ def _apply(node: SimNode, state: dict[str, Any]) -> None:
     net.bal[:] = balances.tolist()
     net.check_conservation()
     node.traffic.set_state(state["traffic"])
-    node._htlc_ids = Counter({int(k): int(v) for k, v in state["htlc_ids"].items()})
-    node._payment_id = int(state["payment_id"])
+    node.htlc_ids = Counter({int(k): int(v) for k, v in state["htlc_ids"].items()})
+    node.payment_id = int(state["payment_id"])
     stats = dict(state["stats"])
     stats["our_failed"] = Counter(stats["our_failed"])
     node.stats = RunStats(**stats)

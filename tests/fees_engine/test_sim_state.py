@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("lnlens_sim")
 
-from lnlens_sim.node import build_backend  # noqa: E402
+from lnlens_sim.scenario import build_backend  # noqa: E402
 
 from lnlens_core.cli import main  # noqa: E402
 from lnlens_core.storage import Store  # noqa: E402

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from lnlens_sim.export import EVENT_COLUMNS, write_events_csv
 from lnlens_sim.kernels import grow_tree
-from lnlens_sim.node import build_backend
 from lnlens_sim.rebalance import NO_ROUTE_PPM, AutoRecoveryConfig, AutoRecoveryRebalancer, candidates, route_costs
 from lnlens_sim.routing import Router, RoutingView, bucket_amount, bucket_of, bucket_range
-from lnlens_sim.scenario import SIM_START, SimSettings, build, default_node, load_graph, traffic_share
+from lnlens_sim.scenario import SIM_START, SimSettings, build, build_backend, default_node, load_graph, traffic_share
 from lnlens_sim.topology import largest_scc, lightninglens, load_simln, neighbourhood, synthetic
 from lnlens_sim.traffic import LightningLensTraffic, TrafficConfig
 from scipy.sparse import csr_matrix
