@@ -7,23 +7,49 @@ ones you name). docs/hooks.md documents every hook; a test keeps the two in step
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
 if TYPE_CHECKING:
+    from .backend import NodeBackend
+    from .clock import Clock
     from .domain import Channel, FeeUpdate, NodeInfo, Opportunity, Recommendation
     from .events import LensEvent
     from .fees.strategy import FeeStrategy, StrategyChoice
-    from .lens import Lens
+    from .storage import Store
 
 hookspec = pluggy.HookspecMarker("lnlens")
 hookimpl = pluggy.HookimplMarker("lnlens")
 
 
+@runtime_checkable
+class HookLens(Protocol):
+    """The ``lens`` every hook receives, as far as a plugin may use it (docs/hooks.md): nothing more.
+
+    :class:`lnlens_core.lens.Lens` is what is passed; the hooks are typed against this contract so
+    that declaring them needs nothing of the composition root, which loads the plugins.
+    """
+
+    @property
+    def clock(self) -> Clock:
+        """The time: ``lens.clock.now()``. Never read the wall clock: the simulator runs on a manual clock."""
+
+    @property
+    def store(self) -> Store:
+        """The database: read it; write only through your own tables."""
+
+    @property
+    def backend(self) -> NodeBackend | None:
+        """The node; None in offline commands."""
+
+    def plugin_config(self, name: str) -> Mapping[str, Any]:
+        """The plugin's ``[plugins.<name>]`` settings table (empty if none)."""
+
+
 @hookspec
-def startup(lens: Lens) -> None:
+def startup(lens: HookLens) -> None:
     """Called once when lnlens starts, after the store is open and before any event.
 
     :param lens: the running lnlens; ``lens.plugin_config(name)`` holds your settings.
@@ -35,7 +61,7 @@ def startup(lens: Lens) -> None:
 
 
 @hookspec
-def register_fee_strategies(lens: Lens) -> Sequence[type[FeeStrategy]]:
+def register_fee_strategies(lens: HookLens) -> Sequence[type[FeeStrategy]]:
     """Contribute fee strategy classes, keyed by their ``name`` class attribute.
 
     :param lens: the running lnlens.
@@ -50,7 +76,7 @@ def register_fee_strategies(lens: Lens) -> Sequence[type[FeeStrategy]]:
 
 
 @hookspec(firstresult=True)
-def select_fee_strategy(lens: Lens, channel: Channel, node: NodeInfo) -> StrategyChoice | None:
+def select_fee_strategy(lens: HookLens, channel: Channel, node: NodeInfo) -> StrategyChoice | None:
     """Choose the fee strategy (and its parameters) for one of our channels.
 
     :param lens: the running lnlens.
@@ -64,7 +90,7 @@ def select_fee_strategy(lens: Lens, channel: Channel, node: NodeInfo) -> Strateg
 
 
 @hookspec
-def check_fee_update(lens: Lens, update: FeeUpdate, channel: Channel) -> str | None:
+def check_fee_update(lens: HookLens, update: FeeUpdate, channel: Channel) -> str | None:
     """Veto a planned policy change.
 
     :param lens: the running lnlens.
@@ -78,7 +104,7 @@ def check_fee_update(lens: Lens, update: FeeUpdate, channel: Channel) -> str | N
 
 
 @hookspec
-def track_event(lens: Lens, events: Sequence[LensEvent]) -> None:
+def track_event(lens: HookLens, events: Sequence[LensEvent]) -> None:
     """Observe what lnlens does: forwards recorded, fee changes, opportunities.
 
     :param lens: the running lnlens.
@@ -93,7 +119,7 @@ def track_event(lens: Lens, events: Sequence[LensEvent]) -> None:
 
 
 @hookspec
-def check_recommendation(lens: Lens, recommendation: Recommendation, opportunity: Opportunity) -> str | None:
+def check_recommendation(lens: HookLens, recommendation: Recommendation, opportunity: Opportunity) -> str | None:
     """Veto a recommendation before operators see it.
 
     :param lens: the running lnlens.
@@ -107,7 +133,7 @@ def check_recommendation(lens: Lens, recommendation: Recommendation, opportunity
 
 
 @hookspec
-def add_recommendations(lens: Lens, opportunity: Opportunity) -> Sequence[Recommendation] | None:
+def add_recommendations(lens: HookLens, opportunity: Opportunity) -> Sequence[Recommendation] | None:
     """Add recommendations of your own to a channel's opportunity.
 
     :param lens: the running lnlens.

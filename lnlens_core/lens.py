@@ -16,8 +16,8 @@ from .domain import Channel, FeeUpdate, NodeInfo
 from .errors import PluginError
 from .events import LensEvent
 from .fees.strategy import FeeStrategy, StrategyChoice
-from .opportunities.analyzer import AnalyzerParams
 from .opportunities.monitor import HtlcMonitor
+from .opportunities.params import AnalyzerParams
 from .plugins import call_each, get_plugin_manager
 from .storage import Store
 

@@ -40,13 +40,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_cleanup)
 
 
-def _registry(ctx: CliContext):
-    from ..model.registry import ModelRegistry
-
-    config = ctx.config()
-    return ModelRegistry(ctx.store(), config.data_dir / "models", configured=config.model_path)
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -93,7 +86,7 @@ def cmd_cleanup(args: argparse.Namespace, ctx: CliContext) -> int:
         if args.dry_run:
             deleted = 0
         elif kind == "model_runs":  # the registry also removes the model files it wrote
-            deleted, files = _registry(ctx).prune(cutoff)
+            deleted, files = ctx.model_registry().prune(cutoff)
         else:
             deleted = store.prune(kind, cutoff)
         result = {"type": kind, "matching": count, "deleted": deleted, "exported_to": exported}

@@ -18,6 +18,7 @@ from ..clock import Clock, ManualClock, SystemClock
 from ..config import LensConfig, load, parse_duration
 from ..domain import ChannelId
 from ..lens import Lens
+from ..model.registry import ModelRegistry
 from ..plugins import get_plugin_manager
 from ..storage import Store, private_dir
 from ..untrusted import console
@@ -95,6 +96,12 @@ class CliContext:
             config = self.config()
             self._lens = Lens(config, store=store, clock=clock, pm=get_plugin_manager(blocked=config.blocked_plugins))
         return self._lens
+
+    def model_registry(self) -> ModelRegistry:
+        """The liquidity model's versions: the store's ``model_runs``, their files under ``<data_dir>/models``,
+        and the ``model_path`` setting when one is configured."""
+        config = self.config()
+        return ModelRegistry(self.store(), config.data_dir / "models", configured=config.model_path)
 
     def hold_writer_lock(self, *, wait_s: float = 0.0) -> None:
         """Hold the database's writer lock (:mod:`lnlens_core.storage.lock`) until the command has ended,

@@ -15,7 +15,7 @@ from ..errors import ConfigError, LnlensError, ModelError
 from ..model.inference import OnnxModel
 from ..model.info import model_name, stored_drift, with_drift
 from ..model.learning.drift import drift_summary
-from ..model.registry import Gate, ModelRegistry, default_model_path, sample_times
+from ..model.registry import Gate, default_model_path, sample_times
 from .context import MAX_DAYS, CliContext, add_json_flag, float_arg, int_arg
 from .model_info_cmd import cmd_info, drift_cells
 
@@ -87,11 +87,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     unpin.set_defaults(handler=cmd_unpin)
 
 
-def registry(ctx: CliContext) -> ModelRegistry:
-    config = ctx.config()
-    return ModelRegistry(ctx.store(), config.data_dir / "models", configured=config.model_path)
-
-
 def _mae(metrics: dict[str, Any], *path: str) -> str:
     node: Any = metrics
     for key in path:
@@ -101,7 +96,7 @@ def _mae(metrics: dict[str, Any], *path: str) -> str:
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     store = ctx.store()
-    reg = registry(ctx)
+    reg = ctx.model_registry()
     pinned = reg.pinned()
     rows = with_drift(store, reg.list())
     default = default_model_path()
@@ -169,7 +164,7 @@ def _train_module():
 def cmd_train(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..model.learning import OnlineSession, dataset_from_store, export_onnx, make_model, time_split
 
-    reg = registry(ctx)
+    reg = ctx.model_registry()
     now = ctx.lens().clock.now()
     version = str(len(reg.list()) + 1)
     if args.simulate:
@@ -285,7 +280,7 @@ def _fmt(v: Any) -> str:
 def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..model.learning import baselines, dataset_from_store, evaluate
 
-    reg = registry(ctx)
+    reg = ctx.model_registry()
     if args.id is not None:
         row = next((r for r in reg.list() if r["id"] == args.id), None)
         if row is None:
@@ -303,7 +298,7 @@ def cmd_evaluate(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_use(args: argparse.Namespace, ctx: CliContext) -> int:
-    reg = registry(ctx)
+    reg = ctx.model_registry()
     now = ctx.lens().clock.now()
     if args.previous:
         row = reg.restore_previous(now=now)
@@ -332,7 +327,7 @@ def cmd_use(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_unpin(args: argparse.Namespace, ctx: CliContext) -> int:
-    was = registry(ctx).unpin()
+    was = ctx.model_registry().unpin()
     data = {"unpinned": was}
     text = "nothing was pinned" if was is None else (
         f"model {was['model']} is no longer pinned: the next candidate that passes the gate replaces it")

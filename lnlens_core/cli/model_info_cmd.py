@@ -22,9 +22,7 @@ __all__ = ["cmd_info", "drift_cells"]
 
 
 def cmd_info(args: argparse.Namespace, ctx: CliContext) -> int:
-    from .model_cmd import registry
-
-    reg = registry(ctx)
+    reg = ctx.model_registry()
     row = None
     if args.id is not None:
         row = next((r for r in reg.list() if r["id"] == args.id), None)

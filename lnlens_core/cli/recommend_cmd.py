@@ -16,7 +16,6 @@ from rich.table import Table
 
 from ..model.liquidity import recommend
 from .context import CliContext, add_json_flag, duration_arg, float_arg, int_arg
-from .model_cmd import registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace, ctx: CliContext) -> int:
-    data = recommend(ctx.lens(), registry(ctx), since_s=args.since, min_gap=args.min_gap, limit=args.limit)
+    data = recommend(ctx.lens(), ctx.model_registry(), since_s=args.since, min_gap=args.min_gap, limit=args.limit)
 
     def render(console: Console) -> None:
         rows = [*data["rules"], *data["model"]]

@@ -17,7 +17,6 @@ from ..opportunities.report import recommendation_json
 from ..opportunities.run import run_analysis
 from ..untrusted import markdown as md
 from .context import CliContext, add_json_flag, float_arg, int_arg
-from .model_cmd import registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -202,7 +201,7 @@ def _health_lines(h: dict[str, Any]) -> list[str]:
 def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
     lens = ctx.lens()
     try:
-        model = registry(ctx).load_active()
+        model = ctx.model_registry().load_active()
     except ModelError as exc:
         raise ModelError(f"the report needs the liquidity model: {exc}") from None
     view = liquidity_view(lens.store, model, now=lens.clock.now(), min_gap=args.min_gap, limit=args.top, save=True)

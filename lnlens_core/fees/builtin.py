@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ..domain import Channel, FeeUpdate
+from ..domain import Channel
 from ..hookspecs import hookimpl
 from .chargelnd.strategies import STRATEGIES as CHARGE_LND_STRATEGIES
 from .lnlens_strategies import LNLENS_STRATEGIES
-from .strategy import FeeContext, FeeProposal, FeeStrategy
+from .strategy import FeeContext, FeeProposal, FeeStrategy, FixedFees
 
 
 class Ignore:
@@ -21,33 +21,14 @@ class Ignore:
         return None
 
 
-class Static:
+class Static(FixedFees):
     """charge-lnd ``static``: set the fees given; parameters left out are kept."""
 
     name: ClassVar[str] = "static"
     uses_inbound_level_ppm: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        *,
-        base_fee_msat: int | None = None,
-        fee_ppm: int | None = None,
-        inbound_base_fee_msat: int | None = None,
-        inbound_fee_ppm: int | None = None,
-    ) -> None:
-        self.base_fee_msat = base_fee_msat
-        self.fee_ppm = fee_ppm
-        self.inbound_base_fee_msat = inbound_base_fee_msat
-        self.inbound_fee_ppm = inbound_fee_ppm
-
     def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
-        update = FeeUpdate(
-            base_fee_msat=self.base_fee_msat,
-            fee_ppm=self.fee_ppm,
-            inbound_base_fee_msat=self.inbound_base_fee_msat,
-            inbound_fee_ppm=self.inbound_fee_ppm,
-        )
-        return FeeProposal(update, "static fees from the policy")
+        return FeeProposal(self.fee_update(), "static fees from the policy")
 
 
 CHARGE_LND_STRATEGY_NAMES = frozenset(cls.name for cls in (Ignore, Static, *CHARGE_LND_STRATEGIES))

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..domain import Channel, ChannelId, ForwardStatus, HtlcEvent, RecommendationKind
-from ..opportunities.analyzer import AnalyzerParams
 from ..opportunities.flows import Flow, FlowCounter, FlowStats, PolicyBook
+from ..opportunities.params import AnalyzerParams
 from ..opportunities.recommendations import recommend
 
 __all__ = ["ChannelSignals", "FeeEpoch", "ModelPrediction", "compute_signals", "fee_epochs", "SIGNAL_WINDOW_S",

@@ -21,7 +21,15 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from .signals import ChannelSignals
 
-__all__ = ["FeeContext", "FeeProposal", "FeeStrategy", "StrategyChoice", "build_strategy", "strategy_parameters"]
+__all__ = [
+    "FeeContext",
+    "FeeProposal",
+    "FeeStrategy",
+    "FixedFees",
+    "StrategyChoice",
+    "build_strategy",
+    "strategy_parameters",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,36 @@ class FeeStrategy(Protocol):
             channel is then kept unchanged and the reason recorded.
         """
         ...
+
+
+class FixedFees:
+    """The base of a strategy given its four fees as parameters (charge-lnd's ``static`` and ``match_peer``).
+
+    Each is None when the policy section leaves it out; :meth:`fee_update` says what that means.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_fee_msat: int | None = None,
+        fee_ppm: int | None = None,
+        inbound_base_fee_msat: int | None = None,
+        inbound_fee_ppm: int | None = None,
+    ) -> None:
+        self.base_fee_msat = base_fee_msat
+        self.fee_ppm = fee_ppm
+        self.inbound_base_fee_msat = inbound_base_fee_msat
+        self.inbound_fee_ppm = inbound_fee_ppm
+
+    def fee_update(self, default: ChannelPolicy | None = None) -> FeeUpdate:
+        """The fees given; one left out is ``default``'s, or kept (None) without a default."""
+        given = {name: getattr(self, name) for name in _FIXED_FEES}
+        if default is not None:
+            given = {name: getattr(default, name) if value is None else value for name, value in given.items()}
+        return FeeUpdate(**given)
+
+
+_FIXED_FEES = ("base_fee_msat", "fee_ppm", "inbound_base_fee_msat", "inbound_fee_ppm")
 
 
 def strategy_parameters(cls: type[FeeStrategy]) -> list[str]:

@@ -29,15 +29,13 @@ import operator
 import statistics
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..domain import Channel, ChannelId, Recommendation, RecommendationKind
 from .flows import METRICS, NO_FLOW, Flow, FlowStats
-
-if TYPE_CHECKING:
-    from .analyzer import AnalyzerParams
+from .params import AnalyzerParams
 
 __all__ = ["recommend", "Frame", "Plan", "plan", "failed_here"]
 

@@ -14,8 +14,9 @@ from ..domain import Channel, ChannelId, Opportunity, Recommendation
 from ..events import OpportunitiesFound
 from ..plugins import call_each
 from .alerts import Alert, AlertParams, find_alerts
-from .analyzer import AnalyzerParams, analyze
+from .analyzer import analyze
 from .flows import WINDOWS, FlowStats, PolicyBook
+from .params import AnalyzerParams
 from .report import SCHEMA_VERSION, opportunity_json, recommendation_json
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ import pytest
 from lnlens_core.config import LensConfig
 from lnlens_core.domain import FeeUpdate, ForwardStatus, RecommendationKind
 from lnlens_core.lens import Lens
-from lnlens_core.opportunities.analyzer import AnalyzerParams
 from lnlens_core.opportunities.flows import FlowCounter, PolicyBook
+from lnlens_core.opportunities.params import AnalyzerParams
 from lnlens_core.opportunities.run import run_analysis
 from lnlens_core.plugins import get_plugin_manager
 from lnlens_core.storage import Store

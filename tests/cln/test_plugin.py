@@ -16,8 +16,8 @@ from lnlens_cln.standin.checks import assert_store_matches_simulator, stored_for
 
 from lnlens_core.config import SETTINGS
 from lnlens_core.domain import FailureReason, ForwardStatus
-from lnlens_core.opportunities.analyzer import AnalyzerParams
 from lnlens_core.opportunities.failures import classify_cln
+from lnlens_core.opportunities.params import AnalyzerParams
 
 HISTORY_S = 2 * 3600  # as in conftest.py
 

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lnlens_core.domain import ChannelId, ChannelPolicy, FailureReason, ForwardStatus, HtlcEvent, RecommendationKind
-from lnlens_core.opportunities.analyzer import MONTH_S, AnalyzerParams, analyze, project_monthly, urgency
+from lnlens_core.opportunities.analyzer import MONTH_S, analyze, project_monthly, urgency
 from lnlens_core.opportunities.flows import Flow, FlowCounter, PolicyBook
+from lnlens_core.opportunities.params import AnalyzerParams
 from lnlens_core.testing import make_channel
 
 K = RecommendationKind

@@ -37,8 +37,9 @@ from lnlens_core.domain import (
     Opportunity,
     Recommendation,
 )
-from lnlens_core.opportunities.analyzer import Analysis, AnalyzerParams, analyze
+from lnlens_core.opportunities.analyzer import Analysis, analyze
 from lnlens_core.opportunities.flows import METRICS, Flow, FlowCounter, FlowStats, PolicyBook
+from lnlens_core.opportunities.params import AnalyzerParams
 from lnlens_core.opportunities.recommendations import recommend
 from lnlens_core.opportunities.report import opportunity_json
 from lnlens_core.opportunities.run import filter_opportunities

@@ -35,6 +35,16 @@ def test_every_hook_is_documented_with_its_signature():
     assert sorted(documented) == hook_names()
 
 
+def test_a_lens_is_what_the_hooks_promise_and_the_docs_say_so(lens):
+    """A Lens satisfies HookLens, whose members are exactly the ``lens.<name>`` docs/hooks.md gives plugins."""
+    assert isinstance(lens, hookspecs.HookLens)
+    members = {name for name in vars(hookspecs.HookLens) if not name.startswith("_")}
+    assert members == {"clock", "store", "backend", "plugin_config"}
+    intro = DOCS.read_text().split("\n## ", 1)[0]
+    assert set(re.findall(r"`lens\.(\w+)", intro)) == members
+    assert lens.plugin_config("nobody") == {}
+
+
 def test_every_hook_has_a_test():
     tested = {name[len("test_hook_") :] for name in globals() if name.startswith("test_hook_")}
     assert tested == set(hook_names())

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from ...domain import Channel, FeeUpdate
 from ...errors import StrategyError
-from ..strategy import FeeContext, FeeProposal, FeeStrategy
+from ..strategy import FeeContext, FeeProposal, FeeStrategy, FixedFees
 from .inputs import chargelnd_balances_msat
 
 __all__ = ["IgnoreFees", "MatchPeer", "Proportional", "Cost", "OnchainFee", "Disable", "UseConfig", "STRATEGIES"]
@@ -46,37 +46,16 @@ class IgnoreFees:
         return FeeProposal(FeeUpdate(), "fees kept; HTLC limits, CLTV and status from the policy")
 
 
-class MatchPeer:
+class MatchPeer(FixedFees):
     """charge-lnd ``match_peer``: charge what the peer charges on this channel; each field overridable."""
 
     name: ClassVar[str] = "match_peer"
-
-    def __init__(
-        self,
-        *,
-        base_fee_msat: int | None = None,
-        fee_ppm: int | None = None,
-        inbound_base_fee_msat: int | None = None,
-        inbound_fee_ppm: int | None = None,
-    ) -> None:
-        self.base_fee_msat = base_fee_msat
-        self.fee_ppm = fee_ppm
-        self.inbound_base_fee_msat = inbound_base_fee_msat
-        self.inbound_fee_ppm = inbound_fee_ppm
 
     def propose(self, channel: Channel, ctx: FeeContext) -> FeeProposal | None:
         peer = ctx.peer_policy
         if peer is None:
             raise StrategyError(f"match_peer: the peer's policy on {channel.channel_id} is unknown")
-        update = FeeUpdate(
-            base_fee_msat=peer.base_fee_msat if self.base_fee_msat is None else self.base_fee_msat,
-            fee_ppm=peer.fee_ppm if self.fee_ppm is None else self.fee_ppm,
-            inbound_base_fee_msat=(
-                peer.inbound_base_fee_msat if self.inbound_base_fee_msat is None else self.inbound_base_fee_msat
-            ),
-            inbound_fee_ppm=peer.inbound_fee_ppm if self.inbound_fee_ppm is None else self.inbound_fee_ppm,
-        )
-        return FeeProposal(update, f"peer charges {peer.base_fee_msat} msat + {peer.fee_ppm} ppm")
+        return FeeProposal(self.fee_update(peer), f"peer charges {peer.base_fee_msat} msat + {peer.fee_ppm} ppm")
 
 
 class Proportional:

@@ -15,16 +15,14 @@ the store's samples as they mature (:class:`SampleStream`), reading only what ea
 from .dataset import Dataset, dataset_from_store, iter_chunks, samples_at, time_split
 from .drift import FeatureStats, drift_report, drift_summary
 from .incremental import SampleStream
+from .metrics import baselines, confidence_table, evaluate
 from .models import (
     KINDS,
     OUTPUT,
     TARGET_DEFINITION,
     OnlineLearner,
-    baselines,
     build_pipeline,
     compare,
-    confidence_table,
-    evaluate,
     export_onnx,
     fit,
     make_model,

@@ -37,7 +37,8 @@ FLUSH_ROWS = 20_000
 
 def run_step(request: dict[str, Any]) -> dict[str, Any]:
     """One training step (in the child): restore the learner, apply each batch, optionally export a candidate."""
-    from .models import OnlineLearner, baselines, evaluate, export_onnx
+    from .metrics import baselines, evaluate
+    from .models import OnlineLearner, export_onnx
 
     state = request["state"]
     learner = OnlineLearner(seed=request["seed"]) if state is None else pickle.loads(state)

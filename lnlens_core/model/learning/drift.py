@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..features import FEATURE_NAMES, FEATURE_VERSION
+from .metrics import evaluate
 
 __all__ = ["FeatureStats", "input_drift", "live_error", "drift_report", "PSI_MODERATE", "PSI_SHIFTED",
            "MIN_LIVE_ROWS", "MIN_ERROR_SAMPLES", "ERROR_RATIO_DEGRADED"]  # fmt: skip
@@ -169,8 +170,6 @@ def input_drift(stats: dict[str, Any] | None, x: np.ndarray) -> dict[str, Any]:
 
 def live_error(pred: np.ndarray, window, *, validation_mae: float | None) -> dict[str, Any]:
     """The model's MAE on the matured samples of the window (predictions ``pred``), against its validation MAE."""
-    from .models import evaluate
-
     n = len(window)
     if n < MIN_ERROR_SAMPLES:
         return _null(f"{n} matured samples in the window; the live error needs at least {MIN_ERROR_SAMPLES}",
