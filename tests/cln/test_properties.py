@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lnlens_cln.methods import ERROR_CODES, METHODS
-from lnlens_cln.standin.lightningd import PluginError
+from lnlens_testing.cln.lightningd import PluginError
 
 TEXT = ["-1", "0", "1", "", "x", "[/]", "$a$", "\x1b[2J", "24h", "7d", "0s", "800000x1x0", "1x1x1", "true",
         "false", "1e309", "9" * 30, "é|<b>"]  # fmt: skip

@@ -5,10 +5,11 @@ from __future__ import annotations
 import queue
 from typing import TYPE_CHECKING, Any
 
+from lnlens_lnd.rpc import grpc, ln, router
+
 from lnlens_core.domain import ChannelId, FailureReason, FeeUpdate, ForwardStatus, HtlcEvent
 from lnlens_core.errors import BackendRejected
 
-from ..rpc import grpc, ln, router
 from .auth import DEFAULT_PERMS, _AuthFailure
 from .onchain import OnchainLightning
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from ..rpc import grpc, ln, wallet
+from lnlens_lnd.rpc import grpc, ln, wallet
 
 if TYPE_CHECKING:
     from .server import FakeLnd

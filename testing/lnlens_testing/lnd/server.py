@@ -10,10 +10,11 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
+from lnlens_lnd.connection import LndSettings
+from lnlens_lnd.rpc import METHODS, grpc
+
 from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
 
-from ..connection import LndSettings
-from ..rpc import METHODS, grpc
 from .auth import FakeMacaroons, _Auth, make_tls_cert
 from .onchain import WalletKit
 from .servicers import _END, _Lightning, _ns, _Router, htlc_messages
@@ -212,6 +213,6 @@ class FakeLnd:
         return point
 
     def version_tuple(self) -> tuple[int, int, int]:
-        from ..convert import parse_version
+        from lnlens_lnd.convert import parse_version
 
         return parse_version(self.version)

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lnlens_core.extras import require
+from lnlens_lnd.rpc import EXCESS_PROBES, METHODS, MODE_METHODS, grpc
 
-from ..rpc import EXCESS_PROBES, METHODS, MODE_METHODS, grpc
+from lnlens_core.extras import require
 
 if TYPE_CHECKING:
     from .server import FakeLnd
@@ -40,7 +40,7 @@ def make_tls_cert(hosts: Iterable[str] = ("localhost", "127.0.0.1")) -> tuple[by
     import datetime
     import ipaddress
 
-    require("cryptography", extra="dev", what="the fake lnd's TLS certificate")
+    require("cryptography", extra="testing", what="the fake lnd's TLS certificate")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
