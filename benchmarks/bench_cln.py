@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lnlens_cln.standin import PluginProcess, StandIn
+from lnlens_testing.cln import PluginProcess, StandIn
 
 from lnlens_core.clock import SystemClock
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent

@@ -39,7 +39,7 @@ from pathlib import Path
 from lnlens_lnd.backend import LndBackend
 from lnlens_lnd.connection import LndSettings
 from lnlens_lnd.events import LiveForwards
-from lnlens_lnd.testing import FakeLnd, htlc_messages, minimal_ops, sim_node
+from lnlens_testing.lnd import FakeLnd, htlc_messages, minimal_ops, sim_node
 
 from lnlens_core.clock import SystemClock
 from lnlens_core.opportunities.monitor import HtlcMonitor

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench_cln import bare_rss_mb, fill, node, rss_mb
 from bench_lnd import sidecar_rss
-from lnlens_cln.standin import StandIn
+from lnlens_testing.cln import StandIn
 
 from lnlens_core.clock import SystemClock
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from lnlens_cln.standin import StandIn, liquidity_seed, sim_node
+from lnlens_testing.cln import StandIn, liquidity_seed, sim_node
 
 from lnlens_core.clock import SystemClock
 

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lnlens_cln.backend import READ_ONLY_METHODS, WRITE_METHODS, ClnBackend, GuardedRpc
 from lnlens_cln.convert import channel_from_cln, forward_from_cln, msat, policy_from_gossip
-from lnlens_cln.standin import ForwardLedger
+from lnlens_testing.cln import ForwardLedger
 
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
 from lnlens_core.errors import BackendRejected, BackendUnavailable

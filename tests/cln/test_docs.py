@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from lnlens_cln.methods import METHODS
 from lnlens_cln.rpcdoc import render
-from lnlens_cln.standin.checks import validate
-from lnlens_cln.standin.examples import END, START, readme_block
+from lnlens_testing.cln.checks import validate
+from lnlens_testing.cln.examples import END, START, readme_block
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "cln-examples"
@@ -48,7 +48,7 @@ def test_readme_block_is_the_generated_one():
     block = re.search(re.escape(START) + ".*?" + re.escape(END), text, re.DOTALL)
     assert block, "README.md lost its cln-examples block"
     assert block.group(0) == readme_block(_examples()), (
-        "run: python -m lnlens_cln.standin.examples docs/cln-examples README.md"
+        "run: python -m lnlens_testing.cln.examples docs/cln-examples README.md"
     )
 
 

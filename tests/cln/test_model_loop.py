@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from lnlens_cln.standin import PluginProcess, StandIn, sim_node
-from lnlens_cln.standin.checks import validate
+from lnlens_testing.cln import PluginProcess, StandIn, sim_node
+from lnlens_testing.cln.checks import validate
 
 from lnlens_core.storage import Store
 

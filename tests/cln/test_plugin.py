@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 from lnlens_cln.methods import METHODS
-from lnlens_cln.standin import PluginError
-from lnlens_cln.standin.checks import assert_store_matches_simulator, stored_forwards, validate
+from lnlens_testing.cln import PluginError
+from lnlens_testing.cln.checks import assert_store_matches_simulator, stored_forwards, validate
 
 from lnlens_core.config import SETTINGS
 from lnlens_core.domain import FailureReason, ForwardStatus

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from lnlens_cln.standin import StandIn, sim_node
+from lnlens_testing.cln import StandIn, sim_node
 
 from lnlens_core.fees.api import plan_or_apply
 from lnlens_core.fees.chargelnd import funding_fee_share_msat

@@ -7,8 +7,8 @@ change is visible on the simulated node and a rollback must restore it exactly.
 from __future__ import annotations
 
 import pytest
-from lnlens_cln.standin import PluginError
-from lnlens_cln.standin.checks import validate
+from lnlens_testing.cln import PluginError
+from lnlens_testing.cln.checks import validate
 
 HISTORY_S = 2 * 3600
 

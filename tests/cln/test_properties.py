@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lnlens_cln.methods import METHODS
 from lnlens_cln.replies import ERROR_CODES
-from lnlens_cln.standin.lightningd import PluginError
+from lnlens_testing.cln.lightningd import PluginError
 
 TEXT = ["-1", "0", "1", "", "x", "[/]", "$a$", "\x1b[2J", "24h", "7d", "0s", "800000x1x0", "1x1x1", "true",
         "false", "1e309", "9" * 30, "é|<b>"]  # fmt: skip

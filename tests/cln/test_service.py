@@ -7,8 +7,8 @@ import threading
 import time
 
 from lnlens_cln.service import LensService, restored_result
-from lnlens_cln.standin.checks import validate
-from lnlens_cln.standin.rpc import SimLightningRpc
+from lnlens_testing.cln.checks import validate
+from lnlens_testing.cln.rpc import SimLightningRpc
 
 from lnlens_core.clock import ManualClock, SystemClock
 from lnlens_core.config import LensConfig

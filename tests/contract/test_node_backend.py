@@ -45,13 +45,13 @@ def fake_harness(capabilities: frozenset[Capability] = frozenset(Capability)) ->
 
 
 def lnd_harness() -> Harness:
-    """LndBackend over gRPC+TLS to the fake lnd (lnlens_lnd.testing), which runs a SimNode."""
+    """LndBackend over gRPC+TLS to the fake lnd (lnlens_testing.lnd), which runs a SimNode."""
     pytest.importorskip("grpc", reason="the lnd extra is not installed")
     import shutil
     import tempfile
     from pathlib import Path
 
-    from lnlens_lnd.testing import LndHarness
+    from lnlens_testing.lnd import LndHarness
 
     folder = Path(tempfile.mkdtemp(prefix="lnlens-lnd-contract-"))
     h = LndHarness(folder, mode="apply")
@@ -64,12 +64,12 @@ def lnd_harness() -> Harness:
 
 
 def cln_harness() -> Harness:
-    """ClnBackend over pyln's LightningRpc to the lightningd stand-in's socket (lnlens_cln.standin), on a SimNode."""
+    """ClnBackend over pyln's LightningRpc to the lightningd stand-in's socket (lnlens_testing.cln), on a SimNode."""
     pytest.importorskip("pyln.client", reason="the cln extra is not installed")
     import shutil
     import tempfile
 
-    from lnlens_cln.standin import StandIn, sim_node
+    from lnlens_testing.cln import StandIn, sim_node
 
     folder = tempfile.mkdtemp(prefix="lnlens-cln-contract-")
     standin = StandIn(folder, sim_node(history_s=86_400))

@@ -89,7 +89,7 @@ def parse_report(text: str) -> dict[str, ClChannel]:
 
 def run_chargelnd(fake, jobs: Sequence[tuple[str, Path]], cwd: Path) -> subprocess.Popen:
     """Start charge-lnd on every ``(tag, config)`` against ``fake``; :func:`collect` reads the result."""
-    from lnlens_lnd.testing import ADMIN
+    from lnlens_testing.lnd import ADMIN
 
     listing = []
     for n, (tag, config) in enumerate(jobs):

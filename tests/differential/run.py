@@ -86,7 +86,7 @@ def _plans(backend, clock, folder: Path, *, strict: bool = False) -> dict[str, d
 def run_state(base, spec: StateSpec, folder: Path) -> list[Decision]:
     from lnlens_lnd.backend import LndBackend
     from lnlens_lnd.rpc import OPTIONAL_METHODS
-    from lnlens_lnd.testing import FakeLnd, minimal_ops
+    from lnlens_testing.lnd import FakeLnd, minimal_ops
 
     name = f"seed{spec.seed}" + ("-young" if spec.young else "") + ("-fee-floor" if spec.fee_floor else "")
     node = build_state(base, spec)

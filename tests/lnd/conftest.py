@@ -16,7 +16,7 @@ pytest.importorskip("grpc", reason="the lnd extra is not installed")
 
 from lnlens_lnd.backend import LndBackend  # noqa: E402
 from lnlens_lnd.events import LiveForwards  # noqa: E402
-from lnlens_lnd.testing import FakeLnd, minimal_ops, sim_node  # noqa: E402
+from lnlens_testing.lnd import FakeLnd, minimal_ops, sim_node  # noqa: E402
 
 from lnlens_core.clock import SystemClock  # noqa: E402
 from lnlens_core.opportunities.monitor import HtlcMonitor  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from lnlens_lnd.backend import LndBackend, bake_command
 from lnlens_lnd.cli import status_data
 from lnlens_lnd.rpc import METHODS, LndRpc, MethodRefused
-from lnlens_lnd.testing import ADMIN, READONLY, FakeMacaroons, minimal_ops
+from lnlens_testing.lnd import ADMIN, READONLY, FakeMacaroons, minimal_ops
 
 from lnlens_core.backend import Capability
 from lnlens_core.domain import FeeUpdate
@@ -163,7 +163,7 @@ def test_a_macaroon_lacking_a_read_method_stops_at_start(connect):
 
 
 def test_unreachable_node_and_wrong_certificate(fake, tmp_path):
-    from lnlens_lnd.testing import make_tls_cert
+    from lnlens_testing.lnd import make_tls_cert
 
     mac = fake.write_macaroon("lnlens.macaroon", minimal_ops("read"))
     settings = fake.settings(mac)

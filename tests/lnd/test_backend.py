@@ -8,7 +8,7 @@ import pytest
 from lnlens_lnd import convert
 from lnlens_lnd.backend import LndBackend, parse_cursor
 from lnlens_lnd.rpc import ln
-from lnlens_lnd.testing import FakeLnd, minimal_ops
+from lnlens_testing.lnd import FakeLnd, minimal_ops
 
 from lnlens_core.backend import Capability
 from lnlens_core.domain import ChannelId, FeeUpdate, ForwardStatus, HtlcEvent

@@ -8,7 +8,7 @@ import ssl
 import pytest
 from lnlens_lnd.backend import LndBackend
 from lnlens_lnd.connection import LndSettings, der_to_pem, load_credentials, parse_lndconnect
-from lnlens_lnd.testing import make_tls_cert, minimal_ops
+from lnlens_testing.lnd import make_tls_cert, minimal_ops
 
 from lnlens_core.cli import main
 from lnlens_core.clock import SystemClock

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from lnlens_lnd.backend import bake_command
-from lnlens_lnd.example import START, generate
+from lnlens_testing.lnd.example import START, generate
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -47,4 +47,4 @@ def _shape(text: str) -> str:
 def test_readme_example_is_generated_output():
     block = START.search(_section())[0]
     fresh = generate()
-    assert _shape(block) == _shape(fresh), "run: python -m lnlens_lnd.example --write README.md"
+    assert _shape(block) == _shape(fresh), "run: python -m lnlens_testing.lnd.example --write README.md"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from lnlens_lnd.connection import Credentials
 from lnlens_lnd.rpc import LndRpc, ln, router
-from lnlens_lnd.testing import ADMIN, FakeLnd
+from lnlens_testing.lnd import ADMIN, FakeLnd
 
 from lnlens_core.domain import FeeUpdate, PendingHtlc
 from lnlens_core.errors import BackendRejected

@@ -129,7 +129,7 @@ def test_a_dropped_stream_loses_no_settled_forward(node, fake, connect, feed):
 
 def test_before_lnd_0_20_settles_come_from_history_only(node, tmp_path, feed):
     """History entries carry no HTLC ids before 0.20, so a live settle would not share their key."""
-    from lnlens_lnd.testing import LndHarness
+    from lnlens_testing.lnd import LndHarness
 
     h = LndHarness(tmp_path / "old", mode="read", version="0.19.3-beta commit=v0.19.3", node=node)
     try:

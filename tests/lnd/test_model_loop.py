@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from lnlens_lnd.testing import FakeLnd, minimal_ops, sim_node
+from lnlens_testing.lnd import FakeLnd, minimal_ops, sim_node
 
 from lnlens_core.clock import ManualClock, SystemClock
 from lnlens_core.storage import Store

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 from lnlens_lnd.backend import build_backend
-from lnlens_lnd.testing import READONLY, minimal_ops
+from lnlens_testing.lnd import READONLY, minimal_ops
 
 from lnlens_core.cli import main
 from lnlens_core.domain import FeeUpdate

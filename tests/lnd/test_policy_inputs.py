@@ -10,7 +10,7 @@ import re
 
 import pytest
 from lnlens_lnd.rpc import OPTIONAL_METHODS, LndAuthError
-from lnlens_lnd.testing import FakeLnd, minimal_ops, sim_node
+from lnlens_testing.lnd import FakeLnd, minimal_ops, sim_node
 
 from lnlens_core.fees.api import plan_or_apply
 from lnlens_core.fees.chargelnd import funding_fee_share_msat

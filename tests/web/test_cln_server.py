@@ -9,7 +9,7 @@ import socket
 import httpx2
 import pytest
 
-standin_mod = pytest.importorskip("lnlens_cln.standin")
+standin_mod = pytest.importorskip("lnlens_testing.cln")
 pytest.importorskip("pyln.client")
 
 

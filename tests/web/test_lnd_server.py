@@ -12,7 +12,7 @@ import threading
 import httpx2
 import pytest
 
-lnd_testing = pytest.importorskip("lnlens_lnd.testing")
+lnd_testing = pytest.importorskip("lnlens_testing.lnd")
 pytest.importorskip("grpc")
 
 from lnlens_core.clock import ManualClock, SystemClock  # noqa: E402

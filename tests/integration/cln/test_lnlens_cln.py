@@ -41,7 +41,7 @@ if _missing:
 
 from lnlens_cln.convert import channel_from_cln, msat  # noqa: E402
 from lnlens_cln.methods import METHODS  # noqa: E402
-from lnlens_cln.standin.checks import validate  # noqa: E402
+from lnlens_testing.cln.checks import validate  # noqa: E402
 from pyln.client import RpcError  # noqa: E402 - only once the binaries are known to exist
 from pyln.testing.db import SqliteDbProvider  # noqa: E402
 from pyln.testing.utils import BitcoinD, LightningNode, NodeFactory, wait_for  # noqa: E402

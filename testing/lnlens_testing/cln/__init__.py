@@ -139,9 +139,8 @@ class StandIn:
 
     def backend(self) -> Any:
         """A ClnBackend on this stand-in's socket, through pyln's ``LightningRpc`` like the plugin's."""
+        from lnlens_cln.backend import ClnBackend
         from pyln.client import LightningRpc
-
-        from ..backend import ClnBackend
 
         return ClnBackend(LightningRpc(str(self.lightning_dir / "lightning-rpc")))
 

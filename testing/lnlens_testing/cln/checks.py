@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lnlens_cln.methods import schema
+
 from lnlens_core.domain import ForwardStatus
 from lnlens_core.opportunities.failures import classify_cln
 from lnlens_core.storage import Store
-
-from ..methods import schema
 
 if TYPE_CHECKING:
     from . import StandIn
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def validate(method: str, response: dict) -> dict:
     """Check a response against the method's shipped JSON schema; returns it."""
-    import jsonschema  # a dev dependency: only tests call this
+    import jsonschema  # the testing extra's: only tests call this
 
     spec = schema(method)
     jsonschema.Draft202012Validator.check_schema(spec)

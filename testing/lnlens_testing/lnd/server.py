@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import queue
-import threading
 from collections.abc import Iterable
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-from lnlens_core.domain import ChannelId, ForwardStatus, HtlcEvent
+from lnlens_lnd.connection import LndSettings
+from lnlens_lnd.rpc import METHODS, grpc
 
-from ..connection import LndSettings
-from ..rpc import METHODS, grpc
-from .auth import FakeMacaroons, _Auth, make_tls_cert
+from lnlens_core.domain import ForwardStatus, HtlcEvent
+
+from .auth import make_tls_cert
+from .interceptor import _Auth
 from .onchain import WalletKit
 from .servicers import _END, _Lightning, _ns, _Router, htlc_messages
+from .state import FakeLndState
 
 
-class FakeLnd:
+class FakeLnd(FakeLndState):
     """An lnd on 127.0.0.1 over a SimNode (see the module docstring).
 
     :param node: the simulated node; its sink is taken over to feed the log and streams.
     :param folder: where ``tls.cert`` and macaroons are written.
-    :param version: what GetInfo reports; below 0.18 inbound fees are ignored as lnd
-        ignores unknown fields, below 0.20 history entries carry no HTLC ids.
+    :param version: what GetInfo reports (see :class:`~.state.FakeLndState`).
     """
 
     def __init__(
@@ -39,34 +38,15 @@ class FakeLnd:
         workers: int = 8,
         frozen: bool = False,
     ) -> None:
-        self.node = node
+        super().__init__(
+            node,
+            version=version,
+            network=network,
+            accept_positive_inbound_fees=accept_positive_inbound_fees,
+            frozen=frozen,
+        )
         self.folder = Path(folder)
-        self.version = version
-        self.network = network
-        self.accept_positive_inbound_fees = accept_positive_inbound_fees
         self.workers = workers
-        self.frozen = frozen
-        """Answer policy and status writes as lnd would but leave the node as it is, so that several clients
-        (lnlens, charge-lnd) decide from the same state; :attr:`writes` holds what they sent."""
-        self.writes: list[tuple[int | None, str, Any]] = []
-        """Every UpdateChannelPolicy and UpdateChanStatus request: (root key id of the caller's macaroon,
-        method name, request), in arrival order."""
-        self.macaroons = FakeMacaroons()
-        self.calls: list[str] = []
-        """Every method path that reached the server, allowed or not, in order."""
-        self.lock = threading.RLock()
-        self.log: list[tuple[int, HtlcEvent]] = []
-        """The forwarding log: (timestamp_ns, settled forward), in timestamp order, as lnd keeps it."""
-        self.emitted: list[HtlcEvent] = []
-        """Every forward delivered to at least one stream subscriber."""
-        self._subscribers: list[queue.Queue] = []
-        self._failures: list[tuple[str, Any, str]] = []
-        self.delivered = 0
-        self.permission_checks: list[Any] = []
-        """Every CheckMacPermRequest received."""
-        """Stream messages handed to gRPC for a subscriber (after its subscribed_event)."""
-        self._out_htlc: dict[ChannelId, int] = {}
-        self._points: dict[ChannelId, tuple[str, int]] = {}
         self._server: Any = None
         self.port = 0
         cert, key = make_tls_cert()
@@ -139,15 +119,6 @@ class FakeLnd:
         with self.lock:
             self._failures.append((path, code, details))
 
-    def record_write(self, method: str, request: Any, context: Any) -> None:
-        """Note a policy or status write with the root key id of the macaroon that made it."""
-        key = None
-        for k, v in context.invocation_metadata():
-            if k == "macaroon":
-                key = self.macaroons.root_key_id(bytes.fromhex(v if isinstance(v, str) else v.decode()))
-        with self.lock:
-            self.writes.append((key, method, request))
-
     def write_macaroon(self, name: str, ops: Iterable[str], **kwargs: Any) -> Path:
         path = self.folder / name
         path.write_bytes(self.macaroons.bake(ops, **kwargs))
@@ -199,19 +170,3 @@ class FakeLnd:
             for q in self._subscribers:
                 for msg in msgs:
                     q.put(msg)
-
-    def chan_point(self, channel_id: ChannelId) -> tuple[str, int]:
-        """The channel's funding outpoint: the simulator's (batches share a txid), else a stable made-up one."""
-        point = self._points.get(channel_id)
-        if point is None:
-            chain = getattr(self.node, "chain", None)
-            point = chain.outpoint(channel_id) if chain is not None else None
-        if point is None:
-            point = (hashlib.sha256(str(channel_id).encode()).hexdigest(), channel_id.output)
-            self._points[channel_id] = point
-        return point
-
-    def version_tuple(self) -> tuple[int, int, int]:
-        from ..convert import parse_version
-
-        return parse_version(self.version)

@@ -20,6 +20,8 @@ by the server's root key. What the fake checks, as lnd does, on every call:
 
 All of these answer ``UNKNOWN`` with that text, as lnd does. CheckMacaroonPermissions
 answers ``valid`` or ``INVALID_ARGUMENT``.
+
+:mod:`.example` runs the README's LND example against it (``python -m lnlens_testing.lnd.example``).
 """
 
 from .auth import ADMIN, DEFAULT_PERMS, READONLY, FakeMacaroons, make_tls_cert, minimal_ops

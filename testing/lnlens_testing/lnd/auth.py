@@ -1,4 +1,4 @@
-"""Fake macaroons, the permission sets lnd grants, a TLS certificate, and the server's auth check."""
+"""Fake macaroons, the permission sets lnd grants and a TLS certificate (the check itself: :mod:`.interceptor`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+
+from lnlens_lnd.rpc import EXCESS_PROBES, METHODS, MODE_METHODS
 
 from lnlens_core.extras import require
-
-from ..rpc import EXCESS_PROBES, METHODS, MODE_METHODS, grpc
-
-if TYPE_CHECKING:
-    from .server import FakeLnd
 
 _ENTITIES = ("onchain", "offchain", "address", "message", "peers", "info", "invoices", "signer", "macaroon")
 READONLY = frozenset(f"{e}:read" for e in _ENTITIES)
@@ -40,7 +36,7 @@ def make_tls_cert(hosts: Iterable[str] = ("localhost", "127.0.0.1")) -> tuple[by
     import datetime
     import ipaddress
 
-    require("cryptography", extra="dev", what="the fake lnd's TLS certificate")
+    require("cryptography", extra="testing", what="the fake lnd's TLS certificate")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -120,44 +116,3 @@ class FakeMacaroons:
     def allows(ops: frozenset[str], path: str) -> bool:
         required = DEFAULT_PERMS.get(path)
         return f"uri:{path}" in ops or (required is not None and all(p in ops for p in required))
-
-
-class _Auth(grpc.ServerInterceptor):  # type: ignore[name-defined,misc]
-    """Records every call and checks its macaroon, as lnd's interceptor chain does."""
-
-    def __init__(self, fake: FakeLnd) -> None:
-        self.fake = fake
-
-    def intercept_service(self, continuation, details):
-        fake, path = self.fake, details.method
-        with fake.lock:
-            fake.calls.append(path)
-            injected = next((f for f in fake._failures if f[0] == path), None)
-            if injected is not None:
-                fake._failures.remove(injected)
-        handler = continuation(details)
-        macs = [v for k, v in details.invocation_metadata if k == "macaroon"]
-        problem, code = None, grpc.StatusCode.UNKNOWN
-        if injected is not None:
-            _, code, problem = injected
-        elif len(macs) != 1:
-            problem = f"expected 1 macaroon, got {len(macs)}"
-        else:
-            try:
-                raw = bytes.fromhex(macs[0] if isinstance(macs[0], str) else macs[0].decode())
-                ops = fake.macaroons.verify(raw, fake.node.clock.now())
-                if not fake.macaroons.allows(ops, path):
-                    problem = "permission denied"
-            except ValueError:
-                problem = "cannot get macaroon: macaroon is not hex"
-            except _AuthFailure as exc:
-                problem = str(exc)
-        if problem is None or handler is None:
-            return handler
-
-        def deny(request, context):
-            context.abort(code, problem)
-
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(deny)
-        return grpc.unary_unary_rpc_method_handler(deny)

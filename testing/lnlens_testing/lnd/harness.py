@@ -39,7 +39,7 @@ class LndHarness:
         node=None,
         **settings: Any,
     ) -> None:
-        from ..backend import LndBackend
+        from lnlens_lnd.backend import LndBackend
 
         self.node = node if node is not None else sim_node()
         self.fake = FakeLnd(self.node, folder, version=version)

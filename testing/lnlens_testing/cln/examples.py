@@ -1,6 +1,6 @@
 """Example output of every lens-* method, produced by the real plugin under the stand-in.
 
-``python -m lnlens_cln.standin.examples docs/cln-examples [README.md]`` writes each
+``python -m lnlens_testing.cln.examples docs/cln-examples [README.md]`` writes each
 answer to ``docs/cln-examples/<name>.json`` and, given a README, replaces the block
 between ``<!-- cln-examples:start -->`` and ``<!-- cln-examples:end -->`` with the
 options table (from :data:`lnlens_core.config.SETTINGS`) and the examples, trimmed.
@@ -15,10 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lnlens_cln.plugin import option_defaults
+
 from lnlens_core.clock import SystemClock
 from lnlens_core.config import SETTINGS
 
-from ..plugin import option_defaults
 from . import PluginError, StandIn, liquidity_seed, sim_node
 
 __all__ = ["collect", "readme_block"]
@@ -101,7 +102,7 @@ def readme_block(examples: dict[str, tuple[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        raise SystemExit("usage: python -m lnlens_cln.standin.examples OUT_DIR [README.md]")
+        raise SystemExit("usage: python -m lnlens_testing.cln.examples OUT_DIR [README.md]")
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lnl") as work:

@@ -1,6 +1,6 @@
 """The README's LND example, produced by running the commands against the fake lnd.
 
-``python -m lnlens_lnd.example`` prints it; ``--write README.md`` replaces the block
+``python -m lnlens_testing.lnd.example`` prints it; ``--write README.md`` replaces the block
 between the ``lnd-example`` markers. Everything is deterministic (a seeded simulator
 on a ManualClock), so ``tests/lnd/test_example.py`` regenerates the block and fails if
 the README's copy differs: the output shown is real, never typed.
@@ -20,6 +20,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from lnlens_lnd.backend import LndBackend
+from lnlens_lnd.events import LiveForwards
+
 from lnlens_core.cli import build_parser
 from lnlens_core.cli.context import CliContext
 from lnlens_core.clock import ManualClock, SystemClock
@@ -27,9 +30,7 @@ from lnlens_core.opportunities.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 from lnlens_core.untrusted import SafeConsole
 
-from .backend import LndBackend
-from .events import LiveForwards
-from .testing import FakeLnd, minimal_ops, sim_node
+from . import FakeLnd, minimal_ops, sim_node
 
 __all__ = ["generate", "write"]
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import queue
 from typing import TYPE_CHECKING, Any
 
+from lnlens_lnd.rpc import grpc, ln, router
+
 from lnlens_core.domain import ChannelId, FailureReason, FeeUpdate, ForwardStatus, HtlcEvent
 from lnlens_core.errors import BackendRejected
 
-from ..rpc import grpc, ln, router
 from .auth import DEFAULT_PERMS, _AuthFailure
 from .onchain import OnchainLightning
 
 if TYPE_CHECKING:
-    from .server import FakeLnd
+    from .state import FakeLndState
 
 # sim failure reason -> (lnrpc.Failure.FailureCode, routerrpc.FailureDetail), the inverse of REFERENCE.md C
 _LINK_FAIL = {
@@ -80,7 +81,7 @@ def _in_graph(node, channel_id: ChannelId) -> bool:
     return True if check is None else bool(check(channel_id))
 
 
-def _channel_by_point(fake: FakeLnd, point) -> ChannelId | None:
+def _channel_by_point(fake: FakeLndState, point) -> ChannelId | None:
     """The channel at ``point``, as lnd's policy and status updates find it: in the graph (None: not there)."""
     wanted = (point.funding_txid_str, point.output_index)
     return next((c.channel_id for c in fake.node.list_channels()
@@ -101,7 +102,7 @@ def _routing(policy) -> Any:
 
 
 class _Lightning(OnchainLightning):
-    def __init__(self, fake: FakeLnd) -> None:
+    def __init__(self, fake: FakeLndState) -> None:
         self.fake = fake
         self.node = fake.node
 
@@ -312,7 +313,7 @@ class _Lightning(OnchainLightning):
 
 
 class _Router:
-    def __init__(self, fake: FakeLnd) -> None:
+    def __init__(self, fake: FakeLndState) -> None:
         self.fake = fake
 
     def UpdateChanStatus(self, request, context):  # noqa: N802

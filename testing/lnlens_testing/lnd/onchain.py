@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from ..rpc import grpc, ln, wallet
+from lnlens_lnd.rpc import grpc, ln, wallet
 
 if TYPE_CHECKING:
-    from .server import FakeLnd
+    from .state import FakeLndState
 
 
 def _block_hash(height: int) -> str:
@@ -24,7 +24,7 @@ def _block_hash(height: int) -> str:
 class OnchainLightning:
     """The lnrpc.Lightning methods of the fake that answer from the graph and the chain (a mixin)."""
 
-    fake: FakeLnd
+    fake: FakeLndState
 
     def GetNodeInfo(self, request, context):  # noqa: N802 - gRPC method names
         with self.fake.lock:
@@ -73,7 +73,7 @@ class OnchainLightning:
 class WalletKit:
     """The fake's walletrpc.WalletKit service: the fee estimate only."""
 
-    def __init__(self, fake: FakeLnd) -> None:
+    def __init__(self, fake: FakeLndState) -> None:
         self.fake = fake
 
     def EstimateFee(self, request, context):  # noqa: N802
