@@ -55,7 +55,7 @@ import numpy as np
 
 from lnlens_core.backend import Capability
 from lnlens_core.domain import FeeUpdate, ForwardStatus
-from lnlens_core.errors import BackendRejected, ConfigError
+from lnlens_core.errors import BackendRejected, ConfigError, ModelError
 
 from .graph import Graph
 from .scenario import MAINNET_DEFAULT_NODE, SimSettings, build, load_graph
@@ -192,14 +192,15 @@ class Models:
     @classmethod
     @functools.cache
     def shipped(cls) -> Models:
-        import lnlens_models
-
         from lnlens_core.model.fee_model import FeeResponseModel, default_fee_model_path
         from lnlens_core.model.inference import OnnxModel
+        from lnlens_core.model.registry import default_model_path
 
-        fee_path = default_fee_model_path()
+        path, fee_path = default_model_path(), default_fee_model_path()
+        if path is None:
+            raise ModelError("the shipped liquidity model is not installed (the lnlens_models package)")
         fee = FeeResponseModel.load(fee_path) if fee_path is not None else None
-        return cls(OnnxModel.load(lnlens_models.model_bytes()), fee)
+        return cls(OnnxModel.load(path), fee)
 
 
 def _model(node, models: Models, book, peers, now: float, *, cap: bool) -> None:
