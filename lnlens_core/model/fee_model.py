@@ -19,6 +19,7 @@ its ``min_confidence``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..domain import Channel, ChannelId
 from ..errors import ModelError
 from ..fees.signals import ModelPrediction
 from .features import FEATURE_NAMES
-from .inference import OnnxModel
+from .inference import OnnxModel, shipped_model_file
 
 __all__ = ["FeeResponseModel", "FEE_INPUTS", "FEE_OUTPUT", "default_fee_model_path"]
 
@@ -35,17 +36,9 @@ FEE_INPUTS = (*FEATURE_NAMES, "log2_fee_multiplier")
 FEE_OUTPUT = "revenue_msat_next_24h"
 
 
-def default_fee_model_path():
-    """The shipped fee-response model, through importlib.resources (None when it is absent)."""
-    from importlib.resources import files
-    from pathlib import Path
-
-    try:
-        root = files("lnlens_models")
-    except ModuleNotFoundError:
-        return None
-    path = Path(str(root.joinpath("fee-response-default.onnx")))
-    return path if path.is_file() else None
+def default_fee_model_path() -> Path | None:
+    """The shipped fee-response model (None when it is absent)."""
+    return shipped_model_file("fee-response-default.onnx")
 
 
 class FeeResponseModel(OnnxModel):

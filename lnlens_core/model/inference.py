@@ -24,9 +24,21 @@ from ..errors import MissingExtra, ModelError
 from ..extras import require
 from .features import FEATURE_NAMES, FEATURE_VERSION
 
-__all__ = ["OnnxModel", "read_metadata"]
+__all__ = ["OnnxModel", "read_metadata", "shipped_model_file"]
 
 log = logging.getLogger(__name__)
+
+
+def shipped_model_file(name: str) -> Path | None:
+    """A model file shipped in the ``lnlens_models`` package, through importlib.resources (None when absent)."""
+    from importlib.resources import files
+
+    try:
+        root = files("lnlens_models")
+    except ModuleNotFoundError:
+        return None
+    path = Path(str(root.joinpath(name)))
+    return path if path.is_file() else None
 
 
 def read_metadata(session: Any) -> dict[str, str]:

@@ -24,21 +24,14 @@ import numpy as np
 
 from ..errors import ModelError
 from ..storage import private_dir
-from .inference import OnnxModel
+from .inference import OnnxModel, shipped_model_file
 
 __all__ = ["ModelRegistry", "Decision", "Gate", "default_model_path", "paired_test", "sample_times"]
 
 
 def default_model_path() -> Path | None:
-    """The shipped default model, through importlib.resources (None when lnlens_models is absent)."""
-    from importlib.resources import files
-
-    try:
-        root = files("lnlens_models")
-    except ModuleNotFoundError:
-        return None
-    path = Path(str(root.joinpath("liquidity-default.onnx")))
-    return path if path.is_file() else None
+    """The shipped default model (None when lnlens_models is absent)."""
+    return shipped_model_file("liquidity-default.onnx")
 
 
 @dataclass(frozen=True, slots=True)
