@@ -345,6 +345,28 @@ def test_a_bulk_ingest_flags_every_forward_when_it_builds_the_indexes(tmp_path: 
         assert_windows_same(store, fixed_book(), until, [until - T0 + 1, 3_600])
 
 
+def test_what_runs_between_a_bulk_ingests_pages_reads_with_the_stores_own_page_cache(tmp_path: Path):
+    """Store.own_cache: inside a bulk ingest, the store's page cache, then the ingest's again; outside one, as is."""
+    store = Store(tmp_path / "cache.sqlite3")
+
+    def cache() -> int:
+        return int(store.db.execute("PRAGMA cache_size").fetchone()[0])
+
+    normal = cache()
+    with store.own_cache():
+        assert cache() == normal
+    deferred = store.begin_bulk_ingest()
+    bulk = cache()
+    assert bulk != normal
+    with store.own_cache():
+        assert cache() == normal
+        store.ingest_forwards(neighbourly_events(20, seed=1), source="live")
+    assert cache() == bulk
+    store.end_bulk_ingest(deferred)
+    assert cache() == normal
+    store.close()
+
+
 def test_the_flag_gap_covers_the_matching_window():
     """m012's flag is stored with a fixed gap: the payment matcher may never look further than it."""
     assert NEAR_GAP_S >= MATCH_WINDOW_S
