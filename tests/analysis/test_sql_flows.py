@@ -86,14 +86,14 @@ def test_sql_counters_equal_the_in_memory_counter(history, spans, until, propaga
         book.observe(cid, policy, time)
     store = stored(events)
     starts = [until - span for span in spans]
-    share = flowsql._TIME_INDEX_SHARE
+    share, chunk = flowsql._TIME_INDEX_SHARE, flowsql.STATS_CHUNK
     try:  # each segment over the covering index (one SELECT per kind of forward) and over the time index
-        for flowsql._TIME_INDEX_SHARE in (0.0, 2.0):  # every segment over the one, then the other
+        for flowsql._TIME_INDEX_SHARE, flowsql.STATS_CHUNK in ((0.0, chunk), (2.0, 3)):  # and groups 3 at a time
             got = store.flow_stats(book, starts, until, propagation_s=propagation_s)
             for stats, since in zip(got, starts, strict=True):
                 assert_same(stats, reference(book, store.iter_forwards(), since, until, propagation_s))
     finally:
-        flowsql._TIME_INDEX_SHARE = share
+        flowsql._TIME_INDEX_SHARE, flowsql.STATS_CHUNK = share, chunk
 
 
 def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path: Path, monkeypatch):
@@ -121,6 +121,10 @@ def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path:
         monkeypatch.setattr(flowsql, "_TIME_INDEX_SHARE", share)
         for stats, since in zip(store.flow_stats(book, starts, now), starts, strict=True):
             assert_same(stats, reference(book, events, since, now, 3_600))
+    # A window's groups counted and summed a few at a time (stats_from_groups): the same tables.
+    monkeypatch.setattr(flowsql, "STATS_CHUNK", 7)
+    for stats, since in zip(store.flow_stats(book, starts, now), starts, strict=True):
+        assert_same(stats, reference(book, events, since, now, 3_600))
 
 
 def test_windows_that_repeat_or_start_at_their_end_are_summed_as_in_memory():
