@@ -214,9 +214,10 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         return {ChannelId.parse(cid) for (cid,) in self.db.execute(sql, {"since": since, "until": until}) if cid}
 
     def iter_forwards(
-        self, *, since: float | None = None, until: float | None = None, batch: int = 10_000
+        self, *, since: float | None = None, until: float | None = None, batch: int = 1_000
     ) -> Iterator[HtlcEvent]:
-        """Forwards received in ``[since, until)``, oldest first, streamed in batches."""
+        """Forwards received in ``[since, until)``, oldest first, streamed in batches (a batch of 10,000 rows as
+        Python tuples was ~10 MB of a daemon's peak, for each pass over a day of forwards; issue 16)."""
         where, params = ["1=1"], []
         if since is not None:
             where.append("received_time >= ?")
