@@ -71,10 +71,13 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         database, or was written by a newer lnlens (a migration this version does not know).
     """
 
+    default_cache: int = 2_000
+    """The page cache of every connection a Store opens, in KiB (SQLite's default), and what a bulk ingest gives
+    back: one named size rather than whatever a connection happened to hold (issue 16)."""
+
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False, create: bool = True) -> None:
         self.path = Path(path) if path is not None else None
         self.readonly = readonly
-        self._cache_size: int = -2000  # the page cache a bulk ingest gives back (SQLite's default, 2,000 KiB)
         self._bulk = False  # between begin_bulk_ingest and end_bulk_ingest
         where = self.path or ":memory:"
         try:
@@ -82,6 +85,7 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
                 self.db = Database(memory=True, execute_plugins=False)
             else:
                 self.db = _open_file(self.path, readonly=readonly, create=create)
+            self._use_default_cache()
             _refuse_unknown(self.db, where)
             if not readonly:
                 self._migrate()
@@ -100,6 +104,10 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
                              "upgraded; make it writable once or use the lnlens that wrote it")  # fmt: skip
         Store(self.path).close()
         self.db = _open_file(self.path, readonly=True, create=False)
+        self._use_default_cache()
+
+    def _use_default_cache(self) -> None:
+        self.db.execute(f"PRAGMA cache_size = {-int(self.default_cache)}")
 
     def _migrate(self) -> None:
         """WAL mode and pending migrations. Processes that open a new database at once race to migrate it:
@@ -340,7 +348,6 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
 
         :returns: whether the indexes were deferred (pass it to :meth:`end_bulk_ingest`).
         """
-        self._cache_size = self.db.execute("PRAGMA cache_size").fetchone()[0]
         self.db.execute(f"PRAGMA cache_size = {-_BULK_CACHE_KIB}")
         self._bulk = True
         empty = self.db.execute("SELECT 1 FROM forwards LIMIT 1").fetchone() is None
@@ -356,7 +363,7 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         """Build the indexes :meth:`begin_bulk_ingest` deferred, and give the page cache back."""
         if deferred:
             self._build_indexes()
-        self.db.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
+        self._use_default_cache()
         self._bulk = False
 
     @contextmanager
@@ -368,7 +375,7 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         if not self._bulk:
             yield
             return
-        self.db.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
+        self._use_default_cache()
         try:
             yield
         finally:

@@ -350,13 +350,15 @@ def test_a_bulk_ingest_flags_every_forward_when_it_builds_the_indexes(tmp_path: 
 
 
 def test_what_runs_between_a_bulk_ingests_pages_reads_with_the_stores_own_page_cache(tmp_path: Path):
-    """Store.own_cache: inside a bulk ingest, the store's page cache, then the ingest's again; outside one, as is."""
+    """Store.own_cache: inside a bulk ingest, the store's page cache (Store.default_cache), then the ingest's again;
+    outside one, as is."""
     store = Store(tmp_path / "cache.sqlite3")
 
     def cache() -> int:
         return int(store.db.execute("PRAGMA cache_size").fetchone()[0])
 
     normal = cache()
+    assert normal == -Store.default_cache  # KiB
     with store.own_cache():
         assert cache() == normal
     deferred = store.begin_bulk_ingest()
