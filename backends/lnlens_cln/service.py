@@ -246,7 +246,11 @@ class LensService(ServiceRequests):
         def on_page(progress: BackfillProgress) -> None:
             self._publish_backfill(progress, "running")
             self._publish(events_recorded=lens.monitor.events_seen, newest_event_time=lens.monitor.newest_event_time)
-            self._drain(lens)
+            if self._jobs.empty():
+                self._drain(lens)
+                return
+            with lens.store.own_cache():  # the answers read with the store's page cache, not the backfill's 64 MiB
+                self._drain(lens)
 
         self._publish(backfill={**self.results.backfill, "state": "running"})
         try:

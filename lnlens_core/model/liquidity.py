@@ -68,7 +68,8 @@ def liquidity_view(
     book = history.book_copy()
     if backend is not None:
         book.observe_channels(channels, now)
-    x = compute_features(channels, windows_from_events(day(), book, now), peer_policies=peers, book=book)
+    x = compute_features(channels, windows_from_events(day(), book, now, pairs=False), peer_policies=peers,
+                         book=book)  # fmt: skip
     predicted = model.predict(x) if len(channels) else np.zeros(0)
     suggestions = rebalance_suggestions(
         channels,

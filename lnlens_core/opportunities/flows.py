@@ -536,9 +536,11 @@ class _KeyIndex:
 class FlowCounter:
     """Exact counters over one window, fed from the store by an analysis run."""
 
-    def __init__(self, book: PolicyBook, *, since: float, until: float, propagation_s: float = 3_600) -> None:
+    def __init__(self, book: PolicyBook, *, since: float, until: float, propagation_s: float = 3_600,
+                 pairs: bool = True) -> None:  # fmt: skip
+        """:param pairs: also count channel pairs (else the stats' ``pairs`` are empty, as in WindowedFlows)."""
         self.book, self.since, self.until, self.propagation_s = book, since, until, propagation_s
-        self._rows = _KeyIndex((_M,))
+        self._rows = _KeyIndex((_M,), pairs=pairs)
         self._payments = PaymentMatcher()
         self._first: float | None = None
 

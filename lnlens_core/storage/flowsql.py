@@ -374,6 +374,7 @@ def _period_rows(book: PolicyBook) -> list[tuple[Any, ...]]:
 
 
 _GROUP_CHUNK = 4096
+STATS_CHUNK = 8192  # groups counted and summed at once by stats_from_groups
 _EARLIEST = ("SELECT received_time FROM forwards WHERE received_time >= :lo AND received_time < :hi"
              " AND status != 'offered' ORDER BY received_time LIMIT 1")  # fmt: skip
 
@@ -415,6 +416,7 @@ def _groups(rows: list[tuple[Any, ...]], member: np.ndarray, *, bucketed: bool,
 
 _I = {name: i for i, name in enumerate(METRICS)}
 _MAX = np.array([_I[name] for name in MAXIMA], dtype=np.intp)
+_SUM_COLS = np.array([_I[name] for name in METRICS if name not in MAXIMA], dtype=np.intp)
 
 
 def group_counters(groups: FlowGroups) -> np.ndarray:
@@ -479,14 +481,17 @@ def group_keys(groups: FlowGroups) -> GroupKeys:
     return GroupKeys(channels, pairs, out, inbound, np.where(out >= 0, pair.reshape(-1) - offset, -1), row, unique)
 
 
-def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int, into: np.ndarray | None = None) -> np.ndarray:
     """``table[rows[i]] += values[i]`` for ``rows >= 0``, in an (n, M) table; exact integer sums (the
     :data:`~lnlens_core.opportunities.flows.MAXIMA` columns keep the largest value, as everywhere counters add up).
 
     The same table as :func:`~lnlens_core.opportunities.flows.add_counters` into zeros, by sorting the rows and summing
-    each run of equal ones (numpy's reduceat): several times faster than ``add.at`` on many groups."""
+    each run of equal ones (numpy's reduceat): several times faster than ``add.at`` on many groups.
+
+    :param into: a table to add to (returned), as summing the rows chunk by chunk gives the same table as
+        summing them at once; else a new one of zeros."""
     keep = np.flatnonzero(rows >= 0)
-    table = np.zeros((n, values.shape[-1]), dtype=np.int64)
+    table = np.zeros((n, values.shape[-1]), dtype=np.int64) if into is None else into
     if len(keep):
         # one sorted copy of the kept rows' values, not a kept copy and then its sorted copy (issue 16)
         order = keep[np.argsort(rows[keep], kind="stable")]
@@ -494,7 +499,11 @@ def sum_by_key(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
         heads = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
         sums = np.add.reduceat(values, heads, axis=0)
         sums[:, _MAX] = np.maximum(np.maximum.reduceat(values[:, _MAX], heads, axis=0), 0)
-        table[rows[heads]] = sums
+        at = rows[heads]  # each row once
+        if into is not None:
+            sums[:, _MAX] = np.maximum(sums[:, _MAX], table[at][:, _MAX])
+            sums[:, _SUM_COLS] += table[at][:, _SUM_COLS]
+        table[at] = sums
     return table
 
 
@@ -504,19 +513,26 @@ Corrections = Sequence[tuple[HtlcEvent, list[int]]]
 def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
                       corrections: Sequence[Corrections] = ()) -> list[FlowStats]:  # fmt: skip
     """One :class:`FlowStats` per window: each group's counters added to its out, in and pair keys, then
-    the window's :func:`~lnlens_core.opportunities.flows.payment_corrections` (none by default) at their events'
-    keys."""
+    the window's :func:`~lnlens_core.opportunities.flows.payment_corrections` (none by default) at their events' keys.
+
+    A window's groups are counted and summed :data:`STATS_CHUNK` at a time into its tables: the counters of
+    every group of a day of 3,000,000 stored forwards at once (~100,000 groups) were ~16 MB of a daemon's peak,
+    with the copies the sums make of them (issue 16); the tables are the same."""
     keys = group_keys(groups)
-    counters = group_counters(groups)
     result = []
     for w, since in enumerate(starts):
-        inside = np.flatnonzero(groups.sums[:, w, 0])  # the groups of this window's segments
-        # every group is in the window (one window, or the longest): its counters as they are, no copy (issue 16)
-        every = len(inside) == len(counters)
-        values = counters[:, w] if every else counters[inside, w]
-        tables = [sum_by_key(keys.out if every else keys.out[inside], values, len(keys.channels)),
-                  sum_by_key(keys.inbound if every else keys.inbound[inside], values, len(keys.channels)),
-                  sum_by_key(keys.pair if every else keys.pair[inside], values, len(keys.pairs))]  # fmt: skip
+        tables = [np.zeros((len(keys.channels), len(METRICS)), dtype=np.int64),
+                  np.zeros((len(keys.channels), len(METRICS)), dtype=np.int64),
+                  np.zeros((len(keys.pairs), len(METRICS)), dtype=np.int64)]  # fmt: skip
+        for lo in range(0, len(groups.category), STATS_CHUNK):
+            part = slice(lo, lo + STATS_CHUNK)
+            inside = lo + np.flatnonzero(groups.sums[part, w, 0])  # the groups of this window's segments
+            if not len(inside):
+                continue
+            values = group_counters(replace(groups, category=groups.category[inside],
+                                            sums=groups.sums[inside, w : w + 1]))[:, 0]  # fmt: skip
+            for table, rows in zip(tables, (keys.out, keys.inbound, keys.pair), strict=True):
+                sum_by_key(rows[inside], values, len(table), into=table)
         fixes = corrections[w] if w < len(corrections) else ()
         if fixes:  # one call per table: a month's corrections are thousands of rows
             rows = np.array([row for _, row in fixes], dtype=np.int64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +71,21 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         database, or was written by a newer lnlens (a migration this version does not know).
     """
 
+    default_cache: int = 2_000
+    """The page cache of every connection a Store opens, in KiB (SQLite's default), and what a bulk ingest gives
+    back: one named size rather than whatever a connection happened to hold (issue 16)."""
+
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False, create: bool = True) -> None:
         self.path = Path(path) if path is not None else None
         self.readonly = readonly
-        self._cache_size: int = -2000  # the page cache a bulk ingest gives back (SQLite's default, 2,000 KiB)
+        self._bulk = False  # between begin_bulk_ingest and end_bulk_ingest
         where = self.path or ":memory:"
         try:
             if self.path is None:
                 self.db = Database(memory=True, execute_plugins=False)
             else:
                 self.db = _open_file(self.path, readonly=readonly, create=create)
+            self._use_default_cache()
             _refuse_unknown(self.db, where)
             if not readonly:
                 self._migrate()
@@ -99,6 +104,10 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
                              "upgraded; make it writable once or use the lnlens that wrote it")  # fmt: skip
         Store(self.path).close()
         self.db = _open_file(self.path, readonly=True, create=False)
+        self._use_default_cache()
+
+    def _use_default_cache(self) -> None:
+        self.db.execute(f"PRAGMA cache_size = {-int(self.default_cache)}")
 
     def _migrate(self) -> None:
         """WAL mode and pending migrations. Processes that open a new database at once race to migrate it:
@@ -213,9 +222,10 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         return {ChannelId.parse(cid) for (cid,) in self.db.execute(sql, {"since": since, "until": until}) if cid}
 
     def iter_forwards(
-        self, *, since: float | None = None, until: float | None = None, batch: int = 10_000
+        self, *, since: float | None = None, until: float | None = None, batch: int = 1_000
     ) -> Iterator[HtlcEvent]:
-        """Forwards received in ``[since, until)``, oldest first, streamed in batches."""
+        """Forwards received in ``[since, until)``, oldest first, streamed in batches (a batch of 10,000 rows as
+        Python tuples was ~10 MB of a daemon's peak, for each pass over a day of forwards; issue 16)."""
         where, params = ["1=1"], []
         if since is not None:
             where.append("received_time >= ?")
@@ -338,8 +348,8 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
 
         :returns: whether the indexes were deferred (pass it to :meth:`end_bulk_ingest`).
         """
-        self._cache_size = self.db.execute("PRAGMA cache_size").fetchone()[0]
         self.db.execute(f"PRAGMA cache_size = {-_BULK_CACHE_KIB}")
+        self._bulk = True
         empty = self.db.execute("SELECT 1 FROM forwards LIMIT 1").fetchone() is None
         if empty:
             with self.db.atomic():
@@ -353,7 +363,23 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         """Build the indexes :meth:`begin_bulk_ingest` deferred, and give the page cache back."""
         if deferred:
             self._build_indexes()
-        self.db.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
+        self._use_default_cache()
+        self._bulk = False
+
+    @contextmanager
+    def own_cache(self) -> Iterator[None]:
+        """Inside a bulk ingest, what runs within (a daemon's answers between pages) reads with the store's own
+        page cache: the ingest's 64 MiB would keep every page those reads touch (a count of the forwards, a
+        window's sums: tens of MB of a daemon's peak over millions of stored forwards; issue 16). The ingest's
+        cached pages are dropped, and read again as its next page needs them. Outside a bulk ingest, nothing."""
+        if not self._bulk:
+            yield
+            return
+        self._use_default_cache()
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA cache_size = {-_BULK_CACHE_KIB}")
 
     def _build_indexes(self) -> None:
         """The forwards indexes that are missing, and, if any was, every forward's ``near`` flag (the rows

@@ -86,14 +86,14 @@ def test_sql_counters_equal_the_in_memory_counter(history, spans, until, propaga
         book.observe(cid, policy, time)
     store = stored(events)
     starts = [until - span for span in spans]
-    share = flowsql._TIME_INDEX_SHARE
+    share, chunk = flowsql._TIME_INDEX_SHARE, flowsql.STATS_CHUNK
     try:  # each segment over the covering index (one SELECT per kind of forward) and over the time index
-        for flowsql._TIME_INDEX_SHARE in (0.0, 2.0):  # every segment over the one, then the other
+        for flowsql._TIME_INDEX_SHARE, flowsql.STATS_CHUNK in ((0.0, chunk), (2.0, 3)):  # and groups 3 at a time
             got = store.flow_stats(book, starts, until, propagation_s=propagation_s)
             for stats, since in zip(got, starts, strict=True):
                 assert_same(stats, reference(book, store.iter_forwards(), since, until, propagation_s))
     finally:
-        flowsql._TIME_INDEX_SHARE = share
+        flowsql._TIME_INDEX_SHARE, flowsql.STATS_CHUNK = share, chunk
 
 
 def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path: Path, monkeypatch):
@@ -121,6 +121,10 @@ def test_sql_counters_equal_the_in_memory_counter_on_simulated_history(tmp_path:
         monkeypatch.setattr(flowsql, "_TIME_INDEX_SHARE", share)
         for stats, since in zip(store.flow_stats(book, starts, now), starts, strict=True):
             assert_same(stats, reference(book, events, since, now, 3_600))
+    # A window's groups counted and summed a few at a time (stats_from_groups): the same tables.
+    monkeypatch.setattr(flowsql, "STATS_CHUNK", 7)
+    for stats, since in zip(store.flow_stats(book, starts, now), starts, strict=True):
+        assert_same(stats, reference(book, events, since, now, 3_600))
 
 
 def test_windows_that_repeat_or_start_at_their_end_are_summed_as_in_memory():
@@ -343,6 +347,30 @@ def test_a_bulk_ingest_flags_every_forward_when_it_builds_the_indexes(tmp_path: 
         assert stored_flags == exact and sum(exact.values())
         until = events[-1].received_time + 1
         assert_windows_same(store, fixed_book(), until, [until - T0 + 1, 3_600])
+
+
+def test_what_runs_between_a_bulk_ingests_pages_reads_with_the_stores_own_page_cache(tmp_path: Path):
+    """Store.own_cache: inside a bulk ingest, the store's page cache (Store.default_cache), then the ingest's again;
+    outside one, as is."""
+    store = Store(tmp_path / "cache.sqlite3")
+
+    def cache() -> int:
+        return int(store.db.execute("PRAGMA cache_size").fetchone()[0])
+
+    normal = cache()
+    assert normal == -Store.default_cache  # KiB
+    with store.own_cache():
+        assert cache() == normal
+    deferred = store.begin_bulk_ingest()
+    bulk = cache()
+    assert bulk != normal
+    with store.own_cache():
+        assert cache() == normal
+        store.ingest_forwards(neighbourly_events(20, seed=1), source="live")
+    assert cache() == bulk
+    store.end_bulk_ingest(deferred)
+    assert cache() == normal
+    store.close()
 
 
 def test_the_flag_gap_covers_the_matching_window():

@@ -149,6 +149,12 @@ def test_windows_counted_in_chunks_equal_one_pass(monkeypatch):
     monkeypatch.setattr(features, "_CHUNK", 3)
     chunked = windows_from_events(events, book, NOW)
     assert chunked == whole
+    channels_only = windows_from_events(events, book, NOW, pairs=False)  # what the model's runs count
+    for got, want in ((channels_only.short, whole.short), (channels_only.long, whole.long)):
+        assert (got.out, got.inbound, got.observed_s, got.pairs) == (want.out, want.inbound, want.observed_s, {})
+    assert whole.long.pairs
+    assert (compute_features(_channels(), channels_only, book=book).tobytes()
+            == compute_features(_channels(), whole, book=book).tobytes())  # fmt: skip
     flow = whole.long.out[A]
     assert flow.settled and flow.missed_recovered_msat, flow
     assert flow.missed_revenue_msat < flow.missed_revenue_htlc_msat, flow
