@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..domain import Channel, ChannelId, Recommendation, RecommendationKind
-from .flows import METRICS, NO_FLOW, Flow, FlowStats
+from .flows import METRICS, NO_FLOW, Flow, FlowStats, FlowTable
 from .params import AnalyzerParams
 
 __all__ = ["recommend", "Frame", "Plan", "plan", "failed_here"]
@@ -61,6 +61,8 @@ def _fields(items: Iterable[Any], count: int, names: Sequence[str]) -> np.ndarra
 
 def _counters(mapping: Mapping[Any, Flow], names: Sequence[str]) -> np.ndarray:
     """The named counters of each flow in the mapping, one row each in its order."""
+    if isinstance(mapping, FlowTable):
+        return mapping.counters(names)
     return _fields(mapping.values(), len(mapping), names)
 
 
@@ -91,8 +93,6 @@ class Frame:
     out: np.ndarray
     """(rows, METRICS): the counters of forwards leaving by the row's channel, zeros when none."""
     has_out: np.ndarray
-    flows: list[Flow]
-    """The :class:`Flow` (as given) of each row, NO_FLOW when none."""
     inbound_volume: np.ndarray
     policy: np.ndarray
     """The channel is given and its own policy is known (only such channels get recommendations)."""
@@ -135,14 +135,10 @@ class Frame:
         out = np.zeros((n, len(METRICS)), dtype=np.int64)
         has_out = np.zeros(n, dtype=bool)
         out_rows = _rows(row, out_texts)
-        flows = [NO_FLOW] * n
         if len(out_rows):
             keep = out_rows >= 0
             out[out_rows[keep]] = _counters(stats.out, METRICS)[keep]
             has_out[out_rows[keep]] = True
-            for r, flow in zip(out_rows.tolist(), stats.out.values(), strict=True):
-                if r >= 0:
-                    flows[r] = flow
         inbound_volume = np.zeros(n, dtype=np.int64)
         in_rows = _rows(row, map(_text, stats.inbound), len(stats.inbound))
         if len(in_rows):
@@ -164,7 +160,7 @@ class Frame:
         return cls(
             stats=stats, ids=ids, texts=texts, channels=chans,
             rank=np.argsort(np.argsort(np.array(texts, dtype=str), kind="stable"), kind="stable"),
-            out=out, has_out=has_out, flows=flows, inbound_volume=inbound_volume,
+            out=out, has_out=has_out, inbound_volume=inbound_volume,
             policy=column((p is not None for p in policies), bool), active=column((c.active for c in given), bool),
             local=full[:, 0], total=full[:, 0] + full[:, 1], capacity=full[:, 2], reserve=full[:, 3],
             commit_fee=full[:, 4], spendable=column(s or 0 for s in spendable),
@@ -175,7 +171,7 @@ class Frame:
 
     def flow(self, row: int) -> Flow:
         """The counters leaving by the row's channel."""
-        return self.flows[row]
+        return Flow(*self.out[row].tolist()) if self.has_out[row] else NO_FLOW
 
     def pair_rows(self, pairs: np.ndarray, end: int) -> np.ndarray:
         """The row of the in (``end`` 0) or out (1) channel of each pair numbered, -1 for a channel without one."""

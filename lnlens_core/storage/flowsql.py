@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from itertools import starmap
 from typing import Any
 
 import numpy as np
@@ -31,9 +30,9 @@ from ..opportunities.flows import (
     MAXIMA,
     METRICS,
     OUT,
-    Flow,
     FlowKey,
     FlowStats,
+    FlowTable,
     PolicyBook,
     add_counters,
     payment_corrections,
@@ -406,8 +405,8 @@ def _groups(rows: list[tuple[Any, ...]], member: np.ndarray, *, bucketed: bool,
     numbers = np.array(columns[4:], dtype=np.int64).T.reshape(len(rows), _WIDTH)
     return FlowGroups(
         category=np.array(columns[0], dtype=np.int64),
-        out_channel=list(columns[1]) if names is None else [names.setdefault(x, x) for x in columns[1]],
-        in_channel=list(columns[2]) if names is None else [names.setdefault(x, x) for x in columns[2]],
+        out_channel=list(columns[1]) if names is None else list(map(names.setdefault, columns[1], columns[1])),
+        in_channel=list(columns[2]) if names is None else list(map(names.setdefault, columns[2], columns[2])),
         bucket=np.array(columns[3], dtype=np.int64) if bucketed else None,
         sums=np.where(member[None, :, None], numbers[:, None, :], 0),
         first=np.full(len(member), np.inf),
@@ -512,8 +511,9 @@ Corrections = Sequence[tuple[HtlcEvent, list[int]]]
 
 def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
                       corrections: Sequence[Corrections] = ()) -> list[FlowStats]:  # fmt: skip
-    """One :class:`FlowStats` per window: each group's counters added to its out, in and pair keys, then
-    the window's :func:`~lnlens_core.opportunities.flows.payment_corrections` (none by default) at their events' keys.
+    """One :class:`FlowStats` per window: each group's counters added to its pair (or, without an out channel, to
+    its in channel), each pair's to its out and in channels, then the window's
+    :func:`~lnlens_core.opportunities.flows.payment_corrections` (none by default) at their events' keys.
 
     A window's groups are counted and summed :data:`STATS_CHUNK` at a time into its tables: the counters of
     every group of a day of 3,000,000 stored forwards at once (~100,000 groups) were ~16 MB of a daemon's peak,
@@ -531,8 +531,14 @@ def stats_from_groups(groups: FlowGroups, starts: Sequence[float], until: float,
                 continue
             values = group_counters(replace(groups, category=groups.category[inside],
                                             sums=groups.sums[inside, w : w + 1]))[:, 0]  # fmt: skip
-            for table, rows in zip(tables, (keys.out, keys.inbound, keys.pair), strict=True):
-                sum_by_key(rows[inside], values, len(table), into=table)
+            sum_by_key(keys.pair[inside], values, len(tables[2]), into=tables[2])
+            alone = keys.pair[inside] < 0  # refused before an outgoing channel was chosen: an in key only
+            sum_by_key(keys.inbound[inside[alone]], values[alone], len(tables[1]), into=tables[1])
+        # A channel's figures are the sums of its pairs' (a pair is its in and its out channel): summed from the
+        # pairs, a fraction of the groups (a pair has a group per status and failure reason).
+        n = max(len(keys.channels), 1)
+        sum_by_key(keys.codes % n, tables[2], len(tables[0]), into=tables[0])
+        sum_by_key(keys.codes // n, tables[2], len(tables[1]), into=tables[1])
         fixes = corrections[w] if w < len(corrections) else ()
         if fixes:  # one call per table: a month's corrections are thousands of rows
             rows = np.array([row for _, row in fixes], dtype=np.int64)
@@ -571,7 +577,7 @@ def channel_rows(groups: FlowGroups) -> tuple[list[FlowKey], np.ndarray, np.ndar
     return keys, buckets[kept], counters[kept]
 
 
-def _flows(keys: Sequence[Any], table: np.ndarray) -> dict[Any, Flow]:
+def _flows(keys: Sequence[Any], table: np.ndarray) -> FlowTable[Any]:
     """The keys with any counted forward (attempts > 0) and their counters."""
     rows = np.flatnonzero(table[:, 0])
-    return dict(zip(map(keys.__getitem__, rows.tolist()), starmap(Flow, table[rows].tolist()), strict=True))
+    return FlowTable(list(map(keys.__getitem__, rows.tolist())), table[rows])

@@ -423,16 +423,25 @@ class Store(FlowQueries, HistoryQueries, RecordQueries, SettledQueries):
         """Like :meth:`policy_history`, only the snapshots whose policy differs from the channel's previous one.
 
         The same PolicyBook results (it keeps only changes), from a fraction of the rows: a node
-        snapshots every channel every interval and changes a policy now and then. SQLite compares
-        each snapshot with the previous one along the primary key (channel, time).
+        snapshots every channel every interval and changes a policy now and then. Each channel's
+        snapshots are read along the primary key (channel, time), without a sort, and each is compared
+        with the one before it here: a quarter of the time SQLite's window functions took (a ``lag`` per
+        policy column; 13 vs 54 ms for 10,000 snapshots, issue 16). The changes are then put in time order.
         """
-        lagged = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in POLICY_COLUMNS)
-        differs = " OR ".join(f"{c} IS NOT prev_{c}" for c in POLICY_COLUMNS)
-        sql = (f"SELECT * FROM (SELECT *, row_number() OVER w AS nth, {lagged} FROM channel_snapshots"
-               " WINDOW w AS (PARTITION BY channel_id ORDER BY time))"
-               f" WHERE nth = 1 OR {differs} ORDER BY time, channel_id")  # fmt: skip
-        for row in self.db.query(sql):
-            yield row["time"], ChannelId.parse(row["channel_id"]), policy_from_row(row)
+        sql = f"SELECT channel_id, time, {', '.join(POLICY_COLUMNS)} FROM channel_snapshots ORDER BY channel_id, time"
+        cursor = self.db.execute(sql)
+        changes: list[tuple[Any, ...]] = []
+        channel, policy = None, None
+        while rows := cursor.fetchmany(10_000):
+            for row in rows:
+                if row[0] != channel or row[2:] != policy:
+                    changes.append(row)
+                channel, policy = row[0], row[2:]
+        changes.sort(key=lambda row: (row[1], row[0]))
+        ids: dict[str, ChannelId] = {}
+        for text, time, *values in changes:
+            cid = ids.get(text) or ids.setdefault(text, ChannelId.parse(text))
+            yield time, cid, policy_from_row(dict(zip(POLICY_COLUMNS, values, strict=True)))
 
     def snapshots(self, *, since: float | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM channel_snapshots", []

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+import pytest
+
 import lnlens_core.opportunities.monitor as monitor_module
 from lnlens_core.domain import ChannelId, FailureReason, ForwardStatus, HtlcEvent
-from lnlens_core.opportunities.flows import METRICS, WINDOWS, FlowCounter, PolicyBook, WindowedFlows
+from lnlens_core.opportunities.flows import (
+    METRICS,
+    NO_FLOW,
+    WINDOWS,
+    Flow,
+    FlowCounter,
+    FlowTable,
+    PolicyBook,
+    WindowedFlows,
+)
 from lnlens_core.opportunities.monitor import HtlcMonitor
 from lnlens_core.storage import Store
 from lnlens_core.testing import make_channel
@@ -178,3 +190,35 @@ def test_analysis_from_the_monitor_matches_analysis_from_the_store(lens):
     from_store = run_analysis(lens, since_s=86_400, channels=CHANNELS, save=False).to_json()
     from_monitor = run_analysis(lens, since_s=86_400, channels=CHANNELS, save=False, from_monitor=True).to_json()
     assert from_store["opportunities"] and from_store == from_monitor
+
+
+def test_a_flow_table_is_the_mapping_of_its_rows_and_builds_a_flow_only_when_read():
+    a, b, c = ChannelId(1, 1, 0), ChannelId(2, 1, 0), ChannelId(3, 1, 0)
+    table = np.arange(2 * len(METRICS), dtype=np.int64).reshape(2, len(METRICS))
+    flows = FlowTable([a, b], table)
+    as_dict = {a: Flow(*table[0].tolist()), b: Flow(*table[1].tolist())}
+    assert flows == as_dict and as_dict == flows and dict(flows) == as_dict
+    assert list(flows) == [a, b] and len(flows) == 2 and a in flows and c not in flows
+    assert flows[b].revenue_msat == table[1, METRICS.index("revenue_msat")]
+    assert flows.get(c, NO_FLOW) is NO_FLOW
+    assert flows.counters(("settled", "attempts")).tolist() == table[:, [1, 0]].tolist()
+    assert flows != {a: as_dict[a]}
+    with pytest.raises(ValueError, match="read-only"):
+        flows.counters()[0, 0] = 7
+    table[0, 0] = 99  # the table is the caller's: a view, not a copy
+    assert flows[a].attempts == 99
+    with pytest.raises(ValueError, match="a row of"):
+        FlowTable([a], table)
+
+
+def test_a_windows_flows_are_tables_equal_to_what_each_key_summed():
+    book = PolicyBook()
+    a, b = ChannelId(1, 1, 0), ChannelId(2, 1, 0)
+    counter = FlowCounter(book, since=0, until=100)
+    counter.add([HtlcEvent(a, 1_001_000, ForwardStatus.SETTLED, 10, in_htlc_id=1, out_channel=b, out_msat=1_000_000,
+                           fee_msat=1000, resolved_time=11)])  # fmt: skip
+    stats = counter.stats()
+    assert isinstance(stats.out, FlowTable) and isinstance(stats.pairs, FlowTable)
+    assert dict(stats.out) == {b: Flow(attempts=1, settled=1, revenue_msat=1000, volume_msat=1_000_000)}
+    assert dict(stats.inbound) == {a: Flow(attempts=1, settled=1, revenue_msat=1000, volume_msat=1_000_000)}
+    assert list(stats.pairs) == [(a, b)]
