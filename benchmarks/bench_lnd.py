@@ -47,12 +47,24 @@ from lnlens_core.storage import Store
 
 
 def forwards(node, count: int, id_base: int) -> list:
-    """``count`` forwards shaped like the simulator's, each with an HTLC id of its own."""
+    """``count`` forwards shaped like the simulator's, each with an HTLC id and a time of its own.
+
+    The simulated hour is repeated as many times as it takes, each repetition an hour (its span) after the one
+    before, and each round (``id_base``: ``k << 24`` for the k-th) after the previous round's: a stream never
+    brings the same channel's forwards at the same instants over and over. (Repeated with their times, 40 copies of
+    each instant by the sixth round, they made every forward's neighbours within the payment-matching gap 40 times
+    as many as a node has, and the ingest's marking of them (schema.MARK_NEAR) slower each round.)
+    """
     base = node.events
+    start = min(e.received_time for e in base)
+    span = max(e.resolved_time or e.received_time for e in base) - start + 1.0
+    repeats = -(-count // len(base))
     out = []
     for i in range(count):
         e = base[i % len(base)]
-        out.append(dataclasses.replace(e, in_htlc_id=id_base + i))
+        shift = ((id_base >> 24) * repeats + i // len(base)) * span
+        out.append(dataclasses.replace(e, in_htlc_id=id_base + i, received_time=e.received_time + shift,
+                                       resolved_time=e.resolved_time + shift if e.resolved_time else None))  # fmt: skip
     return out
 
 

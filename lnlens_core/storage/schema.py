@@ -22,7 +22,7 @@ NEAR_GAP_S = 10.0
 _NEAR = "in_channel = :in_channel AND received_time BETWEEN :t - :gap AND :t + :gap"
 # The forwards within the gap of one (at :in_channel, :t), itself included, when it is not alone there.
 MARK_NEAR = (f"UPDATE forwards SET near = 1 WHERE {_NEAR} AND near = 0"
-             f" AND (SELECT count(*) FROM forwards WHERE {_NEAR}) > 1")  # fmt: skip
+             f" AND (SELECT count(*) FROM (SELECT 1 FROM forwards WHERE {_NEAR} LIMIT 2)) > 1")  # fmt: skip
 MARK_ALL_NEAR = """
     UPDATE forwards SET near = 1 WHERE near = 0 AND rowid IN (
         SELECT id FROM (SELECT rowid AS id, received_time - lag(received_time) OVER w AS before,
