@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import numpy as np
@@ -203,6 +204,7 @@ def test_a_flow_table_is_the_mapping_of_its_rows_and_builds_a_flow_only_when_rea
     assert flows.get(c, NO_FLOW) is NO_FLOW
     assert flows.counters(("settled", "attempts")).tolist() == table[:, [1, 0]].tolist()
     assert flows != {a: as_dict[a]}
+    assert pickle.loads(pickle.dumps(flows)) == as_dict
     with pytest.raises(ValueError, match="read-only"):
         flows.counters()[0, 0] = 7
     table[0, 0] = 99  # the table is the caller's: a view, not a copy
